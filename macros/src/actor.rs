@@ -1,0 +1,205 @@
+//! `#[ray::remote]` on an actor's `impl` block: `Type::remote(..)` / `Type::options()`
+//! to create it, a method-stub struct reached through `ActorHandle`'s `Deref`, and the
+//! `RemoteActor` impl tying them together.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, Type};
+
+use crate::util::{convert_args, params, result_ok_type, returns};
+
+pub(crate) fn expand(attr: TokenStream, item: ItemImpl) -> syn::Result<TokenStream> {
+    if !attr.is_empty() {
+        return Err(syn::Error::new_spanned(attr, "#[ray::remote] on an impl block takes no arguments"));
+    }
+    if !item.generics.params.is_empty() || item.trait_.is_some() {
+        return Err(syn::Error::new_spanned(&item.self_ty, "actor classes are inherent impls of non-generic types"));
+    }
+    let self_ty = &item.self_ty;
+    let Type::Path(tp) = &**self_ty else {
+        return Err(syn::Error::new_spanned(self_ty, "expected a type name"));
+    };
+    let Some(class) = tp.path.segments.last().map(|s| s.ident.clone()) else {
+        return Err(syn::Error::new_spanned(self_ty, "expected a type name"));
+    };
+    let class_str = class.to_string();
+    let methods_ty = format_ident!("__Ray{}Methods", class);
+    let options_ty = format_ident!("__Ray{}Options", class);
+
+    let fns: Vec<&ImplItemFn> = item
+        .items
+        .iter()
+        .filter_map(|i| if let ImplItem::Fn(f) = i { Some(f) } else { None })
+        .collect();
+    let Some(ctor) = fns.iter().find(|f| f.sig.ident == "new" && f.sig.receiver().is_none()) else {
+        return Err(syn::Error::new_spanned(self_ty, "an actor class needs a constructor `fn new(..) -> Self`"));
+    };
+    let create = constructor(ctor, &class, &class_str, &options_ty)?;
+
+    let mut fields = Vec::new();
+    let mut inits = Vec::new();
+    let mut stubs = Vec::new();
+    let mut has_async = false;
+    for f in fns.iter().filter(|f| f.sig.receiver().is_some()) {
+        has_async |= f.sig.asyncness.is_some();
+        let (field, init, stub) = method(f, self_ty, &class)?;
+        fields.push(field);
+        inits.push(init);
+        stubs.push(stub);
+    }
+    let vis = &ctor.vis;
+
+    Ok(quote!(
+        #item
+
+        #create
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, non_snake_case)]
+        #vis struct #methods_ty {
+            #(#fields,)*
+        }
+
+        #(#stubs)*
+
+        impl ::ray::RemoteActor for #self_ty {
+            type Methods = #methods_ty;
+            const CLASS: &'static str = #class_str;
+            const HAS_ASYNC: bool = #has_async;
+            fn methods(__cell: &::std::sync::Arc<::ray::__private::ActorCell<Self>>) -> #methods_ty {
+                #methods_ty { #(#inits,)* }
+            }
+        }
+    ))
+}
+
+fn constructor(ctor: &ImplItemFn, class: &syn::Ident, class_str: &str, options_ty: &syn::Ident) -> syn::Result<TokenStream> {
+    let p = params(&ctor.sig)?;
+    let names = &p.names;
+    let types = &p.types;
+    let vis = &ctor.vis;
+    let convert_in = convert_args(&p);
+    let ret = match &ctor.sig.output {
+        syn::ReturnType::Type(_, t) => (**t).clone(),
+        syn::ReturnType::Default => {
+            return Err(syn::Error::new_spanned(&ctor.sig, "`new` must return `Self`"));
+        }
+    };
+    let build = if result_ok_type(&ret).is_some() {
+        quote!(#class::new(#(#names),*).map_err(|e| ::ray::__private::task_error(concat!(#class_str, "::new"), e)))
+    } else {
+        quote!(Ok(#class::new(#(#names),*)))
+    };
+    Ok(quote!(
+        impl #class {
+            /// Creates the actor with default options; returns its handle at once.
+            #[allow(dead_code)]
+            #vis fn remote(#(#names: impl ::ray::IntoArg<#types>),*) -> ::ray::ActorHandle<#class> {
+                Self::options().remote(#(#names),*)
+            }
+
+            /// Creation options (name, restarts, resources); finish with `.remote(..)`.
+            #[allow(dead_code)]
+            #vis fn options() -> #options_ty {
+                #options_ty(::ray::ActorOptions::default())
+            }
+        }
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis struct #options_ty(::ray::ActorOptions);
+
+        impl ::ray::ActorOptionsBuilder for #options_ty {
+            fn actor_options(&mut self) -> &mut ::ray::ActorOptions {
+                &mut self.0
+            }
+        }
+
+        impl #options_ty {
+            /// Creates the actor with these options.
+            #vis fn remote(self, #(#names: impl ::ray::IntoArg<#types>),*) -> ::ray::ActorHandle<#class> {
+                #convert_in
+                let __args = (#(#names,)*);
+                ::ray::__private::create_actor::<#class>(&self.0, __deps, move || {
+                    let (#(#names,)*) = __args.clone();
+                    #(let #names = #names.resolve()?;)*
+                    #build
+                })
+            }
+        }
+    ))
+}
+
+/// One method: its field on the methods struct, the field's initializer and the stub type.
+fn method(f: &ImplItemFn, self_ty: &Type, class: &syn::Ident) -> syn::Result<(TokenStream, TokenStream, TokenStream)> {
+    let name = &f.sig.ident;
+    let vis = &f.vis;
+    let stub = format_ident!("__Ray{}_{}", class, name);
+    let full_name = format!("{class}.{name}");
+    let p = params(&f.sig)?;
+    let names = &p.names;
+    let types = &p.types;
+    let r = returns(&f.sig.output, 1, &full_name)?;
+    let convert = &r.convert;
+    let build = &r.build;
+    let ref_ty = &r.ref_type;
+    let count = r.count;
+    let convert_in = convert_args(&p);
+    let mutable = matches!(f.sig.inputs.first(), Some(FnArg::Receiver(rc)) if rc.mutability.is_some());
+    let resolve = quote!(#(let #names = match #names.resolve() { Ok(v) => v, Err(e) => return Err(e) };)*);
+    let method = match (f.sig.asyncness.is_some(), mutable) {
+        (false, false) => quote!(::ray::__private::Method::Ref(Box::new(move |__this: &#self_ty| -> ::ray::__private::TaskOutput {
+            #resolve
+            let __out = __this.#name(#(#names),*);
+            #convert
+        }))),
+        (false, true) => quote!(::ray::__private::Method::Mut(Box::new(move |__this: &mut #self_ty| -> ::ray::__private::TaskOutput {
+            #resolve
+            let __out = __this.#name(#(#names),*);
+            #convert
+        }))),
+        (true, false) => quote!({
+            async fn __run(__this: ::std::sync::Arc<#self_ty>, #(#names: ::ray::Arg<#types>),*) -> ::ray::__private::TaskOutput {
+                #resolve
+                let __out = __this.#name(#(#names),*).await;
+                #convert
+            }
+            ::ray::__private::Method::AsyncRef(Box::new(move |__this| ::std::boxed::Box::pin(__run(__this, #(#names),*))))
+        }),
+        (true, true) => quote!({
+            async fn __run(mut __this: #self_ty, #(#names: ::ray::Arg<#types>),*) -> (#self_ty, ::ray::__private::TaskOutput) {
+                let __res = (|| -> ::ray::Result<_> { Ok((#(#names.resolve()?,)*)) })();
+                let (#(#names,)*) = match __res {
+                    Ok(v) => v,
+                    Err(e) => return (__this, Err(e)),
+                };
+                let __out = __this.#name(#(#names),*).await;
+                let __converted = #convert;
+                (__this, __converted)
+            }
+            ::ray::__private::Method::AsyncMut(Box::new(move |__this| ::std::boxed::Box::pin(__run(__this, #(#names),*))))
+        }),
+    };
+    let name_str = name.to_string();
+    let field = quote!(#vis #name: #stub);
+    let init = quote!(#name: #stub { cell: __cell.clone() });
+    let stub_def = quote!(
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis struct #stub {
+            cell: ::std::sync::Arc<::ray::__private::ActorCell<#self_ty>>,
+        }
+
+        impl #stub {
+            /// Calls the method on the actor; returns at once.
+            #[allow(dead_code, clippy::let_unit_value)]
+            #vis fn remote(&self, #(#names: impl ::ray::IntoArg<#types>),*) -> #ref_ty {
+                #convert_in
+                let __raws = ::ray::__private::call::<#self_ty>(&self.cell, #name_str, __deps, #count, #method);
+                let mut __it = __raws.into_iter();
+                #build
+            }
+        }
+    );
+    Ok((field, init, stub_def))
+}

@@ -1,0 +1,199 @@
+//! `#[ray::remote]` on a `fn`: a unit struct named like the function, with `remote`,
+//! `options` and `call` (the original body, run locally).
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::{ItemFn, Meta, Token};
+
+use crate::util::{convert_args, params, returns, stream_item};
+
+struct FnAttrs {
+    num_returns: usize,
+    streaming: bool,
+}
+
+fn parse_attrs(attr: TokenStream) -> syn::Result<FnAttrs> {
+    let mut out = FnAttrs {
+        num_returns: 1,
+        streaming: false,
+    };
+    if attr.is_empty() {
+        return Ok(out);
+    }
+    let metas = syn::parse::Parser::parse2(syn::punctuated::Punctuated::<Meta, Token![,]>::parse_terminated, attr)?;
+    for m in metas {
+        match &m {
+            Meta::Path(p) if p.is_ident("streaming") => out.streaming = true,
+            Meta::NameValue(nv) if nv.path.is_ident("num_returns") => {
+                let syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(lit), .. }) = &nv.value else {
+                    return Err(syn::Error::new_spanned(&nv.value, "num_returns must be an integer literal"));
+                };
+                out.num_returns = lit.base10_parse()?;
+                if out.num_returns == 0 {
+                    return Err(syn::Error::new_spanned(&nv.value, "num_returns must be at least 1"));
+                }
+            }
+            _ => {
+                return Err(syn::Error::new_spanned(&m, "expected `num_returns = N` or `streaming`"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
+    let attrs = parse_attrs(attr)?;
+    let name = &f.sig.ident;
+    let name_str = name.to_string();
+    let vis = &f.vis;
+    let docs: Vec<_> = f.attrs.iter().filter(|a| a.path().is_ident("doc")).collect();
+    let other_attrs: Vec<_> = f.attrs.iter().filter(|a| !a.path().is_ident("doc")).collect();
+    let p = params(&f.sig)?;
+    let names = &p.names;
+    let types = &p.types;
+    let is_async = f.sig.asyncness.is_some();
+    let options = format_ident!("__ray_options_{}", name);
+    let mut call_sig = f.sig.clone();
+    call_sig.ident = format_ident!("call");
+    let block = &f.block;
+    let convert_in = convert_args(&p);
+    let take = quote!(
+        let (#(#names,)*) = match if __keep { __slot.clone() } else { __slot.take() } {
+            Some(a) => a,
+            None => return Err(::ray::Error::InvalidArgument("task arguments were already consumed".into())),
+        };
+        #(let #names = #names.resolve()?;)*
+    );
+    let take_args = quote!(if __keep { __slot.clone() } else { __slot.take() });
+    let arg_tuple_ty = quote!(Option<(#(::ray::Arg<#types>,)*)>);
+
+    let (ret_ty, submit) = if attrs.streaming {
+        let (item, is_stream) = stream_item(&f.sig.output)?;
+        let run = if is_stream || is_async {
+            let produce = if is_async { quote!(#name::call(#(#names),*).await) } else { quote!(#name::call(#(#names),*)) };
+            quote!(
+                async fn __run(__slot: #arg_tuple_ty, __tx: ::std::sync::Arc<::ray::__private::StreamSender>) -> ::ray::__private::TaskOutput {
+                    let __keep = false;
+                    let mut __slot = __slot;
+                    #take
+                    let __stream = #produce;
+                    let mut __stream = ::std::pin::pin!(__stream);
+                    while let Some(__item) = ::ray::__private::StreamExt::next(&mut __stream).await {
+                        ::ray::__private::stream_send(&__tx, __item)?;
+                    }
+                    Ok(vec![::ray::__private::stored(())])
+                }
+                let __tx = ::std::sync::Arc::new(__tx);
+                let __raws = ::ray::__private::submit_async(#name_str, &self.0, __deps, 1, move |_| {
+                    ::std::boxed::Box::pin(__run(__slot.take(), __tx.clone()))
+                });
+            )
+        } else {
+            quote!(
+                fn __run(__slot: #arg_tuple_ty, __tx: &::ray::__private::StreamSender) -> ::ray::__private::TaskOutput {
+                    let __keep = false;
+                    let mut __slot = __slot;
+                    #take
+                    for __item in #name::call(#(#names),*) {
+                        ::ray::__private::stream_send(__tx, __item)?;
+                    }
+                    Ok(vec![::ray::__private::stored(())])
+                }
+                let __raws = ::ray::__private::submit_sync(#name_str, &self.0, __deps, 1, move |_| __run(__slot.take(), &__tx));
+            )
+        };
+        (
+            quote!(::ray::ObjectRefStream<#item>),
+            quote!(
+                let (__tx, mut __stream) = ::ray::__private::stream_channel::<#item>();
+                #run
+                ::ray::__private::attach_stream(&mut __stream, __raws);
+                __stream
+            ),
+        )
+    } else {
+        let r = returns(&f.sig.output, attrs.num_returns, &name_str)?;
+        let convert = &r.convert;
+        let count = r.count;
+        let build = &r.build;
+        let run = if is_async {
+            quote!(
+                async fn __run(__slot: #arg_tuple_ty) -> ::ray::__private::TaskOutput {
+                    let __keep = false;
+                    let mut __slot = __slot;
+                    #take
+                    let __out = #name::call(#(#names),*).await;
+                    #convert
+                }
+                let __raws = ::ray::__private::submit_async(#name_str, &self.0, __deps, #count, move |__keep| {
+                    ::std::boxed::Box::pin(__run(#take_args))
+                });
+            )
+        } else {
+            quote!(
+                fn __run(__slot: #arg_tuple_ty) -> ::ray::__private::TaskOutput {
+                    let __keep = false;
+                    let mut __slot = __slot;
+                    #take
+                    let __out = #name::call(#(#names),*);
+                    #convert
+                }
+                let __raws = ::ray::__private::submit_sync(#name_str, &self.0, __deps, #count, move |__keep| __run(#take_args));
+            )
+        };
+        (
+            r.ref_type.clone(),
+            quote!(
+                #run
+                let mut __it = __raws.into_iter();
+                #build
+            ),
+        )
+    };
+
+    Ok(quote!(
+        #(#docs)*
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug, Default)]
+        #vis struct #name;
+
+        impl #name {
+            /// Runs the function locally, in the calling thread.
+            #(#other_attrs)*
+            #[allow(dead_code)]
+            #vis #call_sig #block
+
+            /// Submits the function as a task; returns at once.
+            #[allow(dead_code)]
+            #vis fn remote(&self, #(#names: impl ::ray::IntoArg<#types>),*) -> #ret_ty {
+                self.options().remote(#(#names),*)
+            }
+
+            /// Per-call options (resources, retries, name); finish with `.remote(..)`.
+            #[allow(dead_code)]
+            #vis fn options(&self) -> #options {
+                #options(::ray::TaskOptions::default())
+            }
+        }
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis struct #options(::ray::TaskOptions);
+
+        impl ::ray::TaskOptionsBuilder for #options {
+            fn task_options(&mut self) -> &mut ::ray::TaskOptions {
+                &mut self.0
+            }
+        }
+
+        impl #options {
+            /// Submits the task with these options.
+            #[allow(unused_mut, clippy::let_unit_value)]
+            #vis fn remote(self, #(#names: impl ::ray::IntoArg<#types>),*) -> #ret_ty {
+                #convert_in
+                let mut __slot = Some((#(#names,)*));
+                #submit
+            }
+        }
+    ))
+}

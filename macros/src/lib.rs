@@ -1,0 +1,69 @@
+//! Procedural macros of the `ray` crate: `#[ray::remote]` on functions and on actor
+//! `impl` blocks, and `#[ray::main]`. The generated code only calls `ray::__private`, so
+//! the runtime can change behind it.
+
+mod actor;
+mod function;
+mod util;
+
+use proc_macro::TokenStream;
+
+/// Makes a function a remote task, or an `impl` block an actor class.
+///
+/// On a `fn` (sync or `async`): `f.remote(args)` submits the task and returns an
+/// `ObjectRef`; `f.options()...remote(args)` sets resources and retries; `f::call(args)`
+/// runs the original function locally. Attributes: `num_returns = N` (the function
+/// returns an `N`-tuple and `remote` returns a tuple of refs) and `streaming` (the function
+/// returns `impl Iterator<Item = T>` or `impl Stream<Item = T>` and `remote` returns an
+/// `ObjectRefStream<T>`).
+///
+/// On an `impl` block with a `new` constructor: `Type::remote(args)` creates the actor,
+/// `Type::options()...remote(args)` with options, and every method with a `self`
+/// receiver is callable as `handle.method.remote(args)`.
+#[proc_macro_attribute]
+pub fn remote(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let result = if let Ok(item) = syn::parse::<syn::ItemImpl>(item.clone()) {
+        actor::expand(attr.into(), item)
+    } else {
+        match syn::parse::<syn::ItemFn>(item) {
+            Ok(f) => function::expand(attr.into(), f),
+            Err(e) => Err(syn::Error::new(
+                e.span(),
+                "#[ray::remote] goes on a `fn` or on an actor's `impl` block",
+            )),
+        }
+    };
+    result.unwrap_or_else(|e| e.to_compile_error()).into()
+}
+
+/// Runs `main` inside a Ray runtime: `ray::init()` before, `ray::shutdown()` after.
+/// Works on `fn main` and `async fn main`.
+#[proc_macro_attribute]
+pub fn main(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    let f = syn::parse_macro_input!(item as syn::ItemFn);
+    let attrs = &f.attrs;
+    let vis = &f.vis;
+    let body = &f.block;
+    let output = &f.sig.output;
+    let ret = match output {
+        syn::ReturnType::Default => quote::quote!(()),
+        syn::ReturnType::Type(_, t) => quote::quote!(#t),
+    };
+    let run = if f.sig.asyncness.is_some() {
+        quote::quote!(::ray::__private::block_on(async move #body))
+    } else {
+        quote::quote!((move || -> #ret #body)())
+    };
+    quote::quote!(
+        #(#attrs)*
+        #vis fn main() #output {
+            if let Err(e) = ::ray::init() {
+                panic!("ray::init failed: {e}");
+            }
+            let __ray_result: #ret = #run;
+            ::ray::shutdown();
+            __ray_result
+        }
+    )
+    .into()
+}

@@ -1,0 +1,152 @@
+//! Signature analysis shared by functions and actor methods: argument lists, how a
+//! return type maps onto stored values, and the matching `ObjectRef` types.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::{FnArg, GenericArgument, Ident, PathArguments, ReturnType, Signature, Type};
+
+/// The typed (non-receiver) parameters of a signature, renamed `__a0, __a1, ..`.
+pub(crate) struct Params {
+    pub(crate) names: Vec<Ident>,
+    pub(crate) types: Vec<Type>,
+}
+
+pub(crate) fn params(sig: &Signature) -> syn::Result<Params> {
+    if !sig.generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &sig.generics,
+            "remote functions cannot be generic: every node must find them by name",
+        ));
+    }
+    let mut names = Vec::new();
+    let mut types = Vec::new();
+    for arg in &sig.inputs {
+        if let FnArg::Typed(pt) = arg {
+            if let Type::Reference(_) = &*pt.ty {
+                return Err(syn::Error::new_spanned(
+                    &pt.ty,
+                    "remote parameters must be owned values (they may travel to another process)",
+                ));
+            }
+            names.push(format_ident!("__a{}", names.len()));
+            types.push((*pt.ty).clone());
+        }
+    }
+    Ok(Params { names, types })
+}
+
+/// How a function's return value becomes stored objects.
+pub(crate) struct Returns {
+    /// The refs type `remote` returns.
+    pub(crate) ref_type: TokenStream,
+    /// Turns `__out` into a `TaskOutput` expression (no `?` inside).
+    pub(crate) convert: TokenStream,
+    /// Builds the refs from the iterator `__it` of return handles.
+    pub(crate) build: TokenStream,
+    pub(crate) count: usize,
+}
+
+fn last_segment_args(ty: &Type, name: &str) -> Option<Vec<Type>> {
+    let Type::Path(p) = ty else { return None };
+    let seg = p.path.segments.last()?;
+    if seg.ident != name {
+        return None;
+    }
+    let PathArguments::AngleBracketed(a) = &seg.arguments else {
+        return Some(Vec::new());
+    };
+    Some(
+        a.args
+            .iter()
+            .filter_map(|g| match g {
+                GenericArgument::Type(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// `Result<T, E>` (or `ray::Result<T>`): `Some(T)`.
+pub(crate) fn result_ok_type(ty: &Type) -> Option<Type> {
+    last_segment_args(ty, "Result").and_then(|a| a.into_iter().next())
+}
+
+pub(crate) fn returns(output: &ReturnType, num_returns: usize, function: &str) -> syn::Result<Returns> {
+    let ty: Type = match output {
+        ReturnType::Default => syn::parse_quote!(()),
+        ReturnType::Type(_, t) => (**t).clone(),
+    };
+    let (value_ty, unwrap) = match result_ok_type(&ty) {
+        Some(ok) => (
+            ok,
+            quote!(let __out = match __out {
+                Ok(v) => v,
+                Err(e) => return Err(::ray::__private::task_error(#function, e)),
+            };),
+        ),
+        None => (ty.clone(), quote!()),
+    };
+    if num_returns == 1 {
+        return Ok(Returns {
+            ref_type: quote!(::ray::ObjectRef<#value_ty>),
+            convert: quote!((|| -> ::ray::__private::TaskOutput {
+                #unwrap
+                Ok(vec![::ray::__private::stored(__out)])
+            })()),
+            build: quote!(::ray::__private::typed::<#value_ty>(&mut __it)),
+            count: 1,
+        });
+    }
+    let Type::Tuple(tuple) = &value_ty else {
+        return Err(syn::Error::new_spanned(&ty, format!("num_returns = {num_returns} needs a {num_returns}-tuple return type")));
+    };
+    if tuple.elems.len() != num_returns {
+        return Err(syn::Error::new_spanned(&ty, format!("num_returns = {num_returns} but the tuple has {} elements", tuple.elems.len())));
+    }
+    let elems: Vec<&Type> = tuple.elems.iter().collect();
+    let vars: Vec<Ident> = (0..num_returns).map(|i| format_ident!("__r{}", i)).collect();
+    Ok(Returns {
+        ref_type: quote!((#(::ray::ObjectRef<#elems>,)*)),
+        convert: quote!((|| -> ::ray::__private::TaskOutput {
+            #unwrap
+            let (#(#vars,)*) = __out;
+            Ok(vec![#(::ray::__private::stored(#vars)),*])
+        })()),
+        build: quote!((#(::ray::__private::typed::<#elems>(&mut __it),)*)),
+        count: num_returns,
+    })
+}
+
+/// The `Item = T` of an `impl Iterator<Item = T>` / `impl Stream<Item = T>` return type,
+/// and whether it is a `Stream`.
+pub(crate) fn stream_item(output: &ReturnType) -> syn::Result<(Type, bool)> {
+    let err = || syn::Error::new(Span::call_site(), "a streaming remote function returns `impl Iterator<Item = T>` or `impl Stream<Item = T>`");
+    let ReturnType::Type(_, ty) = output else { return Err(err()) };
+    let Type::ImplTrait(it) = &**ty else { return Err(err()) };
+    for bound in &it.bounds {
+        if let syn::TypeParamBound::Trait(tb) = bound {
+            let Some(seg) = tb.path.segments.last() else { continue };
+            let is_stream = seg.ident == "Stream";
+            if let PathArguments::AngleBracketed(a) = &seg.arguments {
+                for g in &a.args {
+                    if let GenericArgument::AssocType(at) = g {
+                        if at.ident == "Item" {
+                            return Ok((at.ty.clone(), is_stream));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Err(err())
+}
+
+/// `let __a0 = ::ray::IntoArg::<T0>::into_arg(__a0); ..` and the dependency list.
+pub(crate) fn convert_args(p: &Params) -> TokenStream {
+    let names = &p.names;
+    let types = &p.types;
+    quote!(
+        #(let #names = ::ray::IntoArg::<#types>::into_arg(#names);)*
+        let __deps = vec![#(#names.dep()),*];
+    )
+}

@@ -1,0 +1,24 @@
+//! The actix actors that own a node's live state: the node manager (resources, queueing,
+//! dispatch), the actor registry (names and handles) and one host per user actor. Their
+//! handlers delegate to `tasks` and `store`.
+//!
+//! Invariant: nothing here blocks an executor thread, except a user actor's own sync
+//! methods on that actor's own arbiter.
+
+mod handle;
+mod host;
+mod node_manager;
+mod options;
+mod registry;
+
+pub use handle::{ActorHandle, RemoteActor};
+pub use handle::ActorCell;
+pub(crate) use handle::{create as create_actor, get_actor};
+pub use host::Method;
+pub(crate) use host::{ActorCall, ActorHost, Terminate};
+pub(crate) use node_manager::{
+    AcquireResources, CancelTask, NodeManager, NodeStats, QueryNode, ReleaseResources, SubmitTask,
+    TaskBlocked, TaskFinished, TaskUnblocked,
+};
+pub use options::{ActorOptions, ActorOptionsBuilder};
+pub(crate) use registry::{ActorRegistry, LookupActor, RegisterActor, UnregisterActor};

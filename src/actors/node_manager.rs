@@ -1,0 +1,429 @@
+//! `NodeManager`: the node's scheduler. It accounts resources, waits for task
+//! dependencies, queues tasks by resource shape, dispatches them to ephemeral
+//! `TaskActor`s (sync bodies on worker arbiters, async ones on executors), lends a
+//! blocked task's CPU to others, grants actor resources and keeps a bounded task history.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use actix::prelude::*;
+use actix_rt::ArbiterHandle;
+use futures::channel::oneshot;
+
+use crate::ids::TaskId;
+use crate::resources::Resources;
+use crate::runtime::Node;
+use crate::store::RawRef;
+use crate::tasks::{CancelRunning, TaskActor, TaskSpec};
+use crate::{Error, Result};
+
+/// How many finished tasks the timeline keeps (older ones are dropped).
+const HISTORY: usize = 10_000;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct SubmitTask(pub(crate) TaskSpec);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct TaskFinished {
+    pub(crate) task_id: TaskId,
+    pub(crate) name: Arc<str>,
+    pub(crate) start: Instant,
+    pub(crate) end: Instant,
+    pub(crate) ok: bool,
+}
+
+/// A sync task blocked in `get`: lend its CPU to others.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct TaskBlocked {
+    pub(crate) task_id: TaskId,
+}
+
+/// The blocked task resumes: take its CPU back (possibly oversubscribing briefly).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct TaskUnblocked {
+    pub(crate) task_id: TaskId,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct CancelTask {
+    pub(crate) task_id: TaskId,
+}
+
+/// Reserves resources for an actor's lifetime; answered when they are free.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct AcquireResources {
+    pub(crate) resources: Resources,
+    pub(crate) what: String,
+    pub(crate) reply: oneshot::Sender<Result<()>>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ReleaseResources(pub(crate) Resources);
+
+/// A snapshot of the node for `available_resources`, `timeline` and the like.
+#[derive(Message)]
+#[rtype(result = "NodeStats")]
+pub(crate) struct QueryNode;
+
+/// One finished task, for the timeline.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskEvent {
+    pub(crate) task_id: TaskId,
+    pub(crate) name: Arc<str>,
+    pub(crate) start: Instant,
+    pub(crate) end: Instant,
+    pub(crate) ok: bool,
+}
+
+#[derive(Debug, Clone, MessageResponse)]
+pub(crate) struct NodeStats {
+    pub(crate) available: Resources,
+    pub(crate) queued: usize,
+    pub(crate) waiting_for_deps: usize,
+    pub(crate) running: usize,
+    pub(crate) finished: u64,
+    pub(crate) failed: u64,
+    pub(crate) history: Vec<TaskEvent>,
+}
+
+struct Running {
+    resources: Resources,
+    worker: Option<ArbiterHandle>,
+    addr: Addr<TaskActor>,
+    returns: Vec<RawRef>,
+    cancelled: Arc<std::sync::atomic::AtomicBool>,
+    blocked: bool,
+}
+
+pub(crate) struct NodeManager {
+    node: Weak<Node>,
+    total: Resources,
+    available: Resources,
+    /// Tasks whose dependencies are settled, by resource shape, in submission order.
+    ready: BTreeMap<Resources, VecDeque<TaskSpec>>,
+    waiting: HashMap<TaskId, (SpawnHandle, Arc<std::sync::atomic::AtomicBool>)>,
+    running: HashMap<TaskId, Running>,
+    idle_workers: Vec<ArbiterHandle>,
+    num_workers: usize,
+    max_workers: usize,
+    actor_waiters: VecDeque<(Resources, oneshot::Sender<Result<()>>)>,
+    history: VecDeque<TaskEvent>,
+    finished: u64,
+    failed: u64,
+}
+
+impl NodeManager {
+    pub(crate) fn new(node: Weak<Node>, total: Resources) -> Self {
+        let cpus = total.get("CPU").ceil() as usize;
+        Self {
+            node,
+            available: total.clone(),
+            total,
+            ready: BTreeMap::new(),
+            waiting: HashMap::new(),
+            running: HashMap::new(),
+            idle_workers: Vec::new(),
+            num_workers: 0,
+            // Zero-CPU tasks are not bounded by admission; bound their threads instead.
+            max_workers: (4 * cpus).max(64),
+            actor_waiters: VecDeque::new(),
+            history: VecDeque::new(),
+            finished: 0,
+            failed: 0,
+        }
+    }
+
+    fn enqueue(&mut self, spec: TaskSpec) {
+        self.ready.entry(spec.resources.clone()).or_default().push_back(spec);
+    }
+
+    /// Grants waiting actors first, then starts every queued task that fits, oldest
+    /// first within each resource shape.
+    fn dispatch(&mut self) {
+        while let Some((req, _)) = self.actor_waiters.front() {
+            if !self.available.covers(req) {
+                break;
+            }
+            if let Some((req, reply)) = self.actor_waiters.pop_front() {
+                self.available.take(&req);
+                if reply.send(Ok(())).is_err() {
+                    // The actor went away while waiting: its grant comes straight back.
+                    self.available.give(&req);
+                }
+            }
+        }
+        let shapes: Vec<Resources> = self.ready.keys().cloned().collect();
+        for shape in shapes {
+            loop {
+                if !self.available.covers(&shape) {
+                    break;
+                }
+                let Some(queue) = self.ready.get_mut(&shape) else { break };
+                let Some(front) = queue.front() else { break };
+                if front.is_sync() && self.idle_workers.is_empty() && self.num_workers >= self.max_workers {
+                    break;
+                }
+                let Some(spec) = queue.pop_front() else { break };
+                if spec.cancelled.load(Ordering::Relaxed) {
+                    continue; // dropping the spec settles its returns as cancelled
+                }
+                self.start(spec);
+            }
+            if self.ready.get(&shape).is_some_and(|q| q.is_empty()) {
+                self.ready.remove(&shape);
+            }
+        }
+    }
+
+    fn worker(&mut self) -> Option<ArbiterHandle> {
+        if let Some(w) = self.idle_workers.pop() {
+            return Some(w);
+        }
+        match actix_rt::Arbiter::try_new() {
+            Ok(a) => {
+                self.num_workers += 1;
+                Some(a.handle())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start a worker thread");
+                None
+            }
+        }
+    }
+
+    fn start(&mut self, spec: TaskSpec) {
+        let Some(node) = self.node.upgrade() else { return };
+        let worker = if spec.is_sync() {
+            match self.worker() {
+                Some(w) => Some(w),
+                None => {
+                    spec.fail(Error::InvalidArgument("no worker thread could be started".into()));
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let arbiter = worker.clone().unwrap_or_else(|| node.executor().clone());
+        self.available.take(&spec.resources);
+        let id = spec.id;
+        let resources = spec.resources.clone();
+        let returns = spec.returns.clone();
+        let cancelled = spec.cancelled.clone();
+        let addr = TaskActor::start_in_arbiter(&arbiter, move |_| TaskActor::new(spec, node));
+        self.running.insert(
+            id,
+            Running {
+                resources,
+                worker,
+                addr,
+                returns,
+                cancelled,
+                blocked: false,
+            },
+        );
+    }
+}
+
+impl Actor for NodeManager {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Context<Self>) {
+        tracing::info!(resources = %self.total, "node manager started");
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        for w in self.idle_workers.drain(..) {
+            w.stop();
+        }
+        for r in self.running.values() {
+            if let Some(w) = &r.worker {
+                w.stop();
+            }
+        }
+    }
+}
+
+impl Handler<SubmitTask> for NodeManager {
+    type Result = ();
+
+    fn handle(&mut self, SubmitTask(spec): SubmitTask, ctx: &mut Context<Self>) {
+        if !self.total.covers(&spec.resources) {
+            spec.fail(Error::Infeasible {
+                function: spec.name.to_string(),
+                requested: spec.resources.to_string(),
+                total: self.total.to_string(),
+            });
+            return;
+        }
+        if spec.deps.iter().all(|d| d.peek().is_some()) {
+            self.enqueue(spec);
+            self.dispatch();
+            return;
+        }
+        let id = spec.id;
+        let cancelled = spec.cancelled.clone();
+        let deps = spec.deps.clone();
+        let wait = async move {
+            for d in &deps {
+                let _ = d.settled().await;
+            }
+        };
+        let handle = ctx.spawn(wait.into_actor(self).map(move |_, act, _| {
+            act.waiting.remove(&id);
+            act.enqueue(spec);
+            act.dispatch();
+        }));
+        self.waiting.insert(id, (handle, cancelled));
+    }
+}
+
+impl Handler<TaskFinished> for NodeManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: TaskFinished, _: &mut Context<Self>) {
+        if let Some(r) = self.running.remove(&msg.task_id) {
+            if !r.blocked {
+                self.available.give(&r.resources);
+            } else {
+                // Its CPU was lent out while blocked; the rest is still held.
+                let mut rest = r.resources.clone();
+                rest.set_units("CPU", 0);
+                self.available.give(&rest);
+            }
+            if let Some(w) = r.worker {
+                self.idle_workers.push(w);
+            }
+        }
+        if msg.ok {
+            self.finished += 1;
+        } else {
+            self.failed += 1;
+        }
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(TaskEvent {
+            task_id: msg.task_id,
+            name: msg.name,
+            start: msg.start,
+            end: msg.end,
+            ok: msg.ok,
+        });
+        self.dispatch();
+    }
+}
+
+impl Handler<TaskBlocked> for NodeManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: TaskBlocked, _: &mut Context<Self>) {
+        if let Some(r) = self.running.get_mut(&msg.task_id) {
+            if !r.blocked {
+                r.blocked = true;
+                let cpu = r.resources.only("CPU");
+                self.available.give(&cpu);
+                tracing::debug!(task_id = %msg.task_id, "task blocked in get: CPU lent out");
+                self.dispatch();
+            }
+        }
+    }
+}
+
+impl Handler<TaskUnblocked> for NodeManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: TaskUnblocked, _: &mut Context<Self>) {
+        if let Some(r) = self.running.get_mut(&msg.task_id) {
+            if r.blocked {
+                r.blocked = false;
+                let cpu = r.resources.only("CPU");
+                self.available.take(&cpu);
+            }
+        }
+    }
+}
+
+impl Handler<CancelTask> for NodeManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: CancelTask, ctx: &mut Context<Self>) {
+        let id = msg.task_id;
+        if let Some((handle, flag)) = self.waiting.remove(&id) {
+            flag.store(true, Ordering::SeqCst);
+            // Dropping the waiting future drops the spec, which settles it as cancelled.
+            ctx.cancel_future(handle);
+            return;
+        }
+        for queue in self.ready.values_mut() {
+            if let Some(pos) = queue.iter().position(|s| s.id == id) {
+                if let Some(spec) = queue.remove(pos) {
+                    spec.cancelled.store(true, Ordering::SeqCst);
+                }
+                return;
+            }
+        }
+        if let Some(r) = self.running.get(&id) {
+            r.cancelled.store(true, Ordering::SeqCst);
+            // The caller learns at once; a sync body cannot be interrupted and its late
+            // result is ignored, an async body is aborted.
+            for ret in &r.returns {
+                ret.complete(Err(Error::Cancelled { task_id: id }));
+            }
+            if r.worker.is_none() {
+                r.addr.do_send(CancelRunning);
+            }
+        }
+    }
+}
+
+impl Handler<AcquireResources> for NodeManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: AcquireResources, _: &mut Context<Self>) {
+        if !self.total.covers(&msg.resources) {
+            let _ = msg.reply.send(Err(Error::Infeasible {
+                function: msg.what,
+                requested: msg.resources.to_string(),
+                total: self.total.to_string(),
+            }));
+            return;
+        }
+        self.actor_waiters.push_back((msg.resources, msg.reply));
+        self.dispatch();
+    }
+}
+
+impl Handler<ReleaseResources> for NodeManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReleaseResources, _: &mut Context<Self>) {
+        self.available.give(&msg.0);
+        self.dispatch();
+    }
+}
+
+impl Handler<QueryNode> for NodeManager {
+    type Result = NodeStats;
+
+    fn handle(&mut self, _: QueryNode, _: &mut Context<Self>) -> NodeStats {
+        NodeStats {
+            available: self.available.clone(),
+            queued: self.ready.values().map(|q| q.len()).sum(),
+            waiting_for_deps: self.waiting.len(),
+            running: self.running.len(),
+            finished: self.finished,
+            failed: self.failed,
+            history: self.history.iter().cloned().collect(),
+        }
+    }
+}

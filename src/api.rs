@@ -1,0 +1,404 @@
+//! The free functions of the public API: `get`, `put`, `wait`, `cancel`, `kill`,
+//! `get_actor` and cluster introspection. Each resolves the caller's node through the
+//! execution context (or the driver's runtime) and delegates.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::actors::{ActorHandle, CancelTask, QueryNode, RemoteActor};
+use crate::ids::{NodeId, ObjectId};
+use crate::runtime::{block_on, block_on_deadline, current_node};
+use crate::store::{object_ref_downcast, stored, MemorySummary, ObjectRef, RawRef};
+use crate::tasks::Value;
+use crate::{Error, Result};
+
+/// What `ray::get` accepts: one ref, or a slice, array or `Vec` of refs.
+pub trait Gettable {
+    /// `T` for one ref, `Vec<T>` for several.
+    type Output;
+    #[doc(hidden)]
+    fn refs(&self) -> Vec<&RawRef>;
+    #[doc(hidden)]
+    fn assemble(values: Vec<crate::store::StoredValue>, ids: Vec<ObjectId>) -> Result<Self::Output>;
+}
+
+fn typed<T: Value>(id: ObjectId, v: crate::store::StoredValue) -> Result<T> {
+    object_ref_downcast::<T>(id, v).map(|a| (*a).clone())
+}
+
+impl<T: Value> Gettable for ObjectRef<T> {
+    type Output = T;
+    fn refs(&self) -> Vec<&RawRef> {
+        vec![&self.raw]
+    }
+    fn assemble(mut values: Vec<crate::store::StoredValue>, ids: Vec<ObjectId>) -> Result<T> {
+        match (values.pop(), ids.first()) {
+            (Some(v), Some(id)) => typed(*id, v),
+            _ => Err(Error::InvalidArgument("no value".into())),
+        }
+    }
+}
+
+impl<T: Value> Gettable for [ObjectRef<T>] {
+    type Output = Vec<T>;
+    fn refs(&self) -> Vec<&RawRef> {
+        self.iter().map(|r| &r.raw).collect()
+    }
+    fn assemble(values: Vec<crate::store::StoredValue>, ids: Vec<ObjectId>) -> Result<Vec<T>> {
+        values.into_iter().zip(ids).map(|(v, id)| typed(id, v)).collect()
+    }
+}
+
+impl<T: Value> Gettable for Vec<ObjectRef<T>> {
+    type Output = Vec<T>;
+    fn refs(&self) -> Vec<&RawRef> {
+        self.as_slice().refs()
+    }
+    fn assemble(values: Vec<crate::store::StoredValue>, ids: Vec<ObjectId>) -> Result<Vec<T>> {
+        <[ObjectRef<T>]>::assemble(values, ids)
+    }
+}
+
+impl<T: Value, const N: usize> Gettable for [ObjectRef<T>; N] {
+    type Output = Vec<T>;
+    fn refs(&self) -> Vec<&RawRef> {
+        self.as_slice().refs()
+    }
+    fn assemble(values: Vec<crate::store::StoredValue>, ids: Vec<ObjectId>) -> Result<Vec<T>> {
+        <[ObjectRef<T>]>::assemble(values, ids)
+    }
+}
+
+/// Waits for every ref in order; the first error wins.
+struct GetAll<'a> {
+    refs: Vec<&'a RawRef>,
+    values: Vec<crate::store::StoredValue>,
+}
+
+impl Future for GetAll<'_> {
+    type Output = Result<Vec<crate::store::StoredValue>>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        while self.values.len() < self.refs.len() {
+            let next = self.refs[self.values.len()];
+            match next.poll(cx) {
+                Poll::Ready(Ok(v)) => self.values.push(v),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(std::mem::take(&mut self.values)))
+    }
+}
+
+fn get_inner<G: Gettable + ?Sized>(refs: &G, timeout: Option<Duration>) -> Result<G::Output> {
+    let raws = refs.refs();
+    let ids = raws.iter().map(|r| r.id()).collect();
+    let fut = GetAll {
+        values: Vec::with_capacity(raws.len()),
+        refs: raws,
+    };
+    let values = match timeout {
+        None => block_on(fut)?,
+        Some(t) => block_on_deadline(fut, Some(Instant::now() + t)).map_err(|()| Error::Timeout { after: t })??,
+    };
+    G::assemble(values, ids)
+}
+
+/// Blocks until the value(s) are available and returns them, in input order.
+///
+/// In async code use `r.await` instead: it never blocks an executor thread. A
+/// synchronous task blocked here lends its CPU to other tasks, so nested tasks cannot
+/// deadlock.
+///
+/// # Errors
+/// The task's error ([`Error::TaskFailed`], [`Error::TaskPanicked`], ...) for the first
+/// failed ref, [`Error::ObjectLost`], [`Error::Cancelled`], [`Error::ShutDown`].
+///
+/// # Examples
+/// ```
+/// #[ray::remote]
+/// fn square(x: i64) -> i64 { x * x }
+///
+/// let refs: Vec<ray::ObjectRef<i64>> = (0..4).map(|i| square.remote(i)).collect();
+/// assert_eq!(ray::get(&refs).unwrap(), vec![0, 1, 4, 9]);
+/// assert_eq!(ray::get(&refs[3]).unwrap(), 9);
+/// # ray::shutdown();
+/// ```
+pub fn get<G: Gettable + ?Sized>(refs: &G) -> Result<G::Output> {
+    get_inner(refs, None)
+}
+
+/// Like [`get`], giving up after `timeout` with [`Error::Timeout`].
+///
+/// # Errors
+/// As [`get`], plus [`Error::Timeout`].
+///
+/// # Examples
+/// ```
+/// #[ray::remote]
+/// fn slow() -> u8 { std::thread::sleep(std::time::Duration::from_millis(500)); 1 }
+///
+/// let r = slow.remote();
+/// let err = ray::get_timeout(&r, std::time::Duration::from_millis(10)).unwrap_err();
+/// assert!(matches!(err, ray::Error::Timeout { .. }));
+/// # ray::shutdown();
+/// ```
+pub fn get_timeout<G: Gettable + ?Sized>(refs: &G, timeout: Duration) -> Result<G::Output> {
+    get_inner(refs, Some(timeout))
+}
+
+/// Stores `value` in the caller's node and returns a ref to it. The value is moved, not
+/// copied or serialized: a 1 GiB buffer costs a pointer.
+///
+/// # Examples
+/// ```
+/// let r = ray::put(vec![1.0f64; 1000]);
+/// assert_eq!(ray::get(&r).unwrap().len(), 1000);
+/// # ray::shutdown();
+/// ```
+pub fn put<T: Value>(value: T) -> ObjectRef<T> {
+    let raw = match current_node() {
+        Ok(node) => RawRef::ready(&node.store, ObjectId::for_put(), stored(value)),
+        Err(e) => RawRef::failed(e),
+    };
+    ObjectRef::from_raw(raw)
+}
+
+/// Future behind [`wait`]: ready once `k` refs are settled.
+struct WaitFor<'a> {
+    ids: Vec<ObjectId>,
+    store: &'a crate::store::MemoryStore,
+    ready: Vec<bool>,
+    k: usize,
+}
+
+impl Future for WaitFor<'_> {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        if this.store.poll_settled(&this.ids, &mut this.ready, cx) >= this.k {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// Waits until `num_returns` of `refs` are ready (or failed), or `timeout` passes.
+/// Returns `(ready, not_ready)`, each in input order.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when `num_returns` exceeds `refs.len()` or the refs live in
+/// different runtimes.
+///
+/// # Examples
+/// ```
+/// let refs: Vec<_> = (0..3).map(|i| ray::put(i)).collect();
+/// let (ready, rest) = ray::wait(&refs, 2, None).unwrap();
+/// assert_eq!((ready.len(), rest.len()), (2, 1));
+/// # ray::shutdown();
+/// ```
+pub fn wait<T>(refs: &[ObjectRef<T>], num_returns: usize, timeout: Option<Duration>) -> Result<(Vec<ObjectRef<T>>, Vec<ObjectRef<T>>)> {
+    if num_returns > refs.len() {
+        return Err(Error::InvalidArgument(format!(
+            "wait for {num_returns} of {} refs: num_returns must not exceed the number of refs",
+            refs.len()
+        )));
+    }
+    let Some(first) = refs.first() else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let store = first.raw.store().clone();
+    if refs.iter().any(|r| !std::sync::Arc::ptr_eq(r.raw.store(), &store)) {
+        return Err(Error::InvalidArgument("wait over refs of different runtimes".into()));
+    }
+    let mut fut = WaitFor {
+        ids: refs.iter().map(|r| r.id()).collect(),
+        store: &store,
+        ready: vec![false; refs.len()],
+        k: num_returns,
+    };
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let _ = block_on_deadline(&mut fut, deadline);
+    // Re-read: objects that settled after the deadline count as ready too.
+    let (ready, not_ready): (Vec<_>, Vec<_>) = refs.iter().cloned().partition(|r| r.is_ready());
+    Ok((ready, not_ready))
+}
+
+/// Cancels the task that produces `r`. A pending task is dropped; a running async task is
+/// aborted; a running sync task is flagged (`runtime_context().is_canceled()`) and its
+/// result ignored. Either way `get(r)` returns [`Error::Cancelled`]. `force` is accepted
+/// for Ray parity: in-process workers cannot be killed, so it acts like `false`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when `r` is a `put` object (only tasks can be cancelled).
+///
+/// # Examples
+/// ```
+/// #[ray::remote]
+/// fn forever() -> u8 {
+///     while !ray::runtime_context().is_canceled() {
+///         std::thread::sleep(std::time::Duration::from_millis(1));
+///     }
+///     0
+/// }
+///
+/// let r = forever.remote();
+/// ray::cancel(&r, false).unwrap();
+/// assert!(ray::get(&r).unwrap_err().is_cancelled());
+/// # ray::shutdown();
+/// ```
+pub fn cancel<T>(r: &ObjectRef<T>, force: bool) -> Result<()> {
+    let _ = force;
+    let node = current_node()?;
+    node.manager.do_send(CancelTask { task_id: r.id().task_id() });
+    Ok(())
+}
+
+/// Kills an actor at once: queued and running calls fail with [`Error::ActorDied`], and
+/// it is not restarted.
+///
+/// # Examples
+/// ```
+/// use ray::prelude::*;
+/// pub struct A;
+/// #[ray::remote]
+/// impl A { pub fn new() -> Self { A } pub fn ping(&self) -> u8 { 1 } }
+///
+/// let a = A::remote();
+/// assert_eq!(ray::get(&a.ping.remote()).unwrap(), 1);
+/// ray::kill(&a);
+/// assert!(matches!(ray::get(&a.ping.remote()), Err(ray::Error::ActorDied { .. })));
+/// # ray::shutdown();
+/// ```
+pub fn kill<A: RemoteActor>(actor: &ActorHandle<A>) {
+    actor.terminate("killed by ray::kill");
+}
+
+/// The handle of the actor created with `.name(name)`.
+///
+/// # Errors
+/// [`Error::ActorNotFound`] when no live actor of class `A` has that name.
+pub fn get_actor<A: RemoteActor>(name: &str) -> Result<ActorHandle<A>> {
+    crate::actors::get_actor(name)
+}
+
+/// One node of the cluster, as [`nodes`] reports it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct NodeInfo {
+    /// The node.
+    pub node_id: NodeId,
+    /// Whether it is alive.
+    pub alive: bool,
+    /// Its total resources.
+    pub resources: BTreeMap<String, f64>,
+}
+
+fn query() -> Result<crate::actors::NodeStats> {
+    let node = current_node()?;
+    block_on(node.manager.send(QueryNode)).map_err(|_| Error::ShutDown)
+}
+
+/// The nodes of the cluster (one for the embedded runtime).
+///
+/// # Errors
+/// [`Error::ShutDown`] if the runtime stops during the call.
+pub fn nodes() -> Result<Vec<NodeInfo>> {
+    let node = current_node()?;
+    Ok(vec![NodeInfo {
+        node_id: node.id,
+        alive: !node.shut_down.load(std::sync::atomic::Ordering::Relaxed),
+        resources: node.total.to_map(),
+    }])
+}
+
+/// Total resources of the cluster, e.g. `{"CPU": 8.0, "GPU": 0.0}`. Empty when no
+/// runtime can be started.
+pub fn cluster_resources() -> BTreeMap<String, f64> {
+    current_node().map(|n| n.total.to_map()).unwrap_or_default()
+}
+
+/// Resources not currently held by tasks or actors.
+///
+/// # Examples
+/// ```
+/// ray::init_with(ray::Config::new().num_cpus(2.0)).unwrap();
+/// assert_eq!(ray::available_resources()["CPU"], 2.0);
+/// ray::shutdown();
+/// ```
+pub fn available_resources() -> BTreeMap<String, f64> {
+    query().map(|s| s.available.to_map()).unwrap_or_default()
+}
+
+/// Task counts of the caller's node, as `ray summary tasks` reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct TaskSummary {
+    /// Ready to run, waiting for resources or a worker.
+    pub queued: usize,
+    /// Waiting for their argument objects.
+    pub waiting_for_deps: usize,
+    /// Running now.
+    pub running: usize,
+    /// Finished successfully (since the runtime started).
+    pub finished: u64,
+    /// Finished with an error.
+    pub failed: u64,
+}
+
+/// Task counts of the caller's node.
+///
+/// # Examples
+/// ```
+/// #[ray::remote]
+/// fn one() -> u8 { 1 }
+/// ray::get(&one.remote()).unwrap();
+/// assert!(ray::task_summary().finished >= 1);
+/// # ray::shutdown();
+/// ```
+pub fn task_summary() -> TaskSummary {
+    query()
+        .map(|s| TaskSummary {
+            queued: s.queued,
+            waiting_for_deps: s.waiting_for_deps,
+            running: s.running,
+            finished: s.finished,
+            failed: s.failed,
+        })
+        .unwrap_or_default()
+}
+
+/// Usage of the caller's object store.
+pub fn memory_summary() -> MemorySummary {
+    current_node().map(|n| n.store.summary()).unwrap_or_default()
+}
+
+/// Writes the recent task history (up to 10,000 tasks) as Chrome trace JSON, which
+/// Perfetto and `chrome://tracing` open.
+///
+/// # Errors
+/// I/O errors writing `path`, as [`Error::InvalidArgument`].
+pub fn timeline(path: impl AsRef<std::path::Path>) -> Result<()> {
+    let node = current_node()?;
+    let stats = query()?;
+    let mut out = String::from("[");
+    for (i, e) in stats.history.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let ts = e.start.saturating_duration_since(node.started).as_secs_f64() * 1e6;
+        let dur = e.end.saturating_duration_since(e.start).as_secs_f64() * 1e6;
+        let name: String = e.name.chars().filter(|c| *c != '"' && *c != '\\').collect();
+        out.push_str(&format!(
+            r#"{{"name":"{name}","cat":"task","ph":"X","ts":{ts:.3},"dur":{dur:.3},"pid":"{}","tid":"{}","args":{{"task_id":"{}","ok":{}}}}}"#,
+            node.id, name, e.task_id, e.ok
+        ));
+    }
+    out.push(']');
+    std::fs::write(path.as_ref(), out)
+        .map_err(|e| Error::InvalidArgument(format!("cannot write timeline to {}: {e}", path.as_ref().display())))
+}

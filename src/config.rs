@@ -1,0 +1,98 @@
+//! `Config`: what `ray::init_with` accepts. Parsed from code and from `RAY_*` environment
+//! variables; validated before any thread starts.
+
+use std::collections::BTreeMap;
+
+use crate::resources::{to_units, Resources};
+use crate::{Error, Result};
+
+/// How to start (or join) a runtime.
+///
+/// # Examples
+/// ```
+/// use ray::Config;
+/// ray::init_with(Config::new().num_cpus(4.0).resource("special", 2.0)).unwrap();
+/// assert_eq!(ray::cluster_resources()["CPU"], 4.0);
+/// ray::shutdown();
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub(crate) address: Option<String>,
+    pub(crate) num_cpus: Option<f64>,
+    pub(crate) num_gpus: Option<f64>,
+    pub(crate) resources: BTreeMap<String, f64>,
+    pub(crate) namespace: Option<String>,
+}
+
+impl Config {
+    /// Defaults: an embedded single-node runtime with every CPU of the machine.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Joins an existing cluster at `host:port` instead of starting one.
+    pub fn address(mut self, address: impl Into<String>) -> Self {
+        self.address = Some(address.into());
+        self
+    }
+
+    /// Logical CPUs this node offers (default: the machine's CPU count).
+    pub fn num_cpus(mut self, n: f64) -> Self {
+        self.num_cpus = Some(n);
+        self
+    }
+
+    /// Logical GPUs this node offers (default 0 until GPU detection lands).
+    pub fn num_gpus(mut self, n: f64) -> Self {
+        self.num_gpus = Some(n);
+        self
+    }
+
+    /// A custom resource this node offers.
+    pub fn resource(mut self, name: impl Into<String>, amount: f64) -> Self {
+        self.resources.insert(name.into(), amount);
+        self
+    }
+
+    /// The namespace for named actors (default `"default"`).
+    pub fn namespace(mut self, ns: impl Into<String>) -> Self {
+        self.namespace = Some(ns.into());
+        self
+    }
+
+    /// Fills unset fields from `RAY_ADDRESS`, `RAY_NUM_CPUS` and `RAY_NAMESPACE`.
+    pub(crate) fn with_env(mut self) -> Result<Self> {
+        if self.address.is_none() {
+            self.address = std::env::var("RAY_ADDRESS").ok().filter(|a| !a.is_empty());
+        }
+        if self.num_cpus.is_none() {
+            if let Ok(v) = std::env::var("RAY_NUM_CPUS") {
+                let n = v.parse::<f64>().map_err(|_| {
+                    Error::InvalidArgument(format!("RAY_NUM_CPUS must be a number, got `{v}`"))
+                })?;
+                self.num_cpus = Some(n);
+            }
+        }
+        if self.namespace.is_none() {
+            self.namespace = std::env::var("RAY_NAMESPACE").ok();
+        }
+        Ok(self)
+    }
+
+    /// The node's total resources, validated.
+    pub(crate) fn total_resources(&self) -> Result<Resources> {
+        let cpus = self.num_cpus.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
+        });
+        let mut r = Resources::new();
+        r.set_units("CPU", to_units("CPU", cpus)?);
+        r.set_units("GPU", to_units("GPU", self.num_gpus.unwrap_or(0.0))?);
+        for (k, v) in &self.resources {
+            if k.is_empty() {
+                return Err(Error::InvalidArgument("resource names must not be empty".into()));
+            }
+            r.set_units(k, to_units(k, *v)?);
+        }
+        Ok(r)
+    }
+}

@@ -1,0 +1,154 @@
+//! The one public error type, `ray::Error`, and `ray::Result`. Every variant names what
+//! happened and its `Display` says what to do about it. Errors are `Clone` because one
+//! failed object can be read by many getters and propagates into every dependent task.
+
+use std::time::Duration;
+
+use crate::ids::{ActorId, NodeId, ObjectId, TaskId};
+
+/// `Result<T, ray::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a Ray program.
+///
+/// # Examples
+/// ```
+/// #[ray::remote]
+/// fn fails(x: i64) -> Result<i64, String> {
+///     if x < 0 { Err(format!("{x} is negative")) } else { Ok(x) }
+/// }
+///
+/// let err = ray::get(&fails.remote(-1)).unwrap_err();
+/// assert!(matches!(err, ray::Error::TaskFailed { .. }));
+/// assert!(err.to_string().contains("-1 is negative"));
+/// # ray::shutdown();
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The task (or actor method) returned `Err`; `message` is that error's `Display`.
+    #[error("task `{function}` failed: {message}")]
+    TaskFailed {
+        /// The remote function or method that failed.
+        function: String,
+        /// The error's message.
+        message: String,
+    },
+    /// The task (or actor method) panicked.
+    #[error("task `{function}` panicked: {message} (a panic in an actor method kills the actor)")]
+    TaskPanicked {
+        /// The remote function or method that panicked.
+        function: String,
+        /// The panic payload, when it was a string.
+        message: String,
+    },
+    /// The actor is dead: killed, out of scope, crashed without restarts left, or its
+    /// constructor failed. Create a new one, or give it `max_restarts`.
+    #[error("actor {actor_id} died: {reason}")]
+    ActorDied {
+        /// The actor.
+        actor_id: ActorId,
+        /// Why it died.
+        reason: String,
+    },
+    /// No actor is registered under this name (or it has another type).
+    #[error("no actor named `{name}`{detail}: create it with `A::options().name(..)` first")]
+    ActorNotFound {
+        /// The name looked up.
+        name: String,
+        /// Extra detail, e.g. a type mismatch.
+        detail: String,
+    },
+    /// An actor with this name already exists; names are unique per namespace.
+    #[error("an actor named `{name}` already exists: use `ray::get_actor` to reach it, or pick another name")]
+    ActorNameTaken {
+        /// The name requested.
+        name: String,
+    },
+    /// The object is gone: all of its references were dropped, or its value was lost.
+    #[error("object {object_id} is lost: keep an ObjectRef alive while you need its value")]
+    ObjectLost {
+        /// The object.
+        object_id: ObjectId,
+    },
+    /// The worker that owned the object died, so its value cannot be recovered.
+    #[error("the owner of object {object_id} died")]
+    OwnerDied {
+        /// The object.
+        object_id: ObjectId,
+    },
+    /// The node the work was on died.
+    #[error("node {node_id} died")]
+    NodeDied {
+        /// The node.
+        node_id: NodeId,
+    },
+    /// `get_timeout` or `wait` gave up.
+    #[error("timed out after {after:?} waiting for objects: raise the timeout or check `ray::memory_summary()` for stuck tasks")]
+    Timeout {
+        /// The timeout that elapsed.
+        after: Duration,
+    },
+    /// The task was cancelled with `ray::cancel`.
+    #[error("task {task_id} was cancelled")]
+    Cancelled {
+        /// The task.
+        task_id: TaskId,
+    },
+    /// The task or actor asks for more resources than the node has: it could never run.
+    #[error("task `{function}` is infeasible: it requests {requested} but the node has {total}; lower the request or start the node with more resources")]
+    Infeasible {
+        /// The function or actor class.
+        function: String,
+        /// The resources requested.
+        requested: String,
+        /// The node's total resources.
+        total: String,
+    },
+    /// The executing node has no function or actor class of this name.
+    #[error("function `{function}` is not registered on node {node_id}: every node must run the same build of the program")]
+    FunctionNotRegistered {
+        /// The function name.
+        function: String,
+        /// The node that lacks it.
+        node_id: NodeId,
+    },
+    /// A value could not be encoded or decoded (wrong type across the wire, bad bytes).
+    #[error("serialization failed: {0}")]
+    Serialization(String),
+    /// No runtime is connected, or the cluster refused us (for example a bad token).
+    #[error("not connected to a ray cluster: {0}")]
+    NotConnected(String),
+    /// A public API was called with an argument it cannot accept.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The runtime is shutting down or was shut down while the call waited.
+    #[error("the ray runtime was shut down: call `ray::init()` again")]
+    ShutDown,
+    /// A malformed or oversized frame, or a transport failure.
+    #[error(transparent)]
+    Transport(#[from] crate::transport::TransportError),
+}
+
+impl Error {
+    /// Whether this error means the task was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Error::Cancelled { .. })
+    }
+
+    /// Whether this error comes from a panic in user code.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, Error::TaskPanicked { .. })
+    }
+}
+
+/// Turns a caught panic payload into a readable message.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}

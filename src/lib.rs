@@ -1,0 +1,146 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+#![deny(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod actors;
+mod api;
+mod config;
+mod error;
+mod ids;
+mod resources;
+mod runtime;
+mod store;
+mod tasks;
+pub mod transport;
+
+pub use actors::{ActorHandle, ActorOptions, ActorOptionsBuilder, RemoteActor};
+pub use api::{
+    available_resources, cancel, cluster_resources, get, get_actor, get_timeout, kill, memory_summary, nodes, put,
+    task_summary, timeline, wait, Gettable, NodeInfo, TaskSummary,
+};
+pub use config::Config;
+pub use error::{Error, Result};
+pub use ids::{ActorId, JobId, NodeId, ObjectId, TaskId};
+pub use runtime::{init, init_with, is_initialized, runtime_context, shutdown, RuntimeContext};
+pub use store::{MemorySummary, ObjectRef, ObjectRefFuture};
+pub use tasks::{Arg, IntoArg, ObjectRefStream, SchedulingStrategy, TaskOptions, TaskOptionsBuilder, Value};
+
+#[cfg(feature = "macros")]
+pub use ray_macros::{main, remote};
+
+/// The names a Ray program uses: `use ray::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        ActorHandle, ActorOptionsBuilder, IntoArg, ObjectRef, ObjectRefStream, RemoteActor, TaskOptionsBuilder,
+    };
+}
+
+/// What `#[ray::remote]` expands to. Not a public API: it changes with the macros.
+#[doc(hidden)]
+pub mod __private {
+    use std::sync::Arc;
+
+    pub use futures::future::LocalBoxFuture;
+    pub use futures::{FutureExt, StreamExt};
+
+    /// Runs a future to completion on the calling thread (for `#[ray::main] async fn`).
+    pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        crate::runtime::block_on(f)
+    }
+
+    pub use crate::actors::{ActorCell, Method};
+    pub use crate::store::StoredValue;
+    pub use crate::tasks::{RawRefHandle, TaskOutput};
+    pub use crate::tasks::StreamSender;
+    use crate::tasks::TaskBody;
+    use crate::{ActorHandle, ActorOptions, Error, ObjectRef, ObjectRefStream, RemoteActor, Result, TaskOptions};
+
+    /// Wraps a return value for the store.
+    pub fn stored<T: serde::Serialize + Send + Sync + 'static>(v: T) -> StoredValue {
+        crate::store::stored(v)
+    }
+
+    /// Turns a task's own `Err` into a task error naming the function.
+    pub fn task_error(function: &str, e: impl std::fmt::Display) -> Error {
+        Error::TaskFailed {
+            function: function.to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    fn handles(raws: Vec<crate::store::RawRef>) -> Vec<RawRefHandle> {
+        raws.into_iter().map(RawRefHandle).collect()
+    }
+
+    /// Submits a task with a synchronous body.
+    pub fn submit_sync(
+        name: &'static str,
+        opts: &TaskOptions,
+        deps: Vec<Option<RawRefHandle>>,
+        num_returns: usize,
+        body: impl FnMut(bool) -> TaskOutput + Send + 'static,
+    ) -> Vec<RawRefHandle> {
+        handles(crate::tasks::submit(name, opts, deps, num_returns, TaskBody::Sync(Box::new(body))))
+    }
+
+    /// Submits a task with an async body.
+    pub fn submit_async(
+        name: &'static str,
+        opts: &TaskOptions,
+        deps: Vec<Option<RawRefHandle>>,
+        num_returns: usize,
+        body: impl FnMut(bool) -> LocalBoxFuture<'static, TaskOutput> + Send + 'static,
+    ) -> Vec<RawRefHandle> {
+        handles(crate::tasks::submit(name, opts, deps, num_returns, TaskBody::Async(Box::new(body))))
+    }
+
+    /// Takes the next return handle as a typed ref.
+    pub fn typed<T>(it: &mut impl Iterator<Item = RawRefHandle>) -> ObjectRef<T> {
+        match it.next() {
+            Some(h) => ObjectRef::from_raw(h.0),
+            None => ObjectRef::from_raw(crate::store::RawRef::failed(Error::InvalidArgument(
+                "missing return".into(),
+            ))),
+        }
+    }
+
+    /// A stream and the sender its generator body writes to.
+    pub fn stream_channel<T>() -> (StreamSender, ObjectRefStream<T>) {
+        ObjectRefStream::channel()
+    }
+
+    /// Connects a stream to its generator task's completion object.
+    pub fn attach_stream<T>(stream: &mut ObjectRefStream<T>, mut raws: Vec<RawRefHandle>) {
+        if let Some(h) = raws.pop() {
+            stream.attach(h.0);
+        }
+    }
+
+    /// Sends one generated item.
+    pub fn stream_send<T: serde::Serialize + Send + Sync + 'static>(tx: &StreamSender, item: T) -> Result<()> {
+        tx.send(item)
+    }
+
+    /// Creates an actor whose constructor is `ctor`.
+    pub fn create_actor<A: RemoteActor>(
+        opts: &ActorOptions,
+        deps: Vec<Option<RawRefHandle>>,
+        ctor: impl Fn() -> Result<A> + Send + Sync + 'static,
+    ) -> ActorHandle<A> {
+        let deps = deps.into_iter().flatten().map(|d| d.0).collect();
+        crate::actors::create_actor(opts, deps, Arc::new(ctor))
+    }
+
+    /// Sends a method call to an actor.
+    pub fn call<A: RemoteActor>(
+        cell: &Arc<ActorCell<A>>,
+        name: &'static str,
+        deps: Vec<Option<RawRefHandle>>,
+        num_returns: usize,
+        method: Method<A>,
+    ) -> Vec<RawRefHandle> {
+        let deps = deps.into_iter().flatten().map(|d| d.0).collect();
+        handles(cell.call(name, deps, num_returns, method))
+    }
+}

@@ -1,0 +1,140 @@
+//! The node runtime: `Node` (one node's store, manager and registry addresses), the one
+//! process-wide handle that `ray::init` sets, the per-thread execution context through
+//! which code inside a task reaches *its* node, and `block_on` for synchronous callers.
+
+mod context;
+mod lifecycle;
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use actix::Addr;
+use actix_rt::{ArbiterHandle, System};
+
+pub(crate) use context::{current_context, set_thread_context, with_context, ExecContext, WithContext};
+pub use context::{runtime_context, RuntimeContext};
+pub(crate) use lifecycle::{current_node, current_store};
+pub use lifecycle::{init, init_with, is_initialized, shutdown};
+
+use crate::actors::{ActorRegistry, NodeManager};
+use crate::ids::{JobId, NodeId};
+use crate::resources::Resources;
+use crate::store::MemoryStore;
+use crate::{Error, Result};
+
+/// One node: what every component of it shares. Held as `Arc<Node>` by the global handle
+/// and by the execution context of every task and actor running on it.
+pub(crate) struct Node {
+    pub(crate) id: NodeId,
+    pub(crate) job_id: JobId,
+    pub(crate) namespace: String,
+    pub(crate) store: Arc<MemoryStore>,
+    pub(crate) total: Resources,
+    pub(crate) manager: Addr<NodeManager>,
+    pub(crate) registry: Addr<ActorRegistry>,
+    pub(crate) system: System,
+    /// Arbiters that run async task bodies; sync bodies get worker arbiters of their own.
+    pub(crate) executors: Vec<ArbiterHandle>,
+    next_executor: AtomicUsize,
+    pub(crate) shut_down: AtomicBool,
+    pub(crate) started: Instant,
+}
+
+impl Node {
+    /// The next executor arbiter, round robin.
+    pub(crate) fn executor(&self) -> &ArbiterHandle {
+        let i = self.next_executor.fetch_add(1, Ordering::Relaxed) % self.executors.len();
+        &self.executors[i]
+    }
+
+    /// Starts a dedicated arbiter (OS thread) registered with this node's actix System,
+    /// whatever System (if any) the calling thread belongs to.
+    pub(crate) fn spawn_arbiter(&self) -> Result<actix_rt::Arbiter> {
+        let previous = System::try_current();
+        let ours = previous.as_ref().is_some_and(|s| s.id() == self.system.id());
+        if !ours {
+            System::set_current(self.system.clone());
+        }
+        let arbiter = actix_rt::Arbiter::try_new();
+        // A thread that had no System keeps ours registered: actix-rt offers no way to
+        // unregister, and it only matters to code that starts arbiters on that thread.
+        if let (false, Some(p)) = (ours, previous) {
+            System::set_current(p);
+        }
+        arbiter.map_err(|e| Error::InvalidArgument(format!("cannot start a thread: {e}")))
+    }
+}
+
+/// Wakes a parked thread; the flag lets the waiter spin briefly before parking.
+struct ThreadWaker {
+    thread: Thread,
+    woken: AtomicBool,
+}
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+/// How long a blocked caller spins before parking: a reply is often microseconds away,
+/// and parking plus a wake-up costs ~16 µs here (MEASURED.md).
+const SPIN: Duration = Duration::from_micros(20);
+
+/// Runs a future to completion on the calling thread, releasing the caller's CPU to the
+/// node while it waits if the caller is a synchronous task (so nested tasks never
+/// deadlock, as in Ray).
+pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
+    block_on_deadline(fut, None).unwrap_or_else(|_| unreachable_timeout())
+}
+
+fn unreachable_timeout() -> ! {
+    // `block_on_deadline` only times out when given a deadline, and `block_on` gives none.
+    unreachable!("block_on without a deadline cannot time out")
+}
+
+/// Like [`block_on`], giving up at `deadline` with `Err(())`.
+pub(crate) fn block_on_deadline<F: Future>(fut: F, deadline: Option<Instant>) -> std::result::Result<F::Output, ()> {
+    let mut fut = pin!(fut);
+    let tw = Arc::new(ThreadWaker {
+        thread: std::thread::current(),
+        woken: AtomicBool::new(false),
+    });
+    let waker = Waker::from(tw.clone());
+    let mut cx = Context::from_waker(&waker);
+    if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+        return Ok(v);
+    }
+    // The value is not there yet: let the node use our CPU meanwhile.
+    let _released = context::BlockedGuard::enter();
+    let spin_until = Instant::now() + SPIN;
+    loop {
+        if tw.woken.swap(false, Ordering::Acquire) {
+            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                return Ok(v);
+            }
+            continue;
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return Err(());
+        }
+        if now < spin_until {
+            std::hint::spin_loop();
+            continue;
+        }
+        match deadline {
+            Some(d) => std::thread::park_timeout(d.saturating_duration_since(now)),
+            None => std::thread::park(),
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! The execution context: which node, task and actor the current thread (or async task)
+//! is running for. Set by workers, actor hosts and async task wrappers; read by every
+//! public call so that code inside a task reaches its own node, never a global.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use super::Node;
+use crate::actors::{TaskBlocked, TaskUnblocked};
+use crate::ids::{ActorId, JobId, NodeId, TaskId};
+
+/// What the current thread is executing.
+#[derive(Clone)]
+pub(crate) struct ExecContext {
+    pub(crate) node: Arc<Node>,
+    pub(crate) task_id: Option<TaskId>,
+    pub(crate) actor_id: Option<ActorId>,
+    pub(crate) cancelled: Option<Arc<AtomicBool>>,
+    /// A synchronous task on a worker: its CPU is lent back while it blocks in `get`.
+    pub(crate) releases_cpu: bool,
+    pub(crate) restarted: bool,
+}
+
+thread_local! {
+    static CONTEXT: RefCell<Option<ExecContext>> = const { RefCell::new(None) };
+}
+
+/// The context of the calling thread, if it runs inside a node.
+pub(crate) fn current_context() -> Option<ExecContext> {
+    CONTEXT.with(|c| c.borrow().clone())
+}
+
+/// Runs `f` with `ctx` as the thread's context, restoring the previous one after.
+pub(crate) fn with_context<R>(ctx: Option<ExecContext>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<ExecContext>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            CONTEXT.with(|c| *c.borrow_mut() = prev);
+        }
+    }
+    let prev = CONTEXT.with(|c| std::mem::replace(&mut *c.borrow_mut(), ctx));
+    let _restore = Restore(prev);
+    f()
+}
+
+/// A future that runs with a context set during each poll: how async task bodies and
+/// async actor methods see their node.
+pub(crate) struct WithContext<F> {
+    ctx: Option<ExecContext>,
+    fut: Pin<Box<F>>,
+}
+
+impl<F> WithContext<F> {
+    pub(crate) fn new(ctx: ExecContext, fut: F) -> Self {
+        Self {
+            ctx: Some(ctx),
+            fut: Box::pin(fut),
+        }
+    }
+}
+
+impl<F: Future> Future for WithContext<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        with_context(this.ctx.clone(), || this.fut.as_mut().poll(cx))
+    }
+}
+
+/// While alive, the current synchronous task's CPU is lent back to its node.
+pub(crate) struct BlockedGuard(Option<(Arc<Node>, TaskId)>);
+
+impl BlockedGuard {
+    pub(crate) fn enter() -> Self {
+        let who = CONTEXT.with(|c| {
+            c.borrow().as_ref().and_then(|ctx| {
+                ctx.releases_cpu
+                    .then_some(())
+                    .and(ctx.task_id.map(|t| (ctx.node.clone(), t)))
+            })
+        });
+        if let Some((node, task_id)) = &who {
+            node.manager.do_send(TaskBlocked { task_id: *task_id });
+        }
+        BlockedGuard(who)
+    }
+}
+
+impl Drop for BlockedGuard {
+    fn drop(&mut self) {
+        if let Some((node, task_id)) = self.0.take() {
+            node.manager.do_send(TaskUnblocked { task_id });
+        }
+    }
+}
+
+/// What `ray::runtime_context()` reports about the caller.
+///
+/// # Examples
+/// ```
+/// #[ray::remote]
+/// fn where_am_i() -> String { ray::runtime_context().task_id().unwrap().to_string() }
+///
+/// let driver = ray::runtime_context();
+/// assert!(driver.task_id().is_none());
+/// let id = ray::get(&where_am_i.remote()).unwrap();
+/// assert!(id.starts_with("task-"));
+/// # ray::shutdown();
+/// ```
+#[derive(Debug, Clone)]
+pub struct RuntimeContext {
+    job_id: JobId,
+    node_id: NodeId,
+    namespace: String,
+    task_id: Option<TaskId>,
+    actor_id: Option<ActorId>,
+    cancelled: bool,
+    restarted: bool,
+}
+
+impl RuntimeContext {
+    /// The current job (driver program).
+    pub fn job_id(&self) -> JobId {
+        self.job_id
+    }
+    /// The node the caller runs on.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+    /// The namespace of named actors.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+    /// The task being executed, `None` in the driver.
+    pub fn task_id(&self) -> Option<TaskId> {
+        self.task_id
+    }
+    /// The actor whose method is running, if any.
+    pub fn actor_id(&self) -> Option<ActorId> {
+        self.actor_id
+    }
+    /// Whether `ray::cancel` was called on the running task: a synchronous task cannot be
+    /// interrupted, so long loops should check this and return early.
+    pub fn is_canceled(&self) -> bool {
+        self.cancelled
+    }
+    /// Whether the current actor has been restarted after a crash.
+    pub fn was_current_actor_reconstructed(&self) -> bool {
+        self.restarted
+    }
+    /// GPU ids assigned to the caller (none until GPU support lands).
+    pub fn gpu_ids(&self) -> Vec<u32> {
+        Vec::new()
+    }
+}
+
+/// The caller's job, node, task and actor ids. Starts the runtime if none is running.
+pub fn runtime_context() -> RuntimeContext {
+    let ctx = current_context();
+    let node = match &ctx {
+        Some(c) => Some(c.node.clone()),
+        None => super::current_node().ok(),
+    };
+    let (job_id, node_id, namespace) = match &node {
+        Some(n) => (n.job_id, n.id, n.namespace.clone()),
+        None => (JobId(0), NodeId(0), String::new()),
+    };
+    RuntimeContext {
+        job_id,
+        node_id,
+        namespace,
+        task_id: ctx.as_ref().and_then(|c| c.task_id),
+        actor_id: ctx.as_ref().and_then(|c| c.actor_id),
+        cancelled: ctx
+            .as_ref()
+            .and_then(|c| c.cancelled.as_ref())
+            .is_some_and(|f| f.load(Ordering::Relaxed)),
+        restarted: ctx.as_ref().is_some_and(|c| c.restarted),
+    }
+}
+
+/// Gives the calling thread a context for good: an actor's own arbiter thread runs for
+/// that actor only.
+pub(crate) fn set_thread_context(ctx: Option<ExecContext>) {
+    CONTEXT.with(|c| *c.borrow_mut() = ctx);
+}

@@ -1,0 +1,180 @@
+//! Starting and stopping the embedded node: `init`, `init_with`, `shutdown`, auto-init on
+//! first use, and the one process-wide handle to the driver's node.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use actix::Actor;
+use actix_rt::System;
+use parking_lot::Mutex;
+
+use super::{current_context, Node};
+use crate::actors::{ActorRegistry, NodeManager};
+use crate::config::Config;
+use crate::ids::{JobId, NodeId};
+use crate::store::MemoryStore;
+use crate::{Error, Result};
+
+struct Global {
+    node: Arc<Node>,
+    thread: JoinHandle<()>,
+}
+
+/// The driver's node. The only global state of the crate.
+static GLOBAL: Mutex<Option<Global>> = Mutex::new(None);
+
+/// Starts the embedded single-node runtime with default settings (every CPU of the
+/// machine). Optional: the first Ray call starts it. A second call is a no-op.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for bad `RAY_*` environment variables; [`Error::NotConnected`]
+/// when `RAY_ADDRESS` names a cluster (joining one is not supported by this build yet).
+///
+/// # Examples
+/// ```
+/// ray::init().unwrap();
+/// assert!(ray::is_initialized());
+/// ray::shutdown();
+/// assert!(!ray::is_initialized());
+/// ```
+pub fn init() -> Result<()> {
+    let mut g = GLOBAL.lock();
+    if g.is_some() {
+        return Ok(());
+    }
+    *g = Some(start(Config::new())?);
+    Ok(())
+}
+
+/// Starts the runtime with `config`.
+///
+/// # Errors
+/// As [`init`], plus [`Error::InvalidArgument`] when a runtime is already running (call
+/// [`shutdown`] first) or a resource quantity is negative.
+///
+/// # Examples
+/// ```
+/// ray::init_with(ray::Config::new().num_cpus(2.0)).unwrap();
+/// assert_eq!(ray::cluster_resources()["CPU"], 2.0);
+/// assert!(ray::init_with(ray::Config::new()).is_err());
+/// ray::shutdown();
+/// ```
+pub fn init_with(config: Config) -> Result<()> {
+    let mut g = GLOBAL.lock();
+    if g.is_some() {
+        return Err(Error::InvalidArgument(
+            "ray is already initialized: call ray::shutdown() before init_with".into(),
+        ));
+    }
+    *g = Some(start(config)?);
+    Ok(())
+}
+
+/// Whether a runtime is running in this process.
+pub fn is_initialized() -> bool {
+    GLOBAL.lock().is_some()
+}
+
+/// Stops the runtime: actors die, pending objects fail with [`Error::ShutDown`], and the
+/// runtime threads exit. `init` works again afterwards. A no-op when nothing runs.
+pub fn shutdown() {
+    let Some(g) = GLOBAL.lock().take() else {
+        return;
+    };
+    stop_node(&g.node);
+    if g.thread.thread().id() != std::thread::current().id() {
+        // The system thread only runs the node manager and the registry, which never
+        // block, so it exits promptly once stopped.
+        let _ = g.thread.join();
+    }
+    tracing::info!(node_id = %g.node.id, "ray runtime shut down");
+}
+
+pub(crate) fn stop_node(node: &Node) {
+    node.shut_down.store(true, std::sync::atomic::Ordering::SeqCst);
+    node.store.fail_all_pending(&Error::ShutDown);
+    node.system.stop();
+}
+
+/// The node of the calling code: its execution context's, else the driver's (started on
+/// first use).
+pub(crate) fn current_node() -> Result<Arc<Node>> {
+    if let Some(ctx) = current_context() {
+        return Ok(ctx.node);
+    }
+    let mut g = GLOBAL.lock();
+    if let Some(g) = g.as_ref() {
+        return Ok(g.node.clone());
+    }
+    let started = start(Config::new())?;
+    let node = started.node.clone();
+    *g = Some(started);
+    Ok(node)
+}
+
+/// The store of the calling code's node, without starting one.
+pub(crate) fn current_store() -> Option<Arc<MemoryStore>> {
+    if let Some(ctx) = current_context() {
+        return Some(ctx.node.store.clone());
+    }
+    GLOBAL.lock().as_ref().map(|g| g.node.store.clone())
+}
+
+fn start(config: Config) -> Result<Global> {
+    let t0 = Instant::now();
+    let config = config.with_env()?;
+    if let Some(addr) = &config.address {
+        return Err(Error::NotConnected(format!(
+            "joining the cluster at {addr} needs cluster support, which this build does not have yet; \
+             unset RAY_ADDRESS to run the embedded single-node runtime"
+        )));
+    }
+    let total = config.total_resources()?;
+    let namespace = config.namespace.clone().unwrap_or_else(|| "default".into());
+    let executors = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Arc<Node>>>(1);
+    let thread = std::thread::Builder::new()
+        .name("ray-node".into())
+        .spawn(move || {
+            let runner = System::new();
+            let node = runner.block_on(async move {
+                let mut arbiters = Vec::with_capacity(executors);
+                for _ in 0..executors {
+                    arbiters.push(actix_rt::Arbiter::try_new()?.handle());
+                }
+                let store = MemoryStore::new(NodeId::new());
+                Ok::<_, std::io::Error>(Arc::new_cyclic(|weak| Node {
+                    id: store.node_id(),
+                    job_id: JobId::new(),
+                    namespace,
+                    manager: NodeManager::new(weak.clone(), total.clone()).start(),
+                    registry: ActorRegistry::default().start(),
+                    store,
+                    total,
+                    system: System::current(),
+                    executors: arbiters,
+                    next_executor: AtomicUsize::new(0),
+                    shut_down: AtomicBool::new(false),
+                    started: Instant::now(),
+                }))
+            });
+            match node {
+                Ok(node) => {
+                    let _ = tx.send(Ok(node));
+                    let _ = runner.run();
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(Error::InvalidArgument(format!("cannot start runtime threads: {e}"))));
+                }
+            }
+        })
+        .map_err(|e| Error::InvalidArgument(format!("cannot start the runtime thread: {e}")))?;
+    let node = rx
+        .recv()
+        .map_err(|_| Error::InvalidArgument("the runtime thread exited during start-up".into()))??;
+    tracing::info!(node_id = %node.id, job_id = %node.job_id, resources = %node.total,
+        elapsed_us = t0.elapsed().as_micros() as u64, "ray runtime started");
+    Ok(Global { node, thread })
+}

@@ -1,0 +1,18 @@
+//! Objects: ids, the typed `ObjectRef<T>` handle, the node's in-process memory store and
+//! reference counting. Inside one process values are kept as shared pointers and never
+//! serialized; encoding happens only when a value leaves the process.
+//!
+//! Invariant: an object's slot lives exactly as long as some `ObjectRef` to it (held by
+//! user code or by a pending task's arguments); the last drop frees it.
+
+mod memory;
+mod object_ref;
+mod size;
+
+pub use memory::MemorySummary;
+pub(crate) use memory::MemoryStore;
+pub use memory::StoredValue;
+pub use object_ref::{ObjectRef, ObjectRefFuture};
+pub(crate) use object_ref::downcast as object_ref_downcast;
+pub use object_ref::RawRef;
+pub(crate) use size::stored;

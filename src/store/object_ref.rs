@@ -1,0 +1,254 @@
+//! `ObjectRef<T>`: a typed, reference-counted handle to an object in a node's store. It is
+//! a future of the value (`r.await`), it can be passed to tasks (resolved to the value
+//! before the task runs), and it serializes to its id for the trip to another process.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{MemoryStore, StoredValue};
+use crate::ids::{NodeId, ObjectId};
+use crate::{Error, Result};
+
+/// The reference-count owner of one object: the store slot lives while this does.
+pub(crate) struct RefInner {
+    id: ObjectId,
+    store: Arc<MemoryStore>,
+}
+
+impl Drop for RefInner {
+    fn drop(&mut self) {
+        self.store.free(self.id);
+    }
+}
+
+/// An untyped reference: what task specs and the scheduler hold.
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct RawRef(Arc<RefInner>);
+
+impl RawRef {
+    /// A reference to an object that a task will produce.
+    pub(crate) fn pending(store: &Arc<MemoryStore>, id: ObjectId) -> Self {
+        let inner = Arc::new(RefInner {
+            id,
+            store: store.clone(),
+        });
+        store.create_pending(id, Arc::downgrade(&inner));
+        RawRef(inner)
+    }
+
+    /// A reference to a value stored at once.
+    pub(crate) fn ready(store: &Arc<MemoryStore>, id: ObjectId, value: StoredValue) -> Self {
+        let inner = Arc::new(RefInner {
+            id,
+            store: store.clone(),
+        });
+        store.create_ready(id, value, Arc::downgrade(&inner));
+        RawRef(inner)
+    }
+
+    /// A reference that already failed, for calls made when no runtime could start.
+    pub(crate) fn failed(err: Error) -> Self {
+        let store = MemoryStore::new(NodeId::new());
+        let r = Self::pending(&store, ObjectId::for_put());
+        store.complete(r.id(), Err(err));
+        r
+    }
+
+    pub(crate) fn id(&self) -> ObjectId {
+        self.0.id
+    }
+
+    pub(crate) fn store(&self) -> &Arc<MemoryStore> {
+        &self.0.store
+    }
+
+    /// Settles the object with a task's outcome.
+    pub(crate) fn complete(&self, result: Result<StoredValue>) -> bool {
+        self.0.store.complete(self.0.id, result)
+    }
+
+    pub(crate) fn peek(&self) -> Option<Result<StoredValue>> {
+        self.0.store.peek(self.0.id)
+    }
+
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<Result<StoredValue>> {
+        self.0.store.poll(self.0.id, cx)
+    }
+
+    /// Waits until the object is settled (value or error).
+    pub(crate) fn settled(&self) -> Settled<'_> {
+        Settled(self)
+    }
+}
+
+/// Future returned by [`RawRef::settled`].
+pub(crate) struct Settled<'a>(&'a RawRef);
+
+impl Future for Settled<'_> {
+    type Output = Result<StoredValue>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.poll(cx)
+    }
+}
+
+/// Extracts a typed shared pointer from a stored value.
+pub(crate) fn downcast<T: Send + Sync + 'static>(id: ObjectId, v: StoredValue) -> Result<Arc<T>> {
+    v.value.downcast::<T>().map_err(|_| {
+        Error::Serialization(format!(
+            "object {id} does not hold a `{}`",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+/// A future (or already available) value of type `T` in the object store.
+///
+/// Returned by `f.remote(..)`, actor method calls and [`crate::put`]. Cloning is cheap; the
+/// object is freed when the last clone (and the last pending task that needs it) is gone.
+///
+/// # Examples
+/// ```
+/// let r: ray::ObjectRef<Vec<u32>> = ray::put(vec![1, 2, 3]);
+/// assert_eq!(ray::get(&r).unwrap(), vec![1, 2, 3]);
+/// // Zero-copy read: a shared pointer to the stored value.
+/// assert_eq!(r.get_arc().unwrap().len(), 3);
+/// # ray::shutdown();
+/// ```
+pub struct ObjectRef<T> {
+    pub(crate) raw: RawRef,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> ObjectRef<T> {
+    pub(crate) fn from_raw(raw: RawRef) -> Self {
+        Self {
+            raw,
+            _t: PhantomData,
+        }
+    }
+
+    /// The object's id.
+    pub fn id(&self) -> ObjectId {
+        self.raw.id()
+    }
+
+    /// Whether the value (or an error) is available now, without waiting.
+    pub fn is_ready(&self) -> bool {
+        self.raw.peek().is_some()
+    }
+}
+
+impl<T: Send + Sync + 'static> ObjectRef<T> {
+    /// Blocks until the value is available and returns a shared pointer to it: no copy,
+    /// however large the value.
+    ///
+    /// # Errors
+    /// The task's error, [`Error::ObjectLost`], or [`Error::ShutDown`].
+    pub fn get_arc(&self) -> Result<Arc<T>> {
+        let v = crate::runtime::block_on(self.raw.settled())?;
+        downcast(self.id(), v)
+    }
+}
+
+impl<T> Clone for ObjectRef<T> {
+    fn clone(&self) -> Self {
+        Self::from_raw(self.raw.clone())
+    }
+}
+
+impl<T> fmt::Debug for ObjectRef<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectRef({})", self.id())
+    }
+}
+
+impl<T> PartialEq for ObjectRef<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl<T> Eq for ObjectRef<T> {}
+
+impl<T> std::hash::Hash for ObjectRef<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id().hash(state)
+    }
+}
+
+/// The future behind `ObjectRef::await`.
+pub struct ObjectRefFuture<T> {
+    raw: RawRef,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: Clone + Send + Sync + 'static> Future for ObjectRefFuture<T> {
+    type Output = Result<T>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.raw
+            .poll(cx)
+            .map(|r| r.and_then(|v| downcast::<T>(self.raw.id(), v)).map(|a| (*a).clone()))
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> IntoFuture for ObjectRef<T> {
+    type Output = Result<T>;
+    type IntoFuture = ObjectRefFuture<T>;
+    fn into_future(self) -> Self::IntoFuture {
+        ObjectRefFuture {
+            raw: self.raw,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> IntoFuture for &ObjectRef<T> {
+    type Output = Result<T>;
+    type IntoFuture = ObjectRefFuture<T>;
+    fn into_future(self) -> Self::IntoFuture {
+        self.clone().into_future()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireRef {
+    id: ObjectId,
+    node: NodeId,
+}
+
+impl<T> Serialize for ObjectRef<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        WireRef {
+            id: self.id(),
+            node: self.raw.store().node_id(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for ObjectRef<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let w = WireRef::deserialize(d)?;
+        let store = crate::runtime::current_store().ok_or_else(|| {
+            D::Error::custom("an ObjectRef can only be decoded inside a ray runtime")
+        })?;
+        if store.node_id() != w.node {
+            return Err(D::Error::custom(format!(
+                "object {} lives on node {}, which this node does not know",
+                w.id, w.node
+            )));
+        }
+        let inner = store
+            .owner(w.id)
+            .ok_or_else(|| D::Error::custom(format!("object {} is lost: no reference to it remains", w.id)))?;
+        Ok(ObjectRef::from_raw(RawRef(inner)))
+    }
+}

@@ -1,0 +1,23 @@
+//! Tasks: the task spec, argument resolution, options, submission, the ephemeral actor
+//! that executes one task, and streaming generators.
+//!
+//! Invariant: every return object of a submitted task is settled exactly once — by the
+//! body's outcome, by cancellation, or (when the spec is dropped unrun) with
+//! [`crate::Error::ShutDown`] — so no reader can wait forever.
+
+mod args;
+mod executor;
+mod options;
+mod spec;
+mod stream;
+mod submit;
+
+pub use args::{Arg, IntoArg, Value};
+pub(crate) use executor::{CancelRunning, TaskActor};
+pub use options::{SchedulingStrategy, TaskOptions, TaskOptionsBuilder};
+pub(crate) use spec::{TaskBody, TaskSpec};
+pub use spec::TaskOutput;
+pub use args::RawRefHandle;
+pub use stream::ObjectRefStream;
+pub use stream::StreamSender;
+pub(crate) use submit::submit;

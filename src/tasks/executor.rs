@@ -1,0 +1,157 @@
+//! `TaskActor`: the ephemeral actix actor that executes one task. Sync bodies run on a
+//! worker arbiter of their own (blocking it is fine: it hosts nothing else); async bodies
+//! are spawned on an executor arbiter and can be aborted by `CancelRunning`.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use futures::FutureExt;
+
+use super::{TaskBody, TaskOutput, TaskSpec};
+use crate::actors::TaskFinished;
+use crate::error::panic_message;
+use crate::runtime::{with_context, ExecContext, Node, WithContext};
+use crate::Error;
+
+pub(crate) struct TaskActor {
+    spec: Option<TaskSpec>,
+    node: Arc<Node>,
+    running: Option<SpawnHandle>,
+    started: Instant,
+}
+
+/// Aborts a running async task (its future is dropped).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct CancelRunning;
+
+impl TaskActor {
+    pub(crate) fn new(spec: TaskSpec, node: Arc<Node>) -> Self {
+        Self {
+            spec: Some(spec),
+            node,
+            running: None,
+            started: Instant::now(),
+        }
+    }
+
+    fn exec_context(&self, spec: &TaskSpec) -> ExecContext {
+        ExecContext {
+            node: self.node.clone(),
+            task_id: Some(spec.id),
+            actor_id: None,
+            cancelled: Some(spec.cancelled.clone()),
+            releases_cpu: spec.is_sync(),
+            restarted: false,
+        }
+    }
+
+    fn finish(&mut self, spec: TaskSpec, out: TaskOutput) {
+        let ok = out.is_ok();
+        spec.settle(out);
+        tracing::debug!(task_id = %spec.id, node_id = %self.node.id, ok, "task.finish");
+        self.node.manager.do_send(TaskFinished {
+            task_id: spec.id,
+            name: spec.name.clone(),
+            start: self.started,
+            end: Instant::now(),
+            ok,
+        });
+    }
+}
+
+/// Whether a failed attempt gets another one (`retry_exceptions`): only application
+/// errors are retried, never a failed dependency or a cancellation.
+fn should_retry(out: &TaskOutput, retries_left: &mut i32, cancelled: &AtomicBool) -> bool {
+    let app_error = matches!(out, Err(Error::TaskFailed { .. } | Error::TaskPanicked { .. }));
+    if app_error && *retries_left != 0 && !cancelled.load(Ordering::Relaxed) {
+        *retries_left -= 1;
+        tracing::warn!(error = ?out.as_ref().err(), "task failed, retrying");
+        return true;
+    }
+    false
+}
+
+fn panicked(name: &str, payload: Box<dyn std::any::Any + Send>) -> Error {
+    Error::TaskPanicked {
+        function: name.to_string(),
+        message: panic_message(&*payload),
+    }
+}
+
+impl Actor for TaskActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let Some(mut spec) = self.spec.take() else {
+            ctx.stop();
+            return;
+        };
+        let span = tracing::debug_span!("task.execute", task_id = %spec.id, node_id = %self.node.id, name = %spec.name);
+        let exec = self.exec_context(&spec);
+        match spec.body.take() {
+            Some(TaskBody::Sync(mut body)) => {
+                let _enter = span.enter();
+                let out = with_context(Some(exec), || loop {
+                    let keep = spec.retries_left != 0;
+                    let out = std::panic::catch_unwind(AssertUnwindSafe(|| body(keep)))
+                        .unwrap_or_else(|p| Err(panicked(&spec.name, p)));
+                    if !should_retry(&out, &mut spec.retries_left, &spec.cancelled) {
+                        break out;
+                    }
+                });
+                self.finish(spec, out);
+                ctx.stop();
+            }
+            Some(TaskBody::Async(mut body)) => {
+                let name = spec.name.clone();
+                let mut retries_left = spec.retries_left;
+                let cancelled = spec.cancelled.clone();
+                let fut = async move {
+                    loop {
+                        let keep = retries_left != 0;
+                        let out = AssertUnwindSafe(body(keep))
+                            .catch_unwind()
+                            .await
+                            .unwrap_or_else(|p| Err(panicked(&name, p)));
+                        if !should_retry(&out, &mut retries_left, &cancelled) {
+                            break out;
+                        }
+                    }
+                };
+                self.spec = Some(spec);
+                let fut = WithContext::new(exec, tracing::Instrument::instrument(fut, span));
+                let handle = ctx.spawn(fut.into_actor(self).map(|out, act, ctx| {
+                    if let Some(spec) = act.spec.take() {
+                        act.finish(spec, out);
+                    }
+                    ctx.stop();
+                }));
+                self.running = Some(handle);
+            }
+            None => {
+                self.finish(spec, Err(Error::InvalidArgument("task has no body".into())));
+                ctx.stop();
+            }
+        }
+    }
+}
+
+impl Handler<CancelRunning> for TaskActor {
+    type Result = ();
+
+    fn handle(&mut self, _: CancelRunning, ctx: &mut Context<Self>) {
+        if let Some(h) = self.running.take() {
+            ctx.cancel_future(h);
+        }
+        if let Some(spec) = self.spec.take() {
+            spec.cancelled.store(true, Ordering::SeqCst);
+            let id = spec.id;
+            self.finish(spec, Err(Error::Cancelled { task_id: id }));
+        }
+        ctx.stop();
+    }
+}

@@ -1,0 +1,130 @@
+//! Per-call options of tasks (`f.options()...`), shared by the builder structs that
+//! `#[ray::remote]` generates for each function.
+
+use std::collections::BTreeMap;
+
+use crate::ids::NodeId;
+use crate::resources::{to_units, Resources};
+use crate::Result;
+
+/// Where a task may run.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub enum SchedulingStrategy {
+    /// Ray's hybrid policy: pack onto the local node, spread past a utilisation threshold.
+    #[default]
+    Default,
+    /// Spread tasks over nodes, best effort.
+    Spread,
+    /// Run on one node; with `soft`, fall back to another when it cannot.
+    NodeAffinity {
+        /// The node.
+        node_id: NodeId,
+        /// Whether another node may be used instead.
+        soft: bool,
+    },
+}
+
+/// Options of one task submission. Build them through [`TaskOptionsBuilder`] on
+/// `f.options()`.
+#[derive(Debug, Clone, Default)]
+pub struct TaskOptions {
+    pub(crate) num_cpus: Option<f64>,
+    pub(crate) num_gpus: Option<f64>,
+    pub(crate) memory: Option<f64>,
+    pub(crate) resources: BTreeMap<String, f64>,
+    pub(crate) max_retries: Option<i32>,
+    pub(crate) retry_exceptions: bool,
+    pub(crate) name: Option<String>,
+    pub(crate) strategy: SchedulingStrategy,
+}
+
+impl TaskOptions {
+    /// The resource request: 1 CPU unless set, as in Ray.
+    pub(crate) fn request(&self) -> Result<Resources> {
+        let mut r = Resources::new();
+        r.set_units("CPU", to_units("CPU", self.num_cpus.unwrap_or(1.0))?);
+        if let Some(g) = self.num_gpus {
+            r.set_units("GPU", to_units("GPU", g)?);
+        }
+        if let Some(m) = self.memory {
+            r.set_units("memory", to_units("memory", m)?);
+        }
+        for (k, v) in &self.resources {
+            r.set_units(k, to_units(k, *v)?);
+        }
+        Ok(r)
+    }
+
+    /// How many extra attempts an application error gets (0 unless `retry_exceptions`).
+    pub(crate) fn exception_retries(&self) -> i32 {
+        if self.retry_exceptions {
+            self.max_retries.unwrap_or(3)
+        } else {
+            0
+        }
+    }
+}
+
+/// Builder methods shared by every `f.options()` value.
+///
+/// # Examples
+/// ```
+/// use ray::prelude::*;
+///
+/// #[ray::remote]
+/// fn heavy(x: u64) -> u64 { x * 2 }
+///
+/// ray::init_with(ray::Config::new().num_cpus(4.0)).unwrap();
+/// let r = heavy.options().num_cpus(2.0).name("heavy-2cpu").remote(21);
+/// assert_eq!(ray::get(&r).unwrap(), 42);
+/// // More CPUs than the node has: an error, not a hang.
+/// assert!(ray::get(&heavy.options().num_cpus(64.0).remote(1)).is_err());
+/// ray::shutdown();
+/// ```
+pub trait TaskOptionsBuilder: Sized {
+    /// The options being built.
+    fn task_options(&mut self) -> &mut TaskOptions;
+
+    /// Logical CPUs the task needs (default 1).
+    fn num_cpus(mut self, n: f64) -> Self {
+        self.task_options().num_cpus = Some(n);
+        self
+    }
+    /// Logical GPUs the task needs.
+    fn num_gpus(mut self, n: f64) -> Self {
+        self.task_options().num_gpus = Some(n);
+        self
+    }
+    /// Memory (bytes) the task reserves, for admission control.
+    fn memory(mut self, bytes: f64) -> Self {
+        self.task_options().memory = Some(bytes);
+        self
+    }
+    /// A custom resource the task needs.
+    fn resource(mut self, name: impl Into<String>, amount: f64) -> Self {
+        self.task_options().resources.insert(name.into(), amount);
+        self
+    }
+    /// Retries on system failures (default 3; `-1` infinite); with `retry_exceptions`,
+    /// also on application errors.
+    fn max_retries(mut self, n: i32) -> Self {
+        self.task_options().max_retries = Some(n);
+        self
+    }
+    /// Whether application errors (and panics) are retried too.
+    fn retry_exceptions(mut self, yes: bool) -> Self {
+        self.task_options().retry_exceptions = yes;
+        self
+    }
+    /// Where the task may run.
+    fn scheduling_strategy(mut self, s: SchedulingStrategy) -> Self {
+        self.task_options().strategy = s;
+        self
+    }
+    /// A display name for logs and the timeline.
+    fn name(mut self, name: impl Into<String>) -> Self {
+        self.task_options().name = Some(name.into());
+        self
+    }
+}

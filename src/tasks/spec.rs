@@ -1,0 +1,83 @@
+//! `TaskSpec`: everything the node manager needs to schedule and run one task.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use futures::future::LocalBoxFuture;
+
+use crate::ids::TaskId;
+use crate::resources::Resources;
+use crate::store::{RawRef, StoredValue};
+use crate::Error;
+
+/// What a task body produces: one stored value per return, or the error for all.
+#[doc(hidden)]
+pub type TaskOutput = crate::Result<Vec<StoredValue>>;
+
+/// The body of a task. The `bool` says whether another attempt may follow (then the body
+/// keeps a copy of its arguments; otherwise it moves them into the call).
+pub(crate) enum TaskBody {
+    Sync(Box<dyn FnMut(bool) -> TaskOutput + Send>),
+    Async(Box<dyn FnMut(bool) -> LocalBoxFuture<'static, TaskOutput> + Send>),
+}
+
+pub(crate) struct TaskSpec {
+    pub(crate) id: TaskId,
+    pub(crate) name: Arc<str>,
+    /// Objects that must be settled before the task may start (kept alive by this spec).
+    pub(crate) deps: Vec<RawRef>,
+    pub(crate) returns: Vec<RawRef>,
+    pub(crate) resources: Resources,
+    pub(crate) body: Option<TaskBody>,
+    pub(crate) cancelled: Arc<AtomicBool>,
+    /// Extra attempts left for application errors (`retry_exceptions`).
+    pub(crate) retries_left: i32,
+}
+
+impl TaskSpec {
+    pub(crate) fn is_sync(&self) -> bool {
+        matches!(self.body, Some(TaskBody::Sync(_)))
+    }
+
+    /// Settles every return with `result` (values are matched by position).
+    pub(crate) fn settle(&self, result: TaskOutput) {
+        match result {
+            Ok(values) if values.len() == self.returns.len() => {
+                for (r, v) in self.returns.iter().zip(values) {
+                    r.complete(Ok(v));
+                }
+            }
+            Ok(values) => {
+                let err = Error::TaskFailed {
+                    function: self.name.to_string(),
+                    message: format!(
+                        "returned {} values for {} declared returns",
+                        values.len(),
+                        self.returns.len()
+                    ),
+                };
+                self.fail(err);
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    pub(crate) fn fail(&self, err: Error) {
+        for r in &self.returns {
+            r.complete(Err(err.clone()));
+        }
+    }
+}
+
+impl Drop for TaskSpec {
+    /// A spec dropped before it ran (cancelled while queued, or the runtime stopped) still
+    /// settles its returns; settled objects ignore this.
+    fn drop(&mut self) {
+        let err = if self.cancelled.load(Ordering::Relaxed) {
+            Error::Cancelled { task_id: self.id }
+        } else {
+            Error::ShutDown
+        };
+        self.fail(err);
+    }
+}

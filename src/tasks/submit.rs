@@ -1,0 +1,64 @@
+//! Task submission: mints ids, creates the return slots and hands the spec to the node
+//! manager with one fire-and-forget message (no thread hop on the caller's path).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::args::RawRefHandle;
+use super::{TaskBody, TaskOptions, TaskSpec};
+use crate::actors::SubmitTask;
+use crate::ids::{ObjectId, TaskId};
+use crate::runtime::current_node;
+use crate::store::RawRef;
+use crate::{Error, SchedulingStrategy};
+
+/// Submits a task on the caller's node and returns its `num_returns` return references.
+/// Never fails: a problem (no runtime, bad options) settles the returns with the error.
+pub(crate) fn submit(
+    name: &'static str,
+    opts: &TaskOptions,
+    deps: Vec<Option<RawRefHandle>>,
+    num_returns: usize,
+    body: TaskBody,
+) -> Vec<RawRef> {
+    let fail_all = |e: Error| (0..num_returns).map(|_| RawRef::failed(e.clone())).collect();
+    let node = match current_node() {
+        Ok(n) => n,
+        Err(e) => return fail_all(e),
+    };
+    let resources = match opts.request() {
+        Ok(r) => r,
+        Err(e) => return fail_all(e),
+    };
+    if let SchedulingStrategy::NodeAffinity { node_id, soft: false } = &opts.strategy {
+        if *node_id != node.id {
+            return fail_all(Error::InvalidArgument(format!(
+                "node affinity to {node_id}, which is not in this cluster (node {} is)",
+                node.id
+            )));
+        }
+    }
+    let id = TaskId::new();
+    let returns: Vec<RawRef> = (0..num_returns)
+        .map(|i| RawRef::pending(&node.store, ObjectId::for_return(id, i as u32)))
+        .collect();
+    let spec = TaskSpec {
+        id,
+        name: opts.name.as_deref().unwrap_or(name).into(),
+        deps: deps.into_iter().flatten().map(|d| d.0).collect(),
+        returns: returns.clone(),
+        resources,
+        body: Some(body),
+        cancelled: Arc::new(AtomicBool::new(false)),
+        retries_left: opts.exception_retries(),
+    };
+    tracing::debug!(task_id = %id, node_id = %node.id, function = name, "task.submit");
+    node.manager.do_send(SubmitTask(spec));
+    if node.shut_down.load(Ordering::SeqCst) {
+        // Raced with shutdown: the manager may never see the spec.
+        for r in &returns {
+            r.complete(Err(Error::ShutDown));
+        }
+    }
+    returns
+}

@@ -1,0 +1,223 @@
+//! Length-prefixed MessagePack frames and the versioned wire enum. Decoding never panics
+//! and never allocates more than the frame limit, whatever the input bytes are.
+
+use serde::{Deserialize, Serialize};
+
+use super::TransportError;
+use crate::ids::{NodeId, ObjectId, TaskId};
+
+/// Version of [`WireMessage`]; bumped on every incompatible change.
+pub const WIRE_VERSION: u16 = 1;
+
+/// Largest frame accepted (16 MiB). Larger objects travel in chunks on their own streams.
+pub const MAX_FRAME_BYTES: usize = 16 << 20;
+
+/// Every message one node can send another. Object payloads are `serde_bytes` so that
+/// MessagePack copies them as one block instead of element by element.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum WireMessage {
+    /// First frame on a connection: who we are, and the cluster token.
+    Hello {
+        /// Protocol version of the sender.
+        version: u16,
+        /// The sender.
+        node_id: NodeId,
+        /// The cluster token; a peer without the right one is refused.
+        token: String,
+    },
+    /// Asks the peer to run a registered function with encoded arguments.
+    SubmitTask {
+        /// The task.
+        task_id: TaskId,
+        /// The registered function name.
+        function: String,
+        /// MessagePack-encoded argument tuple.
+        #[serde(with = "serde_bytes")]
+        args: Vec<u8>,
+    },
+    /// One chunk of an object's encoded value.
+    ObjectChunk {
+        /// The object.
+        object_id: ObjectId,
+        /// Byte offset of this chunk.
+        offset: u64,
+        /// Total encoded size of the object.
+        total: u64,
+        /// The bytes.
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+    /// Liveness probe.
+    Heartbeat {
+        /// The sender.
+        node_id: NodeId,
+    },
+}
+
+/// Encodes one message as a frame: length prefix plus MessagePack body.
+///
+/// # Errors
+/// [`TransportError::FrameTooLarge`] when the encoded body exceeds [`MAX_FRAME_BYTES`].
+///
+/// # Examples
+/// ```
+/// use ray::transport::{decode_frame, encode_frame, WireMessage};
+/// let node_id = ray::runtime_context().node_id();
+/// let frame = encode_frame(&WireMessage::Heartbeat { node_id }).unwrap();
+/// let (msg, used) = decode_frame(&frame).unwrap().unwrap();
+/// assert_eq!(used, frame.len());
+/// assert_eq!(msg, WireMessage::Heartbeat { node_id });
+/// # ray::shutdown();
+/// ```
+pub fn encode_frame(msg: &WireMessage) -> Result<Vec<u8>, TransportError> {
+    let mut out = vec![0u8; 4];
+    rmp_serde::encode::write_named(&mut out, msg)
+        .map_err(|e| TransportError::Malformed(e.to_string()))?;
+    let len = out.len() - 4;
+    if len > MAX_FRAME_BYTES {
+        return Err(TransportError::FrameTooLarge {
+            len,
+            max: MAX_FRAME_BYTES,
+        });
+    }
+    // `len <= MAX_FRAME_BYTES < u32::MAX`, checked just above.
+    out[..4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(out)
+}
+
+/// Decodes the first frame of `buf`.
+///
+/// Returns `Ok(None)` when `buf` does not yet hold a whole frame, and the message with the
+/// number of bytes it used otherwise.
+///
+/// # Errors
+/// [`TransportError::FrameTooLarge`] as soon as the prefix announces an oversized frame,
+/// [`TransportError::Malformed`] for bytes that are not a message.
+pub fn decode_frame(buf: &[u8]) -> Result<Option<(WireMessage, usize)>, TransportError> {
+    let Some(prefix) = buf.get(..4) else {
+        return Ok(None);
+    };
+    let mut len_bytes = [0u8; 4];
+    len_bytes.copy_from_slice(prefix);
+    let len = u32::from_be_bytes(len_bytes) as usize;
+    if len > MAX_FRAME_BYTES {
+        return Err(TransportError::FrameTooLarge {
+            len,
+            max: MAX_FRAME_BYTES,
+        });
+    }
+    let Some(body) = buf.get(4..4 + len) else {
+        return Ok(None);
+    };
+    let msg = rmp_serde::from_slice(body).map_err(|e| TransportError::Malformed(e.to_string()))?;
+    Ok(Some((msg, 4 + len)))
+}
+
+/// Accumulates bytes from a stream and yields whole frames.
+#[derive(Debug, Default)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+}
+
+impl FrameReader {
+    /// An empty reader.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends bytes read from the peer.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next whole frame, if one is buffered.
+    ///
+    /// # Errors
+    /// As [`decode_frame`]; after an error the connection should be closed.
+    pub fn next_frame(&mut self) -> Result<Option<WireMessage>, TransportError> {
+        match decode_frame(&self.buf)? {
+            Some((msg, used)) => {
+                self.buf.drain(..used);
+                Ok(Some(msg))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Call when the stream ended: leftover bytes mean the peer cut a frame short.
+    ///
+    /// # Errors
+    /// [`TransportError::Truncated`] if a partial frame is buffered.
+    pub fn finish(&self) -> Result<(), TransportError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let expected = self
+            .buf
+            .get(..4)
+            .map(|p| 4 + u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize)
+            .unwrap_or(4);
+        Err(TransportError::Truncated {
+            expected,
+            got: self.buf.len(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello() -> WireMessage {
+        WireMessage::Hello {
+            version: WIRE_VERSION,
+            node_id: NodeId::new(),
+            token: "t".into(),
+        }
+    }
+
+    #[test]
+    fn frames_round_trip_in_pieces() {
+        let a = encode_frame(&hello()).unwrap();
+        let b = encode_frame(&WireMessage::ObjectChunk {
+            object_id: ObjectId::for_put(),
+            offset: 0,
+            total: 3,
+            data: vec![1, 2, 3],
+        })
+        .unwrap();
+        let mut all = a.clone();
+        all.extend_from_slice(&b);
+        let mut r = FrameReader::new();
+        let mut got = Vec::new();
+        for chunk in all.chunks(3) {
+            r.extend(chunk);
+            while let Some(m) = r.next_frame().unwrap() {
+                got.push(m);
+            }
+        }
+        assert_eq!(got.len(), 2);
+        r.finish().unwrap();
+    }
+
+    #[test]
+    fn oversized_truncated_and_garbage_frames_are_errors() {
+        let big = ((MAX_FRAME_BYTES + 1) as u32).to_be_bytes();
+        assert!(matches!(
+            decode_frame(&big),
+            Err(TransportError::FrameTooLarge { .. })
+        ));
+        let frame = encode_frame(&hello()).unwrap();
+        let mut r = FrameReader::new();
+        r.extend(&frame[..frame.len() - 1]);
+        assert_eq!(r.next_frame().unwrap(), None);
+        assert!(matches!(r.finish(), Err(TransportError::Truncated { .. })));
+        let mut garbage = 5u32.to_be_bytes().to_vec();
+        garbage.extend_from_slice(&[0xc1, 0xff, 0x00, 0x13, 0x37]);
+        assert!(matches!(
+            decode_frame(&garbage),
+            Err(TransportError::Malformed(_))
+        ));
+    }
+}
