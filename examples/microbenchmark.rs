@@ -1,0 +1,250 @@
+//! Ray's microbenchmark figures for this runtime, printed as one JSON object, with the
+//! names Ray uses (`tasks_sync`, `actor_calls_async_10k`, ...), plus the raw limits of
+//! the machine measured in the same run (an actix message round trip across threads).
+//!
+//! Run: `cargo run --release --example microbenchmark` (full) or with
+//! `BENCH_SCALE=0.02` for a smoke run. `BENCH_REPEATS` (default 3) sets how many times each
+//! figure is measured; the median is printed. `scripts/bench.sh` runs this next to Python
+//! Ray and writes BENCHMARKS.md.
+
+use std::time::{Duration, Instant};
+
+
+#[ray::remote]
+fn noop() -> u8 {
+    0
+}
+
+#[ray::remote]
+fn add_one(x: u64) -> u64 {
+    x + 1
+}
+
+#[ray::remote]
+fn byte_len(b: Vec<u8>) -> usize {
+    b.len()
+}
+
+pub struct Sink {
+    calls: u64,
+}
+
+#[ray::remote]
+impl Sink {
+    pub fn new() -> Self {
+        Sink { calls: 0 }
+    }
+    pub fn ping(&mut self) -> u64 {
+        self.calls += 1;
+        self.calls
+    }
+}
+
+fn scale() -> f64 {
+    std::env::var("BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0)
+}
+
+fn n(full: usize) -> usize {
+    ((full as f64 * scale()) as usize).max(1)
+}
+
+fn repeats() -> usize {
+    std::env::var("BENCH_REPEATS").ok().and_then(|s| s.parse().ok()).unwrap_or(3)
+}
+
+/// Median over repeats of `f`, which returns (operations, elapsed).
+fn median(mut f: impl FnMut() -> (f64, Duration)) -> f64 {
+    let mut rates: Vec<f64> = (0..repeats())
+        .map(|_| {
+            let (ops, d) = f();
+            ops / d.as_secs_f64()
+        })
+        .collect();
+    rates.sort_by(|a, b| a.total_cmp(b));
+    rates[rates.len() / 2]
+}
+
+fn timed(ops: usize, f: impl FnOnce()) -> (f64, Duration) {
+    let t = Instant::now();
+    f();
+    (ops as f64, t.elapsed())
+}
+
+fn main() -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    ray::init_with(ray::Config::new().num_cpus(2.0))?;
+    let init_s = t0.elapsed().as_secs_f64();
+    let mut out = serde_json::Map::new();
+    let mut put = |k: &str, v: f64| {
+        eprintln!("{k:>24}: {v:.3}");
+        out.insert(k.to_string(), serde_json::json!(v));
+    };
+    put("ray_init_s", init_s);
+
+    put("tasks_sync", median(|| {
+        let k = n(20_000);
+        timed(k, || {
+            for _ in 0..k {
+                ray::get(&noop.remote()).expect("noop");
+            }
+        })
+    }));
+    put("tasks_async_10k", median(|| {
+        let k = n(10_000);
+        timed(k, || {
+            let refs: Vec<_> = (0..k).map(|_| noop.remote()).collect();
+            ray::get(&refs).expect("noop");
+        })
+    }));
+    let sink = Sink::remote();
+    sink.ready()?;
+    put("actor_calls_sync", median(|| {
+        let k = n(20_000);
+        timed(k, || {
+            for _ in 0..k {
+                ray::get(&sink.ping.remote()).expect("ping");
+            }
+        })
+    }));
+    put("actor_calls_async_10k", median(|| {
+        let k = n(10_000);
+        timed(k, || {
+            let refs: Vec<_> = (0..k).map(|_| sink.ping.remote()).collect();
+            ray::get(&refs).expect("ping");
+        })
+    }));
+    put("actor_create_100", median(|| {
+        let k = n(100);
+        timed(k, || {
+            let actors: Vec<_> = (0..k).map(|_| Sink::remote()).collect();
+            let refs: Vec<_> = actors.iter().map(|a| a.ping.remote()).collect();
+            ray::get(&refs).expect("first call");
+        })
+    }));
+    put("put_small", median(|| {
+        let k = n(100_000);
+        timed(k, || {
+            for i in 0..k {
+                drop(ray::put(i as u64));
+            }
+        })
+    }));
+    let small = ray::put(7u64);
+    put("get_small", median(|| {
+        let k = n(100_000);
+        timed(k, || {
+            for _ in 0..k {
+                ray::get(&small).expect("get");
+            }
+        })
+    }));
+    let gib = if scale() < 1.0 { 64 << 20 } else { 1 << 30 };
+    let gib_f = gib as f64 / 1e9;
+    put("put_1gib", median(|| {
+        let buf = vec![1u8; gib];
+        let t = Instant::now();
+        let r = ray::put(buf);
+        let d = t.elapsed();
+        drop(r);
+        (gib_f, d)
+    }));
+    let big = ray::put(vec![1u8; gib]);
+    put("get_1gib", median(|| {
+        let t = Instant::now();
+        let v = big.get_arc().expect("get");
+        let d = t.elapsed();
+        assert_eq!(v.len(), gib);
+        (gib_f, d)
+    }));
+    drop(big);
+    let ready: Vec<_> = (0..1000u64).map(ray::put).collect();
+    put("wait_1k", median(|| {
+        let k = n(10_000);
+        timed(k, || {
+            for _ in 0..k {
+                let (r, _) = ray::wait(&ready, 1000, None).expect("wait");
+                assert_eq!(r.len(), 1000);
+            }
+        })
+    }));
+    // Seconds for a chain of 1,000 dependent tasks (lower is better).
+    let chain_len = n(1000);
+    let chain = 1.0
+        / median(|| {
+            let t = Instant::now();
+            let mut r = add_one.remote(0u64);
+            for _ in 1..chain_len {
+                r = add_one.remote(&r);
+            }
+            assert_eq!(ray::get(&r).expect("chain"), chain_len as u64);
+            (1.0, t.elapsed())
+        });
+    put("chain_1000", chain);
+    let mb100 = ray::put(vec![0u8; 100 << 20]);
+    put("pass_ref_100mb", median(|| {
+        let k = n(50);
+        timed(k, || {
+            for _ in 0..k {
+                assert_eq!(ray::get(&byte_len.remote(&mb100)).expect("len"), 100 << 20);
+            }
+        })
+    }));
+    drop(mb100);
+    put("rss_mib", rss_mib());
+    ray::shutdown();
+    put("raw_actix_roundtrip_per_s", raw_actix_roundtrip());
+    println!("{}", serde_json::Value::Object(out));
+    Ok(())
+}
+
+/// Resident memory of this process, from /proc (Linux), in MiB.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()))
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The machine's own limit: a synchronous caller sending an actix message to an actor on
+/// another thread and waiting for the reply, the same hop a sync `get` of a task makes.
+fn raw_actix_roundtrip() -> f64 {
+    use actix::prelude::*;
+
+    struct Echo;
+    impl Actor for Echo {
+        type Context = Context<Self>;
+    }
+    #[derive(Message)]
+    #[rtype(result = "u64")]
+    struct Ping(u64);
+    impl Handler<Ping> for Echo {
+        type Result = u64;
+        fn handle(&mut self, p: Ping, _: &mut Context<Self>) -> u64 {
+            p.0
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let th = std::thread::spawn(move || {
+        let sys = actix_rt::System::new();
+        sys.block_on(async {
+            let _ = tx.send((Echo.start(), actix_rt::System::current()));
+        });
+        let _ = sys.run();
+    });
+    let Ok((addr, sys)) = rx.recv() else { return 0.0 };
+    let rate = median(|| {
+        let k = n(20_000);
+        timed(k, || {
+            for i in 0..k {
+                let _ = futures::executor::block_on(addr.send(Ping(i as u64)));
+            }
+        })
+    });
+    sys.stop();
+    let _ = th.join();
+    rate
+}

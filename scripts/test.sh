@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The one test command (README, `.ci/run`): installs what the tests need, then runs
+# formatting and lint checks, the whole test suite (one process per test, so every test
+# gets a fresh runtime) and the doc examples, and a smoke run of the microbenchmark.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  cargo install cargo-nextest --locked
+fi
+
+export CARGO_TERM_COLOR=never
+cargo fmt --all --check
+cargo clippy --all-targets -- -D warnings
+# Builds the library, tests and examples once (the example tests run the binaries).
+cargo nextest run --all-targets --no-fail-fast
+cargo test --doc
+# The microbenchmark must keep working; timings are not checked here.
+BENCH_SCALE=0.01 BENCH_REPEATS=1 cargo run --example microbenchmark >/dev/null

@@ -1,0 +1,101 @@
+//! Helpers shared by the integration tests.
+//!
+//! The runtime is process-global. `cargo nextest run` gives every test its own process;
+//! under plain `cargo test` the tests of one binary share a process, so [`init`] returns
+//! a guard that serializes them and shuts the runtime down when the test ends (also when
+//! it panics).
+
+#![allow(dead_code)]
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A running runtime, owned by one test. Dropping it calls `ray::shutdown()`.
+#[must_use = "the runtime shuts down when this guard is dropped"]
+pub struct Ray {
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Drop for Ray {
+    fn drop(&mut self) {
+        ray::shutdown();
+    }
+}
+
+/// Installs the tracing subscriber once (`RUST_LOG` overrides the default `warn`).
+pub fn tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+/// Takes the per-process test lock without starting a runtime (for tests of `init`
+/// itself). Any runtime left over is shut down first.
+pub fn exclusive() -> Ray {
+    tracing();
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    ray::shutdown();
+    Ray { _serial: serial }
+}
+
+/// Starts a runtime with `config`.
+pub fn init_with(config: ray::Config) -> Ray {
+    let guard = exclusive();
+    ray::init_with(config).expect("ray::init_with");
+    guard
+}
+
+/// Starts a runtime with `cpus` logical CPUs.
+pub fn init(cpus: f64) -> Ray {
+    init_with(ray::Config::new().num_cpus(cpus))
+}
+
+/// Polls `cond` every few milliseconds until it holds or `timeout` passes; returns
+/// whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The node's free amount of `resource` (0 when absent).
+pub fn available(resource: &str) -> f64 {
+    ray::available_resources().get(resource).copied().unwrap_or(0.0)
+}
+
+/// Whether the free amount of `resource` reaches `amount` within 5 s.
+pub fn available_becomes(resource: &str, amount: f64) -> bool {
+    wait_until(Duration::from_secs(5), || available(resource) == amount)
+}
+
+/// Whether the store's `bytes_used` returns to `bytes` within 5 s.
+pub fn bytes_used_becomes(bytes: usize) -> bool {
+    wait_until(Duration::from_secs(5), || ray::memory_summary().bytes_used == bytes)
+}
+
+/// A bound on any single wait in a test: a failure is an error, not a hang.
+pub const LONG: Duration = Duration::from_secs(10);
+
+/// A sync task body that must wait for the test to release it: spins (1 ms naps) until
+/// `gate` is set, the task is cancelled, or 10 s pass.
+pub fn hold(gate: &std::sync::atomic::AtomicBool) {
+    let deadline = Instant::now() + LONG;
+    while !gate.load(std::sync::atomic::Ordering::SeqCst)
+        && !ray::runtime_context().is_canceled()
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}

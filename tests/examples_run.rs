@@ -1,0 +1,70 @@
+//! Runs the examples as a user would (their built binaries, as separate processes) and
+//! checks what they print or serve: the seed's exact output, the actix-web embedding over
+//! real HTTP on 127.0.0.1, and the Monte Carlo π estimate.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `target/<profile>/examples/<name>`, built by `cargo test` / `cargo nextest` with the
+/// tests.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe path");
+    let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
+    let path = dir.join("examples").join(name);
+    assert!(path.exists(), "example binary {} is missing: build with `cargo test --examples`", path.display());
+    path
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn quickstart_prints_the_seed_output() {
+    let out = Command::new(example("quickstart")).output().expect("run quickstart");
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "[0, 1, 4, 9]\n10\n10000.0\n1000000.0\n");
+}
+
+fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").expect("write");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+#[test]
+fn actix_web_handlers_await_tasks_and_actor_calls() {
+    let mut child = Command::new(example("actix_web"))
+        .env("PORT", "0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start actix_web example");
+    let stdout = child.stdout.take().expect("stdout");
+    let _guard = KillOnDrop(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read address");
+    let addr = line.trim().strip_prefix("listening on http://").expect("address line").to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "server never accepted connections");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(http(&addr, "GET", "/square/12"), (200, "144".to_string()));
+    assert_eq!(http(&addr, "GET", "/square/-3"), (200, "9".to_string()));
+    let counts: Vec<String> = (0..5).map(|_| http(&addr, "POST", "/hits").1).collect();
+    assert_eq!(counts, vec!["1", "2", "3", "4", "5"]);
+    assert_eq!(http(&addr, "GET", "/square/notanumber").0, 404);
+}
