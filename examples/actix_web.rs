@@ -5,7 +5,7 @@
 //! `144`) and `curl -X POST 127.0.0.1:8080/hits` (a counter actor). Set `PORT` to choose
 //! the port (`0` picks a free one; the bound address is printed).
 
-use actix_web::{get, post, web, App, HttpResponse, HttpServer};
+use actix_web::{App, HttpResponse, HttpServer, get, post, web};
 use ray::prelude::*;
 
 #[ray::remote]
@@ -49,10 +49,18 @@ async fn hits_handler(hits: web::Data<ActorHandle<Hits>>) -> HttpResponse {
 async fn main() -> anyhow::Result<()> {
     ray::init()?;
     let hits = web::Data::new(Hits::remote());
-    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8080);
-    let server = HttpServer::new(move || App::new().app_data(hits.clone()).service(square_handler).service(hits_handler))
-        .workers(2)
-        .bind(("127.0.0.1", port))?;
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8080);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(hits.clone())
+            .service(square_handler)
+            .service(hits_handler)
+    })
+    .workers(2)
+    .bind(("127.0.0.1", port))?;
     for addr in server.addrs() {
         println!("listening on http://{addr}");
     }

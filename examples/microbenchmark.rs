@@ -9,7 +9,6 @@
 
 use std::time::{Duration, Instant};
 
-
 #[ray::remote]
 fn noop() -> u8 {
     0
@@ -41,7 +40,10 @@ impl Sink {
 }
 
 fn scale() -> f64 {
-    std::env::var("BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0)
+    std::env::var("BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0)
 }
 
 fn n(full: usize) -> usize {
@@ -49,7 +51,10 @@ fn n(full: usize) -> usize {
 }
 
 fn repeats() -> usize {
-    std::env::var("BENCH_REPEATS").ok().and_then(|s| s.parse().ok()).unwrap_or(3)
+    std::env::var("BENCH_REPEATS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
 }
 
 /// Median over repeats of `f`, which returns (operations, elapsed).
@@ -81,92 +86,122 @@ fn main() -> anyhow::Result<()> {
     };
     put("ray_init_s", init_s);
 
-    put("tasks_sync", median(|| {
-        let k = n(20_000);
-        timed(k, || {
-            for _ in 0..k {
-                ray::get(&noop.remote()).expect("noop");
-            }
-        })
-    }));
-    put("tasks_async_10k", median(|| {
-        let k = n(10_000);
-        timed(k, || {
-            let refs: Vec<_> = (0..k).map(|_| noop.remote()).collect();
-            ray::get(&refs).expect("noop");
-        })
-    }));
+    put(
+        "tasks_sync",
+        median(|| {
+            let k = n(20_000);
+            timed(k, || {
+                for _ in 0..k {
+                    ray::get(&noop.remote()).expect("noop");
+                }
+            })
+        }),
+    );
+    put(
+        "tasks_async_10k",
+        median(|| {
+            let k = n(10_000);
+            timed(k, || {
+                let refs: Vec<_> = (0..k).map(|_| noop.remote()).collect();
+                ray::get(&refs).expect("noop");
+            })
+        }),
+    );
     let sink = Sink::remote();
     sink.ready()?;
-    put("actor_calls_sync", median(|| {
-        let k = n(20_000);
-        timed(k, || {
-            for _ in 0..k {
-                ray::get(&sink.ping.remote()).expect("ping");
-            }
-        })
-    }));
-    put("actor_calls_async_10k", median(|| {
-        let k = n(10_000);
-        timed(k, || {
-            let refs: Vec<_> = (0..k).map(|_| sink.ping.remote()).collect();
-            ray::get(&refs).expect("ping");
-        })
-    }));
-    put("actor_create_100", median(|| {
-        let k = n(100);
-        timed(k, || {
-            let actors: Vec<_> = (0..k).map(|_| Sink::remote()).collect();
-            let refs: Vec<_> = actors.iter().map(|a| a.ping.remote()).collect();
-            ray::get(&refs).expect("first call");
-        })
-    }));
-    put("put_small", median(|| {
-        let k = n(100_000);
-        timed(k, || {
-            for i in 0..k {
-                drop(ray::put(i as u64));
-            }
-        })
-    }));
+    put(
+        "actor_calls_sync",
+        median(|| {
+            let k = n(20_000);
+            timed(k, || {
+                for _ in 0..k {
+                    ray::get(&sink.ping.remote()).expect("ping");
+                }
+            })
+        }),
+    );
+    put(
+        "actor_calls_async_10k",
+        median(|| {
+            let k = n(10_000);
+            timed(k, || {
+                let refs: Vec<_> = (0..k).map(|_| sink.ping.remote()).collect();
+                ray::get(&refs).expect("ping");
+            })
+        }),
+    );
+    put(
+        "actor_create_100",
+        median(|| {
+            let k = n(100);
+            timed(k, || {
+                let actors: Vec<_> = (0..k).map(|_| Sink::remote()).collect();
+                let refs: Vec<_> = actors.iter().map(|a| a.ping.remote()).collect();
+                ray::get(&refs).expect("first call");
+            })
+        }),
+    );
+    put(
+        "put_small",
+        median(|| {
+            let k = n(100_000);
+            timed(k, || {
+                for i in 0..k {
+                    drop(ray::put(i as u64));
+                }
+            })
+        }),
+    );
     let small = ray::put(7u64);
-    put("get_small", median(|| {
-        let k = n(100_000);
-        timed(k, || {
-            for _ in 0..k {
-                ray::get(&small).expect("get");
-            }
-        })
-    }));
+    put(
+        "get_small",
+        median(|| {
+            let k = n(100_000);
+            timed(k, || {
+                for _ in 0..k {
+                    ray::get(&small).expect("get");
+                }
+            })
+        }),
+    );
     let gib = if scale() < 1.0 { 64 << 20 } else { 1 << 30 };
     let gib_f = gib as f64 / 1e9;
-    put("put_1gib", median(|| {
-        let buf = vec![1u8; gib];
-        let t = Instant::now();
-        let r = ray::put(buf);
-        let d = t.elapsed();
-        drop(r);
-        (gib_f, d)
-    }));
+    put(
+        "put_1gib",
+        median(|| {
+            let buf = vec![1u8; gib];
+            let t = Instant::now();
+            let r = ray::put(buf);
+            let d = t.elapsed();
+            drop(r);
+            (gib_f, d)
+        }),
+    );
     let big = ray::put(vec![1u8; gib]);
-    put("get_1gib", median(|| {
-        let t = Instant::now();
-        let v = big.get_arc().expect("get");
-        let d = t.elapsed();
-        assert_eq!(v.len(), gib);
-        (gib_f, d)
-    }));
+    put(
+        "get_1gib",
+        median(|| {
+            let t = Instant::now();
+            let v = big.get_arc().expect("get");
+            let d = t.elapsed();
+            assert_eq!(v.len(), gib);
+            (gib_f, d)
+        }),
+    );
     drop(big);
     let ready: Vec<_> = (0..1000u64).map(ray::put).collect();
-    put("wait_1k", median(|| {
-        let k = n(10_000);
-        timed(k, || {
-            for _ in 0..k {
-                let (r, _) = ray::wait(&ready, 1000, None).expect("wait");
-                assert_eq!(r.len(), 1000);
-            }
-        })
-    }));
+    put(
+        "wait_1k",
+        median(|| {
+            let k = n(10_000);
+            timed(k, || {
+                for _ in 0..k {
+                    let (r, _) = ray::wait(&ready, 1000, None).expect("wait");
+                    assert_eq!(r.len(), 1000);
+                }
+            })
+        }),
+    );
     // Seconds for a chain of 1,000 dependent tasks (lower is better).
     let chain_len = n(1000);
     let chain = 1.0
@@ -181,14 +216,17 @@ fn main() -> anyhow::Result<()> {
         });
     put("chain_1000", chain);
     let mb100 = ray::put(vec![0u8; 100 << 20]);
-    put("pass_ref_100mb", median(|| {
-        let k = n(50);
-        timed(k, || {
-            for _ in 0..k {
-                assert_eq!(ray::get(&byte_len.remote(&mb100)).expect("len"), 100 << 20);
-            }
-        })
-    }));
+    put(
+        "pass_ref_100mb",
+        median(|| {
+            let k = n(50);
+            timed(k, || {
+                for _ in 0..k {
+                    assert_eq!(ray::get(&byte_len.remote(&mb100)).expect("len"), 100 << 20);
+                }
+            })
+        }),
+    );
     drop(mb100);
     put("rss_mib", rss_mib());
     ray::shutdown();
@@ -202,9 +240,11 @@ fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|k| k.parse::<f64>().ok())
+            })
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }
@@ -235,7 +275,9 @@ fn raw_actix_roundtrip() -> f64 {
         });
         let _ = sys.run();
     });
-    let Ok((addr, sys)) = rx.recv() else { return 0.0 };
+    let Ok((addr, sys)) = rx.recv() else {
+        return 0.0;
+    };
     let rate = median(|| {
         let k = n(20_000);
         timed(k, || {

@@ -42,7 +42,8 @@ fn next(state: &mut u64) -> f64 {
 
 #[ray::remote]
 fn sampling_task(samples: u64, task: u32, progress: ActorHandle<ProgressActor>) -> u64 {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ (u64::from(task) + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut state =
+        0x9E37_79B9_7F4A_7C15u64 ^ (u64::from(task) + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     let mut inside = 0;
     for i in 0..samples {
         let (x, y) = (next(&mut state), next(&mut state));

@@ -43,7 +43,10 @@ fn main() -> ray::Result<()> {
     }
     println!("{}", ray::get(&c.get.remote())?); // 10
 
-    println!("{:?}", ray::get(&sum_matrix.remote(vec![vec![1.0; 100]; 100]))?); // 10000.0
+    println!(
+        "{:?}",
+        ray::get(&sum_matrix.remote(vec![vec![1.0; 100]; 100]))?
+    ); // 10000.0
     let matrix_ref = ray::put(vec![vec![1.0; 1000]; 1000]);
     println!("{:?}", ray::get(&sum_matrix.remote(&matrix_ref))?); // 1000000.0
     ray::shutdown();

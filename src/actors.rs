@@ -11,14 +11,14 @@ mod node_manager;
 mod options;
 mod registry;
 
-pub use handle::{ActorHandle, RemoteActor};
 pub use handle::ActorCell;
+pub use handle::{ActorHandle, RemoteActor};
 pub(crate) use handle::{create as create_actor, get_actor};
 pub use host::Method;
 pub(crate) use host::{ActorCall, ActorHost, Terminate};
 pub(crate) use node_manager::{
-    AcquireResources, CancelTask, NodeManager, NodeStats, QueryNode, ReleaseResources, SubmitTask,
-    TaskBlocked, TaskFinished, TaskUnblocked,
+    AcquireResources, Batch, CancelTask, LeaseDone, NodeManager, NodeStats, QueryNode,
+    ReleaseResources, SubmitTask, TaskBlocked, TaskFinished, TaskUnblocked,
 };
 pub use options::{ActorOptions, ActorOptionsBuilder};
 pub(crate) use registry::{ActorRegistry, LookupActor, RegisterActor, UnregisterActor};

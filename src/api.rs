@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::actors::{ActorHandle, CancelTask, QueryNode, RemoteActor};
 use crate::ids::{NodeId, ObjectId};
 use crate::runtime::{block_on, block_on_deadline, current_node};
-use crate::store::{object_ref_downcast, stored, MemorySummary, ObjectRef, RawRef};
+use crate::store::{MemorySummary, ObjectRef, RawRef, object_ref_downcast, stored};
 use crate::tasks::Value;
 use crate::{Error, Result};
 
@@ -22,7 +22,8 @@ pub trait Gettable {
     #[doc(hidden)]
     fn refs(&self) -> Vec<&RawRef>;
     #[doc(hidden)]
-    fn assemble(values: Vec<crate::store::StoredValue>, ids: Vec<ObjectId>) -> Result<Self::Output>;
+    fn assemble(values: Vec<crate::store::StoredValue>, ids: Vec<ObjectId>)
+    -> Result<Self::Output>;
 }
 
 fn typed<T: Value>(id: ObjectId, v: crate::store::StoredValue) -> Result<T> {
@@ -48,7 +49,11 @@ impl<T: Value> Gettable for [ObjectRef<T>] {
         self.iter().map(|r| &r.raw).collect()
     }
     fn assemble(values: Vec<crate::store::StoredValue>, ids: Vec<ObjectId>) -> Result<Vec<T>> {
-        values.into_iter().zip(ids).map(|(v, id)| typed(id, v)).collect()
+        values
+            .into_iter()
+            .zip(ids)
+            .map(|(v, id)| typed(id, v))
+            .collect()
     }
 }
 
@@ -102,7 +107,8 @@ fn get_inner<G: Gettable + ?Sized>(refs: &G, timeout: Option<Duration>) -> Resul
     };
     let values = match timeout {
         None => block_on(fut)?,
-        Some(t) => block_on_deadline(fut, Some(Instant::now() + t)).map_err(|()| Error::Timeout { after: t })??,
+        Some(t) => block_on_deadline(fut, Some(Instant::now() + t))
+            .map_err(|()| Error::Timeout { after: t })??,
     };
     G::assemble(values, ids)
 }
@@ -201,7 +207,11 @@ impl Future for WaitFor<'_> {
 /// assert_eq!((ready.len(), rest.len()), (2, 1));
 /// # ray::shutdown();
 /// ```
-pub fn wait<T>(refs: &[ObjectRef<T>], num_returns: usize, timeout: Option<Duration>) -> Result<(Vec<ObjectRef<T>>, Vec<ObjectRef<T>>)> {
+pub fn wait<T>(
+    refs: &[ObjectRef<T>],
+    num_returns: usize,
+    timeout: Option<Duration>,
+) -> Result<(Vec<ObjectRef<T>>, Vec<ObjectRef<T>>)> {
     if num_returns > refs.len() {
         return Err(Error::InvalidArgument(format!(
             "wait for {num_returns} of {} refs: num_returns must not exceed the number of refs",
@@ -212,8 +222,13 @@ pub fn wait<T>(refs: &[ObjectRef<T>], num_returns: usize, timeout: Option<Durati
         return Ok((Vec::new(), Vec::new()));
     };
     let store = first.raw.store().clone();
-    if refs.iter().any(|r| !std::sync::Arc::ptr_eq(r.raw.store(), &store)) {
-        return Err(Error::InvalidArgument("wait over refs of different runtimes".into()));
+    if refs
+        .iter()
+        .any(|r| !std::sync::Arc::ptr_eq(r.raw.store(), &store))
+    {
+        return Err(Error::InvalidArgument(
+            "wait over refs of different runtimes".into(),
+        ));
     }
     let mut fut = WaitFor {
         ids: refs.iter().map(|r| r.id()).collect(),
@@ -254,7 +269,9 @@ pub fn wait<T>(refs: &[ObjectRef<T>], num_returns: usize, timeout: Option<Durati
 pub fn cancel<T>(r: &ObjectRef<T>, force: bool) -> Result<()> {
     let _ = force;
     let node = current_node()?;
-    node.manager.do_send(CancelTask { task_id: r.id().task_id() });
+    node.manager.do_send(CancelTask {
+        task_id: r.id().task_id(),
+    });
     Ok(())
 }
 
@@ -374,7 +391,9 @@ pub fn task_summary() -> TaskSummary {
 
 /// Usage of the caller's object store.
 pub fn memory_summary() -> MemorySummary {
-    current_node().map(|n| n.store.summary()).unwrap_or_default()
+    current_node()
+        .map(|n| n.store.summary())
+        .unwrap_or_default()
 }
 
 /// Writes the recent task history (up to 10,000 tasks) as Chrome trace JSON, which
@@ -390,7 +409,11 @@ pub fn timeline(path: impl AsRef<std::path::Path>) -> Result<()> {
         if i > 0 {
             out.push(',');
         }
-        let ts = e.start.saturating_duration_since(node.started).as_secs_f64() * 1e6;
+        let ts = e
+            .start
+            .saturating_duration_since(node.started)
+            .as_secs_f64()
+            * 1e6;
         let dur = e.end.saturating_duration_since(e.start).as_secs_f64() * 1e6;
         let name: String = e.name.chars().filter(|c| *c != '"' && *c != '\\').collect();
         out.push_str(&format!(
@@ -399,6 +422,10 @@ pub fn timeline(path: impl AsRef<std::path::Path>) -> Result<()> {
         ));
     }
     out.push(']');
-    std::fs::write(path.as_ref(), out)
-        .map_err(|e| Error::InvalidArgument(format!("cannot write timeline to {}: {e}", path.as_ref().display())))
+    std::fs::write(path.as_ref(), out).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "cannot write timeline to {}: {e}",
+            path.as_ref().display()
+        ))
+    })
 }

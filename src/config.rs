@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::resources::{to_units, Resources};
+use crate::resources::{Resources, to_units};
 use crate::{Error, Result};
 
 /// How to start (or join) a runtime.
@@ -81,15 +81,17 @@ impl Config {
 
     /// The node's total resources, validated.
     pub(crate) fn total_resources(&self) -> Result<Resources> {
-        let cpus = self.num_cpus.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
-        });
+        let cpus = self
+            .num_cpus
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()) as f64);
         let mut r = Resources::new();
         r.set_units("CPU", to_units("CPU", cpus)?);
         r.set_units("GPU", to_units("GPU", self.num_gpus.unwrap_or(0.0))?);
         for (k, v) in &self.resources {
             if k.is_empty() {
-                return Err(Error::InvalidArgument("resource names must not be empty".into()));
+                return Err(Error::InvalidArgument(
+                    "resource names must not be empty".into(),
+                ));
             }
             r.set_units(k, to_units(k, *v)?);
         }

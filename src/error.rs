@@ -60,7 +60,9 @@ pub enum Error {
         detail: String,
     },
     /// An actor with this name already exists; names are unique per namespace.
-    #[error("an actor named `{name}` already exists: use `ray::get_actor` to reach it, or pick another name")]
+    #[error(
+        "an actor named `{name}` already exists: use `ray::get_actor` to reach it, or pick another name"
+    )]
     ActorNameTaken {
         /// The name requested.
         name: String,
@@ -84,7 +86,9 @@ pub enum Error {
         node_id: NodeId,
     },
     /// `get_timeout` or `wait` gave up.
-    #[error("timed out after {after:?} waiting for objects: raise the timeout or check `ray::memory_summary()` for stuck tasks")]
+    #[error(
+        "timed out after {after:?} waiting for objects: raise the timeout or check `ray::memory_summary()` for stuck tasks"
+    )]
     Timeout {
         /// The timeout that elapsed.
         after: Duration,
@@ -96,7 +100,9 @@ pub enum Error {
         task_id: TaskId,
     },
     /// The task or actor asks for more resources than the node has: it could never run.
-    #[error("task `{function}` is infeasible: it requests {requested} but the node has {total}; lower the request or start the node with more resources")]
+    #[error(
+        "task `{function}` is infeasible: it requests {requested} but the node has {total}; lower the request or start the node with more resources"
+    )]
     Infeasible {
         /// The function or actor class.
         function: String,
@@ -106,7 +112,9 @@ pub enum Error {
         total: String,
     },
     /// The executing node has no function or actor class of this name.
-    #[error("function `{function}` is not registered on node {node_id}: every node must run the same build of the program")]
+    #[error(
+        "function `{function}` is not registered on node {node_id}: every node must run the same build of the program"
+    )]
     FunctionNotRegistered {
         /// The function name.
         function: String,

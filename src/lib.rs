@@ -16,15 +16,17 @@ pub mod transport;
 
 pub use actors::{ActorHandle, ActorOptions, ActorOptionsBuilder, RemoteActor};
 pub use api::{
-    available_resources, cancel, cluster_resources, get, get_actor, get_timeout, kill, memory_summary, nodes, put,
-    task_summary, timeline, wait, Gettable, NodeInfo, TaskSummary,
+    Gettable, NodeInfo, TaskSummary, available_resources, cancel, cluster_resources, get,
+    get_actor, get_timeout, kill, memory_summary, nodes, put, task_summary, timeline, wait,
 };
 pub use config::Config;
 pub use error::{Error, Result};
 pub use ids::{ActorId, JobId, NodeId, ObjectId, TaskId};
-pub use runtime::{init, init_with, is_initialized, runtime_context, shutdown, RuntimeContext};
+pub use runtime::{RuntimeContext, init, init_with, is_initialized, runtime_context, shutdown};
 pub use store::{MemorySummary, ObjectRef, ObjectRefFuture};
-pub use tasks::{Arg, IntoArg, ObjectRefStream, SchedulingStrategy, TaskOptions, TaskOptionsBuilder, Value};
+pub use tasks::{
+    Arg, IntoArg, ObjectRefStream, SchedulingStrategy, TaskOptions, TaskOptionsBuilder, Value,
+};
 
 #[cfg(feature = "macros")]
 pub use ray_macros::{main, remote};
@@ -32,7 +34,8 @@ pub use ray_macros::{main, remote};
 /// The names a Ray program uses: `use ray::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ActorHandle, ActorOptionsBuilder, IntoArg, ObjectRef, ObjectRefStream, RemoteActor, TaskOptionsBuilder,
+        ActorHandle, ActorOptionsBuilder, IntoArg, ObjectRef, ObjectRefStream, RemoteActor,
+        TaskOptionsBuilder,
     };
 }
 
@@ -51,10 +54,13 @@ pub mod __private {
 
     pub use crate::actors::{ActorCell, Method};
     pub use crate::store::StoredValue;
-    pub use crate::tasks::{RawRefHandle, TaskOutput};
     pub use crate::tasks::StreamSender;
     use crate::tasks::TaskBody;
-    use crate::{ActorHandle, ActorOptions, Error, ObjectRef, ObjectRefStream, RemoteActor, Result, TaskOptions};
+    pub use crate::tasks::{RawRefHandle, TaskOutput};
+    use crate::{
+        ActorHandle, ActorOptions, Error, ObjectRef, ObjectRefStream, RemoteActor, Result,
+        TaskOptions,
+    };
 
     /// Wraps a return value for the store.
     pub fn stored<T: serde::Serialize + Send + Sync + 'static>(v: T) -> StoredValue {
@@ -81,7 +87,13 @@ pub mod __private {
         num_returns: usize,
         body: impl FnMut(bool) -> TaskOutput + Send + 'static,
     ) -> Vec<RawRefHandle> {
-        handles(crate::tasks::submit(name, opts, deps, num_returns, TaskBody::Sync(Box::new(body))))
+        handles(crate::tasks::submit(
+            name,
+            opts,
+            deps,
+            num_returns,
+            TaskBody::Sync(Box::new(body)),
+        ))
     }
 
     /// Submits a task with an async body.
@@ -92,7 +104,13 @@ pub mod __private {
         num_returns: usize,
         body: impl FnMut(bool) -> LocalBoxFuture<'static, TaskOutput> + Send + 'static,
     ) -> Vec<RawRefHandle> {
-        handles(crate::tasks::submit(name, opts, deps, num_returns, TaskBody::Async(Box::new(body))))
+        handles(crate::tasks::submit(
+            name,
+            opts,
+            deps,
+            num_returns,
+            TaskBody::Async(Box::new(body)),
+        ))
     }
 
     /// Takes the next return handle as a typed ref.
@@ -118,7 +136,10 @@ pub mod __private {
     }
 
     /// Sends one generated item.
-    pub fn stream_send<T: serde::Serialize + Send + Sync + 'static>(tx: &StreamSender, item: T) -> Result<()> {
+    pub fn stream_send<T: serde::Serialize + Send + Sync + 'static>(
+        tx: &StreamSender,
+        item: T,
+    ) -> Result<()> {
         tx.send(item)
     }
 

@@ -7,8 +7,8 @@ mod lifecycle;
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 use actix::Addr;
 use actix_rt::{ArbiterHandle, System};
 
-pub(crate) use context::{current_context, set_thread_context, with_context, ExecContext, WithContext};
-pub use context::{runtime_context, RuntimeContext};
+pub(crate) use context::{
+    ExecContext, WithContext, current_context, set_thread_context, with_context,
+};
+pub use context::{RuntimeContext, runtime_context};
 pub(crate) use lifecycle::{current_node, current_store};
 pub use lifecycle::{init, init_with, is_initialized, shutdown};
 
@@ -56,7 +58,9 @@ impl Node {
     /// whatever System (if any) the calling thread belongs to.
     pub(crate) fn spawn_arbiter(&self) -> Result<actix_rt::Arbiter> {
         let previous = System::try_current();
-        let ours = previous.as_ref().is_some_and(|s| s.id() == self.system.id());
+        let ours = previous
+            .as_ref()
+            .is_some_and(|s| s.id() == self.system.id());
         if !ours {
             System::set_current(self.system.clone());
         }
@@ -103,7 +107,10 @@ fn unreachable_timeout() -> ! {
 }
 
 /// Like [`block_on`], giving up at `deadline` with `Err(())`.
-pub(crate) fn block_on_deadline<F: Future>(fut: F, deadline: Option<Instant>) -> std::result::Result<F::Output, ()> {
+pub(crate) fn block_on_deadline<F: Future>(
+    fut: F,
+    deadline: Option<Instant>,
+) -> std::result::Result<F::Output, ()> {
     let mut fut = pin!(fut);
     let tw = Arc::new(ThreadWaker {
         thread: std::thread::current(),

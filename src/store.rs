@@ -9,10 +9,10 @@ mod memory;
 mod object_ref;
 mod size;
 
-pub use memory::MemorySummary;
 pub(crate) use memory::MemoryStore;
+pub use memory::MemorySummary;
 pub use memory::StoredValue;
-pub use object_ref::{ObjectRef, ObjectRefFuture};
-pub(crate) use object_ref::downcast as object_ref_downcast;
 pub use object_ref::RawRef;
+pub(crate) use object_ref::downcast as object_ref_downcast;
+pub use object_ref::{ObjectRef, ObjectRefFuture};
 pub(crate) use size::stored;

@@ -12,12 +12,12 @@ mod spec;
 mod stream;
 mod submit;
 
+pub use args::RawRefHandle;
 pub use args::{Arg, IntoArg, Value};
 pub(crate) use executor::{CancelRunning, TaskActor};
 pub use options::{SchedulingStrategy, TaskOptions, TaskOptionsBuilder};
-pub(crate) use spec::{TaskBody, TaskSpec};
 pub use spec::TaskOutput;
-pub use args::RawRefHandle;
+pub(crate) use spec::{TaskBody, TaskSpec};
 pub use stream::ObjectRefStream;
 pub use stream::StreamSender;
 pub(crate) use submit::submit;

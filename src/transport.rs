@@ -5,7 +5,9 @@
 
 mod frame;
 
-pub use frame::{decode_frame, encode_frame, FrameReader, WireMessage, MAX_FRAME_BYTES, WIRE_VERSION};
+pub use frame::{
+    FrameReader, MAX_FRAME_BYTES, WIRE_VERSION, WireMessage, decode_frame, encode_frame,
+};
 
 /// What can go wrong while encoding, reading or decoding frames.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,7 +33,9 @@ pub enum TransportError {
     #[error("malformed frame: {0}")]
     Malformed(String),
     /// The peer speaks another protocol version.
-    #[error("peer speaks wire version {got}, this node speaks {ours}: run the same build on every node")]
+    #[error(
+        "peer speaks wire version {got}, this node speaks {ours}: run the same build on every node"
+    )]
     VersionMismatch {
         /// The peer's version.
         got: u16,

@@ -1,15 +1,18 @@
 //! Actors: ordering, constructors, names, kill, errors vs panics and restarts,
 //! concurrency, handles as values, resources and lifetime.
 
+// Actor classes are constructed by `new()`, as the API prescribes, not by `Default`.
+#![allow(clippy::new_without_default)]
+
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
-use ray::prelude::*;
 use ray::Error;
+use ray::prelude::*;
 
 pub struct Counter {
     i: i64,
@@ -53,7 +56,10 @@ fn calls_from_one_caller_run_in_order() {
     for _ in 0..1000 {
         c.incr.remote(1);
     }
-    assert_eq!(ray::get_timeout(&c.get.remote(), common::LONG).unwrap(), 1000);
+    assert_eq!(
+        ray::get_timeout(&c.get.remote(), common::LONG).unwrap(),
+        1000
+    );
     let refs: Vec<ObjectRef<i64>> = (0..200).map(|_| c.incr_get.remote(1)).collect();
     let values = ray::get_timeout(&refs, common::LONG).unwrap();
     assert_eq!(values, (1001..=1200).collect::<Vec<_>>());
@@ -102,7 +108,10 @@ fn constructor_arguments_may_be_values_and_refs() {
     assert!(matches!(bad.ready(), Err(Error::ActorDied { .. })));
     let err = ray::get(&bad.describe.remote()).unwrap_err();
     assert!(matches!(err, Error::ActorDied { .. }), "{err:?}");
-    assert!(err.to_string().contains("negative opening balance -1"), "{err}");
+    assert!(
+        err.to_string().contains("negative opening balance -1"),
+        "{err}"
+    );
     // A failed constructor argument: dead too, with the cause.
     let bad = Account::remote("mallory".to_string(), broken_balance.remote());
     let err = bad.ready().unwrap_err();
@@ -122,7 +131,10 @@ fn named_actors_are_found_by_name_and_type() {
         Err(Error::ActorNotFound { name, .. }) => assert_eq!(name, "misses"),
         other => panic!("expected ActorNotFound, got {other:?}"),
     }
-    assert!(ray::get_actor::<Account>("hits").is_err(), "found a Counter as an Account");
+    assert!(
+        ray::get_actor::<Account>("hits").is_err(),
+        "found a Counter as an Account"
+    );
 }
 
 #[test]
@@ -148,10 +160,15 @@ fn kill_makes_later_calls_fail_with_actor_died() {
     assert_eq!(ray::get(&c.incr_get.remote(1)).unwrap(), 1);
     ray::kill(&c);
     let err = ray::get_timeout(&c.get.remote(), common::LONG).unwrap_err();
-    assert!(matches!(err, Error::ActorDied { actor_id, .. } if actor_id == c.id()), "{err:?}");
+    assert!(
+        matches!(err, Error::ActorDied { actor_id, .. } if actor_id == c.id()),
+        "{err:?}"
+    );
     // Killed actors are not restarted, and their name is released.
     assert!(c.ready().is_err());
-    assert!(common::wait_until(common::LONG, || ray::get_actor::<Counter>("victim").is_err()));
+    assert!(common::wait_until(common::LONG, || {
+        ray::get_actor::<Counter>("victim").is_err()
+    }));
     let again = Counter::options().name("victim").remote();
     again.ready().unwrap();
 }
@@ -187,7 +204,10 @@ fn a_panic_restarts_the_actor_with_fresh_state() {
     assert_eq!(ray::get(&c.incr_get.remote(2)).unwrap(), 2);
     // The one restart is used up: the next panic is final.
     assert!(ray::get(&c.boom.remote()).unwrap_err().is_panic());
-    assert!(matches!(ray::get_timeout(&c.get.remote(), common::LONG), Err(Error::ActorDied { .. })));
+    assert!(matches!(
+        ray::get_timeout(&c.get.remote(), common::LONG),
+        Err(Error::ActorDied { .. })
+    ));
 }
 
 #[test]
@@ -241,7 +261,10 @@ fn async_methods_overlap() {
         Err(Error::Timeout { .. })
     ));
     let signalled = r.signal.remote(17);
-    assert_eq!(ray::get_timeout(&waiting, Duration::from_secs(5)).unwrap(), Some(17));
+    assert_eq!(
+        ray::get_timeout(&waiting, Duration::from_secs(5)).unwrap(),
+        Some(17)
+    );
     assert!(ray::get_timeout(&signalled, Duration::from_secs(5)).unwrap());
 }
 
@@ -273,7 +296,10 @@ fn max_concurrency_lets_sync_methods_overlap() {
     let refs: Vec<_> = (0..4).map(|_| s.nap.remote(200)).collect();
     assert_eq!(ray::get_timeout(&refs, common::LONG).unwrap(), vec![200; 4]);
     let elapsed = t0.elapsed();
-    assert!(elapsed < Duration::from_millis(600), "4 naps of 200 ms took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(600),
+        "4 naps of 200 ms took {elapsed:?}"
+    );
     assert_eq!(SLEEPERS_MAX.load(Ordering::SeqCst), 4);
 }
 
@@ -314,7 +340,10 @@ fn async_mut_methods_run_alone_and_in_order() {
     let _ray = common::init(2.0);
     let a = AsyncCounter::remote();
     let refs: Vec<_> = (0..10).map(|_| a.slow_incr.remote()).collect();
-    assert_eq!(ray::get_timeout(&refs, common::LONG).unwrap(), (1..=10).collect::<Vec<_>>());
+    assert_eq!(
+        ray::get_timeout(&refs, common::LONG).unwrap(),
+        (1..=10).collect::<Vec<_>>()
+    );
 }
 
 #[ray::remote]
@@ -373,7 +402,9 @@ fn an_actor_holds_its_cpus_until_killed() {
     h.ready().unwrap();
     assert_eq!(common::available("CPU"), 0.0);
     let task = one_cpu_task.remote();
-    assert!(common::wait_until(common::LONG, || ray::task_summary().queued == 1));
+    assert!(common::wait_until(common::LONG, || ray::task_summary()
+        .queued
+        == 1));
     assert!(matches!(
         ray::get_timeout(&task, Duration::from_millis(200)),
         Err(Error::Timeout { .. })
@@ -423,13 +454,21 @@ fn dropping_all_handles_stops_the_actor_after_queued_calls() {
     let more: Vec<_> = (10..20).map(|i| w2.work.remote(i)).collect();
     drop(w2);
     // Calls made before the drop complete.
-    assert_eq!(ray::get_timeout(&refs, common::LONG).unwrap(), (0..10).map(|i| i * 2).collect::<Vec<_>>());
-    assert_eq!(ray::get_timeout(&more, common::LONG).unwrap(), (10..20).map(|i| i * 2).collect::<Vec<_>>());
+    assert_eq!(
+        ray::get_timeout(&refs, common::LONG).unwrap(),
+        (0..10).map(|i| i * 2).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        ray::get_timeout(&more, common::LONG).unwrap(),
+        (10..20).map(|i| i * 2).collect::<Vec<_>>()
+    );
     assert_eq!(WORKS_DONE.load(Ordering::SeqCst), 21);
     // Then the actor stops: instance dropped, CPU released, name freed.
     assert!(common::wait_until(common::LONG, || WORKER_DROPPED.load(Ordering::SeqCst)));
     assert!(common::available_becomes("CPU", 2.0));
-    assert!(common::wait_until(common::LONG, || ray::get_actor::<Worker>("worker").is_err()));
+    assert!(common::wait_until(common::LONG, || {
+        ray::get_actor::<Worker>("worker").is_err()
+    }));
 }
 
 #[test]

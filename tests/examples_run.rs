@@ -14,7 +14,11 @@ fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe path");
     let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
     let path = dir.join("examples").join(name);
-    assert!(path.exists(), "example binary {} is missing: build with `cargo test --examples`", path.display());
+    assert!(
+        path.exists(),
+        "example binary {} is missing: build with `cargo test --examples`",
+        path.display()
+    );
     path
 }
 
@@ -29,18 +33,36 @@ impl Drop for KillOnDrop {
 
 #[test]
 fn quickstart_prints_the_seed_output() {
-    let out = Command::new(example("quickstart")).output().expect("run quickstart");
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "[0, 1, 4, 9]\n10\n10000.0\n1000000.0\n");
+    let out = Command::new(example("quickstart"))
+        .output()
+        .expect("run quickstart");
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "[0, 1, 4, 9]\n10\n10000.0\n1000000.0\n"
+    );
 }
 
 fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").expect("write");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
     let mut resp = String::new();
     s.read_to_string(&mut resp).expect("read");
-    let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (status, body)
 }
@@ -55,11 +77,20 @@ fn actix_web_handlers_await_tasks_and_actor_calls() {
     let stdout = child.stdout.take().expect("stdout");
     let _guard = KillOnDrop(child);
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read address");
-    let addr = line.trim().strip_prefix("listening on http://").expect("address line").to_string();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read address");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .expect("address line")
+        .to_string();
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "server never accepted connections");
+        assert!(
+            Instant::now() < deadline,
+            "server never accepted connections"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(http(&addr, "GET", "/square/12"), (200, "144".to_string()));

@@ -6,8 +6,8 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ray::prelude::*;
 use ray::Error;
+use ray::prelude::*;
 use serde::{Deserialize, Serialize};
 
 const MIB: usize = 1 << 20;
@@ -33,7 +33,10 @@ fn put_get_round_trip() {
     assert_eq!(*r.get_arc().unwrap(), p);
     assert_eq!(ray::get(&ray::put(String::from("text"))).unwrap(), "text");
     assert_eq!(ray::get(&ray::put(())).unwrap(), ());
-    assert_eq!(ray::get(&ray::put(Some(vec![1u8; 3]))).unwrap(), Some(vec![1u8; 3]));
+    assert_eq!(
+        ray::get(&ray::put(Some(vec![1u8; 3]))).unwrap(),
+        Some(vec![1u8; 3])
+    );
     // Every put is a new object.
     let a = ray::put(1u8);
     let b = ray::put(1u8);
@@ -57,7 +60,13 @@ fn failing() -> Result<i32, String> {
 #[test]
 fn wait_splits_ready_and_not_ready_in_input_order() {
     let _ray = common::init(4.0);
-    let refs = vec![gated.remote(0), ray::put(1), ray::put(2), gated.remote(3), failing.remote()];
+    let refs = vec![
+        gated.remote(0),
+        ray::put(1),
+        ray::put(2),
+        gated.remote(3),
+        failing.remote(),
+    ];
     // k = 2: returns once two are ready; all settled refs count, in input order.
     let (ready, not_ready) = ray::wait(&refs, 2, None).unwrap();
     assert!(ready.len() >= 2);
@@ -67,16 +76,25 @@ fn wait_splits_ready_and_not_ready_in_input_order() {
 
     // A failed object counts as ready.
     let (ready, not_ready) = ray::wait(&refs, 3, Some(common::LONG)).unwrap();
-    assert_eq!(ready, vec![refs[1].clone(), refs[2].clone(), refs[4].clone()]);
+    assert_eq!(
+        ready,
+        vec![refs[1].clone(), refs[2].clone(), refs[4].clone()]
+    );
     assert_eq!(not_ready, vec![refs[0].clone(), refs[3].clone()]);
 
     // Not enough become ready: the timeout ends the wait with the split so far.
     let t0 = Instant::now();
     let (ready, not_ready) = ray::wait(&refs, 4, Some(Duration::from_millis(100))).unwrap();
     let waited = t0.elapsed();
-    assert!(waited >= Duration::from_millis(100), "returned early: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(100),
+        "returned early: {waited:?}"
+    );
     assert!(waited < Duration::from_secs(2), "returned late: {waited:?}");
-    assert_eq!(ready, vec![refs[1].clone(), refs[2].clone(), refs[4].clone()]);
+    assert_eq!(
+        ready,
+        vec![refs[1].clone(), refs[2].clone(), refs[4].clone()]
+    );
     assert_eq!(not_ready, vec![refs[0].clone(), refs[3].clone()]);
 
     // A zero timeout polls.
@@ -94,7 +112,10 @@ fn wait_splits_ready_and_not_ready_in_input_order() {
 fn wait_with_num_returns_above_len_is_an_error() {
     let _ray = common::init(2.0);
     let refs = vec![ray::put(1u8), ray::put(2u8)];
-    assert!(matches!(ray::wait(&refs, 3, None), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        ray::wait(&refs, 3, None),
+        Err(Error::InvalidArgument(_))
+    ));
     assert!(matches!(
         ray::wait(&refs, 3, Some(Duration::from_millis(1))),
         Err(Error::InvalidArgument(_))
@@ -111,13 +132,23 @@ fn a_put_is_freed_when_its_last_ref_drops() {
     let before = ray::memory_summary();
     let r = ray::put(vec![7u8; 64 * MIB]);
     let during = ray::memory_summary();
-    assert!(during.bytes_used >= before.bytes_used + 64 * MIB, "{before:?} -> {during:?}");
-    assert!(during.bytes_used <= before.bytes_used + 64 * MIB + 4096, "{before:?} -> {during:?}");
+    assert!(
+        during.bytes_used >= before.bytes_used + 64 * MIB,
+        "{before:?} -> {during:?}"
+    );
+    assert!(
+        during.bytes_used <= before.bytes_used + 64 * MIB + 4096,
+        "{before:?} -> {during:?}"
+    );
     assert_eq!(during.num_objects, before.num_objects + 1);
     assert_eq!(during.num_ready, before.num_ready + 1);
     let clones = vec![r.clone(), r.clone()];
     drop(r);
-    assert_eq!(ray::memory_summary(), during, "freed while clones are alive");
+    assert_eq!(
+        ray::memory_summary(),
+        during,
+        "freed while clones are alive"
+    );
     assert_eq!(ray::get(&clones[1]).unwrap().len(), 64 * MIB);
     drop(clones);
     assert_eq!(ray::memory_summary(), before);
@@ -136,8 +167,14 @@ fn a_task_result_is_freed_when_its_ref_drops() {
     assert_eq!(r.get_arc().unwrap().len(), 8 * MIB);
     assert!(ray::memory_summary().bytes_used >= before + 8 * MIB);
     drop(r);
-    assert!(common::bytes_used_becomes(before), "{:?}", ray::memory_summary());
-    assert!(common::wait_until(common::LONG, || ray::memory_summary().num_objects == 0));
+    assert!(
+        common::bytes_used_becomes(before),
+        "{:?}",
+        ray::memory_summary()
+    );
+    assert!(common::wait_until(common::LONG, || ray::memory_summary()
+        .num_objects
+        == 0));
 }
 
 static HOLDER_GATE: AtomicBool = AtomicBool::new(false);
@@ -170,7 +207,11 @@ fn a_pending_task_keeps_its_argument_alive() {
     assert_eq!(ray::get(&busy).unwrap(), 0);
     drop((len, busy));
     // Once it ran, nothing holds the argument any more.
-    assert!(common::bytes_used_becomes(before), "{:?}", ray::memory_summary());
+    assert!(
+        common::bytes_used_becomes(before),
+        "{:?}",
+        ray::memory_summary()
+    );
 }
 
 #[test]
@@ -186,7 +227,10 @@ fn a_huge_put_is_zero_copy() {
     assert_eq!(arc.len(), 1 << 30);
     assert_eq!(arc[(1 << 30) - 1], 1);
     // Generous: a copy or an encoding of 1 GiB would take far longer in a debug build.
-    assert!(elapsed < Duration::from_millis(500), "put + get_arc of 1 GiB took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(500),
+        "put + get_arc of 1 GiB took {elapsed:?}"
+    );
     // Two reads share one allocation.
     assert!(std::sync::Arc::ptr_eq(&arc, &r.get_arc().unwrap()));
     assert!(ray::memory_summary().bytes_used >= 1 << 30);
@@ -210,7 +254,10 @@ fn object_ref_serde_round_trip() {
     drop(r);
     assert_eq!(ray::get(&back).unwrap(), "payload");
     // Decoded inside a task, too.
-    assert_eq!(ray::get(&decode_and_get.remote(bytes.clone())).unwrap(), "payload");
+    assert_eq!(
+        ray::get(&decode_and_get.remote(bytes.clone())).unwrap(),
+        "payload"
+    );
     // A task's return ref travels the same way.
     #[ray::remote]
     fn shout(s: String) -> String {
@@ -218,7 +265,10 @@ fn object_ref_serde_round_trip() {
     }
     let t = shout.remote(&back);
     let t_bytes = rmp_serde::to_vec(&t).unwrap();
-    assert_eq!(ray::get(&decode_and_get.remote(t_bytes)).unwrap(), "PAYLOAD");
+    assert_eq!(
+        ray::get(&decode_and_get.remote(t_bytes)).unwrap(),
+        "PAYLOAD"
+    );
     // Once every ref is gone the object is gone: decoding says so instead of dangling.
     drop(back);
     assert!(rmp_serde::from_slice::<ObjectRef<String>>(&bytes).is_err());
@@ -260,7 +310,9 @@ fn object_refs_are_futures_for_any_executor() {
     assert!(matches!(c, Err(Error::TaskFailed { .. })));
     // `join_all` over many refs.
     let refs: Vec<_> = (0..20).map(|i| add_async.remote(i, i)).collect();
-    let all = futures::executor::block_on(futures::future::join_all(refs.iter().map(|r| r.clone().into_future())));
+    let all = futures::executor::block_on(futures::future::join_all(
+        refs.iter().map(|r| r.clone().into_future()),
+    ));
     let all: Vec<i64> = all.into_iter().map(Result::unwrap).collect();
     assert_eq!(all, (0..20).map(|i| 2 * i).collect::<Vec<_>>());
 }

@@ -5,8 +5,8 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ray::prelude::*;
 use ray::Error;
+use ray::prelude::*;
 
 #[ray::remote]
 fn square(x: i64) -> i64 {
@@ -34,7 +34,10 @@ fn sync_and_async_tasks_return_their_values() {
     assert_eq!(ray::get(&square.remote(7)).unwrap(), 49);
     assert_eq!(ray::get(&square_async.remote(-8)).unwrap(), 64);
     assert_eq!(ray::get(&add.remote(40, 2)).unwrap(), 42);
-    assert_eq!(ray::get(&concat.remote("n=".to_string(), vec![1, 2, 3])).unwrap(), "n=3");
+    assert_eq!(
+        ray::get(&concat.remote("n=".to_string(), vec![1, 2, 3])).unwrap(),
+        "n=3"
+    );
 }
 
 #[test]
@@ -78,7 +81,10 @@ fn a_ref_argument_is_resolved_before_the_task_runs() {
     let r = observe_dep.remote(&dep);
     let (value, producers_done) = ray::get(&r).unwrap();
     assert_eq!(value, 11);
-    assert_eq!(producers_done, 1, "the consumer started before its argument was produced");
+    assert_eq!(
+        producers_done, 1,
+        "the consumer started before its argument was produced"
+    );
 }
 
 #[ray::remote]
@@ -110,7 +116,10 @@ fn refs_nested_inside_a_value_are_not_resolved() {
     ));
     GATE_NESTED.store(true, Ordering::SeqCst);
     let (ready_at_start, sum) = ray::get_timeout(&r, common::LONG).unwrap();
-    assert_eq!(ready_at_start, 0, "nested refs were resolved before the task ran");
+    assert_eq!(
+        ready_at_start, 0,
+        "nested refs were resolved before the task ran"
+    );
     assert_eq!(sum, 6);
 }
 
@@ -204,14 +213,22 @@ fn a_failed_argument_fails_the_task_with_the_root_cause_without_running_it() {
     assert_eq!(ray::get(&r3).unwrap(), 4);
     let r4 = downstream.remote(checked_sqrt.remote(4.0));
     assert_eq!(ray::get(&r4).unwrap(), 3.0);
-    assert_eq!(DOWNSTREAM_RAN.load(Ordering::SeqCst), 1, "only the healthy downstream ran");
+    assert_eq!(
+        DOWNSTREAM_RAN.load(Ordering::SeqCst),
+        1,
+        "only the healthy downstream ran"
+    );
     // A panic upstream propagates as the panic.
     #[ray::remote]
     fn takes_u32(x: u32) -> u32 {
         DOWNSTREAM_RAN.fetch_add(1, Ordering::SeqCst);
         x
     }
-    assert!(ray::get(&takes_u32.remote(&panicked)).unwrap_err().is_panic());
+    assert!(
+        ray::get(&takes_u32.remote(&panicked))
+            .unwrap_err()
+            .is_panic()
+    );
     assert_eq!(DOWNSTREAM_RAN.load(Ordering::SeqCst), 1);
 }
 
@@ -222,7 +239,9 @@ fn div_mod(a: u64, b: u64) -> (u64, u64) {
 
 #[ray::remote(num_returns = 2)]
 fn split_name(full: String) -> Result<(String, String), String> {
-    let (a, b) = full.split_once(' ').ok_or_else(|| format!("no space in `{full}`"))?;
+    let (a, b) = full
+        .split_once(' ')
+        .ok_or_else(|| format!("no space in `{full}`"))?;
     Ok((a.to_string(), b.to_string()))
 }
 
@@ -253,7 +272,11 @@ fn num_returns_two_gives_two_refs() {
 #[test]
 fn options_num_cpus_and_name() {
     let _ray = common::init(4.0);
-    let r = square.options().num_cpus(2.0).name("square-two-cpus").remote(12);
+    let r = square
+        .options()
+        .num_cpus(2.0)
+        .name("square-two-cpus")
+        .remote(12);
     assert_eq!(ray::get(&r).unwrap(), 144);
     let r = square.options().num_cpus(0.5).remote(3);
     assert_eq!(ray::get(&r).unwrap(), 9);
@@ -261,7 +284,9 @@ fn options_num_cpus_and_name() {
     let path = std::env::temp_dir().join(format!("ray-options-name-{}.json", std::process::id()));
     let named = common::wait_until(common::LONG, || {
         ray::timeline(&path).unwrap();
-        std::fs::read_to_string(&path).unwrap().contains("\"name\":\"square-two-cpus\"")
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("\"name\":\"square-two-cpus\"")
     });
     let _ = std::fs::remove_file(&path);
     assert!(named, "the task name is missing from the timeline");
@@ -295,7 +320,11 @@ fn flaky_no_retry() -> Result<u32, String> {
 #[test]
 fn retry_exceptions_retries_application_errors() {
     let _ray = common::init(2.0);
-    let r = flaky.options().retry_exceptions(true).max_retries(2).remote(4);
+    let r = flaky
+        .options()
+        .retry_exceptions(true)
+        .max_retries(2)
+        .remote(4);
     assert_eq!(ray::get(&r).unwrap(), 40);
     assert_eq!(FLAKY_CALLS.load(Ordering::SeqCst), 3);
 
@@ -305,7 +334,11 @@ fn retry_exceptions_retries_application_errors() {
     assert_eq!(FLAKY_NO_RETRY_CALLS.load(Ordering::SeqCst), 1);
 
     // Retries run out: the last error is returned after 1 + max_retries attempts.
-    let r = flaky_no_retry.options().retry_exceptions(true).max_retries(2).remote();
+    let r = flaky_no_retry
+        .options()
+        .retry_exceptions(true)
+        .max_retries(2)
+        .remote();
     assert_eq!(
         ray::get(&r).unwrap_err(),
         Error::TaskFailed {
@@ -352,7 +385,10 @@ fn get_timeout_gives_timeout_and_later_the_value() {
             after: Duration::from_millis(50)
         }
     );
-    assert!(waited >= Duration::from_millis(50), "returned early: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(50),
+        "returned early: {waited:?}"
+    );
     assert!(waited < Duration::from_secs(2), "returned late: {waited:?}");
     // On a list too.
     let refs = vec![ray::put(1u8), r.clone()];
@@ -386,8 +422,14 @@ fn object_refs_can_be_awaited_inside_async_tasks() {
     assert_eq!(ray::get(&square_plus_one.remote(6)).unwrap(), 37);
     // Many concurrent awaiting tasks (0 CPUs each, so all run at once): none blocks an
     // executor thread, or the async children on those executors could never run.
-    let refs: Vec<_> = (0..32).map(|i| square_plus_one.options().num_cpus(0.0).remote(i)).collect();
+    let refs: Vec<_> = (0..32)
+        .map(|i| square_plus_one.options().num_cpus(0.0).remote(i))
+        .collect();
     let expected: Vec<i64> = (0..32).map(|i| i * i + 1).collect();
     assert_eq!(ray::get_timeout(&refs, common::LONG).unwrap(), expected);
-    assert!(ray::get(&await_failure.remote()).unwrap().contains("cannot take the root of -2"));
+    assert!(
+        ray::get(&await_failure.remote())
+            .unwrap()
+            .contains("cannot take the root of -2")
+    );
 }

@@ -26,10 +26,15 @@ fn queued(x: u32) -> u32 {
 fn cancelling_a_pending_task_drops_it_unrun() {
     let _ray = common::init(1.0);
     let long = blocker.remote();
-    assert!(common::available_becomes("CPU", 0.0), "the blocker never started");
+    assert!(
+        common::available_becomes("CPU", 0.0),
+        "the blocker never started"
+    );
     let victim = queued.remote(1);
     let survivor = queued.remote(2);
-    assert!(common::wait_until(common::LONG, || ray::task_summary().queued == 2));
+    assert!(common::wait_until(common::LONG, || ray::task_summary()
+        .queued
+        == 2));
     ray::cancel(&victim, false).unwrap();
     let err = ray::get_timeout(&victim, common::LONG).unwrap_err();
     assert!(err.is_cancelled(), "{err:?}");
@@ -38,8 +43,15 @@ fn cancelling_a_pending_task_drops_it_unrun() {
     BLOCKER_GATE.store(true, Ordering::SeqCst);
     assert_eq!(ray::get_timeout(&long, common::LONG).unwrap(), 1);
     assert_eq!(ray::get_timeout(&survivor, common::LONG).unwrap(), 2);
-    assert_eq!(ray::get_timeout(&queued.remote(3), common::LONG).unwrap(), 3);
-    assert_eq!(QUEUED_RAN.load(Ordering::SeqCst), 2, "the cancelled task ran");
+    assert_eq!(
+        ray::get_timeout(&queued.remote(3), common::LONG).unwrap(),
+        3
+    );
+    assert_eq!(
+        QUEUED_RAN.load(Ordering::SeqCst),
+        2,
+        "the cancelled task ran"
+    );
     assert!(ray::get(&victim).unwrap_err().is_cancelled());
     assert!(common::available_becomes("CPU", 1.0));
 }
@@ -57,13 +69,26 @@ fn cancelling_a_task_waiting_for_its_arguments_drops_it_unrun() {
     let _ray = common::init(2.0);
     let dep = slow_dep.remote();
     let victim = queued.remote(&dep);
-    assert!(common::wait_until(common::LONG, || ray::task_summary().waiting_for_deps == 1));
+    assert!(common::wait_until(common::LONG, || ray::task_summary()
+        .waiting_for_deps
+        == 1));
     ray::cancel(&victim, false).unwrap();
-    assert!(ray::get_timeout(&victim, common::LONG).unwrap_err().is_cancelled());
+    assert!(
+        ray::get_timeout(&victim, common::LONG)
+            .unwrap_err()
+            .is_cancelled()
+    );
     DEP_GATE.store(true, Ordering::SeqCst);
     assert_eq!(ray::get_timeout(&dep, common::LONG).unwrap(), 5);
-    assert_eq!(ray::get_timeout(&queued.remote(&dep), common::LONG).unwrap(), 5);
-    assert_eq!(QUEUED_RAN.load(Ordering::SeqCst), 1, "the cancelled task ran");
+    assert_eq!(
+        ray::get_timeout(&queued.remote(&dep), common::LONG).unwrap(),
+        5
+    );
+    assert_eq!(
+        QUEUED_RAN.load(Ordering::SeqCst),
+        1,
+        "the cancelled task ran"
+    );
 }
 
 static ASYNC_STARTED: AtomicBool = AtomicBool::new(false);
@@ -87,7 +112,11 @@ fn cancelling_a_running_async_task_aborts_it_promptly() {
     ray::cancel(&r, true).unwrap();
     let err = ray::get_timeout(&r, common::LONG).unwrap_err();
     assert!(err.is_cancelled(), "{err:?}");
-    assert!(t0.elapsed() < Duration::from_secs(1), "cancel took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "cancel took {:?}",
+        t0.elapsed()
+    );
     // The future was dropped: its CPU comes back and its tail never runs.
     assert!(common::available_becomes("CPU", 2.0));
     assert!(!ASYNC_FINISHED.load(Ordering::SeqCst));
@@ -123,7 +152,11 @@ fn cancelling_a_running_sync_task_flags_it_and_fails_the_caller() {
     ray::cancel(&r, false).unwrap();
     let err = ray::get_timeout(&r, common::LONG).unwrap_err();
     assert!(err.is_cancelled(), "{err:?}");
-    assert!(t0.elapsed() < Duration::from_secs(1), "cancel took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "cancel took {:?}",
+        t0.elapsed()
+    );
     // The body sees the flag, returns, and its late result is ignored.
     assert!(common::wait_until(common::LONG, || SYNC_SAW_CANCEL.load(Ordering::SeqCst)));
     assert!(common::wait_until(common::LONG, || SYNC_RETURNED.load(Ordering::SeqCst)));

@@ -3,8 +3,8 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ray::prelude::*;
@@ -31,11 +31,24 @@ fn a_request_larger_than_the_node_is_infeasible_not_a_hang() {
             other => panic!("expected Infeasible, got {other:?}"),
         }
     }
-    assert!(t0.elapsed() < Duration::from_secs(2), "infeasible took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "infeasible took {:?}",
+        t0.elapsed()
+    );
     let msg = ray::get(&cases[0]).unwrap_err().to_string();
     assert!(msg.contains("CPU"), "{msg}");
     // The node still works, and nothing leaked.
-    assert_eq!(ray::get(&one.options().num_cpus(2.0).resource("special", 1.0).remote()).unwrap(), 1);
+    assert_eq!(
+        ray::get(
+            &one.options()
+                .num_cpus(2.0)
+                .resource("special", 1.0)
+                .remote()
+        )
+        .unwrap(),
+        1
+    );
     assert!(common::available_becomes("CPU", 2.0));
 }
 
@@ -52,13 +65,18 @@ fn timed(ms: u64) -> u64 {
 #[test]
 fn tasks_wait_for_resources() {
     let _ray = common::init(2.0);
-    let refs: Vec<_> = (0..4).map(|_| timed.options().num_cpus(2.0).remote(40)).collect();
+    let refs: Vec<_> = (0..4)
+        .map(|_| timed.options().num_cpus(2.0).remote(40))
+        .collect();
     assert_eq!(ray::get_timeout(&refs, common::LONG).unwrap(), vec![40; 4]);
     let mut spans = SPANS.lock().unwrap().clone();
     assert_eq!(spans.len(), 4);
     spans.sort();
     for w in spans.windows(2) {
-        assert!(w[0].1 <= w[1].0, "two 2-CPU tasks overlapped on a 2-CPU node: {w:?}");
+        assert!(
+            w[0].1 <= w[1].0,
+            "two 2-CPU tasks overlapped on a 2-CPU node: {w:?}"
+        );
     }
 }
 
@@ -68,16 +86,22 @@ static RUNNING: AtomicUsize = AtomicUsize::new(0);
 #[ray::remote]
 fn rendezvous(n: usize) -> bool {
     RUNNING.fetch_add(1, Ordering::SeqCst);
-    let met = common::wait_until(Duration::from_secs(3), || RUNNING.load(Ordering::SeqCst) >= n);
-    met
+    common::wait_until(Duration::from_secs(3), || {
+        RUNNING.load(Ordering::SeqCst) >= n
+    })
 }
 
 #[test]
 fn tasks_that_fit_together_run_together() {
     let _ray = common::init(2.0);
     // The control for `tasks_wait_for_resources`: two 1-CPU tasks do overlap.
-    let refs: Vec<_> = (0..2).map(|_| rendezvous.options().num_cpus(1.0).remote(2)).collect();
-    assert_eq!(ray::get_timeout(&refs, common::LONG).unwrap(), vec![true, true]);
+    let refs: Vec<_> = (0..2)
+        .map(|_| rendezvous.options().num_cpus(1.0).remote(2))
+        .collect();
+    assert_eq!(
+        ray::get_timeout(&refs, common::LONG).unwrap(),
+        vec![true, true]
+    );
 }
 
 static SPECIAL_NOW: AtomicUsize = AtomicUsize::new(0);
@@ -100,20 +124,38 @@ fn custom_resources_from_config_limit_concurrency() {
     assert_eq!(ray::cluster_resources().get("special"), Some(&1.0));
     assert_eq!(common::available("special"), 1.0);
     let refs: Vec<_> = (0..3)
-        .map(|_| uses_special.options().num_cpus(0.5).resource("special", 1.0).remote())
+        .map(|_| {
+            uses_special
+                .options()
+                .num_cpus(0.5)
+                .resource("special", 1.0)
+                .remote()
+        })
         .collect();
     // One holds the resource; the others queue although CPUs are free.
     assert!(common::available_becomes("special", 0.0));
-    assert!(common::wait_until(common::LONG, || ray::task_summary().queued == 2));
+    assert!(common::wait_until(common::LONG, || ray::task_summary()
+        .queued
+        == 2));
     assert_eq!(common::available("CPU"), 3.5);
     SPECIAL_GATE.store(true, Ordering::SeqCst);
     assert_eq!(ray::get_timeout(&refs, common::LONG).unwrap(), vec![1.0; 3]);
-    assert_eq!(SPECIAL_MAX.load(Ordering::SeqCst), 1, "two tasks held the single `special`");
+    assert_eq!(
+        SPECIAL_MAX.load(Ordering::SeqCst),
+        1,
+        "two tasks held the single `special`"
+    );
     assert!(common::available_becomes("special", 1.0));
     // Fractional requests share the resource.
     SPECIAL_MAX.store(0, Ordering::SeqCst);
     let refs: Vec<_> = (0..4)
-        .map(|_| uses_special.options().num_cpus(0.0).resource("special", 0.25).remote())
+        .map(|_| {
+            uses_special
+                .options()
+                .num_cpus(0.0)
+                .resource("special", 0.25)
+                .remote()
+        })
         .collect();
     assert_eq!(ray::get_timeout(&refs, common::LONG).unwrap(), vec![1.0; 4]);
 }
@@ -141,11 +183,20 @@ fn fails() -> Result<u8, String> {
 
 #[test]
 fn available_resources_return_to_full_after_tasks_end() {
-    let _ray = common::init_with(Config::new().num_cpus(4.0).num_gpus(1.0).resource("special", 2.0));
+    let _ray = common::init_with(
+        Config::new()
+            .num_cpus(4.0)
+            .num_gpus(1.0)
+            .resource("special", 2.0),
+    );
     let full = ray::available_resources();
     assert_eq!(full, ray::cluster_resources());
     assert_eq!(full["CPU"], 4.0);
-    let a = gated.options().num_cpus(1.5).resource("special", 1.0).remote();
+    let a = gated
+        .options()
+        .num_cpus(1.5)
+        .resource("special", 1.0)
+        .remote();
     let b = gated_async.options().num_cpus(0.5).num_gpus(0.5).remote();
     assert!(common::wait_until(common::LONG, || {
         let now = ray::available_resources();
@@ -154,10 +205,16 @@ fn available_resources_return_to_full_after_tasks_end() {
     FULL_GATE.store(true, Ordering::SeqCst);
     assert_eq!(ray::get_timeout(&a, common::LONG).unwrap(), 0);
     assert_eq!(ray::get_timeout(&b, common::LONG).unwrap(), 0);
-    assert!(common::wait_until(common::LONG, || ray::available_resources() == full));
+    assert!(common::wait_until(
+        common::LONG,
+        || ray::available_resources() == full
+    ));
     // Failed and panicking tasks give their resources back too.
     assert!(ray::get(&fails.options().num_cpus(4.0).remote()).is_err());
-    assert!(common::wait_until(common::LONG, || ray::available_resources() == full));
+    assert!(common::wait_until(
+        common::LONG,
+        || ray::available_resources() == full
+    ));
 }
 
 #[ray::remote]

@@ -5,8 +5,8 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ray::prelude::*;
 use ray::Error;
+use ray::prelude::*;
 
 #[ray::remote(streaming)]
 fn count_up(n: u32) -> impl Iterator<Item = u32> {
@@ -15,7 +15,10 @@ fn count_up(n: u32) -> impl Iterator<Item = u32> {
 
 #[ray::remote(streaming)]
 fn split_words(text: String) -> impl Iterator<Item = String> {
-    text.split_whitespace().map(str::to_string).collect::<Vec<_>>().into_iter()
+    text.split_whitespace()
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+        .into_iter()
 }
 
 #[test]
@@ -92,7 +95,10 @@ async fn sum_of_stream(n: u64) -> u64 {
 fn an_async_stream_generator_is_consumed_as_stream_and_as_iterator() {
     let _ray = common::init(2.0);
     // Inside an async task, with StreamExt and `.await`.
-    assert_eq!(ray::get_timeout(&sum_of_stream.remote(10), common::LONG).unwrap(), 285);
+    assert_eq!(
+        ray::get_timeout(&sum_of_stream.remote(10), common::LONG).unwrap(),
+        285
+    );
     // From the driver, as a Stream driven by an ordinary executor.
     let items: Vec<u64> = futures::executor::block_on(async {
         use futures::StreamExt;
@@ -117,11 +123,10 @@ fn an_async_stream_generator_is_consumed_as_stream_and_as_iterator() {
 
 #[ray::remote(streaming)]
 fn breaks_at(n: u32) -> impl Iterator<Item = u32> {
-    (0..).map(move |i| {
-        if i == n {
+    (0..).inspect(move |i| {
+        if *i == n {
             panic!("generator broke at {i}");
         }
-        i
     })
 }
 
@@ -146,10 +151,14 @@ fn a_generator_that_panics_yields_its_items_then_an_error() {
     assert!(err.is_panic(), "{err:?}");
     assert!(err.to_string().contains("generator broke at 3"), "{err}");
 
-    let refs: Vec<ObjectRef<u32>> = futures::executor::block_on(futures::StreamExt::collect(breaks_async.remote(2)));
+    let refs: Vec<ObjectRef<u32>> =
+        futures::executor::block_on(futures::StreamExt::collect(breaks_async.remote(2)));
     assert_eq!(refs.len(), 3, "two items and the error");
     assert_eq!(ray::get(&refs[..2]).unwrap(), [0, 1]);
-    assert!(matches!(ray::get(&refs[2]), Err(Error::TaskPanicked { .. })));
+    assert!(matches!(
+        ray::get(&refs[2]),
+        Err(Error::TaskPanicked { .. })
+    ));
 }
 
 #[ray::remote]

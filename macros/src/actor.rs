@@ -10,10 +10,16 @@ use crate::util::{convert_args, params, result_ok_type, returns};
 
 pub(crate) fn expand(attr: TokenStream, item: ItemImpl) -> syn::Result<TokenStream> {
     if !attr.is_empty() {
-        return Err(syn::Error::new_spanned(attr, "#[ray::remote] on an impl block takes no arguments"));
+        return Err(syn::Error::new_spanned(
+            attr,
+            "#[ray::remote] on an impl block takes no arguments",
+        ));
     }
     if !item.generics.params.is_empty() || item.trait_.is_some() {
-        return Err(syn::Error::new_spanned(&item.self_ty, "actor classes are inherent impls of non-generic types"));
+        return Err(syn::Error::new_spanned(
+            &item.self_ty,
+            "actor classes are inherent impls of non-generic types",
+        ));
     }
     let self_ty = &item.self_ty;
     let Type::Path(tp) = &**self_ty else {
@@ -29,10 +35,22 @@ pub(crate) fn expand(attr: TokenStream, item: ItemImpl) -> syn::Result<TokenStre
     let fns: Vec<&ImplItemFn> = item
         .items
         .iter()
-        .filter_map(|i| if let ImplItem::Fn(f) = i { Some(f) } else { None })
+        .filter_map(|i| {
+            if let ImplItem::Fn(f) = i {
+                Some(f)
+            } else {
+                None
+            }
+        })
         .collect();
-    let Some(ctor) = fns.iter().find(|f| f.sig.ident == "new" && f.sig.receiver().is_none()) else {
-        return Err(syn::Error::new_spanned(self_ty, "an actor class needs a constructor `fn new(..) -> Self`"));
+    let Some(ctor) = fns
+        .iter()
+        .find(|f| f.sig.ident == "new" && f.sig.receiver().is_none())
+    else {
+        return Err(syn::Error::new_spanned(
+            self_ty,
+            "an actor class needs a constructor `fn new(..) -> Self`",
+        ));
     };
     let create = constructor(ctor, &class, &class_str, &options_ty)?;
 
@@ -73,7 +91,12 @@ pub(crate) fn expand(attr: TokenStream, item: ItemImpl) -> syn::Result<TokenStre
     ))
 }
 
-fn constructor(ctor: &ImplItemFn, class: &syn::Ident, class_str: &str, options_ty: &syn::Ident) -> syn::Result<TokenStream> {
+fn constructor(
+    ctor: &ImplItemFn,
+    class: &syn::Ident,
+    class_str: &str,
+    options_ty: &syn::Ident,
+) -> syn::Result<TokenStream> {
     let p = params(&ctor.sig)?;
     let names = &p.names;
     let types = &p.types;
@@ -82,7 +105,10 @@ fn constructor(ctor: &ImplItemFn, class: &syn::Ident, class_str: &str, options_t
     let ret = match &ctor.sig.output {
         syn::ReturnType::Type(_, t) => (**t).clone(),
         syn::ReturnType::Default => {
-            return Err(syn::Error::new_spanned(&ctor.sig, "`new` must return `Self`"));
+            return Err(syn::Error::new_spanned(
+                &ctor.sig,
+                "`new` must return `Self`",
+            ));
         }
     };
     let build = if result_ok_type(&ret).is_some() {
@@ -131,7 +157,11 @@ fn constructor(ctor: &ImplItemFn, class: &syn::Ident, class_str: &str, options_t
 }
 
 /// One method: its field on the methods struct, the field's initializer and the stub type.
-fn method(f: &ImplItemFn, self_ty: &Type, class: &syn::Ident) -> syn::Result<(TokenStream, TokenStream, TokenStream)> {
+fn method(
+    f: &ImplItemFn,
+    self_ty: &Type,
+    class: &syn::Ident,
+) -> syn::Result<(TokenStream, TokenStream, TokenStream)> {
     let name = &f.sig.ident;
     let vis = &f.vis;
     let stub = format_ident!("__Ray{}_{}", class, name);
@@ -145,19 +175,25 @@ fn method(f: &ImplItemFn, self_ty: &Type, class: &syn::Ident) -> syn::Result<(To
     let ref_ty = &r.ref_type;
     let count = r.count;
     let convert_in = convert_args(&p);
-    let mutable = matches!(f.sig.inputs.first(), Some(FnArg::Receiver(rc)) if rc.mutability.is_some());
-    let resolve = quote!(#(let #names = match #names.resolve() { Ok(v) => v, Err(e) => return Err(e) };)*);
+    let mutable =
+        matches!(f.sig.inputs.first(), Some(FnArg::Receiver(rc)) if rc.mutability.is_some());
+    let resolve =
+        quote!(#(let #names = match #names.resolve() { Ok(v) => v, Err(e) => return Err(e) };)*);
     let method = match (f.sig.asyncness.is_some(), mutable) {
-        (false, false) => quote!(::ray::__private::Method::Ref(Box::new(move |__this: &#self_ty| -> ::ray::__private::TaskOutput {
-            #resolve
-            let __out = __this.#name(#(#names),*);
-            #convert
-        }))),
-        (false, true) => quote!(::ray::__private::Method::Mut(Box::new(move |__this: &mut #self_ty| -> ::ray::__private::TaskOutput {
-            #resolve
-            let __out = __this.#name(#(#names),*);
-            #convert
-        }))),
+        (false, false) => {
+            quote!(::ray::__private::Method::Ref(Box::new(move |__this: &#self_ty| -> ::ray::__private::TaskOutput {
+                #resolve
+                let __out = __this.#name(#(#names),*);
+                #convert
+            })))
+        }
+        (false, true) => {
+            quote!(::ray::__private::Method::Mut(Box::new(move |__this: &mut #self_ty| -> ::ray::__private::TaskOutput {
+                #resolve
+                let __out = __this.#name(#(#names),*);
+                #convert
+            })))
+        }
         (true, false) => quote!({
             async fn __run(__this: ::std::sync::Arc<#self_ty>, #(#names: ::ray::Arg<#types>),*) -> ::ray::__private::TaskOutput {
                 #resolve

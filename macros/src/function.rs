@@ -20,21 +20,37 @@ fn parse_attrs(attr: TokenStream) -> syn::Result<FnAttrs> {
     if attr.is_empty() {
         return Ok(out);
     }
-    let metas = syn::parse::Parser::parse2(syn::punctuated::Punctuated::<Meta, Token![,]>::parse_terminated, attr)?;
+    let metas = syn::parse::Parser::parse2(
+        syn::punctuated::Punctuated::<Meta, Token![,]>::parse_terminated,
+        attr,
+    )?;
     for m in metas {
         match &m {
             Meta::Path(p) if p.is_ident("streaming") => out.streaming = true,
             Meta::NameValue(nv) if nv.path.is_ident("num_returns") => {
-                let syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(lit), .. }) = &nv.value else {
-                    return Err(syn::Error::new_spanned(&nv.value, "num_returns must be an integer literal"));
+                let syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Int(lit),
+                    ..
+                }) = &nv.value
+                else {
+                    return Err(syn::Error::new_spanned(
+                        &nv.value,
+                        "num_returns must be an integer literal",
+                    ));
                 };
                 out.num_returns = lit.base10_parse()?;
                 if out.num_returns == 0 {
-                    return Err(syn::Error::new_spanned(&nv.value, "num_returns must be at least 1"));
+                    return Err(syn::Error::new_spanned(
+                        &nv.value,
+                        "num_returns must be at least 1",
+                    ));
                 }
             }
             _ => {
-                return Err(syn::Error::new_spanned(&m, "expected `num_returns = N` or `streaming`"));
+                return Err(syn::Error::new_spanned(
+                    &m,
+                    "expected `num_returns = N` or `streaming`",
+                ));
             }
         }
     }
@@ -46,8 +62,16 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
     let name = &f.sig.ident;
     let name_str = name.to_string();
     let vis = &f.vis;
-    let docs: Vec<_> = f.attrs.iter().filter(|a| a.path().is_ident("doc")).collect();
-    let other_attrs: Vec<_> = f.attrs.iter().filter(|a| !a.path().is_ident("doc")).collect();
+    let docs: Vec<_> = f
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .collect();
+    let other_attrs: Vec<_> = f
+        .attrs
+        .iter()
+        .filter(|a| !a.path().is_ident("doc"))
+        .collect();
     let p = params(&f.sig)?;
     let names = &p.names;
     let types = &p.types;
@@ -64,13 +88,21 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
         };
         #(let #names = #names.resolve()?;)*
     );
-    let take_args = quote!(if __keep { __slot.clone() } else { __slot.take() });
+    let take_args = quote!(if __keep {
+        __slot.clone()
+    } else {
+        __slot.take()
+    });
     let arg_tuple_ty = quote!(Option<(#(::ray::Arg<#types>,)*)>);
 
     let (ret_ty, submit) = if attrs.streaming {
         let (item, is_stream) = stream_item(&f.sig.output)?;
         let run = if is_stream || is_async {
-            let produce = if is_async { quote!(#name::call(#(#names),*).await) } else { quote!(#name::call(#(#names),*)) };
+            let produce = if is_async {
+                quote!(#name::call(#(#names),*).await)
+            } else {
+                quote!(#name::call(#(#names),*))
+            };
             quote!(
                 async fn __run(__slot: #arg_tuple_ty, __tx: ::std::sync::Arc<::ray::__private::StreamSender>) -> ::ray::__private::TaskOutput {
                     let __keep = false;

@@ -71,7 +71,11 @@ pub(crate) fn result_ok_type(ty: &Type) -> Option<Type> {
     last_segment_args(ty, "Result").and_then(|a| a.into_iter().next())
 }
 
-pub(crate) fn returns(output: &ReturnType, num_returns: usize, function: &str) -> syn::Result<Returns> {
+pub(crate) fn returns(
+    output: &ReturnType,
+    num_returns: usize,
+    function: &str,
+) -> syn::Result<Returns> {
     let ty: Type = match output {
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, t) => (**t).clone(),
@@ -98,13 +102,24 @@ pub(crate) fn returns(output: &ReturnType, num_returns: usize, function: &str) -
         });
     }
     let Type::Tuple(tuple) = &value_ty else {
-        return Err(syn::Error::new_spanned(&ty, format!("num_returns = {num_returns} needs a {num_returns}-tuple return type")));
+        return Err(syn::Error::new_spanned(
+            &ty,
+            format!("num_returns = {num_returns} needs a {num_returns}-tuple return type"),
+        ));
     };
     if tuple.elems.len() != num_returns {
-        return Err(syn::Error::new_spanned(&ty, format!("num_returns = {num_returns} but the tuple has {} elements", tuple.elems.len())));
+        return Err(syn::Error::new_spanned(
+            &ty,
+            format!(
+                "num_returns = {num_returns} but the tuple has {} elements",
+                tuple.elems.len()
+            ),
+        ));
     }
     let elems: Vec<&Type> = tuple.elems.iter().collect();
-    let vars: Vec<Ident> = (0..num_returns).map(|i| format_ident!("__r{}", i)).collect();
+    let vars: Vec<Ident> = (0..num_returns)
+        .map(|i| format_ident!("__r{}", i))
+        .collect();
     Ok(Returns {
         ref_type: quote!((#(::ray::ObjectRef<#elems>,)*)),
         convert: quote!((|| -> ::ray::__private::TaskOutput {
@@ -120,12 +135,23 @@ pub(crate) fn returns(output: &ReturnType, num_returns: usize, function: &str) -
 /// The `Item = T` of an `impl Iterator<Item = T>` / `impl Stream<Item = T>` return type,
 /// and whether it is a `Stream`.
 pub(crate) fn stream_item(output: &ReturnType) -> syn::Result<(Type, bool)> {
-    let err = || syn::Error::new(Span::call_site(), "a streaming remote function returns `impl Iterator<Item = T>` or `impl Stream<Item = T>`");
-    let ReturnType::Type(_, ty) = output else { return Err(err()) };
-    let Type::ImplTrait(it) = &**ty else { return Err(err()) };
+    let err = || {
+        syn::Error::new(
+            Span::call_site(),
+            "a streaming remote function returns `impl Iterator<Item = T>` or `impl Stream<Item = T>`",
+        )
+    };
+    let ReturnType::Type(_, ty) = output else {
+        return Err(err());
+    };
+    let Type::ImplTrait(it) = &**ty else {
+        return Err(err());
+    };
     for bound in &it.bounds {
         if let syn::TypeParamBound::Trait(tb) = bound {
-            let Some(seg) = tb.path.segments.last() else { continue };
+            let Some(seg) = tb.path.segments.last() else {
+                continue;
+            };
             let is_stream = seg.ident == "Stream";
             if let PathArguments::AngleBracketed(a) = &seg.arguments {
                 for g in &a.args {

@@ -12,8 +12,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::host::{Ctor, HostConfig};
 use super::{ActorCall, ActorHost, ActorOptions, LookupActor, Method, RegisterActor, Terminate};
 use crate::ids::{ActorId, ObjectId, TaskId};
-use crate::runtime::{block_on, current_node, Node};
-use crate::store::{stored, RawRef};
+use crate::runtime::{Node, block_on, current_node};
+use crate::store::{RawRef, stored};
 use crate::{Error, Result};
 
 /// Implemented by `#[ray::remote]` on an actor class's `impl` block.
@@ -51,11 +51,21 @@ impl<A: RemoteActor> Drop for ActorCell<A> {
 
 impl<A: RemoteActor> ActorCell<A> {
     /// Sends one method call; used by the generated method stubs.
-    pub(crate) fn call(&self, name: &'static str, deps: Vec<RawRef>, num_returns: usize, method: Method<A>) -> Vec<RawRef> {
+    pub(crate) fn call(
+        &self,
+        name: &'static str,
+        deps: Vec<RawRef>,
+        num_returns: usize,
+        method: Method<A>,
+    ) -> Vec<RawRef> {
         let task_id = TaskId::new();
         let store = match current_node() {
             Ok(n) => n.store.clone(),
-            Err(e) => return (0..num_returns).map(|_| RawRef::failed(e.clone())).collect(),
+            Err(e) => {
+                return (0..num_returns)
+                    .map(|_| RawRef::failed(e.clone()))
+                    .collect();
+            }
         };
         let returns: Vec<RawRef> = (0..num_returns)
             .map(|i| RawRef::pending(&store, ObjectId::for_return(task_id, i as u32)))
@@ -122,7 +132,12 @@ impl<A: RemoteActor> ActorHandle<A> {
     /// [`Error::ActorDied`] if construction failed, the name was taken, or the actor was
     /// killed.
     pub fn ready(&self) -> Result<()> {
-        let r = self.cell.call("__ray_ready__", Vec::new(), 1, Method::Ref(Box::new(|_| Ok(vec![stored(())]))));
+        let r = self.cell.call(
+            "__ray_ready__",
+            Vec::new(),
+            1,
+            Method::Ref(Box::new(|_| Ok(vec![stored(())]))),
+        );
         match r.first() {
             Some(r) => block_on(r.settled()).map(|_| ()),
             None => Ok(()),
@@ -179,7 +194,11 @@ impl<'de, A: RemoteActor> Deserialize<'de> for ActorHandle<A> {
         use serde::de::Error as _;
         let w = WireHandle::deserialize(d)?;
         if w.class != A::CLASS {
-            return Err(D::Error::custom(format!("handle of a `{}` actor decoded as `{}`", w.class, A::CLASS)));
+            return Err(D::Error::custom(format!(
+                "handle of a `{}` actor decoded as `{}`",
+                w.class,
+                A::CLASS
+            )));
         }
         lookup::<A>(LookupActor::Id(w.id)).map_err(|e| D::Error::custom(e.to_string()))
     }
@@ -196,10 +215,12 @@ fn lookup<A: RemoteActor>(query: LookupActor) -> Result<ActorHandle<A>> {
         name: what.clone(),
         detail: String::new(),
     })?;
-    let cell = cell.downcast::<ActorCell<A>>().map_err(|_| Error::ActorNotFound {
-        name: what,
-        detail: format!(" of class `{}`", A::CLASS),
-    })?;
+    let cell = cell
+        .downcast::<ActorCell<A>>()
+        .map_err(|_| Error::ActorNotFound {
+            name: what,
+            detail: format!(" of class `{}`", A::CLASS),
+        })?;
     Ok(ActorHandle::from_cell(cell))
 }
 
@@ -209,7 +230,11 @@ pub(crate) fn get_actor<A: RemoteActor>(name: &str) -> Result<ActorHandle<A>> {
 }
 
 /// Creates an actor on the caller's node; used by the generated `A::remote(..)`.
-pub(crate) fn create<A: RemoteActor>(opts: &ActorOptions, deps: Vec<RawRef>, ctor: Ctor<A>) -> ActorHandle<A> {
+pub(crate) fn create<A: RemoteActor>(
+    opts: &ActorOptions,
+    deps: Vec<RawRef>,
+    ctor: Ctor<A>,
+) -> ActorHandle<A> {
     let id = ActorId::new();
     let dead = |e: Error| {
         ActorHandle::from_cell(Arc::new(ActorCell {
@@ -230,12 +255,16 @@ pub(crate) fn create<A: RemoteActor>(opts: &ActorOptions, deps: Vec<RawRef>, cto
         Err(e) => return dead(e),
     };
     let cfg = HostConfig {
-        max_concurrency: opts.max_concurrency.unwrap_or(if A::HAS_ASYNC { 1000 } else { 1 }),
+        max_concurrency: opts
+            .max_concurrency
+            .unwrap_or(if A::HAS_ASYNC { 1000 } else { 1 }),
         max_restarts: opts.max_restarts,
         resources,
     };
     let host_node: Arc<Node> = node.clone();
-    let addr = ActorHost::start_in_arbiter(&arbiter.handle(), move |_| ActorHost::new(id, A::CLASS, host_node, ctor, deps, cfg));
+    let addr = ActorHost::start_in_arbiter(&arbiter.handle(), move |_| {
+        ActorHost::new(id, A::CLASS, host_node, ctor, deps, cfg)
+    });
     let cell = Arc::new(ActorCell {
         id,
         addr: Ok(addr),
@@ -245,6 +274,9 @@ pub(crate) fn create<A: RemoteActor>(opts: &ActorOptions, deps: Vec<RawRef>, cto
         id,
         name: opts.name.clone(),
         cell: Arc::downgrade(&(cell.clone() as Arc<dyn std::any::Any + Send + Sync>)),
+        pinned: opts
+            .detached
+            .then(|| cell.clone() as Arc<dyn std::any::Any + Send + Sync>),
     };
     let handle = ActorHandle::from_cell(cell);
     if opts.name.is_some() {
@@ -252,6 +284,8 @@ pub(crate) fn create<A: RemoteActor>(opts: &ActorOptions, deps: Vec<RawRef>, cto
         let registered = block_on(node.registry.send(register)).unwrap_or(Err(Error::ShutDown));
         if let Err(e) = registered {
             handle.terminate(&e.to_string());
+            // Calls on the returned handle report why (the stopped host cannot).
+            return dead(e);
         }
     } else {
         node.registry.do_send(register);

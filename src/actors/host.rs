@@ -9,15 +9,15 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use actix::prelude::*;
+use futures::FutureExt;
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
-use futures::FutureExt;
 
 use super::{AcquireResources, ReleaseResources, UnregisterActor};
 use crate::error::panic_message;
 use crate::ids::{ActorId, TaskId};
 use crate::resources::Resources;
-use crate::runtime::{set_thread_context, with_context, ExecContext, Node, WithContext};
+use crate::runtime::{ExecContext, Node, WithContext, set_thread_context, with_context};
 use crate::store::RawRef;
 use crate::tasks::TaskOutput;
 use crate::{Error, Result};
@@ -124,7 +124,14 @@ pub(crate) struct HostConfig {
 }
 
 impl<A: Send + Sync + 'static> ActorHost<A> {
-    pub(crate) fn new(id: ActorId, class: &'static str, node: Arc<Node>, ctor: Ctor<A>, ctor_deps: Vec<RawRef>, cfg: HostConfig) -> Self {
+    pub(crate) fn new(
+        id: ActorId,
+        class: &'static str,
+        node: Arc<Node>,
+        ctor: Ctor<A>,
+        ctor_deps: Vec<RawRef>,
+        cfg: HostConfig,
+    ) -> Self {
         Self {
             id,
             class,
@@ -234,12 +241,16 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             return;
         };
         let span = tracing::debug_span!("actor.call", actor_id = %self.id, task_id = %call.task_id, method = call.name);
-        let Some(method) = call.method.take() else { return };
+        let Some(method) = call.method.take() else {
+            return;
+        };
         match method {
             Method::Ref(f) if self.max_concurrency > 1 => {
                 let a = instance.clone();
                 let job = actix_rt::task::spawn_blocking(move || {
-                    with_context(Some(exec), || std::panic::catch_unwind(AssertUnwindSafe(|| f(&a))))
+                    with_context(Some(exec), || {
+                        std::panic::catch_unwind(AssertUnwindSafe(|| f(&a)))
+                    })
                 });
                 let fut = async move {
                     match job.await {
@@ -251,30 +262,49 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             }
             Method::Ref(f) => {
                 let a = instance.clone();
-                let out = span.in_scope(|| with_context(Some(exec), || std::panic::catch_unwind(AssertUnwindSafe(|| f(&a)))));
+                let out = span.in_scope(|| {
+                    with_context(Some(exec), || {
+                        std::panic::catch_unwind(AssertUnwindSafe(|| f(&a)))
+                    })
+                });
                 self.done(call, out, ctx);
             }
             Method::Mut(f) => {
                 let Some(a) = Arc::get_mut(instance) else {
                     // Exclusive calls start only with nothing in flight, so no other
                     // clone of the instance exists.
-                    call.fail(Error::InvalidArgument("actor instance still borrowed".into()));
+                    call.fail(Error::InvalidArgument(
+                        "actor instance still borrowed".into(),
+                    ));
                     return;
                 };
-                let out = span.in_scope(|| with_context(Some(exec), || std::panic::catch_unwind(AssertUnwindSafe(|| f(a)))));
+                let out = span.in_scope(|| {
+                    with_context(Some(exec), || {
+                        std::panic::catch_unwind(AssertUnwindSafe(|| f(a)))
+                    })
+                });
                 self.done(call, out, ctx);
             }
             Method::AsyncRef(f) => {
-                let fut = WithContext::new(exec, AssertUnwindSafe(f(instance.clone())).catch_unwind());
-                self.spawn_call(call, tracing::Instrument::instrument(fut, span).boxed_local(), ctx);
+                let fut =
+                    WithContext::new(exec, AssertUnwindSafe(f(instance.clone())).catch_unwind());
+                self.spawn_call(
+                    call,
+                    tracing::Instrument::instrument(fut, span).boxed_local(),
+                    ctx,
+                );
             }
             Method::AsyncMut(f) => {
-                let State::Alive(arc) = std::mem::replace(&mut self.state, State::Lent) else { return };
+                let State::Alive(arc) = std::mem::replace(&mut self.state, State::Lent) else {
+                    return;
+                };
                 let a = match Arc::try_unwrap(arc) {
                     Ok(a) => a,
                     Err(arc) => {
                         self.state = State::Alive(arc);
-                        call.fail(Error::InvalidArgument("actor instance still borrowed".into()));
+                        call.fail(Error::InvalidArgument(
+                            "actor instance still borrowed".into(),
+                        ));
                         return;
                     }
                 };
@@ -312,7 +342,12 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
         self.in_flight.insert(task_id, (handle, returns));
     }
 
-    fn done(&mut self, call: ActorCall<A>, out: std::thread::Result<TaskOutput>, ctx: &mut Context<Self>) {
+    fn done(
+        &mut self,
+        call: ActorCall<A>,
+        out: std::thread::Result<TaskOutput>,
+        ctx: &mut Context<Self>,
+    ) {
         match out {
             Ok(out) => call.settle(out),
             Err(p) => {
@@ -363,7 +398,9 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
 
     fn release(&mut self) {
         if std::mem::take(&mut self.holding) {
-            self.node.manager.do_send(ReleaseResources(self.resources.clone()));
+            self.node
+                .manager
+                .do_send(ReleaseResources(self.resources.clone()));
         }
     }
 }
@@ -385,7 +422,11 @@ impl<A: Send + Sync + 'static> Actor for ActorHost<A> {
                 return Ok(());
             }
             let (reply, rx) = oneshot::channel();
-            node.manager.do_send(AcquireResources { resources, what, reply });
+            node.manager.do_send(AcquireResources {
+                resources,
+                what,
+                reply,
+            });
             rx.await.unwrap_or(Err(Error::ShutDown))
         };
         ctx.wait(prepare.into_actor(self).map(|granted, act, ctx| {

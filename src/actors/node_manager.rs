@@ -95,12 +95,25 @@ pub(crate) struct NodeStats {
     pub(crate) history: Vec<TaskEvent>,
 }
 
+/// A task that was handed to an executor or a worker (running, or next in a batch).
 struct Running {
+    /// The worker lease it runs under (sync tasks); async tasks hold `resources` alone.
+    worker: Option<usize>,
     resources: Resources,
-    worker: Option<ArbiterHandle>,
-    addr: Addr<TaskActor>,
+    addr: Option<Addr<TaskActor>>,
     returns: Vec<RawRef>,
     cancelled: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Tasks a worker runs back to back under one lease, without a round trip to the node
+/// manager between them (Ray's worker-lease reuse). Shared with the worker's TaskActors.
+pub(crate) type Batch = Arc<parking_lot::Mutex<VecDeque<TaskSpec>>>;
+
+/// A worker arbiter holding one task shape's resources while it drains its batch.
+struct Lease {
+    arbiter: ArbiterHandle,
+    resources: Resources,
+    batch: Batch,
     blocked: bool,
 }
 
@@ -112,14 +125,20 @@ pub(crate) struct NodeManager {
     ready: BTreeMap<Resources, VecDeque<TaskSpec>>,
     waiting: HashMap<TaskId, (SpawnHandle, Arc<std::sync::atomic::AtomicBool>)>,
     running: HashMap<TaskId, Running>,
-    idle_workers: Vec<ArbiterHandle>,
+    leases: HashMap<usize, Lease>,
+    idle_workers: Vec<(usize, ArbiterHandle)>,
     num_workers: usize,
     max_workers: usize,
+    cpu_slots: usize,
     actor_waiters: VecDeque<(Resources, oneshot::Sender<Result<()>>)>,
     history: VecDeque<TaskEvent>,
     finished: u64,
     failed: u64,
 }
+
+/// Most tasks one lease takes at once: enough to amortize the hand-off (~16 µs per thread
+/// wake-up, MEASURED.md), few enough that a long task delays little behind it.
+const MAX_BATCH: usize = 64;
 
 impl NodeManager {
     pub(crate) fn new(node: Weak<Node>, total: Resources) -> Self {
@@ -131,10 +150,12 @@ impl NodeManager {
             ready: BTreeMap::new(),
             waiting: HashMap::new(),
             running: HashMap::new(),
+            leases: HashMap::new(),
             idle_workers: Vec::new(),
             num_workers: 0,
             // Zero-CPU tasks are not bounded by admission; bound their threads instead.
             max_workers: (4 * cpus).max(64),
+            cpu_slots: cpus.max(1),
             actor_waiters: VecDeque::new(),
             history: VecDeque::new(),
             finished: 0,
@@ -143,7 +164,10 @@ impl NodeManager {
     }
 
     fn enqueue(&mut self, spec: TaskSpec) {
-        self.ready.entry(spec.resources.clone()).or_default().push_back(spec);
+        self.ready
+            .entry(spec.resources.clone())
+            .or_default()
+            .push_back(spec);
     }
 
     /// Grants waiting actors first, then starts every queued task that fits, oldest
@@ -167,16 +191,25 @@ impl NodeManager {
                 if !self.available.covers(&shape) {
                     break;
                 }
-                let Some(queue) = self.ready.get_mut(&shape) else { break };
+                let Some(queue) = self.ready.get_mut(&shape) else {
+                    break;
+                };
                 let Some(front) = queue.front() else { break };
-                if front.is_sync() && self.idle_workers.is_empty() && self.num_workers >= self.max_workers {
+                if front.is_sync()
+                    && self.idle_workers.is_empty()
+                    && self.num_workers >= self.max_workers
+                {
                     break;
                 }
                 let Some(spec) = queue.pop_front() else { break };
                 if spec.cancelled.load(Ordering::Relaxed) {
                     continue; // dropping the spec settles its returns as cancelled
                 }
-                self.start(spec);
+                if spec.is_sync() {
+                    self.lease(spec);
+                } else {
+                    self.start_async(spec);
+                }
             }
             if self.ready.get(&shape).is_some_and(|q| q.is_empty()) {
                 self.ready.remove(&shape);
@@ -184,14 +217,14 @@ impl NodeManager {
         }
     }
 
-    fn worker(&mut self) -> Option<ArbiterHandle> {
+    fn worker(&mut self) -> Option<(usize, ArbiterHandle)> {
         if let Some(w) = self.idle_workers.pop() {
             return Some(w);
         }
         match actix_rt::Arbiter::try_new() {
             Ok(a) => {
                 self.num_workers += 1;
-                Some(a.handle())
+                Some((self.num_workers, a.handle()))
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot start a worker thread");
@@ -200,35 +233,81 @@ impl NodeManager {
         }
     }
 
-    fn start(&mut self, spec: TaskSpec) {
-        let Some(node) = self.node.upgrade() else { return };
-        let worker = if spec.is_sync() {
-            match self.worker() {
-                Some(w) => Some(w),
-                None => {
-                    spec.fail(Error::InvalidArgument("no worker thread could be started".into()));
-                    return;
-                }
-            }
-        } else {
-            None
+    fn track(&mut self, spec: &TaskSpec, worker: Option<usize>, addr: Option<Addr<TaskActor>>) {
+        self.running.insert(
+            spec.id,
+            Running {
+                worker,
+                resources: spec.resources.clone(),
+                addr,
+                returns: spec.returns.clone(),
+                cancelled: spec.cancelled.clone(),
+            },
+        );
+    }
+
+    /// Leases a worker for `spec`'s shape and hands it `spec` plus a fair share of the
+    /// queued tasks of the same shape.
+    fn lease(&mut self, spec: TaskSpec) {
+        let Some(node) = self.node.upgrade() else {
+            return;
         };
-        let arbiter = worker.clone().unwrap_or_else(|| node.executor().clone());
+        let Some((worker, arbiter)) = self.worker() else {
+            spec.fail(Error::InvalidArgument(
+                "no worker thread could be started".into(),
+            ));
+            return;
+        };
+        let shape = spec.resources.clone();
+        self.available.take(&shape);
+        let mut batch = VecDeque::new();
+        if let Some(queue) = self.ready.get_mut(&shape) {
+            let share = (queue.len() / self.cpu_slots).min(MAX_BATCH - 1);
+            // Only sync bodies run back to back on a worker; async ones go to executors.
+            while batch.len() < share && queue.front().is_some_and(TaskSpec::is_sync) {
+                batch.extend(queue.pop_front());
+            }
+        }
+        for s in &batch {
+            self.track(s, Some(worker), None);
+        }
+        self.track(&spec, Some(worker), None);
+        let batch: Batch = Arc::new(parking_lot::Mutex::new(batch));
+        let for_worker = batch.clone();
+        TaskActor::start_in_arbiter(&arbiter, move |_| {
+            TaskActor::new(spec, node, Some((worker, for_worker)))
+        });
+        self.leases.insert(
+            worker,
+            Lease {
+                arbiter,
+                resources: shape,
+                batch,
+                blocked: false,
+            },
+        );
+    }
+
+    fn start_async(&mut self, spec: TaskSpec) {
+        let Some(node) = self.node.upgrade() else {
+            return;
+        };
         self.available.take(&spec.resources);
         let id = spec.id;
         let resources = spec.resources.clone();
         let returns = spec.returns.clone();
         let cancelled = spec.cancelled.clone();
-        let addr = TaskActor::start_in_arbiter(&arbiter, move |_| TaskActor::new(spec, node));
+        let executor = node.executor().clone();
+        let addr =
+            TaskActor::start_in_arbiter(&executor, move |_| TaskActor::new(spec, node, None));
         self.running.insert(
             id,
             Running {
+                worker: None,
                 resources,
-                worker,
-                addr,
+                addr: Some(addr),
                 returns,
                 cancelled,
-                blocked: false,
             },
         );
     }
@@ -242,13 +321,11 @@ impl Actor for NodeManager {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        for w in self.idle_workers.drain(..) {
+        for (_, w) in self.idle_workers.drain(..) {
             w.stop();
         }
-        for r in self.running.values() {
-            if let Some(w) = &r.worker {
-                w.stop();
-            }
+        for lease in self.leases.values() {
+            lease.arbiter.stop();
         }
     }
 }
@@ -292,16 +369,8 @@ impl Handler<TaskFinished> for NodeManager {
 
     fn handle(&mut self, msg: TaskFinished, _: &mut Context<Self>) {
         if let Some(r) = self.running.remove(&msg.task_id) {
-            if !r.blocked {
+            if r.worker.is_none() {
                 self.available.give(&r.resources);
-            } else {
-                // Its CPU was lent out while blocked; the rest is still held.
-                let mut rest = r.resources.clone();
-                rest.set_units("CPU", 0);
-                self.available.give(&rest);
-            }
-            if let Some(w) = r.worker {
-                self.idle_workers.push(w);
             }
         }
         if msg.ok {
@@ -323,19 +392,58 @@ impl Handler<TaskFinished> for NodeManager {
     }
 }
 
+/// A worker drained its batch: its lease ends and it becomes idle.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct LeaseDone {
+    pub(crate) worker: usize,
+}
+
+impl Handler<LeaseDone> for NodeManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: LeaseDone, _: &mut Context<Self>) {
+        if let Some(lease) = self.leases.remove(&msg.worker) {
+            let mut back = lease.resources.clone();
+            if lease.blocked {
+                // Its CPU is still lent out.
+                back.set_units("CPU", 0);
+            }
+            self.available.give(&back);
+            self.idle_workers.push((msg.worker, lease.arbiter));
+        }
+        self.dispatch();
+    }
+}
+
 impl Handler<TaskBlocked> for NodeManager {
     type Result = ();
 
     fn handle(&mut self, msg: TaskBlocked, _: &mut Context<Self>) {
-        if let Some(r) = self.running.get_mut(&msg.task_id) {
-            if !r.blocked {
-                r.blocked = true;
-                let cpu = r.resources.only("CPU");
-                self.available.give(&cpu);
-                tracing::debug!(task_id = %msg.task_id, "task blocked in get: CPU lent out");
-                self.dispatch();
-            }
+        let Some(worker) = self.running.get(&msg.task_id).and_then(|r| r.worker) else {
+            return;
+        };
+        let Some(lease) = self.leases.get_mut(&worker) else {
+            return;
+        };
+        if lease.blocked {
+            return;
         }
+        lease.blocked = true;
+        let cpu = lease.resources.only("CPU");
+        // Tasks batched behind the blocked one must not wait for it (it may be waiting
+        // for them): they go back to the front of their queue.
+        let stolen: Vec<TaskSpec> = lease.batch.lock().drain(..).collect();
+        for spec in stolen.into_iter().rev() {
+            self.running.remove(&spec.id);
+            self.ready
+                .entry(spec.resources.clone())
+                .or_default()
+                .push_front(spec);
+        }
+        self.available.give(&cpu);
+        tracing::debug!(task_id = %msg.task_id, "task blocked in get: CPU lent out");
+        self.dispatch();
     }
 }
 
@@ -343,10 +451,13 @@ impl Handler<TaskUnblocked> for NodeManager {
     type Result = ();
 
     fn handle(&mut self, msg: TaskUnblocked, _: &mut Context<Self>) {
-        if let Some(r) = self.running.get_mut(&msg.task_id) {
-            if r.blocked {
-                r.blocked = false;
-                let cpu = r.resources.only("CPU");
+        let Some(worker) = self.running.get(&msg.task_id).and_then(|r| r.worker) else {
+            return;
+        };
+        if let Some(lease) = self.leases.get_mut(&worker) {
+            if lease.blocked {
+                lease.blocked = false;
+                let cpu = lease.resources.only("CPU");
                 self.available.take(&cpu);
             }
         }
@@ -372,16 +483,18 @@ impl Handler<CancelTask> for NodeManager {
                 return;
             }
         }
-        if let Some(r) = self.running.get(&id) {
-            r.cancelled.store(true, Ordering::SeqCst);
-            // The caller learns at once; a sync body cannot be interrupted and its late
-            // result is ignored, an async body is aborted.
-            for ret in &r.returns {
-                ret.complete(Err(Error::Cancelled { task_id: id }));
-            }
-            if r.worker.is_none() {
-                r.addr.do_send(CancelRunning);
-            }
+        let Some(r) = self.running.get(&id) else {
+            return;
+        };
+        r.cancelled.store(true, Ordering::SeqCst);
+        // The caller learns at once. A batched task never starts (the flag is checked
+        // first); a running sync body cannot be interrupted and its late result is
+        // ignored; an async body is aborted.
+        for ret in &r.returns {
+            ret.complete(Err(Error::Cancelled { task_id: id }));
+        }
+        if let Some(addr) = &r.addr {
+            addr.do_send(CancelRunning);
         }
     }
 }

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::resources::{to_units, Resources};
 use crate::Result;
+use crate::resources::{Resources, to_units};
 
 /// Options of one actor creation. Build them through [`ActorOptionsBuilder`] on
 /// `A::options()`.

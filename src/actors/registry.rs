@@ -19,6 +19,9 @@ pub(crate) struct RegisterActor {
     pub(crate) id: ActorId,
     pub(crate) name: Option<String>,
     pub(crate) cell: Weak<dyn Any + Send + Sync>,
+    /// A strong reference for a detached actor: it stays reachable by name (and alive)
+    /// after its last handle is dropped, until it is killed.
+    pub(crate) pinned: Option<AnyCell>,
 }
 
 #[derive(Message)]
@@ -40,6 +43,7 @@ pub(crate) struct ActorRegistry {
     by_id: HashMap<ActorId, Weak<dyn Any + Send + Sync>>,
     names: HashMap<String, ActorId>,
     name_of: HashMap<ActorId, String>,
+    pinned: HashMap<ActorId, AnyCell>,
 }
 
 impl Actor for ActorRegistry {
@@ -52,7 +56,11 @@ impl Handler<RegisterActor> for ActorRegistry {
     fn handle(&mut self, msg: RegisterActor, _: &mut Context<Self>) -> Result<()> {
         if let Some(name) = &msg.name {
             if let Some(existing) = self.names.get(name) {
-                if self.by_id.get(existing).is_some_and(|w| w.strong_count() > 0) {
+                if self
+                    .by_id
+                    .get(existing)
+                    .is_some_and(|w| w.strong_count() > 0)
+                {
                     return Err(Error::ActorNameTaken { name: name.clone() });
                 }
             }
@@ -60,6 +68,9 @@ impl Handler<RegisterActor> for ActorRegistry {
             self.name_of.insert(msg.id, name.clone());
         }
         self.by_id.insert(msg.id, msg.cell);
+        if let Some(cell) = msg.pinned {
+            self.pinned.insert(msg.id, cell);
+        }
         tracing::info!(actor_id = %msg.id, name = ?msg.name, "actor registered");
         Ok(())
     }
@@ -70,6 +81,7 @@ impl Handler<UnregisterActor> for ActorRegistry {
 
     fn handle(&mut self, msg: UnregisterActor, _: &mut Context<Self>) {
         self.by_id.remove(&msg.id);
+        self.pinned.remove(&msg.id);
         if let Some(name) = self.name_of.remove(&msg.id) {
             if self.names.get(&name) == Some(&msg.id) {
                 self.names.remove(&name);

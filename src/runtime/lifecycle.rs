@@ -1,8 +1,8 @@
 //! Starting and stopping the embedded node: `init`, `init_with`, `shutdown`, auto-init on
 //! first use, and the one process-wide handle to the driver's node.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -10,7 +10,7 @@ use actix::Actor;
 use actix_rt::System;
 use parking_lot::Mutex;
 
-use super::{current_context, Node};
+use super::{Node, current_context};
 use crate::actors::{ActorRegistry, NodeManager};
 use crate::config::Config;
 use crate::ids::{JobId, NodeId};
@@ -93,7 +93,8 @@ pub fn shutdown() {
 }
 
 pub(crate) fn stop_node(node: &Node) {
-    node.shut_down.store(true, std::sync::atomic::Ordering::SeqCst);
+    node.shut_down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     node.store.fail_all_pending(&Error::ShutDown);
     node.system.stop();
 }
@@ -133,7 +134,9 @@ fn start(config: Config) -> Result<Global> {
     }
     let total = config.total_resources()?;
     let namespace = config.namespace.clone().unwrap_or_else(|| "default".into());
-    let executors = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let executors = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Arc<Node>>>(1);
     let thread = std::thread::Builder::new()
         .name("ray-node".into())
@@ -166,14 +169,16 @@ fn start(config: Config) -> Result<Global> {
                     let _ = runner.run();
                 }
                 Err(e) => {
-                    let _ = tx.send(Err(Error::InvalidArgument(format!("cannot start runtime threads: {e}"))));
+                    let _ = tx.send(Err(Error::InvalidArgument(format!(
+                        "cannot start runtime threads: {e}"
+                    ))));
                 }
             }
         })
         .map_err(|e| Error::InvalidArgument(format!("cannot start the runtime thread: {e}")))?;
-    let node = rx
-        .recv()
-        .map_err(|_| Error::InvalidArgument("the runtime thread exited during start-up".into()))??;
+    let node = rx.recv().map_err(|_| {
+        Error::InvalidArgument("the runtime thread exited during start-up".into())
+    })??;
     tracing::info!(node_id = %node.id, job_id = %node.job_id, resources = %node.total,
         elapsed_us = t0.elapsed().as_micros() as u64, "ray runtime started");
     Ok(Global { node, thread })

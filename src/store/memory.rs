@@ -200,7 +200,12 @@ impl MemoryStore {
 
     /// Counts how many of `ids` are settled, registering `cx` on the pending ones.
     /// `ready[i]` is set for settled objects.
-    pub(crate) fn poll_settled(&self, ids: &[ObjectId], ready: &mut [bool], cx: &mut Context<'_>) -> usize {
+    pub(crate) fn poll_settled(
+        &self,
+        ids: &[ObjectId],
+        ready: &mut [bool],
+        cx: &mut Context<'_>,
+    ) -> usize {
         let mut t = self.table.lock();
         let mut n = 0;
         for (i, id) in ids.iter().enumerate() {
@@ -225,7 +230,11 @@ impl MemoryStore {
 
     /// The reference-count owner of `id`, if some reference is still alive.
     pub(crate) fn owner(&self, id: ObjectId) -> Option<Arc<RefInner>> {
-        self.table.lock().slots.get(&id).and_then(|s| s.owner.upgrade())
+        self.table
+            .lock()
+            .slots
+            .get(&id)
+            .and_then(|s| s.owner.upgrade())
     }
 
     pub(crate) fn summary(&self) -> MemorySummary {

@@ -192,9 +192,10 @@ pub struct ObjectRefFuture<T> {
 impl<T: Clone + Send + Sync + 'static> Future for ObjectRefFuture<T> {
     type Output = Result<T>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.raw
-            .poll(cx)
-            .map(|r| r.and_then(|v| downcast::<T>(self.raw.id(), v)).map(|a| (*a).clone()))
+        self.raw.poll(cx).map(|r| {
+            r.and_then(|v| downcast::<T>(self.raw.id(), v))
+                .map(|a| (*a).clone())
+        })
     }
 }
 
@@ -246,9 +247,12 @@ impl<'de, T> Deserialize<'de> for ObjectRef<T> {
                 w.id, w.node
             )));
         }
-        let inner = store
-            .owner(w.id)
-            .ok_or_else(|| D::Error::custom(format!("object {} is lost: no reference to it remains", w.id)))?;
+        let inner = store.owner(w.id).ok_or_else(|| {
+            D::Error::custom(format!(
+                "object {} is lost: no reference to it remains",
+                w.id
+            ))
+        })?;
         Ok(ObjectRef::from_raw(RawRef(inner)))
     }
 }

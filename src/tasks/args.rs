@@ -1,7 +1,7 @@
 //! Task arguments: a value, or an `ObjectRef` resolved to its value before the task runs.
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::store::{ObjectRef, RawRef};
 use crate::{Error, Result};

@@ -3,22 +3,24 @@
 //! are spawned on an executor arbiter and can be aborted by `CancelRunning`.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use actix::prelude::*;
 use futures::FutureExt;
 
 use super::{TaskBody, TaskOutput, TaskSpec};
-use crate::actors::TaskFinished;
-use crate::error::panic_message;
-use crate::runtime::{with_context, ExecContext, Node, WithContext};
 use crate::Error;
+use crate::actors::{Batch, LeaseDone, TaskFinished};
+use crate::error::panic_message;
+use crate::runtime::{ExecContext, Node, WithContext, with_context};
 
 pub(crate) struct TaskActor {
     spec: Option<TaskSpec>,
     node: Arc<Node>,
+    /// For sync tasks: the worker's lease id and the tasks batched behind this one.
+    lease: Option<(usize, Batch)>,
     running: Option<SpawnHandle>,
     started: Instant,
 }
@@ -29,10 +31,11 @@ pub(crate) struct TaskActor {
 pub(crate) struct CancelRunning;
 
 impl TaskActor {
-    pub(crate) fn new(spec: TaskSpec, node: Arc<Node>) -> Self {
+    pub(crate) fn new(spec: TaskSpec, node: Arc<Node>, lease: Option<(usize, Batch)>) -> Self {
         Self {
             spec: Some(spec),
             node,
+            lease,
             running: None,
             started: Instant::now(),
         }
@@ -66,7 +69,10 @@ impl TaskActor {
 /// Whether a failed attempt gets another one (`retry_exceptions`): only application
 /// errors are retried, never a failed dependency or a cancellation.
 fn should_retry(out: &TaskOutput, retries_left: &mut i32, cancelled: &AtomicBool) -> bool {
-    let app_error = matches!(out, Err(Error::TaskFailed { .. } | Error::TaskPanicked { .. }));
+    let app_error = matches!(
+        out,
+        Err(Error::TaskFailed { .. } | Error::TaskPanicked { .. })
+    );
     if app_error && *retries_left != 0 && !cancelled.load(Ordering::Relaxed) {
         *retries_left -= 1;
         tracing::warn!(error = ?out.as_ref().err(), "task failed, retrying");
@@ -79,6 +85,30 @@ fn panicked(name: &str, payload: Box<dyn std::any::Any + Send>) -> Error {
     Error::TaskPanicked {
         function: name.to_string(),
         message: panic_message(&*payload),
+    }
+}
+
+impl TaskActor {
+    /// Starts the next batched task on this worker, or hands the lease back. Runs on the
+    /// worker's own arbiter, so the next task starts without any thread hop.
+    fn next_in_batch(&mut self) {
+        let Some((worker, batch)) = self.lease.take() else {
+            return;
+        };
+        loop {
+            let next = batch.lock().pop_front();
+            let Some(spec) = next else {
+                self.node.manager.do_send(LeaseDone { worker });
+                return;
+            };
+            if spec.cancelled.load(Ordering::Relaxed) {
+                let id = spec.id;
+                self.finish(spec, Err(Error::Cancelled { task_id: id }));
+                continue;
+            }
+            TaskActor::new(spec, self.node.clone(), Some((worker, batch))).start();
+            return;
+        }
     }
 }
 
@@ -95,15 +125,18 @@ impl Actor for TaskActor {
         match spec.body.take() {
             Some(TaskBody::Sync(mut body)) => {
                 let _enter = span.enter();
-                let out = with_context(Some(exec), || loop {
-                    let keep = spec.retries_left != 0;
-                    let out = std::panic::catch_unwind(AssertUnwindSafe(|| body(keep)))
-                        .unwrap_or_else(|p| Err(panicked(&spec.name, p)));
-                    if !should_retry(&out, &mut spec.retries_left, &spec.cancelled) {
-                        break out;
+                let out = with_context(Some(exec), || {
+                    loop {
+                        let keep = spec.retries_left != 0;
+                        let out = std::panic::catch_unwind(AssertUnwindSafe(|| body(keep)))
+                            .unwrap_or_else(|p| Err(panicked(&spec.name, p)));
+                        if !should_retry(&out, &mut spec.retries_left, &spec.cancelled) {
+                            break out;
+                        }
                     }
                 });
                 self.finish(spec, out);
+                self.next_in_batch();
                 ctx.stop();
             }
             Some(TaskBody::Async(mut body)) => {

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::ids::NodeId;
-use crate::resources::{to_units, Resources};
 use crate::Result;
+use crate::ids::NodeId;
+use crate::resources::{Resources, to_units};
 
 /// Where a task may run.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -1,14 +1,14 @@
 //! `TaskSpec`: everything the node manager needs to schedule and run one task.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::future::LocalBoxFuture;
 
+use crate::Error;
 use crate::ids::TaskId;
 use crate::resources::Resources;
 use crate::store::{RawRef, StoredValue};
-use crate::Error;
 
 /// What a task body produces: one stored value per return, or the error for all.
 #[doc(hidden)]

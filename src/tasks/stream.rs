@@ -9,10 +9,10 @@ use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 
+use crate::Result;
 use crate::ids::ObjectId;
 use crate::runtime::{block_on, current_node};
-use crate::store::{stored, ObjectRef, RawRef};
-use crate::Result;
+use crate::store::{ObjectRef, RawRef, stored};
 
 /// The producing side, moved into the generator task's body.
 #[doc(hidden)]

@@ -1,8 +1,8 @@
 //! Task submission: mints ids, creates the return slots and hands the spec to the node
 //! manager with one fire-and-forget message (no thread hop on the caller's path).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::args::RawRefHandle;
 use super::{TaskBody, TaskOptions, TaskSpec};
@@ -21,7 +21,11 @@ pub(crate) fn submit(
     num_returns: usize,
     body: TaskBody,
 ) -> Vec<RawRef> {
-    let fail_all = |e: Error| (0..num_returns).map(|_| RawRef::failed(e.clone())).collect();
+    let fail_all = |e: Error| {
+        (0..num_returns)
+            .map(|_| RawRef::failed(e.clone()))
+            .collect()
+    };
     let node = match current_node() {
         Ok(n) => n,
         Err(e) => return fail_all(e),
@@ -30,7 +34,11 @@ pub(crate) fn submit(
         Ok(r) => r,
         Err(e) => return fail_all(e),
     };
-    if let SchedulingStrategy::NodeAffinity { node_id, soft: false } = &opts.strategy {
+    if let SchedulingStrategy::NodeAffinity {
+        node_id,
+        soft: false,
+    } = &opts.strategy
+    {
         if *node_id != node.id {
             return fail_all(Error::InvalidArgument(format!(
                 "node affinity to {node_id}, which is not in this cluster (node {} is)",

@@ -72,7 +72,10 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// The node's free amount of `resource` (0 when absent).
 pub fn available(resource: &str) -> f64 {
-    ray::available_resources().get(resource).copied().unwrap_or(0.0)
+    ray::available_resources()
+        .get(resource)
+        .copied()
+        .unwrap_or(0.0)
 }
 
 /// Whether the free amount of `resource` reaches `amount` within 5 s.
@@ -82,7 +85,9 @@ pub fn available_becomes(resource: &str, amount: f64) -> bool {
 
 /// Whether the store's `bytes_used` returns to `bytes` within 5 s.
 pub fn bytes_used_becomes(bytes: usize) -> bool {
-    wait_until(Duration::from_secs(5), || ray::memory_summary().bytes_used == bytes)
+    wait_until(Duration::from_secs(5), || {
+        ray::memory_summary().bytes_used == bytes
+    })
 }
 
 /// A bound on any single wait in a test: a failure is an error, not a hang.
