@@ -173,6 +173,9 @@ pub fn put<T: Value>(value: T) -> ObjectRef<T> {
     ObjectRef::from_raw(raw)
 }
 
+/// `(ready, not_ready)` as [`wait`] returns them, each in input order.
+pub type WaitResult<T> = (Vec<ObjectRef<T>>, Vec<ObjectRef<T>>);
+
 /// Future behind [`wait`]: ready once `k` refs are settled.
 struct WaitFor<'a> {
     ids: Vec<ObjectId>,
@@ -211,7 +214,7 @@ pub fn wait<T>(
     refs: &[ObjectRef<T>],
     num_returns: usize,
     timeout: Option<Duration>,
-) -> Result<(Vec<ObjectRef<T>>, Vec<ObjectRef<T>>)> {
+) -> Result<WaitResult<T>> {
     if num_returns > refs.len() {
         return Err(Error::InvalidArgument(format!(
             "wait for {num_returns} of {} refs: num_returns must not exceed the number of refs",

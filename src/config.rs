@@ -65,13 +65,13 @@ impl Config {
         if self.address.is_none() {
             self.address = std::env::var("RAY_ADDRESS").ok().filter(|a| !a.is_empty());
         }
-        if self.num_cpus.is_none() {
-            if let Ok(v) = std::env::var("RAY_NUM_CPUS") {
-                let n = v.parse::<f64>().map_err(|_| {
-                    Error::InvalidArgument(format!("RAY_NUM_CPUS must be a number, got `{v}`"))
-                })?;
-                self.num_cpus = Some(n);
-            }
+        if self.num_cpus.is_none()
+            && let Ok(v) = std::env::var("RAY_NUM_CPUS")
+        {
+            let n = v.parse::<f64>().map_err(|_| {
+                Error::InvalidArgument(format!("RAY_NUM_CPUS must be a number, got `{v}`"))
+            })?;
+            self.num_cpus = Some(n);
         }
         if self.namespace.is_none() {
             self.namespace = std::env::var("RAY_NAMESPACE").ok();

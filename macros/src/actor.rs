@@ -8,7 +8,10 @@ use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, Type};
 
 use crate::util::{convert_args, params, result_ok_type, returns};
 
-pub(crate) fn expand(attr: TokenStream, item: ItemImpl) -> syn::Result<TokenStream> {
+pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<TokenStream> {
+    // `new` is the actor constructor by convention; a `Default` impl is not expected.
+    item.attrs
+        .push(syn::parse_quote!(#[allow(clippy::new_without_default)]));
     if !attr.is_empty() {
         return Err(syn::Error::new_spanned(
             attr,

@@ -155,10 +155,10 @@ pub(crate) fn stream_item(output: &ReturnType) -> syn::Result<(Type, bool)> {
             let is_stream = seg.ident == "Stream";
             if let PathArguments::AngleBracketed(a) = &seg.arguments {
                 for g in &a.args {
-                    if let GenericArgument::AssocType(at) = g {
-                        if at.ident == "Item" {
-                            return Ok((at.ty.clone(), is_stream));
-                        }
+                    if let GenericArgument::AssocType(at) = g
+                        && at.ident == "Item"
+                    {
+                        return Ok((at.ty.clone(), is_stream));
                     }
                 }
             }

@@ -368,10 +368,10 @@ impl Handler<TaskFinished> for NodeManager {
     type Result = ();
 
     fn handle(&mut self, msg: TaskFinished, _: &mut Context<Self>) {
-        if let Some(r) = self.running.remove(&msg.task_id) {
-            if r.worker.is_none() {
-                self.available.give(&r.resources);
-            }
+        if let Some(r) = self.running.remove(&msg.task_id)
+            && r.worker.is_none()
+        {
+            self.available.give(&r.resources);
         }
         if msg.ok {
             self.finished += 1;
@@ -454,12 +454,12 @@ impl Handler<TaskUnblocked> for NodeManager {
         let Some(worker) = self.running.get(&msg.task_id).and_then(|r| r.worker) else {
             return;
         };
-        if let Some(lease) = self.leases.get_mut(&worker) {
-            if lease.blocked {
-                lease.blocked = false;
-                let cpu = lease.resources.only("CPU");
-                self.available.take(&cpu);
-            }
+        if let Some(lease) = self.leases.get_mut(&worker)
+            && lease.blocked
+        {
+            lease.blocked = false;
+            let cpu = lease.resources.only("CPU");
+            self.available.take(&cpu);
         }
     }
 }

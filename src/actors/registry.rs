@@ -55,14 +55,13 @@ impl Handler<RegisterActor> for ActorRegistry {
 
     fn handle(&mut self, msg: RegisterActor, _: &mut Context<Self>) -> Result<()> {
         if let Some(name) = &msg.name {
-            if let Some(existing) = self.names.get(name) {
-                if self
+            if let Some(existing) = self.names.get(name)
+                && self
                     .by_id
                     .get(existing)
                     .is_some_and(|w| w.strong_count() > 0)
-                {
-                    return Err(Error::ActorNameTaken { name: name.clone() });
-                }
+            {
+                return Err(Error::ActorNameTaken { name: name.clone() });
             }
             self.names.insert(name.clone(), msg.id);
             self.name_of.insert(msg.id, name.clone());
@@ -82,10 +81,10 @@ impl Handler<UnregisterActor> for ActorRegistry {
     fn handle(&mut self, msg: UnregisterActor, _: &mut Context<Self>) {
         self.by_id.remove(&msg.id);
         self.pinned.remove(&msg.id);
-        if let Some(name) = self.name_of.remove(&msg.id) {
-            if self.names.get(&name) == Some(&msg.id) {
-                self.names.remove(&name);
-            }
+        if let Some(name) = self.name_of.remove(&msg.id)
+            && self.names.get(&name) == Some(&msg.id)
+        {
+            self.names.remove(&name);
         }
     }
 }

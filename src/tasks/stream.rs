@@ -103,10 +103,10 @@ impl<T> Stream for ObjectRefStream<T> {
         match self.rx.poll_next_unpin(cx) {
             Poll::Ready(Some(r)) => Poll::Ready(Some(ObjectRef::from_raw(r))),
             Poll::Ready(None) => {
-                if let Some(done) = &self.completion {
-                    if done.poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
+                if let Some(done) = &self.completion
+                    && done.poll(cx).is_pending()
+                {
+                    return Poll::Pending;
                 }
                 Poll::Ready(self.tail())
             }

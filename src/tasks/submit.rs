@@ -38,13 +38,12 @@ pub(crate) fn submit(
         node_id,
         soft: false,
     } = &opts.strategy
+        && *node_id != node.id
     {
-        if *node_id != node.id {
-            return fail_all(Error::InvalidArgument(format!(
-                "node affinity to {node_id}, which is not in this cluster (node {} is)",
-                node.id
-            )));
-        }
+        return fail_all(Error::InvalidArgument(format!(
+            "node affinity to {node_id}, which is not in this cluster (node {} is)",
+            node.id
+        )));
     }
     let id = TaskId::new();
     let returns: Vec<RawRef> = (0..num_returns)
