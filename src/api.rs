@@ -188,7 +188,7 @@ impl Future for WaitFor<'_> {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        if this.store.poll_settled(&this.ids, &mut this.ready, cx) >= this.k {
+        if this.store.poll_settled(&this.ids, &mut this.ready, Some(cx)) >= this.k {
             Poll::Ready(())
         } else {
             Poll::Pending
@@ -240,9 +240,15 @@ pub fn wait<T>(
         k: num_returns,
     };
     let deadline = timeout.map(|t| Instant::now() + t);
-    let _ = block_on_deadline(&mut fut, deadline);
-    // Re-read: objects that settled after the deadline count as ready too.
-    let (ready, not_ready): (Vec<_>, Vec<_>) = refs.iter().cloned().partition(|r| r.is_ready());
+    if block_on_deadline(&mut fut, deadline).is_err() {
+        // Timed out: refresh, so objects that settled at the last moment count as ready.
+        store.poll_settled(&fut.ids, &mut fut.ready, None);
+    }
+    let mut ready = Vec::with_capacity(num_returns);
+    let mut not_ready = Vec::new();
+    for (r, settled) in refs.iter().zip(&fut.ready) {
+        if *settled { ready.push(r.clone()) } else { not_ready.push(r.clone()) }
+    }
     Ok((ready, not_ready))
 }
 

@@ -83,6 +83,18 @@ impl Account {
     }
 }
 
+pub struct Fragile;
+
+#[ray::remote]
+impl Fragile {
+    pub fn new() -> Self {
+        panic!("fragile constructor");
+    }
+    pub fn ping(&self) -> u8 {
+        1
+    }
+}
+
 #[ray::remote]
 fn opening_balance(x: i64) -> i64 {
     std::thread::sleep(Duration::from_millis(20));
@@ -112,6 +124,11 @@ fn constructor_arguments_may_be_values_and_refs() {
         err.to_string().contains("negative opening balance -1"),
         "{err}"
     );
+    // A panicking constructor: dead, with the panic message.
+    let bad = Fragile::remote();
+    let err = bad.ready().unwrap_err();
+    assert!(matches!(err, Error::ActorDied { .. }), "{err:?}");
+    assert!(err.to_string().contains("fragile constructor"), "{err}");
     // A failed constructor argument: dead too, with the cause.
     let bad = Account::remote("mallory".to_string(), broken_balance.remote());
     let err = bad.ready().unwrap_err();

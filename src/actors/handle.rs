@@ -274,9 +274,7 @@ pub(crate) fn create<A: RemoteActor>(
         id,
         name: opts.name.clone(),
         cell: Arc::downgrade(&(cell.clone() as Arc<dyn std::any::Any + Send + Sync>)),
-        pinned: opts
-            .detached
-            .then(|| cell.clone() as Arc<dyn std::any::Any + Send + Sync>),
+        pinned: opts.detached.then(|| cell.clone() as Arc<dyn std::any::Any + Send + Sync>),
     };
     let handle = ActorHandle::from_cell(cell);
     if opts.name.is_some() {

@@ -12,7 +12,7 @@ use actix::prelude::*;
 use actix_rt::ArbiterHandle;
 use futures::channel::oneshot;
 
-use crate::ids::TaskId;
+use crate::ids::{IdMap, TaskId};
 use crate::resources::Resources;
 use crate::runtime::Node;
 use crate::store::RawRef;
@@ -124,7 +124,7 @@ pub(crate) struct NodeManager {
     /// Tasks whose dependencies are settled, by resource shape, in submission order.
     ready: BTreeMap<Resources, VecDeque<TaskSpec>>,
     waiting: HashMap<TaskId, (SpawnHandle, Arc<std::sync::atomic::AtomicBool>)>,
-    running: HashMap<TaskId, Running>,
+    running: IdMap<TaskId, Running>,
     leases: HashMap<usize, Lease>,
     idle_workers: Vec<(usize, ArbiterHandle)>,
     num_workers: usize,
@@ -149,7 +149,7 @@ impl NodeManager {
             total,
             ready: BTreeMap::new(),
             waiting: HashMap::new(),
-            running: HashMap::new(),
+            running: IdMap::default(),
             leases: HashMap::new(),
             idle_workers: Vec::new(),
             num_workers: 0,

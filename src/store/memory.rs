@@ -6,14 +6,13 @@
 //! core worker keeps its in-process memory store next to the caller.
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use parking_lot::Mutex;
 
 use super::object_ref::RefInner;
-use crate::ids::{NodeId, ObjectId};
+use crate::ids::{IdMap, NodeId, ObjectId};
 use crate::{Error, Result};
 
 /// A value as the store holds it: type-erased, shared, never copied inside the process.
@@ -42,7 +41,7 @@ struct Slot {
 
 #[derive(Default)]
 struct Table {
-    slots: HashMap<ObjectId, Slot>,
+    slots: IdMap<ObjectId, Slot>,
     bytes: usize,
     ready: usize,
 }
@@ -198,32 +197,33 @@ impl MemoryStore {
         }
     }
 
-    /// Counts how many of `ids` are settled, registering `cx` on the pending ones.
-    /// `ready[i]` is set for settled objects.
+    /// Counts how many of `ids` are settled, updating `ready` (entries already `true` are
+    /// not looked up again: a settled object stays settled while its ref is held) and
+    /// registering `cx`, if given, on the pending ones.
     pub(crate) fn poll_settled(
         &self,
         ids: &[ObjectId],
         ready: &mut [bool],
-        cx: &mut Context<'_>,
+        mut cx: Option<&mut Context<'_>>,
     ) -> usize {
         let mut t = self.table.lock();
         let mut n = 0;
-        for (i, id) in ids.iter().enumerate() {
-            let settled = match t.slots.get_mut(id) {
-                None => true,
-                Some(slot) => {
-                    if matches!(slot.state, State::Pending) {
-                        if !slot.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+        for (id, done) in ids.iter().zip(ready.iter_mut()) {
+            if !*done {
+                *done = match t.slots.get_mut(id) {
+                    None => true,
+                    Some(slot) if matches!(slot.state, State::Pending) => {
+                        if let Some(cx) = cx.as_deref_mut()
+                            && !slot.waiters.iter().any(|w| w.will_wake(cx.waker()))
+                        {
                             slot.waiters.push(cx.waker().clone());
                         }
                         false
-                    } else {
-                        true
                     }
-                }
-            };
-            ready[i] = settled;
-            n += usize::from(settled);
+                    Some(_) => true,
+                };
+            }
+            n += usize::from(*done);
         }
         n
     }

@@ -1,71 +1,133 @@
 //! Task arguments: a value, or an `ObjectRef` resolved to its value before the task runs.
+//! A parameter of type `Arc<T>` takes an `ObjectRef<T>` without copying: it receives the
+//! store's own shared pointer.
+
+use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::store::{ObjectRef, RawRef};
+use crate::ids::ObjectId;
+use crate::store::{ObjectRef, RawRef, StoredValue, object_ref_downcast};
 use crate::{Error, Result};
 
 /// What a value must be to cross a task or actor boundary: serializable for the trip to
 /// another process, `Clone` so that `get` can hand out an owned copy while the store keeps
-/// its own (use [`ObjectRef::get_arc`] to share instead of copying).
+/// its own (use [`ObjectRef::get_arc`] or `Arc<T>` parameters to share instead of copying).
 pub trait Value: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Value for T {}
 
-/// One argument of a remote call, as the caller gave it.
-#[derive(Clone, Debug)]
-pub enum Arg<T> {
-    /// A plain value, moved into the task.
+/// Reads a settled object as the parameter type `T`.
+type Extract<T> = fn(ObjectId, StoredValue) -> Result<T>;
+
+enum Inner<T> {
     Value(T),
-    /// A reference, resolved to its value before the task starts.
-    Ref(ObjectRef<T>),
+    Ref(RawRef, Extract<T>),
+}
+
+/// One argument of a remote call, as the caller gave it: a value, or a reference that is
+/// resolved before the task starts.
+pub struct Arg<T>(Inner<T>);
+
+impl<T: Clone> Clone for Arg<T> {
+    fn clone(&self) -> Self {
+        Arg(match &self.0 {
+            Inner::Value(v) => Inner::Value(v.clone()),
+            Inner::Ref(r, f) => Inner::Ref(r.clone(), *f),
+        })
+    }
+}
+
+impl<T> fmt::Debug for Arg<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Inner::Value(_) => write!(f, "Arg::Value"),
+            Inner::Ref(r, _) => write!(f, "Arg::Ref({})", r.id()),
+        }
+    }
 }
 
 /// Anything that can be passed where a remote function expects a `T`: the value itself,
-/// an `ObjectRef<T>` or a `&ObjectRef<T>`.
+/// an `ObjectRef<T>` or a `&ObjectRef<T>`; and where it expects an `Arc<T>`, also an
+/// `ObjectRef<T>` (shared with the store, not copied).
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+///
+/// #[ray::remote]
+/// fn total(v: Arc<Vec<u64>>) -> u64 { v.iter().sum() }
+///
+/// let big = ray::put(vec![1u64; 1_000_000]);
+/// // The task reads the stored vector in place: no copy of its 8 MB.
+/// assert_eq!(ray::get(&total.remote(&big)).unwrap(), 1_000_000);
+/// # ray::shutdown();
+/// ```
 pub trait IntoArg<T> {
     /// Converts into an [`Arg`].
     fn into_arg(self) -> Arg<T>;
 }
 
+fn copy_out<T: Clone + Send + Sync + 'static>(id: ObjectId, v: StoredValue) -> Result<T> {
+    let arc = object_ref_downcast::<T>(id, v)?;
+    Ok(Arc::try_unwrap(arc).unwrap_or_else(|shared| (*shared).clone()))
+}
+
+fn share<T: Send + Sync + 'static>(id: ObjectId, v: StoredValue) -> Result<Arc<T>> {
+    object_ref_downcast::<T>(id, v)
+}
+
 impl<T: Value> IntoArg<T> for T {
     fn into_arg(self) -> Arg<T> {
-        Arg::Value(self)
+        Arg(Inner::Value(self))
     }
 }
 
-impl<T> IntoArg<T> for ObjectRef<T> {
+impl<T: Clone + Send + Sync + 'static> IntoArg<T> for ObjectRef<T> {
     fn into_arg(self) -> Arg<T> {
-        Arg::Ref(self)
+        Arg(Inner::Ref(self.raw, copy_out::<T>))
     }
 }
 
-impl<T> IntoArg<T> for &ObjectRef<T> {
+impl<T: Clone + Send + Sync + 'static> IntoArg<T> for &ObjectRef<T> {
     fn into_arg(self) -> Arg<T> {
-        Arg::Ref(self.clone())
+        self.clone().into_arg()
     }
 }
 
-impl<T: Clone + Send + Sync + 'static> Arg<T> {
+impl<T: Send + Sync + 'static> IntoArg<Arc<T>> for ObjectRef<T> {
+    fn into_arg(self) -> Arg<Arc<T>> {
+        Arg(Inner::Ref(self.raw, share::<T>))
+    }
+}
+
+impl<T: Send + Sync + 'static> IntoArg<Arc<T>> for &ObjectRef<T> {
+    fn into_arg(self) -> Arg<Arc<T>> {
+        Arg(Inner::Ref(self.raw.clone(), share::<T>))
+    }
+}
+
+impl<T> Arg<T> {
     /// The object the task must wait for, if any.
     pub fn dep(&self) -> Option<RawRefHandle> {
-        match self {
-            Arg::Value(_) => None,
-            Arg::Ref(r) => Some(RawRefHandle(r.raw.clone())),
+        match &self.0 {
+            Inner::Value(_) => None,
+            Inner::Ref(r, _) => Some(RawRefHandle(r.clone())),
         }
     }
 
-    /// The value; for a reference, a copy of the stored value (the dependency has settled
-    /// by the time a task body calls this). A failed dependency gives its error: the
-    /// task fails with the root cause without running.
+    /// The value; for a reference, the stored value (copied, or shared for `Arc`
+    /// parameters). The dependency has settled by the time a task body calls this. A
+    /// failed dependency gives its error: the task fails with the root cause without
+    /// running.
     pub fn resolve(self) -> Result<T> {
-        match self {
-            Arg::Value(v) => Ok(v),
-            Arg::Ref(r) => {
+        match self.0 {
+            Inner::Value(v) => Ok(v),
+            Inner::Ref(r, extract) => {
                 let id = r.id();
-                let stored = r.raw.peek().ok_or(Error::ObjectLost { object_id: id })??;
-                let arc = crate::store::object_ref_downcast::<T>(id, stored)?;
-                Ok(std::sync::Arc::try_unwrap(arc).unwrap_or_else(|shared| (*shared).clone()))
+                let stored = r.peek().ok_or(Error::ObjectLost { object_id: id })??;
+                extract(id, stored)
             }
         }
     }
