@@ -45,13 +45,37 @@ pub(crate) struct Node {
     next_executor: AtomicUsize,
     pub(crate) shut_down: AtomicBool,
     pub(crate) started: Instant,
+    /// Threads of stopped actors, kept for the next actors (starting a thread and its
+    /// event loop is most of an actor's creation cost).
+    pub(crate) idle_actor_threads: parking_lot::Mutex<Vec<ArbiterHandle>>,
 }
+
+/// Idle actor threads kept per node; more are stopped.
+const MAX_IDLE_ACTOR_THREADS: usize = 64;
 
 impl Node {
     /// The next executor arbiter, round robin.
     pub(crate) fn executor(&self) -> &ArbiterHandle {
         let i = self.next_executor.fetch_add(1, Ordering::Relaxed) % self.executors.len();
         &self.executors[i]
+    }
+
+    /// An arbiter (OS thread) for a new actor: an idle one, or a fresh one.
+    pub(crate) fn actor_thread(&self) -> Result<ArbiterHandle> {
+        if let Some(a) = self.idle_actor_threads.lock().pop() {
+            return Ok(a);
+        }
+        self.spawn_arbiter().map(|a| a.handle())
+    }
+
+    /// Takes back the thread of a stopped actor (called on that thread).
+    pub(crate) fn recycle_actor_thread(&self, arbiter: ArbiterHandle) {
+        let mut idle = self.idle_actor_threads.lock();
+        if idle.len() < MAX_IDLE_ACTOR_THREADS && !self.shut_down.load(Ordering::Relaxed) {
+            idle.push(arbiter);
+        } else {
+            arbiter.stop();
+        }
     }
 
     /// Starts a dedicated arbiter (OS thread) registered with this node's actix System,
@@ -136,7 +160,7 @@ pub(crate) fn block_on_deadline<F: Future>(
             return Err(());
         }
         if now < spin_until {
-            std::hint::spin_loop();
+            std::thread::yield_now();
             continue;
         }
         match deadline {

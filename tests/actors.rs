@@ -307,6 +307,7 @@ impl Sleeper {
 #[test]
 fn max_concurrency_lets_sync_methods_overlap() {
     let _ray = common::init(2.0);
+    SLEEPERS_MAX.store(0, Ordering::SeqCst); // statics are shared under `cargo test`
     let s = Sleeper::options().max_concurrency(4).remote();
     s.ready().unwrap();
     let t0 = Instant::now();
@@ -323,6 +324,7 @@ fn max_concurrency_lets_sync_methods_overlap() {
 #[test]
 fn sync_methods_run_one_at_a_time_by_default() {
     let _ray = common::init(2.0);
+    SLEEPERS_MAX.store(0, Ordering::SeqCst); // statics are shared under `cargo test`
     let s = Sleeper::remote();
     let refs: Vec<_> = (0..3).map(|_| s.nap.remote(30)).collect();
     assert_eq!(ray::get_timeout(&refs, common::LONG).unwrap(), vec![30; 3]);

@@ -25,6 +25,7 @@ fn queued(x: u32) -> u32 {
 #[test]
 fn cancelling_a_pending_task_drops_it_unrun() {
     let _ray = common::init(1.0);
+    QUEUED_RAN.store(0, Ordering::SeqCst); // statics are shared under `cargo test`
     let long = blocker.remote();
     assert!(
         common::available_becomes("CPU", 0.0),
@@ -67,6 +68,7 @@ fn slow_dep() -> u32 {
 #[test]
 fn cancelling_a_task_waiting_for_its_arguments_drops_it_unrun() {
     let _ray = common::init(2.0);
+    QUEUED_RAN.store(0, Ordering::SeqCst); // statics are shared under `cargo test`
     let dep = slow_dep.remote();
     let victim = queued.remote(&dep);
     assert!(common::wait_until(common::LONG, || ray::task_summary()

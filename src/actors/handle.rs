@@ -250,7 +250,7 @@ pub(crate) fn create<A: RemoteActor>(
         Ok(x) => x,
         Err(e) => return dead(e),
     };
-    let arbiter = match node.spawn_arbiter() {
+    let arbiter = match node.actor_thread() {
         Ok(a) => a,
         Err(e) => return dead(e),
     };
@@ -262,7 +262,7 @@ pub(crate) fn create<A: RemoteActor>(
         resources,
     };
     let host_node: Arc<Node> = node.clone();
-    let addr = ActorHost::start_in_arbiter(&arbiter.handle(), move |_| {
+    let addr = ActorHost::start_in_arbiter(&arbiter, move |_| {
         ActorHost::new(id, A::CLASS, host_node, ctor, deps, cfg)
     });
     let cell = Arc::new(ActorCell {

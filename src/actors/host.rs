@@ -447,7 +447,7 @@ impl<A: Send + Sync + 'static> Actor for ActorHost<A> {
         self.node.registry.do_send(UnregisterActor { id: self.id });
         tracing::info!(actor_id = %self.id, class = self.class, "actor stopped");
         set_thread_context(None);
-        actix_rt::Arbiter::current().stop();
+        self.node.recycle_actor_thread(actix_rt::Arbiter::current());
     }
 }
 

@@ -161,6 +161,7 @@ fn start(config: Config) -> Result<Global> {
                     next_executor: AtomicUsize::new(0),
                     shut_down: AtomicBool::new(false),
                     started: Instant::now(),
+                    idle_actor_threads: parking_lot::Mutex::new(Vec::new()),
                 }))
             });
             match node {
