@@ -188,7 +188,11 @@ impl Future for WaitFor<'_> {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        if this.store.poll_settled(&this.ids, &mut this.ready, Some(cx)) >= this.k {
+        if this
+            .store
+            .poll_settled(&this.ids, &mut this.ready, Some(cx))
+            >= this.k
+        {
             Poll::Ready(())
         } else {
             Poll::Pending
@@ -247,14 +251,20 @@ pub fn wait<T>(
     let mut ready = Vec::with_capacity(num_returns);
     let mut not_ready = Vec::new();
     for (r, settled) in refs.iter().zip(&fut.ready) {
-        if *settled { ready.push(r.clone()) } else { not_ready.push(r.clone()) }
+        if *settled {
+            ready.push(r.clone())
+        } else {
+            not_ready.push(r.clone())
+        }
     }
     Ok((ready, not_ready))
 }
 
-/// Cancels the task that produces `r`. A pending task is dropped; a running async task is
-/// aborted; a running sync task is flagged (`runtime_context().is_canceled()`) and its
-/// result ignored. Either way `get(r)` returns [`Error::Cancelled`]. `force` is accepted
+/// Cancels the task (or actor method call) that produces `r`. A pending task or queued
+/// call is dropped; a running async task or async method is aborted; a running sync task
+/// is flagged (`runtime_context().is_canceled()`) and its result ignored, and a running
+/// sync method finishes (as in Ray). Except for that last case, `get(r)` then returns
+/// [`Error::Cancelled`]. `force` is accepted
 /// for Ray parity: in-process workers cannot be killed, so it acts like `false`.
 ///
 /// # Errors
@@ -277,9 +287,18 @@ pub fn wait<T>(
 /// ```
 pub fn cancel<T>(r: &ObjectRef<T>, force: bool) -> Result<()> {
     let _ = force;
+    let id = r.id();
+    if id.is_put() {
+        return Err(Error::InvalidArgument(format!(
+            "object {id} was put, not returned by a task: there is nothing to cancel"
+        )));
+    }
+    if r.raw.cancel_hook() {
+        return Ok(());
+    }
     let node = current_node()?;
     node.manager.do_send(CancelTask {
-        task_id: r.id().task_id(),
+        task_id: id.task_id(),
     });
     Ok(())
 }

@@ -83,12 +83,20 @@ impl ObjectId {
         Self { task, index }
     }
 
-    /// A fresh id for a `ray::put` (its own pseudo-task, index 0).
+    /// A fresh id for a `ray::put` or a streamed item: its own pseudo-task, with an index
+    /// no task return has.
     pub(crate) fn for_put() -> Self {
         Self {
             task: TaskId::new(),
-            index: 0,
+            index: Self::PUT,
         }
+    }
+
+    const PUT: u32 = u32::MAX;
+
+    /// Whether the object was `put` (or streamed) rather than returned by a task.
+    pub fn is_put(&self) -> bool {
+        self.index == Self::PUT
     }
 
     /// The task whose return this object is.

@@ -12,6 +12,7 @@ mod size;
 pub(crate) use memory::MemoryStore;
 pub use memory::MemorySummary;
 pub use memory::StoredValue;
+pub(crate) use object_ref::CancelHook;
 pub use object_ref::RawRef;
 pub(crate) use object_ref::downcast as object_ref_downcast;
 pub use object_ref::{ObjectRef, ObjectRefFuture};

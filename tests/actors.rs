@@ -1,9 +1,6 @@
 //! Actors: ordering, constructors, names, kill, errors vs panics and restarts,
 //! concurrency, handles as values, resources and lifetime.
 
-// Actor classes are constructed by `new()`, as the API prescribes, not by `Default`.
-#![allow(clippy::new_without_default)]
-
 mod common;
 
 use std::sync::Mutex;

@@ -1,9 +1,6 @@
 //! The runtime: init/shutdown, auto-init, configuration and its validation, the runtime
 //! context, cluster introspection and the timeline.
 
-// Actor classes are constructed by `new()`, as the API prescribes, not by `Default`.
-#![allow(clippy::new_without_default)]
-
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -5,15 +5,17 @@
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use actix::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::host::CancelCall;
 use super::host::{Ctor, HostConfig};
 use super::{ActorCall, ActorHost, ActorOptions, LookupActor, Method, RegisterActor, Terminate};
 use crate::ids::{ActorId, ObjectId, TaskId};
 use crate::runtime::{Node, block_on, current_node};
-use crate::store::{RawRef, stored};
+use crate::store::{CancelHook, RawRef, stored};
 use crate::{Error, Result};
 
 /// Implemented by `#[ray::remote]` on an actor class's `impl` block.
@@ -36,6 +38,9 @@ pub struct ActorCell<A: RemoteActor> {
     pub(crate) id: ActorId,
     pub(crate) addr: std::result::Result<Addr<ActorHost<A>>, Error>,
     pub(crate) detached: bool,
+    /// Calls submitted so far (shared with the host, which fails the calls submitted
+    /// before a crash).
+    pub(crate) submitted: Arc<AtomicU64>,
 }
 
 impl<A: RemoteActor> Drop for ActorCell<A> {
@@ -67,12 +72,29 @@ impl<A: RemoteActor> ActorCell<A> {
                     .collect();
             }
         };
+        let cancelled = Arc::new(AtomicBool::new(false));
         let returns: Vec<RawRef> = (0..num_returns)
-            .map(|i| RawRef::pending(&store, ObjectId::for_return(task_id, i as u32)))
+            .map(|i| {
+                let hook = self.addr.as_ref().ok().map(|addr| {
+                    let weak = addr.downgrade();
+                    let flag = cancelled.clone();
+                    // The flag stops a call still in the mailbox; the message aborts an
+                    // async call already running.
+                    Box::new(move || {
+                        flag.store(true, Ordering::SeqCst);
+                        if let Some(a) = weak.upgrade() {
+                            a.do_send(CancelCall { task_id });
+                        }
+                    }) as CancelHook
+                });
+                RawRef::pending_with_cancel(&store, ObjectId::for_return(task_id, i as u32), hook)
+            })
             .collect();
         let call = ActorCall {
             actor_id: self.id,
             task_id,
+            seq: self.submitted.fetch_add(1, Ordering::SeqCst),
+            cancelled,
             name,
             deps,
             returns: returns.clone(),
@@ -244,6 +266,7 @@ pub(crate) fn create<A: RemoteActor>(
                 reason: e.to_string(),
             }),
             detached: false,
+            submitted: Arc::default(),
         }))
     };
     let (node, resources) = match current_node().and_then(|n| Ok((n, opts.request()?))) {
@@ -259,22 +282,28 @@ pub(crate) fn create<A: RemoteActor>(
             .max_concurrency
             .unwrap_or(if A::HAS_ASYNC { 1000 } else { 1 }),
         max_restarts: opts.max_restarts,
+        max_task_retries: opts.max_task_retries,
         resources,
     };
     let host_node: Arc<Node> = node.clone();
+    let submitted = Arc::new(AtomicU64::new(0));
+    let host_submitted = submitted.clone();
     let addr = ActorHost::start_in_arbiter(&arbiter, move |_| {
-        ActorHost::new(id, A::CLASS, host_node, ctor, deps, cfg)
+        ActorHost::new(id, A::CLASS, host_node, ctor, deps, cfg, host_submitted)
     });
     let cell = Arc::new(ActorCell {
         id,
         addr: Ok(addr),
         detached: opts.detached,
+        submitted,
     });
     let register = RegisterActor {
         id,
         name: opts.name.clone(),
         cell: Arc::downgrade(&(cell.clone() as Arc<dyn std::any::Any + Send + Sync>)),
-        pinned: opts.detached.then(|| cell.clone() as Arc<dyn std::any::Any + Send + Sync>),
+        pinned: opts
+            .detached
+            .then(|| cell.clone() as Arc<dyn std::any::Any + Send + Sync>),
     };
     let handle = ActorHandle::from_cell(cell);
     if opts.name.is_some() {

@@ -7,6 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use actix::prelude::*;
 use futures::FutureExt;
@@ -43,6 +44,9 @@ pub(crate) type Ctor<A> = Arc<dyn Fn() -> Result<A> + Send + Sync>;
 pub(crate) struct ActorCall<A: 'static> {
     pub(crate) actor_id: ActorId,
     pub(crate) task_id: TaskId,
+    /// Submission number on this actor (from `ActorCell::submitted`).
+    pub(crate) seq: u64,
+    pub(crate) cancelled: Arc<AtomicBool>,
     pub(crate) name: &'static str,
     pub(crate) deps: Vec<RawRef>,
     pub(crate) returns: Vec<RawRef>,
@@ -82,6 +86,13 @@ impl<A> Drop for ActorCall<A> {
     }
 }
 
+/// Cancels one call: dropped if queued, aborted if it is an async call in flight.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct CancelCall {
+    pub(crate) task_id: TaskId,
+}
+
 /// Stops the actor: `force` at once (`ray::kill`), otherwise after the queued calls
 /// (the last handle was dropped).
 #[derive(Message)]
@@ -110,7 +121,13 @@ pub(crate) struct ActorHost<A: 'static> {
     in_flight: HashMap<TaskId, (SpawnHandle, Vec<RawRef>)>,
     max_concurrency: usize,
     restarts_left: i32,
+    max_task_retries: i32,
     restarted: bool,
+    /// Calls submitted so far; calls numbered below `fail_before` were submitted before
+    /// the last crash and fail with `crash_reason` (unless `max_task_retries`).
+    submitted: Arc<AtomicU64>,
+    fail_before: u64,
+    crash_reason: String,
     resources: Resources,
     holding: bool,
     draining: bool,
@@ -120,6 +137,7 @@ pub(crate) struct ActorHost<A: 'static> {
 pub(crate) struct HostConfig {
     pub(crate) max_concurrency: usize,
     pub(crate) max_restarts: i32,
+    pub(crate) max_task_retries: i32,
     pub(crate) resources: Resources,
 }
 
@@ -131,6 +149,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
         ctor: Ctor<A>,
         ctor_deps: Vec<RawRef>,
         cfg: HostConfig,
+        submitted: Arc<AtomicU64>,
     ) -> Self {
         Self {
             id,
@@ -143,7 +162,11 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             in_flight: HashMap::new(),
             max_concurrency: cfg.max_concurrency,
             restarts_left: cfg.max_restarts,
+            max_task_retries: cfg.max_task_retries,
             restarted: false,
+            submitted,
+            fail_before: 0,
+            crash_reason: String::new(),
             resources: cfg.resources,
             holding: false,
             draining: false,
@@ -241,6 +264,12 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             return;
         };
         let span = tracing::debug_span!("actor.call", actor_id = %self.id, task_id = %call.task_id, method = call.name);
+        if call.cancelled.load(Ordering::SeqCst) {
+            call.fail(Error::Cancelled {
+                task_id: call.task_id,
+            });
+            return;
+        }
         let Some(method) = call.method.take() else {
             return;
         };
@@ -352,11 +381,13 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             Ok(out) => call.settle(out),
             Err(p) => {
                 let message = panic_message(&*p);
+                // Crash first: a caller that sees this call fail and calls again must
+                // reach the restarted instance, not be counted among the lost calls.
+                self.crash(format!("method `{}` panicked: {message}", call.name), ctx);
                 call.fail(Error::TaskPanicked {
                     function: format!("{}.{}", self.class, call.name),
-                    message: message.clone(),
+                    message,
                 });
-                self.crash(format!("method `{}` panicked: {message}", call.name), ctx);
             }
         }
         self.pump(ctx);
@@ -364,24 +395,42 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
 
     /// Fails everything in flight or queued with `ActorDied { reason }`.
     fn fail_all(&mut self, reason: &str, ctx: &mut Context<Self>) {
-        let err = Error::ActorDied {
-            actor_id: self.id,
-            reason: reason.to_string(),
-        };
+        self.fail_in_flight(reason, ctx);
+        let err = self.died(reason);
+        for call in self.queue.drain(..) {
+            call.fail(err.clone());
+        }
+    }
+
+    fn fail_in_flight(&mut self, reason: &str, ctx: &mut Context<Self>) {
+        let err = self.died(reason);
         for (_, (handle, returns)) in self.in_flight.drain() {
             ctx.cancel_future(handle);
             for r in returns {
                 r.complete(Err(err.clone()));
             }
         }
-        for call in self.queue.drain(..) {
-            call.fail(err.clone());
+    }
+
+    fn died(&self, reason: &str) -> Error {
+        Error::ActorDied {
+            actor_id: self.id,
+            reason: reason.to_string(),
         }
     }
 
     /// The instance is lost: restart it if allowed, else the actor is dead.
     fn crash(&mut self, reason: String, ctx: &mut Context<Self>) {
-        self.fail_all(&reason, ctx);
+        if self.restarts_left != 0 && self.max_task_retries != 0 {
+            // Calls that had not started yet run on the restarted instance (Ray's
+            // `max_task_retries`); those that were running are lost with the instance.
+            self.fail_in_flight(&reason, ctx);
+        } else {
+            self.fail_all(&reason, ctx);
+            // Calls already submitted but still in the mailbox die with this instance too.
+            self.fail_before = self.submitted.load(Ordering::SeqCst);
+            self.crash_reason = reason.clone();
+        }
         if self.restarts_left != 0 {
             if self.restarts_left > 0 {
                 self.restarts_left -= 1;
@@ -455,7 +504,35 @@ impl<A: Send + Sync + 'static> Handler<ActorCall<A>> for ActorHost<A> {
     type Result = ();
 
     fn handle(&mut self, call: ActorCall<A>, ctx: &mut Context<Self>) {
+        if call.seq < self.fail_before {
+            call.fail(self.died(&self.crash_reason));
+            return;
+        }
         self.queue.push_back(call);
+        self.pump(ctx);
+    }
+}
+
+impl<A: Send + Sync + 'static> Handler<CancelCall> for ActorHost<A> {
+    type Result = ();
+
+    fn handle(&mut self, msg: CancelCall, ctx: &mut Context<Self>) {
+        let cancelled = Error::Cancelled {
+            task_id: msg.task_id,
+        };
+        if let Some(pos) = self.queue.iter().position(|c| c.task_id == msg.task_id) {
+            if let Some(call) = self.queue.remove(pos) {
+                call.fail(cancelled);
+            }
+        } else if matches!(self.state, State::Lent) {
+            // The in-flight call holds the instance itself (`async fn(&mut self)`):
+            // aborting it would lose the actor's state, so it finishes.
+        } else if let Some((handle, returns)) = self.in_flight.remove(&msg.task_id) {
+            ctx.cancel_future(handle);
+            for r in returns {
+                r.complete(Err(cancelled.clone()));
+            }
+        }
         self.pump(ctx);
     }
 }

@@ -77,7 +77,8 @@ pub trait ActorOptionsBuilder: Sized {
         self.actor_options().max_restarts = n;
         self
     }
-    /// How often a call interrupted by a crash is retried (`-1`: always).
+    /// Whether calls queued behind a crash survive it and run on the restarted instance
+    /// (non-zero; `-1`: always). With 0 (the default) they fail with `ActorDied`.
     fn max_task_retries(mut self, n: i32) -> Self {
         self.actor_options().max_task_retries = n;
         self

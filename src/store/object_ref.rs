@@ -19,7 +19,13 @@ use crate::{Error, Result};
 pub(crate) struct RefInner {
     id: ObjectId,
     store: Arc<MemoryStore>,
+    /// How to cancel the work producing this object when the node manager does not know
+    /// it (an actor method call).
+    cancel: Option<CancelHook>,
 }
+
+/// Cancels the call that produces an object.
+pub(crate) type CancelHook = Box<dyn Fn() + Send + Sync>;
 
 impl Drop for RefInner {
     fn drop(&mut self) {
@@ -35,9 +41,19 @@ pub struct RawRef(Arc<RefInner>);
 impl RawRef {
     /// A reference to an object that a task will produce.
     pub(crate) fn pending(store: &Arc<MemoryStore>, id: ObjectId) -> Self {
+        Self::pending_with_cancel(store, id, None)
+    }
+
+    /// A reference to an object produced by work that `cancel` reaches through `hook`.
+    pub(crate) fn pending_with_cancel(
+        store: &Arc<MemoryStore>,
+        id: ObjectId,
+        cancel: Option<CancelHook>,
+    ) -> Self {
         let inner = Arc::new(RefInner {
             id,
             store: store.clone(),
+            cancel,
         });
         store.create_pending(id, Arc::downgrade(&inner));
         RawRef(inner)
@@ -48,6 +64,7 @@ impl RawRef {
         let inner = Arc::new(RefInner {
             id,
             store: store.clone(),
+            cancel: None,
         });
         store.create_ready(id, value, Arc::downgrade(&inner));
         RawRef(inner)
@@ -63,6 +80,17 @@ impl RawRef {
 
     pub(crate) fn id(&self) -> ObjectId {
         self.0.id
+    }
+
+    /// Runs the cancel hook; `false` when the object has none.
+    pub(crate) fn cancel_hook(&self) -> bool {
+        match &self.0.cancel {
+            Some(hook) => {
+                hook();
+                true
+            }
+            None => false,
+        }
     }
 
     pub(crate) fn store(&self) -> &Arc<MemoryStore> {

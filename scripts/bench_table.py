@@ -1,0 +1,81 @@
+"""Renders the side-by-side table of Python Ray and ray-rs microbenchmark figures into
+the generated section of BENCHMARKS.md (between the BEGIN/END markers).
+
+usage: bench_table.py RAY_JSON RUST_JSON BENCHMARKS_MD
+"""
+import json
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+# name, unit, higher is better, target ratio (issue #2 / #7)
+FIGURES = [
+    ("tasks_sync", "tasks/s", True, 100),
+    ("tasks_async_10k", "tasks/s", True, 100),
+    ("actor_calls_sync", "calls/s", True, 100),
+    ("actor_calls_async_10k", "calls/s", True, 100),
+    ("actor_create_100", "actors/s", True, 1000),
+    ("put_small", "puts/s", True, 100),
+    ("get_small", "gets/s", True, 100),
+    ("put_1gib", "GB/s", True, None),
+    ("get_1gib", "GB/s", True, None),
+    ("wait_1k", "waits/s", True, 100),
+    ("chain_1000", "s", False, 100),
+    ("pass_ref_100mb", "calls/s", True, None),
+    ("ray_init_s", "s", False, None),
+]
+
+
+def fmt(v):
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 1:
+        return f"{v:.2f}"
+    return f"{v:.4f}"
+
+
+def main():
+    ray = json.load(open(sys.argv[1]))
+    rust = json.load(open(sys.argv[2]))
+    path = sys.argv[3]
+    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
+                         capture_output=True, text=True).stdout.strip()
+    raw = rust.get("raw_actix_roundtrip_per_s")
+    lines = [
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} "
+        f"({cpu}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores); "
+        "medians of `BENCH_REPEATS` runs; Python Ray with `ray.init(num_cpus=2)`, "
+        "ray-rs with `Config::new().num_cpus(2.0)`, same run.",
+        "",
+        "| figure | unit | Python Ray | ray-rs | ratio | target | met |",
+        "|---|---|---:|---:|---:|---:|:---:|",
+    ]
+    for name, unit, higher, target in FIGURES:
+        if name not in ray or name not in rust:
+            continue
+        r, us = ray[name], rust[name]
+        ratio = (us / r) if higher else (r / us)
+        met = "" if target is None else ("yes" if ratio >= target else "**no**")
+        tgt = "" if target is None else f"≥ {target}×"
+        lines.append(f"| `{name}` | {unit} | {fmt(r)} | {fmt(us)} | {ratio:,.0f}× | {tgt} | {met} |")
+    if raw:
+        lines += [
+            "",
+            f"Machine limit in the same run: a bare actix message round trip from a "
+            f"synchronous caller to an actor on another thread: {fmt(raw)} /s. "
+            f"`tasks_sync` is {rust['tasks_sync'] / raw:.0%} of it, `actor_calls_sync` "
+            f"{rust['actor_calls_sync'] / raw:.0%}.",
+        ]
+    if "rss_mib" in rust:
+        lines.append(f"ray-rs process RSS at the end of the run: {rust['rss_mib']:.0f} MiB.")
+    table = "\n".join(lines)
+    begin, end = "<!-- BEGIN microbenchmark -->", "<!-- END microbenchmark -->"
+    text = open(path).read()
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    open(path, "w").write(f"{head}{begin}\n{table}\n{end}{tail}")
+
+
+if __name__ == "__main__":
+    main()
