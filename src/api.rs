@@ -16,6 +16,16 @@ use crate::tasks::Value;
 use crate::{Error, Result};
 
 /// What `ray::get` accepts: one ref, or a slice, array or `Vec` of refs.
+///
+/// # Examples
+/// ```
+/// let one = ray::put(1u8);
+/// let arr = [ray::put(2u8), ray::put(3u8)];
+/// assert_eq!(ray::get(&one).unwrap(), 1);
+/// assert_eq!(ray::get(&arr).unwrap(), vec![2, 3]);
+/// assert_eq!(ray::get(&arr[..1]).unwrap(), vec![2]);
+/// # ray::shutdown();
+/// ```
 pub trait Gettable {
     /// `T` for one ref, `Vec<T>` for several.
     type Output;
@@ -327,6 +337,24 @@ pub fn kill<A: RemoteActor>(actor: &ActorHandle<A>) {
 ///
 /// # Errors
 /// [`Error::ActorNotFound`] when no live actor of class `A` has that name.
+///
+/// # Examples
+/// ```
+/// use ray::prelude::*;
+///
+/// pub struct Store { v: u32 }
+/// #[ray::remote]
+/// impl Store {
+///     pub fn new(v: u32) -> Self { Store { v } }
+///     pub fn get(&self) -> u32 { self.v }
+/// }
+///
+/// let _s = Store::options().name("store").remote(7);
+/// let found: ActorHandle<Store> = ray::get_actor("store").unwrap();
+/// assert_eq!(ray::get(&found.get.remote()).unwrap(), 7);
+/// assert!(ray::get_actor::<Store>("missing").is_err());
+/// # ray::shutdown();
+/// ```
 pub fn get_actor<A: RemoteActor>(name: &str) -> Result<ActorHandle<A>> {
     crate::actors::get_actor(name)
 }
@@ -352,6 +380,14 @@ fn query() -> Result<crate::actors::NodeStats> {
 ///
 /// # Errors
 /// [`Error::ShutDown`] if the runtime stops during the call.
+///
+/// # Examples
+/// ```
+/// let nodes = ray::nodes().unwrap();
+/// assert!(nodes.iter().all(|n| n.alive));
+/// assert_eq!(nodes[0].node_id, ray::runtime_context().node_id());
+/// # ray::shutdown();
+/// ```
 pub fn nodes() -> Result<Vec<NodeInfo>> {
     let node = current_node()?;
     Ok(vec![NodeInfo {
@@ -363,6 +399,14 @@ pub fn nodes() -> Result<Vec<NodeInfo>> {
 
 /// Total resources of the cluster, e.g. `{"CPU": 8.0, "GPU": 0.0}`. Empty when no
 /// runtime can be started.
+///
+/// # Examples
+/// ```
+/// ray::init_with(ray::Config::new().num_cpus(3.0).resource("disk", 2.0)).unwrap();
+/// let r = ray::cluster_resources();
+/// assert_eq!((r["CPU"], r["disk"]), (3.0, 2.0));
+/// ray::shutdown();
+/// ```
 pub fn cluster_resources() -> BTreeMap<String, f64> {
     current_node().map(|n| n.total.to_map()).unwrap_or_default()
 }
@@ -418,6 +462,14 @@ pub fn task_summary() -> TaskSummary {
 }
 
 /// Usage of the caller's object store.
+///
+/// # Examples
+/// ```
+/// let r = ray::put(vec![0u8; 4096]);
+/// assert!(ray::memory_summary().bytes_used >= 4096);
+/// # drop(r);
+/// # ray::shutdown();
+/// ```
 pub fn memory_summary() -> MemorySummary {
     current_node()
         .map(|n| n.store.summary())
@@ -429,6 +481,18 @@ pub fn memory_summary() -> MemorySummary {
 ///
 /// # Errors
 /// I/O errors writing `path`, as [`Error::InvalidArgument`].
+///
+/// # Examples
+/// ```
+/// #[ray::remote]
+/// fn work() -> u8 { 1 }
+///
+/// ray::get(&work.remote()).unwrap();
+/// let path = std::env::temp_dir().join("ray-timeline-doc.json");
+/// ray::timeline(&path).unwrap();
+/// assert!(std::fs::read_to_string(&path).unwrap().contains("\"ph\":\"X\""));
+/// # ray::shutdown();
+/// ```
 pub fn timeline(path: impl AsRef<std::path::Path>) -> Result<()> {
     let node = current_node()?;
     let stats = query()?;

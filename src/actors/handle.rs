@@ -19,6 +19,21 @@ use crate::store::{CancelHook, RawRef, stored};
 use crate::{Error, Result};
 
 /// Implemented by `#[ray::remote]` on an actor class's `impl` block.
+///
+/// # Examples
+/// ```
+/// use ray::prelude::*;
+///
+/// pub struct Echo;
+/// #[ray::remote]
+/// impl Echo {
+///     pub fn new() -> Self { Echo }
+///     pub async fn echo(&self, s: String) -> String { s }
+/// }
+///
+/// assert_eq!(<Echo as RemoteActor>::CLASS, "Echo");
+/// assert!(<Echo as RemoteActor>::HAS_ASYNC);
+/// ```
 pub trait RemoteActor: Send + Sync + Sized + 'static {
     /// The per-method stubs reached as `handle.method` (generated).
     type Methods: Send + Sync;

@@ -8,6 +8,19 @@ use crate::resources::{Resources, to_units};
 
 /// Options of one actor creation. Build them through [`ActorOptionsBuilder`] on
 /// `A::options()`.
+///
+/// # Examples
+/// ```
+/// use ray::prelude::*;
+///
+/// pub struct Cache;
+/// #[ray::remote]
+/// impl Cache { pub fn new() -> Self { Cache } pub fn ok(&self) -> bool { true } }
+///
+/// let c = Cache::options().num_cpus(1.0).max_concurrency(4).remote();
+/// assert!(ray::get(&c.ok.remote()).unwrap());
+/// # ray::shutdown();
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct ActorOptions {
     pub(crate) name: Option<String>,

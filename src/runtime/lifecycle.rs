@@ -73,12 +73,30 @@ pub fn init_with(config: Config) -> Result<()> {
 }
 
 /// Whether a runtime is running in this process.
+///
+/// # Examples
+/// ```
+/// assert!(!ray::is_initialized());
+/// let _ = ray::put(1u8); // the first use starts the runtime
+/// assert!(ray::is_initialized());
+/// # ray::shutdown();
+/// ```
 pub fn is_initialized() -> bool {
     GLOBAL.lock().is_some()
 }
 
 /// Stops the runtime: actors die, pending objects fail with [`Error::ShutDown`], and the
 /// runtime threads exit. `init` works again afterwards. A no-op when nothing runs.
+///
+/// # Examples
+/// ```
+/// let r = ray::put(5u32);
+/// ray::shutdown();
+/// ray::init().unwrap(); // a fresh runtime
+/// assert_eq!(ray::get(&ray::put(6u32)).unwrap(), 6);
+/// # drop(r);
+/// # ray::shutdown();
+/// ```
 pub fn shutdown() {
     let Some(g) = GLOBAL.lock().take() else {
         return;

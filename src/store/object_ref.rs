@@ -212,6 +212,18 @@ impl<T> std::hash::Hash for ObjectRef<T> {
 }
 
 /// The future behind `ObjectRef::await`.
+///
+/// # Examples
+/// ```
+/// #[ray::remote]
+/// fn one() -> u32 { 1 }
+///
+/// #[ray::remote]
+/// async fn two() -> u32 { one.remote().await.unwrap() + 1 }
+///
+/// assert_eq!(ray::get(&two.remote()).unwrap(), 2);
+/// # ray::shutdown();
+/// ```
 pub struct ObjectRefFuture<T> {
     raw: RawRef,
     _t: PhantomData<fn() -> T>,

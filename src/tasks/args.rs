@@ -15,6 +15,19 @@ use crate::{Error, Result};
 /// What a value must be to cross a task or actor boundary: serializable for the trip to
 /// another process, `Clone` so that `get` can hand out an owned copy while the store keeps
 /// its own (use [`ObjectRef::get_arc`] or `Arc<T>` parameters to share instead of copying).
+///
+/// # Examples
+/// ```
+/// #[derive(Clone, serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+/// struct Point { x: f64, y: f64 }
+///
+/// #[ray::remote]
+/// fn mirror(p: Point) -> Point { Point { x: p.y, y: p.x } }
+///
+/// let p = ray::get(&mirror.remote(Point { x: 1.0, y: 2.0 })).unwrap();
+/// assert_eq!(p, Point { x: 2.0, y: 1.0 });
+/// # ray::shutdown();
+/// ```
 pub trait Value: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Value for T {}
 

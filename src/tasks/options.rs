@@ -8,6 +8,19 @@ use crate::ids::NodeId;
 use crate::resources::{Resources, to_units};
 
 /// Where a task may run.
+///
+/// # Examples
+/// ```
+/// use ray::prelude::*;
+///
+/// #[ray::remote]
+/// fn here() -> ray::NodeId { ray::runtime_context().node_id() }
+///
+/// let node = ray::runtime_context().node_id();
+/// let strategy = ray::SchedulingStrategy::NodeAffinity { node_id: node, soft: false };
+/// assert_eq!(ray::get(&here.options().scheduling_strategy(strategy).remote()).unwrap(), node);
+/// # ray::shutdown();
+/// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub enum SchedulingStrategy {
@@ -27,6 +40,18 @@ pub enum SchedulingStrategy {
 
 /// Options of one task submission. Build them through [`TaskOptionsBuilder`] on
 /// `f.options()`.
+///
+/// # Examples
+/// ```
+/// use ray::TaskOptionsBuilder;
+///
+/// #[ray::remote]
+/// fn id(x: u8) -> u8 { x }
+///
+/// let r = id.options().num_cpus(0.5).max_retries(0).remote(3);
+/// assert_eq!(ray::get(&r).unwrap(), 3);
+/// # ray::shutdown();
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct TaskOptions {
     pub(crate) num_cpus: Option<f64>,
