@@ -198,6 +198,9 @@ impl Future for WaitFor<'_> {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
+        if this.ready.iter().filter(|r| **r).count() >= this.k {
+            return Poll::Ready(());
+        }
         if this
             .store
             .poll_settled(&this.ids, &mut this.ready, Some(cx))
@@ -247,27 +250,32 @@ pub fn wait<T>(
             "wait over refs of different runtimes".into(),
         ));
     }
-    let mut fut = WaitFor {
-        ids: refs.iter().map(|r| r.id()).collect(),
-        store: &store,
-        ready: vec![false; refs.len()],
-        k: num_returns,
-    };
-    let deadline = timeout.map(|t| Instant::now() + t);
-    if block_on_deadline(&mut fut, deadline).is_err() {
-        // Timed out: refresh, so objects that settled at the last moment count as ready.
-        store.poll_settled(&fut.ids, &mut fut.ready, None);
+    // Settled refs know it without the store's lock; only the rest are looked up.
+    let mut ready: Vec<bool> = refs.iter().map(|r| r.raw.is_settled_fast()).collect();
+    if ready.iter().filter(|r| **r).count() < num_returns {
+        let mut fut = WaitFor {
+            ids: refs.iter().map(|r| r.id()).collect(),
+            store: &store,
+            ready,
+            k: num_returns,
+        };
+        let deadline = timeout.map(|t| Instant::now() + t);
+        if block_on_deadline(&mut fut, deadline).is_err() {
+            // Timed out: refresh, so objects that settled at the last moment count.
+            store.poll_settled(&fut.ids, &mut fut.ready, None);
+        }
+        ready = fut.ready;
     }
-    let mut ready = Vec::with_capacity(num_returns);
-    let mut not_ready = Vec::new();
-    for (r, settled) in refs.iter().zip(&fut.ready) {
+    let mut done = Vec::with_capacity(refs.len());
+    let mut not_done = Vec::new();
+    for (r, settled) in refs.iter().zip(&ready) {
         if *settled {
-            ready.push(r.clone())
+            done.push(r.clone())
         } else {
-            not_ready.push(r.clone())
+            not_done.push(r.clone())
         }
     }
-    Ok((ready, not_ready))
+    Ok((done, not_done))
 }
 
 /// Cancels the task (or actor method call) that produces `r`. A pending task or queued

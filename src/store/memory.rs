@@ -122,7 +122,7 @@ impl MemoryStore {
     /// was freed meanwhile drops the result; one already settled (cancelled) keeps its
     /// first outcome. Returns whether the result was stored.
     pub(crate) fn complete(&self, id: ObjectId, result: Result<StoredValue>) -> bool {
-        let waiters = {
+        let (owner, waiters) = {
             let mut t = self.table.lock();
             let t = &mut *t;
             let Some(slot) = t.slots.get_mut(&id) else {
@@ -131,16 +131,21 @@ impl MemoryStore {
             if !matches!(slot.state, State::Pending) {
                 return false;
             }
-            slot.state = match result {
+            slot.state = match &result {
                 Ok(v) => {
                     t.bytes += v.size;
                     t.ready += 1;
-                    State::Ready(v)
+                    State::Ready(v.clone())
                 }
-                Err(e) => State::Failed(e),
+                Err(e) => State::Failed(e.clone()),
             };
-            std::mem::take(&mut slot.waiters)
+            (slot.owner.upgrade(), std::mem::take(&mut slot.waiters))
         };
+        // Outside the lock: dropping `owner` may free the slot (if every other ref went
+        // away meanwhile), which takes the lock again.
+        if let Some(owner) = owner {
+            owner.settle(result);
+        }
         wake_all(waiters);
         true
     }
@@ -248,17 +253,20 @@ impl MemoryStore {
 
     /// Fails every pending object (the runtime is going away) so no reader hangs.
     pub(crate) fn fail_all_pending(&self, err: &Error) {
-        let waiters: Vec<Waker> = {
+        let (owners, waiters): (Vec<_>, Vec<_>) = {
             let mut t = self.table.lock();
             t.slots
                 .values_mut()
                 .filter(|s| matches!(s.state, State::Pending))
-                .flat_map(|s| {
+                .map(|s| {
                     s.state = State::Failed(err.clone());
-                    std::mem::take(&mut s.waiters)
+                    (s.owner.upgrade(), std::mem::take(&mut s.waiters))
                 })
-                .collect()
+                .unzip()
         };
-        wake_all(waiters);
+        for owner in owners.into_iter().flatten() {
+            owner.settle(Err(err.clone()));
+        }
+        wake_all(waiters.into_iter().flatten().collect());
     }
 }

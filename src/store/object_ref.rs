@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -22,6 +22,16 @@ pub(crate) struct RefInner {
     /// How to cancel the work producing this object when the node manager does not know
     /// it (an actor method call).
     cancel: Option<CancelHook>,
+    /// The outcome, once settled: read without the store's lock (the store's slot keeps
+    /// the same value for accounting and for refs decoded later).
+    outcome: OnceLock<Result<StoredValue>>,
+}
+
+impl RefInner {
+    /// Records the outcome; the first one wins, as in the store.
+    pub(crate) fn settle(&self, result: Result<StoredValue>) {
+        let _ = self.outcome.set(result);
+    }
 }
 
 /// Cancels the call that produces an object.
@@ -54,6 +64,7 @@ impl RawRef {
             id,
             store: store.clone(),
             cancel,
+            outcome: OnceLock::new(),
         });
         store.create_pending(id, Arc::downgrade(&inner));
         RawRef(inner)
@@ -65,6 +76,7 @@ impl RawRef {
             id,
             store: store.clone(),
             cancel: None,
+            outcome: OnceLock::from(Ok(value.clone())),
         });
         store.create_ready(id, value, Arc::downgrade(&inner));
         RawRef(inner)
@@ -103,10 +115,22 @@ impl RawRef {
     }
 
     pub(crate) fn peek(&self) -> Option<Result<StoredValue>> {
+        if let Some(done) = self.0.outcome.get() {
+            return Some(done.clone());
+        }
         self.0.store.peek(self.0.id)
     }
 
+    /// Whether the outcome is known, without taking the store's lock (may say `false`
+    /// for an instant after the store settled it).
+    pub(crate) fn is_settled_fast(&self) -> bool {
+        self.0.outcome.get().is_some()
+    }
+
     pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<Result<StoredValue>> {
+        if let Some(done) = self.0.outcome.get() {
+            return Poll::Ready(done.clone());
+        }
         self.0.store.poll(self.0.id, cx)
     }
 
