@@ -87,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         out.insert(k.to_string(), serde_json::json!(v));
     };
     put("ray_init_s", init_s);
+    put("rss_after_init_mib", rss_mib());
 
     put(
         "tasks_sync",

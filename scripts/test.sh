@@ -14,6 +14,7 @@ cargo fmt --all --check
 cargo clippy --all-targets -- -D warnings
 # Builds the library, tests and examples once (the example tests run the binaries).
 cargo nextest run --all-targets --no-fail-fast
-cargo test --doc
+# Doc examples share the process-wide runtime: run them one at a time.
+cargo test --doc -- --test-threads=1
 # The microbenchmark must keep working; timings are not checked here.
 BENCH_SCALE=0.01 BENCH_REPEATS=1 cargo run --example microbenchmark >/dev/null

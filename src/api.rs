@@ -214,7 +214,8 @@ impl Future for WaitFor<'_> {
 }
 
 /// Waits until `num_returns` of `refs` are ready (or failed), or `timeout` passes.
-/// Returns `(ready, not_ready)`, each in input order.
+/// Returns `(ready, not_ready)`, each in input order: `ready` holds at most `num_returns`
+/// refs (fewer after a timeout), and every other ref is in `not_ready`, as in Ray.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] when `num_returns` exceeds `refs.len()` or the refs live in
@@ -266,10 +267,11 @@ pub fn wait<T>(
         }
         ready = fut.ready;
     }
-    let mut done = Vec::with_capacity(refs.len());
-    let mut not_done = Vec::new();
+    // As in Ray: at most `num_returns` ready refs, the first ones in input order.
+    let mut done = Vec::with_capacity(num_returns);
+    let mut not_done = Vec::with_capacity(refs.len() - num_returns);
     for (r, settled) in refs.iter().zip(&ready) {
-        if *settled {
+        if *settled && done.len() < num_returns {
             done.push(r.clone())
         } else {
             not_done.push(r.clone())

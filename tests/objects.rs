@@ -67,12 +67,14 @@ fn wait_splits_ready_and_not_ready_in_input_order() {
         gated.remote(3),
         failing.remote(),
     ];
-    // k = 2: returns once two are ready; all settled refs count, in input order.
+    // k = 2: returns once two are ready, with exactly the first two ready refs (as in
+    // Ray); everything else, ready or not, is in `not_ready`, in input order.
     let (ready, not_ready) = ray::wait(&refs, 2, None).unwrap();
-    assert!(ready.len() >= 2);
-    assert_eq!(ready[..2], refs[1..3]);
-    assert!(not_ready.contains(&refs[0]) && not_ready.contains(&refs[3]));
-    assert_eq!(ready.len() + not_ready.len(), refs.len());
+    assert_eq!(ready, refs[1..3]);
+    assert_eq!(
+        not_ready,
+        vec![refs[0].clone(), refs[3].clone(), refs[4].clone()]
+    );
 
     // A failed object counts as ready.
     let (ready, not_ready) = ray::wait(&refs, 3, Some(common::LONG)).unwrap();
