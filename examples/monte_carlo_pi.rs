@@ -1,7 +1,8 @@
 //! Ray's Monte Carlo π example: sampling tasks report progress to a progress actor while
 //! the driver polls it, then the estimate is computed from the tasks' results.
 //!
-//! Run: `cargo run --release --example monte_carlo_pi`.
+//! Run: `cargo run --release --example monte_carlo_pi` (`MC_SAMPLES=100000` for a quick
+//! run with fewer samples per task).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -60,11 +61,15 @@ fn sampling_task(samples: u64, task: u32, progress: ActorHandle<ProgressActor>) 
 
 fn main() -> ray::Result<()> {
     const TASKS: u32 = 10;
-    const SAMPLES: u64 = 10_000_000;
+    // Samples per task; `MC_SAMPLES` lowers it for quick runs (the test uses it).
+    let samples: u64 = std::env::var("MC_SAMPLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000_000);
     ray::init()?;
-    let progress = ProgressActor::remote(u64::from(TASKS) * SAMPLES);
+    let progress = ProgressActor::remote(u64::from(TASKS) * samples);
     let results: Vec<ObjectRef<u64>> = (0..TASKS)
-        .map(|t| sampling_task.remote(SAMPLES, t, progress.clone()))
+        .map(|t| sampling_task.remote(samples, t, progress.clone()))
         .collect();
     loop {
         let p = ray::get(&progress.progress.remote())?;
@@ -75,7 +80,7 @@ fn main() -> ray::Result<()> {
         std::thread::sleep(Duration::from_millis(500));
     }
     let inside: u64 = ray::get(&results)?.iter().sum();
-    let pi = 4.0 * inside as f64 / (f64::from(TASKS) * SAMPLES as f64);
+    let pi = 4.0 * inside as f64 / (f64::from(TASKS) * samples as f64);
     println!("Estimated value of π is: {pi}");
     ray::shutdown();
     Ok(())

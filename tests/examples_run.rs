@@ -47,6 +47,27 @@ fn quickstart_prints_the_seed_output() {
     );
 }
 
+#[test]
+fn monte_carlo_pi_reports_progress_and_a_close_estimate() {
+    let out = Command::new(example("monte_carlo_pi"))
+        .env("MC_SAMPLES", "200000")
+        .output()
+        .expect("run monte_carlo_pi");
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.lines().any(|l| l == "Progress: 100%"), "{stdout}");
+    let estimate: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Estimated value of π is: "))
+        .and_then(|v| v.parse().ok())
+        .expect("estimate line");
+    assert!((estimate - std::f64::consts::PI).abs() < 0.01, "{estimate}");
+}
+
 fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
