@@ -1,13 +1,18 @@
 //! Transport: the framing every byte that leaves a process goes through. One frame is a
 //! 4-byte big-endian length followed by a MessagePack-encoded, versioned [`WireMessage`].
 //! This module knows nothing about scheduling; the QUIC endpoints that carry frames
-//! between nodes arrive with the cluster work and reuse exactly this codec.
+//! between nodes (`quic.rs`, with TLS pinning in `tls.rs`) carry exactly these frames.
 
 mod frame;
+mod quic;
+mod tls;
 
+pub(crate) use frame::decode_body;
 pub use frame::{
     FrameReader, MAX_FRAME_BYTES, WIRE_VERSION, WireMessage, decode_frame, encode_frame,
 };
+pub use quic::{Endpoint, JoinAddress, Peer, Service};
+pub use tls::Identity;
 
 /// What can go wrong while encoding, reading or decoding frames.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +37,21 @@ pub enum TransportError {
     /// The payload is not a valid message.
     #[error("malformed frame: {0}")]
     Malformed(String),
+    /// TLS failed, or the peer's certificate is not the pinned one.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The socket could not be bound or the peer reached.
+    #[error("network: {0}")]
+    Io(String),
+    /// The peer refused us (wrong token or version).
+    #[error("refused by the peer: {0}: check the cluster token in the join address")]
+    Refused(String),
+    /// The connection is closed.
+    #[error("connection closed: {0}")]
+    Closed(String),
+    /// A join address that cannot be parsed.
+    #[error("bad join address {0}")]
+    BadAddress(String),
     /// The peer speaks another protocol version.
     #[error(
         "peer speaks wire version {got}, this node speaks {ours}: run the same build on every node"

@@ -48,6 +48,11 @@ pub enum WireMessage {
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
+    /// Answer to a `Hello` with the right token.
+    Welcome {
+        /// The answering node.
+        node_id: NodeId,
+    },
     /// Liveness probe.
     Heartbeat {
         /// The sender.
@@ -110,8 +115,12 @@ pub fn decode_frame(buf: &[u8]) -> Result<Option<(WireMessage, usize)>, Transpor
     let Some(body) = buf.get(4..4 + len) else {
         return Ok(None);
     };
-    let msg = rmp_serde::from_slice(body).map_err(|e| TransportError::Malformed(e.to_string()))?;
-    Ok(Some((msg, 4 + len)))
+    Ok(Some((decode_body(body)?, 4 + len)))
+}
+
+/// Decodes a frame body (the bytes after the length prefix).
+pub(crate) fn decode_body(body: &[u8]) -> Result<WireMessage, TransportError> {
+    rmp_serde::from_slice(body).map_err(|e| TransportError::Malformed(e.to_string()))
 }
 
 /// Accumulates bytes from a stream and yields whole frames.

@@ -1,0 +1,410 @@
+//! QUIC endpoints between nodes. Every connection starts with a `Hello` carrying the
+//! cluster token; a peer without the right token (or speaking another wire version) is
+//! refused and logged before any other message is read. After that, each request is one
+//! bidirectional stream: one frame in, one frame out. A malformed, oversized or
+//! truncated frame closes that peer's connection with a logged reason; the endpoint keeps
+//! serving everyone else.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use quinn::{RecvStream, SendStream, VarInt};
+
+use super::tls::{self, Identity};
+use super::{
+    MAX_FRAME_BYTES, TransportError, WIRE_VERSION, WireMessage, decode_body, encode_frame,
+};
+use crate::ids::NodeId;
+
+/// How long a new connection may take to present its token.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Application close codes.
+const CLOSE_REFUSED: u32 = 1;
+const CLOSE_BAD_FRAME: u32 = 2;
+const CLOSE_STOPPED: u32 = 3;
+
+/// Where and how to join a cluster: `ray://TOKEN@HOST:PORT#CERT_SHA256`.
+///
+/// # Examples
+/// ```
+/// use ray::transport::JoinAddress;
+///
+/// let a: JoinAddress = format!("ray://secret@127.0.0.1:6379#{}", "ab".repeat(32)).parse().unwrap();
+/// assert_eq!(a.addr.port(), 6379);
+/// assert_eq!(a.to_string().parse::<JoinAddress>().unwrap(), a);
+/// assert!("127.0.0.1:6379".parse::<JoinAddress>().is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct JoinAddress {
+    /// The head's QUIC endpoint.
+    pub addr: SocketAddr,
+    /// The cluster token.
+    pub token: String,
+    /// SHA-256 of the cluster's certificate.
+    pub fingerprint: [u8; 32],
+}
+
+impl fmt::Display for JoinAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ray://{}@{}#{}",
+            self.token,
+            self.addr,
+            tls::hex(&self.fingerprint)
+        )
+    }
+}
+
+impl fmt::Debug for JoinAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The token is a secret: never in logs.
+        write!(
+            f,
+            "JoinAddress({}#{})",
+            self.addr,
+            tls::hex(&self.fingerprint)
+        )
+    }
+}
+
+impl FromStr for JoinAddress {
+    type Err = TransportError;
+
+    fn from_str(s: &str) -> Result<Self, TransportError> {
+        let bad = |why: &str| {
+            TransportError::BadAddress(format!(
+                "`{s}`: {why} (expected ray://TOKEN@HOST:PORT#CERT_SHA256)"
+            ))
+        };
+        let rest = s
+            .strip_prefix("ray://")
+            .ok_or_else(|| bad("missing ray://"))?;
+        let (token, rest) = rest.rsplit_once('@').ok_or_else(|| bad("missing TOKEN@"))?;
+        let (addr, pin) = rest
+            .split_once('#')
+            .ok_or_else(|| bad("missing #CERT_SHA256"))?;
+        let addr = addr
+            .parse()
+            .map_err(|_| bad("HOST:PORT is not a socket address"))?;
+        if pin.len() != 64 || !pin.is_ascii() {
+            return Err(bad("the certificate hash must be 64 hex digits"));
+        }
+        let mut fingerprint = [0u8; 32];
+        for (i, b) in fingerprint.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&pin[2 * i..2 * i + 2], 16)
+                .map_err(|_| bad("the certificate hash is not hex"))?;
+        }
+        if token.is_empty() {
+            return Err(bad("empty token"));
+        }
+        Ok(Self {
+            addr,
+            token: token.to_string(),
+            fingerprint,
+        })
+    }
+}
+
+/// What a node does with requests from authenticated peers. Transport knows nothing
+/// about what the messages mean.
+pub trait Service: Send + Sync + 'static {
+    /// Answers one request from peer `from`.
+    fn handle(&self, from: NodeId, msg: WireMessage) -> BoxFuture<'static, WireMessage>;
+}
+
+/// A node's QUIC endpoint: serves peers and connects to them.
+pub struct Endpoint {
+    inner: quinn::Endpoint,
+    node_id: NodeId,
+    token: Arc<str>,
+    identity: Identity,
+}
+
+impl Endpoint {
+    /// Binds `addr` (use port 0 for any free port) and serves `service` to peers that
+    /// present `token`. Must be called inside a Tokio runtime (any actix arbiter).
+    ///
+    /// # Errors
+    /// [`TransportError::Io`] if the socket cannot be bound, [`TransportError::Tls`] for
+    /// a bad identity.
+    pub fn bind(
+        addr: SocketAddr,
+        node_id: NodeId,
+        token: String,
+        identity: Identity,
+        service: Arc<dyn Service>,
+    ) -> Result<Self, TransportError> {
+        let inner = quinn::Endpoint::server(tls::server_config(&identity)?, addr)
+            .map_err(|e| TransportError::Io(e.to_string()))?;
+        let token: Arc<str> = token.into();
+        let accept = inner.clone();
+        let accept_token = token.clone();
+        actix_rt::spawn(async move {
+            while let Some(incoming) = accept.accept().await {
+                actix_rt::spawn(serve(
+                    incoming,
+                    accept_token.clone(),
+                    node_id,
+                    service.clone(),
+                ));
+            }
+        });
+        Ok(Self {
+            inner,
+            node_id,
+            token,
+            identity,
+        })
+    }
+
+    /// The bound address.
+    ///
+    /// # Errors
+    /// [`TransportError::Io`] if the socket is gone.
+    pub fn local_addr(&self) -> Result<SocketAddr, TransportError> {
+        self.inner
+            .local_addr()
+            .map_err(|e| TransportError::Io(e.to_string()))
+    }
+
+    /// The address other nodes join with.
+    ///
+    /// # Errors
+    /// As [`Endpoint::local_addr`].
+    pub fn join_address(&self) -> Result<JoinAddress, TransportError> {
+        Ok(JoinAddress {
+            addr: self.local_addr()?,
+            token: self.token.to_string(),
+            fingerprint: self.identity.fingerprint(),
+        })
+    }
+
+    /// Connects to a peer and presents our token.
+    ///
+    /// # Errors
+    /// [`TransportError::Refused`] for a wrong token or version, [`TransportError::Tls`]
+    /// when the peer's certificate is not the pinned one, [`TransportError::Io`] when it
+    /// cannot be reached.
+    pub async fn connect(&self, to: &JoinAddress) -> Result<Peer, TransportError> {
+        let connecting = self
+            .inner
+            .connect_with(
+                tls::client_config(to.fingerprint)?,
+                to.addr,
+                tls::SERVER_NAME,
+            )
+            .map_err(|e| TransportError::Io(e.to_string()))?;
+        let conn = connecting.await.map_err(connection_error)?;
+        let peer = Peer { conn };
+        let hello = WireMessage::Hello {
+            version: WIRE_VERSION,
+            node_id: self.node_id,
+            token: to.token.clone(),
+        };
+        match peer.request(&hello).await? {
+            WireMessage::Welcome { .. } => Ok(peer),
+            other => Err(TransportError::Malformed(format!(
+                "expected Welcome, got {other:?}"
+            ))),
+        }
+    }
+
+    /// Closes every connection at once, without a goodbye (as a crash would).
+    pub fn close(&self) {
+        self.inner
+            .close(VarInt::from_u32(CLOSE_STOPPED), b"node stopped");
+    }
+}
+
+/// An authenticated connection to a peer.
+#[derive(Clone)]
+pub struct Peer {
+    conn: quinn::Connection,
+}
+
+impl Peer {
+    /// Sends one request and waits for its answer.
+    ///
+    /// # Errors
+    /// [`TransportError::Closed`]/[`TransportError::Refused`] when the connection is
+    /// gone, or a frame error from the peer's answer.
+    pub async fn request(&self, msg: &WireMessage) -> Result<WireMessage, TransportError> {
+        let (mut send, mut recv) = self.conn.open_bi().await.map_err(connection_error)?;
+        write_frame(&mut send, msg).await?;
+        read_frame(&mut recv)
+            .await
+            .map_err(|e| match self.conn.close_reason() {
+                Some(reason) => connection_error(reason),
+                None => e,
+            })
+    }
+
+    /// Sends raw bytes as a request (for tests of malformed input) and returns whatever
+    /// the peer answered, or why it did not.
+    #[doc(hidden)]
+    pub async fn request_raw(&self, bytes: &[u8]) -> Result<WireMessage, TransportError> {
+        let (mut send, mut recv) = self.conn.open_bi().await.map_err(connection_error)?;
+        send.write_all(bytes)
+            .await
+            .map_err(|e| TransportError::Closed(e.to_string()))?;
+        let _ = send.finish();
+        match read_frame(&mut recv).await {
+            Ok(m) => Ok(m),
+            Err(e) => Err(match self.conn.closed().await {
+                reason @ quinn::ConnectionError::ApplicationClosed(_) => connection_error(reason),
+                _ => e,
+            }),
+        }
+    }
+
+    /// The peer's address.
+    pub fn remote_address(&self) -> SocketAddr {
+        self.conn.remote_address()
+    }
+}
+
+fn connection_error(e: quinn::ConnectionError) -> TransportError {
+    match e {
+        quinn::ConnectionError::ApplicationClosed(c)
+            if c.error_code == VarInt::from_u32(CLOSE_REFUSED) =>
+        {
+            TransportError::Refused(String::from_utf8_lossy(&c.reason).into_owned())
+        }
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            TransportError::Closed(String::from_utf8_lossy(&c.reason).into_owned())
+        }
+        quinn::ConnectionError::TransportError(t) => TransportError::Tls(t.to_string()),
+        other => TransportError::Closed(other.to_string()),
+    }
+}
+
+async fn write_frame(send: &mut SendStream, msg: &WireMessage) -> Result<(), TransportError> {
+    let bytes = encode_frame(msg)?;
+    send.write_all(&bytes)
+        .await
+        .map_err(|e| TransportError::Closed(e.to_string()))?;
+    let _ = send.finish();
+    Ok(())
+}
+
+async fn read_frame(recv: &mut RecvStream) -> Result<WireMessage, TransportError> {
+    let mut len = [0u8; 4];
+    read_exact(recv, &mut len, 0).await?;
+    let n = u32::from_be_bytes(len) as usize;
+    if n > MAX_FRAME_BYTES {
+        return Err(TransportError::FrameTooLarge {
+            len: n,
+            max: MAX_FRAME_BYTES,
+        });
+    }
+    let mut body = vec![0u8; n];
+    read_exact(recv, &mut body, 4).await?;
+    decode_body(&body)
+}
+
+async fn read_exact(
+    recv: &mut RecvStream,
+    buf: &mut [u8],
+    before: usize,
+) -> Result<(), TransportError> {
+    recv.read_exact(buf).await.map_err(|e| match e {
+        quinn::ReadExactError::FinishedEarly(got) => TransportError::Truncated {
+            expected: before + buf.len(),
+            got: before + got,
+        },
+        quinn::ReadExactError::ReadError(e) => TransportError::Closed(e.to_string()),
+    })
+}
+
+/// Serves one incoming connection: the token first, then requests.
+async fn serve(
+    incoming: quinn::Incoming,
+    token: Arc<str>,
+    node_id: NodeId,
+    service: Arc<dyn Service>,
+) {
+    let remote = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(node_id = %node_id, %remote, error = %e, "QUIC handshake failed");
+            return;
+        }
+    };
+    let peer = match actix_rt::time::timeout(HELLO_TIMEOUT, hello(&conn, &token)).await {
+        Ok(Ok(peer)) => peer,
+        Ok(Err(why)) => {
+            tracing::warn!(node_id = %node_id, %remote, reason = %why, "peer refused");
+            conn.close(VarInt::from_u32(CLOSE_REFUSED), why.as_bytes());
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(node_id = %node_id, %remote, "peer refused: no hello in time");
+            conn.close(VarInt::from_u32(CLOSE_REFUSED), b"no hello in time");
+            return;
+        }
+    };
+    tracing::info!(node_id = %node_id, peer = %peer, %remote, "peer connected");
+    while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+        let service = service.clone();
+        let conn = conn.clone();
+        actix_rt::spawn(async move {
+            match read_frame(&mut recv).await {
+                Ok(msg) => {
+                    let reply = service.handle(peer, msg).await;
+                    if let Err(e) = write_frame(&mut send, &reply).await {
+                        tracing::debug!(peer = %peer, error = %e, "reply not delivered");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(peer = %peer, %remote, error = %e, "bad frame: closing the connection");
+                    conn.close(VarInt::from_u32(CLOSE_BAD_FRAME), e.to_string().as_bytes());
+                }
+            }
+        });
+    }
+}
+
+/// Compares tokens in time independent of where they differ (and of their length):
+/// compares their SHA-256 digests with no early exit.
+fn same_token(a: &str, b: &str) -> bool {
+    let (x, y) = (
+        tls::fingerprint(a.as_bytes()),
+        tls::fingerprint(b.as_bytes()),
+    );
+    x.iter().zip(y).fold(0u8, |acc, (p, q)| acc | (p ^ q)) == 0
+}
+
+/// Reads the first request, which must be a `Hello` with our token and wire version.
+async fn hello(conn: &quinn::Connection, token: &str) -> Result<NodeId, String> {
+    let (mut send, mut recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
+    let msg = read_frame(&mut recv).await.map_err(|e| e.to_string())?;
+    let WireMessage::Hello {
+        version,
+        node_id,
+        token: theirs,
+    } = msg
+    else {
+        return Err("the first message must be Hello".into());
+    };
+    if version != WIRE_VERSION {
+        return Err(TransportError::VersionMismatch {
+            got: version,
+            ours: WIRE_VERSION,
+        }
+        .to_string());
+    }
+    if !same_token(&theirs, token) {
+        return Err("wrong cluster token".into());
+    }
+    write_frame(&mut send, &WireMessage::Welcome { node_id })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(node_id)
+}
