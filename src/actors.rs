@@ -5,12 +5,14 @@
 //! Invariant: nothing here blocks an executor thread, except a user actor's own sync
 //! methods on that actor's own arbiter.
 
+mod cluster;
 mod handle;
 mod host;
 mod node_manager;
 mod options;
 mod registry;
 
+pub(crate) use cluster::{ClusterAgent, Role, RunRemote, StopAgent, start as start_cluster_agent};
 pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};
 pub(crate) use handle::{create as create_actor, get_actor};

@@ -400,11 +400,22 @@ fn query() -> Result<crate::actors::NodeStats> {
 /// ```
 pub fn nodes() -> Result<Vec<NodeInfo>> {
     let node = current_node()?;
-    Ok(vec![NodeInfo {
-        node_id: node.id,
-        alive: !node.shut_down.load(std::sync::atomic::Ordering::Relaxed),
-        resources: node.total.to_map(),
-    }])
+    let view = node.view.read();
+    if view.is_empty() {
+        return Ok(vec![NodeInfo {
+            node_id: node.id,
+            alive: !node.shut_down.load(std::sync::atomic::Ordering::Relaxed),
+            resources: node.total.to_map(),
+        }]);
+    }
+    Ok(view
+        .iter()
+        .map(|n| NodeInfo {
+            node_id: n.node_id,
+            alive: n.alive,
+            resources: n.resources.iter().cloned().collect(),
+        })
+        .collect())
 }
 
 /// Total resources of the cluster, e.g. `{"CPU": 8.0, "GPU": 0.0}`. Empty when no
@@ -418,7 +429,13 @@ pub fn nodes() -> Result<Vec<NodeInfo>> {
 /// ray::shutdown();
 /// ```
 pub fn cluster_resources() -> BTreeMap<String, f64> {
-    current_node().map(|n| n.total.to_map()).unwrap_or_default()
+    let mut total = BTreeMap::new();
+    for n in nodes().unwrap_or_default().into_iter().filter(|n| n.alive) {
+        for (k, v) in n.resources {
+            *total.entry(k).or_insert(0.0) += v;
+        }
+    }
+    total
 }
 
 /// Resources not currently held by tasks or actors.

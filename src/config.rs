@@ -2,6 +2,7 @@
 //! variables; validated before any thread starts.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::resources::{Resources, to_units};
 use crate::{Error, Result};
@@ -22,6 +23,13 @@ pub struct Config {
     pub(crate) num_gpus: Option<f64>,
     pub(crate) resources: BTreeMap<String, f64>,
     pub(crate) namespace: Option<String>,
+    /// Start a cluster head (QUIC endpoint, token, node table) instead of a lone node.
+    pub(crate) head: bool,
+    /// A worker node that registers with the head (not a driver).
+    pub(crate) worker: bool,
+    pub(crate) port: u16,
+    pub(crate) heartbeat: Option<Duration>,
+    pub(crate) node_timeout: Option<Duration>,
 }
 
 impl Config {
@@ -51,6 +59,25 @@ impl Config {
     /// A custom resource this node offers.
     pub fn resource(mut self, name: impl Into<String>, amount: f64) -> Self {
         self.resources.insert(name.into(), amount);
+        self
+    }
+
+    /// The UDP port of this node's QUIC endpoint in a cluster (default: any free port).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// How often a cluster node reports to the head (default 500 ms).
+    pub fn heartbeat_interval(mut self, every: Duration) -> Self {
+        self.heartbeat = Some(every);
+        self
+    }
+
+    /// How long the head waits for a node's heartbeat before it declares the node dead
+    /// (default 10 s).
+    pub fn node_timeout(mut self, timeout: Duration) -> Self {
+        self.node_timeout = Some(timeout);
         self
     }
 

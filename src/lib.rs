@@ -5,6 +5,7 @@
 
 mod actors;
 mod api;
+pub mod cluster_utils;
 mod config;
 mod error;
 mod ids;
@@ -26,6 +27,7 @@ pub use runtime::{RuntimeContext, init, init_with, is_initialized, runtime_conte
 pub use store::{MemorySummary, ObjectRef, ObjectRefFuture};
 pub use tasks::{
     Arg, IntoArg, ObjectRefStream, SchedulingStrategy, TaskOptions, TaskOptionsBuilder, Value,
+    build_fingerprint,
 };
 
 #[cfg(feature = "macros")]
@@ -86,6 +88,7 @@ pub mod __private {
         deps: Vec<Option<RawRefHandle>>,
         num_returns: usize,
         body: impl FnMut(bool) -> TaskOutput + Send + 'static,
+        remote: Option<RemoteForm>,
     ) -> Vec<RawRefHandle> {
         handles(crate::tasks::submit(
             name,
@@ -93,6 +96,7 @@ pub mod __private {
             deps,
             num_returns,
             TaskBody::Sync(Box::new(body)),
+            remote,
         ))
     }
 
@@ -103,6 +107,7 @@ pub mod __private {
         deps: Vec<Option<RawRefHandle>>,
         num_returns: usize,
         body: impl FnMut(bool) -> LocalBoxFuture<'static, TaskOutput> + Send + 'static,
+        remote: Option<RemoteForm>,
     ) -> Vec<RawRefHandle> {
         handles(crate::tasks::submit(
             name,
@@ -110,7 +115,33 @@ pub mod __private {
             deps,
             num_returns,
             TaskBody::Async(Box::new(body)),
+            remote,
         ))
+    }
+
+    pub use crate::tasks::{RemoteBody, RemoteForm, RemoteFunction};
+    pub use inventory;
+    pub use parking_lot::Mutex;
+
+    /// Takes the arguments for one attempt: a copy when another attempt may follow.
+    pub fn take_args<A: Clone>(slot: &Mutex<Option<A>>, keep: bool) -> Option<A> {
+        let mut guard = slot.lock();
+        if keep { guard.clone() } else { guard.take() }
+    }
+
+    /// The error of a body run twice without `keep`.
+    pub fn consumed() -> Error {
+        Error::InvalidArgument("task arguments were already consumed".into())
+    }
+
+    /// Encodes a value for another node (MessagePack).
+    pub fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
+        crate::tasks::encode(v)
+    }
+
+    /// Decodes a value from another node.
+    pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+        crate::tasks::decode(bytes)
     }
 
     /// Takes the next return handle as a typed ref.

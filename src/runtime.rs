@@ -20,6 +20,7 @@ pub(crate) use context::{
     ExecContext, WithContext, current_context, set_thread_context, with_context,
 };
 pub use context::{RuntimeContext, runtime_context};
+pub(crate) use lifecycle::{Global, start};
 pub(crate) use lifecycle::{current_node, current_store};
 pub use lifecycle::{init, init_with, is_initialized, shutdown};
 
@@ -48,6 +49,12 @@ pub(crate) struct Node {
     /// Threads of stopped actors, kept for the next actors (starting a thread and its
     /// event loop is most of an actor's creation cost).
     pub(crate) idle_actor_threads: parking_lot::Mutex<Vec<ArbiterHandle>>,
+    /// Membership in a cluster, if this node is networked.
+    pub(crate) cluster: std::sync::OnceLock<Addr<crate::actors::ClusterAgent>>,
+    /// The address other nodes join this cluster with (set on networked nodes).
+    pub(crate) join_address: std::sync::OnceLock<crate::transport::JoinAddress>,
+    /// The cluster's node table as this node last saw it (empty on a lone node).
+    pub(crate) view: parking_lot::RwLock<Vec<crate::transport::WireNode>>,
 }
 
 /// Idle actor threads kept per node; more are stopped.

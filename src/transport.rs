@@ -9,13 +9,13 @@ mod tls;
 
 pub(crate) use frame::decode_body;
 pub use frame::{
-    FrameReader, MAX_FRAME_BYTES, WIRE_VERSION, WireMessage, decode_frame, encode_frame,
+    FrameReader, MAX_FRAME_BYTES, WIRE_VERSION, WireMessage, WireNode, decode_frame, encode_frame,
 };
 pub use quic::{Endpoint, JoinAddress, Peer, Service};
 pub use tls::Identity;
 
 /// What can go wrong while encoding, reading or decoding frames.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum TransportError {
     /// The length prefix announces more than [`MAX_FRAME_BYTES`].

@@ -88,13 +88,9 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
         };
         #(let #names = #names.resolve()?;)*
     );
-    let take_args = quote!(if __keep {
-        __slot.clone()
-    } else {
-        __slot.take()
-    });
     let arg_tuple_ty = quote!(Option<(#(::ray::Arg<#types>,)*)>);
 
+    let mut registration = quote!();
     let (ret_ty, submit) = if attrs.streaming {
         let (item, is_stream) = stream_item(&f.sig.output)?;
         let run = if is_stream || is_async {
@@ -118,7 +114,7 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
                 let __tx = ::std::sync::Arc::new(__tx);
                 let __raws = ::ray::__private::submit_async(#name_str, &self.0, __deps, 1, move |_| {
                     ::std::boxed::Box::pin(__run(__slot.take(), __tx.clone()))
-                });
+                }, None);
             )
         } else {
             quote!(
@@ -131,12 +127,13 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
                     }
                     Ok(vec![::ray::__private::stored(())])
                 }
-                let __raws = ::ray::__private::submit_sync(#name_str, &self.0, __deps, 1, move |_| __run(__slot.take(), &__tx));
+                let __raws = ::ray::__private::submit_sync(#name_str, &self.0, __deps, 1, move |_| __run(__slot.take(), &__tx), None);
             )
         };
         (
             quote!(::ray::ObjectRefStream<#item>),
             quote!(
+                let mut __slot = Some((#(#names,)*));
                 let (__tx, mut __stream) = ::ray::__private::stream_channel::<#item>();
                 #run
                 ::ray::__private::attach_stream(&mut __stream, __raws);
@@ -148,6 +145,68 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
         let convert = &r.convert;
         let count = r.count;
         let build = &r.build;
+        let value_ty = &r.value_ty;
+        let unwrap = &r.unwrap;
+        let store = &r.store;
+        let body_fn = format_ident!("__ray_remote_body_{}", name);
+        let decode_fn = format_ident!("__ray_remote_decode_{}", name);
+        let signature = quote!(#(#types),* -> #value_ty).to_string();
+        let remote_body = if is_async {
+            quote!(
+                async fn __go(__args: Vec<u8>) -> ::ray::Result<Vec<u8>> {
+                    let (#(#names,)*): (#(#types,)*) = ::ray::__private::decode(&__args)?;
+                    let __out = #name::call(#(#names),*).await;
+                    #unwrap
+                    ::ray::__private::encode(&__out)
+                }
+                ::ray::__private::RemoteBody::Async(Box::new(move || ::std::boxed::Box::pin(__go(__args))))
+            )
+        } else {
+            quote!(
+                ::ray::__private::RemoteBody::Sync(Box::new(move || -> ::ray::Result<Vec<u8>> {
+                    let (#(#names,)*): (#(#types,)*) = ::ray::__private::decode(&__args)?;
+                    let __out = #name::call(#(#names),*);
+                    #unwrap
+                    ::ray::__private::encode(&__out)
+                }))
+            )
+        };
+        registration = quote!(
+            #[doc(hidden)]
+            #[allow(non_snake_case)]
+            fn #body_fn(__args: Vec<u8>) -> ::ray::__private::RemoteBody {
+                #remote_body
+            }
+
+            #[doc(hidden)]
+            #[allow(non_snake_case)]
+            fn #decode_fn(__bytes: &[u8]) -> ::ray::Result<Vec<::ray::__private::StoredValue>> {
+                let __out: #value_ty = ::ray::__private::decode(__bytes)?;
+                #store
+            }
+
+            ::ray::__private::inventory::submit! {
+                ::ray::__private::RemoteFunction {
+                    name: concat!(module_path!(), "::", #name_str),
+                    signature: #signature,
+                    body: #body_fn,
+                    decode: #decode_fn,
+                }
+            }
+        );
+        let encode_args = quote!(
+            let __enc = __slot.clone();
+            let __remote = ::ray::__private::RemoteForm::new(
+                concat!(module_path!(), "::", #name_str),
+                move || {
+                    let (#(#names,)*) = ::ray::__private::take_args(&__enc, false)
+                        .ok_or_else(::ray::__private::consumed)?;
+                    #(let #names = #names.resolve()?;)*
+                    ::ray::__private::encode(&(#(#names,)*))
+                },
+                #decode_fn,
+            );
+        );
         let run = if is_async {
             quote!(
                 async fn __run(__slot: #arg_tuple_ty) -> ::ray::__private::TaskOutput {
@@ -157,9 +216,10 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
                     let __out = #name::call(#(#names),*).await;
                     #convert
                 }
+                #encode_args
                 let __raws = ::ray::__private::submit_async(#name_str, &self.0, __deps, #count, move |__keep| {
-                    ::std::boxed::Box::pin(__run(#take_args))
-                });
+                    ::std::boxed::Box::pin(__run(::ray::__private::take_args(&__slot, __keep)))
+                }, Some(__remote));
             )
         } else {
             quote!(
@@ -170,12 +230,16 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
                     let __out = #name::call(#(#names),*);
                     #convert
                 }
-                let __raws = ::ray::__private::submit_sync(#name_str, &self.0, __deps, #count, move |__keep| __run(#take_args));
+                #encode_args
+                let __raws = ::ray::__private::submit_sync(#name_str, &self.0, __deps, #count, move |__keep| {
+                    __run(::ray::__private::take_args(&__slot, __keep))
+                }, Some(__remote));
             )
         };
         (
             r.ref_type.clone(),
             quote!(
+                let __slot = ::std::sync::Arc::new(::ray::__private::Mutex::new(Some((#(#names,)*))));
                 #run
                 let mut __it = __raws.into_iter();
                 #build
@@ -223,9 +287,10 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
             #[allow(unused_mut, clippy::let_unit_value)]
             #vis fn remote(self, #(#names: impl ::ray::IntoArg<#types>),*) -> #ret_ty {
                 #convert_in
-                let mut __slot = Some((#(#names,)*));
                 #submit
             }
         }
+
+        #registration
     ))
 }

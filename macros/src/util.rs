@@ -41,6 +41,12 @@ pub(crate) struct Returns {
     pub(crate) ref_type: TokenStream,
     /// Turns `__out` into a `TaskOutput` expression (no `?` inside).
     pub(crate) convert: TokenStream,
+    /// The value behind the refs: the `Ok` type of a `Result`, a tuple for several.
+    pub(crate) value_ty: Type,
+    /// Statements replacing `__out` by its `Ok` value (returning the task error).
+    pub(crate) unwrap: TokenStream,
+    /// Turns an unwrapped `__out` into `Ok(Vec<StoredValue>)`.
+    pub(crate) store: TokenStream,
     /// Builds the refs from the iterator `__it` of return handles.
     pub(crate) build: TokenStream,
     pub(crate) count: usize,
@@ -91,14 +97,18 @@ pub(crate) fn returns(
         None => (ty.clone(), quote!()),
     };
     if num_returns == 1 {
+        let store = quote!(Ok(vec![::ray::__private::stored(__out)]));
         return Ok(Returns {
             ref_type: quote!(::ray::ObjectRef<#value_ty>),
             convert: quote!((|| -> ::ray::__private::TaskOutput {
                 #unwrap
-                Ok(vec![::ray::__private::stored(__out)])
+                #store
             })()),
             build: quote!(::ray::__private::typed::<#value_ty>(&mut __it)),
             count: 1,
+            value_ty,
+            unwrap,
+            store,
         });
     }
     let Type::Tuple(tuple) = &value_ty else {
@@ -120,15 +130,21 @@ pub(crate) fn returns(
     let vars: Vec<Ident> = (0..num_returns)
         .map(|i| format_ident!("__r{}", i))
         .collect();
+    let store = quote!({
+        let (#(#vars,)*) = __out;
+        Ok(vec![#(::ray::__private::stored(#vars)),*])
+    });
     Ok(Returns {
         ref_type: quote!((#(::ray::ObjectRef<#elems>,)*)),
         convert: quote!((|| -> ::ray::__private::TaskOutput {
             #unwrap
-            let (#(#vars,)*) = __out;
-            Ok(vec![#(::ray::__private::stored(#vars)),*])
+            #store
         })()),
         build: quote!((#(::ray::__private::typed::<#elems>(&mut __it),)*)),
         count: num_returns,
+        value_ty: value_ty.clone(),
+        unwrap,
+        store,
     })
 }
 

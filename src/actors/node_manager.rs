@@ -12,11 +12,12 @@ use actix::prelude::*;
 use actix_rt::ArbiterHandle;
 use futures::channel::oneshot;
 
+use super::RunRemote;
 use crate::ids::{IdMap, TaskId};
 use crate::resources::Resources;
 use crate::runtime::Node;
 use crate::store::RawRef;
-use crate::tasks::{CancelRunning, TaskActor, TaskSpec};
+use crate::tasks::{CancelRunning, Placement, TaskActor, TaskSpec, place};
 use crate::{Error, Result};
 
 /// How many finished tasks the timeline keeps (older ones are dropped).
@@ -130,6 +131,8 @@ pub(crate) struct NodeManager {
     num_workers: usize,
     max_workers: usize,
     cpu_slots: usize,
+    /// Round-robin position for remote and spread placement.
+    turn: usize,
     actor_waiters: VecDeque<(Resources, oneshot::Sender<Result<()>>)>,
     history: VecDeque<TaskEvent>,
     finished: u64,
@@ -156,10 +159,78 @@ impl NodeManager {
             // Zero-CPU tasks are not bounded by admission; bound their threads instead.
             max_workers: (4 * cpus).max(64),
             cpu_slots: cpus.max(1),
+            turn: 0,
             actor_waiters: VecDeque::new(),
             history: VecDeque::new(),
             finished: 0,
             failed: 0,
+        }
+    }
+
+    /// Where `spec` should run, given the cluster's node table (none on a lone node).
+    fn placement(&mut self, spec: &TaskSpec) -> Placement {
+        let Some(node) = self.node.upgrade() else {
+            return Placement::Infeasible;
+        };
+        let view = node.view.read();
+        place(
+            node.id,
+            &self.total,
+            &spec.resources,
+            &spec.strategy,
+            &view,
+            &mut self.turn,
+        )
+    }
+
+    /// The error for a task no node can ever run, if so.
+    fn hopeless(&mut self, spec: &TaskSpec) -> Option<Error> {
+        match self.placement(spec) {
+            Placement::Local | Placement::Remote(_) => None,
+            Placement::Infeasible => Some(Error::Infeasible {
+                function: spec.name.to_string(),
+                requested: spec.resources.to_string(),
+                total: self.total.to_string(),
+            }),
+            Placement::NodeGone(node_id) => Some(Error::NodeDied { node_id }),
+        }
+    }
+
+    /// Queues a task whose arguments are ready here, or sends it to the node chosen for
+    /// it.
+    fn route(&mut self, mut spec: TaskSpec) {
+        match self.placement(&spec) {
+            Placement::Local => self.enqueue(spec),
+            Placement::Remote(target) => {
+                let Some(agent) = self.node.upgrade().and_then(|n| n.cluster.get().cloned()) else {
+                    spec.fail(Error::NotConnected(
+                        "this node is not part of a cluster".into(),
+                    ));
+                    return;
+                };
+                let Some(form) = spec.remote.take() else {
+                    spec.fail(Error::InvalidArgument(format!(
+                        "`{}` cannot run on another node (streaming generators run where they are submitted)",
+                        spec.name
+                    )));
+                    return;
+                };
+                // The returns move to the agent, which settles them with the answer.
+                let returns = std::mem::take(&mut spec.returns);
+                agent.do_send(RunRemote {
+                    target,
+                    function: form.function,
+                    args: (form.encode)(),
+                    resources: spec.resources.to_map().into_iter().collect(),
+                    decode: form.decode,
+                    returns,
+                });
+            }
+            Placement::Infeasible | Placement::NodeGone(_) => {
+                if let Some(err) = self.hopeless(&spec) {
+                    spec.fail(err);
+                }
+            }
         }
     }
 
@@ -334,16 +405,14 @@ impl Handler<SubmitTask> for NodeManager {
     type Result = ();
 
     fn handle(&mut self, SubmitTask(spec): SubmitTask, ctx: &mut Context<Self>) {
-        if !self.total.covers(&spec.resources) {
-            spec.fail(Error::Infeasible {
-                function: spec.name.to_string(),
-                requested: spec.resources.to_string(),
-                total: self.total.to_string(),
-            });
+        // Fail fast when nothing can ever run it; the final choice of node is made once
+        // the arguments are ready (`route`).
+        if let Some(err) = self.hopeless(&spec) {
+            spec.fail(err);
             return;
         }
         if spec.deps.iter().all(|d| d.peek().is_some()) {
-            self.enqueue(spec);
+            self.route(spec);
             self.dispatch();
             return;
         }
@@ -357,7 +426,7 @@ impl Handler<SubmitTask> for NodeManager {
         };
         let handle = ctx.spawn(wait.into_actor(self).map(move |_, act, _| {
             act.waiting.remove(&id);
-            act.enqueue(spec);
+            act.route(spec);
             act.dispatch();
         }));
         self.waiting.insert(id, (handle, cancelled));

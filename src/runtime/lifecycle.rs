@@ -2,24 +2,36 @@
 //! first use, and the one process-wide handle to the driver's node.
 
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::Actor;
 use actix_rt::System;
 use parking_lot::Mutex;
 
 use super::{Node, current_context};
-use crate::actors::{ActorRegistry, NodeManager};
+use crate::actors::{ActorRegistry, NodeManager, Role, start_cluster_agent};
 use crate::config::Config;
 use crate::ids::{JobId, NodeId};
 use crate::store::MemoryStore;
+use crate::transport::JoinAddress;
 use crate::{Error, Result};
 
-struct Global {
-    node: Arc<Node>,
+pub(crate) struct Global {
+    pub(crate) node: Arc<Node>,
     thread: JoinHandle<()>,
+}
+
+impl Global {
+    /// Stops the node and waits for its system thread.
+    pub(crate) fn stop(self) {
+        stop_node(&self.node);
+        if self.thread.thread().id() != std::thread::current().id() {
+            let _ = self.thread.join();
+        }
+    }
 }
 
 /// The driver's node. The only global state of the crate.
@@ -101,18 +113,20 @@ pub fn shutdown() {
     let Some(g) = GLOBAL.lock().take() else {
         return;
     };
-    stop_node(&g.node);
-    if g.thread.thread().id() != std::thread::current().id() {
-        // The system thread only runs the node manager and the registry, which never
-        // block, so it exits promptly once stopped.
-        let _ = g.thread.join();
-    }
-    tracing::info!(node_id = %g.node.id, "ray runtime shut down");
+    let node_id = g.node.id;
+    // The system thread only runs the node manager, the registry and the cluster agent,
+    // which never block, so it exits promptly once stopped.
+    g.stop();
+    tracing::info!(node_id = %node_id, "ray runtime shut down");
 }
 
 pub(crate) fn stop_node(node: &Node) {
     node.shut_down
         .store(true, std::sync::atomic::Ordering::SeqCst);
+    if let Some(agent) = node.cluster.get() {
+        // Closes the QUIC endpoint: peers see the connection drop, with no goodbye.
+        agent.do_send(crate::actors::StopAgent);
+    }
     node.store.fail_all_pending(&Error::ShutDown);
     node.system.stop();
 }
@@ -141,20 +155,33 @@ pub(crate) fn current_store() -> Option<Arc<MemoryStore>> {
     GLOBAL.lock().as_ref().map(|g| g.node.store.clone())
 }
 
-fn start(config: Config) -> Result<Global> {
+pub(crate) fn start(config: Config) -> Result<Global> {
     let t0 = Instant::now();
     let config = config.with_env()?;
-    if let Some(addr) = &config.address {
-        return Err(Error::NotConnected(format!(
-            "joining the cluster at {addr} needs cluster support, which this build does not have yet; \
-             unset RAY_ADDRESS to run the embedded single-node runtime"
-        )));
-    }
+    let role = match (&config.address, config.head) {
+        (_, true) => Some(Role::Head),
+        (Some(addr), false) => {
+            let join: JoinAddress =
+                addr.parse()
+                    .map_err(|e: crate::transport::TransportError| {
+                        Error::NotConnected(e.to_string())
+                    })?;
+            Some(if config.worker {
+                Role::Worker(join)
+            } else {
+                Role::Driver(join)
+            })
+        }
+        (None, false) => None,
+    };
     let total = config.total_resources()?;
     let namespace = config.namespace.clone().unwrap_or_else(|| "default".into());
     let executors = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 8);
+    let port = config.port;
+    let heartbeat = config.heartbeat.unwrap_or(Duration::from_millis(500));
+    let timeout = config.node_timeout.unwrap_or(Duration::from_secs(10));
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Arc<Node>>>(1);
     let thread = std::thread::Builder::new()
         .name("ray-node".into())
@@ -163,10 +190,13 @@ fn start(config: Config) -> Result<Global> {
             let node = runner.block_on(async move {
                 let mut arbiters = Vec::with_capacity(executors);
                 for _ in 0..executors {
-                    arbiters.push(actix_rt::Arbiter::try_new()?.handle());
+                    let arbiter = actix_rt::Arbiter::try_new().map_err(|e| {
+                        Error::InvalidArgument(format!("cannot start runtime threads: {e}"))
+                    })?;
+                    arbiters.push(arbiter.handle());
                 }
                 let store = MemoryStore::new(NodeId::new());
-                Ok::<_, std::io::Error>(Arc::new_cyclic(|weak| Node {
+                let node = Arc::new_cyclic(|weak| Node {
                     id: store.node_id(),
                     job_id: JobId::new(),
                     namespace,
@@ -180,7 +210,17 @@ fn start(config: Config) -> Result<Global> {
                     shut_down: AtomicBool::new(false),
                     started: Instant::now(),
                     idle_actor_threads: parking_lot::Mutex::new(Vec::new()),
-                }))
+                    cluster: OnceLock::new(),
+                    join_address: OnceLock::new(),
+                    view: parking_lot::RwLock::new(Vec::new()),
+                });
+                if let Some(role) = role {
+                    let (agent, join) =
+                        start_cluster_agent(&node, role, port, heartbeat, timeout).await?;
+                    let _ = node.cluster.set(agent);
+                    let _ = node.join_address.set(join);
+                }
+                Ok::<_, Error>(node)
             });
             match node {
                 Ok(node) => {
@@ -188,9 +228,7 @@ fn start(config: Config) -> Result<Global> {
                     let _ = runner.run();
                 }
                 Err(e) => {
-                    let _ = tx.send(Err(Error::InvalidArgument(format!(
-                        "cannot start runtime threads: {e}"
-                    ))));
+                    let _ = tx.send(Err(e));
                 }
             }
         })

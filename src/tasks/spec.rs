@@ -21,6 +21,30 @@ pub(crate) enum TaskBody {
     Async(Box<dyn FnMut(bool) -> LocalBoxFuture<'static, TaskOutput> + Send>),
 }
 
+/// How a task travels to another node: its registered name, its arguments encoded on
+/// demand (after its dependencies resolved), and how to decode what comes back.
+#[doc(hidden)]
+pub struct RemoteForm {
+    pub(crate) function: &'static str,
+    pub(crate) encode: Box<dyn FnOnce() -> crate::Result<Vec<u8>> + Send>,
+    pub(crate) decode: fn(&[u8]) -> crate::Result<Vec<StoredValue>>,
+}
+
+impl RemoteForm {
+    /// Used by generated code.
+    pub fn new(
+        function: &'static str,
+        encode: impl FnOnce() -> crate::Result<Vec<u8>> + Send + 'static,
+        decode: fn(&[u8]) -> crate::Result<Vec<StoredValue>>,
+    ) -> Self {
+        Self {
+            function,
+            encode: Box::new(encode),
+            decode,
+        }
+    }
+}
+
 pub(crate) struct TaskSpec {
     pub(crate) id: TaskId,
     pub(crate) name: Arc<str>,
@@ -32,6 +56,9 @@ pub(crate) struct TaskSpec {
     pub(crate) cancelled: Arc<AtomicBool>,
     /// Extra attempts left for application errors (`retry_exceptions`).
     pub(crate) retries_left: i32,
+    /// Present for functions that can run on another node.
+    pub(crate) remote: Option<RemoteForm>,
+    pub(crate) strategy: crate::SchedulingStrategy,
 }
 
 impl TaskSpec {

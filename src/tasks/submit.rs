@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::args::RawRefHandle;
-use super::{TaskBody, TaskOptions, TaskSpec};
+use super::{RemoteForm, TaskBody, TaskOptions, TaskSpec};
+use crate::Error;
 use crate::actors::SubmitTask;
 use crate::ids::{ObjectId, TaskId};
 use crate::runtime::current_node;
 use crate::store::RawRef;
-use crate::{Error, SchedulingStrategy};
 
 /// Submits a task on the caller's node and returns its `num_returns` return references.
 /// Never fails: a problem (no runtime, bad options) settles the returns with the error.
@@ -20,6 +20,7 @@ pub(crate) fn submit(
     deps: Vec<Option<RawRefHandle>>,
     num_returns: usize,
     body: TaskBody,
+    remote: Option<RemoteForm>,
 ) -> Vec<RawRef> {
     let fail_all = |e: Error| {
         (0..num_returns)
@@ -34,17 +35,6 @@ pub(crate) fn submit(
         Ok(r) => r,
         Err(e) => return fail_all(e),
     };
-    if let SchedulingStrategy::NodeAffinity {
-        node_id,
-        soft: false,
-    } = &opts.strategy
-        && *node_id != node.id
-    {
-        return fail_all(Error::InvalidArgument(format!(
-            "node affinity to {node_id}, which is not in this cluster (node {} is)",
-            node.id
-        )));
-    }
     let id = TaskId::new();
     let returns: Vec<RawRef> = (0..num_returns)
         .map(|i| RawRef::pending(&node.store, ObjectId::for_return(id, i as u32)))
@@ -58,6 +48,8 @@ pub(crate) fn submit(
         body: Some(body),
         cancelled: Arc::new(AtomicBool::new(false)),
         retries_left: opts.exception_retries(),
+        remote,
+        strategy: opts.strategy.clone(),
     };
     tracing::debug!(task_id = %id, node_id = %node.id, function = name, "task.submit");
     node.manager.do_send(SubmitTask(spec));

@@ -58,6 +58,60 @@ pub enum WireMessage {
         /// The sender.
         node_id: NodeId,
     },
+    /// A node joins the cluster (sent to the head).
+    Join {
+        /// The joining node.
+        node: WireNode,
+        /// The joiner's build fingerprint; the head refuses another build.
+        fingerprint: u64,
+    },
+    /// Asks the head for the node table; from a member, also its heartbeat.
+    GetView {
+        /// The asking node.
+        node_id: NodeId,
+    },
+    /// The node table.
+    View {
+        /// Every node the head knows, alive or dead.
+        nodes: Vec<WireNode>,
+    },
+    /// Runs a registered function with MessagePack-encoded arguments on the receiving
+    /// node; answered by `TaskResult` when it finished.
+    RunTask {
+        /// The registered function name.
+        function: String,
+        /// The argument tuple.
+        args: serde_bytes::ByteBuf,
+        /// Resources the task needs on the executing node.
+        resources: Vec<(String, f64)>,
+    },
+    /// The outcome of a `RunTask`: the encoded returns, or the error.
+    TaskResult {
+        /// The encoded returns.
+        ok: Option<serde_bytes::ByteBuf>,
+        /// The error, if the task failed.
+        error: Option<crate::Error>,
+    },
+    /// The request could not be served.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// One node as the cluster's node table lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireNode {
+    /// The node.
+    pub node_id: NodeId,
+    /// Its QUIC endpoint.
+    pub addr: std::net::SocketAddr,
+    /// SHA-256 of its certificate (peers pin it).
+    pub fingerprint: [u8; 32],
+    /// Its total resources.
+    pub resources: Vec<(String, f64)>,
+    /// Whether the head hears its heartbeats.
+    pub alive: bool,
 }
 
 /// Encodes one message as a frame: length prefix plus MessagePack body.

@@ -1,0 +1,135 @@
+//! Several real nodes in one process (`cluster_utils::Cluster`), each with its own QUIC
+//! endpoint on 127.0.0.1: placement by resources, results coming back, failure
+//! detection, and joins refused for a wrong token.
+
+mod common;
+
+use std::time::Duration;
+
+use ray::cluster_utils::{Cluster, NodeConfig};
+use ray::prelude::*;
+
+#[ray::remote]
+fn where_am_i() -> ray::NodeId {
+    ray::runtime_context().node_id()
+}
+
+#[ray::remote]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+#[ray::remote]
+fn sum(v: Vec<f64>) -> Result<f64, String> {
+    if v.is_empty() {
+        return Err("nothing to sum".into());
+    }
+    Ok(v.iter().sum())
+}
+
+#[ray::remote]
+async fn remote_async(x: u32) -> u32 {
+    x * 3
+}
+
+fn three_nodes() -> (
+    Cluster,
+    ray::cluster_utils::NodeHandle,
+    ray::cluster_utils::NodeHandle,
+) {
+    common::tracing();
+    let mut cluster = Cluster::new(NodeConfig::new().num_cpus(1.0)).unwrap();
+    let a = cluster
+        .add_node(NodeConfig::new().num_cpus(1.0).resource("a", 1.0))
+        .unwrap();
+    let b = cluster
+        .add_node(NodeConfig::new().num_cpus(2.0).resource("b", 1.0))
+        .unwrap();
+    cluster.wait_for_nodes().unwrap();
+    (cluster, a, b)
+}
+
+#[test]
+fn resource_pinned_tasks_run_on_the_node_that_has_the_resource() {
+    let (cluster, a, b) = three_nodes();
+    let _ray = common::init_with(ray::Config::new().address(cluster.address()));
+    let nodes = ray::nodes().unwrap();
+    assert_eq!(nodes.len(), 3);
+    assert!(nodes.iter().all(|n| n.alive));
+    assert_eq!(ray::cluster_resources()["CPU"], 4.0);
+    for _ in 0..3 {
+        assert_eq!(
+            ray::get(&where_am_i.options().resource("a", 1.0).remote()).unwrap(),
+            a.node_id()
+        );
+        assert_eq!(
+            ray::get(&where_am_i.options().resource("b", 1.0).remote()).unwrap(),
+            b.node_id()
+        );
+    }
+    // The driver offers no CPUs: plain tasks run on the cluster's nodes too.
+    let refs: Vec<_> = (0..20).map(|i| add.remote(i, 1)).collect();
+    assert_eq!(ray::get(&refs).unwrap(), (1..=20).collect::<Vec<_>>());
+    assert_eq!(ray::get(&remote_async.remote(14)).unwrap(), 42);
+    // Errors travel back as errors.
+    let err = ray::get(&sum.remote(Vec::new())).unwrap_err();
+    assert!(matches!(err, ray::Error::TaskFailed { .. }), "{err:?}");
+    assert!(err.to_string().contains("nothing to sum"));
+    // A ref argument is resolved on the caller and shipped by value.
+    let v = ray::put(vec![1.5f64; 1000]);
+    assert_eq!(
+        ray::get(&sum.options().resource("b", 1.0).remote(&v)).unwrap(),
+        1500.0
+    );
+    // Node affinity.
+    let strategy = ray::SchedulingStrategy::NodeAffinity {
+        node_id: a.node_id(),
+        soft: false,
+    };
+    assert_eq!(
+        ray::get(&where_am_i.options().scheduling_strategy(strategy).remote()).unwrap(),
+        a.node_id()
+    );
+    // Nothing in the cluster has 8 CPUs.
+    assert!(matches!(
+        ray::get_timeout(&where_am_i.options().num_cpus(8.0).remote(), common::LONG),
+        Err(ray::Error::Infeasible { .. })
+    ));
+}
+
+#[test]
+fn a_removed_node_is_reported_dead() {
+    let (mut cluster, a, _b) = three_nodes();
+    let _ray = common::init_with(ray::Config::new().address(cluster.address()));
+    cluster.remove_node(&a);
+    let dead = common::wait_until(Duration::from_secs(10), || {
+        ray::nodes()
+            .unwrap()
+            .iter()
+            .any(|n| n.node_id == a.node_id() && !n.alive)
+    });
+    assert!(dead, "{:?}", ray::nodes());
+    // Work needing its resource now has nowhere to go.
+    assert!(
+        ray::get_timeout(
+            &where_am_i.options().resource("a", 1.0).remote(),
+            common::LONG
+        )
+        .is_err()
+    );
+    // The rest of the cluster still works.
+    assert_eq!(ray::get(&add.remote(2, 3)).unwrap(), 5);
+}
+
+#[test]
+fn joining_with_a_wrong_token_is_refused() {
+    let (cluster, _a, _b) = three_nodes();
+    let _guard = common::exclusive();
+    let addr = cluster.address();
+    let (_, rest) = addr.split_once('@').unwrap();
+    let wrong = format!("ray://not-the-token@{rest}");
+    let err = ray::init_with(ray::Config::new().address(wrong)).unwrap_err();
+    assert!(matches!(err, ray::Error::NotConnected(_)), "{err:?}");
+    assert!(err.to_string().contains("token"), "{err}");
+    assert!(!ray::is_initialized());
+}
