@@ -81,6 +81,7 @@ impl NodeHandle {
 /// # Examples
 /// ```
 /// use ray::cluster_utils::{Cluster, NodeConfig};
+/// use ray::prelude::*;
 ///
 /// #[ray::remote]
 /// fn where_am_i() -> ray::NodeId { ray::runtime_context().node_id() }
