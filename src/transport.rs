@@ -11,7 +11,7 @@ pub(crate) use frame::decode_body;
 pub use frame::{
     FrameReader, MAX_FRAME_BYTES, WIRE_VERSION, WireMessage, WireNode, decode_frame, encode_frame,
 };
-pub use quic::{Endpoint, JoinAddress, Peer, Service};
+pub use quic::{Endpoint, JoinAddress, MAX_PAYLOAD_BYTES, Peer, Service};
 pub use tls::Identity;
 
 /// What can go wrong while encoding, reading or decoding frames.

@@ -32,6 +32,14 @@ async fn remote_async(x: u32) -> u32 {
     x * 3
 }
 
+/// Reverses a buffer on whatever node runs it.
+#[ray::remote]
+fn reversed(b: serde_bytes::ByteBuf) -> serde_bytes::ByteBuf {
+    let mut v = b.into_vec();
+    v.reverse();
+    serde_bytes::ByteBuf::from(v)
+}
+
 fn three_nodes() -> (
     Cluster,
     ray::cluster_utils::NodeHandle,
@@ -95,6 +103,26 @@ fn resource_pinned_tasks_run_on_the_node_that_has_the_resource() {
         ray::get_timeout(&where_am_i.options().num_cpus(8.0).remote(), common::LONG),
         Err(ray::Error::Infeasible { .. })
     ));
+}
+
+#[test]
+fn a_100_mb_object_goes_to_another_node_and_back_intact() {
+    let (cluster, _a, b) = three_nodes();
+    let _ray = common::init_with(ray::Config::new().address(cluster.address()));
+    let data: Vec<u8> = (0..100_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let big = ray::put(serde_bytes::ByteBuf::from(data.clone()));
+    // Larger than any frame: it streams as bulk data on its own QUIC stream.
+    assert!(data.len() > ray::transport::MAX_FRAME_BYTES);
+    let back = reversed.options().resource("b", 1.0).remote(&big);
+    let got = back.get_arc().unwrap();
+    assert_eq!(got.len(), data.len());
+    assert!(
+        got.iter().rev().eq(data.iter()),
+        "the object changed on the way"
+    );
+    let _ = b;
 }
 
 #[test]

@@ -17,8 +17,13 @@ use ray::transport::{
 struct Echo;
 
 impl Service for Echo {
-    fn handle(&self, from: ray::NodeId, _msg: WireMessage) -> BoxFuture<'static, WireMessage> {
-        async move { WireMessage::Heartbeat { node_id: from } }.boxed()
+    fn handle(
+        &self,
+        from: ray::NodeId,
+        _msg: WireMessage,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
+        async move { (WireMessage::Heartbeat { node_id: from }, payload) }.boxed()
     }
 }
 
@@ -59,6 +64,27 @@ fn peers_with_the_token_are_served() {
                 WireMessage::Heartbeat { node_id: me }
             );
         }
+    });
+}
+
+#[test]
+fn bulk_payloads_larger_than_a_frame_stream_through() {
+    run(async {
+        let server = endpoint("t");
+        let client = endpoint("t");
+        let peer = client
+            .connect(&server.join_address().unwrap())
+            .await
+            .unwrap();
+        let me = node_id();
+        let big: Vec<u8> = (0..(40usize << 20)).map(|i| (i % 251) as u8).collect();
+        assert!(big.len() > MAX_FRAME_BYTES);
+        let (answer, echoed) = peer
+            .request_with(&WireMessage::Heartbeat { node_id: me }, &big)
+            .await
+            .unwrap();
+        assert_eq!(answer, WireMessage::Heartbeat { node_id: me });
+        assert!(echoed == big, "the payload came back changed");
     });
 }
 

@@ -23,10 +23,11 @@ use crate::{Error, Result, SchedulingStrategy};
 
 /// A request from an authenticated peer.
 #[derive(Message)]
-#[rtype(result = "WireMessage")]
+#[rtype(result = "(WireMessage, Vec<u8>)")]
 pub(crate) struct Inbound {
     pub(crate) from: NodeId,
     pub(crate) msg: WireMessage,
+    pub(crate) payload: Vec<u8>,
 }
 
 /// Runs a task on another node and settles `returns` with its outcome.
@@ -83,13 +84,23 @@ pub(crate) struct ClusterAgent {
 struct AgentService(Addr<ClusterAgent>);
 
 impl Service for AgentService {
-    fn handle(&self, from: NodeId, msg: WireMessage) -> BoxFuture<'static, WireMessage> {
+    fn handle(
+        &self,
+        from: NodeId,
+        msg: WireMessage,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
         let addr = self.0.clone();
         async move {
-            addr.send(Inbound { from, msg })
+            addr.send(Inbound { from, msg, payload })
                 .await
-                .unwrap_or_else(|_| WireMessage::Error {
-                    message: "the node is shutting down".into(),
+                .unwrap_or_else(|_| {
+                    (
+                        WireMessage::Error {
+                            message: "the node is shutting down".into(),
+                        },
+                        Vec::new(),
+                    )
                 })
         }
         .boxed()
@@ -270,7 +281,7 @@ impl ClusterAgent {
         function: String,
         args: Vec<u8>,
         resources: Vec<(String, f64)>,
-    ) -> BoxFuture<'static, WireMessage> {
+    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
         let result = || -> Result<RawRef> {
             let node = self.node.upgrade().ok_or(Error::ShutDown)?;
             let f = lookup(&function, node.id)?;
@@ -328,14 +339,9 @@ impl ClusterAgent {
                 Err(e) => Err(e),
             };
             match outcome {
-                Ok(bytes) => WireMessage::TaskResult {
-                    ok: Some((*bytes).clone()),
-                    error: None,
-                },
-                Err(e) => WireMessage::TaskResult {
-                    ok: None,
-                    error: Some(e),
-                },
+                // The returns travel as the bulk payload, never inside a frame.
+                Ok(bytes) => (WireMessage::TaskResult { error: None }, bytes.to_vec()),
+                Err(e) => (WireMessage::TaskResult { error: Some(e) }, Vec::new()),
             }
         }
         .boxed()
@@ -386,11 +392,11 @@ impl Actor for ClusterAgent {
 }
 
 impl Handler<Inbound> for ClusterAgent {
-    type Result = ResponseFuture<WireMessage>;
+    type Result = ResponseFuture<(WireMessage, Vec<u8>)>;
 
     fn handle(&mut self, msg: Inbound, _: &mut Context<Self>) -> Self::Result {
         tracing::trace!(node_id = %self.node_id, from = %msg.from, "request");
-        let reply = |m: WireMessage| -> Self::Result { Box::pin(async move { m }) };
+        let reply = |m: WireMessage| -> Self::Result { Box::pin(async move { (m, Vec::new()) }) };
         match msg.msg {
             WireMessage::Join { node, fingerprint } if matches!(self.role, Role::Head) => {
                 if fingerprint != build_fingerprint() {
@@ -424,9 +430,8 @@ impl Handler<Inbound> for ClusterAgent {
             }
             WireMessage::RunTask {
                 function,
-                args,
                 resources,
-            } => self.run_task(function, args.into_vec(), resources),
+            } => self.run_task(function, msg.payload, resources),
             WireMessage::Heartbeat { .. } => reply(WireMessage::Heartbeat {
                 node_id: self.node_id,
             }),
@@ -445,12 +450,14 @@ impl Handler<RunRemote> for ClusterAgent {
         let peer = self.peer(target);
         let returns = msg.returns;
         let decode = msg.decode;
-        let request = match msg.args {
-            Ok(args) => WireMessage::RunTask {
-                function: msg.function.to_string(),
-                args: ByteBuf::from(args),
-                resources: msg.resources,
-            },
+        let (request, args) = match msg.args {
+            Ok(args) => (
+                WireMessage::RunTask {
+                    function: msg.function.to_string(),
+                    resources: msg.resources,
+                },
+                args,
+            ),
             Err(e) => {
                 for r in &returns {
                     r.complete(Err(e.clone()));
@@ -462,25 +469,22 @@ impl Handler<RunRemote> for ClusterAgent {
         let run = async move {
             let peer = peer.await?;
             let answer = peer
-                .request(&request)
+                .request_with(&request, &args)
                 .await
                 .map_err(|_| Error::NodeDied { node_id: target })?;
             Ok::<_, Error>((peer, answer))
         };
         ctx.spawn(run.into_actor(self).map(move |answer, act, _| {
             let outcome = match answer {
-                Ok((
-                    peer,
-                    WireMessage::TaskResult {
-                        ok: Some(bytes), ..
-                    },
-                )) => {
+                Ok((peer, (WireMessage::TaskResult { error: None }, bytes))) => {
                     act.peers.insert(target, peer);
                     decode(&bytes)
                 }
-                Ok((_, WireMessage::TaskResult { error: Some(e), .. })) => Err(e),
-                Ok((_, WireMessage::Error { message })) => Err(Error::NotConnected(message)),
-                Ok((_, other)) => Err(Error::Serialization(format!("unexpected answer {other:?}"))),
+                Ok((_, (WireMessage::TaskResult { error: Some(e) }, _))) => Err(e),
+                Ok((_, (WireMessage::Error { message }, _))) => Err(Error::NotConnected(message)),
+                Ok((_, (other, _))) => {
+                    Err(Error::Serialization(format!("unexpected answer {other:?}")))
+                }
                 Err(e) => {
                     act.peers.remove(&target);
                     Err(e)

@@ -75,20 +75,18 @@ pub enum WireMessage {
         /// Every node the head knows, alive or dead.
         nodes: Vec<WireNode>,
     },
-    /// Runs a registered function with MessagePack-encoded arguments on the receiving
-    /// node; answered by `TaskResult` when it finished.
+    /// Runs a registered function on the receiving node; its MessagePack-encoded
+    /// argument tuple follows as the request's bulk payload. Answered by `TaskResult`
+    /// when the task finished.
     RunTask {
         /// The registered function name.
         function: String,
-        /// The argument tuple.
-        args: serde_bytes::ByteBuf,
         /// Resources the task needs on the executing node.
         resources: Vec<(String, f64)>,
     },
-    /// The outcome of a `RunTask`: the encoded returns, or the error.
+    /// The outcome of a `RunTask`: on success the encoded returns follow as the bulk
+    /// payload.
     TaskResult {
-        /// The encoded returns.
-        ok: Option<serde_bytes::ByteBuf>,
         /// The error, if the task failed.
         error: Option<crate::Error>,
     },

@@ -114,8 +114,15 @@ impl FromStr for JoinAddress {
 /// What a node does with requests from authenticated peers. Transport knows nothing
 /// about what the messages mean.
 pub trait Service: Send + Sync + 'static {
-    /// Answers one request from peer `from`.
-    fn handle(&self, from: NodeId, msg: WireMessage) -> BoxFuture<'static, WireMessage>;
+    /// Answers one request from peer `from`. `payload` is the bulk data that followed
+    /// the request's frame on its stream (empty for most requests); the answer may carry
+    /// bulk data too.
+    fn handle(
+        &self,
+        from: NodeId,
+        msg: WireMessage,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)>;
 }
 
 /// A node's QUIC endpoint: serves peers and connects to them.
@@ -235,9 +242,23 @@ impl Peer {
     /// [`TransportError::Closed`]/[`TransportError::Refused`] when the connection is
     /// gone, or a frame error from the peer's answer.
     pub async fn request(&self, msg: &WireMessage) -> Result<WireMessage, TransportError> {
+        self.request_with(msg, &[]).await.map(|(m, _)| m)
+    }
+
+    /// Sends one request followed by bulk `payload` on the same stream (large values
+    /// travel this way, never inside a frame; QUIC flow control paces them) and returns
+    /// the answer with its bulk data.
+    ///
+    /// # Errors
+    /// As [`Peer::request`].
+    pub async fn request_with(
+        &self,
+        msg: &WireMessage,
+        payload: &[u8],
+    ) -> Result<(WireMessage, Vec<u8>), TransportError> {
         let (mut send, mut recv) = self.conn.open_bi().await.map_err(connection_error)?;
-        write_frame(&mut send, msg).await?;
-        read_frame(&mut recv)
+        write_message(&mut send, msg, payload).await?;
+        read_message(&mut recv)
             .await
             .map_err(|e| match self.conn.close_reason() {
                 Some(reason) => connection_error(reason),
@@ -285,12 +306,42 @@ fn connection_error(e: quinn::ConnectionError) -> TransportError {
 }
 
 async fn write_frame(send: &mut SendStream, msg: &WireMessage) -> Result<(), TransportError> {
+    write_message(send, msg, &[]).await
+}
+
+/// One frame, then the bulk payload, then the end of the stream.
+async fn write_message(
+    send: &mut SendStream,
+    msg: &WireMessage,
+    payload: &[u8],
+) -> Result<(), TransportError> {
     let bytes = encode_frame(msg)?;
-    send.write_all(&bytes)
-        .await
-        .map_err(|e| TransportError::Closed(e.to_string()))?;
+    let closed = |e: quinn::WriteError| TransportError::Closed(e.to_string());
+    send.write_all(&bytes).await.map_err(closed)?;
+    if !payload.is_empty() {
+        send.write_all(payload).await.map_err(closed)?;
+    }
     let _ = send.finish();
     Ok(())
+}
+
+/// Largest bulk payload accepted on one stream.
+pub const MAX_PAYLOAD_BYTES: usize = 8 << 30;
+
+/// One frame and whatever bulk data follows it up to the end of the stream.
+async fn read_message(recv: &mut RecvStream) -> Result<(WireMessage, Vec<u8>), TransportError> {
+    let msg = read_frame(recv).await?;
+    let payload = recv
+        .read_to_end(MAX_PAYLOAD_BYTES)
+        .await
+        .map_err(|e| match e {
+            quinn::ReadToEndError::TooLong => TransportError::FrameTooLarge {
+                len: MAX_PAYLOAD_BYTES + 1,
+                max: MAX_PAYLOAD_BYTES,
+            },
+            quinn::ReadToEndError::Read(e) => TransportError::Closed(e.to_string()),
+        })?;
+    Ok((msg, payload))
 }
 
 async fn read_frame(recv: &mut RecvStream) -> Result<WireMessage, TransportError> {
@@ -355,10 +406,10 @@ async fn serve(
         let service = service.clone();
         let conn = conn.clone();
         actix_rt::spawn(async move {
-            match read_frame(&mut recv).await {
-                Ok(msg) => {
-                    let reply = service.handle(peer, msg).await;
-                    if let Err(e) = write_frame(&mut send, &reply).await {
+            match read_message(&mut recv).await {
+                Ok((msg, payload)) => {
+                    let (reply, bulk) = service.handle(peer, msg, payload).await;
+                    if let Err(e) = write_message(&mut send, &reply, &bulk).await {
                         tracing::debug!(peer = %peer, error = %e, "reply not delivered");
                     }
                 }

@@ -68,6 +68,17 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Flow-control windows sized for bulk object transfer on a fast link (the defaults
+/// are tuned for the internet and cap a stream far below loopback speed).
+fn transport_config() -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.stream_receive_window(quinn::VarInt::from_u32(64 << 20));
+    t.receive_window(quinn::VarInt::from_u32(256 << 20));
+    t.send_window(256 << 20);
+    t.keep_alive_interval(Some(std::time::Duration::from_secs(5)));
+    Arc::new(t)
+}
+
 /// The QUIC server configuration for `identity`.
 pub(crate) fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, TransportError> {
     let tls = |e: rustls::Error| TransportError::Tls(e.to_string());
@@ -81,7 +92,9 @@ pub(crate) fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, 
     config.alpn_protocols = vec![ALPN.to_vec()];
     let quic = quinn::crypto::rustls::QuicServerConfig::try_from(config)
         .map_err(|e| TransportError::Tls(e.to_string()))?;
-    Ok(quinn::ServerConfig::with_crypto(Arc::new(quic)))
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    server.transport_config(transport_config());
+    Ok(server)
 }
 
 /// The QUIC client configuration that trusts only the certificate with `pin`.
@@ -96,7 +109,9 @@ pub(crate) fn client_config(pin: [u8; 32]) -> Result<quinn::ClientConfig, Transp
     config.alpn_protocols = vec![ALPN.to_vec()];
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(config)
         .map_err(|e| TransportError::Tls(e.to_string()))?;
-    Ok(quinn::ClientConfig::new(Arc::new(quic)))
+    let mut client = quinn::ClientConfig::new(Arc::new(quic));
+    client.transport_config(transport_config());
+    Ok(client)
 }
 
 /// Accepts the one certificate whose SHA-256 is `pin`, and checks the handshake
