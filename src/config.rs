@@ -62,6 +62,14 @@ impl Config {
         self
     }
 
+    /// Starts a cluster head in this process: a QUIC endpoint other nodes join (its
+    /// address is in `runtime_context().cluster_address()`), the node table, and this
+    /// node's own resources.
+    pub fn head(mut self) -> Self {
+        self.head = true;
+        self
+    }
+
     /// The UDP port of this node's QUIC endpoint in a cluster (default: any free port).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
@@ -102,6 +110,36 @@ impl Config {
         }
         if self.namespace.is_none() {
             self.namespace = std::env::var("RAY_NAMESPACE").ok();
+        }
+        if let Ok(list) = std::env::var("RAY_RESOURCES") {
+            // `name=amount,name=amount`, as `ray start --resources` takes them.
+            for item in list.split(',').filter(|s| !s.is_empty()) {
+                let (name, amount) = item.split_once('=').ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "RAY_RESOURCES entries are name=amount, got `{item}`"
+                    ))
+                })?;
+                let amount = amount.parse::<f64>().map_err(|_| {
+                    Error::InvalidArgument(format!("RAY_RESOURCES: `{amount}` is not a number"))
+                })?;
+                self.resources.entry(name.to_string()).or_insert(amount);
+            }
+        }
+        for (var, slot) in [
+            ("RAY_HEARTBEAT_MS", &mut self.heartbeat),
+            ("RAY_NODE_TIMEOUT_MS", &mut self.node_timeout),
+        ] {
+            if slot.is_none()
+                && let Ok(v) = std::env::var(var)
+            {
+                let ms = v.parse::<u64>().map_err(|_| {
+                    Error::InvalidArgument(format!("{var} must be milliseconds, got `{v}`"))
+                })?;
+                *slot = Some(Duration::from_millis(ms));
+            }
+        }
+        if std::env::var("RAY_NODE_MODE").is_ok_and(|m| m == "worker") {
+            self.worker = true;
         }
         Ok(self)
     }

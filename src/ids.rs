@@ -14,8 +14,25 @@ fn next() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+/// A random 64-bit id, for ids that must be unique across processes and machines
+/// (nodes, jobs). Falls back to time and pid if the OS has no randomness.
+fn random() -> u64 {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    if ring::rand::SystemRandom::new().fill(&mut b).is_ok() {
+        return u64::from_le_bytes(b);
+    }
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    t ^ (u64::from(std::process::id()) << 32) ^ next()
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        id_type!($(#[$doc])* $name, $prefix, next);
+    };
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $mint:ident) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         pub struct $name(pub(crate) u64);
@@ -23,7 +40,7 @@ macro_rules! id_type {
         impl $name {
             /// Mints a fresh id, unique within this process.
             pub(crate) fn new() -> Self {
-                Self(next())
+                Self($mint())
             }
 
             /// The raw integer behind the id (stable for the lifetime of the process).
@@ -49,12 +66,14 @@ macro_rules! id_type {
 id_type!(
     /// Identifies one driver program (one `ray::init` .. `ray::shutdown`).
     JobId,
-    "job-"
+    "job-",
+    random
 );
 id_type!(
     /// Identifies one node: a runtime with its own store, scheduler and workers.
     NodeId,
-    "node-"
+    "node-",
+    random
 );
 id_type!(
     /// Identifies one task submission (a function call or an actor method call).

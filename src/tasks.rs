@@ -20,7 +20,7 @@ pub(crate) use executor::{CancelRunning, TaskActor};
 pub use options::{SchedulingStrategy, TaskOptions, TaskOptionsBuilder};
 pub(crate) use placement::{Placement, place};
 pub use registry::{RemoteBody, RemoteFunction, build_fingerprint};
-pub(crate) use registry::{decode, encode, lookup};
+pub(crate) use registry::{decode, encode, has_functions, lookup};
 pub use spec::RemoteForm;
 pub use spec::TaskOutput;
 pub(crate) use spec::{TaskBody, TaskSpec};

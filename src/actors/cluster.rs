@@ -17,7 +17,7 @@ use crate::ids::{NodeId, ObjectId, TaskId};
 use crate::resources::{Resources, to_units};
 use crate::runtime::Node;
 use crate::store::{RawRef, StoredValue, stored};
-use crate::tasks::{RemoteBody, TaskBody, TaskSpec, build_fingerprint, lookup};
+use crate::tasks::{RemoteBody, TaskBody, TaskSpec, build_fingerprint, has_functions, lookup};
 use crate::transport::{Endpoint, JoinAddress, Peer, Service, WireMessage, WireNode};
 use crate::{Error, Result, SchedulingStrategy};
 
@@ -78,6 +78,11 @@ pub(crate) struct ClusterAgent {
     token: String,
     heartbeat: Duration,
     timeout: Duration,
+    /// Worker: when the head stopped answering.
+    head_silent_since: Option<Instant>,
+    /// Head only: the build whose functions this cluster runs. A head started without
+    /// user code (`ray start --head`) adopts the first joiner's build.
+    build: Option<u64>,
 }
 
 /// Forwards transport requests to the agent.
@@ -157,6 +162,8 @@ pub(crate) async fn start(
         token,
         heartbeat,
         timeout,
+        build: has_functions().then(build_fingerprint),
+        head_silent_since: None,
     };
     let head_join = match &agent.role {
         Role::Head => {
@@ -198,6 +205,12 @@ pub(crate) async fn start(
     }
     let addr = ctx.run(agent);
     Ok((addr, join))
+}
+
+/// Whether this process is a worker node of the single-binary model (it exists only to
+/// serve the cluster, so it exits with it).
+fn serving_worker_process() -> bool {
+    std::env::var("RAY_NODE_MODE").is_ok_and(|m| m == "worker")
 }
 
 fn head_node_id(view: &[WireNode], addr: std::net::SocketAddr) -> Option<NodeId> {
@@ -368,19 +381,38 @@ impl Actor for ClusterAgent {
             let Some(head_id) = head_id else { return };
             let peer = act.peer(head_id);
             let node_id = act.node_id;
+            let limit = act.timeout;
             let ask = async move {
-                let peer = peer.await?;
-                peer.request(&WireMessage::GetView { node_id })
+                let ask = async move {
+                    let peer = peer.await?;
+                    peer.request(&WireMessage::GetView { node_id })
+                        .await
+                        .map_err(|e| Error::NotConnected(e.to_string()))
+                };
+                // A dead head does not answer at all: give up after the node timeout.
+                actix_rt::time::timeout(limit, ask)
                     .await
-                    .map_err(|e| Error::NotConnected(e.to_string()))
+                    .unwrap_or(Err(Error::Timeout { after: limit }))
             };
             ctx.spawn(ask.into_actor(act).map(move |answer, act, _| match answer {
-                Ok(WireMessage::View { nodes }) => act.publish(nodes),
+                Ok(WireMessage::View { nodes }) => {
+                    act.head_silent_since = None;
+                    act.publish(nodes);
+                }
                 Ok(other) => tracing::warn!(?other, "unexpected heartbeat answer"),
                 Err(e) => {
                     // Ray without GCS fault tolerance loses the cluster with its head.
                     tracing::error!(node_id = %act.node_id, error = %e, "the head is unreachable");
                     act.peers.remove(&head_id);
+                    let since = *act.head_silent_since.get_or_insert_with(Instant::now);
+                    if matches!(act.role, Role::Worker(_))
+                        && serving_worker_process()
+                        && since.elapsed() > act.timeout
+                    {
+                        tracing::error!(node_id = %act.node_id, "the head is gone: this worker node exits");
+                        eprintln!("ray: node {}: the head is gone, exiting", act.node_id);
+                        std::process::exit(1);
+                    }
                 }
             }));
         });
@@ -399,13 +431,13 @@ impl Handler<Inbound> for ClusterAgent {
         let reply = |m: WireMessage| -> Self::Result { Box::pin(async move { (m, Vec::new()) }) };
         match msg.msg {
             WireMessage::Join { node, fingerprint } if matches!(self.role, Role::Head) => {
-                if fingerprint != build_fingerprint() {
+                let build = *self.build.get_or_insert(fingerprint);
+                if fingerprint != build {
                     tracing::warn!(joiner = %node.node_id, "refused a node of another build");
                     return reply(WireMessage::Error {
                         message: format!(
                             "node {} runs another build (functions fingerprint {fingerprint:x}, head has {:x}): run the same binary on every node",
-                            node.node_id,
-                            build_fingerprint()
+                            node.node_id, build
                         ),
                     });
                 }

@@ -121,6 +121,7 @@ pub struct RuntimeContext {
     actor_id: Option<ActorId>,
     cancelled: bool,
     restarted: bool,
+    cluster_address: Option<String>,
 }
 
 impl RuntimeContext {
@@ -128,6 +129,12 @@ impl RuntimeContext {
     pub fn job_id(&self) -> JobId {
         self.job_id
     }
+    /// The address other nodes and drivers join this node's cluster with
+    /// (`ray://TOKEN@HOST:PORT#CERT`), when the node is networked.
+    pub fn cluster_address(&self) -> Option<&str> {
+        self.cluster_address.as_deref()
+    }
+
     /// The node the caller runs on.
     pub fn node_id(&self) -> NodeId {
         self.node_id
@@ -181,6 +188,9 @@ pub fn runtime_context() -> RuntimeContext {
             .and_then(|c| c.cancelled.as_ref())
             .is_some_and(|f| f.load(Ordering::Relaxed)),
         restarted: ctx.as_ref().is_some_and(|c| c.restarted),
+        cluster_address: node
+            .as_ref()
+            .and_then(|n| n.join_address.get().map(ToString::to_string)),
     }
 }
 

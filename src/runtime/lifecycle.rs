@@ -56,8 +56,36 @@ pub fn init() -> Result<()> {
     if g.is_some() {
         return Ok(());
     }
-    *g = Some(start(Config::new())?);
+    let started = start(Config::new())?;
+    let worker = started.node.cluster.get().is_some() && node_mode();
+    *g = Some(started);
+    drop(g);
+    if worker {
+        serve_forever();
+    }
     Ok(())
+}
+
+/// Whether this process was started as a worker node (`RAY_NODE_MODE=worker`, as
+/// `ray start --address .. -- ./your-binary` and the cluster example do).
+fn node_mode() -> bool {
+    std::env::var("RAY_NODE_MODE").is_ok_and(|m| m == "worker")
+}
+
+/// The single-binary model: a worker node runs the user's own program, whose first
+/// `ray::init()` joins the cluster and then serves tasks until the process is killed.
+fn serve_forever() -> ! {
+    let node = GLOBAL.lock().as_ref().map(|g| g.node.clone());
+    if let Some(node) = node {
+        tracing::info!(node_id = %node.id, "running as a worker node until killed");
+        eprintln!(
+            "ray: node {} joined the cluster; serving until killed",
+            node.id
+        );
+    }
+    loop {
+        std::thread::park();
+    }
 }
 
 /// Starts the runtime with `config`.

@@ -63,6 +63,11 @@ fn registry() -> &'static Registry {
     })
 }
 
+/// Whether this build registered any remote function.
+pub(crate) fn has_functions() -> bool {
+    !registry().by_name.is_empty()
+}
+
 /// The registered function `name`.
 pub(crate) fn lookup(name: &str, node_id: crate::NodeId) -> Result<&'static RemoteFunction> {
     registry()

@@ -75,7 +75,11 @@ fn transport_config() -> Arc<quinn::TransportConfig> {
     t.stream_receive_window(quinn::VarInt::from_u32(64 << 20));
     t.receive_window(quinn::VarInt::from_u32(256 << 20));
     t.send_window(256 << 20);
-    t.keep_alive_interval(Some(std::time::Duration::from_secs(5)));
+    t.keep_alive_interval(Some(std::time::Duration::from_secs(2)));
+    // A peer that vanished (killed, unplugged) is given up after 10 s of silence.
+    if let Ok(idle) = quinn::IdleTimeout::try_from(std::time::Duration::from_secs(10)) {
+        t.max_idle_timeout(Some(idle));
+    }
     Arc::new(t)
 }
 

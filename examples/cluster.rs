@@ -1,0 +1,106 @@
+//! A cluster of three OS processes on 127.0.0.1. This program starts a head node in its
+//! own process, then two worker-node processes of *its own binary* (Rust cannot ship
+//! closures, so every node runs the same build: a process started with
+//! `RAY_NODE_MODE=worker` and `RAY_ADDRESS` joins the cluster in `ray::init()` and serves
+//! tasks until killed). It runs tasks pinned to each worker, passes an object across, and
+//! prints where each task ran.
+//!
+//! Run: `cargo run --example cluster`. With `CLUSTER_HOLD=1` it then prints the join
+//! address and the workers' pids and keeps the cluster up until its stdin closes (the
+//! multi-process test uses this to kill a worker with SIGKILL).
+
+use std::io::Read;
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ray::prelude::*;
+
+/// Where a task ran: its label, process id and node.
+#[ray::remote]
+fn where_am_i(label: String) -> (String, u32, ray::NodeId) {
+    (label, std::process::id(), ray::runtime_context().node_id())
+}
+
+/// Sums a buffer that was put on another node.
+#[ray::remote]
+fn byte_sum(data: Arc<serde_bytes::ByteBuf>) -> (u64, u32) {
+    (data.iter().map(|b| u64::from(*b)).sum(), std::process::id())
+}
+
+/// Kills the worker processes when the example ends, however it ends.
+struct Workers(Vec<Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    // In a worker process this joins the cluster and never returns.
+    if std::env::var("RAY_NODE_MODE").is_ok() {
+        ray::init()?;
+        return Ok(());
+    }
+    ray::init_with(ray::Config::new().head().num_cpus(1.0))?;
+    let address = ray::runtime_context()
+        .cluster_address()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("the head has no cluster address"))?;
+    println!(
+        "head {} in process {}",
+        ray::runtime_context().node_id(),
+        std::process::id()
+    );
+    let exe = std::env::current_exe()?;
+    let mut workers = Workers(Vec::new());
+    for name in ["worker1", "worker2"] {
+        workers.0.push(
+            Command::new(&exe)
+                .env("RAY_NODE_MODE", "worker")
+                .env("RAY_ADDRESS", &address)
+                .env("RAY_NUM_CPUS", "1")
+                .env("RAY_RESOURCES", format!("{name}=1"))
+                .spawn()?,
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ray::nodes()?.iter().filter(|n| n.alive).count() < 3 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the workers did not join in time"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!("{} nodes alive", ray::nodes()?.len());
+
+    for name in ["worker1", "worker2"] {
+        let r = where_am_i
+            .options()
+            .resource(name, 1.0)
+            .remote(name.to_string());
+        let (label, pid, node) = ray::get(&r)?;
+        println!("task for {label} ran in process {pid} on node {node}");
+    }
+    let (_, pid, node) = ray::get(&where_am_i.remote("head".to_string()))?;
+    println!("task for head ran in process {pid} on node {node}");
+
+    let data = ray::put(serde_bytes::ByteBuf::from(vec![1u8; 10 << 20]));
+    let (sum, pid) = ray::get(&byte_sum.options().resource("worker2", 1.0).remote(&data))?;
+    println!("10 MiB object summed to {sum} in process {pid}");
+
+    if std::env::var("CLUSTER_HOLD").is_ok() {
+        println!("ready {address}");
+        for w in &workers.0 {
+            println!("worker pid {}", w.id());
+        }
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    }
+    drop(workers);
+    ray::shutdown();
+    Ok(())
+}
