@@ -379,6 +379,12 @@ pub struct NodeInfo {
     pub alive: bool,
     /// Its total resources.
     pub resources: BTreeMap<String, f64>,
+    /// Resources not held by tasks or actors (as of its last heartbeat in a cluster).
+    pub available: BTreeMap<String, f64>,
+    /// Tasks waiting there for resources or arguments.
+    pub pending_tasks: u64,
+    /// Tasks running there.
+    pub running_tasks: u64,
 }
 
 fn query() -> Result<crate::actors::NodeStats> {
@@ -400,20 +406,27 @@ fn query() -> Result<crate::actors::NodeStats> {
 /// ```
 pub fn nodes() -> Result<Vec<NodeInfo>> {
     let node = current_node()?;
-    let view = node.view.read();
+    let view = node.view.read().clone();
     if view.is_empty() {
+        let stats = query()?;
         return Ok(vec![NodeInfo {
             node_id: node.id,
             alive: !node.shut_down.load(std::sync::atomic::Ordering::Relaxed),
             resources: node.total.to_map(),
+            available: stats.available.to_map(),
+            pending_tasks: (stats.queued + stats.waiting_for_deps) as u64,
+            running_tasks: stats.running as u64,
         }]);
     }
     Ok(view
-        .iter()
+        .into_iter()
         .map(|n| NodeInfo {
             node_id: n.node_id,
             alive: n.alive,
-            resources: n.resources.iter().cloned().collect(),
+            resources: n.resources.into_iter().collect(),
+            available: n.load.available.into_iter().collect(),
+            pending_tasks: n.load.pending,
+            running_tasks: n.load.running,
         })
         .collect())
 }

@@ -9,7 +9,8 @@ mod tls;
 
 pub(crate) use frame::decode_body;
 pub use frame::{
-    FrameReader, MAX_FRAME_BYTES, WIRE_VERSION, WireMessage, WireNode, decode_frame, encode_frame,
+    FrameReader, MAX_FRAME_BYTES, NodeLoad, WIRE_VERSION, WireMessage, WireNode, decode_frame,
+    encode_frame,
 };
 pub use quic::{Endpoint, JoinAddress, MAX_PAYLOAD_BYTES, Peer, Service};
 pub use tls::Identity;

@@ -12,13 +12,13 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_bytes::ByteBuf;
 
-use super::SubmitTask;
+use super::{QueryNode, SubmitTask};
 use crate::ids::{NodeId, ObjectId, TaskId};
 use crate::resources::{Resources, to_units};
 use crate::runtime::Node;
 use crate::store::{RawRef, StoredValue, stored};
 use crate::tasks::{RemoteBody, TaskBody, TaskSpec, build_fingerprint, has_functions, lookup};
-use crate::transport::{Endpoint, JoinAddress, Peer, Service, WireMessage, WireNode};
+use crate::transport::{Endpoint, JoinAddress, NodeLoad, Peer, Service, WireMessage, WireNode};
 use crate::{Error, Result, SchedulingStrategy};
 
 /// A request from an authenticated peer.
@@ -150,6 +150,7 @@ pub(crate) async fn start(
         fingerprint: join.fingerprint,
         resources: wire_resources(&node.total),
         alive: true,
+        load: NodeLoad::default(),
     };
     let mut agent = ClusterAgent {
         node: Arc::downgrade(node),
@@ -183,7 +184,10 @@ pub(crate) async fn start(
                 node: me.clone(),
                 fingerprint: build_fingerprint(),
             },
-            _ => WireMessage::GetView { node_id },
+            _ => WireMessage::GetView {
+                node_id,
+                load: None,
+            },
         };
         match peer
             .request(&hello)
@@ -211,6 +215,14 @@ pub(crate) async fn start(
 /// serve the cluster, so it exits with it).
 fn serving_worker_process() -> bool {
     std::env::var("RAY_NODE_MODE").is_ok_and(|m| m == "worker")
+}
+
+fn load_of(stats: &super::NodeStats) -> NodeLoad {
+    NodeLoad {
+        available: wire_resources(&stats.available),
+        pending: (stats.queued + stats.waiting_for_deps) as u64,
+        running: stats.running as u64,
+    }
 }
 
 fn head_node_id(view: &[WireNode], addr: std::net::SocketAddr) -> Option<NodeId> {
@@ -369,6 +381,20 @@ impl Actor for ClusterAgent {
         ctx.run_interval(self.heartbeat, |act, ctx| {
             if matches!(act.role, Role::Head) {
                 act.detect_failures();
+                // The head's own load, like everyone else's.
+                let own = act.node_id;
+                let manager = act.node.upgrade().map(|n| n.manager.clone());
+                let query = async move {
+                    match manager {
+                        Some(m) => m.send(QueryNode).await.ok(),
+                        None => None,
+                    }
+                };
+                ctx.spawn(query.into_actor(act).map(move |stats, act, _| {
+                    if let (Some(stats), Some((n, _))) = (stats, act.table.get_mut(&own)) {
+                        n.load = load_of(&stats);
+                    }
+                }));
                 return;
             }
             let Some(head) = act.head_join().cloned() else {
@@ -382,10 +408,16 @@ impl Actor for ClusterAgent {
             let peer = act.peer(head_id);
             let node_id = act.node_id;
             let limit = act.timeout;
+            let member = matches!(act.role, Role::Worker(_));
+            let manager = act.node.upgrade().map(|n| n.manager.clone());
             let ask = async move {
                 let ask = async move {
+                    let load = match (member, manager) {
+                        (true, Some(m)) => m.send(QueryNode).await.ok().map(|s| load_of(&s)),
+                        _ => None,
+                    };
                     let peer = peer.await?;
-                    peer.request(&WireMessage::GetView { node_id })
+                    peer.request(&WireMessage::GetView { node_id, load })
                         .await
                         .map_err(|e| Error::NotConnected(e.to_string()))
                 };
@@ -448,9 +480,12 @@ impl Handler<Inbound> for ClusterAgent {
                     nodes: self.table_view(),
                 })
             }
-            WireMessage::GetView { node_id } if matches!(self.role, Role::Head) => {
+            WireMessage::GetView { node_id, load } if matches!(self.role, Role::Head) => {
                 if let Some((n, seen)) = self.table.get_mut(&node_id) {
                     *seen = Instant::now();
+                    if let Some(load) = load {
+                        n.load = load;
+                    }
                     if !n.alive {
                         n.alive = true;
                         tracing::info!(node_id = %node_id, "node is back");

@@ -96,6 +96,7 @@ mod tests {
             fingerprint: [0; 32],
             resources: vec![("CPU".into(), cpus), ("special".into(), special)],
             alive,
+            load: Default::default(),
         }
     }
 

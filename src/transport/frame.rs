@@ -69,6 +69,8 @@ pub enum WireMessage {
     GetView {
         /// The asking node.
         node_id: NodeId,
+        /// Its current load, when it is a member (drivers send none).
+        load: Option<NodeLoad>,
     },
     /// The node table.
     View {
@@ -110,6 +112,19 @@ pub struct WireNode {
     pub resources: Vec<(String, f64)>,
     /// Whether the head hears its heartbeats.
     pub alive: bool,
+    /// Its load at its last heartbeat.
+    pub load: NodeLoad,
+}
+
+/// What a node reports with each heartbeat, for `ray status`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct NodeLoad {
+    /// Resources not held by tasks or actors.
+    pub available: Vec<(String, f64)>,
+    /// Tasks waiting for resources or arguments.
+    pub pending: u64,
+    /// Tasks running.
+    pub running: u64,
 }
 
 /// Encodes one message as a frame: length prefix plus MessagePack body.

@@ -1,0 +1,101 @@
+//! The `ray` command against live node processes: `start --head`, `start --address`,
+//! `status` and `stop`.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Cli {
+    dir: std::path::PathBuf,
+}
+
+impl Cli {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("ray-cli-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self { dir }
+    }
+
+    fn run(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_ray"))
+            .args(args)
+            .env("RAY_TMPDIR", &self.dir)
+            .env("RAY_HEARTBEAT_MS", "100")
+            .env("RAY_NODE_TIMEOUT_MS", "1000")
+            .output()
+            .expect("run ray");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    }
+
+    fn pids(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("pids"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = self.run(&["stop"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+#[test]
+fn start_status_stop() {
+    let cli = Cli::new();
+    let (ok, out) = cli.run(&["start", "--head", "--num-cpus", "1"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("Ray runtime started"), "{out}");
+    let address = std::fs::read_to_string(cli.dir.join("address")).expect("address file");
+    assert!(address.starts_with("ray://"), "{address}");
+    let (ok, out) = cli.run(&[
+        "start",
+        "--address",
+        &address,
+        "--num-cpus",
+        "2",
+        "--resources",
+        "special=1",
+    ]);
+    assert!(ok, "{out}");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let (ok, out) = cli.run(&["status"]);
+        if ok && out.contains("Nodes: 2 alive") {
+            break out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker never showed up: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.contains("0/3 CPU"), "{status}");
+    assert!(status.contains("0/1 special"), "{status}");
+
+    let pids = cli.pids();
+    assert_eq!(pids.len(), 2);
+    assert!(pids.iter().all(|p| running(p)));
+    let (ok, out) = cli.run(&["stop"]);
+    assert!(ok && out.contains("Stopped 2"), "{out}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|p| running(p)) {
+        assert!(Instant::now() < deadline, "nodes still running after stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Without a cluster, status says what to do.
+    let (ok, out) = cli.run(&["status"]);
+    assert!(!ok && out.contains("ray start --head"), "{out}");
+    // Bad input is an error with usage, not a panic.
+    let (ok, out) = cli.run(&["start", "--port", "notaport"]);
+    assert!(!ok && out.contains("--port needs a number"), "{out}");
+}
