@@ -2,6 +2,9 @@
 //! names Ray uses (`tasks_sync`, `actor_calls_async_10k`, ...), plus the raw limits of
 //! the machine measured in the same run (an actix message round trip across threads).
 //!
+//! With `BENCH_REMOTE=1` it adds cross-node figures: a second node process of this binary
+//! on 127.0.0.1 runs the tasks, and raw QUIC throughput is measured next to them.
+//!
 //! Run: `cargo run --release --example microbenchmark` (full) or with
 //! `BENCH_SCALE=0.02` for a smoke run. `BENCH_REPEATS` (default 3) sets how many times each
 //! figure is measured; the median is printed. `scripts/bench.sh` runs this next to Python
@@ -78,6 +81,11 @@ fn timed(ops: usize, f: impl FnOnce()) -> (f64, Duration) {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The worker-node process of the cross-node figures: joins and serves until killed.
+    if std::env::var("RAY_NODE_MODE").is_ok() {
+        ray::init()?;
+        return Ok(());
+    }
     let t0 = Instant::now();
     ray::init_with(ray::Config::new().num_cpus(2.0))?;
     let init_s = t0.elapsed().as_secs_f64();
@@ -234,8 +242,113 @@ fn main() -> anyhow::Result<()> {
     put("rss_mib", rss_mib());
     ray::shutdown();
     put("raw_actix_roundtrip_per_s", raw_actix_roundtrip());
+    if std::env::var("BENCH_REMOTE").is_ok_and(|v| v != "0") {
+        remote_figures(&mut put)?;
+    }
     println!("{}", serde_json::Value::Object(out));
     Ok(())
+}
+
+/// Sums nothing: returns the length of what it was sent (the cross-node transfer test).
+#[ray::remote]
+fn payload_len(b: serde_bytes::ByteBuf) -> u64 {
+    b.len() as u64
+}
+
+/// Cross-node figures: this process is a head with no CPUs, and one worker-node process
+/// of this same binary (2 CPUs) runs every task, over QUIC on 127.0.0.1.
+fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
+    ray::init_with(ray::Config::new().head().num_cpus(0.0))?;
+    let address = ray::runtime_context()
+        .cluster_address()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("no cluster address"))?;
+    let mut worker = std::process::Command::new(std::env::current_exe()?)
+        .env("RAY_NODE_MODE", "worker")
+        .env("RAY_ADDRESS", &address)
+        .env("RAY_NUM_CPUS", "2")
+        .spawn()?;
+    let result = (|| -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while ray::nodes()?.iter().filter(|n| n.alive).count() < 2 {
+            anyhow::ensure!(Instant::now() < deadline, "the worker node did not join");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        put("remote_tasks_sync", median(|| {
+            let k = n(2_000);
+            timed(k, || {
+                for _ in 0..k {
+                    ray::get(&noop.remote()).expect("noop");
+                }
+            })
+        }));
+        put("remote_tasks_async_10k", median(|| {
+            let k = n(10_000);
+            timed(k, || {
+                let refs: Vec<_> = (0..k).map(|_| noop.remote()).collect();
+                ray::get(&refs).expect("noop");
+            })
+        }));
+        let size = if scale() < 1.0 { 64 << 20 } else { 1 << 30 };
+        let big = ray::put(serde_bytes::ByteBuf::from(vec![7u8; size]));
+        put("remote_transfer_1gib_gbps", median(|| {
+            let t = Instant::now();
+            assert_eq!(ray::get(&payload_len.remote(&big)).expect("transfer"), size as u64);
+            (size as f64 / 1e9, t.elapsed())
+        }));
+        Ok(())
+    })();
+    let _ = worker.kill();
+    let _ = worker.wait();
+    ray::shutdown();
+    result?;
+    put("raw_quinn_1gib_gbps", raw_quinn_throughput()?);
+    Ok(())
+}
+
+/// The machine's QUIC limit in the same run: 1 GiB of bulk data over our transport
+/// between two endpoints on 127.0.0.1, with no serialization around it.
+fn raw_quinn_throughput() -> anyhow::Result<f64> {
+    use futures::FutureExt;
+    use ray::transport::{Endpoint, Identity, Service, WireMessage};
+
+    struct Sink;
+    impl Service for Sink {
+        fn handle(
+            &self,
+            from: ray::NodeId,
+            _msg: WireMessage,
+            payload: Vec<u8>,
+        ) -> futures::future::BoxFuture<'static, (WireMessage, Vec<u8>)> {
+            let n = payload.len();
+            async move {
+                drop(payload);
+                let _ = n;
+                (WireMessage::Heartbeat { node_id: from }, Vec::new())
+            }
+            .boxed()
+        }
+    }
+    ray::init()?;
+    let node_id = ray::runtime_context().node_id();
+    let size = if scale() < 1.0 { 64 << 20 } else { 1 << 30 };
+    let data = vec![7u8; size];
+    let rate = actix_rt::System::new().block_on(async move {
+        let addr = "127.0.0.1:0".parse().expect("addr");
+        let server = Endpoint::bind(addr, node_id, "t".into(), Identity::generate()?, std::sync::Arc::new(Sink))?;
+        let client = Endpoint::bind(addr, node_id, "t".into(), Identity::generate()?, std::sync::Arc::new(Sink))?;
+        let peer = client.connect(&server.join_address()?).await?;
+        let mut rates = Vec::new();
+        for _ in 0..repeats() {
+            let t = Instant::now();
+            peer.request_with(&WireMessage::Heartbeat { node_id }, &data).await?;
+            rates.push(size as f64 / 1e9 / t.elapsed().as_secs_f64());
+        }
+        rates.sort_by(|a, b| a.total_cmp(b));
+        Ok::<f64, ray::transport::TransportError>(rates[rates.len() / 2])
+    })?;
+    ray::shutdown();
+    Ok(rate)
 }
 
 /// Resident memory of this process, from /proc (Linux), in MiB.

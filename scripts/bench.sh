@@ -11,6 +11,6 @@ export BENCH_REPEATS="${BENCH_REPEATS:-3}"
 mkdir -p target/bench
 cargo build --release --example microbenchmark
 scripts/ray-baseline.sh target/bench/ray.json
-target/release/examples/microbenchmark > target/bench/rust.json
+BENCH_REMOTE=1 target/release/examples/microbenchmark > target/bench/rust.json
 python3 scripts/bench_table.py target/bench/ray.json target/bench/rust.json BENCHMARKS.md
 echo "bench: BENCHMARKS.md updated" >&2

@@ -69,6 +69,30 @@ def main():
             f"before parking; `tasks_sync` runs at {rust['tasks_sync'] / raw:.1f}× and "
             f"`actor_calls_sync` at {rust['actor_calls_sync'] / raw:.1f}× of it.",
         ]
+    if "remote_tasks_async_10k" in rust:
+        lines += [
+            "",
+            "Across nodes (a second node process of the same binary on 127.0.0.1 runs the "
+            "tasks over QUIC; the driver's node has no CPUs), next to Python Ray's "
+            "single-node figures and raw QUIC throughput from the same run:",
+            "",
+            "| figure | unit | Python Ray (1 node) | ray-rs (2 processes) | ratio | target | met |",
+            "|---|---|---:|---:|---:|---:|:---:|",
+        ]
+        for ours, theirs, unit in [
+            ("remote_tasks_sync", "tasks_sync", "tasks/s"),
+            ("remote_tasks_async_10k", "tasks_async_10k", "tasks/s"),
+        ]:
+            ratio = rust[ours] / ray[theirs]
+            met = "yes" if ratio >= 10 else "**no**"
+            lines.append(f"| `{ours}` | {unit} | {fmt(ray[theirs])} | {fmt(rust[ours])} | {ratio:,.0f}× | ≥ 10× | {met} |")
+        quic = rust["raw_quinn_1gib_gbps"]
+        share = rust["remote_transfer_1gib_gbps"] / quic
+        met = "yes" if share >= 0.5 else "**no**"
+        lines.append(
+            f"| `remote_transfer_1gib_gbps` | GB/s | — | {rust['remote_transfer_1gib_gbps']:.3f} "
+            f"| {share:.0%} of raw QUIC ({quic:.3f} GB/s) | ≥ 50% | {met} |"
+        )
     if "rss_mib" in rust:
         lines.append(
             f"ray-rs process RSS right after `init`: {rust.get('rss_after_init_mib', 0):.1f} MiB "
