@@ -274,28 +274,40 @@ fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
             anyhow::ensure!(Instant::now() < deadline, "the worker node did not join");
             std::thread::sleep(Duration::from_millis(10));
         }
-        put("remote_tasks_sync", median(|| {
-            let k = n(2_000);
-            timed(k, || {
-                for _ in 0..k {
-                    ray::get(&noop.remote()).expect("noop");
-                }
-            })
-        }));
-        put("remote_tasks_async_10k", median(|| {
-            let k = n(10_000);
-            timed(k, || {
-                let refs: Vec<_> = (0..k).map(|_| noop.remote()).collect();
-                ray::get(&refs).expect("noop");
-            })
-        }));
+        put(
+            "remote_tasks_sync",
+            median(|| {
+                let k = n(2_000);
+                timed(k, || {
+                    for _ in 0..k {
+                        ray::get(&noop.remote()).expect("noop");
+                    }
+                })
+            }),
+        );
+        put(
+            "remote_tasks_async_10k",
+            median(|| {
+                let k = n(10_000);
+                timed(k, || {
+                    let refs: Vec<_> = (0..k).map(|_| noop.remote()).collect();
+                    ray::get(&refs).expect("noop");
+                })
+            }),
+        );
         let size = if scale() < 1.0 { 64 << 20 } else { 1 << 30 };
         let big = ray::put(serde_bytes::ByteBuf::from(vec![7u8; size]));
-        put("remote_transfer_1gib_gbps", median(|| {
-            let t = Instant::now();
-            assert_eq!(ray::get(&payload_len.remote(&big)).expect("transfer"), size as u64);
-            (size as f64 / 1e9, t.elapsed())
-        }));
+        put(
+            "remote_transfer_1gib_gbps",
+            median(|| {
+                let t = Instant::now();
+                assert_eq!(
+                    ray::get(&payload_len.remote(&big)).expect("transfer"),
+                    size as u64
+                );
+                (size as f64 / 1e9, t.elapsed())
+            }),
+        );
         Ok(())
     })();
     let _ = worker.kill();
@@ -335,13 +347,26 @@ fn raw_quinn_throughput() -> anyhow::Result<f64> {
     let data = vec![7u8; size];
     let rate = actix_rt::System::new().block_on(async move {
         let addr = "127.0.0.1:0".parse().expect("addr");
-        let server = Endpoint::bind(addr, node_id, "t".into(), Identity::generate()?, std::sync::Arc::new(Sink))?;
-        let client = Endpoint::bind(addr, node_id, "t".into(), Identity::generate()?, std::sync::Arc::new(Sink))?;
+        let server = Endpoint::bind(
+            addr,
+            node_id,
+            "t".into(),
+            Identity::generate()?,
+            std::sync::Arc::new(Sink),
+        )?;
+        let client = Endpoint::bind(
+            addr,
+            node_id,
+            "t".into(),
+            Identity::generate()?,
+            std::sync::Arc::new(Sink),
+        )?;
         let peer = client.connect(&server.join_address()?).await?;
         let mut rates = Vec::new();
         for _ in 0..repeats() {
             let t = Instant::now();
-            peer.request_with(&WireMessage::Heartbeat { node_id }, &data).await?;
+            peer.request_with(&WireMessage::Heartbeat { node_id }, &data)
+                .await?;
             rates.push(size as f64 / 1e9 / t.elapsed().as_secs_f64());
         }
         rates.sort_by(|a, b| a.total_cmp(b));

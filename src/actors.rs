@@ -20,7 +20,7 @@ pub use host::Method;
 pub(crate) use host::{ActorCall, ActorHost, Terminate};
 pub(crate) use node_manager::{
     AcquireResources, Batch, CancelTask, LeaseDone, NodeManager, NodeStats, QueryNode,
-    ReleaseResources, SubmitTask, TaskBlocked, TaskFinished, TaskUnblocked,
+    ReleaseResources, SubmitTask, TaskBlocked, TaskFinished, TaskUnblocked, ViewChanged,
 };
 pub use options::{ActorOptions, ActorOptionsBuilder};
 pub(crate) use registry::{ActorRegistry, LookupActor, RegisterActor, UnregisterActor};

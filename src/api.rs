@@ -463,6 +463,21 @@ pub fn available_resources() -> BTreeMap<String, f64> {
     query().map(|s| s.available.to_map()).unwrap_or_default()
 }
 
+/// Resource requests that no live node of the cluster can satisfy: their tasks wait for
+/// a node that fits to join (what `ray status` lists as pending demands). On a lone node
+/// such tasks fail with [`Error::Infeasible`] instead, so this is empty there.
+///
+/// # Examples
+/// ```
+/// assert!(ray::pending_demands().is_empty());
+/// # ray::shutdown();
+/// ```
+pub fn pending_demands() -> Vec<String> {
+    current_node()
+        .map(|n| n.demands.read().clone())
+        .unwrap_or_default()
+}
+
 /// Task counts of the caller's node, as `ray summary tasks` reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]

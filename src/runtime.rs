@@ -55,6 +55,8 @@ pub(crate) struct Node {
     pub(crate) join_address: std::sync::OnceLock<crate::transport::JoinAddress>,
     /// The cluster's node table as this node last saw it (empty on a lone node).
     pub(crate) view: parking_lot::RwLock<Vec<crate::transport::WireNode>>,
+    /// Resource requests no live node can meet, cluster-wide (from the head).
+    pub(crate) demands: parking_lot::RwLock<Vec<String>>,
 }
 
 /// Idle actor threads kept per node; more are stopped.

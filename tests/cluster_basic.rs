@@ -98,10 +98,53 @@ fn resource_pinned_tasks_run_on_the_node_that_has_the_resource() {
         ray::get(&where_am_i.options().scheduling_strategy(strategy).remote()).unwrap(),
         a.node_id()
     );
-    // Nothing in the cluster has 8 CPUs.
+}
+
+#[test]
+fn a_task_no_node_fits_waits_for_one_and_says_so() {
+    let (mut cluster, _a, _b) = three_nodes();
+    let _ray = common::init_with(
+        ray::Config::new()
+            .address(cluster.address())
+            .heartbeat_interval(Duration::from_millis(100)),
+    );
+    // Nothing in the cluster has 8 CPUs: the task waits, and the cluster says why.
+    let r = where_am_i.options().num_cpus(8.0).remote();
     assert!(matches!(
-        ray::get_timeout(&where_am_i.options().num_cpus(8.0).remote(), common::LONG),
-        Err(ray::Error::Infeasible { .. })
+        ray::get_timeout(&r, Duration::from_millis(300)),
+        Err(ray::Error::Timeout { .. })
+    ));
+    assert!(
+        common::wait_until(Duration::from_secs(10), || ray::pending_demands()
+            .iter()
+            .any(|d| d.contains("CPU: 8"))),
+        "{:?}",
+        ray::pending_demands()
+    );
+    // A node that fits joins: the task runs there, and the demand is gone.
+    let big = cluster.add_node(NodeConfig::new().num_cpus(8.0)).unwrap();
+    assert_eq!(ray::get_timeout(&r, common::LONG).unwrap(), big.node_id());
+    assert!(common::wait_until(Duration::from_secs(10), || {
+        ray::pending_demands().is_empty()
+    }));
+    // Hard affinity to a node that does not exist fails at once instead.
+    let nowhere = ray::SchedulingStrategy::NodeAffinity {
+        node_id: big.node_id(),
+        soft: false,
+    };
+    cluster.remove_node(&big);
+    assert!(common::wait_until(Duration::from_secs(10), || {
+        ray::nodes()
+            .unwrap()
+            .iter()
+            .any(|n| n.node_id == big.node_id() && !n.alive)
+    }));
+    assert!(matches!(
+        ray::get_timeout(
+            &where_am_i.options().scheduling_strategy(nowhere).remote(),
+            common::LONG
+        ),
+        Err(ray::Error::NodeDied { .. })
     ));
 }
 
@@ -137,14 +180,14 @@ fn a_removed_node_is_reported_dead() {
             .any(|n| n.node_id == a.node_id() && !n.alive)
     });
     assert!(dead, "{:?}", ray::nodes());
-    // Work needing its resource now has nowhere to go.
-    assert!(
+    // Work needing its resource now has nowhere to go: it waits.
+    assert!(matches!(
         ray::get_timeout(
             &where_am_i.options().resource("a", 1.0).remote(),
-            common::LONG
-        )
-        .is_err()
-    );
+            Duration::from_millis(300)
+        ),
+        Err(ray::Error::Timeout { .. })
+    ));
     // The rest of the cluster still works.
     assert_eq!(ray::get(&add.remote(2, 3)).unwrap(), 5);
 }

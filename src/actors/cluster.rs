@@ -12,7 +12,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_bytes::ByteBuf;
 
-use super::{QueryNode, SubmitTask};
+use super::{QueryNode, SubmitTask, ViewChanged};
 use crate::ids::{NodeId, ObjectId, TaskId};
 use crate::resources::{Resources, to_units};
 use crate::runtime::Node;
@@ -78,6 +78,8 @@ pub(crate) struct ClusterAgent {
     token: String,
     heartbeat: Duration,
     timeout: Duration,
+    /// Head: what drivers (not in the table) reported they wait for.
+    driver_demands: HashMap<NodeId, (Vec<String>, Instant)>,
     /// Worker: when the head stopped answering.
     head_silent_since: Option<Instant>,
     /// Head only: the build whose functions this cluster runs. A head started without
@@ -165,6 +167,7 @@ pub(crate) async fn start(
         timeout,
         build: has_functions().then(build_fingerprint),
         head_silent_since: None,
+        driver_demands: HashMap::new(),
     };
     let head_join = match &agent.role {
         Role::Head => {
@@ -194,7 +197,7 @@ pub(crate) async fn start(
             .await
             .map_err(|e| Error::NotConnected(e.to_string()))?
         {
-            WireMessage::View { nodes } => *node.view.write() = nodes,
+            WireMessage::View { nodes, .. } => *node.view.write() = nodes,
             WireMessage::Error { message } => return Err(Error::NotConnected(message)),
             other => {
                 return Err(Error::NotConnected(format!(
@@ -222,6 +225,7 @@ fn load_of(stats: &super::NodeStats) -> NodeLoad {
         available: wire_resources(&stats.available),
         pending: (stats.queued + stats.waiting_for_deps) as u64,
         running: stats.running as u64,
+        infeasible: stats.infeasible.clone(),
     }
 }
 
@@ -253,7 +257,46 @@ impl ClusterAgent {
 
     fn publish(&self, nodes: Vec<WireNode>) {
         if let Some(node) = self.node.upgrade() {
-            *node.view.write() = nodes;
+            let changed = {
+                let mut view = node.view.write();
+                let membership = |v: &[WireNode]| -> Vec<(NodeId, bool)> {
+                    v.iter().map(|n| (n.node_id, n.alive)).collect()
+                };
+                let changed = membership(&view) != membership(&nodes);
+                *view = nodes;
+                changed
+            };
+            if changed {
+                node.manager.do_send(ViewChanged);
+            }
+        }
+    }
+
+    /// Head: the node table plus every demand no live node can meet, from nodes and
+    /// from drivers heard from within the timeout.
+    fn view_message(&mut self) -> WireMessage {
+        let timeout = self.timeout;
+        self.driver_demands
+            .retain(|_, (_, seen)| seen.elapsed() <= timeout);
+        let mut demands: Vec<String> = self
+            .table
+            .values()
+            .filter(|(n, _)| n.alive)
+            .flat_map(|(n, _)| n.load.infeasible.iter().cloned())
+            .chain(
+                self.driver_demands
+                    .values()
+                    .flat_map(|(d, _)| d.iter().cloned()),
+            )
+            .collect();
+        demands.sort();
+        demands.dedup();
+        if let Some(node) = self.node.upgrade() {
+            *node.demands.write() = demands.clone();
+        }
+        WireMessage::View {
+            nodes: self.table_view(),
+            demands,
         }
     }
 
@@ -408,13 +451,12 @@ impl Actor for ClusterAgent {
             let peer = act.peer(head_id);
             let node_id = act.node_id;
             let limit = act.timeout;
-            let member = matches!(act.role, Role::Worker(_));
             let manager = act.node.upgrade().map(|n| n.manager.clone());
             let ask = async move {
                 let ask = async move {
-                    let load = match (member, manager) {
-                        (true, Some(m)) => m.send(QueryNode).await.ok().map(|s| load_of(&s)),
-                        _ => None,
+                    let load = match manager {
+                        Some(m) => m.send(QueryNode).await.ok().map(|s| load_of(&s)),
+                        None => None,
                     };
                     let peer = peer.await?;
                     peer.request(&WireMessage::GetView { node_id, load })
@@ -427,7 +469,10 @@ impl Actor for ClusterAgent {
                     .unwrap_or(Err(Error::Timeout { after: limit }))
             };
             ctx.spawn(ask.into_actor(act).map(move |answer, act, _| match answer {
-                Ok(WireMessage::View { nodes }) => {
+                Ok(WireMessage::View { nodes, demands }) => {
+                    if let Some(node) = act.node.upgrade() {
+                        *node.demands.write() = demands;
+                    }
                     act.head_silent_since = None;
                     act.publish(nodes);
                 }
@@ -476,11 +521,15 @@ impl Handler<Inbound> for ClusterAgent {
                 tracing::info!(node_id = %self.node_id, joined = %node.node_id, addr = %node.addr, "node joined");
                 self.table.insert(node.node_id, (node, Instant::now()));
                 self.publish(self.table_view());
-                reply(WireMessage::View {
-                    nodes: self.table_view(),
-                })
+                reply(self.view_message())
             }
             WireMessage::GetView { node_id, load } if matches!(self.role, Role::Head) => {
+                if !self.table.contains_key(&node_id)
+                    && let Some(load) = &load
+                {
+                    self.driver_demands
+                        .insert(node_id, (load.infeasible.clone(), Instant::now()));
+                }
                 if let Some((n, seen)) = self.table.get_mut(&node_id) {
                     *seen = Instant::now();
                     if let Some(load) = load {
@@ -491,9 +540,7 @@ impl Handler<Inbound> for ClusterAgent {
                         tracing::info!(node_id = %node_id, "node is back");
                     }
                 }
-                reply(WireMessage::View {
-                    nodes: self.table_view(),
-                })
+                reply(self.view_message())
             }
             WireMessage::RunTask {
                 function,

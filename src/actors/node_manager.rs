@@ -89,6 +89,8 @@ pub(crate) struct TaskEvent {
 pub(crate) struct NodeStats {
     pub(crate) available: Resources,
     pub(crate) queued: usize,
+    /// Resource shapes of the tasks that fit no live node.
+    pub(crate) infeasible: Vec<String>,
     pub(crate) waiting_for_deps: usize,
     pub(crate) running: usize,
     pub(crate) finished: u64,
@@ -133,6 +135,8 @@ pub(crate) struct NodeManager {
     cpu_slots: usize,
     /// Round-robin position for remote and spread placement.
     turn: usize,
+    /// Tasks no live node fits (cluster only), retried when the node table changes.
+    infeasible: Vec<TaskSpec>,
     actor_waiters: VecDeque<(Resources, oneshot::Sender<Result<()>>)>,
     history: VecDeque<TaskEvent>,
     finished: u64,
@@ -160,6 +164,7 @@ impl NodeManager {
             max_workers: (4 * cpus).max(64),
             cpu_slots: cpus.max(1),
             turn: 0,
+            infeasible: Vec::new(),
             actor_waiters: VecDeque::new(),
             history: VecDeque::new(),
             finished: 0,
@@ -183,10 +188,16 @@ impl NodeManager {
         )
     }
 
-    /// The error for a task no node can ever run, if so.
+    /// The error for a task no node can ever run, if so. In a cluster a task that no live
+    /// node fits is not hopeless: a node that fits may join, so it waits (`park`).
     fn hopeless(&mut self, spec: &TaskSpec) -> Option<Error> {
+        let networked = self
+            .node
+            .upgrade()
+            .is_some_and(|n| n.cluster.get().is_some());
         match self.placement(spec) {
             Placement::Local | Placement::Remote(_) => None,
+            Placement::Infeasible if networked => None,
             Placement::Infeasible => Some(Error::Infeasible {
                 function: spec.name.to_string(),
                 requested: spec.resources.to_string(),
@@ -226,12 +237,18 @@ impl NodeManager {
                     returns,
                 });
             }
-            Placement::Infeasible | Placement::NodeGone(_) => {
-                if let Some(err) = self.hopeless(&spec) {
-                    spec.fail(err);
-                }
-            }
+            Placement::Infeasible | Placement::NodeGone(_) => match self.hopeless(&spec) {
+                Some(err) => spec.fail(err),
+                None => self.park(spec),
+            },
         }
+    }
+
+    /// Keeps a task that fits no live node until the node table changes.
+    fn park(&mut self, spec: TaskSpec) {
+        tracing::warn!(task_id = %spec.id, function = %spec.name, requested = %spec.resources,
+            "no live node can run this task: it waits for one (see `ray status`)");
+        self.infeasible.push(spec);
     }
 
     fn enqueue(&mut self, spec: TaskSpec) {
@@ -433,6 +450,25 @@ impl Handler<SubmitTask> for NodeManager {
     }
 }
 
+/// The cluster's node table changed: parked tasks may fit somewhere now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ViewChanged;
+
+impl Handler<ViewChanged> for NodeManager {
+    type Result = ();
+
+    fn handle(&mut self, _: ViewChanged, _: &mut Context<Self>) {
+        for spec in std::mem::take(&mut self.infeasible) {
+            if spec.cancelled.load(Ordering::Relaxed) {
+                continue;
+            }
+            self.route(spec);
+        }
+        self.dispatch();
+    }
+}
+
 impl Handler<TaskFinished> for NodeManager {
     type Result = ();
 
@@ -544,6 +580,11 @@ impl Handler<CancelTask> for NodeManager {
             ctx.cancel_future(handle);
             return;
         }
+        if let Some(pos) = self.infeasible.iter().position(|s| s.id == id) {
+            let spec = self.infeasible.remove(pos);
+            spec.cancelled.store(true, Ordering::SeqCst);
+            return;
+        }
         for queue in self.ready.values_mut() {
             if let Some(pos) = queue.iter().position(|s| s.id == id) {
                 if let Some(spec) = queue.remove(pos) {
@@ -600,7 +641,17 @@ impl Handler<QueryNode> for NodeManager {
     fn handle(&mut self, _: QueryNode, _: &mut Context<Self>) -> NodeStats {
         NodeStats {
             available: self.available.clone(),
-            queued: self.ready.values().map(|q| q.len()).sum(),
+            queued: self.ready.values().map(|q| q.len()).sum::<usize>() + self.infeasible.len(),
+            infeasible: {
+                let mut shapes: Vec<String> = self
+                    .infeasible
+                    .iter()
+                    .map(|s| s.resources.to_string())
+                    .collect();
+                shapes.sort();
+                shapes.dedup();
+                shapes
+            },
             waiting_for_deps: self.waiting.len(),
             running: self.running.len(),
             finished: self.finished,

@@ -265,6 +265,13 @@ fn status(args: &[String]) -> CliResult {
     }
     let pending: u64 = nodes.iter().map(|n| n.pending_tasks).sum();
     println!("Pending tasks: {pending}");
+    let demands = ray::pending_demands();
+    if !demands.is_empty() {
+        println!("Demands no node can meet (their tasks wait for a node that fits):");
+        for d in demands {
+            println!(" {d}");
+        }
+    }
     ray::shutdown();
     Ok(())
 }

@@ -241,6 +241,7 @@ pub(crate) fn start(config: Config) -> Result<Global> {
                     cluster: OnceLock::new(),
                     join_address: OnceLock::new(),
                     view: parking_lot::RwLock::new(Vec::new()),
+                    demands: parking_lot::RwLock::new(Vec::new()),
                 });
                 if let Some(role) = role {
                     let (agent, join) =

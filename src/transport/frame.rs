@@ -76,6 +76,8 @@ pub enum WireMessage {
     View {
         /// Every node the head knows, alive or dead.
         nodes: Vec<WireNode>,
+        /// Resource requests, cluster-wide, that no live node can satisfy.
+        demands: Vec<String>,
     },
     /// Runs a registered function on the receiving node; its MessagePack-encoded
     /// argument tuple follows as the request's bulk payload. Answered by `TaskResult`
@@ -125,6 +127,8 @@ pub struct NodeLoad {
     pub pending: u64,
     /// Tasks running.
     pub running: u64,
+    /// Resource requests of tasks that no live node can run (they wait).
+    pub infeasible: Vec<String>,
 }
 
 /// Encodes one message as a frame: length prefix plus MessagePack body.
