@@ -181,6 +181,7 @@ impl NodeManager {
         place(
             node.id,
             &self.total,
+            &self.available,
             &spec.resources,
             &spec.strategy,
             &view,

@@ -1,7 +1,8 @@
 //! Where a task runs: a pure function of the request, the strategy and the node table.
-//! Ray's default policy in its simplest form: the local node when it can ever fit the
-//! task, otherwise a live node that can (round robin); `SPREAD` rotates over every node
-//! that fits; node affinity pins (hard) or prefers (soft) one node.
+//! Ray's hybrid default: pack onto the local node while it has the resources free; when
+//! it is busy, spill to a live node whose last reported load has them free (round robin);
+//! when every node is busy, queue where the task fits (locally first). `SPREAD` rotates
+//! over every node that fits; node affinity pins (hard) or prefers (soft) one node.
 
 use crate::SchedulingStrategy;
 use crate::ids::NodeId;
@@ -19,9 +20,9 @@ pub(crate) enum Placement {
     NodeGone(NodeId),
 }
 
-pub(crate) fn resources_of(node: &WireNode) -> Resources {
+fn to_resources(list: &[(String, f64)]) -> Resources {
     let mut r = Resources::new();
-    for (k, v) in &node.resources {
+    for (k, v) in list {
         if let Ok(units) = crate::resources::to_units(k, *v) {
             r.set_units(k, units);
         }
@@ -29,11 +30,16 @@ pub(crate) fn resources_of(node: &WireNode) -> Resources {
     r
 }
 
+pub(crate) fn resources_of(node: &WireNode) -> Resources {
+    to_resources(&node.resources)
+}
+
 /// Decides where a task with request `req` runs. `turn` advances on every remote or
 /// spread decision, for round robin.
 pub(crate) fn place(
     local: NodeId,
     local_total: &Resources,
+    local_free: &Resources,
     req: &Resources,
     strategy: &SchedulingStrategy,
     view: &[WireNode],
@@ -74,6 +80,18 @@ pub(crate) fn place(
             };
         }
         SchedulingStrategy::Default => {}
+    }
+    if fits_local && local_free.covers(req) {
+        return Placement::Local;
+    }
+    // Busy here (or never fits here): a node with the resources free right now.
+    let free: Vec<NodeId> = view
+        .iter()
+        .filter(|n| remote.contains(&n.node_id) && to_resources(&n.load.available).covers(req))
+        .map(|n| n.node_id)
+        .collect();
+    if let Some(n) = pick(&free) {
+        return Placement::Remote(n);
     }
     if fits_local {
         return Placement::Local;
@@ -117,16 +135,32 @@ mod tests {
         let mut turn = 0;
         let d = SchedulingStrategy::Default;
         assert_eq!(
-            place(me, &local, &req("CPU", 1.0), &d, &view, &mut turn),
+            place(me, &local, &local, &req("CPU", 1.0), &d, &view, &mut turn),
             Placement::Local
         );
         assert_eq!(
-            place(me, &local, &req("special", 1.0), &d, &view, &mut turn),
+            place(
+                me,
+                &local,
+                &local,
+                &req("special", 1.0),
+                &d,
+                &view,
+                &mut turn
+            ),
             Placement::Remote(special.node_id)
         );
         // Only the dead node has 5 "special": nothing live can run it.
         assert_eq!(
-            place(me, &local, &req("special", 5.0), &d, &view, &mut turn),
+            place(
+                me,
+                &local,
+                &local,
+                &req("special", 5.0),
+                &d,
+                &view,
+                &mut turn
+            ),
             Placement::Infeasible
         );
         let hard = SchedulingStrategy::NodeAffinity {
@@ -134,7 +168,15 @@ mod tests {
             soft: false,
         };
         assert_eq!(
-            place(me, &local, &req("CPU", 1.0), &hard, &view, &mut turn),
+            place(
+                me,
+                &local,
+                &local,
+                &req("CPU", 1.0),
+                &hard,
+                &view,
+                &mut turn
+            ),
             Placement::NodeGone(dead.node_id)
         );
         let soft = SchedulingStrategy::NodeAffinity {
@@ -142,7 +184,39 @@ mod tests {
             soft: true,
         };
         assert_eq!(
-            place(me, &local, &req("CPU", 1.0), &soft, &view, &mut turn),
+            place(
+                me,
+                &local,
+                &local,
+                &req("CPU", 1.0),
+                &soft,
+                &view,
+                &mut turn
+            ),
+            Placement::Local
+        );
+    }
+
+    #[test]
+    fn a_busy_local_node_spills_to_a_node_with_free_resources() {
+        let me = NodeId::new();
+        let mut total = Resources::new();
+        total.set_units("CPU", 20_000);
+        let busy = Resources::new();
+        let mut idle = node(2.0, 0.0, true);
+        idle.load.available = vec![("CPU".into(), 2.0)];
+        let mut full = node(2.0, 0.0, true);
+        full.load.available = vec![("CPU".into(), 0.0)];
+        let view = vec![full.clone(), idle.clone()];
+        let mut turn = 0;
+        let d = SchedulingStrategy::Default;
+        assert_eq!(
+            place(me, &total, &busy, &req("CPU", 1.0), &d, &view, &mut turn),
+            Placement::Remote(idle.node_id)
+        );
+        // Everyone busy: queue here, where it fits.
+        assert_eq!(
+            place(me, &total, &busy, &req("CPU", 1.0), &d, &[full], &mut turn),
             Placement::Local
         );
     }
@@ -158,6 +232,7 @@ mod tests {
             .map(|_| {
                 place(
                     me,
+                    &local,
                     &local,
                     &req("CPU", 1.0),
                     &SchedulingStrategy::Spread,
