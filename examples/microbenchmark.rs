@@ -74,6 +74,27 @@ fn median(mut f: impl FnMut() -> (f64, Duration)) -> f64 {
     rates[rates.len() / 2]
 }
 
+/// Submit one trivial task and get it, `k` times: tasks/s (median of the repeats).
+fn tasks_sync(k: usize) -> f64 {
+    median(|| {
+        timed(k, || {
+            for _ in 0..k {
+                ray::get(&noop.remote()).expect("noop");
+            }
+        })
+    })
+}
+
+/// Submit `k` trivial tasks, then get them all: tasks/s (median of the repeats).
+fn tasks_async(k: usize) -> f64 {
+    median(|| {
+        timed(k, || {
+            let refs: Vec<_> = (0..k).map(|_| noop.remote()).collect();
+            ray::get(&refs).expect("noop");
+        })
+    })
+}
+
 fn timed(ops: usize, f: impl FnOnce()) -> (f64, Duration) {
     let t = Instant::now();
     f();
@@ -97,27 +118,8 @@ fn main() -> anyhow::Result<()> {
     put("ray_init_s", init_s);
     put("rss_after_init_mib", rss_mib());
 
-    put(
-        "tasks_sync",
-        median(|| {
-            let k = n(20_000);
-            timed(k, || {
-                for _ in 0..k {
-                    ray::get(&noop.remote()).expect("noop");
-                }
-            })
-        }),
-    );
-    put(
-        "tasks_async_10k",
-        median(|| {
-            let k = n(10_000);
-            timed(k, || {
-                let refs: Vec<_> = (0..k).map(|_| noop.remote()).collect();
-                ray::get(&refs).expect("noop");
-            })
-        }),
-    );
+    put("tasks_sync", tasks_sync(n(20_000)));
+    put("tasks_async_10k", tasks_async(n(10_000)));
     let sink = Sink::remote();
     sink.ready()?;
     put(
@@ -274,27 +276,8 @@ fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
             anyhow::ensure!(Instant::now() < deadline, "the worker node did not join");
             std::thread::sleep(Duration::from_millis(10));
         }
-        put(
-            "remote_tasks_sync",
-            median(|| {
-                let k = n(2_000);
-                timed(k, || {
-                    for _ in 0..k {
-                        ray::get(&noop.remote()).expect("noop");
-                    }
-                })
-            }),
-        );
-        put(
-            "remote_tasks_async_10k",
-            median(|| {
-                let k = n(10_000);
-                timed(k, || {
-                    let refs: Vec<_> = (0..k).map(|_| noop.remote()).collect();
-                    ray::get(&refs).expect("noop");
-                })
-            }),
-        );
+        put("remote_tasks_sync", tasks_sync(n(2_000)));
+        put("remote_tasks_async_10k", tasks_async(n(10_000)));
         let size = if scale() < 1.0 { 64 << 20 } else { 1 << 30 };
         let big = ray::put(serde_bytes::ByteBuf::from(vec![7u8; size]));
         put(

@@ -1,9 +1,15 @@
 //! Profiling driver: submits batches of 10,000 trivial tasks and waits for them (or, with
-//! `MODE=sync`, submits and waits one at a time), for `perf record` or callgrind. Run: `cargo run --release --example profile_tasks`.
+//! `MODE=sync`, submits and waits one at a time; `MODE=chain`, runs chains of 1,000
+//! dependent tasks), for `perf record` or callgrind. Run: `cargo run --release --example profile_tasks`.
 
 #[ray::remote]
 fn noop() -> u8 {
     0
+}
+
+#[ray::remote]
+fn add_one(x: u64) -> u64 {
+    x + 1
 }
 
 fn main() -> ray::Result<()> {
@@ -13,6 +19,19 @@ fn main() -> ray::Result<()> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
     let t = std::time::Instant::now();
+    if std::env::var("MODE").is_ok_and(|m| m == "chain") {
+        for _ in 0..rounds {
+            let t = std::time::Instant::now();
+            let mut r = add_one.remote(0u64);
+            for _ in 1..1000 {
+                r = add_one.remote(&r);
+            }
+            assert_eq!(ray::get(&r)?, 1000);
+            println!("chain of 1000: {:?}", t.elapsed());
+        }
+        ray::shutdown();
+        return Ok(());
+    }
     let sync = std::env::var("MODE").is_ok_and(|m| m == "sync");
     for _ in 0..rounds {
         if sync {

@@ -7,23 +7,8 @@ mod common;
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Lines};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn example(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test exe path");
-    let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    dir.join("examples").join(name)
-}
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn line_starting(
     lines: &mut Lines<BufReader<ChildStdout>>,
@@ -45,7 +30,7 @@ fn line_starting(
 
 #[test]
 fn worker_processes_serve_tasks_and_a_killed_one_is_reported_dead() {
-    let mut child = Command::new(example("cluster"))
+    let mut child = Command::new(common::example("cluster"))
         .env("CLUSTER_HOLD", "1")
         .env("RAY_HEARTBEAT_MS", "100")
         .env("RAY_NODE_TIMEOUT_MS", "1000")
@@ -54,7 +39,7 @@ fn worker_processes_serve_tasks_and_a_killed_one_is_reported_dead() {
         .spawn()
         .expect("start the cluster example");
     let stdout = child.stdout.take().expect("stdout");
-    let mut guard = KillOnDrop(child);
+    let mut guard = common::KillOnDrop(child);
     let mut lines = BufReader::new(stdout).lines();
     let mut seen = Vec::new();
     let address = line_starting(&mut lines, "ready ", &mut seen);

@@ -2,38 +2,16 @@
 //! checks what they print or serve: the seed's exact output, the actix-web embedding over
 //! real HTTP on 127.0.0.1, and the Monte Carlo π estimate.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// `target/<profile>/examples/<name>`, built by `cargo test` / `cargo nextest` with the
-/// tests.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe path");
-    let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "example binary {} is missing: build with `cargo test --examples`",
-        path.display()
-    );
-    path
-}
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn quickstart_prints_the_seed_output() {
-    let out = Command::new(example("quickstart"))
+    let out = Command::new(common::example("quickstart"))
         .output()
         .expect("run quickstart");
     assert!(
@@ -49,7 +27,7 @@ fn quickstart_prints_the_seed_output() {
 
 #[test]
 fn monte_carlo_pi_reports_progress_and_a_close_estimate() {
-    let out = Command::new(example("monte_carlo_pi"))
+    let out = Command::new(common::example("monte_carlo_pi"))
         .env("MC_SAMPLES", "200000")
         .output()
         .expect("run monte_carlo_pi");
@@ -90,13 +68,13 @@ fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
 
 #[test]
 fn actix_web_handlers_await_tasks_and_actor_calls() {
-    let mut child = Command::new(example("actix_web"))
+    let mut child = Command::new(common::example("actix_web"))
         .env("PORT", "0")
         .stdout(Stdio::piped())
         .spawn()
         .expect("start actix_web example");
     let stdout = child.stdout.take().expect("stdout");
-    let _guard = KillOnDrop(child);
+    let _guard = common::KillOnDrop(child);
     let mut line = String::new();
     BufReader::new(stdout)
         .read_line(&mut line)

@@ -434,6 +434,15 @@ impl Handler<SubmitTask> for NodeManager {
             self.dispatch();
             return;
         }
+        if let Some(spec) = self.pipeline(spec) {
+            self.wait_then_route(spec, ctx);
+        }
+    }
+}
+
+impl NodeManager {
+    /// Routes `spec` once its dependencies are settled.
+    fn wait_then_route(&mut self, spec: TaskSpec, ctx: &mut Context<Self>) {
         let id = spec.id;
         let cancelled = spec.cancelled.clone();
         let deps = spec.deps.clone();
@@ -448,6 +457,51 @@ impl Handler<SubmitTask> for NodeManager {
             act.dispatch();
         }));
         self.waiting.insert(id, (handle, cancelled));
+    }
+
+    /// A sync task whose only pending arguments come from tasks of one running lease of
+    /// the same shape joins that lease's batch: the worker runs it right after them, with
+    /// no hand-off through this actor (a chain of dependent tasks stays on one thread).
+    /// Gives the spec back when that does not apply.
+    fn pipeline(&mut self, spec: TaskSpec) -> Option<TaskSpec> {
+        if !spec.is_sync() || self.placement(&spec) != Placement::Local {
+            return Some(spec);
+        }
+        let mut target = None;
+        for d in spec.deps.iter().filter(|d| d.peek().is_none()) {
+            let worker = self.running.get(&d.id().task_id()).and_then(|r| r.worker);
+            match (worker, target) {
+                (Some(w), None) => target = Some(w),
+                (Some(w), Some(t)) if w == t => {}
+                _ => return Some(spec),
+            }
+        }
+        let Some(worker) = target else {
+            return Some(spec);
+        };
+        match self.leases.get(&worker) {
+            Some(lease) if !lease.blocked && lease.resources == spec.resources => {
+                let batch = lease.batch.clone();
+                self.track(&spec, Some(worker), None);
+                batch.lock().push_back(spec);
+                None
+            }
+            _ => Some(spec),
+        }
+    }
+
+    /// Puts back a spec taken from a worker's batch: queued if its arguments are ready,
+    /// otherwise after they are.
+    fn requeue(&mut self, spec: TaskSpec, ctx: &mut Context<Self>) {
+        self.running.remove(&spec.id);
+        if spec.deps.iter().all(|d| d.peek().is_some()) {
+            self.ready
+                .entry(spec.resources.clone())
+                .or_default()
+                .push_front(spec);
+        } else {
+            self.wait_then_route(spec, ctx);
+        }
     }
 }
 
@@ -508,8 +562,13 @@ pub(crate) struct LeaseDone {
 impl Handler<LeaseDone> for NodeManager {
     type Result = ();
 
-    fn handle(&mut self, msg: LeaseDone, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: LeaseDone, ctx: &mut Context<Self>) {
         if let Some(lease) = self.leases.remove(&msg.worker) {
+            // Tasks pipelined into the batch after the worker found it empty.
+            let late: Vec<TaskSpec> = lease.batch.lock().drain(..).collect();
+            for spec in late.into_iter().rev() {
+                self.requeue(spec, ctx);
+            }
             let mut back = lease.resources.clone();
             if lease.blocked {
                 // Its CPU is still lent out.
@@ -525,7 +584,7 @@ impl Handler<LeaseDone> for NodeManager {
 impl Handler<TaskBlocked> for NodeManager {
     type Result = ();
 
-    fn handle(&mut self, msg: TaskBlocked, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: TaskBlocked, ctx: &mut Context<Self>) {
         let Some(worker) = self.running.get(&msg.task_id).and_then(|r| r.worker) else {
             return;
         };
@@ -540,14 +599,10 @@ impl Handler<TaskBlocked> for NodeManager {
         // Tasks batched behind the blocked one must not wait for it (it may be waiting
         // for them): they go back to the front of their queue.
         let stolen: Vec<TaskSpec> = lease.batch.lock().drain(..).collect();
-        for spec in stolen.into_iter().rev() {
-            self.running.remove(&spec.id);
-            self.ready
-                .entry(spec.resources.clone())
-                .or_default()
-                .push_front(spec);
-        }
         self.available.give(&cpu);
+        for spec in stolen.into_iter().rev() {
+            self.requeue(spec, ctx);
+        }
         tracing::debug!(task_id = %msg.task_id, "task blocked in get: CPU lent out");
         self.dispatch();
     }
@@ -653,7 +708,19 @@ impl Handler<QueryNode> for NodeManager {
                 shapes.dedup();
                 shapes
             },
-            waiting_for_deps: self.waiting.len(),
+            // Tasks pipelined behind the lease producing their arguments wait for them too.
+            waiting_for_deps: self.waiting.len()
+                + self
+                    .leases
+                    .values()
+                    .map(|l| {
+                        l.batch
+                            .lock()
+                            .iter()
+                            .filter(|s| s.deps.iter().any(|d| d.peek().is_none()))
+                            .count()
+                    })
+                    .sum::<usize>(),
             running: self.running.len(),
             finished: self.finished,
             failed: self.failed,

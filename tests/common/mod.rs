@@ -104,3 +104,27 @@ pub fn hold(gate: &std::sync::atomic::AtomicBool) {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+/// The built binary of example `name` (`cargo test` / `cargo nextest` build the examples
+/// with the tests, into `target/<profile>/examples/`).
+pub fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test exe path");
+    let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "example binary {} is missing: build with `cargo test --examples`",
+        path.display()
+    );
+    path
+}
+
+/// Kills and reaps a child process when dropped, so a failing test leaves none behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
