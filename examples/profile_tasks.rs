@@ -1,6 +1,6 @@
 //! Profiling driver: submits batches of 10,000 trivial tasks and waits for them (or, with
 //! `MODE=sync`, submits and waits one at a time; `MODE=chain`, runs chains of 1,000
-//! dependent tasks), for `perf record` or callgrind. Run: `cargo run --release --example profile_tasks`.
+//! dependent tasks; `MODE=actor`, 10,000 actor calls then their results), for `perf record` or callgrind. Run: `cargo run --release --example profile_tasks`.
 
 #[ray::remote]
 fn noop() -> u8 {
@@ -12,6 +12,22 @@ fn add_one(x: u64) -> u64 {
     x + 1
 }
 
+/// A counter actor for `MODE=actor`.
+pub struct Sink {
+    n: u64,
+}
+
+#[ray::remote]
+impl Sink {
+    pub fn new() -> Self {
+        Sink { n: 0 }
+    }
+    pub fn ping(&mut self) -> u64 {
+        self.n += 1;
+        self.n
+    }
+}
+
 fn main() -> ray::Result<()> {
     ray::init_with(ray::Config::new().num_cpus(2.0))?;
     let rounds: usize = std::env::var("ROUNDS")
@@ -19,6 +35,20 @@ fn main() -> ray::Result<()> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
     let t = std::time::Instant::now();
+    if std::env::var("MODE").is_ok_and(|m| m == "actor") {
+        let sink = Sink::remote();
+        let t = std::time::Instant::now();
+        for _ in 0..rounds {
+            let refs: Vec<_> = (0..10_000).map(|_| sink.ping.remote()).collect();
+            ray::get(&refs)?;
+        }
+        println!(
+            "{:.0} calls/s",
+            (rounds * 10_000) as f64 / t.elapsed().as_secs_f64()
+        );
+        ray::shutdown();
+        return Ok(());
+    }
     if std::env::var("MODE").is_ok_and(|m| m == "chain") {
         for _ in 0..rounds {
             let t = std::time::Instant::now();
