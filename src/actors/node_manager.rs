@@ -12,12 +12,13 @@ use actix::prelude::*;
 use actix_rt::ArbiterHandle;
 use futures::channel::oneshot;
 
-use super::RunRemote;
 use crate::ids::{IdMap, TaskId};
+
+mod routing;
 use crate::resources::Resources;
 use crate::runtime::Node;
 use crate::store::RawRef;
-use crate::tasks::{CancelRunning, Placement, TaskActor, TaskSpec, place};
+use crate::tasks::{CancelRunning, TaskActor, TaskSpec};
 use crate::{Error, Result};
 
 /// How many finished tasks the timeline keeps (older ones are dropped).
@@ -170,86 +171,6 @@ impl NodeManager {
             finished: 0,
             failed: 0,
         }
-    }
-
-    /// Where `spec` should run, given the cluster's node table (none on a lone node).
-    fn placement(&mut self, spec: &TaskSpec) -> Placement {
-        let Some(node) = self.node.upgrade() else {
-            return Placement::Infeasible;
-        };
-        let view = node.view.read();
-        place(
-            node.id,
-            &self.total,
-            &self.available,
-            &spec.resources,
-            &spec.strategy,
-            &view,
-            &mut self.turn,
-        )
-    }
-
-    /// The error for a task no node can ever run, if so. In a cluster a task that no live
-    /// node fits is not hopeless: a node that fits may join, so it waits (`park`).
-    fn hopeless(&mut self, spec: &TaskSpec) -> Option<Error> {
-        let networked = self
-            .node
-            .upgrade()
-            .is_some_and(|n| n.cluster.get().is_some());
-        match self.placement(spec) {
-            Placement::Local | Placement::Remote(_) => None,
-            Placement::Infeasible if networked => None,
-            Placement::Infeasible => Some(Error::Infeasible {
-                function: spec.name.to_string(),
-                requested: spec.resources.to_string(),
-                total: self.total.to_string(),
-            }),
-            Placement::NodeGone(node_id) => Some(Error::NodeDied { node_id }),
-        }
-    }
-
-    /// Queues a task whose arguments are ready here, or sends it to the node chosen for
-    /// it.
-    fn route(&mut self, mut spec: TaskSpec) {
-        match self.placement(&spec) {
-            Placement::Local => self.enqueue(spec),
-            Placement::Remote(target) => {
-                let Some(agent) = self.node.upgrade().and_then(|n| n.cluster.get().cloned()) else {
-                    spec.fail(Error::NotConnected(
-                        "this node is not part of a cluster".into(),
-                    ));
-                    return;
-                };
-                let Some(form) = spec.remote.take() else {
-                    spec.fail(Error::InvalidArgument(format!(
-                        "`{}` cannot run on another node (streaming generators run where they are submitted)",
-                        spec.name
-                    )));
-                    return;
-                };
-                // The returns move to the agent, which settles them with the answer.
-                let returns = std::mem::take(&mut spec.returns);
-                agent.do_send(RunRemote {
-                    target,
-                    function: form.function,
-                    args: (form.encode)(),
-                    resources: spec.resources.to_map().into_iter().collect(),
-                    decode: form.decode,
-                    returns,
-                });
-            }
-            Placement::Infeasible | Placement::NodeGone(_) => match self.hopeless(&spec) {
-                Some(err) => spec.fail(err),
-                None => self.park(spec),
-            },
-        }
-    }
-
-    /// Keeps a task that fits no live node until the node table changes.
-    fn park(&mut self, spec: TaskSpec) {
-        tracing::warn!(task_id = %spec.id, function = %spec.name, requested = %spec.resources,
-            "no live node can run this task: it waits for one (see `ray status`)");
-        self.infeasible.push(spec);
     }
 
     fn enqueue(&mut self, spec: TaskSpec) {
@@ -435,71 +356,6 @@ impl Handler<SubmitTask> for NodeManager {
             return;
         }
         if let Some(spec) = self.pipeline(spec) {
-            self.wait_then_route(spec, ctx);
-        }
-    }
-}
-
-impl NodeManager {
-    /// Routes `spec` once its dependencies are settled.
-    fn wait_then_route(&mut self, spec: TaskSpec, ctx: &mut Context<Self>) {
-        let id = spec.id;
-        let cancelled = spec.cancelled.clone();
-        let deps = spec.deps.clone();
-        let wait = async move {
-            for d in &deps {
-                let _ = d.settled().await;
-            }
-        };
-        let handle = ctx.spawn(wait.into_actor(self).map(move |_, act, _| {
-            act.waiting.remove(&id);
-            act.route(spec);
-            act.dispatch();
-        }));
-        self.waiting.insert(id, (handle, cancelled));
-    }
-
-    /// A sync task whose only pending arguments come from tasks of one running lease of
-    /// the same shape joins that lease's batch: the worker runs it right after them, with
-    /// no hand-off through this actor (a chain of dependent tasks stays on one thread).
-    /// Gives the spec back when that does not apply.
-    fn pipeline(&mut self, spec: TaskSpec) -> Option<TaskSpec> {
-        if !spec.is_sync() || self.placement(&spec) != Placement::Local {
-            return Some(spec);
-        }
-        let mut target = None;
-        for d in spec.deps.iter().filter(|d| d.peek().is_none()) {
-            let worker = self.running.get(&d.id().task_id()).and_then(|r| r.worker);
-            match (worker, target) {
-                (Some(w), None) => target = Some(w),
-                (Some(w), Some(t)) if w == t => {}
-                _ => return Some(spec),
-            }
-        }
-        let Some(worker) = target else {
-            return Some(spec);
-        };
-        match self.leases.get(&worker) {
-            Some(lease) if !lease.blocked && lease.resources == spec.resources => {
-                let batch = lease.batch.clone();
-                self.track(&spec, Some(worker), None);
-                batch.lock().push_back(spec);
-                None
-            }
-            _ => Some(spec),
-        }
-    }
-
-    /// Puts back a spec taken from a worker's batch: queued if its arguments are ready,
-    /// otherwise after they are.
-    fn requeue(&mut self, spec: TaskSpec, ctx: &mut Context<Self>) {
-        self.running.remove(&spec.id);
-        if spec.deps.iter().all(|d| d.peek().is_some()) {
-            self.ready
-                .entry(spec.resources.clone())
-                .or_default()
-                .push_front(spec);
-        } else {
             self.wait_then_route(spec, ctx);
         }
     }
