@@ -99,8 +99,11 @@ fn max_task_retries_keeps_queued_calls_across_a_restart() {
     );
 
     let b = Slow::options().max_restarts(1).remote();
+    // Keep the actor busy so that both calls below are submitted before the crash.
+    let busy = b.block.remote(100);
     let crash = b.crash.remote();
     let lost = b.count.remote();
+    assert_eq!(ray::get(&busy).unwrap(), 1);
     assert!(ray::get(&crash).unwrap_err().is_panic());
     assert!(matches!(
         ray::get_timeout(&lost, common::LONG),
