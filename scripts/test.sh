@@ -12,7 +12,9 @@ fi
 export CARGO_TERM_COLOR=never
 cargo fmt --all --check
 cargo clippy --all-targets -- -D warnings
-# Builds the library, tests and examples once (the example tests run the binaries).
+# The example binaries (target/debug/examples/NAME) are run by tests as a user would run
+# them; `--all-targets` alone builds examples only as test harnesses.
+cargo build --examples --bins
 cargo nextest run --all-targets --no-fail-fast
 # Doc examples share the process-wide runtime: run them one at a time.
 cargo test --doc -- --test-threads=1

@@ -113,7 +113,7 @@ pub fn example(name: &str) -> std::path::PathBuf {
     let path = dir.join("examples").join(name);
     assert!(
         path.exists(),
-        "example binary {} is missing: build with `cargo test --examples`",
+        "example binary {} is missing: run `cargo build --examples` first (scripts/test.sh does)",
         path.display()
     );
     path
