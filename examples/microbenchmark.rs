@@ -74,23 +74,23 @@ fn median(mut f: impl FnMut() -> (f64, Duration)) -> f64 {
     rates[rates.len() / 2]
 }
 
-/// Submit one trivial task and get it, `k` times: tasks/s (median of the repeats).
-fn tasks_sync(k: usize) -> f64 {
+/// Submit one call and get it, `k` times: calls/s (median of the repeats).
+fn one_by_one<T: ray::Value>(k: usize, call: impl Fn() -> ray::ObjectRef<T>) -> f64 {
     median(|| {
         timed(k, || {
             for _ in 0..k {
-                ray::get(&noop.remote()).expect("noop");
+                ray::get(&call()).expect("call");
             }
         })
     })
 }
 
-/// Submit `k` trivial tasks, then get them all: tasks/s (median of the repeats).
-fn tasks_async(k: usize) -> f64 {
+/// Submit `k` calls, then get them all: calls/s (median of the repeats).
+fn all_then_get<T: ray::Value>(k: usize, call: impl Fn() -> ray::ObjectRef<T>) -> f64 {
     median(|| {
         timed(k, || {
-            let refs: Vec<_> = (0..k).map(|_| noop.remote()).collect();
-            ray::get(&refs).expect("noop");
+            let refs: Vec<_> = (0..k).map(|_| call()).collect();
+            ray::get(&refs).expect("calls");
         })
     })
 }
@@ -118,30 +118,17 @@ fn main() -> anyhow::Result<()> {
     put("ray_init_s", init_s);
     put("rss_after_init_mib", rss_mib());
 
-    put("tasks_sync", tasks_sync(n(20_000)));
-    put("tasks_async_10k", tasks_async(n(10_000)));
+    put("tasks_sync", one_by_one(n(20_000), || noop.remote()));
+    put("tasks_async_10k", all_then_get(n(10_000), || noop.remote()));
     let sink = Sink::remote();
     sink.ready()?;
     put(
         "actor_calls_sync",
-        median(|| {
-            let k = n(20_000);
-            timed(k, || {
-                for _ in 0..k {
-                    ray::get(&sink.ping.remote()).expect("ping");
-                }
-            })
-        }),
+        one_by_one(n(20_000), || sink.ping.remote()),
     );
     put(
         "actor_calls_async_10k",
-        median(|| {
-            let k = n(10_000);
-            timed(k, || {
-                let refs: Vec<_> = (0..k).map(|_| sink.ping.remote()).collect();
-                ray::get(&refs).expect("ping");
-            })
-        }),
+        all_then_get(n(10_000), || sink.ping.remote()),
     );
     put(
         "actor_create_100",
@@ -276,8 +263,11 @@ fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
             anyhow::ensure!(Instant::now() < deadline, "the worker node did not join");
             std::thread::sleep(Duration::from_millis(10));
         }
-        put("remote_tasks_sync", tasks_sync(n(2_000)));
-        put("remote_tasks_async_10k", tasks_async(n(10_000)));
+        put("remote_tasks_sync", one_by_one(n(2_000), || noop.remote()));
+        put(
+            "remote_tasks_async_10k",
+            all_then_get(n(10_000), || noop.remote()),
+        );
         let size = if scale() < 1.0 { 64 << 20 } else { 1 << 30 };
         let big = ray::put(serde_bytes::ByteBuf::from(vec![7u8; size]));
         put(
