@@ -5,12 +5,12 @@
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::host::CancelCall;
+use super::host::CallCancel;
 use super::host::{Ctor, HostConfig};
 use super::{ActorCall, ActorHost, ActorOptions, LookupActor, Method, RegisterActor, Terminate};
 use crate::ids::{ActorId, ObjectId, TaskId};
@@ -87,21 +87,13 @@ impl<A: RemoteActor> ActorCell<A> {
                     .collect();
             }
         };
-        let cancelled = Arc::new(AtomicBool::new(false));
+        let cancel = Arc::new(CallCancel::new(
+            task_id,
+            self.addr.as_ref().ok().map(|a| a.downgrade().recipient()),
+        ));
         let returns: Vec<RawRef> = (0..num_returns)
             .map(|i| {
-                let hook = self.addr.as_ref().ok().map(|addr| {
-                    let weak = addr.downgrade();
-                    let flag = cancelled.clone();
-                    // The flag stops a call still in the mailbox; the message aborts an
-                    // async call already running.
-                    Box::new(move || {
-                        flag.store(true, Ordering::SeqCst);
-                        if let Some(a) = weak.upgrade() {
-                            a.do_send(CancelCall { task_id });
-                        }
-                    }) as CancelHook
-                });
+                let hook = Some(cancel.clone() as CancelHook);
                 RawRef::pending_with_cancel(&store, ObjectId::for_return(task_id, i as u32), hook)
             })
             .collect();
@@ -109,7 +101,7 @@ impl<A: RemoteActor> ActorCell<A> {
             actor_id: self.id,
             task_id,
             seq: self.submitted.fetch_add(1, Ordering::SeqCst),
-            cancelled,
+            cancel,
             name,
             deps,
             returns: returns.clone(),

@@ -9,6 +9,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use actix::WeakRecipient;
 use actix::prelude::*;
 use futures::FutureExt;
 use futures::channel::oneshot;
@@ -19,7 +20,7 @@ use crate::error::panic_message;
 use crate::ids::{ActorId, TaskId};
 use crate::resources::Resources;
 use crate::runtime::{ExecContext, Node, WithContext, set_thread_context, with_context};
-use crate::store::RawRef;
+use crate::store::{Cancel, RawRef};
 use crate::tasks::TaskOutput;
 use crate::{Error, Result};
 
@@ -49,7 +50,7 @@ pub(crate) struct ActorCall<A: 'static> {
     pub(crate) task_id: TaskId,
     /// Submission number on this actor (from `ActorCell::submitted`).
     pub(crate) seq: u64,
-    pub(crate) cancelled: Arc<AtomicBool>,
+    pub(crate) cancel: Arc<CallCancel>,
     pub(crate) name: &'static str,
     pub(crate) deps: Vec<RawRef>,
     pub(crate) returns: Vec<RawRef>,
@@ -86,6 +87,40 @@ impl<A> Drop for ActorCall<A> {
             actor_id: self.actor_id,
             reason: "the actor stopped before this call ran".into(),
         });
+    }
+}
+
+/// What `ray::cancel` reaches for one call: a flag that stops the call if it has not
+/// started (even while still in the mailbox), and the actor to abort it if it is an async
+/// call in flight. One allocation per call, shared by its returns.
+pub(crate) struct CallCancel {
+    flag: AtomicBool,
+    task_id: TaskId,
+    actor: Option<WeakRecipient<CancelCall>>,
+}
+
+impl CallCancel {
+    pub(crate) fn new(task_id: TaskId, actor: Option<WeakRecipient<CancelCall>>) -> Self {
+        Self {
+            flag: AtomicBool::new(false),
+            task_id,
+            actor,
+        }
+    }
+
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+impl Cancel for CallCancel {
+    fn cancel(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        if let Some(actor) = self.actor.as_ref().and_then(WeakRecipient::upgrade) {
+            actor.do_send(CancelCall {
+                task_id: self.task_id,
+            });
+        }
     }
 }
 
@@ -267,7 +302,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             return;
         };
         let span = tracing::debug_span!("actor.call", actor_id = %self.id, task_id = %call.task_id, method = call.name);
-        if call.cancelled.load(Ordering::SeqCst) {
+        if call.cancel.is_set() {
             call.fail(Error::Cancelled {
                 task_id: call.task_id,
             });

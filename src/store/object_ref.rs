@@ -34,8 +34,13 @@ impl RefInner {
     }
 }
 
-/// Cancels the call that produces an object.
-pub(crate) type CancelHook = Box<dyn Fn() + Send + Sync>;
+/// Cancels the call that produces an object (shared by all of the call's returns).
+pub(crate) trait Cancel: Send + Sync {
+    fn cancel(&self);
+}
+
+/// The cancel hook a reference carries.
+pub(crate) type CancelHook = Arc<dyn Cancel>;
 
 impl Drop for RefInner {
     fn drop(&mut self) {
@@ -98,7 +103,7 @@ impl RawRef {
     pub(crate) fn cancel_hook(&self) -> bool {
         match &self.0.cancel {
             Some(hook) => {
-                hook();
+                hook.cancel();
                 true
             }
             None => false,
