@@ -12,7 +12,9 @@ mod node_manager;
 mod options;
 mod registry;
 
-pub(crate) use cluster::{ClusterAgent, Role, RunRemote, StopAgent, start as start_cluster_agent};
+pub(crate) use cluster::{
+    ClusterAgent, FetchObject, Role, RunRemote, StopAgent, start as start_cluster_agent,
+};
 pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};
 pub(crate) use handle::{create as create_actor, get_actor};

@@ -120,7 +120,7 @@ pub mod __private {
         ))
     }
 
-    pub use crate::tasks::{RemoteBody, RemoteForm, RemoteFunction};
+    pub use crate::tasks::{Held, RemoteBody, RemoteForm, RemoteFunction};
     pub use inventory;
     pub use parking_lot::Mutex;
 

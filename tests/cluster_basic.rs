@@ -40,6 +40,19 @@ fn reversed(b: serde_bytes::ByteBuf) -> serde_bytes::ByteBuf {
     serde_bytes::ByteBuf::from(v)
 }
 
+/// Gets refs that arrived inside a value: their objects live on the caller's node.
+#[ray::remote]
+fn join_nested(parts: Vec<ray::ObjectRef<String>>) -> Result<String, String> {
+    let values = ray::get(&parts).map_err(|e| e.to_string())?;
+    Ok(values.join(" "))
+}
+
+#[ray::remote]
+fn nested_len(b: Vec<ray::ObjectRef<serde_bytes::ByteBuf>>) -> Result<u64, String> {
+    let v = ray::get(&b).map_err(|e| e.to_string())?;
+    Ok(v.iter().map(|x| x.len() as u64).sum())
+}
+
 fn three_nodes() -> (
     Cluster,
     ray::cluster_utils::NodeHandle,
@@ -166,6 +179,28 @@ fn a_100_mb_object_goes_to_another_node_and_back_intact() {
         "the object changed on the way"
     );
     let _ = b;
+}
+
+#[test]
+fn refs_nested_in_values_are_fetched_from_the_node_that_holds_them() {
+    let (cluster, _a, _b) = three_nodes();
+    let _ray = common::init_with(ray::Config::new().address(cluster.address()));
+    let parts: Vec<_> = ["refs", "cross", "nodes"]
+        .iter()
+        .map(|s| ray::put(s.to_string()))
+        .collect();
+    let joined = join_nested
+        .options()
+        .resource("b", 1.0)
+        .remote(parts.clone());
+    assert_eq!(
+        ray::get_timeout(&joined, common::LONG).unwrap(),
+        "refs cross nodes"
+    );
+    // Larger than a frame: streamed as bulk data.
+    let big = vec![ray::put(serde_bytes::ByteBuf::from(vec![3u8; 20 << 20]))];
+    let n = nested_len.options().resource("a", 1.0).remote(big);
+    assert_eq!(ray::get_timeout(&n, common::LONG).unwrap(), 20 << 20);
 }
 
 #[test]

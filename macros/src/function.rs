@@ -202,7 +202,11 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
                     let (#(#names,)*) = ::ray::__private::take_args(&__enc, false)
                         .ok_or_else(::ray::__private::consumed)?;
                     #(let #names = #names.resolve()?;)*
-                    ::ray::__private::encode(&(#(#names,)*))
+                    // The resolved arguments stay alive until the task finished remotely:
+                    // refs nested inside them are fetched from this node meanwhile.
+                    let __args = (#(#names,)*);
+                    let __bytes = ::ray::__private::encode(&__args)?;
+                    Ok((__bytes, ::std::boxed::Box::new(__args) as ::ray::__private::Held))
                 },
                 #decode_fn,
             );

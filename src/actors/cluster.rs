@@ -36,10 +36,55 @@ pub(crate) struct Inbound {
 pub(crate) struct RunRemote {
     pub(crate) target: NodeId,
     pub(crate) function: &'static str,
-    pub(crate) args: Result<Vec<u8>>,
+    /// The encoded arguments, and the resolved ones kept alive until the answer.
+    pub(crate) args: Result<(Vec<u8>, crate::tasks::Held)>,
     pub(crate) resources: Vec<(String, f64)>,
     pub(crate) decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
     pub(crate) returns: Vec<RawRef>,
+}
+
+/// Fetches the encoded value of an object held by another node (a ref that arrived
+/// inside a value).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<u8>>")]
+pub(crate) struct FetchObject {
+    pub(crate) holder: NodeId,
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) fingerprint: [u8; 32],
+    pub(crate) object_id: ObjectId,
+}
+
+impl Handler<FetchObject> for ClusterAgent {
+    type Result = ResponseFuture<Result<Vec<u8>>>;
+
+    fn handle(&mut self, msg: FetchObject, _: &mut Context<Self>) -> Self::Result {
+        let cached = self.peers.get(&msg.holder).cloned();
+        let endpoint = self.endpoint.clone();
+        let join = JoinAddress {
+            addr: msg.addr,
+            token: self.token.clone(),
+            fingerprint: msg.fingerprint,
+        };
+        let holder = msg.holder;
+        Box::pin(async move {
+            let peer = match cached {
+                Some(p) => p,
+                None => endpoint
+                    .connect(&join)
+                    .await
+                    .map_err(|_| Error::NodeDied { node_id: holder })?,
+            };
+            let request = WireMessage::FetchObject {
+                object_id: msg.object_id,
+            };
+            match peer.request_with(&request, &[]).await {
+                Ok((WireMessage::ObjectData { error: None }, bytes)) => Ok(bytes),
+                Ok((WireMessage::ObjectData { error: Some(e) }, _)) => Err(e),
+                Ok((other, _)) => Err(Error::Serialization(format!("unexpected answer {other:?}"))),
+                Err(_) => Err(Error::NodeDied { node_id: holder }),
+            }
+        })
+    }
 }
 
 /// Stops the agent (and with it the node's QUIC endpoint).
@@ -343,6 +388,26 @@ impl ClusterAgent {
         .boxed()
     }
 
+    /// Sends the encoded value of a local object (waiting for it if still pending).
+    fn serve_object(&self, object_id: ObjectId) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
+        let held = self
+            .node
+            .upgrade()
+            .and_then(|n| n.store.owner(object_id))
+            .map(crate::store::RawRef::from_inner);
+        async move {
+            let outcome = match held {
+                None => Err(Error::ObjectLost { object_id }),
+                Some(r) => r.settled().await.and_then(|v| (v.encode)(v.value.as_ref())),
+            };
+            match outcome {
+                Ok(bytes) => (WireMessage::ObjectData { error: None }, bytes),
+                Err(e) => (WireMessage::ObjectData { error: Some(e) }, Vec::new()),
+            }
+        }
+        .boxed()
+    }
+
     /// Runs a task another node sent: as a local task with the requested resources.
     fn run_task(
         &self,
@@ -546,6 +611,7 @@ impl Handler<Inbound> for ClusterAgent {
                 function,
                 resources,
             } => self.run_task(function, msg.payload, resources),
+            WireMessage::FetchObject { object_id } => self.serve_object(object_id),
             WireMessage::Heartbeat { .. } => reply(WireMessage::Heartbeat {
                 node_id: self.node_id,
             }),
@@ -564,13 +630,14 @@ impl Handler<RunRemote> for ClusterAgent {
         let peer = self.peer(target);
         let returns = msg.returns;
         let decode = msg.decode;
-        let (request, args) = match msg.args {
-            Ok(args) => (
+        let (request, args, held) = match msg.args {
+            Ok((args, held)) => (
                 WireMessage::RunTask {
                     function: msg.function.to_string(),
                     resources: msg.resources,
                 },
                 args,
+                held,
             ),
             Err(e) => {
                 for r in &returns {
@@ -589,6 +656,7 @@ impl Handler<RunRemote> for ClusterAgent {
             Ok::<_, Error>((peer, answer))
         };
         ctx.spawn(run.into_actor(self).map(move |answer, act, _| {
+            drop(held);
             let outcome = match answer {
                 Ok((peer, (WireMessage::TaskResult { error: None }, bytes))) => {
                     act.peers.insert(target, peer);

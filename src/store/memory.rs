@@ -24,6 +24,9 @@ pub(crate) type AnyValue = Arc<dyn Any + Send + Sync>;
 pub struct StoredValue {
     pub(crate) value: AnyValue,
     pub(crate) size: usize,
+    /// Encodes the value (MessagePack) when another node asks for it: the store keeps
+    /// values as typed pointers, so the way back to bytes travels with them.
+    pub(crate) encode: fn(&(dyn Any + Send + Sync)) -> Result<Vec<u8>>,
 }
 
 enum State {

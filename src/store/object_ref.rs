@@ -99,6 +99,11 @@ impl RawRef {
         self.0.id
     }
 
+    /// A reference sharing the count of `inner`.
+    pub(crate) fn from_inner(inner: Arc<RefInner>) -> Self {
+        RawRef(inner)
+    }
+
     /// Runs the cancel hook; `false` when the object has none.
     pub(crate) fn cancel_hook(&self) -> bool {
         match &self.0.cancel {
@@ -291,37 +296,81 @@ impl<T: Clone + Send + Sync + 'static> IntoFuture for &ObjectRef<T> {
 struct WireRef {
     id: ObjectId,
     node: NodeId,
+    /// Where the holding node can be reached (its QUIC endpoint and certificate), when
+    /// it is networked: another node fetches the value from there.
+    at: Option<(std::net::SocketAddr, [u8; 32])>,
 }
 
 impl<T> Serialize for ObjectRef<T> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let node = self.raw.store().node_id();
+        let at = crate::runtime::current_node()
+            .ok()
+            .filter(|n| n.id == node)
+            .and_then(|n| n.join_address.get().map(|j| (j.addr, j.fingerprint)));
         WireRef {
             id: self.id(),
-            node: self.raw.store().node_id(),
+            node,
+            at,
         }
         .serialize(s)
     }
 }
 
-impl<'de, T> Deserialize<'de> for ObjectRef<T> {
+impl<'de, T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static> Deserialize<'de>
+    for ObjectRef<T>
+{
+    /// A ref of this node joins the object's reference count. A ref of another node is
+    /// fetched from that node (blocking the decoding thread until the value arrives) and
+    /// cached here as a local object.
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         use serde::de::Error as _;
         let w = WireRef::deserialize(d)?;
         let store = crate::runtime::current_store().ok_or_else(|| {
             D::Error::custom("an ObjectRef can only be decoded inside a ray runtime")
         })?;
-        if store.node_id() != w.node {
-            return Err(D::Error::custom(format!(
-                "object {} lives on node {}, which this node does not know",
-                w.id, w.node
-            )));
+        if store.node_id() == w.node {
+            let inner = store.owner(w.id).ok_or_else(|| {
+                D::Error::custom(format!(
+                    "object {} is lost: no reference to it remains",
+                    w.id
+                ))
+            })?;
+            return Ok(ObjectRef::from_raw(RawRef(inner)));
         }
-        let inner = store.owner(w.id).ok_or_else(|| {
-            D::Error::custom(format!(
-                "object {} is lost: no reference to it remains",
-                w.id
-            ))
-        })?;
-        Ok(ObjectRef::from_raw(RawRef(inner)))
+        fetch::<T>(&w).map_err(|e| D::Error::custom(e.to_string()))
     }
+}
+
+/// Copies the value of a ref held by another node into this node's store.
+fn fetch<T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static>(
+    w: &WireRef,
+) -> Result<ObjectRef<T>> {
+    let node = crate::runtime::current_node()?;
+    let (addr, fingerprint) = w.at.ok_or_else(|| {
+        Error::NotConnected(format!(
+            "object {} lives on node {}, which is not part of a cluster this node can reach",
+            w.id, w.node
+        ))
+    })?;
+    let agent = node.cluster.get().cloned().ok_or_else(|| {
+        Error::NotConnected(format!(
+            "object {} lives on node {}, but this node is not part of a cluster",
+            w.id, w.node
+        ))
+    })?;
+    let request = crate::actors::FetchObject {
+        holder: w.node,
+        addr,
+        fingerprint,
+        object_id: w.id,
+    };
+    let bytes = crate::runtime::block_on(agent.send(request)).map_err(|_| Error::ShutDown)??;
+    let value: T =
+        rmp_serde::from_slice(&bytes).map_err(|e| Error::Serialization(e.to_string()))?;
+    Ok(ObjectRef::from_raw(RawRef::ready(
+        &node.store,
+        ObjectId::for_put(),
+        super::stored(value),
+    )))
 }

@@ -15,7 +15,15 @@ pub(crate) fn stored<T: Serialize + Send + Sync + 'static>(value: T) -> StoredVa
     StoredValue {
         value: Arc::new(value),
         size,
+        encode: encode_as::<T>,
     }
+}
+
+fn encode_as<T: Serialize + 'static>(v: &(dyn Any + Send + Sync)) -> crate::Result<Vec<u8>> {
+    let v = v
+        .downcast_ref::<T>()
+        .ok_or_else(|| crate::Error::Serialization("stored value has an unexpected type".into()))?;
+    rmp_serde::to_vec(v).map_err(|e| crate::Error::Serialization(e.to_string()))
 }
 
 fn slice_bytes<E>(v: &[E]) -> usize {

@@ -26,15 +26,20 @@ pub(crate) enum TaskBody {
 #[doc(hidden)]
 pub struct RemoteForm {
     pub(crate) function: &'static str,
-    pub(crate) encode: Box<dyn FnOnce() -> crate::Result<Vec<u8>> + Send>,
+    pub(crate) encode: Box<dyn FnOnce() -> crate::Result<(Vec<u8>, Held)> + Send>,
     pub(crate) decode: fn(&[u8]) -> crate::Result<Vec<StoredValue>>,
 }
+
+/// What a remote task's caller keeps alive until the answer: its resolved arguments
+/// (refs nested in them are fetched from the caller meanwhile).
+#[doc(hidden)]
+pub type Held = Box<dyn std::any::Any + Send>;
 
 impl RemoteForm {
     /// Used by generated code.
     pub fn new(
         function: &'static str,
-        encode: impl FnOnce() -> crate::Result<Vec<u8>> + Send + 'static,
+        encode: impl FnOnce() -> crate::Result<(Vec<u8>, Held)> + Send + 'static,
         decode: fn(&[u8]) -> crate::Result<Vec<StoredValue>>,
     ) -> Self {
         Self {

@@ -94,6 +94,16 @@ pub enum WireMessage {
         /// The error, if the task failed.
         error: Option<crate::Error>,
     },
+    /// Asks the node holding an object for its encoded value; answered by `ObjectData`.
+    FetchObject {
+        /// The object, as that node knows it.
+        object_id: ObjectId,
+    },
+    /// The answer to `FetchObject`: the encoded value follows as the bulk payload.
+    ObjectData {
+        /// Why the value cannot be sent, if so.
+        error: Option<crate::Error>,
+    },
     /// The request could not be served.
     Error {
         /// Why.
