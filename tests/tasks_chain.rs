@@ -92,3 +92,34 @@ fn cancelling_a_link_cancels_what_depends_on_it() {
     );
     assert_eq!(ray::get_timeout(&first, common::LONG).unwrap(), 1);
 }
+
+#[ray::remote]
+fn producer() -> u64 {
+    1
+}
+
+#[ray::remote]
+fn slow_consumer(x: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    x
+}
+
+#[test]
+fn tasks_fanning_out_from_one_producer_still_run_in_parallel() {
+    let _ray = common::init(2.0);
+    // Warm the worker threads, so the timing below is only the consumers'.
+    ray::get(&[inc.remote(0u64), inc.remote(0u64)]).unwrap();
+    let t0 = std::time::Instant::now();
+    let x = producer.remote();
+    let consumers: Vec<_> = (0..4).map(|_| slow_consumer.remote(&x)).collect();
+    assert_eq!(
+        ray::get_timeout(&consumers, common::LONG).unwrap(),
+        vec![1; 4]
+    );
+    // Four 300 ms tasks on two CPUs: ~600 ms in parallel, 1,200 ms one after another.
+    let took = t0.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(850),
+        "took {took:?}: the consumers did not use both CPUs"
+    );
+}

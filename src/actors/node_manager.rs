@@ -225,6 +225,37 @@ impl NodeManager {
                 self.ready.remove(&shape);
             }
         }
+        self.steal();
+    }
+
+    /// Work stealing: while resources are free and nothing is queued, a task waiting in
+    /// another lease's batch with its arguments ready gets a lease of its own, so that a
+    /// long task or a fan-out from one producer does not serialize what could run in
+    /// parallel.
+    fn steal(&mut self) {
+        let leases: Vec<(Resources, Batch)> = self
+            .leases
+            .values()
+            .filter(|l| !l.blocked)
+            .map(|l| (l.resources.clone(), l.batch.clone()))
+            .collect();
+        for (shape, batch) in leases {
+            while self.available.covers(&shape)
+                && !self.ready.contains_key(&shape)
+                && (!self.idle_workers.is_empty() || self.num_workers < self.max_workers)
+            {
+                let stolen = {
+                    let mut b = batch.lock();
+                    let ready_at_back = b
+                        .back()
+                        .is_some_and(|s| s.deps.iter().all(|d| d.peek().is_some()));
+                    if ready_at_back { b.pop_back() } else { None }
+                };
+                let Some(spec) = stolen else { break };
+                self.running.remove(&spec.id);
+                self.lease(spec);
+            }
+        }
     }
 
     fn worker(&mut self) -> Option<(usize, ArbiterHandle)> {
