@@ -320,20 +320,17 @@ fn raw_quinn_throughput() -> anyhow::Result<f64> {
     let data = vec![7u8; size];
     let rate = actix_rt::System::new().block_on(async move {
         let addr = "127.0.0.1:0".parse().expect("addr");
-        let server = Endpoint::bind(
-            addr,
-            node_id,
-            "t".into(),
-            Identity::generate()?,
-            std::sync::Arc::new(Sink),
-        )?;
-        let client = Endpoint::bind(
-            addr,
-            node_id,
-            "t".into(),
-            Identity::generate()?,
-            std::sync::Arc::new(Sink),
-        )?;
+        let endpoint = || {
+            Endpoint::bind(
+                addr,
+                node_id,
+                "t".into(),
+                Identity::generate()?,
+                std::sync::Arc::new(Sink),
+            )
+        };
+        let server = endpoint()?;
+        let client = endpoint()?;
         let peer = client.connect(&server.join_address()?).await?;
         let mut rates = Vec::new();
         for _ in 0..repeats() {

@@ -146,9 +146,15 @@ impl Config {
 
     /// The node's total resources, validated.
     pub(crate) fn total_resources(&self) -> Result<Resources> {
-        let cpus = self
-            .num_cpus
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()) as f64);
+        // A driver joining a cluster offers no CPUs unless asked to, as in Ray.
+        let driver = self.address.is_some() && !self.worker && !self.head;
+        let cpus = self.num_cpus.unwrap_or_else(|| {
+            if driver {
+                0.0
+            } else {
+                std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
+            }
+        });
         let mut r = Resources::new();
         r.set_units("CPU", to_units("CPU", cpus)?);
         r.set_units("GPU", to_units("GPU", self.num_gpus.unwrap_or(0.0))?);

@@ -102,6 +102,19 @@ fn resource_pinned_tasks_run_on_the_node_that_has_the_resource() {
         ray::get(&sum.options().resource("b", 1.0).remote(&v)).unwrap(),
         1500.0
     );
+    // SPREAD rotates over every node (one placement decision per task).
+    let spread: std::collections::HashSet<_> = (0..6)
+        .map(|_| {
+            ray::get(
+                &where_am_i
+                    .options()
+                    .scheduling_strategy(ray::SchedulingStrategy::Spread)
+                    .remote(),
+            )
+            .unwrap()
+        })
+        .collect();
+    assert_eq!(spread.len(), 3, "{spread:?}");
     // Node affinity.
     let strategy = ray::SchedulingStrategy::NodeAffinity {
         node_id: a.node_id(),

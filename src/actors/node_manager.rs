@@ -375,15 +375,17 @@ impl Handler<SubmitTask> for NodeManager {
     type Result = ();
 
     fn handle(&mut self, SubmitTask(spec): SubmitTask, ctx: &mut Context<Self>) {
-        // Fail fast when nothing can ever run it; the final choice of node is made once
-        // the arguments are ready (`route`).
-        if let Some(err) = self.hopeless(&spec) {
-            spec.fail(err);
-            return;
-        }
+        // Arguments ready: place it now (one placement decision per task, so round robin
+        // over nodes advances once per task).
         if spec.deps.iter().all(|d| d.peek().is_some()) {
             self.route(spec);
             self.dispatch();
+            return;
+        }
+        // Otherwise fail fast when nothing can ever run it; the node is chosen once the
+        // arguments are ready (`route`).
+        if let Some(err) = self.hopeless(&spec) {
+            spec.fail(err);
             return;
         }
         if let Some(spec) = self.pipeline(spec) {

@@ -27,14 +27,14 @@ impl NodeManager {
         )
     }
 
-    /// The error for a task no node can ever run, if so. In a cluster a task that no live
-    /// node fits is not hopeless: a node that fits may join, so it waits (`park`).
-    pub(super) fn hopeless(&mut self, spec: &TaskSpec) -> Option<Error> {
+    /// The error for a task placed at `p`, if it can never run. In a cluster a task that
+    /// no live node fits is not refused: a node that fits may join, so it waits (`park`).
+    fn refusal(&self, p: &Placement, spec: &TaskSpec) -> Option<Error> {
         let networked = self
             .node
             .upgrade()
             .is_some_and(|n| n.cluster.get().is_some());
-        match self.placement(spec) {
+        match p {
             Placement::Local | Placement::Remote(_) => None,
             Placement::Infeasible if networked => None,
             Placement::Infeasible => Some(Error::Infeasible {
@@ -42,14 +42,22 @@ impl NodeManager {
                 requested: spec.resources.to_string(),
                 total: self.total.to_string(),
             }),
-            Placement::NodeGone(node_id) => Some(Error::NodeDied { node_id }),
+            Placement::NodeGone(node_id) => Some(Error::NodeDied { node_id: *node_id }),
         }
+    }
+
+    /// The error for a task no node can ever run, if so (checked at submission, before
+    /// the arguments are ready).
+    pub(super) fn hopeless(&mut self, spec: &TaskSpec) -> Option<Error> {
+        let p = self.placement(spec);
+        self.refusal(&p, spec)
     }
 
     /// Queues a task whose arguments are ready here, or sends it to the node chosen for
     /// it.
     pub(super) fn route(&mut self, mut spec: TaskSpec) {
-        match self.placement(&spec) {
+        let placement = self.placement(&spec);
+        match placement {
             Placement::Local => self.enqueue(spec),
             Placement::Remote(target) => {
                 let Some(agent) = self.node.upgrade().and_then(|n| n.cluster.get().cloned()) else {
@@ -76,10 +84,12 @@ impl NodeManager {
                     returns,
                 });
             }
-            Placement::Infeasible | Placement::NodeGone(_) => match self.hopeless(&spec) {
-                Some(err) => spec.fail(err),
-                None => self.park(spec),
-            },
+            Placement::Infeasible | Placement::NodeGone(_) => {
+                match self.refusal(&placement, &spec) {
+                    Some(err) => spec.fail(err),
+                    None => self.park(spec),
+                }
+            }
         }
     }
 
