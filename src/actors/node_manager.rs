@@ -384,11 +384,12 @@ impl Handler<SubmitTask> for NodeManager {
         }
         // Otherwise fail fast when nothing can ever run it; the node is chosen once the
         // arguments are ready (`route`).
-        if let Some(err) = self.hopeless(&spec) {
+        let placement = self.placement(&spec);
+        if let Some(err) = self.refusal(&placement, &spec) {
             spec.fail(err);
             return;
         }
-        if let Some(spec) = self.pipeline(spec) {
+        if let Some(spec) = self.pipeline(spec, &placement) {
             self.wait_then_route(spec, ctx);
         }
     }

@@ -95,19 +95,12 @@ impl TaskActor {
         let Some((worker, batch)) = self.lease.take() else {
             return;
         };
-        loop {
-            let next = batch.lock().pop_front();
-            let Some(spec) = next else {
-                self.node.manager.do_send(LeaseDone { worker });
-                return;
-            };
-            if spec.cancelled.load(Ordering::Relaxed) {
-                let id = spec.id;
-                self.finish(spec, Err(Error::Cancelled { task_id: id }));
-                continue;
+        let next = batch.lock().pop_front();
+        match next {
+            Some(spec) => {
+                TaskActor::new(spec, self.node.clone(), Some((worker, batch))).start();
             }
-            TaskActor::new(spec, self.node.clone(), Some((worker, batch))).start();
-            return;
+            None => self.node.manager.do_send(LeaseDone { worker }),
         }
     }
 }
@@ -120,6 +113,15 @@ impl Actor for TaskActor {
             ctx.stop();
             return;
         };
+        // A task cancelled while queued, batched or being handed over never runs,
+        // whichever path brought it here.
+        if spec.cancelled.load(Ordering::SeqCst) {
+            let id = spec.id;
+            self.finish(spec, Err(Error::Cancelled { task_id: id }));
+            self.next_in_batch();
+            ctx.stop();
+            return;
+        }
         let span = tracing::debug_span!("task.execute", task_id = %spec.id, node_id = %self.node.id, name = %spec.name);
         let exec = self.exec_context(&spec);
         match spec.body.take() {

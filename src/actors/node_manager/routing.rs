@@ -29,7 +29,7 @@ impl NodeManager {
 
     /// The error for a task placed at `p`, if it can never run. In a cluster a task that
     /// no live node fits is not refused: a node that fits may join, so it waits (`park`).
-    fn refusal(&self, p: &Placement, spec: &TaskSpec) -> Option<Error> {
+    pub(super) fn refusal(&self, p: &Placement, spec: &TaskSpec) -> Option<Error> {
         let networked = self
             .node
             .upgrade()
@@ -44,13 +44,6 @@ impl NodeManager {
             }),
             Placement::NodeGone(node_id) => Some(Error::NodeDied { node_id: *node_id }),
         }
-    }
-
-    /// The error for a task no node can ever run, if so (checked at submission, before
-    /// the arguments are ready).
-    pub(super) fn hopeless(&mut self, spec: &TaskSpec) -> Option<Error> {
-        let p = self.placement(spec);
-        self.refusal(&p, spec)
     }
 
     /// Queues a task whose arguments are ready here, or sends it to the node chosen for
@@ -122,8 +115,8 @@ impl NodeManager {
     /// the same shape joins that lease's batch: the worker runs it right after them, with
     /// no hand-off through this actor (a chain of dependent tasks stays on one thread).
     /// Gives the spec back when that does not apply.
-    pub(super) fn pipeline(&mut self, spec: TaskSpec) -> Option<TaskSpec> {
-        if !spec.is_sync() || self.placement(&spec) != Placement::Local {
+    pub(super) fn pipeline(&mut self, spec: TaskSpec, placement: &Placement) -> Option<TaskSpec> {
+        if !spec.is_sync() || *placement != Placement::Local {
             return Some(spec);
         }
         let mut target = None;
