@@ -11,9 +11,11 @@ mod host;
 mod node_manager;
 mod options;
 mod registry;
+mod remote;
 
 pub(crate) use cluster::{
-    ClusterAgent, FetchObject, Role, RunRemote, StopAgent, start as start_cluster_agent,
+    ActorStopped, BorrowState, ClusterAgent, NameRequest, PullObject, ReleaseBorrow, Role,
+    RunRemote, StopAgent, start as start_cluster_agent,
 };
 pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};
@@ -25,4 +27,7 @@ pub(crate) use node_manager::{
     ReleaseResources, SubmitTask, TaskBlocked, TaskFinished, TaskUnblocked, ViewChanged,
 };
 pub use options::{ActorOptions, ActorOptionsBuilder};
-pub(crate) use registry::{ActorRegistry, LookupActor, RegisterActor, UnregisterActor};
+pub(crate) use registry::{ActorCells, ActorRegistry, LookupActor, RegisterActor, UnregisterActor};
+pub(crate) use remote::HostedActor;
+pub use remote::{Hosted, RemoteClass};
+pub(crate) use remote::{RemoteCall, hosted, returns_of};

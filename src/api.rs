@@ -385,6 +385,8 @@ pub struct NodeInfo {
     pub pending_tasks: u64,
     /// Tasks running there.
     pub running_tasks: u64,
+    /// Bytes its object store holds (as of its last heartbeat in a cluster).
+    pub object_store_bytes: u64,
 }
 
 fn query() -> Result<crate::actors::NodeStats> {
@@ -416,6 +418,7 @@ pub fn nodes() -> Result<Vec<NodeInfo>> {
             available: stats.available.to_map(),
             pending_tasks: (stats.queued + stats.waiting_for_deps) as u64,
             running_tasks: stats.running as u64,
+            object_store_bytes: node.store.summary().bytes_used as u64,
         }]);
     }
     Ok(view
@@ -427,6 +430,7 @@ pub fn nodes() -> Result<Vec<NodeInfo>> {
             available: n.load.available.into_iter().collect(),
             pending_tasks: n.load.pending,
             running_tasks: n.load.running,
+            object_store_bytes: n.load.object_store_bytes,
         })
         .collect())
 }

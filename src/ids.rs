@@ -6,12 +6,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-/// Process-wide counter behind every locally minted id. Ids only need to be unique within
-/// one node's process; the node id is part of the cluster-wide identity.
+/// Process-wide counter behind every locally minted id.
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
+/// Task, actor and object ids are a counter offset by a random per-process base: minting
+/// one costs an atomic add, and ids minted by different processes of a cluster do not
+/// collide (a handle or ref keeps its id on every node it travels to).
 fn next() -> u64 {
-    NEXT.fetch_add(1, Ordering::Relaxed)
+    static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    // The top bit is left clear so that counting never wraps into another base.
+    let base = *BASE.get_or_init(|| random() >> 1);
+    base.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A random 64-bit id, for ids that must be unique across processes and machines
@@ -25,7 +30,7 @@ fn random() -> u64 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    t ^ (u64::from(std::process::id()) << 32) ^ next()
+    t ^ (u64::from(std::process::id()) << 32) ^ NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 macro_rules! id_type {
@@ -38,7 +43,7 @@ macro_rules! id_type {
         pub struct $name(pub(crate) u64);
 
         impl $name {
-            /// Mints a fresh id, unique within this process.
+            /// Mints a fresh id, unique cluster-wide.
             pub(crate) fn new() -> Self {
                 Self($mint())
             }

@@ -175,14 +175,58 @@ pub mod __private {
         tx.send(item)
     }
 
-    /// Creates an actor whose constructor is `ctor`.
+    /// Creates an actor whose constructor is `ctor`; `encode` gives the constructor's
+    /// arguments if the actor is placed on another node.
     pub fn create_actor<A: RemoteActor>(
         opts: &ActorOptions,
         deps: Vec<Option<RawRefHandle>>,
         ctor: impl Fn() -> Result<A> + Send + Sync + 'static,
+        encode: impl FnOnce() -> Result<(Vec<u8>, Held)> + Send + 'static,
     ) -> ActorHandle<A> {
         let deps = deps.into_iter().flatten().map(|d| d.0).collect();
-        crate::actors::create_actor(opts, deps, Arc::new(ctor))
+        crate::actors::create_actor(opts, deps, Arc::new(ctor), Box::new(encode))
+    }
+
+    /// Whether the actor behind `cell` lives on another node.
+    pub fn is_remote<A: RemoteActor>(cell: &Arc<ActorCell<A>>) -> bool {
+        cell.is_remote()
+    }
+
+    /// Sends a method call to an actor on another node.
+    pub fn call_remote<A: RemoteActor>(
+        cell: &Arc<ActorCell<A>>,
+        name: &'static str,
+        deps: Vec<Option<RawRefHandle>>,
+        encode: impl FnOnce() -> Result<(Vec<u8>, Held)> + Send + 'static,
+        decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
+    ) -> Vec<RawRefHandle> {
+        let deps = deps.into_iter().flatten().map(|d| d.0).collect();
+        handles(cell.call_remote(crate::actors::RemoteCall {
+            method: name,
+            deps,
+            encode: Box::new(encode),
+            decode,
+        }))
+    }
+
+    pub use crate::actors::{Hosted, RemoteClass};
+
+    /// The handle as an actor hosted for other nodes.
+    pub fn hosted<A: RemoteActor>(h: ActorHandle<A>) -> Hosted {
+        crate::actors::hosted(h)
+    }
+
+    /// The result refs of a method call made by name.
+    pub fn returns_of<T>(r: ObjectRef<T>) -> Vec<RawRefHandle> {
+        crate::actors::returns_of(r)
+    }
+
+    /// The error for a method name the class does not have.
+    pub fn no_method(class: &str, method: &str) -> Error {
+        Error::FunctionNotRegistered {
+            function: format!("{class}.{method}"),
+            node_id: crate::runtime_context().node_id(),
+        }
     }
 
     /// Sends a method call to an actor.

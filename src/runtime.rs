@@ -21,7 +21,7 @@ pub(crate) use context::{
 };
 pub use context::{RuntimeContext, runtime_context};
 pub(crate) use lifecycle::{Global, start};
-pub(crate) use lifecycle::{current_node, current_store};
+pub(crate) use lifecycle::{current_node, running_node};
 pub use lifecycle::{init, init_with, is_initialized, shutdown};
 
 use crate::actors::{ActorRegistry, NodeManager};
@@ -57,12 +57,36 @@ pub(crate) struct Node {
     pub(crate) view: parking_lot::RwLock<Vec<crate::transport::WireNode>>,
     /// Resource requests no live node can meet, cluster-wide (from the head).
     pub(crate) demands: parking_lot::RwLock<Vec<String>>,
+    /// Actor id → live handle cell, shared with the registry.
+    pub(crate) actor_cells: Arc<crate::actors::ActorCells>,
+    /// Objects whose refs left this node recently, pinned until the receivers had time
+    /// to pull them (swept by the cluster agent).
+    pub(crate) escaped:
+        parking_lot::Mutex<std::collections::VecDeque<(Instant, crate::store::RawRef)>>,
 }
 
 /// Idle actor threads kept per node; more are stopped.
 const MAX_IDLE_ACTOR_THREADS: usize = 64;
 
 impl Node {
+    /// Keeps `r` alive for the grace period after it left in a message.
+    pub(crate) fn pin_escaped(&self, r: crate::store::RawRef) {
+        self.escaped.lock().push_back((Instant::now(), r));
+    }
+
+    /// The context for code that runs for this node but outside any task (the node's
+    /// own thread decoding values that arrived from other nodes).
+    pub(crate) fn context(self: &Arc<Self>) -> ExecContext {
+        ExecContext {
+            node: self.clone(),
+            task_id: None,
+            actor_id: None,
+            cancelled: None,
+            releases_cpu: false,
+            restarted: false,
+        }
+    }
+
     /// The next executor arbiter, round robin.
     pub(crate) fn executor(&self) -> &ArbiterHandle {
         let i = self.next_executor.fetch_add(1, Ordering::Relaxed) % self.executors.len();

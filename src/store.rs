@@ -14,6 +14,6 @@ pub use memory::MemorySummary;
 pub use memory::StoredValue;
 pub use object_ref::RawRef;
 pub(crate) use object_ref::downcast as object_ref_downcast;
-pub(crate) use object_ref::{Cancel, CancelHook};
+pub(crate) use object_ref::{Cancel, CancelHook, RefInner};
 pub use object_ref::{ObjectRef, ObjectRefFuture};
 pub(crate) use size::stored;

@@ -60,6 +60,8 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
     let mut fields = Vec::new();
     let mut inits = Vec::new();
     let mut stubs = Vec::new();
+    let mut arms = Vec::new();
+    let mut signatures = vec![signature_of(ctor)?];
     let mut has_async = false;
     for f in fns.iter().filter(|f| f.sig.receiver().is_some()) {
         has_async |= f.sig.asyncness.is_some();
@@ -67,8 +69,14 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
         fields.push(field);
         inits.push(init);
         stubs.push(stub);
+        arms.push(dispatch_arm(f)?);
+        signatures.push(signature_of(f)?);
     }
+    let signature = signatures.join("; ");
     let vis = &ctor.vis;
+    let create_fn = format_ident!("__ray_create_{}", class);
+    let ctor_p = params(&ctor.sig)?;
+    let (ctor_names, ctor_types) = (&ctor_p.names, &ctor_p.types);
 
     Ok(quote!(
         #item
@@ -86,10 +94,67 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
         impl ::ray::RemoteActor for #self_ty {
             type Methods = #methods_ty;
             const CLASS: &'static str = #class_str;
+            const PATH: &'static str = concat!(module_path!(), "::", #class_str);
             const HAS_ASYNC: bool = #has_async;
             fn methods(__cell: &::std::sync::Arc<::ray::__private::ActorCell<Self>>) -> #methods_ty {
                 #methods_ty { #(#inits,)* }
             }
+            fn dispatch(
+                __h: &::ray::ActorHandle<Self>,
+                __method: &str,
+                __args: &[u8],
+            ) -> ::ray::Result<Vec<::ray::__private::RawRefHandle>> {
+                match __method {
+                    #(#arms)*
+                    _ => Err(::ray::__private::no_method(#class_str, __method)),
+                }
+            }
+        }
+
+        /// Creates the actor on this node for another node that placed it here.
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        fn #create_fn(
+            __args: &[u8],
+            __opts: ::ray::ActorOptions,
+        ) -> ::ray::Result<::ray::__private::Hosted> {
+            let (#(#ctor_names,)*): (#(#ctor_types,)*) = ::ray::__private::decode(__args)?;
+            Ok(::ray::__private::hosted(#options_ty(__opts).remote(#(#ctor_names),*)))
+        }
+
+        ::ray::__private::inventory::submit! {
+            ::ray::__private::RemoteClass {
+                name: concat!(module_path!(), "::", #class_str),
+                signature: #signature,
+                create: #create_fn,
+            }
+        }
+    ))
+}
+
+/// `name(T0, T1) -> R`, for the build fingerprint.
+fn signature_of(f: &ImplItemFn) -> syn::Result<String> {
+    let p = params(&f.sig)?;
+    let types = &p.types;
+    let out = &f.sig.output;
+    Ok(format!(
+        "{}({}) {}",
+        f.sig.ident,
+        quote!(#(#types),*),
+        quote!(#out)
+    ))
+}
+
+/// One arm of the by-name dispatch: decode the arguments, call the method's stub.
+fn dispatch_arm(f: &ImplItemFn) -> syn::Result<TokenStream> {
+    let name = &f.sig.ident;
+    let name_str = name.to_string();
+    let p = params(&f.sig)?;
+    let (names, types) = (&p.names, &p.types);
+    Ok(quote!(
+        #name_str => {
+            let (#(#names,)*): (#(#types,)*) = ::ray::__private::decode(__args)?;
+            Ok(::ray::__private::returns_of(__h.#name.remote(#(#names),*)))
         }
     ))
 }
@@ -148,11 +213,18 @@ fn constructor(
             /// Creates the actor with these options.
             #vis fn remote(self, #(#names: impl ::ray::IntoArg<#types>),*) -> ::ray::ActorHandle<#class> {
                 #convert_in
-                let __args = (#(#names,)*);
+                let __args = ::std::sync::Arc::new((#(#names,)*));
+                let __enc = __args.clone();
                 ::ray::__private::create_actor::<#class>(&self.0, __deps, move || {
-                    let (#(#names,)*) = __args.clone();
+                    let (#(#names,)*) = (*__args).clone();
                     #(let #names = #names.resolve()?;)*
                     #build
+                }, move || {
+                    // The actor was placed on another node: its arguments travel.
+                    let (#(#names,)*) = (*__enc).clone();
+                    #(let #names = #names.resolve()?;)*
+                    let __a = (#(#names,)*);
+                    Ok((::ray::__private::encode(&__a)?, ::std::boxed::Box::new(__a) as ::ray::__private::Held))
                 })
             }
         }
@@ -173,6 +245,8 @@ fn method(
     let names = &p.names;
     let types = &p.types;
     let r = returns(&f.sig.output, 1, &full_name)?;
+    let value_ty = &r.value_ty;
+    let store = &r.store;
     let convert = &r.convert;
     let build = &r.build;
     let ref_ty = &r.ref_type;
@@ -234,7 +308,19 @@ fn method(
             #[allow(dead_code, clippy::let_unit_value)]
             #vis fn remote(&self, #(#names: impl ::ray::IntoArg<#types>),*) -> #ref_ty {
                 #convert_in
-                let __raws = ::ray::__private::call::<#self_ty>(&self.cell, #name_str, __deps, #count, #method);
+                let __raws = if ::ray::__private::is_remote(&self.cell) {
+                    fn __decode(__bytes: &[u8]) -> ::ray::Result<Vec<::ray::__private::StoredValue>> {
+                        let __out: #value_ty = ::ray::__private::decode(__bytes)?;
+                        #store
+                    }
+                    ::ray::__private::call_remote::<#self_ty>(&self.cell, #name_str, __deps, move || {
+                        #(let #names = #names.resolve()?;)*
+                        let __a = (#(#names,)*);
+                        Ok((::ray::__private::encode(&__a)?, ::std::boxed::Box::new(__a) as ::ray::__private::Held))
+                    }, __decode)
+                } else {
+                    ::ray::__private::call::<#self_ty>(&self.cell, #name_str, __deps, #count, #method)
+                };
                 let mut __it = __raws.into_iter();
                 #build
             }

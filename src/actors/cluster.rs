@@ -1,7 +1,15 @@
 //! `ClusterAgent`: a node's membership in a cluster, as an actix actor. On the head it
-//! keeps the node table (registration, heartbeats, failure detection); on every other
-//! node it joins the head, reports in, and mirrors the table. It also carries tasks to
-//! other nodes (`RunRemote`) and runs the tasks other nodes send here (`RunTask`).
+//! keeps the node table (registration, heartbeats, failure detection) and the directory
+//! of named actors; on every other node it joins the head, reports in, and mirrors the
+//! table. Everything a node asks of another goes through its agent:
+//! - `tasks.rs`: tasks sent to other nodes (`RunRemote`) and run for them (`RunTask`);
+//! - `objects.rs`: pulling objects, serving them, and the owner's borrower counts;
+//! - `actors.rs`: actors hosted for other nodes, calls to remote actors in per-caller
+//!   order, and named actors cluster-wide.
+
+mod actors;
+mod objects;
+mod tasks;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
@@ -10,16 +18,20 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use serde_bytes::ByteBuf;
 
-use super::{QueryNode, SubmitTask, ViewChanged};
-use crate::ids::{NodeId, ObjectId, TaskId};
-use crate::resources::{Resources, to_units};
+use super::{QueryNode, ViewChanged};
+use crate::ids::NodeId;
+use crate::resources::Resources;
 use crate::runtime::Node;
-use crate::store::{RawRef, StoredValue, stored};
-use crate::tasks::{RemoteBody, TaskBody, TaskSpec, build_fingerprint, has_functions, lookup};
+use crate::tasks::{build_fingerprint, has_functions};
 use crate::transport::{Endpoint, JoinAddress, NodeLoad, Peer, Service, WireMessage, WireNode};
-use crate::{Error, Result, SchedulingStrategy};
+use crate::{Error, Result};
+
+pub(crate) use actors::{
+    ActorStopped, CallRemoteActor, CreateRemoteActor, KillRemoteActor, NameRequest,
+};
+pub(crate) use objects::{BorrowState, PullObject, ReleaseBorrow};
+pub(crate) use tasks::RunRemote;
 
 /// A request from an authenticated peer.
 #[derive(Message)]
@@ -28,63 +40,6 @@ pub(crate) struct Inbound {
     pub(crate) from: NodeId,
     pub(crate) msg: WireMessage,
     pub(crate) payload: Vec<u8>,
-}
-
-/// Runs a task on another node and settles `returns` with its outcome.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct RunRemote {
-    pub(crate) target: NodeId,
-    pub(crate) function: &'static str,
-    /// The encoded arguments, and the resolved ones kept alive until the answer.
-    pub(crate) args: Result<(Vec<u8>, crate::tasks::Held)>,
-    pub(crate) resources: Vec<(String, f64)>,
-    pub(crate) decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
-    pub(crate) returns: Vec<RawRef>,
-}
-
-/// Fetches the encoded value of an object held by another node (a ref that arrived
-/// inside a value).
-#[derive(Message)]
-#[rtype(result = "Result<Vec<u8>>")]
-pub(crate) struct FetchObject {
-    pub(crate) holder: NodeId,
-    pub(crate) addr: std::net::SocketAddr,
-    pub(crate) fingerprint: [u8; 32],
-    pub(crate) object_id: ObjectId,
-}
-
-impl Handler<FetchObject> for ClusterAgent {
-    type Result = ResponseFuture<Result<Vec<u8>>>;
-
-    fn handle(&mut self, msg: FetchObject, _: &mut Context<Self>) -> Self::Result {
-        let cached = self.peers.get(&msg.holder).cloned();
-        let endpoint = self.endpoint.clone();
-        let join = JoinAddress {
-            addr: msg.addr,
-            token: self.token.clone(),
-            fingerprint: msg.fingerprint,
-        };
-        let holder = msg.holder;
-        Box::pin(async move {
-            let peer = match cached {
-                Some(p) => p,
-                None => endpoint
-                    .connect(&join)
-                    .await
-                    .map_err(|_| Error::NodeDied { node_id: holder })?,
-            };
-            let request = WireMessage::FetchObject {
-                object_id: msg.object_id,
-            };
-            match peer.request_with(&request, &[]).await {
-                Ok((WireMessage::ObjectData { error: None }, bytes)) => Ok(bytes),
-                Ok((WireMessage::ObjectData { error: Some(e) }, _)) => Err(e),
-                Ok((other, _)) => Err(Error::Serialization(format!("unexpected answer {other:?}"))),
-                Err(_) => Err(Error::NodeDied { node_id: holder }),
-            }
-        })
-    }
 }
 
 /// Stops the agent (and with it the node's QUIC endpoint).
@@ -119,7 +74,8 @@ pub(crate) struct ClusterAgent {
     me: WireNode,
     /// Head only: every node with when it was last heard from.
     table: BTreeMap<NodeId, (WireNode, Instant)>,
-    peers: HashMap<NodeId, Peer>,
+    /// Open connections, shared with the requests in flight (they add the ones they open).
+    peers: Arc<parking_lot::Mutex<HashMap<NodeId, Connecting>>>,
     token: String,
     heartbeat: Duration,
     timeout: Duration,
@@ -130,6 +86,131 @@ pub(crate) struct ClusterAgent {
     /// Head only: the build whose functions this cluster runs. A head started without
     /// user code (`ray start --head`) adopts the first joiner's build.
     build: Option<u64>,
+    /// Objects of this node that other nodes hold copies of, with how many pulls each
+    /// node made and has not released.
+    borrowers: objects::Borrowers,
+    /// Actors this node hosts for other nodes, and their callers' ordering state.
+    hosted: actors::Hosted,
+    /// This node's handles to actors elsewhere: their calls' order of sending.
+    calling: actors::Calling,
+    /// Head only: named actors, by `namespace/name`.
+    names: HashMap<String, crate::transport::WireActor>,
+}
+
+/// Where a node can be reached: its QUIC endpoint and the SHA-256 of its certificate.
+pub(crate) type NodeAddr = (std::net::SocketAddr, [u8; 32]);
+
+/// A connection to a node, being opened or open: shared by every request that needs
+/// it meanwhile, so a burst of requests opens one connection.
+type Connecting = futures::future::Shared<BoxFuture<'static, Result<Peer>>>;
+
+/// The agent's connections, for requests that run outside it.
+#[derive(Clone)]
+struct Link {
+    node: Weak<Node>,
+    peers: Arc<parking_lot::Mutex<HashMap<NodeId, Connecting>>>,
+    endpoint: Arc<Endpoint>,
+    token: String,
+}
+
+impl Link {
+    /// The connection to `target`, opened on first use at the address the node table
+    /// gives, else at `at` (drivers are not in the table).
+    fn peer(&self, target: NodeId, at: Option<NodeAddr>) -> BoxFuture<'static, Result<Peer>> {
+        let connecting = {
+            let mut peers = self.peers.lock();
+            peers
+                .entry(target)
+                .or_insert_with(|| {
+                    let entry = self
+                        .node
+                        .upgrade()
+                        .and_then(|n| {
+                            n.view
+                                .read()
+                                .iter()
+                                .find(|w| w.node_id == target)
+                                .map(|w| (w.addr, w.fingerprint))
+                        })
+                        .or(at);
+                    let endpoint = self.endpoint.clone();
+                    let token = self.token.clone();
+                    async move {
+                        let (addr, fingerprint) =
+                            entry.ok_or(Error::NodeDied { node_id: target })?;
+                        let join = JoinAddress {
+                            addr,
+                            token,
+                            fingerprint,
+                        };
+                        endpoint
+                            .connect(&join)
+                            .await
+                            .map_err(|_| Error::NodeDied { node_id: target })
+                    }
+                    .boxed()
+                    .shared()
+                })
+                .clone()
+        };
+        let peers = self.peers.clone();
+        async move {
+            let peer = connecting.await;
+            if peer.is_err() {
+                peers.lock().remove(&target);
+            }
+            peer
+        }
+        .boxed()
+    }
+
+    /// Opens a request stream to `target` (see [`Peer::open`]).
+    fn open(
+        &self,
+        target: NodeId,
+        at: Option<NodeAddr>,
+    ) -> BoxFuture<'static, Result<crate::transport::Exchange>> {
+        let peer = self.peer(target, at);
+        let peers = self.peers.clone();
+        async move {
+            let opened = peer.await?.open().await;
+            opened.map_err(|e| {
+                tracing::debug!(target = %target, error = %e, "cannot open a request stream");
+                peers.lock().remove(&target);
+                Error::NodeDied { node_id: target }
+            })
+        }
+        .boxed()
+    }
+
+    /// Sends `msg` (with its bulk `payload`) to `target` and waits for the answer. A
+    /// transport failure drops the connection and reads as the node having died.
+    fn request(
+        &self,
+        target: NodeId,
+        at: Option<NodeAddr>,
+        msg: WireMessage,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'static, Result<(WireMessage, Vec<u8>)>> {
+        let open = self.open(target, at);
+        let link = self.clone();
+        async move { link.exchange(open.await?, target, &msg, &payload).await }.boxed()
+    }
+
+    /// Sends a request on an opened stream and reads the answer.
+    async fn exchange(
+        &self,
+        stream: crate::transport::Exchange,
+        target: NodeId,
+        msg: &WireMessage,
+        payload: &[u8],
+    ) -> Result<(WireMessage, Vec<u8>)> {
+        stream.exchange(msg, payload).await.map_err(|e| {
+            tracing::debug!(target = %target, error = %e, "request failed");
+            self.peers.lock().remove(&target);
+            Error::NodeDied { node_id: target }
+        })
+    }
 }
 
 /// Forwards transport requests to the agent.
@@ -206,13 +287,17 @@ pub(crate) async fn start(
         role,
         me: me.clone(),
         table: BTreeMap::new(),
-        peers: HashMap::new(),
+        peers: Arc::default(),
         token,
         heartbeat,
         timeout,
         build: has_functions().then(build_fingerprint),
         head_silent_since: None,
         driver_demands: HashMap::new(),
+        borrowers: Default::default(),
+        hosted: Default::default(),
+        calling: Default::default(),
+        names: HashMap::new(),
     };
     let head_join = match &agent.role {
         Role::Head => {
@@ -250,9 +335,9 @@ pub(crate) async fn start(
                 )));
             }
         }
-        agent.peers.insert(
+        agent.peers.lock().insert(
             head_node_id(&node.view.read(), head.addr).unwrap_or(node_id),
-            peer,
+            futures::future::ready(Ok(peer)).boxed().shared(),
         );
     }
     let addr = ctx.run(agent);
@@ -265,13 +350,21 @@ fn serving_worker_process() -> bool {
     std::env::var("RAY_NODE_MODE").is_ok_and(|m| m == "worker")
 }
 
-fn load_of(stats: &super::NodeStats) -> NodeLoad {
+fn load_of(stats: &super::NodeStats, store_bytes: usize) -> NodeLoad {
     NodeLoad {
         available: wire_resources(&stats.available),
         pending: (stats.queued + stats.waiting_for_deps) as u64,
         running: stats.running as u64,
         infeasible: stats.infeasible.clone(),
+        object_store_bytes: store_bytes as u64,
     }
+}
+
+/// The node's current load, for its heartbeat.
+async fn current_load(node: Weak<Node>) -> Option<NodeLoad> {
+    let node = node.upgrade()?;
+    let stats = node.manager.send(QueryNode).await.ok()?;
+    Some(load_of(&stats, node.store.summary().bytes_used))
 }
 
 fn head_node_id(view: &[WireNode], addr: std::net::SocketAddr) -> Option<NodeId> {
@@ -300,7 +393,10 @@ impl ClusterAgent {
         self.table.values().map(|(n, _)| n.clone()).collect()
     }
 
-    fn publish(&self, nodes: Vec<WireNode>) {
+    fn publish(&mut self, nodes: Vec<WireNode>) {
+        for n in nodes.iter().filter(|n| !n.alive) {
+            self.forget_node(n.node_id);
+        }
         if let Some(node) = self.node.upgrade() {
             let changed = {
                 let mut view = node.view.write();
@@ -361,123 +457,43 @@ impl ClusterAgent {
         }
     }
 
-    /// A connection to `target`, opened on first use.
-    fn peer(&self, target: NodeId) -> BoxFuture<'static, Result<Peer>> {
-        if let Some(p) = self.peers.get(&target) {
-            let p = p.clone();
-            return async move { Ok(p) }.boxed();
+    /// What requests need to run outside the agent.
+    fn link(&self) -> Link {
+        Link {
+            node: self.node.clone(),
+            peers: self.peers.clone(),
+            endpoint: self.endpoint.clone(),
+            token: self.token.clone(),
         }
-        let entry = self
-            .node
-            .upgrade()
-            .and_then(|n| n.view.read().iter().find(|w| w.node_id == target).cloned());
-        let endpoint = self.endpoint.clone();
-        let token = self.token.clone();
-        async move {
-            let entry = entry.ok_or(Error::NodeDied { node_id: target })?;
-            let join = JoinAddress {
-                addr: entry.addr,
-                token,
-                fingerprint: entry.fingerprint,
-            };
-            endpoint
-                .connect(&join)
-                .await
-                .map_err(|_| Error::NodeDied { node_id: target })
-        }
-        .boxed()
     }
 
-    /// Sends the encoded value of a local object (waiting for it if still pending).
-    fn serve_object(&self, object_id: ObjectId) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
-        let held = self
-            .node
-            .upgrade()
-            .and_then(|n| n.store.owner(object_id))
-            .map(crate::store::RawRef::from_inner);
-        async move {
-            let outcome = match held {
-                None => Err(Error::ObjectLost { object_id }),
-                Some(r) => r.settled().await.and_then(|v| (v.encode)(v.value.as_ref())),
-            };
-            match outcome {
-                Ok(bytes) => (WireMessage::ObjectData { error: None }, bytes),
-                Err(e) => (WireMessage::ObjectData { error: Some(e) }, Vec::new()),
-            }
-        }
-        .boxed()
-    }
-
-    /// Runs a task another node sent: as a local task with the requested resources.
-    fn run_task(
+    /// See [`Link::request`].
+    fn request(
         &self,
-        function: String,
-        args: Vec<u8>,
-        resources: Vec<(String, f64)>,
-    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
-        let result = || -> Result<RawRef> {
-            let node = self.node.upgrade().ok_or(Error::ShutDown)?;
-            let f = lookup(&function, node.id)?;
-            let mut req = Resources::new();
-            for (k, v) in &resources {
-                req.set_units(k, to_units(k, *v)?);
-            }
-            let mut body = Some((f.body)(args));
-            let task_body = match body.take() {
-                Some(RemoteBody::Sync(run)) => {
-                    let mut run = Some(run);
-                    TaskBody::Sync(Box::new(move |_| match run.take() {
-                        Some(run) => Ok(vec![stored(ByteBuf::from(run()?))]),
-                        None => Err(crate::__private::consumed()),
-                    }))
-                }
-                Some(RemoteBody::Async(run)) => {
-                    let mut run = Some(run);
-                    TaskBody::Async(Box::new(move |_| match run.take() {
-                        Some(run) => async move { Ok(vec![stored(ByteBuf::from(run().await?))]) }
-                            .boxed_local(),
-                        None => async { Err(crate::__private::consumed()) }.boxed_local(),
-                    }))
-                }
-                None => return Err(Error::InvalidArgument("no body".into())),
-            };
-            let id = TaskId::new();
-            let ret = RawRef::pending(&node.store, ObjectId::for_return(id, 0));
-            let spec = TaskSpec {
-                id,
-                name: function.as_str().into(),
-                deps: Vec::new(),
-                returns: vec![ret.clone()],
-                resources: req,
-                body: Some(task_body),
-                cancelled: Default::default(),
-                retries_left: 0,
-                remote: None,
-                // It was placed here: it runs here.
-                strategy: SchedulingStrategy::NodeAffinity {
-                    node_id: node.id,
-                    soft: false,
-                },
-            };
-            node.manager.do_send(SubmitTask(spec));
-            Ok(ret)
-        };
-        let ret = result();
-        async move {
-            let outcome = match ret {
-                Ok(r) => r
-                    .settled()
-                    .await
-                    .and_then(|v| crate::store::object_ref_downcast::<ByteBuf>(r.id(), v)),
-                Err(e) => Err(e),
-            };
-            match outcome {
-                // The returns travel as the bulk payload, never inside a frame.
-                Ok(bytes) => (WireMessage::TaskResult { error: None }, bytes.to_vec()),
-                Err(e) => (WireMessage::TaskResult { error: Some(e) }, Vec::new()),
+        target: NodeId,
+        at: Option<NodeAddr>,
+        msg: WireMessage,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'static, Result<(WireMessage, Vec<u8>)>> {
+        self.link().request(target, at, msg, payload)
+    }
+
+    /// The head's node id, as this node knows it.
+    fn head_id(&self) -> Option<NodeId> {
+        match self.head_join() {
+            None => Some(self.node_id),
+            Some(j) => {
+                let node = self.node.upgrade()?;
+                head_node_id(&node.view.read(), j.addr)
             }
         }
-        .boxed()
+    }
+
+    /// Drops what this node keeps for a node that died.
+    fn forget_node(&mut self, dead: NodeId) {
+        self.borrowers.forget(dead);
+        self.peers.lock().remove(&dead);
+        self.names.retain(|_, a| a.node_id != dead);
     }
 }
 
@@ -487,20 +503,16 @@ impl Actor for ClusterAgent {
     fn started(&mut self, ctx: &mut Context<Self>) {
         tracing::info!(node_id = %self.node_id, addr = %self.me.addr, "cluster agent started");
         ctx.run_interval(self.heartbeat, |act, ctx| {
+            act.sweep_escaped();
+            act.calling.prune();
             if matches!(act.role, Role::Head) {
                 act.detect_failures();
                 // The head's own load, like everyone else's.
                 let own = act.node_id;
-                let manager = act.node.upgrade().map(|n| n.manager.clone());
-                let query = async move {
-                    match manager {
-                        Some(m) => m.send(QueryNode).await.ok(),
-                        None => None,
-                    }
-                };
-                ctx.spawn(query.into_actor(act).map(move |stats, act, _| {
-                    if let (Some(stats), Some((n, _))) = (stats, act.table.get_mut(&own)) {
-                        n.load = load_of(&stats);
+                let query = current_load(act.node.clone());
+                ctx.spawn(query.into_actor(act).map(move |load, act, _| {
+                    if let (Some(load), Some((n, _))) = (load, act.table.get_mut(&own)) {
+                        n.load = load;
                     }
                 }));
                 return;
@@ -513,20 +525,19 @@ impl Actor for ClusterAgent {
                 .upgrade()
                 .and_then(|n| head_node_id(&n.view.read(), head.addr));
             let Some(head_id) = head_id else { return };
-            let peer = act.peer(head_id);
             let node_id = act.node_id;
             let limit = act.timeout;
-            let manager = act.node.upgrade().map(|n| n.manager.clone());
+            let load = current_load(act.node.clone());
+            let link = act.link();
             let ask = async move {
                 let ask = async move {
-                    let load = match manager {
-                        Some(m) => m.send(QueryNode).await.ok().map(|s| load_of(&s)),
-                        None => None,
+                    let msg = WireMessage::GetView {
+                        node_id,
+                        load: load.await,
                     };
-                    let peer = peer.await?;
-                    peer.request(&WireMessage::GetView { node_id, load })
+                    link.request(head_id, None, msg, Vec::new())
                         .await
-                        .map_err(|e| Error::NotConnected(e.to_string()))
+                        .map(|(m, _)| m)
                 };
                 // A dead head does not answer at all: give up after the node timeout.
                 actix_rt::time::timeout(limit, ask)
@@ -545,7 +556,6 @@ impl Actor for ClusterAgent {
                 Err(e) => {
                     // Ray without GCS fault tolerance loses the cluster with its head.
                     tracing::error!(node_id = %act.node_id, error = %e, "the head is unreachable");
-                    act.peers.remove(&head_id);
                     let since = *act.head_silent_since.get_or_insert_with(Instant::now);
                     if matches!(act.role, Role::Worker(_))
                         && serving_worker_process()
@@ -611,7 +621,35 @@ impl Handler<Inbound> for ClusterAgent {
                 function,
                 resources,
             } => self.run_task(function, msg.payload, resources),
-            WireMessage::FetchObject { object_id } => self.serve_object(object_id),
+            WireMessage::FetchObject { object_id } => self.serve_object(msg.from, object_id),
+            WireMessage::ReleaseObjects { object_ids } => {
+                self.release_borrows(msg.from, &object_ids);
+                reply(WireMessage::Ack)
+            }
+            WireMessage::CreateActor {
+                class,
+                actor_id,
+                options,
+                failed,
+            } => reply(self.host_actor(&class, actor_id, &options, failed, &msg.payload)),
+            WireMessage::CallActor {
+                actor_id,
+                caller,
+                seq,
+                method,
+                failed,
+            } => self.call_hosted(actor_id, caller, seq, method, failed, msg.payload),
+            WireMessage::KillActor { actor_id, force } => {
+                self.kill_hosted(actor_id, force);
+                reply(WireMessage::Ack)
+            }
+            m @ (WireMessage::RegisterName { .. }
+            | WireMessage::DropName { .. }
+            | WireMessage::LookupName { .. })
+                if matches!(self.role, Role::Head) =>
+            {
+                reply(self.head_request(m))
+            }
             WireMessage::Heartbeat { .. } => reply(WireMessage::Heartbeat {
                 node_id: self.node_id,
             }),
@@ -619,76 +657,5 @@ impl Handler<Inbound> for ClusterAgent {
                 message: format!("node {} cannot serve {other:?}", self.node_id),
             }),
         }
-    }
-}
-
-impl Handler<RunRemote> for ClusterAgent {
-    type Result = ();
-
-    fn handle(&mut self, msg: RunRemote, ctx: &mut Context<Self>) {
-        let target = msg.target;
-        let peer = self.peer(target);
-        let returns = msg.returns;
-        let decode = msg.decode;
-        let (request, args, held) = match msg.args {
-            Ok((args, held)) => (
-                WireMessage::RunTask {
-                    function: msg.function.to_string(),
-                    resources: msg.resources,
-                },
-                args,
-                held,
-            ),
-            Err(e) => {
-                for r in &returns {
-                    r.complete(Err(e.clone()));
-                }
-                return;
-            }
-        };
-        tracing::debug!(node_id = %self.node_id, target = %target, function = msg.function, "task sent to another node");
-        let run = async move {
-            let peer = peer.await?;
-            let answer = peer
-                .request_with(&request, &args)
-                .await
-                .map_err(|_| Error::NodeDied { node_id: target })?;
-            Ok::<_, Error>((peer, answer))
-        };
-        ctx.spawn(run.into_actor(self).map(move |answer, act, _| {
-            drop(held);
-            let outcome = match answer {
-                Ok((peer, (WireMessage::TaskResult { error: None }, bytes))) => {
-                    act.peers.insert(target, peer);
-                    decode(&bytes)
-                }
-                Ok((_, (WireMessage::TaskResult { error: Some(e) }, _))) => Err(e),
-                Ok((_, (WireMessage::Error { message }, _))) => Err(Error::NotConnected(message)),
-                Ok((_, (other, _))) => {
-                    Err(Error::Serialization(format!("unexpected answer {other:?}")))
-                }
-                Err(e) => {
-                    act.peers.remove(&target);
-                    Err(e)
-                }
-            };
-            match outcome {
-                Ok(values) if values.len() == returns.len() => {
-                    for (r, v) in returns.iter().zip(values) {
-                        r.complete(Ok(v));
-                    }
-                }
-                Ok(_) => {
-                    for r in &returns {
-                        r.complete(Err(Error::Serialization("wrong number of returns".into())));
-                    }
-                }
-                Err(e) => {
-                    for r in &returns {
-                        r.complete(Err(e.clone()));
-                    }
-                }
-            }
-        }));
     }
 }

@@ -10,12 +10,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::cluster::{NameRequest, NodeAddr};
 use super::host::CallCancel;
 use super::host::{Ctor, HostConfig};
+use super::registry::{AnyCell, LiveCell};
+use super::remote::{self, EncodeArgs, RemoteCall, RemoteSite};
 use super::{ActorCall, ActorHost, ActorOptions, LookupActor, Method, RegisterActor, Terminate};
-use crate::ids::{ActorId, ObjectId, TaskId};
+use crate::ids::{ActorId, NodeId, ObjectId, TaskId};
 use crate::runtime::{Node, block_on, current_node};
-use crate::store::{CancelHook, RawRef, stored};
+use crate::store::{CancelHook, RawRef, StoredValue, stored};
+use crate::tasks::RawRefHandle;
+use crate::transport::WireActor;
 use crate::{Error, Result};
 
 /// Implemented by `#[ray::remote]` on an actor class's `impl` block.
@@ -39,11 +44,19 @@ pub trait RemoteActor: Send + Sync + Sized + 'static {
     type Methods: Send + Sync;
     /// The class name, for logs and errors.
     const CLASS: &'static str;
+    /// The class's registered name (`module::path::Class`), by which other nodes create
+    /// it.
+    #[doc(hidden)]
+    const PATH: &'static str;
     /// Whether the class has `async fn` methods (default `max_concurrency` 1000, else 1).
     const HAS_ASYNC: bool;
     /// Builds the method stubs for a handle.
     #[doc(hidden)]
     fn methods(cell: &Arc<ActorCell<Self>>) -> Self::Methods;
+    /// Calls `method` with encoded arguments (a call that came from another node).
+    #[doc(hidden)]
+    fn dispatch(handle: &ActorHandle<Self>, method: &str, args: &[u8])
+    -> Result<Vec<RawRefHandle>>;
 }
 
 /// What all handles of one actor share; the actor is stopped when the last one goes
@@ -52,6 +65,8 @@ pub trait RemoteActor: Send + Sync + Sized + 'static {
 pub struct ActorCell<A: RemoteActor> {
     pub(crate) id: ActorId,
     pub(crate) addr: std::result::Result<Addr<ActorHost<A>>, Error>,
+    /// Set when the actor lives on another node: calls go there.
+    pub(crate) remote: Option<RemoteSite>,
     pub(crate) detached: bool,
     /// Calls submitted so far (shared with the host, which fails the calls submitted
     /// before a crash).
@@ -60,6 +75,12 @@ pub struct ActorCell<A: RemoteActor> {
 
 impl<A: RemoteActor> Drop for ActorCell<A> {
     fn drop(&mut self) {
+        if let Some(site) = &self.remote {
+            if site.owner && !self.detached {
+                site.kill(self.id, false);
+            }
+            return;
+        }
         if let (Ok(addr), false) = (&self.addr, self.detached) {
             addr.do_send(Terminate {
                 force: false,
@@ -69,7 +90,64 @@ impl<A: RemoteActor> Drop for ActorCell<A> {
     }
 }
 
+impl<A: RemoteActor> LiveCell for ActorCell<A> {
+    fn as_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync> {
+        self
+    }
+
+    fn hosted(self: Arc<Self>) -> Option<Arc<dyn super::HostedActor>> {
+        if self.is_remote() {
+            return None;
+        }
+        Some(Arc::new(ActorHandle::from_cell(self)))
+    }
+}
+
 impl<A: RemoteActor> ActorCell<A> {
+    fn new(
+        id: ActorId,
+        addr: std::result::Result<Addr<ActorHost<A>>, Error>,
+        remote: Option<RemoteSite>,
+        detached: bool,
+        submitted: Arc<AtomicU64>,
+    ) -> Self {
+        Self {
+            id,
+            addr,
+            remote,
+            detached,
+            submitted,
+        }
+    }
+
+    /// A cell whose actor lives on another node.
+    fn at(id: ActorId, site: RemoteSite, detached: bool) -> Self {
+        let addr = Err(Error::InvalidArgument(
+            "the actor lives on another node".into(),
+        ));
+        Self::new(id, addr, Some(site), detached, Arc::default())
+    }
+
+    /// Whether calls go to another node; used by the generated method stubs.
+    pub(crate) fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// Sends one call to the actor on another node; used by the generated method stubs.
+    pub(crate) fn call_remote(&self, call: RemoteCall) -> Vec<RawRef> {
+        let (store, site) = match (current_node(), &self.remote) {
+            (Ok(n), Some(site)) => (n.store.clone(), site),
+            (Err(e), _) => return vec![RawRef::failed(e)],
+            (_, None) => {
+                return vec![RawRef::failed(Error::InvalidArgument(
+                    "the actor is not remote".into(),
+                ))];
+            }
+        };
+        let seq = self.submitted.fetch_add(1, Ordering::SeqCst);
+        vec![site.call(self.id, seq, call, &store)]
+    }
+
     /// Sends one method call; used by the generated method stubs.
     pub(crate) fn call(
         &self,
@@ -161,19 +239,44 @@ impl<A: RemoteActor> ActorHandle<A> {
     /// [`Error::ActorDied`] if construction failed, the name was taken, or the actor was
     /// killed.
     pub fn ready(&self) -> Result<()> {
-        let r = self.cell.call(
-            "__ray_ready__",
-            Vec::new(),
-            1,
-            Method::Ref(Box::new(|_| Ok(vec![stored(())]))),
-        );
-        match r.first() {
-            Some(r) => block_on(r.settled()).map(|_| ()),
-            None => Ok(()),
+        block_on(self.ready_ref().settled()).map(|_| ())
+    }
+
+    /// The result of a call that only waits for the constructor.
+    pub(crate) fn ready_ref(&self) -> RawRef {
+        fn unit(_: &[u8]) -> Result<Vec<StoredValue>> {
+            Ok(vec![stored(())])
         }
+        let mut refs = if self.cell.is_remote() {
+            let encode: EncodeArgs = Box::new(|| {
+                Ok((
+                    crate::tasks::encode(&())?,
+                    Box::new(()) as crate::tasks::Held,
+                ))
+            });
+            self.cell.call_remote(RemoteCall {
+                method: remote::READY,
+                deps: Vec::new(),
+                encode,
+                decode: unit,
+            })
+        } else {
+            self.cell.call(
+                remote::READY,
+                Vec::new(),
+                1,
+                Method::Ref(Box::new(|_| Ok(vec![stored(())]))),
+            )
+        };
+        refs.pop()
+            .unwrap_or_else(|| RawRef::failed(Error::InvalidArgument("no ready call".into())))
     }
 
     pub(crate) fn terminate(&self, reason: &str) {
+        if let Some(site) = &self.cell.remote {
+            site.kill(self.cell.id, true);
+            return;
+        }
         if let Ok(addr) = &self.cell.addr {
             addr.do_send(Terminate {
                 force: true,
@@ -202,23 +305,41 @@ impl<A: RemoteActor> fmt::Debug for ActorHandle<A> {
     }
 }
 
+/// A handle on the wire: the actor and the node that hosts it.
 #[derive(Serialize, Deserialize)]
 struct WireHandle {
     id: ActorId,
     class: String,
+    node: NodeId,
+    /// The host's address, for nodes that are not in the node table (drivers).
+    at: Option<NodeAddr>,
 }
 
 impl<A: RemoteActor> Serialize for ActorHandle<A> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let (node, at) = match &self.cell.remote {
+            Some(site) => (site.node, site.at),
+            None => {
+                let here = current_node().map_err(|e| S::Error::custom(e.to_string()))?;
+                let at = here.join_address.get().map(|j| (j.addr, j.fingerprint));
+                (here.id, at)
+            }
+        };
         WireHandle {
             id: self.cell.id,
             class: A::CLASS.to_string(),
+            node,
+            at,
         }
         .serialize(s)
     }
 }
 
 impl<'de, A: RemoteActor> Deserialize<'de> for ActorHandle<A> {
+    /// A handle of an actor known here joins its live cell; a handle of an actor on
+    /// another node becomes a cell that sends calls there (its own caller: its calls keep
+    /// their order among themselves).
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         use serde::de::Error as _;
         let w = WireHandle::deserialize(d)?;
@@ -229,61 +350,125 @@ impl<'de, A: RemoteActor> Deserialize<'de> for ActorHandle<A> {
                 A::CLASS
             )));
         }
-        lookup::<A>(LookupActor::Id(w.id)).map_err(|e| D::Error::custom(e.to_string()))
+        let node = current_node().map_err(|e| D::Error::custom(e.to_string()))?;
+        handle_at(&node, w.id, w.node, w.at).map_err(|e| D::Error::custom(e.to_string()))
     }
 }
 
-fn lookup<A: RemoteActor>(query: LookupActor) -> Result<ActorHandle<A>> {
-    let what = match &query {
-        LookupActor::Id(id) => id.to_string(),
-        LookupActor::Name(n) => n.clone(),
+/// The handle of actor `id` hosted by node `host`, as seen from `node`.
+fn handle_at<A: RemoteActor>(
+    node: &Arc<Node>,
+    id: ActorId,
+    host: NodeId,
+    at: Option<NodeAddr>,
+) -> Result<ActorHandle<A>> {
+    let not_found = |detail: String| Error::ActorNotFound {
+        name: id.to_string(),
+        detail,
     };
-    let node = current_node()?;
-    let found = block_on(node.registry.send(query)).map_err(|_| Error::ShutDown)?;
-    let cell = found.ok_or_else(|| Error::ActorNotFound {
-        name: what.clone(),
-        detail: String::new(),
-    })?;
+    let cell = match node.actor_cells.get(id) {
+        Some(cell) => cell,
+        None if host == node.id => return Err(not_found(" (it is no longer alive)".into())),
+        None => {
+            let agent = node.cluster.get().cloned().ok_or_else(|| {
+                Error::NotConnected(format!(
+                    "actor {id} lives on node {host}, but this node is not part of a cluster"
+                ))
+            })?;
+            let site = RemoteSite {
+                node: host,
+                at,
+                agent,
+                owner: false,
+                caller: remote::new_caller(),
+            };
+            let cell: Arc<ActorCell<A>> = Arc::new(ActorCell::at(id, site, false));
+            node.actor_cells.get_or_insert(id, cell)
+        }
+    };
     let cell = cell
+        .as_any()
         .downcast::<ActorCell<A>>()
-        .map_err(|_| Error::ActorNotFound {
-            name: what,
-            detail: format!(" of class `{}`", A::CLASS),
-        })?;
+        .map_err(|_| not_found(format!(" of class `{}`", A::CLASS)))?;
     Ok(ActorHandle::from_cell(cell))
 }
 
-/// `ray::get_actor`: the handle of the named actor.
+/// `ray::get_actor`: the handle of the named actor, on this node or, in a cluster,
+/// wherever the head's directory says it lives.
 pub(crate) fn get_actor<A: RemoteActor>(name: &str) -> Result<ActorHandle<A>> {
-    lookup(LookupActor::Name(name.to_string()))
+    let node = current_node()?;
+    let query = LookupActor(name.to_string());
+    if let Some(cell) = block_on(node.registry.send(query)).map_err(|_| Error::ShutDown)? {
+        let cell = cell
+            .as_any()
+            .downcast::<ActorCell<A>>()
+            .map_err(|_| Error::ActorNotFound {
+                name: name.to_string(),
+                detail: format!(" of class `{}`", A::CLASS),
+            })?;
+        return Ok(ActorHandle::from_cell(cell));
+    }
+    let scoped = remote::scoped_name(&node.namespace, name);
+    match remote::ask_names(&node, NameRequest::Lookup(scoped))? {
+        Some(found) if found.class == A::PATH => {
+            handle_at(&node, found.actor_id, found.node_id, found.at)
+        }
+        Some(found) => Err(Error::ActorNotFound {
+            name: name.to_string(),
+            detail: format!(" of class `{}` (it is a `{}`)", A::CLASS, found.class),
+        }),
+        None => Err(Error::ActorNotFound {
+            name: name.to_string(),
+            detail: String::new(),
+        }),
+    }
 }
 
-/// Creates an actor on the caller's node; used by the generated `A::remote(..)`.
+/// Creates an actor; used by the generated `A::remote(..)`. It goes to this node when
+/// it has the resources, else to another node that has them (placement as for tasks);
+/// `encode` gives the constructor's arguments for that trip.
 pub(crate) fn create<A: RemoteActor>(
     opts: &ActorOptions,
     deps: Vec<RawRef>,
     ctor: Ctor<A>,
+    encode: EncodeArgs,
 ) -> ActorHandle<A> {
-    let id = ActorId::new();
+    let id = opts.placed.unwrap_or_else(ActorId::new);
     let dead = |e: Error| {
-        ActorHandle::from_cell(Arc::new(ActorCell {
+        let addr = Err(Error::ActorDied {
+            actor_id: id,
+            reason: e.to_string(),
+        });
+        ActorHandle::from_cell(Arc::new(ActorCell::new(
             id,
-            addr: Err(Error::ActorDied {
-                actor_id: id,
-                reason: e.to_string(),
-            }),
-            detached: false,
-            submitted: Arc::default(),
-        }))
+            addr,
+            None,
+            false,
+            Arc::default(),
+        )))
     };
     let (node, resources) = match current_node().and_then(|n| Ok((n, opts.request()?))) {
         Ok(x) => x,
         Err(e) => return dead(e),
     };
+    if let Some(target) = remote::placement(&node, &resources, opts) {
+        return match remote::create_on(&node, target, id, A::PATH, opts, deps, encode) {
+            Ok(site) => {
+                let cell: Arc<ActorCell<A>> = Arc::new(ActorCell::at(id, site, opts.detached));
+                node.actor_cells.get_or_insert(id, cell.clone());
+                ActorHandle::from_cell(cell)
+            }
+            Err(e) => dead(e),
+        };
+    }
     let arbiter = match node.actor_thread() {
         Ok(a) => a,
         Err(e) => return dead(e),
     };
+    let scoped_name = opts
+        .name
+        .as_ref()
+        .map(|n| remote::scoped_name(opts.namespace.as_deref().unwrap_or(&node.namespace), n));
     let cfg = HostConfig {
         max_concurrency: opts
             .max_concurrency
@@ -291,6 +476,8 @@ pub(crate) fn create<A: RemoteActor>(
         max_restarts: opts.max_restarts,
         max_task_retries: opts.max_task_retries,
         resources,
+        // Its name is dropped from the cluster's directory when it stops.
+        named: scoped_name.is_some() && node.cluster.get().is_some(),
     };
     let host_node: Arc<Node> = node.clone();
     let submitted = Arc::new(AtomicU64::new(0));
@@ -298,31 +485,39 @@ pub(crate) fn create<A: RemoteActor>(
     let addr = ActorHost::start_in_arbiter(&arbiter, move |_| {
         ActorHost::new(id, A::CLASS, host_node, ctor, deps, cfg, host_submitted)
     });
-    let cell = Arc::new(ActorCell {
-        id,
-        addr: Ok(addr),
-        detached: opts.detached,
-        submitted,
-    });
+    let cell = Arc::new(ActorCell::new(id, Ok(addr), None, opts.detached, submitted));
+    let any = cell.clone() as AnyCell;
+    node.actor_cells.get_or_insert(id, any.clone());
     let register = RegisterActor {
         id,
         name: opts.name.clone(),
-        cell: Arc::downgrade(&(cell.clone() as Arc<dyn std::any::Any + Send + Sync>)),
-        pinned: opts
-            .detached
-            .then(|| cell.clone() as Arc<dyn std::any::Any + Send + Sync>),
+        cell: Arc::downgrade(&any),
+        pinned: opts.detached.then_some(any),
     };
     let handle = ActorHandle::from_cell(cell);
-    if opts.name.is_some() {
-        // Named: the caller must learn now whether the name was free.
-        let registered = block_on(node.registry.send(register)).unwrap_or(Err(Error::ShutDown));
-        if let Err(e) = registered {
-            handle.terminate(&e.to_string());
-            // Calls on the returned handle report why (the stopped host cannot).
-            return dead(e);
-        }
-    } else {
+    if opts.name.is_none() || opts.placed.is_some() {
+        // An actor placed here by another node had its name checked by the head already
+        // (and this may be the node's own thread, which must not block).
         node.registry.do_send(register);
+        return handle;
+    }
+    // Named: the caller must learn now whether the name is free, here and cluster-wide.
+    let mut registered = block_on(node.registry.send(register)).unwrap_or(Err(Error::ShutDown));
+    if let (Ok(()), Some(name)) = (&registered, scoped_name) {
+        let at = node.join_address.get().map(|j| (j.addr, j.fingerprint));
+        let entry = WireActor {
+            actor_id: id,
+            name,
+            class: A::PATH.to_string(),
+            node_id: node.id,
+            at,
+        };
+        registered = remote::ask_names(&node, NameRequest::Register(entry)).map(|_| ());
+    }
+    if let Err(e) = registered {
+        handle.terminate(&e.to_string());
+        // Calls on the returned handle report why (the stopped host cannot).
+        return dead(e);
     }
     handle
 }

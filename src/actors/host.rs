@@ -170,6 +170,7 @@ pub(crate) struct ActorHost<A: 'static> {
     holding: bool,
     draining: bool,
     waiting_deps: bool,
+    named: bool,
 }
 
 pub(crate) struct HostConfig {
@@ -177,6 +178,8 @@ pub(crate) struct HostConfig {
     pub(crate) max_restarts: i32,
     pub(crate) max_task_retries: i32,
     pub(crate) resources: Resources,
+    /// Whether the cluster's directory lists the actor's name.
+    pub(crate) named: bool,
 }
 
 impl<A: Send + Sync + 'static> ActorHost<A> {
@@ -209,6 +212,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             holding: false,
             draining: false,
             waiting_deps: false,
+            named: cfg.named,
         }
     }
 
@@ -547,6 +551,12 @@ impl<A: Send + Sync + 'static> Actor for ActorHost<A> {
         self.fail_all("the actor was stopped", ctx);
         self.release();
         self.node.registry.do_send(UnregisterActor { id: self.id });
+        if let Some(agent) = self.node.cluster.get() {
+            agent.do_send(super::ActorStopped(self.id));
+            if self.named {
+                agent.do_send(super::NameRequest::Drop(self.id));
+            }
+        }
         tracing::info!(actor_id = %self.id, class = self.class, "actor stopped");
         set_thread_context(None);
         self.node.recycle_actor_thread(actix_rt::Arbiter::current());

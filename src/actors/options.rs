@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::Result;
 use crate::resources::{Resources, to_units};
+use crate::{Result, SchedulingStrategy};
 
 /// Options of one actor creation. Build them through [`ActorOptionsBuilder`] on
 /// `A::options()`.
@@ -21,9 +21,12 @@ use crate::resources::{Resources, to_units};
 /// assert!(ray::get(&c.ok.remote()).unwrap());
 /// # ray::shutdown();
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ActorOptions {
     pub(crate) name: Option<String>,
+    /// The namespace the name lives in (the creating node's, filled in at creation).
+    #[serde(default)]
+    pub(crate) namespace: Option<String>,
     pub(crate) detached: bool,
     pub(crate) max_restarts: i32,
     pub(crate) max_task_retries: i32,
@@ -31,6 +34,13 @@ pub struct ActorOptions {
     pub(crate) num_cpus: Option<f64>,
     pub(crate) num_gpus: Option<f64>,
     pub(crate) resources: BTreeMap<String, f64>,
+    /// Where the actor may be placed (like a task's).
+    #[serde(skip)]
+    pub(crate) strategy: SchedulingStrategy,
+    /// Set on the node that creates an actor placed there by another node: it is created
+    /// here, under the id its creator minted.
+    #[serde(skip)]
+    pub(crate) placed: Option<crate::ids::ActorId>,
 }
 
 impl ActorOptions {
@@ -110,6 +120,12 @@ pub trait ActorOptionsBuilder: Sized {
     /// GPUs held for the actor's lifetime.
     fn num_gpus(mut self, n: f64) -> Self {
         self.actor_options().num_gpus = Some(n);
+        self
+    }
+    /// Which node the actor is placed on (default: this node when it has the resources,
+    /// else another node that has them).
+    fn scheduling_strategy(mut self, s: SchedulingStrategy) -> Self {
+        self.actor_options().strategy = s;
         self
     }
     /// A custom resource held for the actor's lifetime.

@@ -1,24 +1,63 @@
 //! `ActorRegistry`: the node's actor directory. Maps actor ids (for decoding handles) and
 //! names (for `get_actor`) to weak references of the live handles' shared cell, so the
-//! registry never keeps an actor alive by itself.
+//! registry never keeps an actor alive by itself. The id table is shared with the node
+//! (`ActorCells`) so that decoding a handle, which may happen on any thread including the
+//! registry's own, looks it up without a message.
 
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
 use actix::prelude::*;
+use parking_lot::RwLock;
 
 use crate::ids::ActorId;
 use crate::{Error, Result};
 
-pub(crate) type AnyCell = Arc<dyn Any + Send + Sync>;
+/// The shared cell of an actor's handles, of any class.
+pub(crate) type AnyCell = Arc<dyn LiveCell>;
+
+/// What the registry needs of a cell without knowing its class.
+pub(crate) trait LiveCell: Send + Sync {
+    /// The cell, to downcast to its class.
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    /// A handle through which calls arriving by method name reach the actor, if it
+    /// lives on this node.
+    fn hosted(self: Arc<Self>) -> Option<Arc<dyn crate::actors::HostedActor>>;
+}
+
+/// Actor id → the shared cell of its live handles on this node (local actors, and
+/// remote ones this node holds handles to).
+#[derive(Default)]
+pub(crate) struct ActorCells(RwLock<HashMap<ActorId, Weak<dyn LiveCell>>>);
+
+impl ActorCells {
+    pub(crate) fn get(&self, id: ActorId) -> Option<AnyCell> {
+        self.0.read().get(&id).and_then(Weak::upgrade)
+    }
+
+    /// Records a cell unless a live one is known for the id; returns the one to use.
+    pub(crate) fn get_or_insert(&self, id: ActorId, cell: AnyCell) -> AnyCell {
+        let mut t = self.0.write();
+        if let Some(live) = t.get(&id).and_then(Weak::upgrade) {
+            return live;
+        }
+        t.retain(|_, w| w.strong_count() > 0);
+        t.insert(id, Arc::downgrade(&cell));
+        cell
+    }
+
+    fn alive(&self, id: &ActorId) -> bool {
+        self.0.read().get(id).is_some_and(|w| w.strong_count() > 0)
+    }
+}
 
 #[derive(Message)]
 #[rtype(result = "Result<()>")]
 pub(crate) struct RegisterActor {
     pub(crate) id: ActorId,
     pub(crate) name: Option<String>,
-    pub(crate) cell: Weak<dyn Any + Send + Sync>,
+    pub(crate) cell: Weak<dyn LiveCell>,
     /// A strong reference for a detached actor: it stays reachable by name (and alive)
     /// after its last handle is dropped, until it is killed.
     pub(crate) pinned: Option<AnyCell>,
@@ -30,20 +69,27 @@ pub(crate) struct UnregisterActor {
     pub(crate) id: ActorId,
 }
 
-/// Looks an actor up by id or by name.
+/// Looks a named actor up.
 #[derive(Message)]
 #[rtype(result = "Option<AnyCell>")]
-pub(crate) enum LookupActor {
-    Id(ActorId),
-    Name(String),
-}
+pub(crate) struct LookupActor(pub(crate) String);
 
-#[derive(Default)]
 pub(crate) struct ActorRegistry {
-    by_id: HashMap<ActorId, Weak<dyn Any + Send + Sync>>,
+    cells: Arc<ActorCells>,
     names: HashMap<String, ActorId>,
     name_of: HashMap<ActorId, String>,
     pinned: HashMap<ActorId, AnyCell>,
+}
+
+impl ActorRegistry {
+    pub(crate) fn new(cells: Arc<ActorCells>) -> Self {
+        Self {
+            cells,
+            names: HashMap::new(),
+            name_of: HashMap::new(),
+            pinned: HashMap::new(),
+        }
+    }
 }
 
 impl Actor for ActorRegistry {
@@ -56,17 +102,14 @@ impl Handler<RegisterActor> for ActorRegistry {
     fn handle(&mut self, msg: RegisterActor, _: &mut Context<Self>) -> Result<()> {
         if let Some(name) = &msg.name {
             if let Some(existing) = self.names.get(name)
-                && self
-                    .by_id
-                    .get(existing)
-                    .is_some_and(|w| w.strong_count() > 0)
+                && self.cells.alive(existing)
             {
                 return Err(Error::ActorNameTaken { name: name.clone() });
             }
             self.names.insert(name.clone(), msg.id);
             self.name_of.insert(msg.id, name.clone());
         }
-        self.by_id.insert(msg.id, msg.cell);
+        self.cells.0.write().insert(msg.id, msg.cell);
         if let Some(cell) = msg.pinned {
             self.pinned.insert(msg.id, cell);
         }
@@ -79,7 +122,7 @@ impl Handler<UnregisterActor> for ActorRegistry {
     type Result = ();
 
     fn handle(&mut self, msg: UnregisterActor, _: &mut Context<Self>) {
-        self.by_id.remove(&msg.id);
+        self.cells.0.write().remove(&msg.id);
         self.pinned.remove(&msg.id);
         if let Some(name) = self.name_of.remove(&msg.id)
             && self.names.get(&name) == Some(&msg.id)
@@ -93,10 +136,6 @@ impl Handler<LookupActor> for ActorRegistry {
     type Result = Option<AnyCell>;
 
     fn handle(&mut self, msg: LookupActor, _: &mut Context<Self>) -> Option<AnyCell> {
-        let id = match msg {
-            LookupActor::Id(id) => id,
-            LookupActor::Name(name) => *self.names.get(&name)?,
-        };
-        self.by_id.get(&id).and_then(Weak::upgrade)
+        self.cells.get(*self.names.get(&msg.0)?)
     }
 }

@@ -175,12 +175,12 @@ pub(crate) fn current_node() -> Result<Arc<Node>> {
     Ok(node)
 }
 
-/// The store of the calling code's node, without starting one.
-pub(crate) fn current_store() -> Option<Arc<MemoryStore>> {
+/// The calling code's node, without starting one.
+pub(crate) fn running_node() -> Option<Arc<Node>> {
     if let Some(ctx) = current_context() {
-        return Some(ctx.node.store.clone());
+        return Some(ctx.node);
     }
-    GLOBAL.lock().as_ref().map(|g| g.node.store.clone())
+    GLOBAL.lock().as_ref().map(|g| g.node.clone())
 }
 
 pub(crate) fn start(config: Config) -> Result<Global> {
@@ -224,12 +224,15 @@ pub(crate) fn start(config: Config) -> Result<Global> {
                     arbiters.push(arbiter.handle());
                 }
                 let store = MemoryStore::new(NodeId::new());
+                let actor_cells = Arc::new(crate::actors::ActorCells::default());
                 let node = Arc::new_cyclic(|weak| Node {
                     id: store.node_id(),
                     job_id: JobId::new(),
                     namespace,
                     manager: NodeManager::new(weak.clone(), total.clone()).start(),
-                    registry: ActorRegistry::default().start(),
+                    registry: ActorRegistry::new(actor_cells.clone()).start(),
+                    actor_cells,
+                    escaped: parking_lot::Mutex::new(std::collections::VecDeque::new()),
                     store,
                     total,
                     system: System::current(),

@@ -153,10 +153,15 @@ impl MemoryStore {
         true
     }
 
-    /// Removes an object (its last reference is gone).
-    pub(crate) fn free(&self, id: ObjectId) {
+    /// Removes an object (its last reference, `owner`, is gone). A slot created since
+    /// under the same id (a borrowed object pulled again) belongs to another owner and
+    /// stays.
+    pub(crate) fn free(&self, id: ObjectId, owner: *const RefInner) {
         let slot = {
             let mut t = self.table.lock();
+            if t.slots.get(&id).is_none_or(|s| s.owner.as_ptr() != owner) {
+                return;
+            }
             let slot = t.slots.remove(&id);
             if let Some(Slot {
                 state: State::Ready(v),

@@ -25,6 +25,8 @@ pub(crate) struct RefInner {
     /// The outcome, once settled: read without the store's lock (the store's slot keeps
     /// the same value for accounting and for refs decoded later).
     outcome: OnceLock<Result<StoredValue>>,
+    /// Runs when the last reference goes: a borrowed copy tells its owner.
+    on_drop: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 impl RefInner {
@@ -44,7 +46,10 @@ pub(crate) type CancelHook = Arc<dyn Cancel>;
 
 impl Drop for RefInner {
     fn drop(&mut self) {
-        self.store.free(self.id);
+        self.store.free(self.id, self);
+        if let Some(f) = self.on_drop.take() {
+            f();
+        }
     }
 }
 
@@ -70,6 +75,7 @@ impl RawRef {
             store: store.clone(),
             cancel,
             outcome: OnceLock::new(),
+            on_drop: None,
         });
         store.create_pending(id, Arc::downgrade(&inner));
         RawRef(inner)
@@ -82,8 +88,27 @@ impl RawRef {
             store: store.clone(),
             cancel: None,
             outcome: OnceLock::from(Ok(value.clone())),
+            on_drop: None,
         });
         store.create_ready(id, value, Arc::downgrade(&inner));
+        RawRef(inner)
+    }
+
+    /// A local copy, still to arrive, of an object another node holds; `on_drop` runs
+    /// when the copy's last reference goes.
+    pub(crate) fn borrowed(
+        store: &Arc<MemoryStore>,
+        id: ObjectId,
+        on_drop: Box<dyn FnOnce() + Send + Sync>,
+    ) -> Self {
+        let inner = Arc::new(RefInner {
+            id,
+            store: store.clone(),
+            cancel: None,
+            outcome: OnceLock::new(),
+            on_drop: Some(on_drop),
+        });
+        store.create_pending(id, Arc::downgrade(&inner));
         RawRef(inner)
     }
 
@@ -292,6 +317,7 @@ impl<T: Clone + Send + Sync + 'static> IntoFuture for &ObjectRef<T> {
     }
 }
 
+/// An object reference on the wire: the object and the node to fetch it from.
 #[derive(Serialize, Deserialize)]
 struct WireRef {
     id: ObjectId,
@@ -302,12 +328,18 @@ struct WireRef {
 }
 
 impl<T> Serialize for ObjectRef<T> {
+    /// Sends the id and where to fetch the value. The object stays pinned here for a
+    /// grace period, so that the receiver's pull finds it even if every reference on this
+    /// node is dropped meanwhile; the pull then registers the receiver as a borrower.
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let node = self.raw.store().node_id();
-        let at = crate::runtime::current_node()
-            .ok()
-            .filter(|n| n.id == node)
+        let here = crate::runtime::current_node().ok().filter(|n| n.id == node);
+        let at = here
+            .as_ref()
             .and_then(|n| n.join_address.get().map(|j| (j.addr, j.fingerprint)));
+        if let (Some(n), Some(_)) = (&here, at) {
+            n.pin_escaped(self.raw.clone());
+        }
         WireRef {
             id: self.id(),
             node,
@@ -320,57 +352,72 @@ impl<T> Serialize for ObjectRef<T> {
 impl<'de, T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static> Deserialize<'de>
     for ObjectRef<T>
 {
-    /// A ref of this node joins the object's reference count. A ref of another node is
-    /// fetched from that node (blocking the decoding thread until the value arrives) and
-    /// cached here as a local object.
+    /// A ref of this node joins the object's reference count, and so does a ref of an
+    /// object already copied here. A ref of another node's object becomes a local copy
+    /// under the same id whose value is pulled from that node in the background: decoding
+    /// never blocks, and the copy is shared by every ref to it on this node.
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         use serde::de::Error as _;
         let w = WireRef::deserialize(d)?;
-        let store = crate::runtime::current_store().ok_or_else(|| {
+        let node = crate::runtime::running_node().ok_or_else(|| {
             D::Error::custom("an ObjectRef can only be decoded inside a ray runtime")
         })?;
-        if store.node_id() == w.node {
-            let inner = store.owner(w.id).ok_or_else(|| {
-                D::Error::custom(format!(
-                    "object {} is lost: no reference to it remains",
-                    w.id
-                ))
-            })?;
+        if let Some(inner) = node.store.owner(w.id) {
             return Ok(ObjectRef::from_raw(RawRef(inner)));
         }
-        fetch::<T>(&w).map_err(|e| D::Error::custom(e.to_string()))
+        if node.id == w.node {
+            return Err(D::Error::custom(format!(
+                "object {} is lost: no reference to it remains",
+                w.id
+            )));
+        }
+        pull(&node, &w, decode_value::<T>)
+            .map(ObjectRef::from_raw)
+            .map_err(|e| D::Error::custom(e.to_string()))
     }
 }
 
-/// Copies the value of a ref held by another node into this node's store.
-fn fetch<T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static>(
+fn decode_value<T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static>(
+    bytes: &[u8],
+) -> Result<StoredValue> {
+    let value: T = rmp_serde::from_slice(bytes).map_err(|e| Error::Serialization(e.to_string()))?;
+    Ok(super::stored(value))
+}
+
+/// Starts copying the value of a ref held by another node into this node's store.
+fn pull(
+    node: &Arc<crate::runtime::Node>,
     w: &WireRef,
-) -> Result<ObjectRef<T>> {
-    let node = crate::runtime::current_node()?;
-    let (addr, fingerprint) = w.at.ok_or_else(|| {
-        Error::NotConnected(format!(
-            "object {} lives on node {}, which is not part of a cluster this node can reach",
-            w.id, w.node
-        ))
-    })?;
-    let agent = node.cluster.get().cloned().ok_or_else(|| {
-        Error::NotConnected(format!(
-            "object {} lives on node {}, but this node is not part of a cluster",
-            w.id, w.node
-        ))
-    })?;
-    let request = crate::actors::FetchObject {
-        holder: w.node,
-        addr,
-        fingerprint,
-        object_id: w.id,
-    };
-    let bytes = crate::runtime::block_on(agent.send(request)).map_err(|_| Error::ShutDown)??;
-    let value: T =
-        rmp_serde::from_slice(&bytes).map_err(|e| Error::Serialization(e.to_string()))?;
-    Ok(ObjectRef::from_raw(RawRef::ready(
+    decode: fn(&[u8]) -> Result<StoredValue>,
+) -> Result<RawRef> {
+    let unreachable =
+        |why: &str| Error::NotConnected(format!("object {} lives on node {}, {why}", w.id, w.node));
+    let (addr, fingerprint) =
+        w.at.ok_or_else(|| unreachable("which is not part of a cluster this node can reach"))?;
+    let agent = node
+        .cluster
+        .get()
+        .cloned()
+        .ok_or_else(|| unreachable("but this node is not part of a cluster"))?;
+    let (holder, object_id) = (w.node, w.id);
+    let state = Arc::new(crate::actors::BorrowState::default());
+    let (release, on_drop) = (agent.clone(), state.clone());
+    let r = RawRef::borrowed(
         &node.store,
-        ObjectId::for_put(),
-        super::stored(value),
-    )))
+        object_id,
+        Box::new(move || {
+            if on_drop.dropped() {
+                release.do_send(crate::actors::ReleaseBorrow { holder, object_id });
+            }
+        }),
+    );
+    agent.do_send(crate::actors::PullObject {
+        holder,
+        at: (addr, fingerprint),
+        object_id,
+        decode,
+        into: Arc::downgrade(&r.0),
+        state,
+    });
+    Ok(r)
 }

@@ -35,6 +35,8 @@ pub struct RemoteFunction {
 inventory::collect!(RemoteFunction);
 
 struct Registry {
+    /// No function and no actor class registered (a bare `ray start --head`).
+    empty: bool,
     by_name: HashMap<&'static str, &'static RemoteFunction>,
     fingerprint: u64,
 }
@@ -48,6 +50,13 @@ fn registry() -> &'static Registry {
             by_name.insert(f.name, f);
             entries.push((f.name, f.signature));
         }
+        // Actor classes count too: a node of another build may lack one.
+        let classes: Vec<(&str, &str)> = inventory::iter::<crate::actors::RemoteClass>
+            .into_iter()
+            .map(|c| (c.name, c.signature))
+            .collect();
+        let has_classes = !classes.is_empty();
+        entries.extend(classes);
         entries.sort_unstable();
         // FNV-1a over the sorted names and signatures: stable across runs of one build.
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -57,15 +66,16 @@ fn registry() -> &'static Registry {
             }
         }
         Registry {
+            empty: by_name.is_empty() && !has_classes,
             by_name,
             fingerprint: h,
         }
     })
 }
 
-/// Whether this build registered any remote function.
+/// Whether this build registered any remote function or actor class.
 pub(crate) fn has_functions() -> bool {
-    !registry().by_name.is_empty()
+    !registry().empty
 }
 
 /// The registered function `name`.

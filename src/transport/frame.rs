@@ -4,10 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::TransportError;
-use crate::ids::{NodeId, ObjectId, TaskId};
+use crate::ids::{ActorId, NodeId, ObjectId, TaskId};
 
 /// Version of [`WireMessage`]; bumped on every incompatible change.
-pub const WIRE_VERSION: u16 = 1;
+pub const WIRE_VERSION: u16 = 2;
 
 /// Largest frame accepted (16 MiB). Larger objects travel in chunks on their own streams.
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
@@ -104,11 +104,93 @@ pub enum WireMessage {
         /// Why the value cannot be sent, if so.
         error: Option<crate::Error>,
     },
+    /// A borrower dropped its last reference to objects this node owns.
+    ReleaseObjects {
+        /// The objects.
+        object_ids: Vec<ObjectId>,
+    },
+    /// Creates an actor of a registered class on the receiving node, under the caller's
+    /// id for it; the encoded constructor arguments follow as the bulk payload.
+    /// Answered by `Ack`.
+    CreateActor {
+        /// The class's registered name (`module::path::Class`).
+        class: String,
+        /// The actor's id, minted by its creator.
+        actor_id: ActorId,
+        /// The creation options, MessagePack-encoded.
+        #[serde(with = "serde_bytes")]
+        options: Vec<u8>,
+        /// Set when the creation failed at the creator (a constructor argument failed):
+        /// the host records the actor as dead with this error.
+        failed: Option<crate::Error>,
+    },
+    /// Calls a method of an actor the receiving node hosts; the encoded arguments follow
+    /// as the bulk payload. Calls of one caller run in `seq` order whatever order they
+    /// arrive in. Answered by `TaskResult`.
+    CallActor {
+        /// The actor.
+        actor_id: ActorId,
+        /// The calling handle (its calls are ordered among themselves).
+        caller: u64,
+        /// The call's number among the caller's calls, from 0.
+        seq: u64,
+        /// The method's name.
+        method: String,
+        /// Set when the call failed at the caller (an argument failed): the host only
+        /// advances past `seq`.
+        failed: bool,
+    },
+    /// Stops an actor the receiving node hosts: `force` kills it now; otherwise its
+    /// creator dropped its handles and it stops once no handle on its node remains.
+    KillActor {
+        /// The actor.
+        actor_id: ActorId,
+        /// Kill now.
+        force: bool,
+    },
+    /// Head: records a named actor; refused (`Error`) when the name is taken.
+    RegisterName {
+        /// The actor and its name.
+        actor: WireActor,
+    },
+    /// Head: forgets the name of an actor that stopped.
+    DropName {
+        /// The actor.
+        actor_id: ActorId,
+    },
+    /// Head: where the named actor lives; answered by `ActorAt`.
+    LookupName {
+        /// The name (with its namespace).
+        name: String,
+    },
+    /// The answer to `LookupName`.
+    ActorAt {
+        /// The actor, if the name is known.
+        actor: Option<WireActor>,
+    },
+    /// A request that needs no answer beyond success.
+    Ack,
     /// The request could not be served.
     Error {
         /// Why.
         message: String,
     },
+}
+
+/// A named actor in the head's directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireActor {
+    /// The actor.
+    pub actor_id: ActorId,
+    /// Its name, with its namespace (`namespace/name`).
+    pub name: String,
+    /// Its class's registered name.
+    pub class: String,
+    /// The node hosting it.
+    pub node_id: NodeId,
+    /// That node's endpoint and certificate hash, when it is not in the node table (a
+    /// driver).
+    pub at: Option<(std::net::SocketAddr, [u8; 32])>,
 }
 
 /// One node as the cluster's node table lists it.
@@ -139,6 +221,9 @@ pub struct NodeLoad {
     pub running: u64,
     /// Resource requests of tasks that no live node can run (they wait).
     pub infeasible: Vec<String>,
+    /// Bytes held by the node's object store.
+    #[serde(default)]
+    pub object_store_bytes: u64,
 }
 
 /// Encodes one message as a frame: length prefix plus MessagePack body.

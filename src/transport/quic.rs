@@ -256,14 +256,22 @@ impl Peer {
         msg: &WireMessage,
         payload: &[u8],
     ) -> Result<(WireMessage, Vec<u8>), TransportError> {
-        let (mut send, mut recv) = self.conn.open_bi().await.map_err(connection_error)?;
-        write_message(&mut send, msg, payload).await?;
-        read_message(&mut recv)
-            .await
-            .map_err(|e| match self.conn.close_reason() {
-                Some(reason) => connection_error(reason),
-                None => e,
-            })
+        self.open().await?.exchange(msg, payload).await
+    }
+
+    /// Opens the stream for one request. Streams are opened (and numbered) in the
+    /// order of these calls, so a caller that needs its requests to reach the peer in
+    /// order opens them in that order; waiting for the peer's stream limit happens here.
+    ///
+    /// # Errors
+    /// As [`Peer::request`].
+    pub async fn open(&self) -> Result<Exchange, TransportError> {
+        let (send, recv) = self.conn.open_bi().await.map_err(connection_error)?;
+        Ok(Exchange {
+            conn: self.conn.clone(),
+            send,
+            recv,
+        })
     }
 
     /// Sends raw bytes as a request (for tests of malformed input) and returns whatever
@@ -287,6 +295,34 @@ impl Peer {
     /// The peer's address.
     pub fn remote_address(&self) -> SocketAddr {
         self.conn.remote_address()
+    }
+}
+
+/// One opened request stream: see [`Peer::open`].
+pub struct Exchange {
+    conn: quinn::Connection,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+}
+
+impl Exchange {
+    /// Sends the request with its bulk `payload` and returns the answer with its bulk
+    /// data.
+    ///
+    /// # Errors
+    /// As [`Peer::request`].
+    pub async fn exchange(
+        mut self,
+        msg: &WireMessage,
+        payload: &[u8],
+    ) -> Result<(WireMessage, Vec<u8>), TransportError> {
+        write_message(&mut self.send, msg, payload).await?;
+        read_message(&mut self.recv)
+            .await
+            .map_err(|e| match self.conn.close_reason() {
+                Some(reason) => connection_error(reason),
+                None => e,
+            })
     }
 }
 

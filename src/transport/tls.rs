@@ -75,6 +75,9 @@ fn transport_config() -> Arc<quinn::TransportConfig> {
     t.stream_receive_window(quinn::VarInt::from_u32(64 << 20));
     t.receive_window(quinn::VarInt::from_u32(256 << 20));
     t.send_window(256 << 20);
+    // Requests in flight per connection (each is a stream): many actor calls and tasks
+    // wait at once between two nodes; quinn's default of 100 would queue the rest.
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(1 << 16));
     t.keep_alive_interval(Some(std::time::Duration::from_secs(2)));
     // A peer that vanished (killed, unplugged) is given up after 10 s of silence.
     if let Ok(idle) = quinn::IdleTimeout::try_from(std::time::Duration::from_secs(10)) {

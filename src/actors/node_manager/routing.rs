@@ -53,7 +53,8 @@ impl NodeManager {
         match placement {
             Placement::Local => self.enqueue(spec),
             Placement::Remote(target) => {
-                let Some(agent) = self.node.upgrade().and_then(|n| n.cluster.get().cloned()) else {
+                let node = self.node.upgrade();
+                let Some(agent) = node.as_ref().and_then(|n| n.cluster.get().cloned()) else {
                     spec.fail(Error::NotConnected(
                         "this node is not part of a cluster".into(),
                     ));
@@ -71,7 +72,8 @@ impl NodeManager {
                 agent.do_send(RunRemote {
                     target,
                     function: form.function,
-                    args: (form.encode)(),
+                    // Refs inside the arguments are serialized as this node's.
+                    args: crate::runtime::with_context(node.map(|n| n.context()), form.encode),
                     resources: spec.resources.to_map().into_iter().collect(),
                     decode: form.decode,
                     returns,

@@ -1,0 +1,504 @@
+//! Actors across nodes, in the agent.
+//! - Caller side: `CreateRemoteActor`, `CallRemoteActor` and `KillRemoteActor` wait for
+//!   their arguments, encode them and send them to the hosting node.
+//! - Host side: actors created here for other nodes, and each caller's calls run in the
+//!   order it made them (`seq`), whatever order they arrive in (each is its own QUIC
+//!   stream). Calls for an actor whose creation has not arrived yet wait for it.
+//! - Head: the directory of named actors (`NameRequest` from this node's own code,
+//!   `RegisterName`/`LookupName`/`DropName` from the others).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use futures::FutureExt;
+use futures::channel::oneshot;
+use futures::future::BoxFuture;
+
+use super::tasks::{answer_with, settle_from_answer};
+use super::{ClusterAgent, NodeAddr, Role};
+use crate::actors::ActorOptions;
+use crate::actors::remote::{EncodeArgs, HostedActor, class};
+use crate::ids::{ActorId, NodeId};
+use crate::runtime::with_context;
+use crate::store::{RawRef, StoredValue};
+use crate::transport::{WireActor, WireMessage};
+use crate::{Error, Result};
+
+/// Creates an actor on another node (from `A::remote()` when placement chose it).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct CreateRemoteActor {
+    pub(crate) target: NodeId,
+    pub(crate) class: &'static str,
+    pub(crate) actor_id: ActorId,
+    pub(crate) options: ActorOptions,
+    pub(crate) deps: Vec<RawRef>,
+    pub(crate) encode: EncodeArgs,
+}
+
+/// Calls a method of an actor on another node.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct CallRemoteActor {
+    pub(crate) target: NodeId,
+    pub(crate) at: Option<NodeAddr>,
+    pub(crate) actor_id: ActorId,
+    pub(crate) caller: u64,
+    pub(crate) seq: u64,
+    pub(crate) method: &'static str,
+    pub(crate) deps: Vec<RawRef>,
+    pub(crate) encode: EncodeArgs,
+    pub(crate) decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
+    pub(crate) returns: Vec<RawRef>,
+}
+
+/// Stops an actor on another node (`ray::kill`, or its creator dropped every handle).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct KillRemoteActor {
+    pub(crate) target: NodeId,
+    pub(crate) at: Option<NodeAddr>,
+    pub(crate) actor_id: ActorId,
+    pub(crate) force: bool,
+}
+
+/// An actor of this node stopped (from its host).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ActorStopped(pub(crate) ActorId);
+
+impl Handler<ActorStopped> for ClusterAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: ActorStopped, _: &mut Context<Self>) {
+        self.actor_stopped(msg.0);
+    }
+}
+
+/// The head's directory of named actors, asked by this node's own code.
+#[derive(Message)]
+#[rtype(result = "Result<Option<WireActor>>")]
+pub(crate) enum NameRequest {
+    /// Records a name; `Err(ActorNameTaken)` if another live actor has it.
+    Register(WireActor),
+    /// Where the named actor lives (`namespace/name`).
+    Lookup(String),
+    /// Forgets the name of a stopped actor.
+    Drop(ActorId),
+}
+
+/// A call waiting for its turn (or for its actor's creation).
+struct Parked {
+    method: String,
+    args: Vec<u8>,
+    failed: bool,
+    reply: oneshot::Sender<(WireMessage, Vec<u8>)>,
+}
+
+#[derive(Default)]
+struct Order {
+    next: u64,
+    parked: BTreeMap<u64, Parked>,
+}
+
+/// The caller's side: for each calling handle, when its latest call has opened its
+/// stream. A call opens its stream only after the previous call of its caller did, so
+/// streams reach the host in call order and the host never waits for a call that is
+/// itself waiting for a stream (the host runs each caller's calls in order).
+#[derive(Default)]
+pub(super) struct Calling(HashMap<u64, oneshot::Receiver<()>>);
+
+impl Calling {
+    /// Forgets callers whose latest call has opened its stream.
+    pub(super) fn prune(&mut self) {
+        self.0
+            .retain(|_, opened| matches!(opened.try_recv(), Ok(None)));
+    }
+}
+
+/// The host's side: actors created here for other nodes (an `Err` once dead or failed to
+/// create, so late calls get that error), and each caller's ordering state.
+#[derive(Default)]
+pub(super) struct Hosted {
+    actors: HashMap<ActorId, std::result::Result<Arc<dyn HostedActor>, Error>>,
+    orders: HashMap<(ActorId, u64), Order>,
+}
+
+fn failure(e: Error) -> (WireMessage, Vec<u8>) {
+    (WireMessage::TaskResult { error: Some(e) }, Vec::new())
+}
+
+impl Handler<CreateRemoteActor> for ClusterAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: CreateRemoteActor, ctx: &mut Context<Self>) {
+        let link = self.link();
+        let node = self.node.upgrade();
+        let options = crate::tasks::encode(&msg.options);
+        let run = async move {
+            for d in &msg.deps {
+                let _ = d.settled().await;
+            }
+            let args = with_context(node.map(|n| n.context()), msg.encode);
+            let (options, payload, failed, held) = match (options, args) {
+                (Ok(options), Ok((bytes, held))) => (options, bytes, None, Some(held)),
+                (Ok(options), Err(e)) => (options, Vec::new(), Some(e), None),
+                (Err(e), _) => (Vec::new(), Vec::new(), Some(e), None),
+            };
+            let request = WireMessage::CreateActor {
+                class: msg.class.to_string(),
+                actor_id: msg.actor_id,
+                options,
+                failed,
+            };
+            let answer = link.request(msg.target, None, request, payload).await;
+            drop(held);
+            let problem = match answer {
+                Ok((WireMessage::Error { message }, _)) => Some(message),
+                Err(e) => Some(e.to_string()),
+                Ok(_) => None,
+            };
+            if let Some(problem) = problem {
+                tracing::warn!(actor_id = %msg.actor_id, target = %msg.target, %problem, "actor creation failed");
+            }
+        };
+        ctx.spawn(run.into_actor(self));
+    }
+}
+
+impl Handler<CallRemoteActor> for ClusterAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: CallRemoteActor, ctx: &mut Context<Self>) {
+        let link = self.link();
+        let node = self.node.upgrade();
+        let (opened, now_open) = oneshot::channel::<()>();
+        let previous = self.calling.0.insert(msg.caller, now_open);
+        let run = async move {
+            for d in &msg.deps {
+                let _ = d.settled().await;
+            }
+            let args = with_context(node.as_ref().map(|n| n.context()), msg.encode);
+            let (payload, held, failed) = match args {
+                Ok((bytes, held)) => (bytes, Some(held), None),
+                Err(e) => (Vec::new(), None, Some(e)),
+            };
+            let request = WireMessage::CallActor {
+                actor_id: msg.actor_id,
+                caller: msg.caller,
+                seq: msg.seq,
+                method: msg.method.to_string(),
+                failed: failed.is_some(),
+            };
+            if let Some(previous) = previous {
+                // Resolves when the previous call opened its stream (or gave up).
+                let _ = previous.await;
+            }
+            let stream = link.open(msg.target, msg.at).await;
+            drop(opened);
+            // A failed call still takes its turn at the host, so later calls run.
+            let answer = match stream {
+                Ok(stream) => link.exchange(stream, msg.target, &request, &payload).await,
+                Err(e) => Err(e),
+            };
+            drop(held);
+            if let Some(e) = failed {
+                for r in &msg.returns {
+                    r.complete(Err(e.clone()));
+                }
+                return;
+            }
+            let answer = answer.map_err(|e| match e {
+                Error::NodeDied { node_id } => Error::ActorDied {
+                    actor_id: msg.actor_id,
+                    reason: format!("its node {node_id} died or cannot be reached"),
+                },
+                other => other,
+            });
+            settle_from_answer(node.as_ref(), answer, msg.decode, &msg.returns);
+        };
+        ctx.spawn(run.into_actor(self));
+    }
+}
+
+impl Handler<KillRemoteActor> for ClusterAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: KillRemoteActor, ctx: &mut Context<Self>) {
+        let request = WireMessage::KillActor {
+            actor_id: msg.actor_id,
+            force: msg.force,
+        };
+        let send = self.request(msg.target, msg.at, request, Vec::new());
+        ctx.spawn(
+            async move {
+                // A node that cannot be reached has no actor left to stop.
+                let _ = send.await;
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Handler<NameRequest> for ClusterAgent {
+    type Result = ResponseFuture<Result<Option<WireActor>>>;
+
+    fn handle(&mut self, msg: NameRequest, _: &mut Context<Self>) -> Self::Result {
+        let (request, taken) = match msg {
+            NameRequest::Register(actor) => {
+                let name = actor.name.clone();
+                (WireMessage::RegisterName { actor }, Some(name))
+            }
+            NameRequest::Lookup(name) => (WireMessage::LookupName { name }, None),
+            NameRequest::Drop(actor_id) => (WireMessage::DropName { actor_id }, None),
+        };
+        let answer = if matches!(self.role, Role::Head) {
+            let local = self.head_request(request);
+            async move { Ok((local, Vec::new())) }.boxed()
+        } else {
+            match self.head_id() {
+                Some(head) => self.request(head, None, request, Vec::new()),
+                None => async { Err(Error::NotConnected("the head is unknown".into())) }.boxed(),
+            }
+        };
+        Box::pin(async move {
+            match answer.await? {
+                (WireMessage::ActorAt { actor }, _) => Ok(actor),
+                (WireMessage::Ack, _) => Ok(None),
+                (WireMessage::Error { message }, _) => Err(match taken {
+                    Some(name) => Error::ActorNameTaken { name },
+                    None => Error::NotConnected(message),
+                }),
+                (other, _) => Err(Error::Serialization(format!("unexpected answer {other:?}"))),
+            }
+        })
+    }
+}
+
+impl ClusterAgent {
+    /// Head: answers a directory request.
+    pub(super) fn head_request(&mut self, request: WireMessage) -> WireMessage {
+        match request {
+            WireMessage::RegisterName { actor } => {
+                let alive = |n: NodeId| self.table.get(&n).is_none_or(|(w, _)| w.alive);
+                match self.names.get(&actor.name) {
+                    Some(a) if a.actor_id != actor.actor_id && alive(a.node_id) => {
+                        WireMessage::Error {
+                            message: format!("the actor name `{}` is taken", actor.name),
+                        }
+                    }
+                    _ => {
+                        tracing::info!(name = %actor.name, actor_id = %actor.actor_id, node = %actor.node_id, "named actor registered");
+                        self.names.insert(actor.name.clone(), actor);
+                        WireMessage::Ack
+                    }
+                }
+            }
+            WireMessage::DropName { actor_id } => {
+                self.names.retain(|_, a| a.actor_id != actor_id);
+                WireMessage::Ack
+            }
+            WireMessage::LookupName { name } => WireMessage::ActorAt {
+                actor: self.names.get(&name).cloned(),
+            },
+            other => WireMessage::Error {
+                message: format!("the head cannot serve {other:?}"),
+            },
+        }
+    }
+
+    /// Host: creates an actor another node placed here.
+    pub(super) fn host_actor(
+        &mut self,
+        class_name: &str,
+        actor_id: ActorId,
+        options: &[u8],
+        failed: Option<Error>,
+        args: &[u8],
+    ) -> WireMessage {
+        let created = match failed {
+            Some(e) => Err(e),
+            None => self.create_hosted(class_name, actor_id, options, args),
+        };
+        let answer = match &created {
+            Ok(_) => WireMessage::Ack,
+            Err(e) => WireMessage::Error {
+                message: e.to_string(),
+            },
+        };
+        if let Err(e) = &created {
+            tracing::warn!(node_id = %self.node_id, actor_id = %actor_id, class = class_name, error = %e, "cannot create the actor");
+        }
+        self.hosted.actors.insert(
+            actor_id,
+            created.map_err(|e| Error::ActorDied {
+                actor_id,
+                reason: e.to_string(),
+            }),
+        );
+        let callers: Vec<u64> = self
+            .hosted
+            .orders
+            .keys()
+            .filter(|(a, _)| *a == actor_id)
+            .map(|(_, c)| *c)
+            .collect();
+        for caller in callers {
+            self.drain(actor_id, caller);
+        }
+        answer
+    }
+
+    fn create_hosted(
+        &self,
+        class_name: &str,
+        actor_id: ActorId,
+        options: &[u8],
+        args: &[u8],
+    ) -> Result<Arc<dyn HostedActor>> {
+        let node = self.node.upgrade().ok_or(Error::ShutDown)?;
+        let class = class(class_name, node.id)?;
+        let mut opts: ActorOptions = crate::tasks::decode(options)?;
+        opts.placed = Some(actor_id);
+        tracing::info!(node_id = %node.id, actor_id = %actor_id, class = class_name, "creating an actor for another node");
+        with_context(Some(node.context()), || (class.create)(args, opts))
+    }
+
+    /// Host: queues a call and runs every call of its caller that is next in order.
+    pub(super) fn call_hosted(
+        &mut self,
+        actor_id: ActorId,
+        caller: u64,
+        seq: u64,
+        method: String,
+        failed: bool,
+        args: Vec<u8>,
+    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
+        let (reply, answer) = oneshot::channel();
+        let order = self.hosted.orders.entry((actor_id, caller)).or_default();
+        tracing::trace!(actor_id = %actor_id, caller, seq, next = order.next, "actor call arrived");
+        if seq < order.next || order.parked.contains_key(&seq) {
+            return async move {
+                failure(Error::InvalidArgument(format!(
+                    "call {seq} of caller {caller:x} to actor {actor_id} arrived twice"
+                )))
+            }
+            .boxed();
+        }
+        order.parked.insert(
+            seq,
+            Parked {
+                method,
+                args,
+                failed,
+                reply,
+            },
+        );
+        self.drain(actor_id, caller);
+        async move {
+            answer.await.unwrap_or_else(|_| {
+                failure(Error::ActorDied {
+                    actor_id,
+                    reason: "the actor was stopped".into(),
+                })
+            })
+        }
+        .boxed()
+    }
+
+    /// The actor behind `actor_id` on this node: created here for another node, or
+    /// created here by this node's own code. `None` while its creation has not arrived.
+    fn hosted_actor(&self, actor_id: ActorId) -> Option<Result<Arc<dyn HostedActor>>> {
+        if let Some(a) = self.hosted.actors.get(&actor_id) {
+            return Some(a.clone());
+        }
+        let node = self.node.upgrade()?;
+        node.actor_cells.get(actor_id)?.hosted().map(Ok)
+    }
+
+    /// Runs the parked calls of `caller` that are next in order, once the actor exists.
+    fn drain(&mut self, actor_id: ActorId, caller: u64) {
+        let Some(actor) = self.hosted_actor(actor_id) else {
+            return;
+        };
+        let Some(order) = self.hosted.orders.get_mut(&(actor_id, caller)) else {
+            return;
+        };
+        let node = self.node.upgrade();
+        while let Some(call) = order.parked.remove(&order.next) {
+            order.next += 1;
+            if call.failed {
+                let _ = call.reply.send((WireMessage::Ack, Vec::new()));
+                continue;
+            }
+            let submitted = match &actor {
+                Ok(h) => with_context(node.as_ref().map(|n| n.context()), || {
+                    h.dispatch(&call.method, &call.args)
+                }),
+                Err(e) => Err(e.clone()),
+            };
+            match submitted {
+                // Submitted in order; the answer goes when the call finished.
+                Ok(r) => {
+                    actix::spawn(async move {
+                        let _ = call.reply.send(answer_with(r).await);
+                    });
+                }
+                Err(e) => {
+                    let _ = call.reply.send(failure(e));
+                }
+            }
+        }
+    }
+
+    /// An actor of this node stopped: calls that arrive for it later fail at once.
+    pub(super) fn actor_stopped(&mut self, actor_id: ActorId) {
+        let hosted = self.hosted.actors.contains_key(&actor_id);
+        let called = self.hosted.orders.keys().any(|(a, _)| *a == actor_id);
+        if !hosted && !called {
+            // Never reached from another node: nothing to remember.
+            return;
+        }
+        self.hosted.actors.insert(
+            actor_id,
+            Err(Error::ActorDied {
+                actor_id,
+                reason: "the actor stopped".into(),
+            }),
+        );
+        let callers: Vec<u64> = self
+            .hosted
+            .orders
+            .keys()
+            .filter(|(a, _)| *a == actor_id)
+            .map(|(_, c)| *c)
+            .collect();
+        for caller in callers {
+            self.drain(actor_id, caller);
+        }
+    }
+
+    /// Host: stops a hosted actor (`force`), or drops the creator's hold on it.
+    pub(super) fn kill_hosted(&mut self, actor_id: ActorId, force: bool) {
+        let reason = if force {
+            "the actor was killed"
+        } else {
+            "its creator dropped every handle"
+        };
+        if let Some(Ok(h)) = self.hosted_actor(actor_id) {
+            if force {
+                h.terminate(reason);
+            }
+            tracing::info!(node_id = %self.node_id, actor_id = %actor_id, reason, "hosted actor released");
+        }
+        // Later calls get this error instead of waiting for a creation.
+        self.hosted.actors.insert(
+            actor_id,
+            Err(Error::ActorDied {
+                actor_id,
+                reason: reason.into(),
+            }),
+        );
+    }
+}

@@ -1,0 +1,218 @@
+//! Objects across nodes. The node whose store created an object owns it; a node that
+//! decodes a ref to it keeps a local copy under the same id, pulled from the holder in the
+//! background (`PullObject`) and shared by every ref on that node. The holder counts each
+//! node's pulls as borrows and keeps the object while any borrow is outstanding; a copy
+//! whose last ref drops releases its borrow (`ReleaseBorrow`), and a dead node's borrows
+//! go with it. A ref that leaves in a message is pinned for a grace period (the node
+//! timeout) so that the receiver's pull finds it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Weak;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use actix::prelude::*;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::{ClusterAgent, NodeAddr};
+use crate::Result;
+use crate::error::Error;
+use crate::ids::{IdMap, NodeId, ObjectId};
+use crate::runtime::with_context;
+use crate::store::{RawRef, RefInner, StoredValue};
+use crate::transport::WireMessage;
+
+/// Copies an object held by another node into the local copy `into`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct PullObject {
+    pub(crate) holder: NodeId,
+    pub(crate) at: NodeAddr,
+    pub(crate) object_id: ObjectId,
+    pub(crate) decode: fn(&[u8]) -> Result<StoredValue>,
+    pub(crate) into: Weak<RefInner>,
+    /// Who releases the borrow: see [`BorrowState`].
+    pub(crate) state: Arc<BorrowState>,
+}
+
+/// Decides who tells the holder that a copy is gone, exactly once: the copy's drop when
+/// the pull counted the borrow first, else the pull when the copy went first.
+#[derive(Default)]
+pub(crate) struct BorrowState(AtomicU8);
+
+const PULLING: u8 = 0;
+const COUNTED: u8 = 1;
+const DROPPED: u8 = 2;
+
+impl BorrowState {
+    /// The copy's last ref went: whether the drop must release the borrow.
+    pub(crate) fn dropped(&self) -> bool {
+        self.0
+            .compare_exchange(PULLING, DROPPED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+    }
+
+    /// The holder counted the borrow: whether the pull must release it (the copy is gone).
+    fn counted(&self) -> bool {
+        self.0
+            .compare_exchange(PULLING, COUNTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+    }
+}
+
+/// The local copy of an object another node holds lost its last ref.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ReleaseBorrow {
+    pub(crate) holder: NodeId,
+    pub(crate) object_id: ObjectId,
+}
+
+/// The holder's side: objects pinned for the nodes that pulled them.
+#[derive(Default)]
+pub(super) struct Borrowers(IdMap<ObjectId, (RawRef, HashMap<NodeId, u32>)>);
+
+impl Borrowers {
+    fn add(&mut self, r: RawRef, by: NodeId) {
+        *self
+            .0
+            .entry(r.id())
+            .or_insert_with(|| (r, HashMap::new()))
+            .1
+            .entry(by)
+            .or_default() += 1;
+    }
+
+    fn release(&mut self, id: ObjectId, by: NodeId) {
+        let Some((_, counts)) = self.0.get_mut(&id) else {
+            return;
+        };
+        if let Some(n) = counts.get_mut(&by) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&by);
+            }
+        }
+        if counts.is_empty() {
+            self.0.remove(&id);
+        }
+    }
+
+    /// Drops every borrow of a node that died.
+    pub(super) fn forget(&mut self, dead: NodeId) {
+        self.0.retain(|_, (_, counts)| {
+            counts.remove(&dead);
+            !counts.is_empty()
+        });
+    }
+}
+
+impl Handler<PullObject> for ClusterAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: PullObject, ctx: &mut Context<Self>) {
+        let request = WireMessage::FetchObject {
+            object_id: msg.object_id,
+        };
+        let answer = self.request(msg.holder, Some(msg.at), request, Vec::new());
+        let node = self.node.clone();
+        let holder = msg.holder;
+        tracing::debug!(node_id = %self.node_id, object_id = %msg.object_id, holder = %holder, "pulling an object");
+        ctx.spawn(answer.into_actor(self).map(move |answer, act, _| {
+            let bytes = match answer {
+                Ok((WireMessage::ObjectData { error: None }, bytes)) => Ok(bytes),
+                Ok((WireMessage::ObjectData { error: Some(e) }, _)) => Err(e),
+                Ok((other, _)) => Err(Error::Serialization(format!("unexpected answer {other:?}"))),
+                Err(e) => Err(e),
+            };
+            if bytes.is_ok() && msg.state.counted() {
+                // Every ref to the copy went while the value travelled.
+                act.release_remote(holder, msg.object_id);
+                return;
+            }
+            let Some(copy) = msg.into.upgrade() else {
+                return;
+            };
+            let copy = RawRef::from_inner(copy);
+            let node = node.upgrade();
+            let value =
+                bytes.and_then(|b| with_context(node.map(|n| n.context()), || (msg.decode)(&b)));
+            copy.complete(value);
+        }));
+    }
+}
+
+impl Handler<ReleaseBorrow> for ClusterAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReleaseBorrow, _: &mut Context<Self>) {
+        self.release_remote(msg.holder, msg.object_id);
+    }
+}
+
+impl ClusterAgent {
+    /// Tells `holder` this node holds no copy of `object_id` any more.
+    fn release_remote(&self, holder: NodeId, object_id: ObjectId) {
+        let request = WireMessage::ReleaseObjects {
+            object_ids: vec![object_id],
+        };
+        // Fire and forget: a holder that cannot be reached has nothing left to release.
+        let send = self.request(holder, None, request, Vec::new());
+        actix::spawn(async move {
+            let _ = send.await;
+        });
+    }
+
+    /// Sends the encoded value of a local object (waiting for it if still pending), and
+    /// counts the asking node as a borrower of it.
+    pub(super) fn serve_object(
+        &mut self,
+        from: NodeId,
+        object_id: ObjectId,
+    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
+        let held = self
+            .node
+            .upgrade()
+            .and_then(|n| n.store.owner(object_id))
+            .map(RawRef::from_inner);
+        if let Some(r) = &held {
+            self.borrowers.add(r.clone(), from);
+        }
+        async move {
+            let outcome = match held {
+                None => Err(Error::ObjectLost { object_id }),
+                Some(r) => r.settled().await.and_then(|v| (v.encode)(v.value.as_ref())),
+            };
+            match outcome {
+                Ok(bytes) => (WireMessage::ObjectData { error: None }, bytes),
+                Err(e) => (WireMessage::ObjectData { error: Some(e) }, Vec::new()),
+            }
+        }
+        .boxed()
+    }
+
+    pub(super) fn release_borrows(&mut self, from: NodeId, ids: &[ObjectId]) {
+        for id in ids {
+            self.borrowers.release(*id, from);
+        }
+    }
+
+    /// Unpins the refs that left this node longer than the grace period ago.
+    pub(super) fn sweep_escaped(&self) {
+        let Some(node) = self.node.upgrade() else {
+            return;
+        };
+        let grace = self.timeout;
+        let expired: Vec<RawRef> = {
+            let mut q = node.escaped.lock();
+            let keep = q
+                .iter()
+                .position(|(t, _)| t.elapsed() < grace)
+                .unwrap_or(q.len());
+            q.drain(..keep).map(|(_, r)| r).collect()
+        };
+        // Freed outside the lock.
+        drop(expired);
+    }
+}

@@ -1,0 +1,188 @@
+//! Tasks across nodes: sending a task to the node placement chose (`RunRemote`), running
+//! a task another node sent (`RunTask`), and settling a caller's returns from the answer
+//! (shared with remote actor calls).
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde_bytes::ByteBuf;
+
+use super::ClusterAgent;
+use crate::actors::SubmitTask;
+use crate::ids::{NodeId, ObjectId, TaskId};
+use crate::resources::{Resources, to_units};
+use crate::runtime::{Node, with_context};
+use crate::store::{RawRef, StoredValue, stored};
+use crate::tasks::{RemoteBody, TaskBody, TaskSpec, lookup};
+use crate::transport::WireMessage;
+use crate::{Error, Result, SchedulingStrategy};
+
+/// Runs a task on another node and settles `returns` with its outcome.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct RunRemote {
+    pub(crate) target: NodeId,
+    pub(crate) function: &'static str,
+    /// The encoded arguments, and the resolved ones kept alive until the answer.
+    pub(crate) args: Result<(Vec<u8>, crate::tasks::Held)>,
+    pub(crate) resources: Vec<(String, f64)>,
+    pub(crate) decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
+    pub(crate) returns: Vec<RawRef>,
+}
+
+impl Handler<RunRemote> for ClusterAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: RunRemote, ctx: &mut Context<Self>) {
+        let (args, held) = match msg.args {
+            Ok(x) => x,
+            Err(e) => {
+                for r in &msg.returns {
+                    r.complete(Err(e.clone()));
+                }
+                return;
+            }
+        };
+        tracing::debug!(node_id = %self.node_id, target = %msg.target, function = msg.function, "task sent to another node");
+        let request = WireMessage::RunTask {
+            function: msg.function.to_string(),
+            resources: msg.resources,
+        };
+        let answer = self.request(msg.target, None, request, args);
+        let node = self.node.upgrade();
+        let (decode, returns) = (msg.decode, msg.returns);
+        ctx.spawn(
+            async move {
+                let answer = answer.await;
+                drop(held);
+                settle_from_answer(node.as_ref(), answer, decode, &returns);
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+/// Settles a caller's `returns` from a `TaskResult` answer, decoding the values with
+/// `decode` in the node's context (refs inside them become copies pulled from their
+/// node).
+pub(super) fn settle_from_answer(
+    node: Option<&Arc<Node>>,
+    answer: Result<(WireMessage, Vec<u8>)>,
+    decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
+    returns: &[RawRef],
+) {
+    let outcome = match answer {
+        Ok((WireMessage::TaskResult { error: None }, bytes)) => {
+            with_context(node.map(|n| n.context()), || decode(&bytes))
+        }
+        Ok((WireMessage::TaskResult { error: Some(e) }, _)) => Err(e),
+        Ok((WireMessage::Error { message }, _)) => Err(Error::NotConnected(message)),
+        Ok((other, _)) => Err(Error::Serialization(format!("unexpected answer {other:?}"))),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(values) if values.len() == returns.len() => {
+            for (r, v) in returns.iter().zip(values) {
+                r.complete(Ok(v));
+            }
+        }
+        Ok(_) => {
+            for r in returns {
+                r.complete(Err(Error::Serialization("wrong number of returns".into())));
+            }
+        }
+        Err(e) => {
+            for r in returns {
+                r.complete(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// The answer carrying one settled object's encoded value (or its error).
+pub(super) async fn answer_with(r: RawRef) -> (WireMessage, Vec<u8>) {
+    match r.settled().await.and_then(|v| (v.encode)(v.value.as_ref())) {
+        // The value travels as the bulk payload, never inside a frame.
+        Ok(bytes) => (WireMessage::TaskResult { error: None }, bytes),
+        Err(e) => (WireMessage::TaskResult { error: Some(e) }, Vec::new()),
+    }
+}
+
+impl ClusterAgent {
+    /// Runs a task another node sent: as a local task with the requested resources.
+    pub(super) fn run_task(
+        &self,
+        function: String,
+        args: Vec<u8>,
+        resources: Vec<(String, f64)>,
+    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
+        let result = || -> Result<RawRef> {
+            let node = self.node.upgrade().ok_or(Error::ShutDown)?;
+            let f = lookup(&function, node.id)?;
+            let mut req = Resources::new();
+            for (k, v) in &resources {
+                req.set_units(k, to_units(k, *v)?);
+            }
+            let mut body = Some((f.body)(args));
+            let task_body = match body.take() {
+                Some(RemoteBody::Sync(run)) => {
+                    let mut run = Some(run);
+                    TaskBody::Sync(Box::new(move |_| match run.take() {
+                        Some(run) => Ok(vec![stored(ByteBuf::from(run()?))]),
+                        None => Err(crate::__private::consumed()),
+                    }))
+                }
+                Some(RemoteBody::Async(run)) => {
+                    let mut run = Some(run);
+                    TaskBody::Async(Box::new(move |_| match run.take() {
+                        Some(run) => async move { Ok(vec![stored(ByteBuf::from(run().await?))]) }
+                            .boxed_local(),
+                        None => async { Err(crate::__private::consumed()) }.boxed_local(),
+                    }))
+                }
+                None => return Err(Error::InvalidArgument("no body".into())),
+            };
+            let id = TaskId::new();
+            let ret = RawRef::pending(&node.store, ObjectId::for_return(id, 0));
+            let spec = TaskSpec {
+                id,
+                name: function.as_str().into(),
+                deps: Vec::new(),
+                returns: vec![ret.clone()],
+                resources: req,
+                body: Some(task_body),
+                cancelled: Default::default(),
+                retries_left: 0,
+                remote: None,
+                // It was placed here: it runs here.
+                strategy: SchedulingStrategy::NodeAffinity {
+                    node_id: node.id,
+                    soft: false,
+                },
+            };
+            node.manager.do_send(SubmitTask(spec));
+            Ok(ret)
+        };
+        let ret = result();
+        async move {
+            let outcome = match ret {
+                Ok(r) => r
+                    .settled()
+                    .await
+                    .and_then(|v| crate::store::object_ref_downcast::<ByteBuf>(r.id(), v)),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                // The returns travel as the bulk payload, never inside a frame.
+                Ok(bytes) => (
+                    WireMessage::TaskResult { error: None },
+                    Arc::try_unwrap(bytes).map_or_else(|b| b.to_vec(), ByteBuf::into_vec),
+                ),
+                Err(e) => (WireMessage::TaskResult { error: Some(e) }, Vec::new()),
+            }
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,261 @@
+//! Actors on other nodes, from both ends.
+//! - The caller's end: where a new actor is placed, and the `RemoteSite` a handle's cell
+//!   carries when its actor lives on another node (calls go through the cluster agent
+//!   with per-caller sequence numbers).
+//! - The host's end: actor classes registered by name (`RemoteClass`, emitted by
+//!   `#[ray::remote]`), so a node can create an actor another node placed on it, and
+//!   `HostedActor`, the type-erased handle through which calls arriving by name reach it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use actix::Addr;
+
+use super::cluster::{
+    CallRemoteActor, ClusterAgent, CreateRemoteActor, KillRemoteActor, NameRequest, NodeAddr,
+};
+use super::{ActorHandle, ActorOptions, RemoteActor};
+use crate::ids::{ActorId, NodeId, ObjectId, TaskId};
+use crate::resources::Resources;
+use crate::runtime::{Node, block_on};
+use crate::store::{RawRef, StoredValue};
+use crate::tasks::{Held, RawRefHandle};
+use crate::tasks::{Placement, place, resources_of};
+use crate::transport::WireActor;
+use crate::{Error, Result};
+
+/// Encodes a call's (or constructor's) arguments once its dependencies are settled.
+pub(crate) type EncodeArgs = Box<dyn FnOnce() -> Result<(Vec<u8>, Held)> + Send>;
+
+/// One method call to an actor on another node, as the generated stub gives it.
+pub(crate) struct RemoteCall {
+    pub(crate) method: &'static str,
+    /// Refs the arguments wait for.
+    pub(crate) deps: Vec<RawRef>,
+    pub(crate) encode: EncodeArgs,
+    /// Decodes the answer into the call's return value.
+    pub(crate) decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
+}
+
+/// Where the actor of a cell lives when it is not on the cell's node.
+pub(crate) struct RemoteSite {
+    pub(crate) node: NodeId,
+    /// Its address, for nodes that are not in the node table (drivers).
+    pub(crate) at: Option<NodeAddr>,
+    pub(crate) agent: Addr<ClusterAgent>,
+    /// Whether this cell created the actor: dropping it stops the actor.
+    pub(crate) owner: bool,
+    /// Identifies this cell's calls at the host, which runs them in `seq` order.
+    pub(crate) caller: u64,
+}
+
+impl RemoteSite {
+    /// Sends call number `seq` of this cell; returns its result ref.
+    pub(crate) fn call(
+        &self,
+        actor_id: ActorId,
+        seq: u64,
+        call: RemoteCall,
+        store: &Arc<crate::store::MemoryStore>,
+    ) -> RawRef {
+        let ret = RawRef::pending(store, ObjectId::for_return(TaskId::new(), 0));
+        self.agent.do_send(CallRemoteActor {
+            target: self.node,
+            at: self.at,
+            actor_id,
+            caller: self.caller,
+            seq,
+            method: call.method,
+            deps: call.deps,
+            encode: call.encode,
+            decode: call.decode,
+            returns: vec![ret.clone()],
+        });
+        ret
+    }
+
+    pub(crate) fn kill(&self, actor_id: ActorId, force: bool) {
+        self.agent.do_send(KillRemoteActor {
+            target: self.node,
+            at: self.at,
+            actor_id,
+            force,
+        });
+    }
+}
+
+/// A random caller id (each cell orders its own calls).
+pub(crate) fn new_caller() -> u64 {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    // Without randomness, ids still differ within the process; across processes a
+    // collision would only merge two callers' orderings.
+    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
+        return TaskId::new().as_u64();
+    }
+    u64::from_le_bytes(b)
+}
+
+/// The node a new actor goes to: `None` for this node (also when no live node fits: it
+/// waits here for resources, as a local actor does).
+pub(crate) fn placement(node: &Arc<Node>, req: &Resources, opts: &ActorOptions) -> Option<NodeId> {
+    static TURN: AtomicUsize = AtomicUsize::new(0);
+    if opts.placed.is_some() || node.cluster.get().is_none() {
+        return None;
+    }
+    let view = node.view.read();
+    // Free resources here as of the last heartbeat (the node table lists this node too).
+    let free = view
+        .iter()
+        .find(|n| n.node_id == node.id)
+        .map(|n| {
+            let mut w = n.clone();
+            w.resources = n.load.available.clone();
+            resources_of(&w)
+        })
+        .unwrap_or_else(|| node.total.clone());
+    let mut turn = TURN.load(Ordering::Relaxed);
+    let decision = place(
+        node.id,
+        &node.total,
+        &free,
+        req,
+        &opts.strategy,
+        &view,
+        &mut turn,
+    );
+    TURN.store(turn, Ordering::Relaxed);
+    match decision {
+        Placement::Remote(n) => Some(n),
+        _ => None,
+    }
+}
+
+/// The head's directory of named actors, asked from any node (blocking the caller).
+pub(crate) fn ask_names(node: &Node, req: NameRequest) -> Result<Option<WireActor>> {
+    let Some(agent) = node.cluster.get() else {
+        return Ok(None);
+    };
+    block_on(agent.send(req)).map_err(|_| Error::ShutDown)?
+}
+
+/// The name an actor has in the cluster's directory.
+pub(crate) fn scoped_name(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+/// An actor this node hosts for other nodes, reached by method name.
+#[doc(hidden)]
+pub trait HostedActor: Send + Sync {
+    /// Submits a call with encoded arguments; returns its result ref.
+    fn dispatch(&self, method: &str, args: &[u8]) -> Result<RawRef>;
+    /// Kills the actor now.
+    fn terminate(&self, reason: &str);
+}
+
+/// The name of the call that only waits for the constructor (`handle.ready()`).
+pub(crate) const READY: &str = "__ray_ready__";
+
+impl<A: RemoteActor> HostedActor for ActorHandle<A> {
+    fn dispatch(&self, method: &str, args: &[u8]) -> Result<RawRef> {
+        if method == READY {
+            return Ok(self.ready_ref());
+        }
+        let mut refs = A::dispatch(self, method, args)?;
+        // Every method has exactly one return (checked by the macro).
+        refs.pop().map(|h| h.0).ok_or_else(|| {
+            Error::InvalidArgument(format!("`{}.{method}` returned nothing", A::CLASS))
+        })
+    }
+
+    fn terminate(&self, reason: &str) {
+        ActorHandle::terminate(self, reason);
+    }
+}
+
+/// A type-erased hosted actor (what a class's `create` returns).
+#[doc(hidden)]
+pub type Hosted = Arc<dyn HostedActor>;
+
+/// One registered actor class (emitted by `#[ray::remote]` on an `impl` block).
+#[doc(hidden)]
+pub struct RemoteClass {
+    /// Stable name: `module_path!()::Class`.
+    pub name: &'static str,
+    /// The constructor's and methods' signatures, for the build fingerprint.
+    pub signature: &'static str,
+    /// Creates the actor here from encoded constructor arguments.
+    pub create: fn(&[u8], ActorOptions) -> Result<Hosted>,
+}
+
+inventory::collect!(RemoteClass);
+
+/// The registered class `name`.
+pub(crate) fn class(name: &str, node_id: NodeId) -> Result<&'static RemoteClass> {
+    inventory::iter::<RemoteClass>
+        .into_iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| Error::FunctionNotRegistered {
+            function: format!("{name}::new"),
+            node_id,
+        })
+}
+
+/// Used by generated code: the handle as a hosted actor.
+pub(crate) fn hosted<A: RemoteActor>(h: ActorHandle<A>) -> Hosted {
+    Arc::new(h)
+}
+
+/// Used by generated code: the result refs of a method call made by name.
+pub(crate) fn returns_of<T>(r: crate::ObjectRef<T>) -> Vec<RawRefHandle> {
+    vec![RawRefHandle(r.raw)]
+}
+
+/// Creates the actor on node `target`: registers its name with the head first (so a
+/// taken name fails here, at once), then sends the creation once the constructor's
+/// arguments are ready.
+pub(crate) fn create_on(
+    node: &Arc<Node>,
+    target: NodeId,
+    id: ActorId,
+    class: &'static str,
+    opts: &ActorOptions,
+    deps: Vec<RawRef>,
+    encode: EncodeArgs,
+) -> Result<RemoteSite> {
+    let agent = node
+        .cluster
+        .get()
+        .cloned()
+        .ok_or_else(|| Error::NotConnected("this node is not part of a cluster".into()))?;
+    if let Some(name) = &opts.name {
+        ask_names(
+            node,
+            NameRequest::Register(WireActor {
+                actor_id: id,
+                name: scoped_name(&node.namespace, name),
+                class: class.to_string(),
+                node_id: target,
+                at: None,
+            }),
+        )?;
+    }
+    let mut options = opts.clone();
+    options.namespace = Some(node.namespace.clone());
+    agent.do_send(CreateRemoteActor {
+        target,
+        class,
+        actor_id: id,
+        options,
+        deps,
+        encode,
+    });
+    tracing::info!(node_id = %node.id, actor_id = %id, target = %target, class, "actor placed on another node");
+    Ok(RemoteSite {
+        node: target,
+        at: None,
+        agent,
+        owner: true,
+        caller: new_caller(),
+    })
+}
