@@ -3,7 +3,8 @@
 //! the machine measured in the same run (an actix message round trip across threads).
 //!
 //! With `BENCH_REMOTE=1` it adds cross-node figures: a second node process of this binary
-//! on 127.0.0.1 runs the tasks, and raw QUIC throughput is measured next to them.
+//! on 127.0.0.1 runs the tasks and hosts the actor, and raw QUIC throughput is measured
+//! next to the 1 GiB transfer.
 //!
 //! Run: `cargo run --release --example microbenchmark` (full) or with
 //! `BENCH_SCALE=0.02` for a smoke run. `BENCH_REPEATS` (default 3) sets how many times each
@@ -11,6 +12,8 @@
 //! Ray and writes BENCHMARKS.md.
 
 use std::time::{Duration, Instant};
+
+use ray::ActorOptionsBuilder;
 
 #[ray::remote]
 fn noop() -> u8 {
@@ -268,6 +271,19 @@ fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
             "remote_tasks_async_10k",
             all_then_get(n(10_000), || noop.remote()),
         );
+        // An actor that needs a CPU cannot live on this CPU-less head: it is placed on
+        // the worker node, and every call crosses QUIC.
+        let sink = Sink::options().num_cpus(1.0).remote();
+        sink.ready()?;
+        put(
+            "remote_actor_calls_sync",
+            one_by_one(n(2_000), || sink.ping.remote()),
+        );
+        put(
+            "remote_actor_calls_async_10k",
+            all_then_get(n(10_000), || sink.ping.remote()),
+        );
+        drop(sink);
         let size = if scale() < 1.0 { 64 << 20 } else { 1 << 30 };
         let big = ray::put(serde_bytes::ByteBuf::from(vec![7u8; size]));
         put(

@@ -29,7 +29,7 @@ fn line_starting(
 }
 
 #[test]
-fn worker_processes_serve_tasks_and_a_killed_one_is_reported_dead() {
+fn worker_processes_serve_tasks_and_actors_and_a_killed_one_is_reported_dead() {
     let mut child = Command::new(common::example("cluster"))
         .env("CLUSTER_HOLD", "1")
         .env("RAY_HEARTBEAT_MS", "100")
@@ -67,6 +67,15 @@ fn worker_processes_serve_tasks_and_a_killed_one_is_reported_dead() {
     assert!(pids.iter().all(|p| ran_in.contains(p)), "{seen:?}");
     let summed = format!("10 MiB object summed to 10485760 in process {}", pids[1]);
     assert!(seen.contains(&summed), "{seen:?}");
+    // The actor lives in worker1's process; a task in worker2's process called it by
+    // name, 100 calls in order.
+    let lives = format!("actor tally lives in process {} on node", pids[0]);
+    assert!(seen.iter().any(|l| l.starts_with(&lives)), "{seen:?}");
+    let called = format!(
+        "task in process {} called the actor 100 times: total 5050",
+        pids[1]
+    );
+    assert!(seen.contains(&called), "{seen:?}");
 
     // This test process joins as a driver.
     let _ray = common::init_with(ray::Config::new().address(address));
