@@ -2,7 +2,7 @@
 //! names Ray uses (`tasks_sync`, `actor_calls_async_10k`, ...), plus the raw limits of
 //! the machine measured in the same run (an actix message round trip across threads).
 //!
-//! With `BENCH_REMOTE=1` it adds cross-node figures: a second node process of this binary
+//! With `BENCH_REMOTE=1` it adds cross-node figures (`BENCH_REMOTE=only`: only those): a second node process of this binary
 //! on 127.0.0.1 runs the tasks and hosts the actor, and raw QUIC throughput is measured
 //! next to the 1 GiB transfer.
 //!
@@ -109,6 +109,11 @@ fn main() -> anyhow::Result<()> {
     if std::env::var("RAY_NODE_MODE").is_ok() {
         ray::init()?;
         return Ok(());
+    }
+    let remote = std::env::var("BENCH_REMOTE").unwrap_or_default();
+    if remote == "only" {
+        let mut put = |k: &str, v: f64| eprintln!("{k:>24}: {v:.3}");
+        return remote_figures(&mut put);
     }
     let t0 = Instant::now();
     ray::init_with(ray::Config::new().num_cpus(2.0))?;
@@ -234,7 +239,7 @@ fn main() -> anyhow::Result<()> {
     put("rss_mib", rss_mib());
     ray::shutdown();
     put("raw_actix_roundtrip_per_s", raw_actix_roundtrip());
-    if std::env::var("BENCH_REMOTE").is_ok_and(|v| v != "0") {
+    if !remote.is_empty() && remote != "0" {
         remote_figures(&mut put)?;
     }
     println!("{}", serde_json::Value::Object(out));

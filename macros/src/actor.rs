@@ -222,7 +222,7 @@ fn constructor(
                 }, move || {
                     // The actor was placed on another node: its arguments travel.
                     let (#(#names,)*) = (*__enc).clone();
-                    #(let #names = #names.resolve()?;)*
+                    #(let #names = #names.for_encode()?;)*
                     let __a = (#(#names,)*);
                     Ok((::ray::__private::encode(&__a)?, ::std::boxed::Box::new(__a) as ::ray::__private::Held))
                 })
@@ -314,7 +314,7 @@ fn method(
                         #store
                     }
                     ::ray::__private::call_remote::<#self_ty>(&self.cell, #name_str, __deps, move || {
-                        #(let #names = #names.resolve()?;)*
+                        #(let #names = #names.for_encode()?;)*
                         let __a = (#(#names,)*);
                         Ok((::ray::__private::encode(&__a)?, ::std::boxed::Box::new(__a) as ::ray::__private::Held))
                     }, __decode)

@@ -201,7 +201,7 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
                 move || {
                     let (#(#names,)*) = ::ray::__private::take_args(&__enc, false)
                         .ok_or_else(::ray::__private::consumed)?;
-                    #(let #names = #names.resolve()?;)*
+                    #(let #names = #names.for_encode()?;)*
                     // The resolved arguments stay alive until the task finished remotely:
                     // refs nested inside them are fetched from this node meanwhile.
                     let __args = (#(#names,)*);

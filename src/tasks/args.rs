@@ -146,6 +146,44 @@ impl<T> Arg<T> {
     }
 }
 
+impl<T: Send + Sync + 'static> Arg<T> {
+    /// The value for encoding (the trip to another node): a reference's stored value is
+    /// shared, not copied, however large it is. The dependency has settled.
+    pub fn for_encode(self) -> Result<Encodable<T>> {
+        match self.0 {
+            Inner::Value(v) => Ok(Encodable::Own(v)),
+            Inner::Ref(r, extract) => {
+                let id = r.id();
+                let stored = r.peek().ok_or(Error::ObjectLost { object_id: id })??;
+                match stored.value.clone().downcast::<T>() {
+                    Ok(shared) => Ok(Encodable::Shared(shared)),
+                    // An `Arc<U>` parameter: `extract` shares the stored `U` already.
+                    Err(_) => extract(id, stored).map(Encodable::Own),
+                }
+            }
+        }
+    }
+}
+
+/// An argument about to be encoded: owned, or the store's shared value. Serializes as
+/// the value itself.
+#[doc(hidden)]
+pub enum Encodable<T> {
+    /// A value the caller passed.
+    Own(T),
+    /// The stored value of a reference the caller passed.
+    Shared(Arc<T>),
+}
+
+impl<T: Serialize> Serialize for Encodable<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Encodable::Own(v) => v.serialize(s),
+            Encodable::Shared(v) => v.as_ref().serialize(s),
+        }
+    }
+}
+
 /// An opaque dependency handle (used by generated code).
 #[doc(hidden)]
 pub struct RawRefHandle(pub(crate) RawRef);

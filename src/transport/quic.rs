@@ -147,8 +147,16 @@ impl Endpoint {
         identity: Identity,
         service: Arc<dyn Service>,
     ) -> Result<Self, TransportError> {
-        let inner = quinn::Endpoint::server(tls::server_config(&identity)?, addr)
-            .map_err(|e| TransportError::Io(e.to_string()))?;
+        let io = |e: std::io::Error| TransportError::Io(e.to_string());
+        let runtime = quinn::default_runtime()
+            .ok_or_else(|| TransportError::Io("no async runtime on this thread".into()))?;
+        let inner = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(tls::server_config(&identity)?),
+            udp_socket(addr).map_err(io)?,
+            runtime,
+        )
+        .map_err(io)?;
         let token: Arc<str> = token.into();
         let accept = inner.clone();
         let accept_token = token.clone();
@@ -227,6 +235,22 @@ impl Endpoint {
         self.inner
             .close(VarInt::from_u32(CLOSE_STOPPED), b"node stopped");
     }
+}
+
+/// Kernel buffer asked for the endpoint's socket (the kernel caps it at its maximum).
+const SOCKET_BUFFER_BYTES: usize = 8 << 20;
+
+/// A UDP socket bound to `addr` whose buffers absorb a burst of datagrams: a bulk
+/// transfer outpaces the reading thread for a moment, and a dropped datagram costs a
+/// retransmission round trip.
+fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: a smaller buffer only costs speed.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
 }
 
 /// An authenticated connection to a peer.
@@ -351,9 +375,13 @@ async fn write_message(
     msg: &WireMessage,
     payload: &[u8],
 ) -> Result<(), TransportError> {
-    let bytes = encode_frame(msg)?;
+    let mut head = encode_frame(msg)?;
+    if !payload.is_empty() {
+        // The payload's length goes first, so the reader allocates it once.
+        head.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+    }
     let closed = |e: quinn::WriteError| TransportError::Closed(e.to_string());
-    send.write_all(&bytes).await.map_err(closed)?;
+    send.write_all(&head).await.map_err(closed)?;
     if !payload.is_empty() {
         send.write_all(payload).await.map_err(closed)?;
     }
@@ -364,19 +392,47 @@ async fn write_message(
 /// Largest bulk payload accepted on one stream.
 pub const MAX_PAYLOAD_BYTES: usize = 8 << 30;
 
-/// One frame and whatever bulk data follows it up to the end of the stream.
+/// One frame and the bulk data after it: nothing (the stream ends), or its length as
+/// a big-endian `u64` and that many bytes, read into one buffer of that size.
 async fn read_message(recv: &mut RecvStream) -> Result<(WireMessage, Vec<u8>), TransportError> {
     let msg = read_frame(recv).await?;
-    let payload = recv
-        .read_to_end(MAX_PAYLOAD_BYTES)
-        .await
-        .map_err(|e| match e {
-            quinn::ReadToEndError::TooLong => TransportError::FrameTooLarge {
-                len: MAX_PAYLOAD_BYTES + 1,
-                max: MAX_PAYLOAD_BYTES,
-            },
-            quinn::ReadToEndError::Read(e) => TransportError::Closed(e.to_string()),
-        })?;
+    let closed = |e: quinn::ReadError| TransportError::Closed(e.to_string());
+    let mut len = [0u8; 8];
+    let mut got = 0;
+    while got < len.len() {
+        match recv.read(&mut len[got..]).await.map_err(closed)? {
+            Some(n) => got += n,
+            None if got == 0 => return Ok((msg, Vec::new())),
+            None => {
+                return Err(TransportError::Truncated { expected: 8, got });
+            }
+        }
+    }
+    let len = u64::from_be_bytes(len);
+    if len > MAX_PAYLOAD_BYTES as u64 {
+        return Err(TransportError::FrameTooLarge {
+            len: usize::try_from(len).unwrap_or(usize::MAX),
+            max: MAX_PAYLOAD_BYTES,
+        });
+    }
+    // `len <= MAX_PAYLOAD_BYTES`, checked just above.
+    let len = len as usize;
+    let mut payload = Vec::with_capacity(len);
+    while payload.len() < len {
+        match recv
+            .read_chunk(len - payload.len(), true)
+            .await
+            .map_err(closed)?
+        {
+            Some(chunk) => payload.extend_from_slice(&chunk.bytes),
+            None => {
+                return Err(TransportError::Truncated {
+                    expected: len,
+                    got: payload.len(),
+                });
+            }
+        }
+    }
     Ok((msg, payload))
 }
 
