@@ -73,8 +73,8 @@ def main():
         lines += [
             "",
             "Across nodes (a second node process of the same binary on 127.0.0.1 runs the "
-            "tasks over QUIC; the driver's node has no CPUs), next to Python Ray's "
-            "single-node figures and raw QUIC throughput from the same run:",
+            "tasks and hosts the actor, over QUIC; the driver's node has no CPUs), next to "
+            "Python Ray's single-node figures and raw QUIC throughput from the same run:",
             "",
             "| figure | unit | Python Ray (1 node) | ray-rs (2 processes) | ratio | target | met |",
             "|---|---|---:|---:|---:|---:|:---:|",
@@ -82,7 +82,11 @@ def main():
         for ours, theirs, unit in [
             ("remote_tasks_sync", "tasks_sync", "tasks/s"),
             ("remote_tasks_async_10k", "tasks_async_10k", "tasks/s"),
+            ("remote_actor_calls_sync", "actor_calls_sync", "calls/s"),
+            ("remote_actor_calls_async_10k", "actor_calls_async_10k", "calls/s"),
         ]:
+            if ours not in rust:
+                continue
             ratio = rust[ours] / ray[theirs]
             met = "yes" if ratio >= 10 else "**no**"
             lines.append(f"| `{ours}` | {unit} | {fmt(ray[theirs])} | {fmt(rust[ours])} | {ratio:,.0f}× | ≥ 10× | {met} |")

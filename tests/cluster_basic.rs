@@ -252,3 +252,47 @@ fn joining_with_a_wrong_token_is_refused() {
     assert!(err.to_string().contains("token"), "{err}");
     assert!(!ray::is_initialized());
 }
+
+static BUSY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Holds its node's CPU until `BUSY` is set.
+#[ray::remote]
+fn occupy() -> ray::NodeId {
+    common::hold(&BUSY);
+    ray::runtime_context().node_id()
+}
+
+/// Reads a large argument where it runs.
+#[ray::remote]
+fn where_with(b: std::sync::Arc<serde_bytes::ByteBuf>) -> (ray::NodeId, usize) {
+    (ray::runtime_context().node_id(), b.len())
+}
+
+#[test]
+fn a_task_with_large_arguments_waits_for_the_node_that_holds_them() {
+    let (cluster, _a, _b) = three_nodes();
+    // A driver with a CPU of its own: tasks it submits pack onto it while it is free.
+    let _ray = common::init_with(ray::Config::new().address(cluster.address()).num_cpus(1.0));
+    let me = ray::runtime_context().node_id();
+    let here = ray::SchedulingStrategy::NodeAffinity {
+        node_id: me,
+        soft: false,
+    };
+    let blocker = occupy.options().scheduling_strategy(here).remote();
+    assert!(common::wait_until(common::LONG, || common::available(
+        "CPU"
+    ) == 0.0));
+    // Busy here: a small task spills to another node ...
+    assert_ne!(ray::get(&where_am_i.remote()).unwrap(), me);
+    // ... but one whose argument is 4 MiB waits for this node, where the argument is.
+    let big = ray::put(serde_bytes::ByteBuf::from(vec![1u8; 4 << 20]));
+    let r = where_with.remote(&big);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !r.is_ready(),
+        "the task ran elsewhere while this node was busy"
+    );
+    BUSY.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(ray::get(&blocker).unwrap(), me);
+    assert_eq!(ray::get(&r).unwrap(), (me, 4 << 20));
+}

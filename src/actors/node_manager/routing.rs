@@ -9,6 +9,9 @@ use crate::Error;
 use crate::actors::RunRemote;
 use crate::tasks::{Placement, TaskSpec, place};
 
+/// Arguments at least this large keep a task on the node that holds them.
+const LOCALITY_BYTES: usize = 1 << 20;
+
 impl NodeManager {
     /// Where `spec` should run, given the cluster's node table (none on a lone node).
     pub(super) fn placement(&mut self, spec: &TaskSpec) -> Placement {
@@ -16,10 +19,23 @@ impl NodeManager {
             return Placement::Infeasible;
         };
         let view = node.view.read();
+        // Data locality: a task's arguments are resolved on this node, so one with large
+        // arguments waits here for resources rather than shipping them (Ray's
+        // locality-aware leasing, where the arguments live is where the task goes).
+        let arg_bytes: usize = spec
+            .deps
+            .iter()
+            .filter_map(|d| d.peek().and_then(|v| v.ok()).map(|v| v.size))
+            .sum();
+        let free = if arg_bytes >= LOCALITY_BYTES {
+            &self.total
+        } else {
+            &self.available
+        };
         place(
             node.id,
             &self.total,
-            &self.available,
+            free,
             &spec.resources,
             &spec.strategy,
             &view,
