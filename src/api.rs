@@ -2,14 +2,19 @@
 //! `get_actor` and cluster introspection. Each resolves the caller's node through the
 //! execution context (or the driver's runtime) and delegates.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+mod cluster;
+
+pub use cluster::{
+    JobInfo, NodeInfo, available_resources, cluster_resources, jobs, nodes, pending_demands,
+};
+
 use crate::actors::{ActorHandle, CancelTask, QueryNode, RemoteActor};
-use crate::ids::{NodeId, ObjectId};
+use crate::ids::ObjectId;
 use crate::runtime::{block_on, block_on_deadline, current_node};
 use crate::store::{MemorySummary, ObjectRef, RawRef, object_ref_downcast, stored};
 use crate::tasks::Value;
@@ -369,117 +374,9 @@ pub fn get_actor<A: RemoteActor>(name: &str) -> Result<ActorHandle<A>> {
     crate::actors::get_actor(name)
 }
 
-/// One node of the cluster, as [`nodes`] reports it.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct NodeInfo {
-    /// The node.
-    pub node_id: NodeId,
-    /// Whether it is alive.
-    pub alive: bool,
-    /// Its total resources.
-    pub resources: BTreeMap<String, f64>,
-    /// Resources not held by tasks or actors (as of its last heartbeat in a cluster).
-    pub available: BTreeMap<String, f64>,
-    /// Tasks waiting there for resources or arguments.
-    pub pending_tasks: u64,
-    /// Tasks running there.
-    pub running_tasks: u64,
-    /// Bytes its object store holds (as of its last heartbeat in a cluster).
-    pub object_store_bytes: u64,
-}
-
-fn query() -> Result<crate::actors::NodeStats> {
+pub(crate) fn query() -> Result<crate::actors::NodeStats> {
     let node = current_node()?;
     block_on(node.manager.send(QueryNode)).map_err(|_| Error::ShutDown)
-}
-
-/// The nodes of the cluster (one for the embedded runtime).
-///
-/// # Errors
-/// [`Error::ShutDown`] if the runtime stops during the call.
-///
-/// # Examples
-/// ```
-/// let nodes = ray::nodes().unwrap();
-/// assert!(nodes.iter().all(|n| n.alive));
-/// assert_eq!(nodes[0].node_id, ray::runtime_context().node_id());
-/// # ray::shutdown();
-/// ```
-pub fn nodes() -> Result<Vec<NodeInfo>> {
-    let node = current_node()?;
-    let view = node.view.read().clone();
-    if view.is_empty() {
-        let stats = query()?;
-        return Ok(vec![NodeInfo {
-            node_id: node.id,
-            alive: !node.shut_down.load(std::sync::atomic::Ordering::Relaxed),
-            resources: node.total.to_map(),
-            available: stats.available.to_map(),
-            pending_tasks: (stats.queued + stats.waiting_for_deps) as u64,
-            running_tasks: stats.running as u64,
-            object_store_bytes: node.store.summary().bytes_used as u64,
-        }]);
-    }
-    Ok(view
-        .into_iter()
-        .map(|n| NodeInfo {
-            node_id: n.node_id,
-            alive: n.alive,
-            resources: n.resources.into_iter().collect(),
-            available: n.load.available.into_iter().collect(),
-            pending_tasks: n.load.pending,
-            running_tasks: n.load.running,
-            object_store_bytes: n.load.object_store_bytes,
-        })
-        .collect())
-}
-
-/// Total resources of the cluster, e.g. `{"CPU": 8.0, "GPU": 0.0}`. Empty when no
-/// runtime can be started.
-///
-/// # Examples
-/// ```
-/// ray::init_with(ray::Config::new().num_cpus(3.0).resource("disk", 2.0)).unwrap();
-/// let r = ray::cluster_resources();
-/// assert_eq!((r["CPU"], r["disk"]), (3.0, 2.0));
-/// ray::shutdown();
-/// ```
-pub fn cluster_resources() -> BTreeMap<String, f64> {
-    let mut total = BTreeMap::new();
-    for n in nodes().unwrap_or_default().into_iter().filter(|n| n.alive) {
-        for (k, v) in n.resources {
-            *total.entry(k).or_insert(0.0) += v;
-        }
-    }
-    total
-}
-
-/// Resources not currently held by tasks or actors.
-///
-/// # Examples
-/// ```
-/// ray::init_with(ray::Config::new().num_cpus(2.0)).unwrap();
-/// assert_eq!(ray::available_resources()["CPU"], 2.0);
-/// ray::shutdown();
-/// ```
-pub fn available_resources() -> BTreeMap<String, f64> {
-    query().map(|s| s.available.to_map()).unwrap_or_default()
-}
-
-/// Resource requests that no live node of the cluster can satisfy: their tasks wait for
-/// a node that fits to join (what `ray status` lists as pending demands). On a lone node
-/// such tasks fail with [`Error::Infeasible`] instead, so this is empty there.
-///
-/// # Examples
-/// ```
-/// assert!(ray::pending_demands().is_empty());
-/// # ray::shutdown();
-/// ```
-pub fn pending_demands() -> Vec<String> {
-    current_node()
-        .map(|n| n.demands.read().clone())
-        .unwrap_or_default()
 }
 
 /// Task counts of the caller's node, as `ray summary tasks` reports them.

@@ -35,6 +35,7 @@ impl NodeConfig {
     pub fn new() -> Self {
         Self {
             config: Config::new()
+                .without_job()
                 .num_cpus(1.0)
                 .heartbeat_interval(Duration::from_millis(100))
                 .node_timeout(Duration::from_secs(1)),

@@ -30,6 +30,9 @@ pub struct Config {
     pub(crate) port: u16,
     pub(crate) heartbeat: Option<Duration>,
     pub(crate) node_timeout: Option<Duration>,
+    /// The node runs no driver program (a CLI command, a test cluster's node): it is not
+    /// listed in the head's job table.
+    pub(crate) no_job: bool,
 }
 
 impl Config {
@@ -86,6 +89,14 @@ impl Config {
     /// (default 10 s).
     pub fn node_timeout(mut self, timeout: Duration) -> Self {
         self.node_timeout = Some(timeout);
+        self
+    }
+
+    /// Not a job: for tools (`ray status`) and nodes that only serve, which should not
+    /// appear in the cluster's job table.
+    #[doc(hidden)]
+    pub fn without_job(mut self) -> Self {
+        self.no_job = true;
         self
     }
 

@@ -17,9 +17,9 @@ pub mod transport;
 
 pub use actors::{ActorHandle, ActorOptions, ActorOptionsBuilder, RemoteActor};
 pub use api::{
-    Gettable, NodeInfo, TaskSummary, WaitResult, available_resources, cancel, cluster_resources,
-    get, get_actor, get_timeout, kill, memory_summary, nodes, pending_demands, put, task_summary,
-    timeline, wait,
+    Gettable, JobInfo, NodeInfo, TaskSummary, WaitResult, available_resources, cancel,
+    cluster_resources, get, get_actor, get_timeout, jobs, kill, memory_summary, nodes,
+    pending_demands, put, task_summary, timeline, wait,
 };
 pub use config::Config;
 pub use error::{Error, Result};

@@ -57,6 +57,8 @@ pub(crate) struct Node {
     pub(crate) view: parking_lot::RwLock<Vec<crate::transport::WireNode>>,
     /// Resource requests no live node can meet, cluster-wide (from the head).
     pub(crate) demands: parking_lot::RwLock<Vec<String>>,
+    /// The cluster's jobs (driver programs) as this node last heard from the head.
+    pub(crate) jobs: parking_lot::RwLock<Vec<crate::transport::WireJob>>,
     /// Actor id → live handle cell, shared with the registry.
     pub(crate) actor_cells: Arc<crate::actors::ActorCells>,
     /// Objects whose refs left this node recently, pinned until the receivers had time

@@ -9,8 +9,8 @@ mod tls;
 
 pub(crate) use frame::decode_body;
 pub use frame::{
-    FrameReader, MAX_FRAME_BYTES, NodeLoad, WIRE_VERSION, WireActor, WireMessage, WireNode,
-    decode_frame, encode_frame,
+    FrameReader, MAX_FRAME_BYTES, NodeLoad, WIRE_VERSION, WireActor, WireJob, WireMessage,
+    WireNode, decode_frame, encode_frame,
 };
 pub use quic::{Endpoint, Exchange, JoinAddress, MAX_PAYLOAD_BYTES, Peer, Service};
 pub use tls::Identity;

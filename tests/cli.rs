@@ -81,6 +81,8 @@ fn start_status_stop() {
     };
     assert!(status.contains("0/3 CPU"), "{status}");
     assert!(status.contains("0/1 special"), "{status}");
+    // `ray status` itself is no job, and no driver runs yet.
+    assert!(status.contains("Jobs: 0 running, 0 finished"), "{status}");
 
     let pids = cli.pids();
     assert_eq!(pids.len(), 2);

@@ -76,6 +76,14 @@ fn resource_pinned_tasks_run_on_the_node_that_has_the_resource() {
     let _ray = common::init_with(ray::Config::new().address(cluster.address()));
     let nodes = ray::nodes().unwrap();
     assert_eq!(nodes.len(), 3);
+    // The head's job table lists this driver (the cluster's own nodes are no jobs).
+    let me = ray::runtime_context().job_id();
+    assert!(common::wait_until(common::LONG, || {
+        ray::jobs()
+            .iter()
+            .any(|j| j.job_id == me && j.alive && j.driver == ray::runtime_context().node_id())
+    }));
+    assert_eq!(ray::jobs().len(), 1, "{:?}", ray::jobs());
     assert!(nodes.iter().all(|n| n.alive));
     assert_eq!(ray::cluster_resources()["CPU"], 4.0);
     for _ in 0..3 {

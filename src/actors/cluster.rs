@@ -8,6 +8,7 @@
 //!   order, and named actors cluster-wide.
 
 mod actors;
+mod jobs;
 mod objects;
 mod tasks;
 
@@ -95,6 +96,10 @@ pub(crate) struct ClusterAgent {
     calling: actors::Calling,
     /// Head only: named actors, by `namespace/name`.
     names: HashMap<String, crate::transport::WireActor>,
+    /// Head only: the driver programs it has heard from.
+    jobs: jobs::Jobs,
+    /// This node's job, when it runs a driver program (sent with its heartbeats).
+    job: Option<crate::ids::JobId>,
 }
 
 /// Where a node can be reached: its QUIC endpoint and the SHA-256 of its certificate.
@@ -249,6 +254,7 @@ fn wire_resources(r: &Resources) -> Vec<(String, f64)> {
 pub(crate) async fn start(
     node: &Arc<Node>,
     role: Role,
+    job: Option<crate::ids::JobId>,
     port: u16,
     heartbeat: Duration,
     timeout: Duration,
@@ -298,6 +304,8 @@ pub(crate) async fn start(
         hosted: Default::default(),
         calling: Default::default(),
         names: HashMap::new(),
+        jobs: Default::default(),
+        job,
     };
     let head_join = match &agent.role {
         Role::Head => {
@@ -320,6 +328,7 @@ pub(crate) async fn start(
             _ => WireMessage::GetView {
                 node_id,
                 load: None,
+                job,
             },
         };
         match peer
@@ -435,9 +444,17 @@ impl ClusterAgent {
         if let Some(node) = self.node.upgrade() {
             *node.demands.write() = demands.clone();
         }
+        if let Some(job) = self.job {
+            self.jobs.heard(job, self.node_id);
+        }
+        let jobs = self.jobs.view(timeout);
+        if let Some(node) = self.node.upgrade() {
+            *node.jobs.write() = jobs.clone();
+        }
         WireMessage::View {
             nodes: self.table_view(),
             demands,
+            jobs,
         }
     }
 
@@ -526,6 +543,7 @@ impl Actor for ClusterAgent {
                 .and_then(|n| head_node_id(&n.view.read(), head.addr));
             let Some(head_id) = head_id else { return };
             let node_id = act.node_id;
+            let job = act.job;
             let limit = act.timeout;
             let load = current_load(act.node.clone());
             let link = act.link();
@@ -534,6 +552,7 @@ impl Actor for ClusterAgent {
                     let msg = WireMessage::GetView {
                         node_id,
                         load: load.await,
+                        job,
                     };
                     link.request(head_id, None, msg, Vec::new())
                         .await
@@ -545,9 +564,14 @@ impl Actor for ClusterAgent {
                     .unwrap_or(Err(Error::Timeout { after: limit }))
             };
             ctx.spawn(ask.into_actor(act).map(move |answer, act, _| match answer {
-                Ok(WireMessage::View { nodes, demands }) => {
+                Ok(WireMessage::View {
+                    nodes,
+                    demands,
+                    jobs,
+                }) => {
                     if let Some(node) = act.node.upgrade() {
                         *node.demands.write() = demands;
+                        *node.jobs.write() = jobs;
                     }
                     act.head_silent_since = None;
                     act.publish(nodes);
@@ -598,7 +622,10 @@ impl Handler<Inbound> for ClusterAgent {
                 self.publish(self.table_view());
                 reply(self.view_message())
             }
-            WireMessage::GetView { node_id, load } if matches!(self.role, Role::Head) => {
+            WireMessage::GetView { node_id, load, job } if matches!(self.role, Role::Head) => {
+                if let Some(job) = job {
+                    self.jobs.heard(job, node_id);
+                }
                 if !self.table.contains_key(&node_id)
                     && let Some(load) = &load
                 {

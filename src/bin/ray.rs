@@ -109,7 +109,7 @@ fn remember(pid: u32, address: Option<&str>) -> CliResult {
 }
 
 fn config(o: &Opts) -> ray::Config {
-    let mut c = ray::Config::new().port(o.port);
+    let mut c = ray::Config::new().port(o.port).without_job();
     if let Some(n) = o.num_cpus {
         c = c.num_cpus(n);
     }
@@ -225,7 +225,8 @@ fn status(args: &[String]) -> CliResult {
             "no cluster found: pass --address or start one with `ray start --head`".to_string()
         })?,
     };
-    ray::init_with(ray::Config::new().address(address.trim())).map_err(|e| e.to_string())?;
+    ray::init_with(ray::Config::new().address(address.trim()).without_job())
+        .map_err(|e| e.to_string())?;
     // Loads arrive with heartbeats: give every node one interval to report.
     let deadline = Instant::now() + Duration::from_millis(700);
     while Instant::now() < deadline {
@@ -265,6 +266,18 @@ fn status(args: &[String]) -> CliResult {
     }
     let pending: u64 = nodes.iter().map(|n| n.pending_tasks).sum();
     println!("Pending tasks: {pending}");
+    let jobs = ray::jobs();
+    let running = jobs.iter().filter(|j| j.alive).count();
+    println!("Jobs: {running} running, {} finished", jobs.len() - running);
+    for j in &jobs {
+        let state = if j.alive { "RUNNING" } else { "FINISHED" };
+        println!(
+            " {} {state:8} driver {}  started {:.0} s ago",
+            j.job_id,
+            j.driver,
+            j.age.as_secs_f64()
+        );
+    }
     let demands = ray::pending_demands();
     if !demands.is_empty() {
         println!("Demands no node can meet (their tasks wait for a node that fits):");

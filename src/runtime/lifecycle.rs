@@ -203,6 +203,7 @@ pub(crate) fn start(config: Config) -> Result<Global> {
         (None, false) => None,
     };
     let total = config.total_resources()?;
+    let no_job = config.no_job;
     let namespace = config.namespace.clone().unwrap_or_else(|| "default".into());
     let executors = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -245,10 +246,13 @@ pub(crate) fn start(config: Config) -> Result<Global> {
                     join_address: OnceLock::new(),
                     view: parking_lot::RwLock::new(Vec::new()),
                     demands: parking_lot::RwLock::new(Vec::new()),
+                    jobs: parking_lot::RwLock::new(Vec::new()),
                 });
                 if let Some(role) = role {
+                    // A head or driver running a user program is a job; a worker is not.
+                    let job = (!no_job && !matches!(role, Role::Worker(_))).then_some(node.job_id);
                     let (agent, join) =
-                        start_cluster_agent(&node, role, port, heartbeat, timeout).await?;
+                        start_cluster_agent(&node, role, job, port, heartbeat, timeout).await?;
                     let _ = node.cluster.set(agent);
                     let _ = node.join_address.set(join);
                 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::TransportError;
-use crate::ids::{ActorId, NodeId, ObjectId, TaskId};
+use crate::ids::{ActorId, JobId, NodeId, ObjectId, TaskId};
 
 /// Version of [`WireMessage`]; bumped on every incompatible change.
 pub const WIRE_VERSION: u16 = 2;
@@ -71,6 +71,9 @@ pub enum WireMessage {
         node_id: NodeId,
         /// Its current load, when it is a member (drivers send none).
         load: Option<NodeLoad>,
+        /// The job of a driver (members that only serve send none).
+        #[serde(default)]
+        job: Option<JobId>,
     },
     /// The node table.
     View {
@@ -78,6 +81,9 @@ pub enum WireMessage {
         nodes: Vec<WireNode>,
         /// Resource requests, cluster-wide, that no live node can satisfy.
         demands: Vec<String>,
+        /// The jobs (driver programs) the head has heard from.
+        #[serde(default)]
+        jobs: Vec<WireJob>,
     },
     /// Runs a registered function on the receiving node; its MessagePack-encoded
     /// argument tuple follows as the request's bulk payload. Answered by `TaskResult`
@@ -175,6 +181,19 @@ pub enum WireMessage {
         /// Why.
         message: String,
     },
+}
+
+/// One job (a driver program) in the head's job table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireJob {
+    /// The job.
+    pub job_id: JobId,
+    /// The node its driver runs.
+    pub driver: NodeId,
+    /// Whether the driver was heard from within the node timeout.
+    pub alive: bool,
+    /// Seconds since the head first heard from it.
+    pub age_s: f64,
 }
 
 /// A named actor in the head's directory.

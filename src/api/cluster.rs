@@ -1,0 +1,169 @@
+//! Cluster introspection: the nodes, their resources, what waits for resources, and the
+//! jobs (driver programs), as the caller's node last heard from the head (or, on a lone
+//! node, from its own manager).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::query;
+use crate::Result;
+use crate::ids::{JobId, NodeId};
+use crate::runtime::current_node;
+
+/// One node of the cluster, as [`nodes`] reports it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct NodeInfo {
+    /// The node.
+    pub node_id: NodeId,
+    /// Whether it is alive.
+    pub alive: bool,
+    /// Its total resources.
+    pub resources: BTreeMap<String, f64>,
+    /// Resources not held by tasks or actors (as of its last heartbeat in a cluster).
+    pub available: BTreeMap<String, f64>,
+    /// Tasks waiting there for resources or arguments.
+    pub pending_tasks: u64,
+    /// Tasks running there.
+    pub running_tasks: u64,
+    /// Bytes its object store holds (as of its last heartbeat in a cluster).
+    pub object_store_bytes: u64,
+}
+
+/// The nodes of the cluster (one for the embedded runtime).
+///
+/// # Errors
+/// [`Error::ShutDown`] if the runtime stops during the call.
+///
+/// # Examples
+/// ```
+/// let nodes = ray::nodes().unwrap();
+/// assert!(nodes.iter().all(|n| n.alive));
+/// assert_eq!(nodes[0].node_id, ray::runtime_context().node_id());
+/// # ray::shutdown();
+/// ```
+pub fn nodes() -> Result<Vec<NodeInfo>> {
+    let node = current_node()?;
+    let view = node.view.read().clone();
+    if view.is_empty() {
+        let stats = query()?;
+        return Ok(vec![NodeInfo {
+            node_id: node.id,
+            alive: !node.shut_down.load(std::sync::atomic::Ordering::Relaxed),
+            resources: node.total.to_map(),
+            available: stats.available.to_map(),
+            pending_tasks: (stats.queued + stats.waiting_for_deps) as u64,
+            running_tasks: stats.running as u64,
+            object_store_bytes: node.store.summary().bytes_used as u64,
+        }]);
+    }
+    Ok(view
+        .into_iter()
+        .map(|n| NodeInfo {
+            node_id: n.node_id,
+            alive: n.alive,
+            resources: n.resources.into_iter().collect(),
+            available: n.load.available.into_iter().collect(),
+            pending_tasks: n.load.pending,
+            running_tasks: n.load.running,
+            object_store_bytes: n.load.object_store_bytes,
+        })
+        .collect())
+}
+
+/// Total resources of the cluster, e.g. `{"CPU": 8.0, "GPU": 0.0}`. Empty when no
+/// runtime can be started.
+///
+/// # Examples
+/// ```
+/// ray::init_with(ray::Config::new().num_cpus(3.0).resource("disk", 2.0)).unwrap();
+/// let r = ray::cluster_resources();
+/// assert_eq!((r["CPU"], r["disk"]), (3.0, 2.0));
+/// ray::shutdown();
+/// ```
+pub fn cluster_resources() -> BTreeMap<String, f64> {
+    let mut total = BTreeMap::new();
+    for n in nodes().unwrap_or_default().into_iter().filter(|n| n.alive) {
+        for (k, v) in n.resources {
+            *total.entry(k).or_insert(0.0) += v;
+        }
+    }
+    total
+}
+
+/// Resources not currently held by tasks or actors.
+///
+/// # Examples
+/// ```
+/// ray::init_with(ray::Config::new().num_cpus(2.0)).unwrap();
+/// assert_eq!(ray::available_resources()["CPU"], 2.0);
+/// ray::shutdown();
+/// ```
+pub fn available_resources() -> BTreeMap<String, f64> {
+    query().map(|s| s.available.to_map()).unwrap_or_default()
+}
+
+/// Resource requests that no live node of the cluster can satisfy: their tasks wait for
+/// a node that fits to join (what `ray status` lists as pending demands). On a lone node
+/// such tasks fail with [`Error::Infeasible`] instead, so this is empty there.
+///
+/// # Examples
+/// ```
+/// assert!(ray::pending_demands().is_empty());
+/// # ray::shutdown();
+/// ```
+pub fn pending_demands() -> Vec<String> {
+    current_node()
+        .map(|n| n.demands.read().clone())
+        .unwrap_or_default()
+}
+
+/// One job (a driver program) of the cluster, as [`jobs`] reports it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct JobInfo {
+    /// The job.
+    pub job_id: JobId,
+    /// The node its driver runs.
+    pub driver: NodeId,
+    /// Whether its driver is still heard from.
+    pub alive: bool,
+    /// How long ago it started.
+    pub age: Duration,
+}
+
+/// The jobs of the cluster: every driver program the head has heard from (the head's job
+/// table), alive while its driver keeps sending heartbeats. On a lone node, the one job
+/// running there.
+///
+/// # Examples
+/// ```
+/// let jobs = ray::jobs();
+/// assert_eq!(jobs.len(), 1);
+/// assert_eq!(jobs[0].job_id, ray::runtime_context().job_id());
+/// assert!(jobs[0].alive);
+/// # ray::shutdown();
+/// ```
+pub fn jobs() -> Vec<JobInfo> {
+    let Ok(node) = current_node() else {
+        return Vec::new();
+    };
+    if node.cluster.get().is_none() {
+        return vec![JobInfo {
+            job_id: node.job_id,
+            driver: node.id,
+            alive: true,
+            age: node.started.elapsed(),
+        }];
+    }
+    node.jobs
+        .read()
+        .iter()
+        .map(|j| JobInfo {
+            job_id: j.job_id,
+            driver: j.driver,
+            alive: j.alive,
+            age: Duration::from_secs_f64(j.age_s.max(0.0)),
+        })
+        .collect()
+}
