@@ -602,7 +602,7 @@ impl Actor for ClusterAgent {
 impl Handler<Inbound> for ClusterAgent {
     type Result = ResponseFuture<(WireMessage, Vec<u8>)>;
 
-    fn handle(&mut self, msg: Inbound, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) -> Self::Result {
         tracing::trace!(node_id = %self.node_id, from = %msg.from, "request");
         let reply = |m: WireMessage| -> Self::Result { Box::pin(async move { (m, Vec::new()) }) };
         match msg.msg {
@@ -665,7 +665,7 @@ impl Handler<Inbound> for ClusterAgent {
                 seq,
                 method,
                 failed,
-            } => self.call_hosted(actor_id, caller, seq, method, failed, msg.payload),
+            } => self.call_hosted(ctx, (actor_id, caller, seq), method, failed, msg.payload),
             WireMessage::KillActor { actor_id, force } => {
                 self.kill_hosted(actor_id, force);
                 reply(WireMessage::Ack)

@@ -337,16 +337,7 @@ impl ClusterAgent {
                 reason: e.to_string(),
             }),
         );
-        let callers: Vec<u64> = self
-            .hosted
-            .orders
-            .keys()
-            .filter(|(a, _)| *a == actor_id)
-            .map(|(_, c)| *c)
-            .collect();
-        for caller in callers {
-            self.drain(actor_id, caller);
-        }
+        self.drain_all(actor_id);
         answer
     }
 
@@ -365,16 +356,21 @@ impl ClusterAgent {
         with_context(Some(node.context()), || (class.create)(args, opts))
     }
 
-    /// Host: queues a call and runs every call of its caller that is next in order.
+    /// Host: queues a call and runs every call of its caller that is next in order. A
+    /// call for an actor this node does not know waits for its creation to arrive, for
+    /// at most the node timeout.
     pub(super) fn call_hosted(
         &mut self,
-        actor_id: ActorId,
-        caller: u64,
-        seq: u64,
+        ctx: &mut Context<Self>,
+        call: (ActorId, u64, u64),
         method: String,
         failed: bool,
         args: Vec<u8>,
     ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
+        let (actor_id, caller, seq) = call;
+        if self.hosted_actor(actor_id).is_none() {
+            ctx.run_later(self.timeout, move |act, _| act.give_up_on(actor_id));
+        }
         let (reply, answer) = oneshot::channel();
         let order = self.hosted.orders.entry((actor_id, caller)).or_default();
         tracing::trace!(actor_id = %actor_id, caller, seq, next = order.next, "actor call arrived");
@@ -452,6 +448,36 @@ impl ClusterAgent {
         }
     }
 
+    /// Fails the calls still waiting for an actor whose creation never arrived.
+    fn give_up_on(&mut self, actor_id: ActorId) {
+        if self.hosted_actor(actor_id).is_some() {
+            return;
+        }
+        tracing::warn!(node_id = %self.node_id, actor_id = %actor_id, "calls for an actor this node does not host");
+        self.hosted.actors.insert(
+            actor_id,
+            Err(Error::ActorNotFound {
+                name: actor_id.to_string(),
+                detail: format!(" on node {}", self.node_id),
+            }),
+        );
+        self.drain_all(actor_id);
+    }
+
+    /// Runs what can run of every caller's parked calls to `actor_id`.
+    fn drain_all(&mut self, actor_id: ActorId) {
+        let callers: Vec<u64> = self
+            .hosted
+            .orders
+            .keys()
+            .filter(|(a, _)| *a == actor_id)
+            .map(|(_, c)| *c)
+            .collect();
+        for caller in callers {
+            self.drain(actor_id, caller);
+        }
+    }
+
     /// An actor of this node stopped: calls that arrive for it later fail at once.
     pub(super) fn actor_stopped(&mut self, actor_id: ActorId) {
         let hosted = self.hosted.actors.contains_key(&actor_id);
@@ -467,16 +493,7 @@ impl ClusterAgent {
                 reason: "the actor stopped".into(),
             }),
         );
-        let callers: Vec<u64> = self
-            .hosted
-            .orders
-            .keys()
-            .filter(|(a, _)| *a == actor_id)
-            .map(|(_, c)| *c)
-            .collect();
-        for caller in callers {
-            self.drain(actor_id, caller);
-        }
+        self.drain_all(actor_id);
     }
 
     /// Host: stops a hosted actor (`force`), or drops the creator's hold on it.

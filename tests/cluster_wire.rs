@@ -1,0 +1,139 @@
+//! Bad requests from a peer that has the cluster's token (a node of another build, or a
+//! buggy one) get a clear error naming what is wrong, never a hang: unknown functions,
+//! arguments of the wrong types, unknown actor classes and actors the node never hosted.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use ray::cluster_utils::{Cluster, NodeConfig};
+use ray::transport::{Endpoint, Identity, JoinAddress, Peer, WireMessage};
+
+#[ray::remote]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+pub struct Box1;
+
+#[ray::remote]
+impl Box1 {
+    pub fn new() -> Self {
+        Box1
+    }
+    pub fn one(&self) -> u8 {
+        1
+    }
+}
+
+struct NoService;
+
+impl ray::transport::Service for NoService {
+    fn handle(
+        &self,
+        _: ray::NodeId,
+        _: WireMessage,
+        _: Vec<u8>,
+    ) -> futures::future::BoxFuture<'static, (WireMessage, Vec<u8>)> {
+        Box::pin(async { (WireMessage::Ack, Vec::new()) })
+    }
+}
+
+fn task_error(answer: WireMessage) -> ray::Error {
+    match answer {
+        WireMessage::TaskResult { error: Some(e) } => e,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// Connects to the cluster's head as a bare peer (the token and pinned certificate come
+/// from the join address); must run inside an actix `System`.
+async fn connect(join: JoinAddress, node_id: ray::NodeId) -> (Peer, Endpoint) {
+    let endpoint = Endpoint::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        node_id,
+        join.token.clone(),
+        Identity::generate().unwrap(),
+        std::sync::Arc::new(NoService),
+    )
+    .unwrap();
+    let peer = endpoint.connect(&join).await.unwrap();
+    (peer, endpoint)
+}
+
+async fn ask(peer: &Peer, msg: WireMessage, payload: &[u8]) -> WireMessage {
+    peer.request_with(&msg, payload).await.unwrap().0
+}
+
+#[test]
+fn bad_requests_get_errors_that_say_what_is_wrong() {
+    common::tracing();
+    let _guard = common::exclusive();
+    let cluster = Cluster::new(
+        NodeConfig::new()
+            .num_cpus(1.0)
+            .node_timeout(Duration::from_secs(1)),
+    )
+    .unwrap();
+    let head = cluster.head_node_id().unwrap();
+    let join: JoinAddress = cluster.address().parse().unwrap();
+    // Actor ids the head never saw: those of lone actors of this process.
+    let b1 = Box1::remote();
+    let b2 = Box1::remote();
+    let (dead_on_arrival, stranger) = (b1.id(), b2.id());
+    let node_id = ray::runtime_context().node_id();
+    let name = format!("{}::add", module_path!());
+    actix_rt::System::new().block_on(async move {
+        let (peer, _endpoint) = connect(join, node_id).await;
+        // An unknown function: the error names it and the node.
+        let run = |function: &str| WireMessage::RunTask {
+            function: function.to_string(),
+            resources: vec![("CPU".into(), 1.0)],
+        };
+        let e = task_error(ask(&peer, run("nowhere::missing"), &[]).await);
+        assert!(
+            matches!(&e, ray::Error::FunctionNotRegistered { function, node_id } if function == "nowhere::missing" && *node_id == head),
+            "{e:?}"
+        );
+        // A known function with arguments of the wrong types, then the right ones.
+        let wrong = rmp_serde::to_vec(&("one", 2.5)).unwrap();
+        let e = task_error(ask(&peer, run(&name), &wrong).await);
+        assert!(matches!(e, ray::Error::Serialization(_)), "{e:?}");
+        let right = rmp_serde::to_vec(&(40i64, 2i64)).unwrap();
+        let ok = ask(&peer, run(&name), &right).await;
+        assert_eq!(ok, WireMessage::TaskResult { error: None });
+
+        // An unknown actor class: the error names the class and the node.
+        let options = rmp_serde::to_vec(&ray::ActorOptions::default()).unwrap();
+        let create = WireMessage::CreateActor {
+            class: "nowhere::Missing".into(),
+            actor_id: dead_on_arrival,
+            options,
+            failed: None,
+        };
+        match ask(&peer, create, &rmp_serde::to_vec(&()).unwrap()).await {
+            WireMessage::Error { message } => {
+                assert!(message.contains("nowhere::Missing"), "{message}");
+                assert!(message.contains(&head.to_string()), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let call = |actor_id| WireMessage::CallActor {
+            actor_id,
+            caller: 7,
+            seq: 0,
+            method: "one".into(),
+            failed: false,
+        };
+        let unit = rmp_serde::to_vec(&()).unwrap();
+        // A call to that actor fails at once.
+        let e = task_error(ask(&peer, call(dead_on_arrival), &unit).await);
+        assert!(matches!(e, ray::Error::ActorDied { .. }), "{e:?}");
+        // A call to an actor the node never heard of fails after the node timeout.
+        let t = Instant::now();
+        let e = task_error(ask(&peer, call(stranger), &unit).await);
+        assert!(matches!(e, ray::Error::ActorNotFound { .. }), "{e:?}");
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    });
+    drop((b1, b2));
+}
