@@ -14,7 +14,7 @@ mod registry;
 mod remote;
 
 pub(crate) use cluster::{
-    ActorStopped, BorrowState, ClusterAgent, NameRequest, PullObject, ReleaseBorrow, Role,
+    ActorStopped, BorrowState, ClusterAgent, NameRequest, PullObject, ReleaseBorrow, Retry, Role,
     RunRemote, StopAgent, start as start_cluster_agent,
 };
 pub use handle::ActorCell;

@@ -32,7 +32,7 @@ pub(crate) use actors::{
     ActorStopped, CallRemoteActor, CreateRemoteActor, KillRemoteActor, NameRequest,
 };
 pub(crate) use objects::{BorrowState, PullObject, ReleaseBorrow};
-pub(crate) use tasks::RunRemote;
+pub(crate) use tasks::{Retry, RunRemote};
 
 /// A request from an authenticated peer.
 #[derive(Message)]
@@ -195,11 +195,15 @@ impl Link {
         target: NodeId,
         at: Option<NodeAddr>,
         msg: WireMessage,
-        payload: Vec<u8>,
+        payload: impl AsRef<[u8]> + Send + 'static,
     ) -> BoxFuture<'static, Result<(WireMessage, Vec<u8>)>> {
         let open = self.open(target, at);
         let link = self.clone();
-        async move { link.exchange(open.await?, target, &msg, &payload).await }.boxed()
+        async move {
+            link.exchange(open.await?, target, &msg, payload.as_ref())
+                .await
+        }
+        .boxed()
     }
 
     /// Sends a request on an opened stream and reads the answer.
@@ -490,7 +494,7 @@ impl ClusterAgent {
         target: NodeId,
         at: Option<NodeAddr>,
         msg: WireMessage,
-        payload: Vec<u8>,
+        payload: impl AsRef<[u8]> + Send + 'static,
     ) -> BoxFuture<'static, Result<(WireMessage, Vec<u8>)>> {
         self.link().request(target, at, msg, payload)
     }

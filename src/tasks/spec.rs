@@ -61,6 +61,8 @@ pub(crate) struct TaskSpec {
     pub(crate) cancelled: Arc<AtomicBool>,
     /// Extra attempts left for application errors (`retry_exceptions`).
     pub(crate) retries_left: i32,
+    /// Extra attempts left when the node running it dies (`max_retries`; -1: always).
+    pub(crate) system_retries: i32,
     /// Present for functions that can run on another node.
     pub(crate) remote: Option<RemoteForm>,
     pub(crate) strategy: crate::SchedulingStrategy,

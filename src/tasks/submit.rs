@@ -48,6 +48,7 @@ pub(crate) fn submit(
         body: Some(body),
         cancelled: Arc::new(AtomicBool::new(false)),
         retries_left: opts.exception_retries(),
+        system_retries: opts.max_retries.unwrap_or(3),
         remote,
         strategy: opts.strategy.clone(),
     };

@@ -9,13 +9,15 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_bytes::ByteBuf;
 
-use super::ClusterAgent;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{ClusterAgent, Inbound};
 use crate::actors::SubmitTask;
 use crate::ids::{NodeId, ObjectId, TaskId};
 use crate::resources::{Resources, to_units};
 use crate::runtime::{Node, with_context};
 use crate::store::{RawRef, StoredValue, stored};
-use crate::tasks::{RemoteBody, TaskBody, TaskSpec, lookup};
+use crate::tasks::{Placement, RemoteBody, TaskBody, TaskSpec, lookup, place};
 use crate::transport::WireMessage;
 use crate::{Error, Result, SchedulingStrategy};
 
@@ -30,6 +32,27 @@ pub(crate) struct RunRemote {
     pub(crate) resources: Vec<(String, f64)>,
     pub(crate) decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
     pub(crate) returns: Vec<RawRef>,
+    pub(crate) retry: Retry,
+}
+
+/// Encoded arguments shared by the attempts of one task (moved in, never copied).
+#[derive(Clone)]
+struct SharedBytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// What a task sent to another node needs to be tried again elsewhere when that node
+/// dies (Ray's `max_retries` for system failures).
+pub(crate) struct Retry {
+    /// Attempts left (-1: always).
+    pub(crate) left: i32,
+    pub(crate) strategy: SchedulingStrategy,
+    /// A cancelled task is not tried again.
+    pub(crate) cancelled: Arc<AtomicBool>,
 }
 
 impl Handler<RunRemote> for ClusterAgent {
@@ -37,7 +60,7 @@ impl Handler<RunRemote> for ClusterAgent {
 
     fn handle(&mut self, msg: RunRemote, ctx: &mut Context<Self>) {
         let (args, held) = match msg.args {
-            Ok(x) => x,
+            Ok((bytes, held)) => (SharedBytes(Arc::new(bytes)), held),
             Err(e) => {
                 for r in &msg.returns {
                     r.complete(Err(e.clone()));
@@ -45,22 +68,90 @@ impl Handler<RunRemote> for ClusterAgent {
                 return;
             }
         };
-        tracing::debug!(node_id = %self.node_id, target = %msg.target, function = msg.function, "task sent to another node");
         let request = WireMessage::RunTask {
             function: msg.function.to_string(),
             resources: msg.resources,
         };
-        let answer = self.request(msg.target, None, request, args);
-        let node = self.node.upgrade();
-        let (decode, returns) = (msg.decode, msg.returns);
-        ctx.spawn(
-            async move {
-                let answer = answer.await;
-                drop(held);
-                settle_from_answer(node.as_ref(), answer, decode, &returns);
-            }
-            .into_actor(self),
-        );
+        let (node, link, me) = (self.node.upgrade(), self.link(), ctx.address());
+        let (pause, mut retry, function) = (self.heartbeat, msg.retry, msg.function);
+        let mut target = msg.target;
+        let run = async move {
+            // Nodes that died under this task: not chosen again for it.
+            let mut lost = Vec::new();
+            let answer = loop {
+                tracing::debug!(target = %target, function, "task sent to another node");
+                let answer = if Some(target) == node.as_ref().map(|n| n.id) {
+                    let local = Inbound {
+                        from: target,
+                        msg: request.clone(),
+                        payload: args.0.to_vec(),
+                    };
+                    me.send(local).await.map_err(|_| Error::ShutDown)
+                } else {
+                    link.request(target, None, request.clone(), args.clone())
+                        .await
+                };
+                let dead = match &answer {
+                    Err(Error::NodeDied { node_id }) => *node_id,
+                    _ => break answer,
+                };
+                if retry.left == 0 || retry.cancelled.load(Ordering::Relaxed) {
+                    break answer;
+                }
+                retry.left -= i32::from(retry.left > 0);
+                lost.push(dead);
+                tracing::warn!(function, dead = %dead, retries_left = retry.left, "the task's node died: trying it again elsewhere");
+                match next_node(node.as_ref(), &request, &retry.strategy, &lost) {
+                    Some(n) => target = n,
+                    None => {
+                        // No live node fits now: wait for the table to change.
+                        actix_rt::time::sleep(pause).await;
+                        lost.retain(|n| *n != dead);
+                    }
+                }
+            };
+            drop(held);
+            settle_from_answer(node.as_ref(), answer, msg.decode, &msg.returns);
+        };
+        ctx.spawn(run.into_actor(self));
+    }
+}
+
+/// Where to try a task again: a live node that fits it and has not died under it.
+fn next_node(
+    node: Option<&Arc<Node>>,
+    request: &WireMessage,
+    strategy: &SchedulingStrategy,
+    lost: &[NodeId],
+) -> Option<NodeId> {
+    let node = node?;
+    let WireMessage::RunTask { resources, .. } = request else {
+        return None;
+    };
+    let mut req = Resources::new();
+    for (k, v) in resources {
+        req.set_units(k, to_units(k, *v).ok()?);
+    }
+    let view: Vec<_> = node
+        .view
+        .read()
+        .iter()
+        .filter(|n| !lost.contains(&n.node_id))
+        .cloned()
+        .collect();
+    let mut turn = lost.len();
+    match place(
+        node.id,
+        &node.total,
+        &node.total,
+        &req,
+        strategy,
+        &view,
+        &mut turn,
+    ) {
+        Placement::Local if !lost.contains(&node.id) => Some(node.id),
+        Placement::Remote(n) => Some(n),
+        _ => None,
     }
 }
 
@@ -155,6 +246,8 @@ impl ClusterAgent {
                 body: Some(task_body),
                 cancelled: Default::default(),
                 retries_left: 0,
+                // The sending node retries it if this node dies.
+                system_retries: 0,
                 remote: None,
                 // It was placed here: it runs here.
                 strategy: SchedulingStrategy::NodeAffinity {

@@ -93,6 +93,11 @@ impl NodeManager {
                     resources: spec.resources.to_map().into_iter().collect(),
                     decode: form.decode,
                     returns,
+                    retry: crate::actors::Retry {
+                        left: spec.system_retries,
+                        strategy: spec.strategy.clone(),
+                        cancelled: spec.cancelled.clone(),
+                    },
                 });
             }
             Placement::Infeasible | Placement::NodeGone(_) => {
