@@ -57,6 +57,9 @@ pub(crate) struct Node {
     pub(crate) view: parking_lot::RwLock<Vec<crate::transport::WireNode>>,
     /// Resource requests no live node can meet, cluster-wide (from the head).
     pub(crate) demands: parking_lot::RwLock<Vec<String>>,
+    /// Set while the head does not answer for longer than the node timeout: the cluster
+    /// is lost (Ray without GCS fault tolerance), and work for other nodes fails at once.
+    pub(crate) head_lost: AtomicBool,
     /// The cluster's jobs (driver programs) as this node last heard from the head.
     pub(crate) jobs: parking_lot::RwLock<Vec<crate::transport::WireJob>>,
     /// Actor id → live handle cell, shared with the registry.

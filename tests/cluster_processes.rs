@@ -78,7 +78,12 @@ fn worker_processes_serve_tasks_and_actors_and_a_killed_one_is_reported_dead() {
     assert!(seen.contains(&called), "{seen:?}");
 
     // This test process joins as a driver.
-    let _ray = common::init_with(ray::Config::new().address(address));
+    let _ray = common::init_with(
+        ray::Config::new()
+            .address(address)
+            .heartbeat_interval(Duration::from_millis(100))
+            .node_timeout(Duration::from_secs(1)),
+    );
     let alive = || ray::nodes().unwrap().iter().filter(|n| n.alive).count();
     assert!(
         common::wait_until(Duration::from_secs(10), || alive() == 3),
@@ -111,4 +116,17 @@ fn worker_processes_serve_tasks_and_actors_and_a_killed_one_is_reported_dead() {
                 .is_ok_and(|s| s.contains(") Z "))
     });
     assert!(gone, "worker {survivor} kept running after its head died");
+    // The driver is told too: work that needs another node fails with a clear error
+    // instead of waiting for a cluster that is gone.
+    let err = ray::get_timeout(&one.remote(), Duration::from_secs(20)).unwrap_err();
+    assert!(
+        matches!(&err, ray::Error::NotConnected(m) if m.contains("head")),
+        "{err:?}"
+    );
+}
+
+/// Needs a CPU, which this driver does not offer: it can only run on another node.
+#[ray::remote]
+fn one() -> u8 {
+    1
 }

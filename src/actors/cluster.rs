@@ -510,6 +510,34 @@ impl ClusterAgent {
         }
     }
 
+    /// The head stopped answering for longer than the node timeout: without it there is
+    /// no cluster (as in Ray without GCS fault tolerance). Every other node is taken as
+    /// dead, so nothing more is sent to them and work that needs them fails at once.
+    fn lose_cluster(&mut self) {
+        let Some(node) = self.node.upgrade() else {
+            return;
+        };
+        if node
+            .head_lost
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
+        tracing::error!(node_id = %self.node_id, "the head is gone: the cluster is lost; work for other nodes fails from now on");
+        let me = self.node_id;
+        let nodes: Vec<WireNode> = node
+            .view
+            .read()
+            .iter()
+            .cloned()
+            .map(|mut n| {
+                n.alive &= n.node_id == me;
+                n
+            })
+            .collect();
+        self.publish(nodes);
+    }
+
     /// Drops what this node keeps for a node that died.
     fn forget_node(&mut self, dead: NodeId) {
         self.borrowers.forget(dead);
@@ -578,6 +606,11 @@ impl Actor for ClusterAgent {
                         *node.jobs.write() = jobs;
                     }
                     act.head_silent_since = None;
+                    if let Some(node) = act.node.upgrade()
+                        && node.head_lost.swap(false, std::sync::atomic::Ordering::SeqCst)
+                    {
+                        tracing::warn!(node_id = %act.node_id, "the head answers again");
+                    }
                     act.publish(nodes);
                 }
                 Ok(other) => tracing::warn!(?other, "unexpected heartbeat answer"),
@@ -592,6 +625,9 @@ impl Actor for ClusterAgent {
                         tracing::error!(node_id = %act.node_id, "the head is gone: this worker node exits");
                         eprintln!("ray: node {}: the head is gone, exiting", act.node_id);
                         std::process::exit(1);
+                    }
+                    if since.elapsed() > act.timeout {
+                        act.lose_cluster();
                     }
                 }
             }));

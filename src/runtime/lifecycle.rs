@@ -247,6 +247,7 @@ pub(crate) fn start(config: Config) -> Result<Global> {
                     view: parking_lot::RwLock::new(Vec::new()),
                     demands: parking_lot::RwLock::new(Vec::new()),
                     jobs: parking_lot::RwLock::new(Vec::new()),
+                    head_lost: AtomicBool::new(false),
                 });
                 if let Some(role) = role {
                     // A head or driver running a user program is a job; a worker is not.

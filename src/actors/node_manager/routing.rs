@@ -46,12 +46,19 @@ impl NodeManager {
     /// The error for a task placed at `p`, if it can never run. In a cluster a task that
     /// no live node fits is not refused: a node that fits may join, so it waits (`park`).
     pub(super) fn refusal(&self, p: &Placement, spec: &TaskSpec) -> Option<Error> {
-        let networked = self
-            .node
-            .upgrade()
-            .is_some_and(|n| n.cluster.get().is_some());
+        let node = self.node.upgrade();
+        let networked = node.as_ref().is_some_and(|n| n.cluster.get().is_some());
+        let lost = node
+            .as_ref()
+            .is_some_and(|n| n.head_lost.load(std::sync::atomic::Ordering::SeqCst));
         match p {
             Placement::Local | Placement::Remote(_) => None,
+            Placement::Infeasible | Placement::NodeGone(_) if lost => {
+                Some(Error::NotConnected(format!(
+                    "`{}` needs another node, but the cluster's head stopped answering: the cluster is lost",
+                    spec.name
+                )))
+            }
             Placement::Infeasible if networked => None,
             Placement::Infeasible => Some(Error::Infeasible {
                 function: spec.name.to_string(),
