@@ -66,16 +66,19 @@ pub(crate) struct Node {
     pub(crate) actor_cells: Arc<crate::actors::ActorCells>,
     /// Objects whose refs left this node recently, pinned until the receivers had time
     /// to pull them (swept by the cluster agent).
-    pub(crate) escaped:
-        parking_lot::Mutex<std::collections::VecDeque<(Instant, crate::store::RawRef)>>,
+    pub(crate) escaped: parking_lot::Mutex<std::collections::VecDeque<(Instant, Escaped)>>,
 }
+
+/// Something pinned while a message carrying it travels.
+pub(crate) type Escaped = Box<dyn std::any::Any + Send + Sync>;
 
 /// Idle actor threads kept per node; more are stopped.
 const MAX_IDLE_ACTOR_THREADS: usize = 64;
 
 impl Node {
-    /// Keeps `r` alive for the grace period after it left in a message.
-    pub(crate) fn pin_escaped(&self, r: crate::store::RawRef) {
+    /// Keeps `r` (an object's ref, an actor's handle cell) alive for the grace period
+    /// after it left in a message.
+    pub(crate) fn pin_escaped(&self, r: Escaped) {
         self.escaped.lock().push_back((Instant::now(), r));
     }
 

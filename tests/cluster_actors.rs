@@ -81,6 +81,31 @@ impl Keeper {
     }
 }
 
+/// Holds a handle to a counter that lives on another node.
+pub struct Holder {
+    counter: Option<ActorHandle<Counter>>,
+}
+
+#[ray::remote]
+impl Holder {
+    pub fn new() -> Self {
+        Holder { counter: None }
+    }
+
+    pub fn take(&mut self, c: ActorHandle<Counter>) {
+        self.counter = Some(c);
+    }
+
+    pub fn call(&self) -> Result<u64, String> {
+        let c = self.counter.as_ref().ok_or("no counter")?;
+        ray::get(&c.incr.remote(0)).map_err(|e| e.to_string())
+    }
+
+    pub fn drop_it(&mut self) {
+        self.counter = None;
+    }
+}
+
 /// Calls the counter `n` times from whatever node runs this task, without waiting in
 /// between, and returns what each call saw and where the task ran.
 #[ray::remote]
@@ -292,4 +317,26 @@ fn objects_are_freed_on_every_node_after_the_last_ref_drops() {
         store_bytes(a.node_id()),
         store_bytes(b.node_id())
     );
+}
+
+#[test]
+fn an_actor_lives_while_a_handle_on_another_node_remains() {
+    let (cluster, _a, _b) = cluster();
+    let _ray = driver(&cluster);
+    let c = Counter::options()
+        .name("held-counter")
+        .resource("a", 1.0)
+        .remote(0);
+    let holder = Holder::options().resource("b", 1.0).remote();
+    ray::get(&holder.take.remote(c.clone())).unwrap();
+    // The creator lets go; the holder on b still calls it after the grace period.
+    drop(c);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(ray::get(&holder.call.remote()).unwrap(), 1);
+    assert!(ray::get_actor::<Counter>("held-counter").is_ok());
+    // The last handle goes: the actor stops, and its name with it.
+    ray::get(&holder.drop_it.remote()).unwrap();
+    assert!(common::wait_until(common::LONG, || {
+        ray::get_actor::<Counter>("held-counter").is_err()
+    }));
 }

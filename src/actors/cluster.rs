@@ -8,6 +8,7 @@
 //!   order, and named actors cluster-wide.
 
 mod actors;
+mod holds;
 mod jobs;
 mod objects;
 mod tasks;
@@ -105,6 +106,10 @@ pub(crate) struct ClusterAgent {
 /// Where a node can be reached: its QUIC endpoint and the SHA-256 of its certificate.
 pub(crate) type NodeAddr = (std::net::SocketAddr, [u8; 32]);
 
+/// How long a new connection may take: on loopback or a LAN a handshake takes
+/// milliseconds, and a dead node never answers.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// A connection to a node, being opened or open: shared by every request that needs
 /// it meanwhile, so a burst of requests opens one connection.
 type Connecting = futures::future::Shared<BoxFuture<'static, Result<Peer>>>;
@@ -148,10 +153,12 @@ impl Link {
                             token,
                             fingerprint,
                         };
-                        endpoint
-                            .connect(&join)
-                            .await
-                            .map_err(|_| Error::NodeDied { node_id: target })
+                        // A node that died does not answer the handshake at all.
+                        let connect = endpoint.connect(&join);
+                        match actix_rt::time::timeout(CONNECT_TIMEOUT, connect).await {
+                            Ok(Ok(peer)) => Ok(peer),
+                            _ => Err(Error::NodeDied { node_id: target }),
+                        }
                     }
                     .boxed()
                     .shared()
@@ -541,6 +548,7 @@ impl ClusterAgent {
     /// Drops what this node keeps for a node that died.
     fn forget_node(&mut self, dead: NodeId) {
         self.borrowers.forget(dead);
+        self.hosted.holds.forget(dead);
         self.peers.lock().remove(&dead);
         self.names.retain(|_, a| a.node_id != dead);
     }
@@ -705,7 +713,14 @@ impl Handler<Inbound> for ClusterAgent {
                 seq,
                 method,
                 failed,
-            } => self.call_hosted(ctx, (actor_id, caller, seq), method, failed, msg.payload),
+            } => self.call_hosted(
+                ctx,
+                msg.from,
+                (actor_id, caller, seq),
+                method,
+                failed,
+                msg.payload,
+            ),
             WireMessage::KillActor { actor_id, force } => {
                 self.kill_hosted(actor_id, force);
                 reply(WireMessage::Ack)

@@ -78,6 +78,12 @@ impl<A: RemoteActor> Drop for ActorCell<A> {
         if let Some(site) = &self.remote {
             if site.owner && !self.detached {
                 site.kill(self.id, false);
+            } else if site.holding.load(Ordering::SeqCst) {
+                site.hold(
+                    self.id,
+                    self.submitted.fetch_add(1, Ordering::SeqCst),
+                    false,
+                );
             }
             return;
         }
@@ -126,6 +132,11 @@ impl<A: RemoteActor> ActorCell<A> {
             "the actor lives on another node".into(),
         ));
         Self::new(id, addr, Some(site), detached, Arc::default())
+    }
+
+    /// Whether `stored` is this very cell.
+    fn is_stored_as(self: &Arc<Self>, stored: &AnyCell) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(self), Arc::as_ptr(stored))
     }
 
     /// Whether calls go to another node; used by the generated method stubs.
@@ -318,14 +329,19 @@ struct WireHandle {
 impl<A: RemoteActor> Serialize for ActorHandle<A> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::Error as _;
+        let here = current_node().map_err(|e| S::Error::custom(e.to_string()))?;
         let (node, at) = match &self.cell.remote {
             Some(site) => (site.node, site.at),
-            None => {
-                let here = current_node().map_err(|e| S::Error::custom(e.to_string()))?;
-                let at = here.join_address.get().map(|j| (j.addr, j.fingerprint));
-                (here.id, at)
-            }
+            None => (
+                here.id,
+                here.join_address.get().map(|j| (j.addr, j.fingerprint)),
+            ),
         };
+        if here.cluster.get().is_some() {
+            // Kept for the grace period, so that the actor outlives its trip to a node
+            // whose handle then keeps it alive.
+            here.pin_escaped(Box::new(self.cell.clone()));
+        }
         WireHandle {
             id: self.cell.id,
             class: A::CLASS.to_string(),
@@ -381,9 +397,15 @@ fn handle_at<A: RemoteActor>(
                 agent,
                 owner: false,
                 caller: remote::new_caller(),
+                holding: Default::default(),
             };
-            let cell: Arc<ActorCell<A>> = Arc::new(ActorCell::at(id, site, false));
-            node.actor_cells.get_or_insert(id, cell)
+            let ours: Arc<ActorCell<A>> = Arc::new(ActorCell::at(id, site, false));
+            let cell = node.actor_cells.get_or_insert(id, ours.clone());
+            if let Some(site) = ours.remote.as_ref().filter(|_| ours.is_stored_as(&cell)) {
+                // This node's first handle to it: the actor lives at least as long.
+                site.hold(id, ours.submitted.fetch_add(1, Ordering::SeqCst), true);
+            }
+            cell
         }
     };
     let cell = cell

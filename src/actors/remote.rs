@@ -47,6 +47,8 @@ pub(crate) struct RemoteSite {
     pub(crate) owner: bool,
     /// Identifies this cell's calls at the host, which runs them in `seq` order.
     pub(crate) caller: u64,
+    /// Whether this (borrowed) handle told the host it keeps the actor alive.
+    pub(crate) holding: std::sync::atomic::AtomicBool,
 }
 
 impl RemoteSite {
@@ -72,6 +74,26 @@ impl RemoteSite {
             returns: vec![ret.clone()],
         });
         ret
+    }
+
+    /// Sends `HOLD` or `RELEASE` as call number `seq`: in order with this handle's calls.
+    pub(crate) fn hold(&self, actor_id: ActorId, seq: u64, hold: bool) {
+        fn nothing(_: &[u8]) -> Result<Vec<StoredValue>> {
+            Ok(Vec::new())
+        }
+        self.holding.store(hold, Ordering::SeqCst);
+        self.agent.do_send(CallRemoteActor {
+            target: self.node,
+            at: self.at,
+            actor_id,
+            caller: self.caller,
+            seq,
+            method: if hold { HOLD } else { RELEASE },
+            deps: Vec::new(),
+            encode: Box::new(|| Ok((Vec::new(), Box::new(()) as Held))),
+            decode: nothing,
+            returns: Vec::new(),
+        });
     }
 
     pub(crate) fn kill(&self, actor_id: ActorId, force: bool) {
@@ -155,6 +177,10 @@ pub trait HostedActor: Send + Sync {
 
 /// The name of the call that only waits for the constructor (`handle.ready()`).
 pub(crate) const READY: &str = "__ray_ready__";
+/// A handle on another node starts keeping the actor alive (its first call).
+pub(crate) const HOLD: &str = "__ray_hold__";
+/// That handle is gone (its last call).
+pub(crate) const RELEASE: &str = "__ray_release__";
 
 impl<A: RemoteActor> HostedActor for ActorHandle<A> {
     fn dispatch(&self, method: &str, args: &[u8]) -> Result<RawRef> {
@@ -257,5 +283,6 @@ pub(crate) fn create_on(
         agent,
         owner: true,
         caller: new_caller(),
+        holding: Default::default(),
     })
 }

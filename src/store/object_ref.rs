@@ -338,7 +338,7 @@ impl<T> Serialize for ObjectRef<T> {
             .as_ref()
             .and_then(|n| n.join_address.get().map(|j| (j.addr, j.fingerprint)));
         if let (Some(n), Some(_)) = (&here, at) {
-            n.pin_escaped(self.raw.clone());
+            n.pin_escaped(Box::new(self.raw.clone()));
         }
         WireRef {
             id: self.id(),

@@ -18,7 +18,7 @@ use futures::future::BoxFuture;
 use super::tasks::{answer_with, settle_from_answer};
 use super::{ClusterAgent, NodeAddr, Role};
 use crate::actors::ActorOptions;
-use crate::actors::remote::{EncodeArgs, HostedActor, class};
+use crate::actors::remote::{self, EncodeArgs, HostedActor, class};
 use crate::ids::{ActorId, NodeId};
 use crate::runtime::with_context;
 use crate::store::{RawRef, StoredValue};
@@ -90,6 +90,7 @@ pub(crate) enum NameRequest {
 
 /// A call waiting for its turn (or for its actor's creation).
 struct Parked {
+    from: NodeId,
     method: String,
     args: Vec<u8>,
     failed: bool,
@@ -123,6 +124,8 @@ impl Calling {
 pub(super) struct Hosted {
     actors: HashMap<ActorId, std::result::Result<Arc<dyn HostedActor>, Error>>,
     orders: HashMap<(ActorId, u64), Order>,
+    /// Actors that handles on other nodes keep alive (besides their creator).
+    pub(super) holds: super::holds::Holds<ActorId, Option<Arc<dyn HostedActor>>>,
 }
 
 fn failure(e: Error) -> (WireMessage, Vec<u8>) {
@@ -362,6 +365,7 @@ impl ClusterAgent {
     pub(super) fn call_hosted(
         &mut self,
         ctx: &mut Context<Self>,
+        from: NodeId,
         call: (ActorId, u64, u64),
         method: String,
         failed: bool,
@@ -385,6 +389,7 @@ impl ClusterAgent {
         order.parked.insert(
             seq,
             Parked {
+                from,
                 method,
                 args,
                 failed,
@@ -422,14 +427,37 @@ impl ClusterAgent {
             return;
         };
         let node = self.node.upgrade();
+        let holds = &mut self.hosted.holds;
         while let Some(call) = order.parked.remove(&order.next) {
             order.next += 1;
-            if call.failed {
-                let _ = call.reply.send((WireMessage::Ack, Vec::new()));
-                continue;
+            // A handle on another node starts or stops keeping the actor alive, in its
+            // place among that handle's calls.
+            match call.method.as_str() {
+                _ if call.failed => {}
+                remote::HOLD => holds.add(actor_id, call.from, || actor.clone().ok()),
+                remote::RELEASE => {
+                    holds.release(actor_id, call.from);
+                }
+                _ => {
+                    dispatch_one(node.as_ref(), &actor, call);
+                    continue;
+                }
             }
-            let submitted = match &actor {
-                Ok(h) => with_context(node.as_ref().map(|n| n.context()), || {
+            let _ = call.reply.send((WireMessage::Ack, Vec::new()));
+        }
+    }
+}
+
+/// Submits one call to the actor; answers when it finished.
+fn dispatch_one(
+    node: Option<&Arc<crate::runtime::Node>>,
+    actor: &Result<Arc<dyn HostedActor>>,
+    call: Parked,
+) {
+    {
+        {
+            let submitted = match actor {
+                Ok(h) => with_context(node.map(|n| n.context()), || {
                     h.dispatch(&call.method, &call.args)
                 }),
                 Err(e) => Err(e.clone()),
@@ -447,7 +475,9 @@ impl ClusterAgent {
             }
         }
     }
+}
 
+impl ClusterAgent {
     /// Fails the calls still waiting for an actor whose creation never arrived.
     fn give_up_on(&mut self, actor_id: ActorId) {
         if self.hosted_actor(actor_id).is_some() {
@@ -506,6 +536,11 @@ impl ClusterAgent {
         if let Some(Ok(h)) = self.hosted_actor(actor_id) {
             if force {
                 h.terminate(reason);
+            } else if self.hosted.holds.held(&actor_id) {
+                // Handles on other nodes keep it alive: only the creator's hold goes.
+                self.hosted.actors.remove(&actor_id);
+                tracing::info!(node_id = %self.node_id, actor_id = %actor_id, "creator released the actor; handles elsewhere keep it");
+                return;
             }
             tracing::info!(node_id = %self.node_id, actor_id = %actor_id, reason, "hosted actor released");
         }

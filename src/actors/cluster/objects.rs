@@ -6,7 +6,6 @@
 //! go with it. A ref that leaves in a message is pinned for a grace period (the node
 //! timeout) so that the receiver's pull finds it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Weak;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -18,7 +17,7 @@ use futures::future::BoxFuture;
 use super::{ClusterAgent, NodeAddr};
 use crate::Result;
 use crate::error::Error;
-use crate::ids::{IdMap, NodeId, ObjectId};
+use crate::ids::{NodeId, ObjectId};
 use crate::runtime::with_context;
 use crate::store::{RawRef, RefInner, StoredValue};
 use crate::transport::WireMessage;
@@ -70,43 +69,7 @@ pub(crate) struct ReleaseBorrow {
 }
 
 /// The holder's side: objects pinned for the nodes that pulled them.
-#[derive(Default)]
-pub(super) struct Borrowers(IdMap<ObjectId, (RawRef, HashMap<NodeId, u32>)>);
-
-impl Borrowers {
-    fn add(&mut self, r: RawRef, by: NodeId) {
-        *self
-            .0
-            .entry(r.id())
-            .or_insert_with(|| (r, HashMap::new()))
-            .1
-            .entry(by)
-            .or_default() += 1;
-    }
-
-    fn release(&mut self, id: ObjectId, by: NodeId) {
-        let Some((_, counts)) = self.0.get_mut(&id) else {
-            return;
-        };
-        if let Some(n) = counts.get_mut(&by) {
-            *n -= 1;
-            if *n == 0 {
-                counts.remove(&by);
-            }
-        }
-        if counts.is_empty() {
-            self.0.remove(&id);
-        }
-    }
-
-    /// Drops every borrow of a node that died.
-    pub(super) fn forget(&mut self, dead: NodeId) {
-        self.0.retain(|_, (_, counts)| {
-            counts.remove(&dead);
-            !counts.is_empty()
-        });
-    }
-}
+pub(super) type Borrowers = super::holds::Holds<ObjectId, RawRef>;
 
 impl Handler<PullObject> for ClusterAgent {
     type Result = ();
@@ -177,7 +140,7 @@ impl ClusterAgent {
             .and_then(|n| n.store.owner(object_id))
             .map(RawRef::from_inner);
         if let Some(r) = &held {
-            self.borrowers.add(r.clone(), from);
+            self.borrowers.add(object_id, from, || r.clone());
         }
         async move {
             let outcome = match held {
@@ -204,7 +167,7 @@ impl ClusterAgent {
             return;
         };
         let grace = self.timeout;
-        let expired: Vec<RawRef> = {
+        let expired: Vec<crate::runtime::Escaped> = {
             let mut q = node.escaped.lock();
             let keep = q
                 .iter()

@@ -79,8 +79,18 @@ impl Handler<RunRemote> for ClusterAgent {
             // Nodes that died under this task: not chosen again for it.
             let mut lost = Vec::new();
             let answer = loop {
+                let here = Some(target) == node.as_ref().map(|n| n.id);
+                if !here
+                    && node
+                        .as_ref()
+                        .is_some_and(|n| n.head_lost.load(Ordering::SeqCst))
+                {
+                    break Err(Error::NotConnected(format!(
+                        "`{function}` needs another node, but the cluster's head stopped answering: the cluster is lost"
+                    )));
+                }
                 tracing::debug!(target = %target, function, "task sent to another node");
-                let answer = if Some(target) == node.as_ref().map(|n| n.id) {
+                let answer = if here {
                     let local = Inbound {
                         from: target,
                         msg: request.clone(),
