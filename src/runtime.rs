@@ -92,6 +92,7 @@ impl Node {
             cancelled: None,
             releases_cpu: false,
             restarted: false,
+            attempt: 0,
         }
     }
 

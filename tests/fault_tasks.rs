@@ -18,7 +18,7 @@ static RELEASE: AtomicBool = AtomicBool::new(false);
 /// Doubles `x`, holding the first attempt until `RELEASE` (so its node can be removed
 /// while it runs).
 #[ray::remote]
-fn double_slowly(x: u64) -> (ray::NodeId, u64) {
+fn double_slowly(x: u64) -> (ray::NodeId, u64, u32) {
     let here = ray::runtime_context().node_id();
     let first = {
         let mut f = FIRST.lock();
@@ -29,7 +29,7 @@ fn double_slowly(x: u64) -> (ray::NodeId, u64) {
     if first {
         common::hold(&RELEASE);
     }
-    (here, x * 2)
+    (here, x * 2, ray::runtime_context().attempt())
 }
 
 fn two_nodes_with(resource: &str) -> (Cluster, Vec<NodeHandle>) {
@@ -69,8 +69,10 @@ fn a_task_whose_node_dies_is_retried_elsewhere_with_the_right_result() {
     );
     let r = double_slowly.options().resource("r", 1.0).remote(21);
     let dead = remove_first_node(&mut cluster, &nodes);
-    let (ran_on, value) = ray::get_timeout(&r, Duration::from_secs(30)).unwrap();
+    let (ran_on, value, attempt) = ray::get_timeout(&r, Duration::from_secs(30)).unwrap();
     assert_eq!(value, 42);
+    // The second try, and the task knows it.
+    assert_eq!(attempt, 1);
     assert_ne!(ran_on, dead);
     assert!(nodes.iter().any(|n| n.node_id() == ran_on));
     RELEASE.store(true, Ordering::SeqCst);

@@ -695,7 +695,8 @@ impl Handler<Inbound> for ClusterAgent {
             WireMessage::RunTask {
                 function,
                 resources,
-            } => self.run_task(function, msg.payload, resources),
+                attempt,
+            } => self.run_task(function, msg.payload, resources, attempt),
             WireMessage::FetchObject { object_id } => self.serve_object(msg.from, object_id),
             WireMessage::ReleaseObjects { object_ids } => {
                 self.release_borrows(msg.from, &object_ids);

@@ -224,6 +224,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             cancelled: None,
             releases_cpu: false,
             restarted: self.restarted,
+            attempt: 0,
         }
     }
 

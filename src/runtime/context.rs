@@ -23,6 +23,8 @@ pub(crate) struct ExecContext {
     /// A synchronous task on a worker: its CPU is lent back while it blocks in `get`.
     pub(crate) releases_cpu: bool,
     pub(crate) restarted: bool,
+    /// Which try of the task this is (0 for the first).
+    pub(crate) attempt: u32,
 }
 
 thread_local! {
@@ -121,6 +123,7 @@ pub struct RuntimeContext {
     actor_id: Option<ActorId>,
     cancelled: bool,
     restarted: bool,
+    attempt: u32,
     cluster_address: Option<String>,
 }
 
@@ -160,6 +163,25 @@ impl RuntimeContext {
     pub fn was_current_actor_reconstructed(&self) -> bool {
         self.restarted
     }
+    /// Which try of the running task this is: 0 for the first, then one more for each
+    /// retry (`retry_exceptions`, or its node died and it runs again elsewhere).
+    ///
+    /// # Examples
+    /// ```
+    /// #[ray::remote]
+    /// fn flaky() -> Result<u32, String> {
+    ///     let attempt = ray::runtime_context().attempt();
+    ///     if attempt < 2 { Err(format!("try {attempt} failed")) } else { Ok(attempt) }
+    /// }
+    ///
+    /// use ray::TaskOptionsBuilder;
+    /// let r = flaky.options().retry_exceptions(true).max_retries(3).remote();
+    /// assert_eq!(ray::get(&r).unwrap(), 2);
+    /// # ray::shutdown();
+    /// ```
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
     /// GPU ids assigned to the caller (none until GPU support lands).
     pub fn gpu_ids(&self) -> Vec<u32> {
         Vec::new()
@@ -188,6 +210,7 @@ pub fn runtime_context() -> RuntimeContext {
             .and_then(|c| c.cancelled.as_ref())
             .is_some_and(|f| f.load(Ordering::Relaxed)),
         restarted: ctx.as_ref().is_some_and(|c| c.restarted),
+        attempt: ctx.as_ref().map_or(0, |c| c.attempt),
         cluster_address: node
             .as_ref()
             .and_then(|n| n.join_address.get().map(ToString::to_string)),

@@ -49,6 +49,7 @@ impl TaskActor {
             cancelled: Some(spec.cancelled.clone()),
             releases_cpu: spec.is_sync(),
             restarted: false,
+            attempt: spec.attempt,
         }
     }
 
@@ -127,16 +128,18 @@ impl Actor for TaskActor {
         match spec.body.take() {
             Some(TaskBody::Sync(mut body)) => {
                 let _enter = span.enter();
-                let out = with_context(Some(exec), || {
-                    loop {
-                        let keep = spec.retries_left != 0;
-                        let out = std::panic::catch_unwind(AssertUnwindSafe(|| body(keep)))
-                            .unwrap_or_else(|p| Err(panicked(&spec.name, p)));
-                        if !should_retry(&out, &mut spec.retries_left, &spec.cancelled) {
-                            break out;
-                        }
+                let mut exec = exec;
+                let out = loop {
+                    let keep = spec.retries_left != 0;
+                    let out = with_context(Some(exec.clone()), || {
+                        std::panic::catch_unwind(AssertUnwindSafe(|| body(keep)))
+                            .unwrap_or_else(|p| Err(panicked(&spec.name, p)))
+                    });
+                    if !should_retry(&out, &mut spec.retries_left, &spec.cancelled) {
+                        break out;
                     }
-                });
+                    exec.attempt += 1;
+                };
                 self.finish(spec, out);
                 self.next_in_batch();
                 ctx.stop();
@@ -145,16 +148,19 @@ impl Actor for TaskActor {
                 let name = spec.name.clone();
                 let mut retries_left = spec.retries_left;
                 let cancelled = spec.cancelled.clone();
+                let mut attempt_exec = exec.clone();
                 let fut = async move {
                     loop {
                         let keep = retries_left != 0;
-                        let out = AssertUnwindSafe(body(keep))
+                        let attempt = WithContext::new(attempt_exec.clone(), body(keep));
+                        let out = AssertUnwindSafe(attempt)
                             .catch_unwind()
                             .await
                             .unwrap_or_else(|p| Err(panicked(&name, p)));
                         if !should_retry(&out, &mut retries_left, &cancelled) {
                             break out;
                         }
+                        attempt_exec.attempt += 1;
                     }
                 };
                 self.spec = Some(spec);

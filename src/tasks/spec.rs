@@ -63,6 +63,8 @@ pub(crate) struct TaskSpec {
     pub(crate) retries_left: i32,
     /// Extra attempts left when the node running it dies (`max_retries`; -1: always).
     pub(crate) system_retries: i32,
+    /// Which try this is (0 for the first; another node's retries count too).
+    pub(crate) attempt: u32,
     /// Present for functions that can run on another node.
     pub(crate) remote: Option<RemoteForm>,
     pub(crate) strategy: crate::SchedulingStrategy,

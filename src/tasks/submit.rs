@@ -49,6 +49,7 @@ pub(crate) fn submit(
         cancelled: Arc::new(AtomicBool::new(false)),
         retries_left: opts.exception_retries(),
         system_retries: opts.max_retries.unwrap_or(3),
+        attempt: 0,
         remote,
         strategy: opts.strategy.clone(),
     };

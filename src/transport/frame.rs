@@ -93,6 +93,9 @@ pub enum WireMessage {
         function: String,
         /// Resources the task needs on the executing node.
         resources: Vec<(String, f64)>,
+        /// Which try this is (0 for the first; the sender retries when a node dies).
+        #[serde(default)]
+        attempt: u32,
     },
     /// The outcome of a `RunTask`: on success the encoded returns follow as the bulk
     /// payload.

@@ -68,9 +68,10 @@ impl Handler<RunRemote> for ClusterAgent {
                 return;
             }
         };
-        let request = WireMessage::RunTask {
+        let mut request = WireMessage::RunTask {
             function: msg.function.to_string(),
             resources: msg.resources,
+            attempt: 0,
         };
         let (node, link, me) = (self.node.upgrade(), self.link(), ctx.address());
         let (pause, mut retry, function) = (self.heartbeat, msg.retry, msg.function);
@@ -109,6 +110,9 @@ impl Handler<RunRemote> for ClusterAgent {
                     break answer;
                 }
                 retry.left -= i32::from(retry.left > 0);
+                if let WireMessage::RunTask { attempt, .. } = &mut request {
+                    *attempt += 1;
+                }
                 lost.push(dead);
                 tracing::warn!(function, dead = %dead, retries_left = retry.left, "the task's node died: trying it again elsewhere");
                 match next_node(node.as_ref(), &request, &retry.strategy, &lost) {
@@ -218,6 +222,7 @@ impl ClusterAgent {
         function: String,
         args: Vec<u8>,
         resources: Vec<(String, f64)>,
+        attempt: u32,
     ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
         let result = || -> Result<RawRef> {
             let node = self.node.upgrade().ok_or(Error::ShutDown)?;
@@ -258,6 +263,7 @@ impl ClusterAgent {
                 retries_left: 0,
                 // The sending node retries it if this node dies.
                 system_retries: 0,
+                attempt,
                 remote: None,
                 // It was placed here: it runs here.
                 strategy: SchedulingStrategy::NodeAffinity {
