@@ -340,3 +340,39 @@ fn an_actor_lives_while_a_handle_on_another_node_remains() {
         ray::get_actor::<Counter>("held-counter").is_err()
     }));
 }
+
+#[test]
+fn a_drivers_actors_go_with_it_and_detached_ones_stay() {
+    let (cluster, _a, _b) = cluster();
+    {
+        let _first = driver(&cluster);
+        let owned = Counter::options()
+            .name("owned")
+            .resource("a", 1.0)
+            .remote(0);
+        let kept = Counter::options()
+            .name("kept")
+            .detached()
+            .resource("b", 0.5)
+            .remote(0);
+        owned.ready().unwrap();
+        kept.ready().unwrap();
+        // The driver dies without letting go of its handles.
+        std::mem::forget(owned);
+        std::mem::forget(kept);
+    }
+    let _second = driver(&cluster);
+    // Once the head takes the first driver's job as ended, its actor stops; the
+    // detached one stays until killed.
+    assert!(
+        common::wait_until(Duration::from_secs(20), || {
+            ray::get_actor::<Counter>("owned").is_err()
+        }),
+        "{:?}",
+        ray::jobs()
+    );
+    let kept: ActorHandle<Counter> = ray::get_actor("kept").unwrap();
+    assert_eq!(ray::get(&kept.incr.remote(0)).unwrap(), 1);
+    assert!(ray::jobs().iter().any(|j| !j.alive));
+    ray::kill(&kept);
+}

@@ -459,6 +459,7 @@ impl ClusterAgent {
             self.jobs.heard(job, self.node_id);
         }
         let jobs = self.jobs.view(timeout);
+        self.forget_finished_drivers(&jobs);
         if let Some(node) = self.node.upgrade() {
             *node.jobs.write() = jobs.clone();
         }
@@ -545,6 +546,15 @@ impl ClusterAgent {
         self.publish(nodes);
     }
 
+    /// A driver that stopped sending heartbeats has ended (or died): what it held here
+    /// goes, as for a dead node (its actors that are not detached stop).
+    fn forget_finished_drivers(&mut self, jobs: &[crate::transport::WireJob]) {
+        let me = self.node_id;
+        for job in jobs.iter().filter(|j| !j.alive && j.driver != me) {
+            self.forget_node(job.driver);
+        }
+    }
+
     /// Drops what this node keeps for a node that died.
     fn forget_node(&mut self, dead: NodeId) {
         self.borrowers.forget(dead);
@@ -609,6 +619,7 @@ impl Actor for ClusterAgent {
                     demands,
                     jobs,
                 }) => {
+                    act.forget_finished_drivers(&jobs);
                     if let Some(node) = act.node.upgrade() {
                         *node.demands.write() = demands;
                         *node.jobs.write() = jobs;
@@ -707,7 +718,7 @@ impl Handler<Inbound> for ClusterAgent {
                 actor_id,
                 options,
                 failed,
-            } => reply(self.host_actor(&class, actor_id, &options, failed, &msg.payload)),
+            } => reply(self.host_actor(msg.from, &class, actor_id, &options, failed, &msg.payload)),
             WireMessage::CallActor {
                 actor_id,
                 caller,
@@ -723,7 +734,7 @@ impl Handler<Inbound> for ClusterAgent {
                 msg.payload,
             ),
             WireMessage::KillActor { actor_id, force } => {
-                self.kill_hosted(actor_id, force);
+                self.kill_hosted(msg.from, actor_id, force);
                 reply(WireMessage::Ack)
             }
             m @ (WireMessage::RegisterName { .. }

@@ -314,12 +314,17 @@ impl ClusterAgent {
     /// Host: creates an actor another node placed here.
     pub(super) fn host_actor(
         &mut self,
+        creator: NodeId,
         class_name: &str,
         actor_id: ActorId,
         options: &[u8],
         failed: Option<Error>,
         args: &[u8],
     ) -> WireMessage {
+        if self.hosted.actors.contains_key(&actor_id) {
+            // Released (or killed) by its creator before its creation arrived.
+            return WireMessage::Ack;
+        }
         let created = match failed {
             Some(e) => Err(e),
             None => self.create_hosted(class_name, actor_id, options, args),
@@ -330,16 +335,19 @@ impl ClusterAgent {
                 message: e.to_string(),
             },
         };
-        if let Err(e) = &created {
-            tracing::warn!(node_id = %self.node_id, actor_id = %actor_id, class = class_name, error = %e, "cannot create the actor");
+        match created {
+            // Its creator holds it, like a handle on another node: it lives while some
+            // node holds it, and goes with a creator that dies.
+            Ok(h) => self.hosted.holds.add(actor_id, creator, || Some(h)),
+            Err(e) => {
+                tracing::warn!(node_id = %self.node_id, actor_id = %actor_id, class = class_name, error = %e, "cannot create the actor");
+                let dead = Error::ActorDied {
+                    actor_id,
+                    reason: e.to_string(),
+                };
+                self.hosted.actors.insert(actor_id, Err(dead));
+            }
         }
-        self.hosted.actors.insert(
-            actor_id,
-            created.map_err(|e| Error::ActorDied {
-                actor_id,
-                reason: e.to_string(),
-            }),
-        );
         self.drain_all(actor_id);
         answer
     }
@@ -527,24 +535,29 @@ impl ClusterAgent {
     }
 
     /// Host: stops a hosted actor (`force`), or drops the creator's hold on it.
-    pub(super) fn kill_hosted(&mut self, actor_id: ActorId, force: bool) {
+    pub(super) fn kill_hosted(&mut self, from: NodeId, actor_id: ActorId, force: bool) {
+        let known = self.hosted_actor(actor_id);
+        if !force {
+            // Its creator let go: the actor lives on while another node holds it (and,
+            // like any actor, while a handle on this node does).
+            if self.hosted.holds.release(actor_id, from) {
+                tracing::info!(node_id = %self.node_id, actor_id = %actor_id, "creator released the actor; handles elsewhere keep it");
+                return;
+            }
+            if known.is_some() {
+                tracing::info!(node_id = %self.node_id, actor_id = %actor_id, "hosted actor released by its creator");
+                return;
+            }
+        } else if let Some(Ok(h)) = known {
+            h.terminate("the actor was killed");
+        }
+        // Later calls (and a creation still on its way) get this error instead of
+        // waiting.
         let reason = if force {
             "the actor was killed"
         } else {
             "its creator dropped every handle"
         };
-        if let Some(Ok(h)) = self.hosted_actor(actor_id) {
-            if force {
-                h.terminate(reason);
-            } else if self.hosted.holds.held(&actor_id) {
-                // Handles on other nodes keep it alive: only the creator's hold goes.
-                self.hosted.actors.remove(&actor_id);
-                tracing::info!(node_id = %self.node_id, actor_id = %actor_id, "creator released the actor; handles elsewhere keep it");
-                return;
-            }
-            tracing::info!(node_id = %self.node_id, actor_id = %actor_id, reason, "hosted actor released");
-        }
-        // Later calls get this error instead of waiting for a creation.
         self.hosted.actors.insert(
             actor_id,
             Err(Error::ActorDied {

@@ -45,11 +45,6 @@ impl<K: Eq + Hash + Copy, V> Holds<K, V> {
         true
     }
 
-    /// Whether some node holds `key`.
-    pub(super) fn held(&self, key: &K) -> bool {
-        self.0.contains_key(key)
-    }
-
     /// Drops every hold of a node that died.
     pub(super) fn forget(&mut self, dead: NodeId) {
         self.0.retain(|_, (_, counts)| {
