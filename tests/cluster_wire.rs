@@ -111,6 +111,7 @@ fn bad_requests_get_errors_that_say_what_is_wrong() {
             actor_id: dead_on_arrival,
             options,
             failed: None,
+            resume: None,
         };
         match ask(&peer, create, &rmp_serde::to_vec(&()).unwrap()).await {
             WireMessage::Error { message } => {

@@ -95,6 +95,8 @@ pub(crate) struct ClusterAgent {
     hosted: actors::Hosted,
     /// This node's handles to actors elsewhere: their calls' order of sending.
     calling: actors::Calling,
+    /// Actors this node created elsewhere that restart when their node dies.
+    owned: HashMap<crate::ids::ActorId, actors::Owned>,
     /// Head only: named actors, by `namespace/name`.
     names: HashMap<String, crate::transport::WireActor>,
     /// Head only: the driver programs it has heard from.
@@ -314,6 +316,7 @@ pub(crate) async fn start(
         borrowers: Default::default(),
         hosted: Default::default(),
         calling: Default::default(),
+        owned: HashMap::new(),
         names: HashMap::new(),
         jobs: Default::default(),
         job,
@@ -416,6 +419,7 @@ impl ClusterAgent {
     fn publish(&mut self, nodes: Vec<WireNode>) {
         for n in nodes.iter().filter(|n| !n.alive) {
             self.forget_node(n.node_id);
+            self.restart_actors_on(n.node_id);
         }
         if let Some(node) = self.node.upgrade() {
             let changed = {
@@ -713,12 +717,9 @@ impl Handler<Inbound> for ClusterAgent {
                 self.release_borrows(msg.from, &object_ids);
                 reply(WireMessage::Ack)
             }
-            WireMessage::CreateActor {
-                class,
-                actor_id,
-                options,
-                failed,
-            } => reply(self.host_actor(msg.from, &class, actor_id, &options, failed, &msg.payload)),
+            create @ WireMessage::CreateActor { .. } => {
+                reply(self.host_actor(msg.from, create, &msg.payload))
+            }
             WireMessage::CallActor {
                 actor_id,
                 caller,

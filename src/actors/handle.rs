@@ -127,11 +127,11 @@ impl<A: RemoteActor> ActorCell<A> {
     }
 
     /// A cell whose actor lives on another node.
-    fn at(id: ActorId, site: RemoteSite, detached: bool) -> Self {
+    fn at(id: ActorId, site: RemoteSite, detached: bool, submitted: Arc<AtomicU64>) -> Self {
         let addr = Err(Error::InvalidArgument(
             "the actor lives on another node".into(),
         ));
-        Self::new(id, addr, Some(site), detached, Arc::default())
+        Self::new(id, addr, Some(site), detached, submitted)
     }
 
     /// Whether `stored` is this very cell.
@@ -331,7 +331,7 @@ impl<A: RemoteActor> Serialize for ActorHandle<A> {
         use serde::ser::Error as _;
         let here = current_node().map_err(|e| S::Error::custom(e.to_string()))?;
         let (node, at) = match &self.cell.remote {
-            Some(site) => (site.node, site.at),
+            Some(site) => (site.node(), site.at),
             None => (
                 here.id,
                 here.join_address.get().map(|j| (j.addr, j.fingerprint)),
@@ -391,15 +391,8 @@ fn handle_at<A: RemoteActor>(
                     "actor {id} lives on node {host}, but this node is not part of a cluster"
                 ))
             })?;
-            let site = RemoteSite {
-                node: host,
-                at,
-                agent,
-                owner: false,
-                caller: remote::new_caller(),
-                holding: Default::default(),
-            };
-            let ours: Arc<ActorCell<A>> = Arc::new(ActorCell::at(id, site, false));
+            let site = RemoteSite::new(host, at, agent, false);
+            let ours: Arc<ActorCell<A>> = Arc::new(ActorCell::at(id, site, false, Arc::default()));
             let cell = node.actor_cells.get_or_insert(id, ours.clone());
             if let Some(site) = ours.remote.as_ref().filter(|_| ours.is_stored_as(&cell)) {
                 // This node's first handle to it: the actor lives at least as long.
@@ -474,9 +467,13 @@ pub(crate) fn create<A: RemoteActor>(
         Err(e) => return dead(e),
     };
     if let Some(target) = remote::placement(&node, &resources, opts) {
-        return match remote::create_on(&node, target, id, A::PATH, opts, deps, encode) {
+        let submitted = Arc::new(AtomicU64::new(0));
+        let created =
+            remote::create_on(&node, target, id, A::PATH, opts, (deps, encode), &submitted);
+        return match created {
             Ok(site) => {
-                let cell: Arc<ActorCell<A>> = Arc::new(ActorCell::at(id, site, opts.detached));
+                let cell: Arc<ActorCell<A>> =
+                    Arc::new(ActorCell::at(id, site, opts.detached, submitted));
                 node.actor_cells.get_or_insert(id, cell.clone());
                 ActorHandle::from_cell(cell)
             }

@@ -7,7 +7,7 @@
 //!   `HostedActor`, the type-erased handle through which calls arriving by name reach it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use actix::Addr;
 
@@ -39,7 +39,8 @@ pub(crate) struct RemoteCall {
 
 /// Where the actor of a cell lives when it is not on the cell's node.
 pub(crate) struct RemoteSite {
-    pub(crate) node: NodeId,
+    /// The node hosting the actor (it changes when the actor restarts elsewhere).
+    pub(crate) location: Arc<AtomicU64>,
     /// Its address, for nodes that are not in the node table (drivers).
     pub(crate) at: Option<NodeAddr>,
     pub(crate) agent: Addr<ClusterAgent>,
@@ -52,6 +53,27 @@ pub(crate) struct RemoteSite {
 }
 
 impl RemoteSite {
+    pub(crate) fn new(
+        node: NodeId,
+        at: Option<NodeAddr>,
+        agent: Addr<ClusterAgent>,
+        owner: bool,
+    ) -> Self {
+        Self {
+            location: Arc::new(AtomicU64::new(node.0)),
+            at,
+            agent,
+            owner,
+            caller: new_caller(),
+            holding: Default::default(),
+        }
+    }
+
+    /// The node hosting the actor now.
+    pub(crate) fn node(&self) -> NodeId {
+        NodeId(self.location.load(Ordering::SeqCst))
+    }
+
     /// Sends call number `seq` of this cell; returns its result ref.
     pub(crate) fn call(
         &self,
@@ -62,7 +84,7 @@ impl RemoteSite {
     ) -> RawRef {
         let ret = RawRef::pending(store, ObjectId::for_return(TaskId::new(), 0));
         self.agent.do_send(CallRemoteActor {
-            target: self.node,
+            target: self.node(),
             at: self.at,
             actor_id,
             caller: self.caller,
@@ -83,7 +105,7 @@ impl RemoteSite {
         }
         self.holding.store(hold, Ordering::SeqCst);
         self.agent.do_send(CallRemoteActor {
-            target: self.node,
+            target: self.node(),
             at: self.at,
             actor_id,
             caller: self.caller,
@@ -98,12 +120,26 @@ impl RemoteSite {
 
     pub(crate) fn kill(&self, actor_id: ActorId, force: bool) {
         self.agent.do_send(KillRemoteActor {
-            target: self.node,
+            target: self.node(),
             at: self.at,
             actor_id,
             force,
         });
     }
+}
+
+/// What the creator of an actor on another node keeps to re-create it elsewhere when
+/// that node dies (`max_restarts`).
+pub(crate) struct Restart {
+    /// Where its handles send calls (gone with the creator's handles).
+    pub(crate) location: std::sync::Weak<AtomicU64>,
+    /// The creator's call counter: the new host starts its order there.
+    pub(crate) submitted: std::sync::Weak<AtomicU64>,
+    pub(crate) caller: u64,
+    /// Restarts left (-1: always).
+    pub(crate) left: i32,
+    pub(crate) resources: Resources,
+    pub(crate) strategy: crate::SchedulingStrategy,
 }
 
 /// A random caller id (each cell orders its own calls).
@@ -246,8 +282,8 @@ pub(crate) fn create_on(
     id: ActorId,
     class: &'static str,
     opts: &ActorOptions,
-    deps: Vec<RawRef>,
-    encode: EncodeArgs,
+    (deps, encode): (Vec<RawRef>, EncodeArgs),
+    submitted: &Arc<AtomicU64>,
 ) -> Result<RemoteSite> {
     let agent = node
         .cluster
@@ -268,6 +304,15 @@ pub(crate) fn create_on(
     }
     let mut options = opts.clone();
     options.namespace = Some(node.namespace.clone());
+    let site = RemoteSite::new(target, None, agent.clone(), true);
+    let restart = (opts.max_restarts != 0).then(|| Restart {
+        location: Arc::downgrade(&site.location),
+        submitted: Arc::downgrade(submitted),
+        caller: site.caller,
+        left: opts.max_restarts,
+        resources: opts.request().unwrap_or_default(),
+        strategy: opts.strategy.clone(),
+    });
     agent.do_send(CreateRemoteActor {
         target,
         class,
@@ -275,14 +320,8 @@ pub(crate) fn create_on(
         options,
         deps,
         encode,
+        restart,
     });
     tracing::info!(node_id = %node.id, actor_id = %id, target = %target, class, "actor placed on another node");
-    Ok(RemoteSite {
-        node: target,
-        at: None,
-        agent,
-        owner: true,
-        caller: new_caller(),
-        holding: Default::default(),
-    })
+    Ok(site)
 }

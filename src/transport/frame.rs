@@ -132,6 +132,10 @@ pub enum WireMessage {
         /// Set when the creation failed at the creator (a constructor argument failed):
         /// the host records the actor as dead with this error.
         failed: Option<crate::Error>,
+        /// A restart after its node died: the creating handle (`caller`) continues its
+        /// calls from this number.
+        #[serde(default)]
+        resume: Option<(u64, u64)>,
     },
     /// Calls a method of an actor the receiving node hosts; the encoded arguments follow
     /// as the bulk payload. Calls of one caller run in `seq` order whatever order they

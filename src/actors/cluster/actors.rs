@@ -18,7 +18,7 @@ use futures::future::BoxFuture;
 use super::tasks::{answer_with, settle_from_answer};
 use super::{ClusterAgent, NodeAddr, Role};
 use crate::actors::ActorOptions;
-use crate::actors::remote::{self, EncodeArgs, HostedActor, class};
+use crate::actors::remote::{self, EncodeArgs, HostedActor, Restart, class};
 use crate::ids::{ActorId, NodeId};
 use crate::runtime::with_context;
 use crate::store::{RawRef, StoredValue};
@@ -35,6 +35,17 @@ pub(crate) struct CreateRemoteActor {
     pub(crate) options: ActorOptions,
     pub(crate) deps: Vec<RawRef>,
     pub(crate) encode: EncodeArgs,
+    /// Set when the actor may be re-created elsewhere if its node dies.
+    pub(crate) restart: Option<Restart>,
+}
+
+/// An actor this node created on another node, kept to re-create it when that node
+/// dies: its creation message and payload, and where its handles send calls.
+pub(super) struct Owned {
+    node: NodeId,
+    request: WireMessage,
+    args: super::tasks::SharedBytes,
+    restart: Restart,
 }
 
 /// Calls a method of an actor on another node.
@@ -149,14 +160,25 @@ impl Handler<CreateRemoteActor> for ClusterAgent {
                 (Ok(options), Err(e)) => (options, Vec::new(), Some(e), None),
                 (Err(e), _) => (Vec::new(), Vec::new(), Some(e), None),
             };
+            let restartable = failed.is_none();
             let request = WireMessage::CreateActor {
                 class: msg.class.to_string(),
                 actor_id: msg.actor_id,
                 options,
                 failed,
+                resume: None,
             };
-            let answer = link.request(msg.target, None, request, payload).await;
+            let args = super::tasks::SharedBytes(Arc::new(payload));
+            let answer = link
+                .request(msg.target, None, request.clone(), args.clone())
+                .await;
             drop(held);
+            let owned = msg.restart.filter(|_| restartable).map(|restart| Owned {
+                node: msg.target,
+                request,
+                args,
+                restart,
+            });
             let problem = match answer {
                 Ok((WireMessage::Error { message }, _)) => Some(message),
                 Err(e) => Some(e.to_string()),
@@ -165,8 +187,65 @@ impl Handler<CreateRemoteActor> for ClusterAgent {
             if let Some(problem) = problem {
                 tracing::warn!(actor_id = %msg.actor_id, target = %msg.target, %problem, "actor creation failed");
             }
+            owned.map(|o| (msg.actor_id, o))
         };
-        ctx.spawn(run.into_actor(self));
+        ctx.spawn(run.into_actor(self).map(|owned, act, _| {
+            if let Some((id, owned)) = owned {
+                act.owned.insert(id, owned);
+            }
+        }));
+    }
+}
+
+impl ClusterAgent {
+    /// Re-creates, elsewhere, the actors this node created on `dead` that may restart.
+    /// Their handles' calls go to the new node from now on, continuing their order there;
+    /// calls that were in flight fail with `ActorDied`.
+    pub(super) fn restart_actors_on(&mut self, dead: NodeId) {
+        let node = self.node.upgrade();
+        let ids: Vec<ActorId> = self
+            .owned
+            .iter()
+            .filter(|(_, o)| o.node == dead)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let Some(mut owned) = self.owned.remove(&id) else {
+                continue;
+            };
+            let (Some(location), Some(submitted)) = (
+                owned.restart.location.upgrade(),
+                owned.restart.submitted.upgrade(),
+            ) else {
+                continue; // Its creator's handles are gone: nothing to restart.
+            };
+            let target = super::tasks::place_again(
+                node.as_ref(),
+                &owned.restart.resources,
+                &owned.restart.strategy,
+                &[dead],
+            );
+            let Some(target) = target.filter(|_| owned.restart.left != 0) else {
+                tracing::warn!(actor_id = %id, dead = %dead, "the actor's node died and it cannot restart");
+                continue;
+            };
+            owned.restart.left -= i32::from(owned.restart.left > 0);
+            // The node first, then the count: a call numbered from here on goes there.
+            location.store(target.0, std::sync::atomic::Ordering::SeqCst);
+            let next = submitted.load(std::sync::atomic::Ordering::SeqCst);
+            if let WireMessage::CreateActor { resume, .. } = &mut owned.request {
+                *resume = Some((owned.restart.caller, next));
+            }
+            tracing::warn!(actor_id = %id, dead = %dead, target = %target, "the actor's node died: restarting it elsewhere");
+            let send = self.request(target, None, owned.request.clone(), owned.args.clone());
+            actix::spawn(async move {
+                if let Err(e) = send.await {
+                    tracing::warn!(actor_id = %id, error = %e, "actor restart failed");
+                }
+            });
+            owned.node = target;
+            self.owned.insert(id, owned);
+        }
     }
 }
 
@@ -315,12 +394,27 @@ impl ClusterAgent {
     pub(super) fn host_actor(
         &mut self,
         creator: NodeId,
-        class_name: &str,
-        actor_id: ActorId,
-        options: &[u8],
-        failed: Option<Error>,
+        create: WireMessage,
         args: &[u8],
     ) -> WireMessage {
+        let WireMessage::CreateActor {
+            class: class_name,
+            actor_id,
+            options,
+            failed,
+            resume,
+        } = create
+        else {
+            return WireMessage::Error {
+                message: "not an actor creation".into(),
+            };
+        };
+        let (class_name, options) = (class_name.as_str(), options.as_slice());
+        if let Some((caller, next)) = resume {
+            // A restart: its creator's calls continue from `next`.
+            let order = self.hosted.orders.entry((actor_id, caller)).or_default();
+            order.next = order.next.max(next);
+        }
         if self.hosted.actors.contains_key(&actor_id) {
             // Released (or killed) by its creator before its creation arrived.
             return WireMessage::Ack;

@@ -37,7 +37,7 @@ pub(crate) struct RunRemote {
 
 /// Encoded arguments shared by the attempts of one task (moved in, never copied).
 #[derive(Clone)]
-struct SharedBytes(Arc<Vec<u8>>);
+pub(super) struct SharedBytes(pub(super) Arc<Vec<u8>>);
 
 impl AsRef<[u8]> for SharedBytes {
     fn as_ref(&self) -> &[u8] {
@@ -138,7 +138,6 @@ fn next_node(
     strategy: &SchedulingStrategy,
     lost: &[NodeId],
 ) -> Option<NodeId> {
-    let node = node?;
     let WireMessage::RunTask { resources, .. } = request else {
         return None;
     };
@@ -146,6 +145,18 @@ fn next_node(
     for (k, v) in resources {
         req.set_units(k, to_units(k, *v).ok()?);
     }
+    place_again(node, &req, strategy, lost)
+}
+
+/// A live node for work that needs `req`, other than the nodes in `lost` (which died
+/// under it): this node or another.
+pub(super) fn place_again(
+    node: Option<&Arc<Node>>,
+    req: &Resources,
+    strategy: &SchedulingStrategy,
+    lost: &[NodeId],
+) -> Option<NodeId> {
+    let node = node?;
     let view: Vec<_> = node
         .view
         .read()
@@ -158,7 +169,7 @@ fn next_node(
         node.id,
         &node.total,
         &node.total,
-        &req,
+        req,
         strategy,
         &view,
         &mut turn,

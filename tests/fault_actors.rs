@@ -1,0 +1,103 @@
+//! Actors whose node dies (an in-process `Cluster` node removed abruptly): with
+//! `max_restarts` they come back on another node that fits, from their constructor
+//! (fresh state), and their creator's handle reaches them there; without, calls fail
+//! with `ActorDied`, never hang.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use ray::cluster_utils::{Cluster, NodeConfig, NodeHandle};
+use ray::prelude::*;
+
+pub struct Tally {
+    n: u64,
+}
+
+#[ray::remote]
+impl Tally {
+    pub fn new(start: u64) -> Self {
+        Tally { n: start }
+    }
+
+    pub fn add(&mut self, k: u64) -> u64 {
+        self.n += k;
+        self.n
+    }
+
+    pub fn node(&self) -> ray::NodeId {
+        ray::runtime_context().node_id()
+    }
+}
+
+fn two_nodes() -> (Cluster, Vec<NodeHandle>) {
+    common::tracing();
+    let mut cluster = Cluster::new(NodeConfig::new().num_cpus(0.0)).unwrap();
+    let nodes = (0..2)
+        .map(|_| {
+            cluster
+                .add_node(NodeConfig::new().num_cpus(1.0).resource("r", 1.0))
+                .unwrap()
+        })
+        .collect();
+    cluster.wait_for_nodes().unwrap();
+    (cluster, nodes)
+}
+
+fn driver(cluster: &Cluster) -> common::Ray {
+    common::init_with(
+        ray::Config::new()
+            .address(cluster.address())
+            .heartbeat_interval(Duration::from_millis(100))
+            .node_timeout(Duration::from_secs(1)),
+    )
+}
+
+fn remove(cluster: &mut Cluster, nodes: &[NodeHandle], id: ray::NodeId) {
+    let victim = nodes
+        .iter()
+        .find(|n| n.node_id() == id)
+        .expect("a cluster node");
+    cluster.remove_node(victim);
+}
+
+#[test]
+fn an_actor_with_max_restarts_comes_back_elsewhere_with_fresh_state() {
+    let (mut cluster, nodes) = two_nodes();
+    let _ray = driver(&cluster);
+    let t = Tally::options()
+        .resource("r", 1.0)
+        .max_restarts(1)
+        .remote(100);
+    let first = ray::get(&t.node.remote()).unwrap();
+    assert_eq!(ray::get(&t.add.remote(5)).unwrap(), 105);
+    remove(&mut cluster, &nodes, first);
+    // Calls made before the restart may fail (they were on their way to the dead node);
+    // once it is back, the state is the constructor's again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let back = loop {
+        match ray::get_timeout(&t.add.remote(1), Duration::from_secs(10)) {
+            Ok(n) => break n,
+            Err(e) => {
+                assert!(matches!(e, ray::Error::ActorDied { .. }), "{e:?}");
+                assert!(Instant::now() < deadline, "the actor never came back");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    assert_eq!(back, 101);
+    let second = ray::get(&t.node.remote()).unwrap();
+    assert_ne!(second, first);
+    assert_eq!(ray::get(&t.add.remote(1)).unwrap(), 102);
+}
+
+#[test]
+fn without_restarts_calls_to_an_actor_whose_node_died_fail() {
+    let (mut cluster, nodes) = two_nodes();
+    let _ray = driver(&cluster);
+    let t = Tally::options().resource("r", 1.0).remote(0);
+    let first = ray::get(&t.node.remote()).unwrap();
+    remove(&mut cluster, &nodes, first);
+    let err = ray::get_timeout(&t.add.remote(1), Duration::from_secs(20)).unwrap_err();
+    assert!(matches!(err, ray::Error::ActorDied { .. }), "{err:?}");
+}
