@@ -10,7 +10,9 @@
 mod actors;
 mod holds;
 mod jobs;
+mod link;
 mod objects;
+mod restart;
 mod tasks;
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,12 +28,14 @@ use crate::ids::NodeId;
 use crate::resources::Resources;
 use crate::runtime::Node;
 use crate::tasks::{build_fingerprint, has_functions};
-use crate::transport::{Endpoint, JoinAddress, NodeLoad, Peer, Service, WireMessage, WireNode};
+use crate::transport::{Endpoint, JoinAddress, NodeLoad, Service, WireMessage, WireNode};
 use crate::{Error, Result};
 
 pub(crate) use actors::{
     ActorStopped, CallRemoteActor, CreateRemoteActor, KillRemoteActor, NameRequest,
 };
+pub(crate) use link::NodeAddr;
+use link::{Connecting, Link};
 pub(crate) use objects::{BorrowState, PullObject, ReleaseBorrow};
 pub(crate) use tasks::{Retry, RunRemote};
 
@@ -96,139 +100,13 @@ pub(crate) struct ClusterAgent {
     /// This node's handles to actors elsewhere: their calls' order of sending.
     calling: actors::Calling,
     /// Actors this node created elsewhere that restart when their node dies.
-    owned: HashMap<crate::ids::ActorId, actors::Owned>,
+    owned: HashMap<crate::ids::ActorId, restart::Owned>,
     /// Head only: named actors, by `namespace/name`.
     names: HashMap<String, crate::transport::WireActor>,
     /// Head only: the driver programs it has heard from.
     jobs: jobs::Jobs,
     /// This node's job, when it runs a driver program (sent with its heartbeats).
     job: Option<crate::ids::JobId>,
-}
-
-/// Where a node can be reached: its QUIC endpoint and the SHA-256 of its certificate.
-pub(crate) type NodeAddr = (std::net::SocketAddr, [u8; 32]);
-
-/// How long a new connection may take: on loopback or a LAN a handshake takes
-/// milliseconds, and a dead node never answers.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// A connection to a node, being opened or open: shared by every request that needs
-/// it meanwhile, so a burst of requests opens one connection.
-type Connecting = futures::future::Shared<BoxFuture<'static, Result<Peer>>>;
-
-/// The agent's connections, for requests that run outside it.
-#[derive(Clone)]
-struct Link {
-    node: Weak<Node>,
-    peers: Arc<parking_lot::Mutex<HashMap<NodeId, Connecting>>>,
-    endpoint: Arc<Endpoint>,
-    token: String,
-}
-
-impl Link {
-    /// The connection to `target`, opened on first use at the address the node table
-    /// gives, else at `at` (drivers are not in the table).
-    fn peer(&self, target: NodeId, at: Option<NodeAddr>) -> BoxFuture<'static, Result<Peer>> {
-        let connecting = {
-            let mut peers = self.peers.lock();
-            peers
-                .entry(target)
-                .or_insert_with(|| {
-                    let entry = self
-                        .node
-                        .upgrade()
-                        .and_then(|n| {
-                            n.view
-                                .read()
-                                .iter()
-                                .find(|w| w.node_id == target)
-                                .map(|w| (w.addr, w.fingerprint))
-                        })
-                        .or(at);
-                    let endpoint = self.endpoint.clone();
-                    let token = self.token.clone();
-                    async move {
-                        let (addr, fingerprint) =
-                            entry.ok_or(Error::NodeDied { node_id: target })?;
-                        let join = JoinAddress {
-                            addr,
-                            token,
-                            fingerprint,
-                        };
-                        // A node that died does not answer the handshake at all.
-                        let connect = endpoint.connect(&join);
-                        match actix_rt::time::timeout(CONNECT_TIMEOUT, connect).await {
-                            Ok(Ok(peer)) => Ok(peer),
-                            _ => Err(Error::NodeDied { node_id: target }),
-                        }
-                    }
-                    .boxed()
-                    .shared()
-                })
-                .clone()
-        };
-        let peers = self.peers.clone();
-        async move {
-            let peer = connecting.await;
-            if peer.is_err() {
-                peers.lock().remove(&target);
-            }
-            peer
-        }
-        .boxed()
-    }
-
-    /// Opens a request stream to `target` (see [`Peer::open`]).
-    fn open(
-        &self,
-        target: NodeId,
-        at: Option<NodeAddr>,
-    ) -> BoxFuture<'static, Result<crate::transport::Exchange>> {
-        let peer = self.peer(target, at);
-        let peers = self.peers.clone();
-        async move {
-            let opened = peer.await?.open().await;
-            opened.map_err(|e| {
-                tracing::debug!(target = %target, error = %e, "cannot open a request stream");
-                peers.lock().remove(&target);
-                Error::NodeDied { node_id: target }
-            })
-        }
-        .boxed()
-    }
-
-    /// Sends `msg` (with its bulk `payload`) to `target` and waits for the answer. A
-    /// transport failure drops the connection and reads as the node having died.
-    fn request(
-        &self,
-        target: NodeId,
-        at: Option<NodeAddr>,
-        msg: WireMessage,
-        payload: impl AsRef<[u8]> + Send + 'static,
-    ) -> BoxFuture<'static, Result<(WireMessage, Vec<u8>)>> {
-        let open = self.open(target, at);
-        let link = self.clone();
-        async move {
-            link.exchange(open.await?, target, &msg, payload.as_ref())
-                .await
-        }
-        .boxed()
-    }
-
-    /// Sends a request on an opened stream and reads the answer.
-    async fn exchange(
-        &self,
-        stream: crate::transport::Exchange,
-        target: NodeId,
-        msg: &WireMessage,
-        payload: &[u8],
-    ) -> Result<(WireMessage, Vec<u8>)> {
-        stream.exchange(msg, payload).await.map_err(|e| {
-            tracing::debug!(target = %target, error = %e, "request failed");
-            self.peers.lock().remove(&target);
-            Error::NodeDied { node_id: target }
-        })
-    }
 }
 
 /// Forwards transport requests to the agent.

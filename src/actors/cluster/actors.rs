@@ -15,6 +15,7 @@ use futures::FutureExt;
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
 
+use super::restart::Owned;
 use super::tasks::{answer_with, settle_from_answer};
 use super::{ClusterAgent, NodeAddr, Role};
 use crate::actors::ActorOptions;
@@ -37,15 +38,6 @@ pub(crate) struct CreateRemoteActor {
     pub(crate) encode: EncodeArgs,
     /// Set when the actor may be re-created elsewhere if its node dies.
     pub(crate) restart: Option<Restart>,
-}
-
-/// An actor this node created on another node, kept to re-create it when that node
-/// dies: its creation message and payload, and where its handles send calls.
-pub(super) struct Owned {
-    node: NodeId,
-    request: WireMessage,
-    args: super::tasks::SharedBytes,
-    restart: Restart,
 }
 
 /// Calls a method of an actor on another node.
@@ -194,58 +186,6 @@ impl Handler<CreateRemoteActor> for ClusterAgent {
                 act.owned.insert(id, owned);
             }
         }));
-    }
-}
-
-impl ClusterAgent {
-    /// Re-creates, elsewhere, the actors this node created on `dead` that may restart.
-    /// Their handles' calls go to the new node from now on, continuing their order there;
-    /// calls that were in flight fail with `ActorDied`.
-    pub(super) fn restart_actors_on(&mut self, dead: NodeId) {
-        let node = self.node.upgrade();
-        let ids: Vec<ActorId> = self
-            .owned
-            .iter()
-            .filter(|(_, o)| o.node == dead)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            let Some(mut owned) = self.owned.remove(&id) else {
-                continue;
-            };
-            let (Some(location), Some(submitted)) = (
-                owned.restart.location.upgrade(),
-                owned.restart.submitted.upgrade(),
-            ) else {
-                continue; // Its creator's handles are gone: nothing to restart.
-            };
-            let target = super::tasks::place_again(
-                node.as_ref(),
-                &owned.restart.resources,
-                &owned.restart.strategy,
-                &[dead],
-            );
-            let Some(target) = target.filter(|_| owned.restart.left != 0) else {
-                tracing::warn!(actor_id = %id, dead = %dead, "the actor's node died and it cannot restart");
-                continue;
-            };
-            owned.restart.left -= i32::from(owned.restart.left > 0);
-            // The node first, then the count: a call numbered from here on goes there.
-            location.store(target.0, std::sync::atomic::Ordering::SeqCst);
-            let next = submitted.load(std::sync::atomic::Ordering::SeqCst);
-            if let WireMessage::CreateActor { resume, .. } = &mut owned.request {
-                *resume = Some((owned.restart.caller, next));
-            }
-            tracing::warn!(actor_id = %id, dead = %dead, target = %target, "the actor's node died: restarting it elsewhere");
-            let send = self.request(target, None, owned.request.clone(), owned.args.clone());
-            actix::spawn(async move {
-                if let Err(e) = send.await {
-                    tracing::warn!(actor_id = %id, error = %e, "actor restart failed");
-                }
-            });
-            owned.node = target;
-            self.owned.insert(id, owned);
-        }
     }
 }
 
