@@ -441,7 +441,12 @@ impl ClusterAgent {
     fn forget_node(&mut self, dead: NodeId) {
         self.borrowers.forget(dead);
         self.hosted.holds.forget(dead);
-        self.peers.lock().remove(&dead);
+        if let Some(connecting) = self.peers.lock().remove(&dead)
+            && let Some(Ok(peer)) = connecting.peek()
+        {
+            // Requests in flight to it fail now instead of after the idle timeout.
+            peer.close("the node is dead");
+        }
         self.names.retain(|_, a| a.node_id != dead);
     }
 }

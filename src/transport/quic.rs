@@ -260,6 +260,12 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// Closes the connection: requests waiting on it fail at once (used when the peer is
+    /// known dead, rather than waiting for the idle timeout).
+    pub fn close(&self, reason: &str) {
+        self.conn.close(VarInt::from_u32(0), reason.as_bytes());
+    }
+
     /// Sends one request and waits for its answer.
     ///
     /// # Errors
