@@ -124,6 +124,23 @@ pub trait ActorOptionsBuilder: Sized {
     }
     /// Which node the actor is placed on (default: this node when it has the resources,
     /// else another node that has them).
+    ///
+    /// ```
+    /// use ray::prelude::*;
+    ///
+    /// pub struct Here;
+    /// #[ray::remote]
+    /// impl Here {
+    ///     pub fn new() -> Self { Here }
+    ///     pub fn node(&self) -> ray::NodeId { ray::runtime_context().node_id() }
+    /// }
+    ///
+    /// let me = ray::runtime_context().node_id();
+    /// let pin = ray::SchedulingStrategy::NodeAffinity { node_id: me, soft: false };
+    /// let h = Here::options().scheduling_strategy(pin).remote();
+    /// assert_eq!(ray::get(&h.node.remote()).unwrap(), me);
+    /// # ray::shutdown();
+    /// ```
     fn scheduling_strategy(mut self, s: SchedulingStrategy) -> Self {
         self.actor_options().strategy = s;
         self

@@ -119,6 +119,12 @@ pub fn pending_demands() -> Vec<String> {
 }
 
 /// One job (a driver program) of the cluster, as [`jobs`] reports it.
+///
+/// ```
+/// let job = &ray::jobs()[0];
+/// assert_eq!(job.driver, ray::runtime_context().node_id());
+/// # ray::shutdown();
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobInfo {
