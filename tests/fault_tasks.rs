@@ -1,6 +1,6 @@
 //! Tasks whose node dies under them (an in-process `Cluster` node removed abruptly):
 //! tried again on another node that fits (`max_retries`, default 3), or failed with
-//! `NodeDied` when retries are off.
+//! `NodeDied` when retries are off; and a ref whose owning node died gives `OwnerDied`.
 
 mod common;
 
@@ -94,4 +94,42 @@ fn without_retries_a_task_whose_node_dies_fails_with_node_died() {
         "{err:?}"
     );
     RELEASE.store(true, Ordering::SeqCst);
+}
+
+/// Puts a value on the node that runs it and returns the encoded ref (as a user could
+/// keep it in a file), not a live ref: nothing on the driver holds the value.
+#[ray::remote]
+fn put_here(v: String) -> Result<serde_bytes::ByteBuf, String> {
+    let r = ray::put(v);
+    rmp_serde::to_vec(&r)
+        .map(serde_bytes::ByteBuf::from)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_ref_whose_owner_died_gives_owner_died() {
+    let (mut cluster, nodes) = two_nodes_with("r");
+    let _ray = common::init_with(
+        ray::Config::new()
+            .address(cluster.address())
+            .heartbeat_interval(Duration::from_millis(100))
+            .node_timeout(Duration::from_secs(1)),
+    );
+    let bytes = ray::get(
+        &put_here
+            .options()
+            .resource("r", 1.0)
+            .remote("hi".to_string()),
+    )
+    .unwrap();
+    // Where did it run? Remove both nodes: the owner is one of them.
+    for n in &nodes {
+        cluster.remove_node(n);
+    }
+    let r: ray::ObjectRef<String> = rmp_serde::from_slice(&bytes).unwrap();
+    let err = ray::get_timeout(&r, Duration::from_secs(20)).unwrap_err();
+    assert!(
+        matches!(err, ray::Error::OwnerDied { object_id } if object_id == r.id()),
+        "{err:?}"
+    );
 }

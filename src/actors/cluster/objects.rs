@@ -87,6 +87,10 @@ impl Handler<PullObject> for ClusterAgent {
                 Ok((WireMessage::ObjectData { error: None }, bytes)) => Ok(bytes),
                 Ok((WireMessage::ObjectData { error: Some(e) }, _)) => Err(e),
                 Ok((other, _)) => Err(Error::Serialization(format!("unexpected answer {other:?}"))),
+                // The node that made the object owns its value: with it, the value is gone.
+                Err(Error::NodeDied { .. }) => Err(Error::OwnerDied {
+                    object_id: msg.object_id,
+                }),
                 Err(e) => Err(e),
             };
             if bytes.is_ok() && msg.state.counted() {
