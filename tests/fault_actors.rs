@@ -28,7 +28,20 @@ impl Tally {
     pub fn node(&self) -> ray::NodeId {
         ray::runtime_context().node_id()
     }
+
+    /// Adds `k`, the first time only after `GATE` opens (so its node can die meanwhile);
+    /// returns where it ran.
+    pub fn add_slowly(&mut self, k: u64) -> (u64, ray::NodeId) {
+        if !STARTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            common::hold(&GATE);
+        }
+        self.n += k;
+        (self.n, ray::runtime_context().node_id())
+    }
 }
+
+static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static GATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn two_nodes() -> (Cluster, Vec<NodeHandle>) {
     common::tracing();
@@ -100,4 +113,25 @@ fn without_restarts_calls_to_an_actor_whose_node_died_fail() {
     remove(&mut cluster, &nodes, first);
     let err = ray::get_timeout(&t.add.remote(1), Duration::from_secs(20)).unwrap_err();
     assert!(matches!(err, ray::Error::ActorDied { .. }), "{err:?}");
+}
+
+#[test]
+fn with_max_task_retries_a_call_in_flight_runs_again_on_the_restarted_actor() {
+    let (mut cluster, nodes) = two_nodes();
+    let _ray = driver(&cluster);
+    let t = Tally::options()
+        .resource("r", 1.0)
+        .max_restarts(1)
+        .max_task_retries(1)
+        .remote(10);
+    let first = ray::get(&t.node.remote()).unwrap();
+    let r = t.add_slowly.remote(1);
+    assert!(common::wait_until(common::LONG, || STARTED
+        .load(std::sync::atomic::Ordering::SeqCst)));
+    remove(&mut cluster, &nodes, first);
+    // The call that was running when its node died runs again on the new instance.
+    let (n, ran_on) = ray::get_timeout(&r, Duration::from_secs(30)).unwrap();
+    assert_eq!(n, 11);
+    assert_ne!(ran_on, first);
+    GATE.store(true, std::sync::atomic::Ordering::SeqCst);
 }

@@ -32,7 +32,7 @@ use crate::transport::{Endpoint, JoinAddress, NodeLoad, Service, WireMessage, Wi
 use crate::{Error, Result};
 
 pub(crate) use actors::{
-    ActorStopped, CallRemoteActor, CreateRemoteActor, KillRemoteActor, NameRequest,
+    ActorStopped, CallRemoteActor, CallRetry, CreateRemoteActor, KillRemoteActor, NameRequest,
 };
 pub(crate) use link::NodeAddr;
 use link::{Connecting, Link};

@@ -155,8 +155,7 @@ impl<A: RemoteActor> ActorCell<A> {
                 ))];
             }
         };
-        let seq = self.submitted.fetch_add(1, Ordering::SeqCst);
-        vec![site.call(self.id, seq, call, &store)]
+        vec![site.call(self.id, &self.submitted, call, &store)]
     }
 
     /// Sends one method call; used by the generated method stubs.

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use actix::Addr;
 
 use super::cluster::{
-    CallRemoteActor, ClusterAgent, CreateRemoteActor, KillRemoteActor, NameRequest, NodeAddr,
+    CallRemoteActor, CallRetry, ClusterAgent, CreateRemoteActor, KillRemoteActor, NameRequest,
+    NodeAddr,
 };
 use super::{ActorHandle, ActorOptions, RemoteActor};
 use crate::ids::{ActorId, NodeId, ObjectId, TaskId};
@@ -50,6 +51,9 @@ pub(crate) struct RemoteSite {
     pub(crate) caller: u64,
     /// Whether this (borrowed) handle told the host it keeps the actor alive.
     pub(crate) holding: std::sync::atomic::AtomicBool,
+    /// Tries a call gets again on the restarted actor after its node died (the
+    /// creator's handle, with `max_task_retries`).
+    pub(crate) task_retries: i32,
 }
 
 impl RemoteSite {
@@ -66,6 +70,7 @@ impl RemoteSite {
             owner,
             caller: new_caller(),
             holding: Default::default(),
+            task_retries: 0,
         }
     }
 
@@ -78,10 +83,16 @@ impl RemoteSite {
     pub(crate) fn call(
         &self,
         actor_id: ActorId,
-        seq: u64,
+        seqs: &Arc<AtomicU64>,
         call: RemoteCall,
         store: &Arc<crate::store::MemoryStore>,
     ) -> RawRef {
+        let seq = seqs.fetch_add(1, Ordering::SeqCst);
+        let retry = (self.task_retries != 0).then(|| CallRetry {
+            left: self.task_retries,
+            location: self.location.clone(),
+            seqs: seqs.clone(),
+        });
         let ret = RawRef::pending(store, ObjectId::for_return(TaskId::new(), 0));
         self.agent.do_send(CallRemoteActor {
             target: self.node(),
@@ -94,6 +105,7 @@ impl RemoteSite {
             encode: call.encode,
             decode: call.decode,
             returns: vec![ret.clone()],
+            retry,
         });
         ret
     }
@@ -115,6 +127,7 @@ impl RemoteSite {
             encode: Box::new(|| Ok((Vec::new(), Box::new(()) as Held))),
             decode: nothing,
             returns: Vec::new(),
+            retry: None,
         });
     }
 
@@ -304,7 +317,10 @@ pub(crate) fn create_on(
     }
     let mut options = opts.clone();
     options.namespace = Some(node.namespace.clone());
-    let site = RemoteSite::new(target, None, agent.clone(), true);
+    let mut site = RemoteSite::new(target, None, agent.clone(), true);
+    if opts.max_restarts != 0 {
+        site.task_retries = opts.max_task_retries;
+    }
     let restart = (opts.max_restarts != 0).then(|| Restart {
         location: Arc::downgrade(&site.location),
         submitted: Arc::downgrade(submitted),

@@ -54,6 +54,19 @@ pub(crate) struct CallRemoteActor {
     pub(crate) encode: EncodeArgs,
     pub(crate) decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
     pub(crate) returns: Vec<RawRef>,
+    /// Set when the call may run again on the restarted actor (`max_task_retries`).
+    pub(crate) retry: Option<CallRetry>,
+}
+
+/// How a call to an actor that may restart is tried again after its node died: once the
+/// creator moved the actor's location, as a new call of the same handle.
+pub(crate) struct CallRetry {
+    /// Tries left (-1: always).
+    pub(crate) left: i32,
+    /// Where the handle's calls go (the creator updates it on restart).
+    pub(crate) location: Arc<std::sync::atomic::AtomicU64>,
+    /// The handle's call counter.
+    pub(crate) seqs: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Stops an actor on another node (`ray::kill`, or its creator dropped every handle).
@@ -195,6 +208,8 @@ impl Handler<CallRemoteActor> for ClusterAgent {
     fn handle(&mut self, msg: CallRemoteActor, ctx: &mut Context<Self>) {
         let link = self.link();
         let node = self.node.upgrade();
+        // How long a retried call waits for its actor to restart.
+        let patience = self.timeout * 4;
         let (opened, now_open) = oneshot::channel::<()>();
         let previous = self.calling.0.insert(msg.caller, now_open);
         let run = async move {
@@ -220,10 +235,16 @@ impl Handler<CallRemoteActor> for ClusterAgent {
             let stream = link.open(msg.target, msg.at).await;
             drop(opened);
             // A failed call still takes its turn at the host, so later calls run.
-            let answer = match stream {
+            let mut answer = match stream {
                 Ok(stream) => link.exchange(stream, msg.target, &request, &payload).await,
                 Err(e) => Err(e),
             };
+            if let (Some(retry), None) = (&msg.retry, &failed) {
+                answer = retry_call(
+                    &link, retry, msg.target, request, &payload, answer, patience,
+                )
+                .await;
+            }
             drop(held);
             if let Some(e) = failed {
                 for r in &msg.returns {
@@ -242,6 +263,46 @@ impl Handler<CallRemoteActor> for ClusterAgent {
         };
         ctx.spawn(run.into_actor(self));
     }
+}
+
+/// Runs a call again on the restarted actor while its node keeps dying under it and
+/// tries are left; returns the last answer.
+async fn retry_call(
+    link: &super::Link,
+    retry: &CallRetry,
+    mut target: NodeId,
+    mut request: WireMessage,
+    payload: &[u8],
+    mut answer: Result<(WireMessage, Vec<u8>)>,
+    patience: std::time::Duration,
+) -> Result<(WireMessage, Vec<u8>)> {
+    use std::sync::atomic::Ordering;
+    let mut left = retry.left;
+    while matches!(answer, Err(Error::NodeDied { .. })) && left != 0 {
+        left -= i32::from(left > 0);
+        let dead = target;
+        let deadline = std::time::Instant::now() + patience;
+        // The creator moves the location when it re-created the actor elsewhere.
+        loop {
+            target = NodeId(retry.location.load(Ordering::SeqCst));
+            if target != dead || std::time::Instant::now() > deadline {
+                break;
+            }
+            actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        if target == dead {
+            break;
+        }
+        if let WireMessage::CallActor { seq, .. } = &mut request {
+            // A new call of the handle: it runs after the calls already made.
+            *seq = retry.seqs.fetch_add(1, Ordering::SeqCst);
+        }
+        tracing::warn!(dead = %dead, target = %target, "actor call lost with its node: running it again on the restarted actor");
+        answer = link
+            .request(target, None, request.clone(), payload.to_vec())
+            .await;
+    }
+    answer
 }
 
 impl Handler<KillRemoteActor> for ClusterAgent {
