@@ -8,9 +8,10 @@
 //! `CHAOS_WORK_MS` (5: how long each task and call works).
 //!
 //! Tasks use `max_retries(-1)`: the runtime tries a task again on another node when its
-//! node dies. The actor uses `max_restarts(-1)`: it is re-created on another node when
-//! its node dies; a call that was in flight then fails with `ActorDied`, and this driver
-//! makes it again (the runtime does not yet retry in-flight calls across nodes).
+//! node dies. The actor uses `max_restarts(-1)` and `max_task_retries(-1)`: it is
+//! re-created on another node when its node dies, and a call that was in flight runs
+//! again there. A call made in the moment between the death and the restart can still
+//! fail with `ActorDied`; this driver then makes it again and counts it.
 
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -174,7 +175,11 @@ fn main() -> anyhow::Result<()> {
             next += batch.len() as u64;
             eprintln!("chaos: {next}/{tasks} tasks checked");
         }
-        let squarer = Squarer::options().num_cpus(1.0).max_restarts(-1).remote();
+        let squarer = Squarer::options()
+            .num_cpus(1.0)
+            .max_restarts(-1)
+            .max_task_retries(-1)
+            .remote();
         let mut call_retries = 0u64;
         for x in 0..calls {
             let give_up = Instant::now() + Duration::from_secs(60);
