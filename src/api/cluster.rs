@@ -33,7 +33,7 @@ pub struct NodeInfo {
 /// The nodes of the cluster (one for the embedded runtime).
 ///
 /// # Errors
-/// [`Error::ShutDown`] if the runtime stops during the call.
+/// [`Error::ShutDown`](crate::Error::ShutDown) if the runtime stops during the call.
 ///
 /// # Examples
 /// ```
@@ -105,7 +105,7 @@ pub fn available_resources() -> BTreeMap<String, f64> {
 
 /// Resource requests that no live node of the cluster can satisfy: their tasks wait for
 /// a node that fits to join (what `ray status` lists as pending demands). On a lone node
-/// such tasks fail with [`Error::Infeasible`] instead, so this is empty there.
+/// such tasks fail with [`Error::Infeasible`](crate::Error::Infeasible) instead, so this is empty there.
 ///
 /// # Examples
 /// ```
