@@ -189,7 +189,9 @@ fn main() -> anyhow::Result<()> {
                         wrong += u64::from(v != x * x);
                         break;
                     }
-                    Err(ray::Error::ActorDied { .. }) if Instant::now() < give_up => {
+                    Err(ray::Error::ActorDied { .. } | ray::Error::ActorUnavailable { .. })
+                        if Instant::now() < give_up =>
+                    {
                         call_retries += 1;
                         std::thread::sleep(Duration::from_millis(50));
                     }

@@ -51,6 +51,16 @@ pub enum Error {
         /// Why it died.
         reason: String,
     },
+    /// The actor is restarting (its node died and it has `max_restarts` left): this call
+    /// was lost with the node. Calls made once it is back reach the new instance; give it
+    /// `max_task_retries` to have lost calls run again there.
+    #[error("actor {actor_id} is unavailable: {reason}")]
+    ActorUnavailable {
+        /// The actor.
+        actor_id: ActorId,
+        /// Why.
+        reason: String,
+    },
     /// No actor is registered under this name (or it has another type).
     #[error("no actor named `{name}`{detail}: create it with `A::options().name(..)` first")]
     ActorNotFound {

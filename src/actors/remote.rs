@@ -54,6 +54,9 @@ pub(crate) struct RemoteSite {
     /// Tries a call gets again on the restarted actor after its node died (the
     /// creator's handle, with `max_task_retries`).
     pub(crate) task_retries: i32,
+    /// Whether the actor restarts when its node dies (the creator's handle, with
+    /// `max_restarts`): calls lost with the node are then `ActorUnavailable`.
+    pub(crate) restarts: bool,
 }
 
 impl RemoteSite {
@@ -71,6 +74,7 @@ impl RemoteSite {
             caller: new_caller(),
             holding: Default::default(),
             task_retries: 0,
+            restarts: false,
         }
     }
 
@@ -106,6 +110,7 @@ impl RemoteSite {
             decode: call.decode,
             returns: vec![ret.clone()],
             retry,
+            restarts: self.restarts,
         });
         ret
     }
@@ -128,6 +133,7 @@ impl RemoteSite {
             decode: nothing,
             returns: Vec::new(),
             retry: None,
+            restarts: false,
         });
     }
 
@@ -320,6 +326,7 @@ pub(crate) fn create_on(
     let mut site = RemoteSite::new(target, None, agent.clone(), true);
     if opts.max_restarts != 0 {
         site.task_retries = opts.max_task_retries;
+        site.restarts = true;
     }
     let restart = (opts.max_restarts != 0).then(|| Restart {
         location: Arc::downgrade(&site.location),

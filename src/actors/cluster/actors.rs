@@ -56,6 +56,8 @@ pub(crate) struct CallRemoteActor {
     pub(crate) returns: Vec<RawRef>,
     /// Set when the call may run again on the restarted actor (`max_task_retries`).
     pub(crate) retry: Option<CallRetry>,
+    /// Whether the actor restarts when its node dies.
+    pub(crate) restarts: bool,
 }
 
 /// How a call to an actor that may restart is tried again after its node died: once the
@@ -253,6 +255,10 @@ impl Handler<CallRemoteActor> for ClusterAgent {
                 return;
             }
             let answer = answer.map_err(|e| match e {
+                Error::NodeDied { node_id } if msg.restarts => Error::ActorUnavailable {
+                    actor_id: msg.actor_id,
+                    reason: format!("its node {node_id} died; it restarts on another node"),
+                },
                 Error::NodeDied { node_id } => Error::ActorDied {
                     actor_id: msg.actor_id,
                     reason: format!("its node {node_id} died or cannot be reached"),
