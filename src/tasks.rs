@@ -18,7 +18,7 @@ pub use args::RawRefHandle;
 pub use args::{Arg, IntoArg, Value};
 pub(crate) use executor::{CancelRunning, TaskActor};
 pub use options::{SchedulingStrategy, TaskOptions, TaskOptionsBuilder};
-pub(crate) use placement::{Placement, place, resources_of};
+pub(crate) use placement::{Placement, place, to_resources};
 pub use registry::{RemoteBody, RemoteFunction, build_fingerprint};
 pub(crate) use registry::{decode, encode, has_functions, lookup};
 pub use spec::TaskOutput;

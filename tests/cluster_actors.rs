@@ -149,12 +149,7 @@ fn cluster() -> (Cluster, NodeHandle, NodeHandle) {
 }
 
 fn driver(cluster: &Cluster) -> common::Ray {
-    common::init_with(
-        ray::Config::new()
-            .address(cluster.address())
-            .heartbeat_interval(Duration::from_millis(100))
-            .node_timeout(Duration::from_secs(1)),
-    )
+    common::join(&cluster.address())
 }
 
 #[test]

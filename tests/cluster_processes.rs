@@ -78,12 +78,7 @@ fn worker_processes_serve_tasks_and_actors_and_a_killed_one_is_reported_dead() {
     assert!(seen.contains(&called), "{seen:?}");
 
     // This test process joins as a driver.
-    let _ray = common::init_with(
-        ray::Config::new()
-            .address(address)
-            .heartbeat_interval(Duration::from_millis(100))
-            .node_timeout(Duration::from_secs(1)),
-    );
+    let _ray = common::join(&address);
     let alive = || ray::nodes().unwrap().iter().filter(|n| n.alive).count();
     assert!(
         common::wait_until(Duration::from_secs(10), || alive() == 3),

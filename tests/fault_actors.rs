@@ -58,12 +58,7 @@ fn two_nodes() -> (Cluster, Vec<NodeHandle>) {
 }
 
 fn driver(cluster: &Cluster) -> common::Ray {
-    common::init_with(
-        ray::Config::new()
-            .address(cluster.address())
-            .heartbeat_interval(Duration::from_millis(100))
-            .node_timeout(Duration::from_secs(1)),
-    )
+    common::join(&cluster.address())
 }
 
 fn remove(cluster: &mut Cluster, nodes: &[NodeHandle], id: ray::NodeId) {

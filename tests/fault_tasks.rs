@@ -61,12 +61,7 @@ fn remove_first_node(cluster: &mut Cluster, nodes: &[NodeHandle]) -> ray::NodeId
 #[test]
 fn a_task_whose_node_dies_is_retried_elsewhere_with_the_right_result() {
     let (mut cluster, nodes) = two_nodes_with("r");
-    let _ray = common::init_with(
-        ray::Config::new()
-            .address(cluster.address())
-            .heartbeat_interval(Duration::from_millis(100))
-            .node_timeout(Duration::from_secs(1)),
-    );
+    let _ray = common::join(&cluster.address());
     let r = double_slowly.options().resource("r", 1.0).remote(21);
     let dead = remove_first_node(&mut cluster, &nodes);
     let (ran_on, value, attempt) = ray::get_timeout(&r, Duration::from_secs(30)).unwrap();
@@ -109,12 +104,7 @@ fn put_here(v: String) -> Result<serde_bytes::ByteBuf, String> {
 #[test]
 fn a_ref_whose_owner_died_gives_owner_died() {
     let (mut cluster, nodes) = two_nodes_with("r");
-    let _ray = common::init_with(
-        ray::Config::new()
-            .address(cluster.address())
-            .heartbeat_interval(Duration::from_millis(100))
-            .node_timeout(Duration::from_secs(1)),
-    );
+    let _ray = common::join(&cluster.address());
     let bytes = ray::get(
         &put_here
             .options()

@@ -21,7 +21,7 @@ use crate::resources::Resources;
 use crate::runtime::{Node, block_on};
 use crate::store::{RawRef, StoredValue};
 use crate::tasks::{Held, RawRefHandle};
-use crate::tasks::{Placement, place, resources_of};
+use crate::tasks::{Placement, place, to_resources};
 use crate::transport::WireActor;
 use crate::{Error, Result};
 
@@ -83,7 +83,7 @@ impl RemoteSite {
         NodeId(self.location.load(Ordering::SeqCst))
     }
 
-    /// Sends call number `seq` of this cell; returns its result ref.
+    /// Sends the next call of this cell; returns its result ref.
     pub(crate) fn call(
         &self,
         actor_id: ActorId,
@@ -98,6 +98,33 @@ impl RemoteSite {
             seqs: seqs.clone(),
         });
         let ret = RawRef::pending(store, ObjectId::for_return(TaskId::new(), 0));
+        self.send(actor_id, seq, call, vec![ret.clone()], retry);
+        ret
+    }
+
+    /// Sends `HOLD` or `RELEASE` as call number `seq`: in order with this handle's calls.
+    pub(crate) fn hold(&self, actor_id: ActorId, seq: u64, hold: bool) {
+        fn nothing(_: &[u8]) -> Result<Vec<StoredValue>> {
+            Ok(Vec::new())
+        }
+        self.holding.store(hold, Ordering::SeqCst);
+        let call = RemoteCall {
+            method: if hold { HOLD } else { RELEASE },
+            deps: Vec::new(),
+            encode: Box::new(|| Ok((Vec::new(), Box::new(()) as Held))),
+            decode: nothing,
+        };
+        self.send(actor_id, seq, call, Vec::new(), None);
+    }
+
+    fn send(
+        &self,
+        actor_id: ActorId,
+        seq: u64,
+        call: RemoteCall,
+        returns: Vec<RawRef>,
+        retry: Option<CallRetry>,
+    ) {
         self.agent.do_send(CallRemoteActor {
             target: self.node(),
             at: self.at,
@@ -108,32 +135,9 @@ impl RemoteSite {
             deps: call.deps,
             encode: call.encode,
             decode: call.decode,
-            returns: vec![ret.clone()],
+            returns,
             retry,
             restarts: self.restarts,
-        });
-        ret
-    }
-
-    /// Sends `HOLD` or `RELEASE` as call number `seq`: in order with this handle's calls.
-    pub(crate) fn hold(&self, actor_id: ActorId, seq: u64, hold: bool) {
-        fn nothing(_: &[u8]) -> Result<Vec<StoredValue>> {
-            Ok(Vec::new())
-        }
-        self.holding.store(hold, Ordering::SeqCst);
-        self.agent.do_send(CallRemoteActor {
-            target: self.node(),
-            at: self.at,
-            actor_id,
-            caller: self.caller,
-            seq,
-            method: if hold { HOLD } else { RELEASE },
-            deps: Vec::new(),
-            encode: Box::new(|| Ok((Vec::new(), Box::new(()) as Held))),
-            decode: nothing,
-            returns: Vec::new(),
-            retry: None,
-            restarts: false,
         });
     }
 
@@ -185,11 +189,7 @@ pub(crate) fn placement(node: &Arc<Node>, req: &Resources, opts: &ActorOptions) 
     let free = view
         .iter()
         .find(|n| n.node_id == node.id)
-        .map(|n| {
-            let mut w = n.clone();
-            w.resources = n.load.available.clone();
-            resources_of(&w)
-        })
+        .map(|n| to_resources(&n.load.available))
         .unwrap_or_else(|| node.total.clone());
     let mut turn = TURN.load(Ordering::Relaxed);
     let decision = place(

@@ -20,7 +20,9 @@ pub(crate) enum Placement {
     NodeGone(NodeId),
 }
 
-fn to_resources(list: &[(String, f64)]) -> Resources {
+/// A resource list as the wire carries it, as a resource set (entries that are not valid
+/// amounts are left out).
+pub(crate) fn to_resources(list: &[(String, f64)]) -> Resources {
     let mut r = Resources::new();
     for (k, v) in list {
         if let Ok(units) = crate::resources::to_units(k, *v) {

@@ -50,6 +50,18 @@ pub fn init_with(config: ray::Config) -> Ray {
     guard
 }
 
+/// Joins the cluster at `address` as a driver that notices failures quickly: heartbeats
+/// every 100 ms, nodes (and the head) taken as dead after 1 s of silence, as the test
+/// clusters' nodes do.
+pub fn join(address: &str) -> Ray {
+    init_with(
+        ray::Config::new()
+            .address(address)
+            .heartbeat_interval(Duration::from_millis(100))
+            .node_timeout(Duration::from_secs(1)),
+    )
+}
+
 /// Starts a runtime with `cpus` logical CPUs.
 pub fn init(cpus: f64) -> Ray {
     init_with(ray::Config::new().num_cpus(cpus))

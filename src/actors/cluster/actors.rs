@@ -136,11 +136,14 @@ impl Calling {
     }
 }
 
-/// The host's side: actors created here for other nodes (an `Err` once dead or failed to
-/// create, so late calls get that error), and each caller's ordering state.
+/// The host's side: actors created here for other nodes, the error of actors that other
+/// nodes reached and that are gone (so late calls get it at once), and each caller's
+/// ordering state.
 #[derive(Default)]
 pub(super) struct Hosted {
-    actors: HashMap<ActorId, std::result::Result<Arc<dyn HostedActor>, Error>>,
+    /// Created here for another node, until they stop.
+    placed: std::collections::HashSet<ActorId>,
+    gone: HashMap<ActorId, Error>,
     orders: HashMap<(ActorId, u64), Order>,
     /// Actors that handles on other nodes keep alive (besides their creator).
     pub(super) holds: super::holds::Holds<ActorId, Option<Arc<dyn HostedActor>>>,
@@ -422,7 +425,7 @@ impl ClusterAgent {
             let order = self.hosted.orders.entry((actor_id, caller)).or_default();
             order.next = order.next.max(next);
         }
-        if self.hosted.actors.contains_key(&actor_id) {
+        if self.hosted.gone.contains_key(&actor_id) {
             // Released (or killed) by its creator before its creation arrived.
             return WireMessage::Ack;
         }
@@ -439,14 +442,17 @@ impl ClusterAgent {
         match created {
             // Its creator holds it, like a handle on another node: it lives while some
             // node holds it, and goes with a creator that dies.
-            Ok(h) => self.hosted.holds.add(actor_id, creator, || Some(h)),
+            Ok(h) => {
+                self.hosted.placed.insert(actor_id);
+                self.hosted.holds.add(actor_id, creator, || Some(h));
+            }
             Err(e) => {
                 tracing::warn!(node_id = %self.node_id, actor_id = %actor_id, class = class_name, error = %e, "cannot create the actor");
                 let dead = Error::ActorDied {
                     actor_id,
                     reason: e.to_string(),
                 };
-                self.hosted.actors.insert(actor_id, Err(dead));
+                self.hosted.gone.insert(actor_id, dead);
             }
         }
         self.drain_all(actor_id);
@@ -520,8 +526,8 @@ impl ClusterAgent {
     /// The actor behind `actor_id` on this node: created here for another node, or
     /// created here by this node's own code. `None` while its creation has not arrived.
     fn hosted_actor(&self, actor_id: ActorId) -> Option<Result<Arc<dyn HostedActor>>> {
-        if let Some(a) = self.hosted.actors.get(&actor_id) {
-            return Some(a.clone());
+        if let Some(e) = self.hosted.gone.get(&actor_id) {
+            return Some(Err(e.clone()));
         }
         let node = self.node.upgrade()?;
         node.actor_cells.get(actor_id)?.hosted().map(Ok)
@@ -593,12 +599,12 @@ impl ClusterAgent {
             return;
         }
         tracing::warn!(node_id = %self.node_id, actor_id = %actor_id, "calls for an actor this node does not host");
-        self.hosted.actors.insert(
+        self.hosted.gone.insert(
             actor_id,
-            Err(Error::ActorNotFound {
+            Error::ActorNotFound {
                 name: actor_id.to_string(),
                 detail: format!(" on node {}", self.node_id),
-            }),
+            },
         );
         self.drain_all(actor_id);
     }
@@ -619,18 +625,18 @@ impl ClusterAgent {
 
     /// An actor of this node stopped: calls that arrive for it later fail at once.
     pub(super) fn actor_stopped(&mut self, actor_id: ActorId) {
-        let hosted = self.hosted.actors.contains_key(&actor_id);
+        let placed = self.hosted.placed.remove(&actor_id);
         let called = self.hosted.orders.keys().any(|(a, _)| *a == actor_id);
-        if !hosted && !called {
+        if !placed && !called {
             // Never reached from another node: nothing to remember.
             return;
         }
-        self.hosted.actors.insert(
+        self.hosted.gone.insert(
             actor_id,
-            Err(Error::ActorDied {
+            Error::ActorDied {
                 actor_id,
                 reason: "the actor stopped".into(),
-            }),
+            },
         );
         self.drain_all(actor_id);
     }
@@ -659,12 +665,12 @@ impl ClusterAgent {
         } else {
             "its creator dropped every handle"
         };
-        self.hosted.actors.insert(
+        self.hosted.gone.insert(
             actor_id,
-            Err(Error::ActorDied {
+            Error::ActorDied {
                 actor_id,
                 reason: reason.into(),
-            }),
+            },
         );
     }
 }

@@ -17,7 +17,7 @@ use crate::ids::{NodeId, ObjectId, TaskId};
 use crate::resources::{Resources, to_units};
 use crate::runtime::{Node, with_context};
 use crate::store::{RawRef, StoredValue, stored};
-use crate::tasks::{Placement, RemoteBody, TaskBody, TaskSpec, lookup, place};
+use crate::tasks::{Placement, RemoteBody, TaskBody, TaskSpec, lookup, place, to_resources};
 use crate::transport::WireMessage;
 use crate::{Error, Result, SchedulingStrategy};
 
@@ -141,11 +141,7 @@ fn next_node(
     let WireMessage::RunTask { resources, .. } = request else {
         return None;
     };
-    let mut req = Resources::new();
-    for (k, v) in resources {
-        req.set_units(k, to_units(k, *v).ok()?);
-    }
-    place_again(node, &req, strategy, lost)
+    place_again(node, &to_resources(resources), strategy, lost)
 }
 
 /// A live node for work that needs `req`, other than the nodes in `lost` (which died
