@@ -14,8 +14,8 @@ mod registry;
 mod remote;
 
 pub(crate) use cluster::{
-    ActorStopped, BorrowState, ClusterAgent, NameRequest, PullObject, ReleaseBorrow, Retry, Role,
-    RunRemote, StopAgent, start as start_cluster_agent,
+    ActorStopped, AgentSettings, BorrowState, ClusterAgent, NameRequest, PullObject, ReleaseBorrow,
+    Retry, Role, RunRemote, StopAgent, start as start_cluster_agent,
 };
 pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};

@@ -33,6 +33,9 @@ pub struct Config {
     /// The node runs no driver program (a CLI command, a test cluster's node): it is not
     /// listed in the head's job table.
     pub(crate) no_job: bool,
+    pub(crate) object_store_memory: Option<usize>,
+    pub(crate) spill_dir: Option<std::path::PathBuf>,
+    pub(crate) max_lineage_bytes: Option<usize>,
 }
 
 impl Config {
@@ -106,6 +109,60 @@ impl Config {
         self
     }
 
+    /// Bytes of objects this node's store keeps in memory; past it, large objects spill
+    /// to disk and are restored when read (default: 30% of the machine's memory, as in
+    /// Ray; env `RAY_OBJECT_STORE_MEMORY`).
+    ///
+    /// # Examples
+    /// ```
+    /// ray::init_with(ray::Config::new().object_store_memory(64 << 20)).unwrap();
+    /// assert_eq!(ray::memory_summary().capacity, 64 << 20);
+    /// ray::shutdown();
+    /// ```
+    pub fn object_store_memory(mut self, bytes: usize) -> Self {
+        self.object_store_memory = Some(bytes);
+        self
+    }
+
+    /// Where spilled objects go: a directory of this node's own is made under `dir`
+    /// (default: the system's temporary directory; env `RAY_OBJECT_SPILLING_DIRECTORY`).
+    /// It is removed at shutdown.
+    ///
+    /// # Examples
+    /// ```
+    /// let dir = std::env::temp_dir().join("my-spill");
+    /// ray::init_with(ray::Config::new().object_spilling_directory(&dir)).unwrap();
+    /// ray::shutdown();
+    /// ```
+    pub fn object_spilling_directory(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.spill_dir = Some(dir.into());
+        self
+    }
+
+    /// Bytes of lineage (the encoded arguments of tasks whose large results other nodes
+    /// hold) this node keeps to make such results again if their node dies (default
+    /// 1 GiB, Ray's `max_lineage_bytes`). Past it, new results are not reconstructable:
+    /// losing one gives [`crate::Error::ObjectLost`].
+    ///
+    /// # Examples
+    /// ```
+    /// ray::init_with(ray::Config::new().max_lineage_bytes(64 << 20)).unwrap();
+    /// ray::shutdown();
+    /// ```
+    pub fn max_lineage_bytes(mut self, bytes: usize) -> Self {
+        self.max_lineage_bytes = Some(bytes);
+        self
+    }
+
+    /// The store's capacity and spill directory base.
+    pub(crate) fn spill_settings(&self) -> (usize, Option<std::path::PathBuf>) {
+        (
+            self.object_store_memory
+                .unwrap_or_else(crate::store::default_capacity),
+            self.spill_dir.clone(),
+        )
+    }
+
     /// Fills unset fields from `RAY_ADDRESS`, `RAY_NUM_CPUS` and `RAY_NAMESPACE`.
     pub(crate) fn with_env(mut self) -> Result<Self> {
         if self.address.is_none() {
@@ -148,6 +205,17 @@ impl Config {
                 })?;
                 *slot = Some(Duration::from_millis(ms));
             }
+        }
+        if self.object_store_memory.is_none()
+            && let Ok(v) = std::env::var("RAY_OBJECT_STORE_MEMORY")
+        {
+            let n = v.parse::<usize>().map_err(|_| {
+                Error::InvalidArgument(format!("RAY_OBJECT_STORE_MEMORY must be bytes, got `{v}`"))
+            })?;
+            self.object_store_memory = Some(n);
+        }
+        if self.spill_dir.is_none() {
+            self.spill_dir = std::env::var_os("RAY_OBJECT_SPILLING_DIRECTORY").map(Into::into);
         }
         if std::env::var("RAY_NODE_MODE").is_ok_and(|m| m == "worker") {
             self.worker = true;

@@ -77,11 +77,14 @@ pub enum Error {
         /// The name requested.
         name: String,
     },
-    /// The object is gone: all of its references were dropped, or its value was lost.
-    #[error("object {object_id} is lost: keep an ObjectRef alive while you need its value")]
+    /// The object is gone: all of its references were dropped, or its value was lost
+    /// and cannot be made again (a `put` object, or a task result out of retries).
+    #[error("object {object_id} is lost: {reason}")]
     ObjectLost {
         /// The object.
         object_id: ObjectId,
+        /// What happened to it.
+        reason: String,
     },
     /// The worker that owned the object died, so its value cannot be recovered.
     #[error("the owner of object {object_id} died")]
@@ -149,6 +152,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::ObjectLost`] for an object whose every reference was dropped.
+    pub(crate) fn unreferenced(object_id: ObjectId) -> Self {
+        Error::ObjectLost {
+            object_id,
+            reason: "no reference to it remains: keep an ObjectRef alive while you need its value"
+                .into(),
+        }
+    }
+
     /// Whether this error means the task was cancelled.
     pub fn is_cancelled(&self) -> bool {
         matches!(self, Error::Cancelled { .. })

@@ -66,7 +66,9 @@ pub mod __private {
     };
 
     /// Wraps a return value for the store.
-    pub fn stored<T: serde::Serialize + Send + Sync + 'static>(v: T) -> StoredValue {
+    pub fn stored<T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static>(
+        v: T,
+    ) -> StoredValue {
         crate::store::stored(v)
     }
 
@@ -141,7 +143,7 @@ pub mod __private {
     }
 
     /// Decodes a value from another node.
-    pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    pub fn decode<T: serde::de::DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T> {
         crate::tasks::decode(bytes)
     }
 
@@ -168,7 +170,9 @@ pub mod __private {
     }
 
     /// Sends one generated item.
-    pub fn stream_send<T: serde::Serialize + Send + Sync + 'static>(
+    pub fn stream_send<
+        T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    >(
         tx: &StreamSender,
         item: T,
     ) -> Result<()> {

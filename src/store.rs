@@ -8,12 +8,15 @@
 mod memory;
 mod object_ref;
 mod size;
+mod spill;
 
-pub(crate) use memory::MemoryStore;
 pub use memory::MemorySummary;
 pub use memory::StoredValue;
+pub(crate) use memory::{Elsewhere, MemoryStore};
 pub use object_ref::RawRef;
 pub(crate) use object_ref::downcast as object_ref_downcast;
 pub(crate) use object_ref::{Cancel, CancelHook, RefInner};
 pub use object_ref::{ObjectRef, ObjectRefFuture};
+pub(crate) use size::buffer::decode as decode_buffer;
 pub(crate) use size::stored;
+pub(crate) use spill::{INLINE_MAX, Spill, default_capacity};

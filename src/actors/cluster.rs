@@ -10,6 +10,7 @@
 mod actors;
 mod holds;
 mod jobs;
+mod lineage;
 mod link;
 mod objects;
 mod restart;
@@ -107,6 +108,8 @@ pub(crate) struct ClusterAgent {
     jobs: jobs::Jobs,
     /// This node's job, when it runs a driver program (sent with its heartbeats).
     job: Option<crate::ids::JobId>,
+    /// The lineage of results other nodes hold for this one, against its cap.
+    lineage: Arc<lineage::LineageBudget>,
 }
 
 /// Forwards transport requests to the agent.
@@ -140,16 +143,31 @@ fn wire_resources(r: &Resources) -> Vec<(String, f64)> {
     r.to_map().into_iter().collect()
 }
 
+/// How a node's agent runs.
+pub(crate) struct AgentSettings {
+    /// The UDP port to bind (0: any free one).
+    pub(crate) port: u16,
+    pub(crate) heartbeat: Duration,
+    /// Silence after which a node counts as dead.
+    pub(crate) timeout: Duration,
+    /// Bytes of lineage kept for results other nodes hold.
+    pub(crate) max_lineage_bytes: usize,
+}
+
 /// Starts the agent for `node`: binds its QUIC endpoint and, unless it is the head,
 /// joins the head. Runs on the node's system thread.
 pub(crate) async fn start(
     node: &Arc<Node>,
     role: Role,
     job: Option<crate::ids::JobId>,
-    port: u16,
-    heartbeat: Duration,
-    timeout: Duration,
+    settings: AgentSettings,
 ) -> Result<(Addr<ClusterAgent>, JoinAddress)> {
+    let AgentSettings {
+        port,
+        heartbeat,
+        timeout,
+        max_lineage_bytes,
+    } = settings;
     let token = match &role {
         Role::Head => random_token()?,
         Role::Worker(j) | Role::Driver(j) => j.token.clone(),
@@ -198,6 +216,7 @@ pub(crate) async fn start(
         names: HashMap::new(),
         jobs: Default::default(),
         job,
+        lineage: lineage::LineageBudget::new(max_lineage_bytes),
     };
     let head_join = match &agent.role {
         Role::Head => {
@@ -594,7 +613,13 @@ impl Handler<Inbound> for ClusterAgent {
                 function,
                 resources,
                 attempt,
-            } => self.run_task(function, msg.payload, resources, attempt),
+                keep,
+            } => self.run_task(
+                msg.from,
+                (function, resources, attempt, keep),
+                msg.payload,
+                ctx.address(),
+            ),
             WireMessage::FetchObject { object_id } => self.serve_object(msg.from, object_id),
             WireMessage::ReleaseObjects { object_ids } => {
                 self.release_borrows(msg.from, &object_ids);

@@ -155,7 +155,7 @@ pub(crate) fn stop_node(node: &Node) {
         // Closes the QUIC endpoint: peers see the connection drop, with no goodbye.
         agent.do_send(crate::actors::StopAgent);
     }
-    node.store.fail_all_pending(&Error::ShutDown);
+    node.store.shut_down(&Error::ShutDown);
     node.system.stop();
 }
 
@@ -204,13 +204,17 @@ pub(crate) fn start(config: Config) -> Result<Global> {
     };
     let total = config.total_resources()?;
     let no_job = config.no_job;
+    let spill = config.spill_settings();
     let namespace = config.namespace.clone().unwrap_or_else(|| "default".into());
     let executors = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 8);
-    let port = config.port;
-    let heartbeat = config.heartbeat.unwrap_or(Duration::from_millis(500));
-    let timeout = config.node_timeout.unwrap_or(Duration::from_secs(10));
+    let settings = crate::actors::AgentSettings {
+        port: config.port,
+        heartbeat: config.heartbeat.unwrap_or(Duration::from_millis(500)),
+        timeout: config.node_timeout.unwrap_or(Duration::from_secs(10)),
+        max_lineage_bytes: config.max_lineage_bytes.unwrap_or(1 << 30),
+    };
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Arc<Node>>>(1);
     let thread = std::thread::Builder::new()
         .name("ray-node".into())
@@ -224,7 +228,10 @@ pub(crate) fn start(config: Config) -> Result<Global> {
                     })?;
                     arbiters.push(arbiter.handle());
                 }
-                let store = MemoryStore::new(NodeId::new());
+                let node_id = NodeId::new();
+                let (capacity, base) = spill;
+                let spill = crate::store::Spill::new(node_id, capacity, base.as_deref());
+                let store = MemoryStore::with_spill(node_id, Some(spill));
                 let actor_cells = Arc::new(crate::actors::ActorCells::default());
                 let node = Arc::new_cyclic(|weak| Node {
                     id: store.node_id(),
@@ -252,8 +259,7 @@ pub(crate) fn start(config: Config) -> Result<Global> {
                 if let Some(role) = role {
                     // A head or driver running a user program is a job; a worker is not.
                     let job = (!no_job && !matches!(role, Role::Worker(_))).then_some(node.job_id);
-                    let (agent, join) =
-                        start_cluster_agent(&node, role, job, port, heartbeat, timeout).await?;
+                    let (agent, join) = start_cluster_agent(&node, role, job, settings).await?;
                     let _ = node.cluster.set(agent);
                     let _ = node.join_address.set(join);
                 }

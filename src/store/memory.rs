@@ -6,12 +6,15 @@
 //! core worker keeps its in-process memory store next to the caller.
 
 use std::any::Any;
+use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use parking_lot::Mutex;
 
 use super::object_ref::RefInner;
+use super::spill::{INLINE_MAX, Spill, remove_file};
 use crate::ids::{IdMap, NodeId, ObjectId};
 use crate::{Error, Result};
 
@@ -27,12 +30,52 @@ pub struct StoredValue {
     /// Encodes the value (MessagePack) when another node asks for it: the store keeps
     /// values as typed pointers, so the way back to bytes travels with them.
     pub(crate) encode: fn(&(dyn Any + Send + Sync)) -> Result<Vec<u8>>,
+    /// Reads back what `encode` wrote (a spilled object restored).
+    pub(crate) decode: fn(&[u8]) -> Result<StoredValue>,
+}
+
+impl StoredValue {
+    /// Whether the store may move the value to disk: it is large, and nobody but the
+    /// store holds it (a value someone reads is pinned, as in Ray).
+    fn spillable(&self) -> bool {
+        self.size >= INLINE_MAX && Arc::strong_count(&self.value) == 1
+    }
 }
 
 enum State {
     Pending,
     Ready(StoredValue),
     Failed(Error),
+    /// The value is in the spill directory; reading it restores it.
+    Spilled {
+        path: PathBuf,
+        size: usize,
+        decode: fn(&[u8]) -> Result<StoredValue>,
+    },
+    /// Another node holds the value for this one; reading it fetches it (`fetching` once
+    /// asked, and while the object is being made again).
+    Remote {
+        at: Arc<dyn Elsewhere>,
+        fetching: bool,
+    },
+}
+
+impl State {
+    /// Whether readers wait (nothing to read here yet).
+    fn waits(&self) -> bool {
+        matches!(self, State::Pending | State::Remote { .. })
+    }
+}
+
+/// An object whose value another node holds for this one: a large task result left in
+/// the store of the node that made it, as Ray leaves task outputs in that node's plasma
+/// store. Implemented by the cluster agent.
+pub(crate) trait Elsewhere: Send + Sync {
+    /// Starts bringing the value here; the outcome settles the slot (`complete`), or moves
+    /// it (`relocate`) when the object had to be made again.
+    fn fetch(self: Arc<Self>, id: ObjectId);
+    /// The object's last reference here went: the holder may drop it.
+    fn release(&self, id: ObjectId);
 }
 
 struct Slot {
@@ -45,8 +88,32 @@ struct Slot {
 #[derive(Default)]
 struct Table {
     slots: IdMap<ObjectId, Slot>,
+    /// Bytes of values in memory.
     bytes: usize,
     ready: usize,
+    spilled: usize,
+    spilled_bytes: usize,
+    /// Large values in the order they came, the oldest spilled first (stale ids are
+    /// skipped when met).
+    order: VecDeque<ObjectId>,
+}
+
+impl Table {
+    /// Accounts a value that just came into memory.
+    fn add(&mut self, id: ObjectId, v: &StoredValue, spill: bool) {
+        self.bytes += v.size;
+        if spill && v.size >= INLINE_MAX {
+            self.order.push_back(id);
+            if self.order.len() > 2 * self.slots.len() + 1024 {
+                let slots = &self.slots;
+                self.order.retain(|id| {
+                    slots
+                        .get(id)
+                        .is_some_and(|s| matches!(s.state, State::Ready(_)))
+                });
+            }
+        }
+    }
 }
 
 /// Store usage, as reported by [`crate::memory_summary`].
@@ -66,14 +133,22 @@ pub struct MemorySummary {
     pub num_objects: usize,
     /// Objects whose value is present.
     pub num_ready: usize,
-    /// Bytes held by present values.
+    /// Bytes held by values in memory.
     pub bytes_used: usize,
+    /// Objects moved to the spill directory because the store was full.
+    pub num_spilled: usize,
+    /// Bytes of those objects.
+    pub bytes_spilled: usize,
+    /// Bytes the store keeps in memory before spilling (`object_store_memory`).
+    pub capacity: usize,
 }
 
 /// See the module docs.
 pub(crate) struct MemoryStore {
     node_id: NodeId,
     table: Mutex<Table>,
+    /// Capacity and spill directory; `None`: unbounded, never spills.
+    spill: Option<Spill>,
 }
 
 fn wake_all(waiters: Vec<Waker>) {
@@ -82,11 +157,46 @@ fn wake_all(waiters: Vec<Waker>) {
     }
 }
 
+/// What reading a slot found.
+enum Read {
+    Done(Result<StoredValue>),
+    Pending,
+    Spilled,
+    /// Held by another node and not asked for yet: the reader starts the fetch.
+    Fetch(Arc<dyn Elsewhere>),
+}
+
+/// Marks a slot held elsewhere as being fetched; returns the holder to ask, once.
+fn start_fetch(state: &mut State) -> Option<Arc<dyn Elsewhere>> {
+    match state {
+        State::Remote { at, fetching } if !*fetching => {
+            *fetching = true;
+            Some(at.clone())
+        }
+        _ => None,
+    }
+}
+
+fn register(slot: &mut Slot, cx: Option<&mut Context<'_>>) {
+    if let Some(cx) = cx
+        && !slot.waiters.iter().any(|w| w.will_wake(cx.waker()))
+    {
+        slot.waiters.push(cx.waker().clone());
+    }
+}
+
 impl MemoryStore {
+    /// An unbounded store (it never spills).
     pub(crate) fn new(node_id: NodeId) -> Arc<Self> {
+        Self::with_spill(node_id, None)
+    }
+
+    /// A store that spills to `spill`'s directory past its capacity.
+    pub(crate) fn with_spill(node_id: NodeId, spill: Option<Spill>) -> Arc<Self> {
         Arc::new(Self {
             node_id,
             table: Mutex::new(Table::default()),
+            spill,
         })
     }
 
@@ -108,8 +218,9 @@ impl MemoryStore {
 
     /// Adds a slot that is ready at once (`ray::put`).
     pub(crate) fn create_ready(&self, id: ObjectId, value: StoredValue, owner: Weak<RefInner>) {
+        self.make_room(value.size);
         let mut t = self.table.lock();
-        t.bytes += value.size;
+        t.add(id, &value, self.spill.is_some());
         t.ready += 1;
         t.slots.insert(
             id,
@@ -125,24 +236,28 @@ impl MemoryStore {
     /// was freed meanwhile drops the result; one already settled (cancelled) keeps its
     /// first outcome. Returns whether the result was stored.
     pub(crate) fn complete(&self, id: ObjectId, result: Result<StoredValue>) -> bool {
+        if let Ok(v) = &result {
+            self.make_room(v.size);
+        }
         let (owner, waiters) = {
             let mut t = self.table.lock();
             let t = &mut *t;
             let Some(slot) = t.slots.get_mut(&id) else {
                 return false;
             };
-            if !matches!(slot.state, State::Pending) {
+            if !slot.state.waits() {
                 return false;
             }
             slot.state = match &result {
-                Ok(v) => {
-                    t.bytes += v.size;
-                    t.ready += 1;
-                    State::Ready(v.clone())
-                }
+                Ok(v) => State::Ready(v.clone()),
                 Err(e) => State::Failed(e.clone()),
             };
-            (slot.owner.upgrade(), std::mem::take(&mut slot.waiters))
+            let settled = (slot.owner.upgrade(), std::mem::take(&mut slot.waiters));
+            if let Ok(v) = &result {
+                t.add(id, v, self.spill.is_some());
+                t.ready += 1;
+            }
+            settled
         };
         // Outside the lock: dropping `owner` may free the slot (if every other ref went
         // away meanwhile), which takes the lock again.
@@ -163,82 +278,270 @@ impl MemoryStore {
                 return;
             }
             let slot = t.slots.remove(&id);
-            if let Some(Slot {
-                state: State::Ready(v),
-                ..
-            }) = &slot
-            {
-                t.bytes -= v.size;
-                t.ready -= 1;
+            match &slot {
+                Some(Slot {
+                    state: State::Ready(v),
+                    ..
+                }) => {
+                    t.bytes -= v.size;
+                    t.ready -= 1;
+                }
+                Some(Slot {
+                    state: State::Spilled { size, .. },
+                    ..
+                }) => {
+                    t.spilled -= 1;
+                    t.spilled_bytes -= size;
+                    t.ready -= 1;
+                }
+                _ => {}
             }
             slot
         };
-        // The value (possibly large) is dropped here, outside the lock.
+        // The value (possibly large) is dropped and the file removed outside the lock.
         if let Some(slot) = slot {
+            match &slot.state {
+                State::Spilled { path, .. } => remove_file(path),
+                State::Remote { at, .. } => at.release(id),
+                _ => {}
+            }
             wake_all(slot.waiters);
         }
     }
 
-    /// The outcome if settled, `None` while pending.
+    /// Records that another node holds the value of a pending (or relocated) object, and
+    /// wakes its readers, which fetch it. Returns whether the object is still wanted.
+    pub(crate) fn relocate(&self, id: ObjectId, at: Arc<dyn Elsewhere>) -> bool {
+        let waiters = {
+            let mut t = self.table.lock();
+            match t.slots.get_mut(&id) {
+                Some(slot) if slot.state.waits() => {
+                    slot.state = State::Remote {
+                        at,
+                        fetching: false,
+                    };
+                    std::mem::take(&mut slot.waiters)
+                }
+                _ => return false,
+            }
+        };
+        wake_all(waiters);
+        true
+    }
+
+    /// Looks at a slot, registering `cx` while it is pending.
+    fn read(&self, id: ObjectId, cx: Option<&mut Context<'_>>) -> Read {
+        let mut t = self.table.lock();
+        let Some(slot) = t.slots.get_mut(&id) else {
+            return Read::Done(Err(Error::unreferenced(id)));
+        };
+        match &slot.state {
+            State::Ready(v) => Read::Done(Ok(v.clone())),
+            State::Failed(e) => Read::Done(Err(e.clone())),
+            State::Spilled { .. } => Read::Spilled,
+            State::Pending | State::Remote { .. } => {
+                register(slot, cx);
+                start_fetch(&mut slot.state).map_or(Read::Pending, Read::Fetch)
+            }
+        }
+    }
+
+    /// The outcome if settled, `None` while pending. A spilled value is restored; one
+    /// another node holds is fetched (`None` meanwhile).
     pub(crate) fn peek(&self, id: ObjectId) -> Option<Result<StoredValue>> {
-        let t = self.table.lock();
-        match t.slots.get(&id) {
-            None => Some(Err(Error::ObjectLost { object_id: id })),
-            Some(slot) => match &slot.state {
-                State::Pending => None,
-                State::Ready(v) => Some(Ok(v.clone())),
-                State::Failed(e) => Some(Err(e.clone())),
-            },
+        match self.read(id, None) {
+            Read::Done(r) => Some(r),
+            Read::Pending => None,
+            Read::Spilled => Some(self.restore(id)),
+            Read::Fetch(at) => {
+                at.fetch(id);
+                None
+            }
         }
     }
 
     /// Polls for the outcome, registering `cx`'s waker while pending.
     pub(crate) fn poll(&self, id: ObjectId, cx: &mut Context<'_>) -> Poll<Result<StoredValue>> {
-        let mut t = self.table.lock();
-        match t.slots.get_mut(&id) {
-            None => Poll::Ready(Err(Error::ObjectLost { object_id: id })),
-            Some(slot) => match &slot.state {
-                State::Pending => {
-                    if !slot.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                        slot.waiters.push(cx.waker().clone());
-                    }
-                    Poll::Pending
-                }
-                State::Ready(v) => Poll::Ready(Ok(v.clone())),
-                State::Failed(e) => Poll::Ready(Err(e.clone())),
-            },
+        match self.read(id, Some(cx)) {
+            Read::Done(r) => Poll::Ready(r),
+            Read::Pending => Poll::Pending,
+            Read::Spilled => Poll::Ready(self.restore(id)),
+            Read::Fetch(at) => {
+                at.fetch(id);
+                Poll::Pending
+            }
         }
     }
 
-    /// Counts how many of `ids` are settled, updating `ready` (entries already `true` are
-    /// not looked up again: a settled object stays settled while its ref is held) and
-    /// registering `cx`, if given, on the pending ones.
+    /// Counts how many of `ids` are settled here, updating `ready` (entries already
+    /// `true` are not looked up again: a settled object stays settled while its ref is
+    /// held) and registering `cx`, if given, on the pending ones. Objects another node
+    /// holds are fetched and count once here (Ray's `wait` with `fetch_local`).
     pub(crate) fn poll_settled(
         &self,
         ids: &[ObjectId],
         ready: &mut [bool],
         mut cx: Option<&mut Context<'_>>,
     ) -> usize {
-        let mut t = self.table.lock();
+        let mut fetch = Vec::new();
         let mut n = 0;
-        for (id, done) in ids.iter().zip(ready.iter_mut()) {
-            if !*done {
-                *done = match t.slots.get_mut(id) {
-                    None => true,
-                    Some(slot) if matches!(slot.state, State::Pending) => {
-                        if let Some(cx) = cx.as_deref_mut()
-                            && !slot.waiters.iter().any(|w| w.will_wake(cx.waker()))
-                        {
-                            slot.waiters.push(cx.waker().clone());
+        {
+            let mut t = self.table.lock();
+            for (id, done) in ids.iter().zip(ready.iter_mut()) {
+                if !*done {
+                    *done = match t.slots.get_mut(id) {
+                        None => true,
+                        Some(slot) if slot.state.waits() => {
+                            register(slot, cx.as_deref_mut());
+                            fetch.extend(start_fetch(&mut slot.state).map(|at| (*id, at)));
+                            false
                         }
-                        false
-                    }
-                    Some(_) => true,
-                };
+                        Some(_) => true,
+                    };
+                }
+                n += usize::from(*done);
             }
-            n += usize::from(*done);
+        }
+        for (id, at) in fetch {
+            at.fetch(id);
         }
         n
+    }
+
+    /// Brings a spilled value back into memory (making room first). A spill file that
+    /// cannot be read loses the object: every reader gets `ObjectLost`.
+    fn restore(&self, id: ObjectId) -> Result<StoredValue> {
+        let (path, size, decode) = match self.table.lock().slots.get(&id).map(|s| &s.state) {
+            Some(State::Spilled { path, size, decode }) => (path.clone(), *size, *decode),
+            // Restored (or freed) by another reader meanwhile.
+            _ => {
+                return self
+                    .peek(id)
+                    .unwrap_or_else(|| Err(Error::unreferenced(id)));
+            }
+        };
+        let value = std::fs::read(&path)
+            .map_err(|e| Error::ObjectLost {
+                object_id: id,
+                reason: format!("its spilled copy {} cannot be read: {e}", path.display()),
+            })
+            .and_then(|bytes| decode(&bytes));
+        if let Ok(v) = &value {
+            self.make_room(v.size);
+        }
+        let mut guard = self.table.lock();
+        let t = &mut *guard;
+        let Some(slot) = t.slots.get_mut(&id) else {
+            return Err(Error::unreferenced(id));
+        };
+        if !matches!(&slot.state, State::Spilled { path: p, .. } if *p == path) {
+            drop(guard);
+            return self
+                .peek(id)
+                .unwrap_or_else(|| Err(Error::unreferenced(id)));
+        }
+        t.spilled -= 1;
+        t.spilled_bytes -= size;
+        match &value {
+            Ok(v) => {
+                slot.state = State::Ready(v.clone());
+                t.add(id, v, true);
+                tracing::debug!(node_id = %self.node_id, object_id = %id, bytes = size, "spilled object restored");
+            }
+            Err(e) => {
+                tracing::error!(node_id = %self.node_id, object_id = %id, error = %e, "spilled object lost");
+                t.ready -= 1;
+                slot.state = State::Failed(e.clone());
+            }
+        }
+        drop(guard);
+        remove_file(&path);
+        value
+    }
+
+    /// Spills the oldest large values nobody reads until `need` more bytes fit under the
+    /// capacity (Ray blocks a `put` while it spills, too). Values stay in memory when none
+    /// can go: a store never loses or refuses an object for being full.
+    fn make_room(&self, need: usize) {
+        let Some(spill) = &self.spill else {
+            return;
+        };
+        let victims = {
+            let mut t = self.table.lock();
+            let Some(mut over) = (t.bytes + need).checked_sub(spill.capacity) else {
+                return;
+            };
+            let mut victims = Vec::new();
+            for _ in 0..t.order.len() {
+                if over == 0 {
+                    break;
+                }
+                let Some(id) = t.order.pop_front() else {
+                    break;
+                };
+                let Some(State::Ready(v)) = t.slots.get(&id).map(|s| &s.state) else {
+                    continue;
+                };
+                if v.spillable() {
+                    over = over.saturating_sub(v.size);
+                    victims.push((id, v.clone()));
+                } else {
+                    // Read right now: it stays in line.
+                    t.order.push_back(id);
+                }
+            }
+            victims
+        };
+        if victims.is_empty() {
+            tracing::debug!(node_id = %self.node_id, need, capacity = spill.capacity,
+                "object store over capacity with nothing to spill (every large value is in use)");
+        }
+        for (id, v) in victims {
+            let written = (v.encode)(v.value.as_ref()).and_then(|bytes| {
+                spill.write(id, &bytes).map_err(|e| {
+                    Error::Serialization(format!("cannot spill to {}: {e}", spill.dir().display()))
+                })
+            });
+            let old = {
+                let mut t = self.table.lock();
+                let t = &mut *t;
+                match (t.slots.get_mut(&id), written) {
+                    // Still the same value, and still nobody else holds it (our clone
+                    // is the second count).
+                    (Some(slot), Ok(path))
+                        if matches!(&slot.state, State::Ready(cur)
+                            if Arc::ptr_eq(&cur.value, &v.value)
+                                && Arc::strong_count(&v.value) == 2) =>
+                    {
+                        t.bytes -= v.size;
+                        t.spilled += 1;
+                        t.spilled_bytes += v.size;
+                        let spilled = State::Spilled {
+                            path,
+                            size: v.size,
+                            decode: v.decode,
+                        };
+                        Some(std::mem::replace(&mut slot.state, spilled))
+                    }
+                    (slot, written) => {
+                        if let Ok(path) = written {
+                            remove_file(&path);
+                        } else if let Err(e) = written {
+                            tracing::warn!(node_id = %self.node_id, object_id = %id, error = %e, "spilling failed: the object stays in memory");
+                        }
+                        if slot.is_some_and(|s| matches!(&s.state, State::Ready(_))) {
+                            t.order.push_back(id);
+                        }
+                        None
+                    }
+                }
+            };
+            if old.is_some() {
+                tracing::debug!(node_id = %self.node_id, object_id = %id, bytes = v.size, "object spilled");
+            }
+            // The value's memory is freed here, outside the lock.
+            drop((old, v));
+        }
     }
 
     /// The reference-count owner of `id`, if some reference is still alive.
@@ -256,16 +559,20 @@ impl MemoryStore {
             num_objects: t.slots.len(),
             num_ready: t.ready,
             bytes_used: t.bytes,
+            num_spilled: t.spilled,
+            bytes_spilled: t.spilled_bytes,
+            capacity: self.spill.as_ref().map_or(usize::MAX, |s| s.capacity),
         }
     }
 
-    /// Fails every pending object (the runtime is going away) so no reader hangs.
-    pub(crate) fn fail_all_pending(&self, err: &Error) {
+    /// Fails every pending object (the runtime is going away) so no reader hangs, and
+    /// removes the spill directory. Spilled objects still referenced are lost with it.
+    pub(crate) fn shut_down(&self, err: &Error) {
         let (owners, waiters): (Vec<_>, Vec<_>) = {
             let mut t = self.table.lock();
             t.slots
                 .values_mut()
-                .filter(|s| matches!(s.state, State::Pending))
+                .filter(|s| s.state.waits())
                 .map(|s| {
                     s.state = State::Failed(err.clone());
                     (s.owner.upgrade(), std::mem::take(&mut s.waiters))
@@ -276,5 +583,16 @@ impl MemoryStore {
             owner.settle(Err(err.clone()));
         }
         wake_all(waiters.into_iter().flatten().collect());
+        if let Some(spill) = &self.spill {
+            spill.remove_all();
+        }
+    }
+}
+
+impl Drop for MemoryStore {
+    fn drop(&mut self) {
+        if let Some(spill) = &self.spill {
+            spill.remove_all();
+        }
     }
 }

@@ -22,8 +22,9 @@ pub(crate) struct RefInner {
     /// How to cancel the work producing this object when the node manager does not know
     /// it (an actor method call).
     cancel: Option<CancelHook>,
-    /// The outcome, once settled: read without the store's lock (the store's slot keeps
-    /// the same value for accounting and for refs decoded later).
+    /// The outcome, once settled, for errors and small values: read without the store's
+    /// lock (the store's slot keeps the same value for accounting and for refs decoded
+    /// later). Large values are read from the store, which may spill them.
     outcome: OnceLock<Result<StoredValue>>,
     /// Runs when the last reference goes: a borrowed copy tells its owner.
     on_drop: Option<Box<dyn FnOnce() + Send + Sync>>,
@@ -32,8 +33,18 @@ pub(crate) struct RefInner {
 impl RefInner {
     /// Records the outcome; the first one wins, as in the store.
     pub(crate) fn settle(&self, result: Result<StoredValue>) {
-        let _ = self.outcome.set(result);
+        if cacheable(&result) {
+            let _ = self.outcome.set(result);
+        }
     }
+}
+
+/// Whether a ref keeps its own pointer to an outcome: not to a large value, which would
+/// pin it in memory and keep the store from spilling it.
+fn cacheable(result: &Result<StoredValue>) -> bool {
+    result
+        .as_ref()
+        .map_or(true, |v| v.size < super::spill::INLINE_MAX)
 }
 
 /// Cancels the call that produces an object (shared by all of the call's returns).
@@ -87,7 +98,10 @@ impl RawRef {
             id,
             store: store.clone(),
             cancel: None,
-            outcome: OnceLock::from(Ok(value.clone())),
+            outcome: match Ok(value.clone()) {
+                small if cacheable(&small) => OnceLock::from(small),
+                _ => OnceLock::new(),
+            },
             on_drop: None,
         });
         store.create_ready(id, value, Arc::downgrade(&inner));
@@ -371,17 +385,10 @@ impl<'de, T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static> De
                 w.id
             )));
         }
-        pull(&node, &w, decode_value::<T>)
+        pull(&node, &w, super::size::decode_as::<T>)
             .map(ObjectRef::from_raw)
             .map_err(|e| D::Error::custom(e.to_string()))
     }
-}
-
-fn decode_value<T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static>(
-    bytes: &[u8],
-) -> Result<StoredValue> {
-    let value: T = rmp_serde::from_slice(bytes).map_err(|e| Error::Serialization(e.to_string()))?;
-    Ok(super::stored(value))
 }
 
 /// Starts copying the value of a ref held by another node into this node's store.

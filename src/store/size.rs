@@ -6,20 +6,122 @@ use std::any::Any;
 use std::sync::Arc;
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::StoredValue;
 
 /// Wraps a value for the store, measuring it once.
-pub(crate) fn stored<T: Serialize + Send + Sync + 'static>(value: T) -> StoredValue {
+pub(crate) fn stored<T: Serialize + DeserializeOwned + Send + Sync + 'static>(
+    value: T,
+) -> StoredValue {
     let size = size_of_value(&value);
     StoredValue {
         value: Arc::new(value),
         size,
         encode: encode_as::<T>,
+        decode: decode_as::<T>,
+    }
+}
+
+/// Reads back what `encode_as::<T>` wrote (a spilled object restored).
+pub(crate) fn decode_as<T: Serialize + DeserializeOwned + Send + Sync + 'static>(
+    bytes: &[u8],
+) -> crate::Result<StoredValue> {
+    crate::tasks::decode::<T>(bytes).map(stored)
+}
+
+/// Buffers of plain numbers travel as one MessagePack `bin` of their little-endian bytes
+/// instead of an array of numbers encoded one by one (an array of bytes would cost up to
+/// two bytes per byte, and the encoder's time per element).
+pub(crate) mod buffer {
+    use std::any::Any;
+
+    /// MessagePack's `bin 32` marker; the length follows as a big-endian `u32`.
+    const BIN32: u8 = 0xc6;
+
+    fn bin(payload_len: usize, fill: impl FnOnce(&mut Vec<u8>)) -> Option<Vec<u8>> {
+        let len = u32::try_from(payload_len).ok()?;
+        let mut out = Vec::with_capacity(5 + payload_len);
+        out.push(BIN32);
+        out.extend_from_slice(&len.to_be_bytes());
+        fill(&mut out);
+        Some(out)
+    }
+
+    fn payload(bytes: &[u8]) -> Option<&[u8]> {
+        let (&marker, rest) = bytes.split_first()?;
+        if marker != BIN32 || rest.len() < 4 {
+            return None;
+        }
+        let (len, data) = rest.split_at(4);
+        let len = u32::from_be_bytes(len.try_into().ok()?) as usize;
+        (data.len() == len).then_some(data)
+    }
+
+    /// The `bin` form of `v` when it is a buffer of plain numbers.
+    pub(super) fn encode(v: &(dyn Any + Send + Sync)) -> Option<Vec<u8>> {
+        if let Some(b) = v.downcast_ref::<Vec<u8>>() {
+            return bin(b.len(), |out| out.extend_from_slice(b));
+        }
+        macro_rules! numbers {
+            ($($t:ty),*) => {$(
+                if let Some(b) = v.downcast_ref::<Vec<$t>>() {
+                    return bin(std::mem::size_of_val(b.as_slice()), |out| {
+                        for x in b {
+                            out.extend_from_slice(&x.to_le_bytes());
+                        }
+                    });
+                }
+            )*};
+        }
+        numbers!(i8, u16, i16, u32, i32, u64, i64, f32, f64);
+        None
+    }
+
+    /// Reads the `bin` form back when `T` is a buffer of plain numbers and `bytes` is in
+    /// that form; `None` otherwise (the value was encoded by serde).
+    pub(crate) fn decode<T: 'static>(bytes: &[u8]) -> Option<crate::Result<T>> {
+        fn cast<T: 'static, V: 'static>(v: V) -> Option<crate::Result<T>> {
+            let boxed: Box<dyn Any> = Box::new(v);
+            boxed.downcast::<T>().ok().map(|b| Ok(*b))
+        }
+        let want = std::any::TypeId::of::<T>();
+        if want == std::any::TypeId::of::<Vec<u8>>() {
+            return cast::<T, _>(payload(bytes)?.to_vec());
+        }
+        macro_rules! numbers {
+            ($($t:ty),*) => {$(
+                if want == std::any::TypeId::of::<Vec<$t>>() {
+                    let data = payload(bytes)?;
+                    const W: usize = std::mem::size_of::<$t>();
+                    if !data.len().is_multiple_of(W) {
+                        return Some(Err(crate::Error::Serialization(format!(
+                            "a buffer of {} bytes is not a whole number of `{}`",
+                            data.len(),
+                            stringify!($t)
+                        ))));
+                    }
+                    let v: Vec<$t> = data
+                        .chunks_exact(W)
+                        .map(|c| {
+                            let mut a = [0u8; W];
+                            a.copy_from_slice(c);
+                            <$t>::from_le_bytes(a)
+                        })
+                        .collect();
+                    return cast::<T, _>(v);
+                }
+            )*};
+        }
+        numbers!(i8, u16, i16, u32, i32, u64, i64, f32, f64);
+        None
     }
 }
 
 fn encode_as<T: Serialize + 'static>(v: &(dyn Any + Send + Sync)) -> crate::Result<Vec<u8>> {
+    if let Some(bytes) = buffer::encode(v) {
+        return Ok(bytes);
+    }
     let v = v
         .downcast_ref::<T>()
         .ok_or_else(|| crate::Error::Serialization("stored value has an unexpected type".into()))?;
@@ -83,4 +185,44 @@ mod tests {
         let nested = vec![("a".to_string(), 1u32); 3];
         assert!(size_of_value(&nested) >= 9);
     }
+
+    fn round_trip<T>(v: T) -> T
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let s = stored(v);
+        let bytes = (s.encode)(s.value.as_ref()).unwrap();
+        let back = (s.decode)(&bytes).unwrap();
+        (*back.value.downcast::<T>().unwrap()).clone()
+    }
+
+    #[test]
+    fn buffers_travel_as_one_bin() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        let s = stored(bytes.clone());
+        let enc = (s.encode)(s.value.as_ref()).unwrap();
+        assert_eq!(enc.len(), 5 + 256, "one header, one byte per byte");
+        assert_eq!(round_trip(bytes), (0..=255).collect::<Vec<u8>>());
+        assert_eq!(
+            round_trip(vec![1.5f64, -2.0, f64::MAX]),
+            vec![1.5, -2.0, f64::MAX]
+        );
+        assert_eq!(round_trip(vec![-7i32, 9]), vec![-7, 9]);
+        assert_eq!(round_trip(Vec::<u64>::new()), Vec::<u64>::new());
+        // Other values keep serde's encoding.
+        assert_eq!(round_trip(vec!["a".to_string()]), vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn a_serde_encoded_buffer_still_decodes() {
+        let serde_form = rmp_serde::to_vec(&vec![1u8, 2, 3]).unwrap();
+        let back = decode_as::<Vec<u8>>(&serde_form).unwrap();
+        assert_eq!(*back.value.downcast::<Vec<u8>>().unwrap(), vec![1, 2, 3]);
+        let torn = [BIN_TORN, 0, 0, 0, 9, 1];
+        assert!(decode_as::<Vec<u8>>(&torn).is_err());
+        let ragged = [0xc6, 0, 0, 0, 3, 1, 2, 3];
+        assert!(decode_as::<Vec<u32>>(&ragged).is_err());
+    }
+
+    const BIN_TORN: u8 = 0xc6;
 }

@@ -139,7 +139,7 @@ impl<T> Arg<T> {
             Inner::Value(v) => Ok(v),
             Inner::Ref(r, extract) => {
                 let id = r.id();
-                let stored = r.peek().ok_or(Error::ObjectLost { object_id: id })??;
+                let stored = r.peek().ok_or(Error::unreferenced(id))??;
                 extract(id, stored)
             }
         }
@@ -154,7 +154,7 @@ impl<T: Send + Sync + 'static> Arg<T> {
             Inner::Value(v) => Ok(Encodable::Own(v)),
             Inner::Ref(r, extract) => {
                 let id = r.id();
-                let stored = r.peek().ok_or(Error::ObjectLost { object_id: id })??;
+                let stored = r.peek().ok_or(Error::unreferenced(id))??;
                 match stored.value.clone().downcast::<T>() {
                     Ok(shared) => Ok(Encodable::Shared(shared)),
                     // An `Arc<U>` parameter: `extract` shares the stored `U` already.

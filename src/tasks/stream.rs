@@ -23,7 +23,10 @@ pub struct StreamSender {
 impl StreamSender {
     /// Stores one item and hands its ref to the consumer. A consumer that went away
     /// simply drops the ref (and with it the object).
-    pub fn send<T: Serialize + Send + Sync + 'static>(&self, item: T) -> Result<()> {
+    pub fn send<T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        item: T,
+    ) -> Result<()> {
         let node = current_node()?;
         let r = RawRef::ready(&node.store, ObjectId::for_put(), stored(item));
         let _ = self.tx.unbounded_send(r);

@@ -7,7 +7,7 @@ use super::TransportError;
 use crate::ids::{ActorId, JobId, NodeId, ObjectId, TaskId};
 
 /// Version of [`WireMessage`]; bumped on every incompatible change.
-pub const WIRE_VERSION: u16 = 2;
+pub const WIRE_VERSION: u16 = 3;
 
 /// Largest frame accepted (16 MiB). Larger objects travel in chunks on their own streams.
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
@@ -96,12 +96,23 @@ pub enum WireMessage {
         /// Which try this is (0 for the first; the sender retries when a node dies).
         #[serde(default)]
         attempt: u32,
+        /// The caller's id for the task's one return: a large result stays in the
+        /// executing node's store under it (answered by `TaskResultHeld`), as Ray keeps
+        /// task outputs in the executing node's plasma store. `None`: always send it back.
+        #[serde(default)]
+        keep: Option<ObjectId>,
     },
     /// The outcome of a `RunTask`: on success the encoded returns follow as the bulk
     /// payload.
     TaskResult {
         /// The error, if the task failed.
         error: Option<crate::Error>,
+    },
+    /// The outcome of a `RunTask` whose result the executing node kept (`keep`): the
+    /// caller fetches it from there when it is read, and releases it when its refs go.
+    TaskResultHeld {
+        /// The encoded result's size in bytes.
+        size: u64,
     },
     /// Asks the node holding an object for its encoded value; answered by `ObjectData`.
     FetchObject {

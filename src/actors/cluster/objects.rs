@@ -148,7 +148,7 @@ impl ClusterAgent {
         }
         async move {
             let outcome = match held {
-                None => Err(Error::ObjectLost { object_id }),
+                None => Err(Error::unreferenced(object_id)),
                 Some(r) => r.settled().await.and_then(|v| (v.encode)(v.value.as_ref())),
             };
             match outcome {

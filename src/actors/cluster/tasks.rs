@@ -11,12 +11,13 @@ use serde_bytes::ByteBuf;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::lineage::{HeldResult, KeepResult, Lineage, held_value};
 use super::{ClusterAgent, Inbound};
 use crate::actors::SubmitTask;
 use crate::ids::{NodeId, ObjectId, TaskId};
 use crate::resources::{Resources, to_units};
 use crate::runtime::{Node, with_context};
-use crate::store::{RawRef, StoredValue, stored};
+use crate::store::{INLINE_MAX, RawRef, StoredValue, stored};
 use crate::tasks::{Placement, RemoteBody, TaskBody, TaskSpec, lookup, place, to_resources};
 use crate::transport::WireMessage;
 use crate::{Error, Result, SchedulingStrategy};
@@ -28,7 +29,7 @@ pub(crate) struct RunRemote {
     pub(crate) target: NodeId,
     pub(crate) function: &'static str,
     /// The encoded arguments, and the resolved ones kept alive until the answer.
-    pub(crate) args: Result<(Vec<u8>, crate::tasks::Held)>,
+    pub(crate) args: Result<(SharedBytes, crate::tasks::Held)>,
     pub(crate) resources: Vec<(String, f64)>,
     pub(crate) decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
     pub(crate) returns: Vec<RawRef>,
@@ -37,7 +38,13 @@ pub(crate) struct RunRemote {
 
 /// Encoded arguments shared by the attempts of one task (moved in, never copied).
 #[derive(Clone)]
-pub(super) struct SharedBytes(pub(super) Arc<Vec<u8>>);
+pub(crate) struct SharedBytes(pub(crate) Arc<Vec<u8>>);
+
+impl From<Vec<u8>> for SharedBytes {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self(Arc::new(bytes))
+    }
+}
 
 impl AsRef<[u8]> for SharedBytes {
     fn as_ref(&self) -> &[u8] {
@@ -53,6 +60,8 @@ pub(crate) struct Retry {
     pub(crate) strategy: SchedulingStrategy,
     /// A cancelled task is not tried again.
     pub(crate) cancelled: Arc<AtomicBool>,
+    /// The attempt this send starts with (above 0 when a lost result is made again).
+    pub(crate) attempt: u32,
 }
 
 impl Handler<RunRemote> for ClusterAgent {
@@ -60,7 +69,7 @@ impl Handler<RunRemote> for ClusterAgent {
 
     fn handle(&mut self, msg: RunRemote, ctx: &mut Context<Self>) {
         let (args, held) = match msg.args {
-            Ok((bytes, held)) => (SharedBytes(Arc::new(bytes)), held),
+            Ok(args) => args,
             Err(e) => {
                 for r in &msg.returns {
                     r.complete(Err(e.clone()));
@@ -71,8 +80,15 @@ impl Handler<RunRemote> for ClusterAgent {
         let mut request = WireMessage::RunTask {
             function: msg.function.to_string(),
             resources: msg.resources,
-            attempt: 0,
+            attempt: msg.retry.attempt,
+            keep: None,
         };
+        // A single result may stay on the node that makes it (`lineage.rs`).
+        let keep = match msg.returns.as_slice() {
+            [one] => Some(one.id()),
+            _ => None,
+        };
+        let budget = self.lineage.clone();
         let (node, link, me) = (self.node.upgrade(), self.link(), ctx.address());
         let (pause, mut retry, function) = (self.heartbeat, msg.retry, msg.function);
         let mut target = msg.target;
@@ -91,6 +107,9 @@ impl Handler<RunRemote> for ClusterAgent {
                     )));
                 }
                 tracing::debug!(target = %target, function, "task sent to another node");
+                if let WireMessage::RunTask { keep: k, .. } = &mut request {
+                    *k = keep.filter(|_| !here);
+                }
                 let answer = if here {
                     let local = Inbound {
                         from: target,
@@ -125,7 +144,38 @@ impl Handler<RunRemote> for ClusterAgent {
                 }
             };
             drop(held);
-            settle_from_answer(node.as_ref(), answer, msg.decode, &msg.returns);
+            match (answer, node, msg.returns.first()) {
+                (Ok((WireMessage::TaskResultHeld { size }, _)), Some(node), Some(ret)) => {
+                    tracing::debug!(object_id = %ret.id(), holder = %target, bytes = size, "task result held by the node that made it");
+                    let WireMessage::RunTask {
+                        resources, attempt, ..
+                    } = request
+                    else {
+                        return;
+                    };
+                    let lineage = Lineage {
+                        function,
+                        args,
+                        resources,
+                        strategy: retry.strategy,
+                        retries_left: retry.left,
+                        attempt,
+                        cancelled: retry.cancelled,
+                    };
+                    let held = HeldResult::new(
+                        me,
+                        Arc::downgrade(&node),
+                        target,
+                        msg.decode,
+                        lineage,
+                        &budget,
+                    );
+                    node.store.relocate(ret.id(), Arc::new(held));
+                }
+                (answer, node, _) => {
+                    settle_from_answer(node.as_ref(), answer, msg.decode, &msg.returns)
+                }
+            }
         };
         ctx.spawn(run.into_actor(self));
     }
@@ -226,13 +276,15 @@ impl ClusterAgent {
     /// Runs a task another node sent: as a local task with the requested resources.
     pub(super) fn run_task(
         &self,
-        function: String,
+        from: NodeId,
+        run: (String, Vec<(String, f64)>, u32, Option<ObjectId>),
         args: Vec<u8>,
-        resources: Vec<(String, f64)>,
-        attempt: u32,
+        me: Addr<ClusterAgent>,
     ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
+        let (function, resources, attempt, keep) = run;
+        let node = self.node.upgrade();
         let result = || -> Result<RawRef> {
-            let node = self.node.upgrade().ok_or(Error::ShutDown)?;
+            let node = node.clone().ok_or(Error::ShutDown)?;
             let f = lookup(&function, node.id)?;
             let mut req = Resources::new();
             for (k, v) in &resources {
@@ -291,11 +343,25 @@ impl ClusterAgent {
                 Err(e) => Err(e),
             };
             match outcome {
-                // The returns travel as the bulk payload, never inside a frame.
-                Ok(bytes) => (
-                    WireMessage::TaskResult { error: None },
-                    Arc::try_unwrap(bytes).map_or_else(|b| b.to_vec(), ByteBuf::into_vec),
-                ),
+                Ok(bytes) => {
+                    let bytes = Arc::try_unwrap(bytes).unwrap_or_else(|b| (*b).clone());
+                    // A large result stays here for the caller, unless this node has
+                    // its own object under that id (it borrowed it once before).
+                    if let (Some(id), Some(node)) = (keep, &node)
+                        && bytes.len() >= INLINE_MAX
+                        && node.store.owner(id).is_none()
+                    {
+                        let size = bytes.len() as u64;
+                        let result = RawRef::ready(&node.store, id, held_value(bytes));
+                        me.do_send(KeepResult {
+                            owner: from,
+                            result,
+                        });
+                        return (WireMessage::TaskResultHeld { size }, Vec::new());
+                    }
+                    // The returns travel as the bulk payload, never inside a frame.
+                    (WireMessage::TaskResult { error: None }, bytes.into_vec())
+                }
                 Err(e) => (WireMessage::TaskResult { error: Some(e) }, Vec::new()),
             }
         }

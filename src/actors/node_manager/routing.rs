@@ -96,7 +96,8 @@ impl NodeManager {
                     target,
                     function: form.function,
                     // Refs inside the arguments are serialized as this node's.
-                    args: crate::runtime::with_context(node.map(|n| n.context()), form.encode),
+                    args: crate::runtime::with_context(node.map(|n| n.context()), form.encode)
+                        .map(|(bytes, held)| (bytes.into(), held)),
                     resources: spec.resources.to_map().into_iter().collect(),
                     decode: form.decode,
                     returns,
@@ -104,6 +105,7 @@ impl NodeManager {
                         left: spec.system_retries,
                         strategy: spec.strategy.clone(),
                         cancelled: spec.cancelled.clone(),
+                        attempt: spec.attempt,
                     },
                 });
             }

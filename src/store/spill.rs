@@ -1,0 +1,80 @@
+//! Object spilling: the store's capacity (`object_store_memory`) and the local directory
+//! that large objects move to when it is full, as Ray spills plasma objects to disk. A
+//! spilled object is restored into memory when it is read; its file goes when its last
+//! reference does, and the directory goes when the node shuts down.
+
+use std::path::{Path, PathBuf};
+
+use crate::ids::{NodeId, ObjectId};
+
+/// Objects smaller than this stay in memory and are read without the store's lock, and
+/// task results smaller than this travel back to the caller at once (Ray's
+/// `max_direct_call_object_size`: small objects live in the in-process store, never in
+/// plasma, so they are never spilled or left on another node).
+pub(crate) const INLINE_MAX: usize = 100 * 1024;
+
+/// Where and past which size a node's store spills.
+#[derive(Debug, Clone)]
+pub(crate) struct Spill {
+    /// Bytes of values the store keeps in memory before spilling.
+    pub(crate) capacity: usize,
+    /// This node's own spill directory (created on the first spill).
+    dir: PathBuf,
+}
+
+impl Spill {
+    /// `capacity` bytes in memory, spilling under `base` (default: the system's temporary
+    /// directory) in a directory of this node's own.
+    pub(crate) fn new(node: NodeId, capacity: usize, base: Option<&Path>) -> Self {
+        let base = base.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        Self {
+            capacity,
+            dir: base.join(format!("ray-spill-{node}")),
+        }
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes one object's encoded value; returns the file.
+    pub(crate) fn write(&self, id: ObjectId, bytes: &[u8]) -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(&self.dir)?;
+        let path = self.dir.join(id.to_string());
+        std::fs::write(&path, bytes)?;
+        Ok(path)
+    }
+
+    /// Removes the directory and every file left in it (shutdown).
+    pub(crate) fn remove_all(&self) {
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => tracing::debug!(dir = %self.dir.display(), "spill directory removed"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove the spill directory")
+            }
+        }
+    }
+}
+
+/// Removes a spilled object's file (its last reference went, or it was restored).
+pub(crate) fn remove_file(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(file = %path.display(), error = %e, "cannot remove a spilled object");
+    }
+}
+
+/// The default capacity: 30% of the machine's memory, as Ray sizes its object store.
+pub(crate) fn default_capacity() -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(8 << 30, |kib| kib * 1024);
+    usize::try_from(total / 10 * 3).unwrap_or(usize::MAX)
+}
