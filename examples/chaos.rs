@@ -4,8 +4,12 @@
 //! one is wrong or missing.
 //!
 //! Run: `cargo run --release --example chaos`. Settings (environment): `CHAOS_TASKS`
-//! (10,000), `CHAOS_CALLS` (1,000), `CHAOS_WORKERS` (4), `CHAOS_KILL_MS` (1,000),
-//! `CHAOS_WORK_MS` (5: how long each task and call works).
+//! (10,000), `CHAOS_CALLS` (1,000), `CHAOS_BLOCKS` (200), `CHAOS_WORKERS` (4),
+//! `CHAOS_KILL_MS` (1,000), `CHAOS_WORK_MS` (5: how long each task and call works).
+//!
+//! Blocks are 128 KiB task results made first and read last: each stays on the node that
+//! made it until read, so most of those nodes are killed meanwhile and reading the block
+//! makes it again from its lineage (counted as "remade").
 //!
 //! Tasks use `max_retries(-1)`: the runtime tries a task again on another node when its
 //! node dies. The actor uses `max_restarts(-1)` and `max_task_retries(-1)`: it is
@@ -30,6 +34,16 @@ fn work() {
 fn double(x: u64) -> (u64, u32) {
     work();
     (2 * x, ray::runtime_context().attempt())
+}
+
+/// 128 KiB that say which block they are; with which try made them.
+#[ray::remote]
+fn block(i: u64) -> (Vec<u8>, u32) {
+    work();
+    (
+        vec![(i % 251) as u8; 128 << 10],
+        ray::runtime_context().attempt(),
+    )
 }
 
 /// A stateless actor: what it answers does not depend on restarts.
@@ -99,9 +113,10 @@ fn main() -> anyhow::Result<()> {
         ray::init()?;
         return Ok(());
     }
-    let (tasks, calls) = (
+    let (tasks, calls, n_blocks) = (
         setting("CHAOS_TASKS", 10_000),
         setting("CHAOS_CALLS", 1_000),
+        setting("CHAOS_BLOCKS", 200),
     );
     let (n_workers, kill_every) = (setting("CHAOS_WORKERS", 4), setting("CHAOS_KILL_MS", 1_000));
     ray::init_with(
@@ -141,7 +156,10 @@ fn main() -> anyhow::Result<()> {
         std::thread::spawn(move || -> anyhow::Result<Workers> {
             let mut seed = t0.elapsed().as_nanos() as u64 | 1;
             while !done.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(kill_every));
+                let next_kill = Instant::now() + Duration::from_millis(kill_every);
+                while Instant::now() < next_kill && !done.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 if done.load(Ordering::SeqCst) {
                     break;
                 }
@@ -158,8 +176,11 @@ fn main() -> anyhow::Result<()> {
         })
     };
 
-    let outcome = (|| -> anyhow::Result<(u64, u64, u64)> {
+    let outcome = (|| -> anyhow::Result<(u64, u64, u64, u64)> {
         let (mut wrong, mut task_retries) = (0u64, 0u64);
+        let blocks: Vec<_> = (0..n_blocks)
+            .map(|i| block.options().max_retries(-1).remote(i))
+            .collect();
         let mut next = 0;
         while next < tasks {
             let batch: Vec<u64> = (next..(next + 500).min(tasks)).collect();
@@ -199,16 +220,24 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Ok((wrong, task_retries, call_retries))
+        let mut remade = 0u64;
+        for (i, b) in (0..).zip(&blocks) {
+            let (data, attempt) = ray::get_timeout(b, Duration::from_secs(120))?;
+            wrong +=
+                u64::from(data.len() != 128 << 10 || data.iter().any(|&x| x != (i % 251) as u8));
+            remade += u64::from(attempt > 0);
+        }
+        eprintln!("chaos: {n_blocks} blocks checked ({remade} made again)");
+        Ok((wrong, task_retries, call_retries, remade))
     })();
     done.store(true, Ordering::SeqCst);
     let workers = killer
         .join()
         .map_err(|_| anyhow::anyhow!("the killer thread panicked"))??;
     drop(workers);
-    let (wrong, task_retries, call_retries) = outcome?;
+    let (wrong, task_retries, call_retries, remade) = outcome?;
     println!(
-        "chaos: tasks {tasks}, task retries {task_retries}, actor calls {calls}, call retries {call_retries}, kills {}, wrong {wrong}, wall {:.1} s",
+        "chaos: tasks {tasks}, task retries {task_retries}, actor calls {calls}, call retries {call_retries}, blocks {n_blocks}, remade {remade}, kills {}, wrong {wrong}, wall {:.1} s",
         kills.load(Ordering::SeqCst),
         t0.elapsed().as_secs_f64()
     );

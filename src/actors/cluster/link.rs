@@ -46,17 +46,16 @@ impl Link {
             peers
                 .entry(target)
                 .or_insert_with(|| {
-                    let entry = self
-                        .node
-                        .upgrade()
-                        .and_then(|n| {
-                            n.view
-                                .read()
-                                .iter()
-                                .find(|w| w.node_id == target)
-                                .map(|w| (w.addr, w.fingerprint))
-                        })
-                        .or(at);
+                    // A node the table lists as dead is not tried (a connect to it
+                    // would only time out).
+                    let listed = self.node.upgrade().and_then(|n| {
+                        n.view
+                            .read()
+                            .iter()
+                            .find(|w| w.node_id == target)
+                            .map(|w| w.alive.then_some((w.addr, w.fingerprint)))
+                    });
+                    let entry = listed.unwrap_or(at);
                     let endpoint = self.endpoint.clone();
                     let token = self.token.clone();
                     async move {
