@@ -131,3 +131,71 @@ fn with_max_task_retries_a_call_in_flight_runs_again_on_the_restarted_actor() {
     assert_ne!(ran_on, first);
     GATE.store(true, std::sync::atomic::Ordering::SeqCst);
 }
+
+/// Holds a handle to a `Tally` made elsewhere (a borrowed handle) and calls it.
+pub struct Caller {
+    tally: ActorHandle<Tally>,
+}
+
+#[ray::remote]
+impl Caller {
+    pub fn new(tally: ActorHandle<Tally>) -> Self {
+        Caller { tally }
+    }
+
+    /// Adds `k` through the borrowed handle: the new count, or its error's text.
+    pub fn poke(&self, k: u64) -> std::result::Result<u64, String> {
+        ray::get_timeout(&self.tally.add.remote(k), Duration::from_secs(20))
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn tally_node(&self) -> std::result::Result<ray::NodeId, String> {
+        ray::get_timeout(&self.tally.node.remote(), Duration::from_secs(20))
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_handle_on_a_third_node_follows_the_restarted_actor() {
+    let (mut cluster, nodes) = two_nodes();
+    // The borrower's node: it can never host the tally.
+    let third = cluster
+        .add_node(NodeConfig::new().num_cpus(1.0).resource("c", 1.0))
+        .unwrap();
+    cluster.wait_for_nodes().unwrap();
+    let _ray = driver(&cluster);
+    let t = Tally::options()
+        .resource("r", 1.0)
+        .max_restarts(1)
+        .remote(0);
+    let first = ray::get(&t.node.remote()).unwrap();
+    let caller = Caller::options().resource("c", 1.0).remote(t.clone());
+    assert_eq!(ray::get(&caller.poke.remote(1)).unwrap(), 1);
+    assert_eq!(ray::get(&caller.tally_node.remote()).unwrap(), first);
+    remove(&mut cluster, &nodes, first);
+
+    // Lost calls say the actor is unavailable; then the borrowed handle reaches the new
+    // instance (fresh state) on the other node.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let back = loop {
+        match ray::get_timeout(&caller.poke.remote(10), Duration::from_secs(30)) {
+            Ok(n) => break n,
+            Err(e) => {
+                // The borrowed handle's error, passed on as the caller method's error.
+                assert!(e.to_string().contains("unavailable"), "{e}");
+                assert!(
+                    Instant::now() < deadline,
+                    "the borrowed handle never got back"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    assert_eq!(back, 10);
+    assert_eq!(ray::get(&caller.poke.remote(5)).unwrap(), 15);
+    let moved_to = ray::get(&caller.tally_node.remote()).unwrap();
+    assert_ne!(moved_to, first);
+    assert_ne!(moved_to, third.node_id());
+    // The creator's handle and the borrowed one reach the same instance.
+    assert_eq!(ray::get(&t.add.remote(1)).unwrap(), 16);
+}

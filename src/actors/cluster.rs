@@ -33,7 +33,7 @@ use crate::transport::{Endpoint, JoinAddress, NodeLoad, Service, WireMessage, Wi
 use crate::{Error, Result};
 
 pub(crate) use actors::{
-    ActorStopped, CallRemoteActor, CallRetry, CreateRemoteActor, KillRemoteActor, NameRequest,
+    ActorStopped, CallRemoteActor, CreateRemoteActor, KillRemoteActor, NameRequest,
 };
 pub(crate) use link::NodeAddr;
 use link::{Connecting, Link};
@@ -642,6 +642,7 @@ impl Handler<Inbound> for ClusterAgent {
                 failed,
                 msg.payload,
             ),
+            WireMessage::LocateActor { actor_id } => reply(self.locate(actor_id)),
             WireMessage::KillActor { actor_id, force } => {
                 self.kill_hosted(msg.from, actor_id, force);
                 reply(WireMessage::Ack)

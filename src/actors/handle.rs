@@ -14,7 +14,7 @@ use super::cluster::{NameRequest, NodeAddr};
 use super::host::CallCancel;
 use super::host::{Ctor, HostConfig};
 use super::registry::{AnyCell, LiveCell};
-use super::remote::{self, EncodeArgs, RemoteCall, RemoteSite};
+use super::remote::{self, Creator, EncodeArgs, RemoteCall, RemoteSite};
 use super::{ActorCall, ActorHost, ActorOptions, LookupActor, Method, RegisterActor, Terminate};
 use crate::ids::{ActorId, NodeId, ObjectId, TaskId};
 use crate::runtime::{Node, block_on, current_node};
@@ -79,11 +79,7 @@ impl<A: RemoteActor> Drop for ActorCell<A> {
             if site.owner && !self.detached {
                 site.kill(self.id, false);
             } else if site.holding.load(Ordering::SeqCst) {
-                site.hold(
-                    self.id,
-                    self.submitted.fetch_add(1, Ordering::SeqCst),
-                    false,
-                );
+                site.hold(self.id, false);
             }
             return;
         }
@@ -155,7 +151,7 @@ impl<A: RemoteActor> ActorCell<A> {
                 ))];
             }
         };
-        vec![site.call(self.id, &self.submitted, call, &store)]
+        vec![site.call(self.id, call, &store)]
     }
 
     /// Sends one method call; used by the generated method stubs.
@@ -323,18 +319,39 @@ struct WireHandle {
     node: NodeId,
     /// The host's address, for nodes that are not in the node table (drivers).
     at: Option<NodeAddr>,
+    /// Who re-creates the actor when its node dies, and so knows where it went.
+    #[serde(default)]
+    creator: Option<Creator>,
+    /// Whether it restarts (`max_restarts`), and how often a call lost with its node
+    /// runs again (`max_task_retries`): every handle follows the creator's options.
+    #[serde(default)]
+    restarts: bool,
+    #[serde(default)]
+    task_retries: i32,
 }
 
 impl<A: RemoteActor> Serialize for ActorHandle<A> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::Error as _;
         let here = current_node().map_err(|e| S::Error::custom(e.to_string()))?;
-        let (node, at) = match &self.cell.remote {
-            Some(site) => (site.node(), site.at),
-            None => (
-                here.id,
-                here.join_address.get().map(|j| (j.addr, j.fingerprint)),
+        let here_at = here.join_address.get().map(|j| (j.addr, j.fingerprint));
+        let me = Creator {
+            node: here.id,
+            at: here_at,
+        };
+        let (node, at, creator, restarts, task_retries) = match &self.cell.remote {
+            Some(site) => (
+                site.node(),
+                site.at,
+                if site.owner {
+                    Some(me)
+                } else {
+                    site.routing.creator
+                },
+                site.restarts,
+                site.task_retries,
             ),
+            None => (here.id, here_at, Some(me), false, 0),
         };
         if here.cluster.get().is_some() {
             // Kept for the grace period, so that the actor outlives its trip to a node
@@ -346,6 +363,9 @@ impl<A: RemoteActor> Serialize for ActorHandle<A> {
             class: A::CLASS.to_string(),
             node,
             at,
+            creator,
+            restarts,
+            task_retries,
         }
         .serialize(s)
     }
@@ -366,17 +386,13 @@ impl<'de, A: RemoteActor> Deserialize<'de> for ActorHandle<A> {
             )));
         }
         let node = current_node().map_err(|e| D::Error::custom(e.to_string()))?;
-        handle_at(&node, w.id, w.node, w.at).map_err(|e| D::Error::custom(e.to_string()))
+        handle_at(&node, &w).map_err(|e| D::Error::custom(e.to_string()))
     }
 }
 
 /// The handle of actor `id` hosted by node `host`, as seen from `node`.
-fn handle_at<A: RemoteActor>(
-    node: &Arc<Node>,
-    id: ActorId,
-    host: NodeId,
-    at: Option<NodeAddr>,
-) -> Result<ActorHandle<A>> {
+fn handle_at<A: RemoteActor>(node: &Arc<Node>, w: &WireHandle) -> Result<ActorHandle<A>> {
+    let (id, host) = (w.id, w.node);
     let not_found = |detail: String| Error::ActorNotFound {
         name: id.to_string(),
         detail,
@@ -390,12 +406,15 @@ fn handle_at<A: RemoteActor>(
                     "actor {id} lives on node {host}, but this node is not part of a cluster"
                 ))
             })?;
-            let site = RemoteSite::new(host, at, agent, false);
-            let ours: Arc<ActorCell<A>> = Arc::new(ActorCell::at(id, site, false, Arc::default()));
+            let submitted = Arc::new(AtomicU64::new(0));
+            let mut site = RemoteSite::new(host, w.at, agent, false, submitted.clone(), w.creator);
+            site.restarts = w.restarts;
+            site.task_retries = w.task_retries;
+            let ours: Arc<ActorCell<A>> = Arc::new(ActorCell::at(id, site, false, submitted));
             let cell = node.actor_cells.get_or_insert(id, ours.clone());
             if let Some(site) = ours.remote.as_ref().filter(|_| ours.is_stored_as(&cell)) {
                 // This node's first handle to it: the actor lives at least as long.
-                site.hold(id, ours.submitted.fetch_add(1, Ordering::SeqCst), true);
+                site.hold(id, true);
             }
             cell
         }
@@ -425,7 +444,18 @@ pub(crate) fn get_actor<A: RemoteActor>(name: &str) -> Result<ActorHandle<A>> {
     let scoped = remote::scoped_name(&node.namespace, name);
     match remote::ask_names(&node, NameRequest::Lookup(scoped))? {
         Some(found) if found.class == A::PATH => {
-            handle_at(&node, found.actor_id, found.node_id, found.at)
+            // The directory knows where the actor is, not who made it: this handle does
+            // not follow restarts.
+            let w = WireHandle {
+                id: found.actor_id,
+                class: found.class,
+                node: found.node_id,
+                at: found.at,
+                creator: None,
+                restarts: false,
+                task_retries: 0,
+            };
+            handle_at(&node, &w)
         }
         Some(found) => Err(Error::ActorNotFound {
             name: name.to_string(),

@@ -11,9 +11,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use actix::Addr;
 
+mod routing;
+
+pub(crate) use routing::{Creator, Routing, Ticket};
+
 use super::cluster::{
-    CallRemoteActor, CallRetry, ClusterAgent, CreateRemoteActor, KillRemoteActor, NameRequest,
-    NodeAddr,
+    CallRemoteActor, ClusterAgent, CreateRemoteActor, KillRemoteActor, NameRequest, NodeAddr,
 };
 use super::{ActorHandle, ActorOptions, RemoteActor};
 use crate::ids::{ActorId, NodeId, ObjectId, TaskId};
@@ -40,22 +43,20 @@ pub(crate) struct RemoteCall {
 
 /// Where the actor of a cell lives when it is not on the cell's node.
 pub(crate) struct RemoteSite {
-    /// The node hosting the actor (it changes when the actor restarts elsewhere).
-    pub(crate) location: Arc<AtomicU64>,
-    /// Its address, for nodes that are not in the node table (drivers).
+    /// Where its calls go and how they are numbered (it follows restarts).
+    pub(crate) routing: Arc<Routing>,
+    /// The first host's address, for nodes that are not in the node table (drivers).
     pub(crate) at: Option<NodeAddr>,
     pub(crate) agent: Addr<ClusterAgent>,
     /// Whether this cell created the actor: dropping it stops the actor.
     pub(crate) owner: bool,
-    /// Identifies this cell's calls at the host, which runs them in `seq` order.
-    pub(crate) caller: u64,
     /// Whether this (borrowed) handle told the host it keeps the actor alive.
     pub(crate) holding: std::sync::atomic::AtomicBool,
-    /// Tries a call gets again on the restarted actor after its node died (the
-    /// creator's handle, with `max_task_retries`).
+    /// Tries a call gets again on the restarted actor after its node died
+    /// (`max_task_retries`).
     pub(crate) task_retries: i32,
-    /// Whether the actor restarts when its node dies (the creator's handle, with
-    /// `max_restarts`): calls lost with the node are then `ActorUnavailable`.
+    /// Whether the actor restarts when its node dies (`max_restarts`): calls lost with
+    /// the node are then `ActorUnavailable`, and the handle follows the actor.
     pub(crate) restarts: bool,
 }
 
@@ -65,13 +66,14 @@ impl RemoteSite {
         at: Option<NodeAddr>,
         agent: Addr<ClusterAgent>,
         owner: bool,
+        submitted: Arc<AtomicU64>,
+        creator: Option<Creator>,
     ) -> Self {
         Self {
-            location: Arc::new(AtomicU64::new(node.0)),
+            routing: Routing::new(node, submitted, creator),
             at,
             agent,
             owner,
-            caller: new_caller(),
             holding: Default::default(),
             task_retries: 0,
             restarts: false,
@@ -80,64 +82,40 @@ impl RemoteSite {
 
     /// The node hosting the actor now.
     pub(crate) fn node(&self) -> NodeId {
-        NodeId(self.location.load(Ordering::SeqCst))
+        self.routing.node()
     }
 
     /// Sends the next call of this cell; returns its result ref.
     pub(crate) fn call(
         &self,
         actor_id: ActorId,
-        seqs: &Arc<AtomicU64>,
         call: RemoteCall,
         store: &Arc<crate::store::MemoryStore>,
     ) -> RawRef {
-        let seq = seqs.fetch_add(1, Ordering::SeqCst);
-        let retry = (self.task_retries != 0).then(|| CallRetry {
-            left: self.task_retries,
-            location: self.location.clone(),
-            seqs: seqs.clone(),
-        });
         let ret = RawRef::pending(store, ObjectId::for_return(TaskId::new(), 0));
-        self.send(actor_id, seq, call, vec![ret.clone()], retry);
+        self.send(actor_id, call, vec![ret.clone()], self.task_retries);
         ret
     }
 
-    /// Sends `HOLD` or `RELEASE` as call number `seq`: in order with this handle's calls.
-    pub(crate) fn hold(&self, actor_id: ActorId, seq: u64, hold: bool) {
-        fn nothing(_: &[u8]) -> Result<Vec<StoredValue>> {
-            Ok(Vec::new())
-        }
+    /// Sends `HOLD` or `RELEASE` as this handle's next call: in order with its calls.
+    pub(crate) fn hold(&self, actor_id: ActorId, hold: bool) {
         self.holding.store(hold, Ordering::SeqCst);
-        let call = RemoteCall {
-            method: if hold { HOLD } else { RELEASE },
-            deps: Vec::new(),
-            encode: Box::new(|| Ok((Vec::new(), Box::new(()) as Held))),
-            decode: nothing,
-        };
-        self.send(actor_id, seq, call, Vec::new(), None);
+        self.send(actor_id, hold_call(hold), Vec::new(), 0);
     }
 
-    fn send(
-        &self,
-        actor_id: ActorId,
-        seq: u64,
-        call: RemoteCall,
-        returns: Vec<RawRef>,
-        retry: Option<CallRetry>,
-    ) {
+    fn send(&self, actor_id: ActorId, call: RemoteCall, returns: Vec<RawRef>, retries: i32) {
         self.agent.do_send(CallRemoteActor {
-            target: self.node(),
+            ticket: self.routing.next(),
             at: self.at,
             actor_id,
-            caller: self.caller,
-            seq,
             method: call.method,
             deps: call.deps,
             encode: call.encode,
             decode: call.decode,
             returns,
-            retry,
+            retries,
             restarts: self.restarts,
+            routing: self.routing.clone(),
         });
     }
 
@@ -151,14 +129,24 @@ impl RemoteSite {
     }
 }
 
+/// `HOLD` or `RELEASE`: a call with no arguments and no result.
+pub(crate) fn hold_call(hold: bool) -> RemoteCall {
+    fn nothing(_: &[u8]) -> Result<Vec<StoredValue>> {
+        Ok(Vec::new())
+    }
+    RemoteCall {
+        method: if hold { HOLD } else { RELEASE },
+        deps: Vec::new(),
+        encode: Box::new(|| Ok((Vec::new(), Box::new(()) as Held))),
+        decode: nothing,
+    }
+}
+
 /// What the creator of an actor on another node keeps to re-create it elsewhere when
 /// that node dies (`max_restarts`).
 pub(crate) struct Restart {
-    /// Where its handles send calls (gone with the creator's handles).
-    pub(crate) location: std::sync::Weak<AtomicU64>,
-    /// The creator's call counter: the new host starts its order there.
-    pub(crate) submitted: std::sync::Weak<AtomicU64>,
-    pub(crate) caller: u64,
+    /// Where the creator's handle sends calls (gone with the creator's handles).
+    pub(crate) routing: std::sync::Weak<Routing>,
     /// Restarts left (-1: always).
     pub(crate) left: i32,
     pub(crate) resources: Resources,
@@ -323,15 +311,13 @@ pub(crate) fn create_on(
     }
     let mut options = opts.clone();
     options.namespace = Some(node.namespace.clone());
-    let mut site = RemoteSite::new(target, None, agent.clone(), true);
+    let mut site = RemoteSite::new(target, None, agent.clone(), true, submitted.clone(), None);
     if opts.max_restarts != 0 {
         site.task_retries = opts.max_task_retries;
         site.restarts = true;
     }
     let restart = (opts.max_restarts != 0).then(|| Restart {
-        location: Arc::downgrade(&site.location),
-        submitted: Arc::downgrade(submitted),
-        caller: site.caller,
+        routing: Arc::downgrade(&site.routing),
         left: opts.max_restarts,
         resources: opts.request().unwrap_or_default(),
         strategy: opts.strategy.clone(),

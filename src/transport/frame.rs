@@ -129,6 +129,13 @@ pub enum WireMessage {
         /// The objects.
         object_ids: Vec<ObjectId>,
     },
+    /// Asks the node that created an actor where it lives now (a handle whose call was
+    /// lost with the actor's node). Answered by `ActorAt`: `None` when it does not come
+    /// back.
+    LocateActor {
+        /// The actor.
+        actor_id: ActorId,
+    },
     /// Creates an actor of a registered class on the receiving node, under the caller's
     /// id for it; the encoded constructor arguments follow as the bulk payload.
     /// Answered by `Ack`.

@@ -19,7 +19,7 @@ use super::restart::Owned;
 use super::tasks::{answer_with, settle_from_answer};
 use super::{ClusterAgent, NodeAddr, Role};
 use crate::actors::ActorOptions;
-use crate::actors::remote::{self, EncodeArgs, HostedActor, Restart, class};
+use crate::actors::remote::{self, EncodeArgs, HostedActor, Restart, Routing, Ticket, class};
 use crate::ids::{ActorId, NodeId};
 use crate::runtime::with_context;
 use crate::store::{RawRef, StoredValue};
@@ -44,31 +44,22 @@ pub(crate) struct CreateRemoteActor {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct CallRemoteActor {
-    pub(crate) target: NodeId,
+    /// Where the call goes, as which caller, with which number.
+    pub(crate) ticket: Ticket,
     pub(crate) at: Option<NodeAddr>,
     pub(crate) actor_id: ActorId,
-    pub(crate) caller: u64,
-    pub(crate) seq: u64,
     pub(crate) method: &'static str,
     pub(crate) deps: Vec<RawRef>,
     pub(crate) encode: EncodeArgs,
     pub(crate) decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
     pub(crate) returns: Vec<RawRef>,
-    /// Set when the call may run again on the restarted actor (`max_task_retries`).
-    pub(crate) retry: Option<CallRetry>,
+    /// How often the call runs again on the restarted actor when its node dies under it
+    /// (`max_task_retries`; -1: always).
+    pub(crate) retries: i32,
     /// Whether the actor restarts when its node dies.
     pub(crate) restarts: bool,
-}
-
-/// How a call to an actor that may restart is tried again after its node died: once the
-/// creator moved the actor's location, as a new call of the same handle.
-pub(crate) struct CallRetry {
-    /// Tries left (-1: always).
-    pub(crate) left: i32,
-    /// Where the handle's calls go (the creator updates it on restart).
-    pub(crate) location: Arc<std::sync::atomic::AtomicU64>,
-    /// The handle's call counter.
-    pub(crate) seqs: Arc<std::sync::atomic::AtomicU64>,
+    /// The handle's routing, which follows the actor to its new node.
+    pub(crate) routing: Arc<Routing>,
 }
 
 /// Stops an actor on another node (`ray::kill`, or its creator dropped every handle).
@@ -213,10 +204,10 @@ impl Handler<CallRemoteActor> for ClusterAgent {
     fn handle(&mut self, msg: CallRemoteActor, ctx: &mut Context<Self>) {
         let link = self.link();
         let node = self.node.upgrade();
-        // How long a retried call waits for its actor to restart.
+        // How long a call lost with its node waits for its actor to restart.
         let patience = self.timeout * 4;
         let (opened, now_open) = oneshot::channel::<()>();
-        let previous = self.calling.0.insert(msg.caller, now_open);
+        let previous = self.calling.0.insert(msg.ticket.caller, now_open);
         let run = async move {
             for d in &msg.deps {
                 let _ = d.settled().await;
@@ -226,10 +217,15 @@ impl Handler<CallRemoteActor> for ClusterAgent {
                 Ok((bytes, held)) => (bytes, Some(held), None),
                 Err(e) => (Vec::new(), None, Some(e)),
             };
+            let Ticket {
+                target,
+                caller,
+                seq,
+            } = msg.ticket;
             let request = WireMessage::CallActor {
                 actor_id: msg.actor_id,
-                caller: msg.caller,
-                seq: msg.seq,
+                caller,
+                seq,
                 method: msg.method.to_string(),
                 failed: failed.is_some(),
             };
@@ -237,18 +233,21 @@ impl Handler<CallRemoteActor> for ClusterAgent {
                 // Resolves when the previous call opened its stream (or gave up).
                 let _ = previous.await;
             }
-            let stream = link.open(msg.target, msg.at).await;
+            let stream = link.open(target, msg.at).await;
             drop(opened);
             // A failed call still takes its turn at the host, so later calls run.
             let mut answer = match stream {
-                Ok(stream) => link.exchange(stream, msg.target, &request, &payload).await,
+                Ok(stream) => link.exchange(stream, target, &request, &payload).await,
                 Err(e) => Err(e),
             };
-            if let (Some(retry), None) = (&msg.retry, &failed) {
-                answer = retry_call(
-                    &link, retry, msg.target, request, &payload, answer, patience,
-                )
-                .await;
+            if msg.restarts && failed.is_none() {
+                let lost = Lost {
+                    link: &link,
+                    routing: &msg.routing,
+                    actor_id: msg.actor_id,
+                    patience,
+                };
+                answer = lost.follow(request, &payload, answer, msg.retries).await;
             }
             drop(held);
             if let Some(e) = failed {
@@ -274,44 +273,102 @@ impl Handler<CallRemoteActor> for ClusterAgent {
     }
 }
 
-/// Runs a call again on the restarted actor while its node keeps dying under it and
-/// tries are left; returns the last answer.
-async fn retry_call(
-    link: &super::Link,
-    retry: &CallRetry,
-    mut target: NodeId,
-    mut request: WireMessage,
-    payload: &[u8],
-    mut answer: Result<(WireMessage, Vec<u8>)>,
+/// A call to an actor that restarts, lost with the actor's node.
+struct Lost<'a> {
+    link: &'a super::Link,
+    routing: &'a Routing,
+    actor_id: ActorId,
     patience: std::time::Duration,
-) -> Result<(WireMessage, Vec<u8>)> {
-    use std::sync::atomic::Ordering;
-    let mut left = retry.left;
-    while matches!(answer, Err(Error::NodeDied { .. })) && left != 0 {
-        left -= i32::from(left > 0);
-        let dead = target;
-        let deadline = std::time::Instant::now() + patience;
-        // The creator moves the location when it re-created the actor elsewhere.
-        loop {
-            target = NodeId(retry.location.load(Ordering::SeqCst));
-            if target != dead || std::time::Instant::now() > deadline {
+}
+
+impl Lost<'_> {
+    /// While the call's node keeps dying under it: follows the actor to its new node and,
+    /// with tries left, runs the call again there as a new call of the handle. Returns
+    /// the last answer.
+    async fn follow(
+        &self,
+        mut request: WireMessage,
+        payload: &[u8],
+        mut answer: Result<(WireMessage, Vec<u8>)>,
+        mut left: i32,
+    ) -> Result<(WireMessage, Vec<u8>)> {
+        while let Err(Error::NodeDied { node_id: dead }) = answer {
+            // The creator's own handle has nothing to learn when no try is left; a
+            // borrowed one must learn where the actor went for its next calls.
+            if left == 0 && self.routing.creator.is_none() {
                 break;
             }
-            actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
+            if !self.moved(dead).await || left == 0 {
+                break;
+            }
+            left -= i32::from(left > 0);
+            let ticket = self.routing.next();
+            if let WireMessage::CallActor { caller, seq, .. } = &mut request {
+                // A new call of the handle: it runs after the calls already made.
+                (*caller, *seq) = (ticket.caller, ticket.seq);
+            }
+            tracing::warn!(actor_id = %self.actor_id, dead = %dead, target = %ticket.target, "actor call lost with its node: running it again on the restarted actor");
+            answer = self
+                .link
+                .request(ticket.target, None, request.clone(), payload.to_vec())
+                .await;
         }
-        if target == dead {
-            break;
-        }
-        if let WireMessage::CallActor { seq, .. } = &mut request {
-            // A new call of the handle: it runs after the calls already made.
-            *seq = retry.seqs.fetch_add(1, Ordering::SeqCst);
-        }
-        tracing::warn!(dead = %dead, target = %target, "actor call lost with its node: running it again on the restarted actor");
-        answer = link
-            .request(target, None, request.clone(), payload.to_vec())
-            .await;
+        answer
     }
-    answer
+
+    /// Waits until the handle routes to a node other than `dead`: its creator moves it
+    /// (the creator's handle), or this asks the creator where the actor went (a borrowed
+    /// handle) and becomes a caller there. `false` when the actor does not come back.
+    async fn moved(&self, dead: NodeId) -> bool {
+        let deadline = std::time::Instant::now() + self.patience;
+        loop {
+            if self.routing.node() != dead {
+                return true;
+            }
+            if let Some(creator) = self.routing.creator {
+                let ask = WireMessage::LocateActor {
+                    actor_id: self.actor_id,
+                };
+                match self
+                    .link
+                    .request(creator.node, creator.at, ask, Vec::new())
+                    .await
+                {
+                    Ok((WireMessage::ActorAt { actor: Some(a) }, _)) if a.node_id != dead => {
+                        if let Some(first) = self.routing.moved(dead, a.node_id) {
+                            self.hold(first);
+                        }
+                        return true;
+                    }
+                    Ok((WireMessage::ActorAt { actor: Some(_) }, _)) => {}
+                    // The creator will not restart it, or is gone itself.
+                    _ => return false,
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            actix_rt::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A borrowed handle's first call at the actor's new node: it keeps the actor alive
+    /// there, as it did at the old one.
+    fn hold(&self, first: Ticket) {
+        tracing::info!(actor_id = %self.actor_id, target = %first.target, "a borrowed handle follows its restarted actor");
+        let request = WireMessage::CallActor {
+            actor_id: self.actor_id,
+            caller: first.caller,
+            seq: first.seq,
+            method: remote::HOLD.to_string(),
+            failed: false,
+        };
+        let send = self.link.request(first.target, None, request, Vec::new());
+        // Not awaited: the calls after it wait for it at the host.
+        actix::spawn(async move {
+            let _ = send.await;
+        });
+    }
 }
 
 impl Handler<KillRemoteActor> for ClusterAgent {

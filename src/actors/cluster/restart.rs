@@ -33,10 +33,7 @@ impl ClusterAgent {
             let Some(mut owned) = self.owned.remove(&id) else {
                 continue;
             };
-            let (Some(location), Some(submitted)) = (
-                owned.restart.location.upgrade(),
-                owned.restart.submitted.upgrade(),
-            ) else {
+            let Some(routing) = owned.restart.routing.upgrade() else {
                 continue; // Its creator's handles are gone: nothing to restart.
             };
             let target = place_again(
@@ -50,11 +47,10 @@ impl ClusterAgent {
                 continue;
             };
             owned.restart.left -= i32::from(owned.restart.left > 0);
-            // The node first, then the count: a call numbered from here on goes there.
-            location.store(target.0, std::sync::atomic::Ordering::SeqCst);
-            let next = submitted.load(std::sync::atomic::Ordering::SeqCst);
+            // Calls numbered from here on go there, continuing the creator's order.
+            let (caller, next) = routing.restarted(target);
             if let WireMessage::CreateActor { resume, .. } = &mut owned.request {
-                *resume = Some((owned.restart.caller, next));
+                *resume = Some((caller, next));
             }
             tracing::warn!(actor_id = %id, dead = %dead, target = %target, "the actor's node died: restarting it elsewhere");
             let send = self.request(target, None, owned.request.clone(), owned.args.clone());
@@ -65,6 +61,23 @@ impl ClusterAgent {
             });
             owned.node = target;
             self.owned.insert(id, owned);
+        }
+    }
+
+    /// Where an actor this node created lives now (asked by handles on other nodes whose
+    /// calls were lost with its node): `None` when it does not come back.
+    pub(super) fn locate(&self, actor_id: ActorId) -> WireMessage {
+        WireMessage::ActorAt {
+            actor: self
+                .owned
+                .get(&actor_id)
+                .map(|o| crate::transport::WireActor {
+                    actor_id,
+                    name: String::new(),
+                    class: String::new(),
+                    node_id: o.node,
+                    at: None,
+                }),
         }
     }
 }
