@@ -10,6 +10,7 @@ mod handle;
 mod host;
 mod node_manager;
 mod options;
+mod placement_groups;
 mod registry;
 mod remote;
 
@@ -24,9 +25,11 @@ pub use host::Method;
 pub(crate) use host::{ActorCall, ActorHost, Terminate};
 pub(crate) use node_manager::{
     AcquireResources, Batch, CancelTask, GpuGrant, LeaseDone, NodeManager, NodeStats, QueryNode,
-    ReleaseResources, SubmitTask, TaskBlocked, TaskFinished, TaskUnblocked, ViewChanged,
+    ReleaseResources, ReserveBundles, ReturnBundles, SubmitTask, TaskBlocked, TaskFinished,
+    TaskUnblocked, ViewChanged, in_bundle,
 };
 pub use options::{ActorOptions, ActorOptionsBuilder};
+pub(crate) use placement_groups::{CreateGroup, FindGroup, PlacementGroups, RemoveGroup};
 pub(crate) use registry::{ActorCells, ActorRegistry, LookupActor, RegisterActor, UnregisterActor};
 pub(crate) use remote::HostedActor;
 pub use remote::{Hosted, RemoteClass};

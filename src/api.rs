@@ -402,6 +402,11 @@ pub struct TaskSummary {
 /// #[ray::remote]
 /// fn one() -> u8 { 1 }
 /// ray::get(&one.remote()).unwrap();
+/// // The count follows the result by a moment (the worker reports after settling it).
+/// let t0 = std::time::Instant::now();
+/// while ray::task_summary().finished < 1 && t0.elapsed().as_secs() < 5 {
+///     std::thread::sleep(std::time::Duration::from_millis(1));
+/// }
 /// assert!(ray::task_summary().finished >= 1);
 /// # ray::shutdown();
 /// ```

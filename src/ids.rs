@@ -91,6 +91,13 @@ id_type!(
     "actor-"
 );
 
+id_type!(
+    /// Identifies one placement group.
+    PlacementGroupId,
+    "pg-",
+    random
+);
+
 /// Identifies one object: the `index`-th return of the task `task`, or a `put`.
 ///
 /// As in Ray, the id of a task's return is derived from the task id, so the task that

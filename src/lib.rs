@@ -9,6 +9,7 @@ pub mod cluster_utils;
 mod config;
 mod error;
 mod ids;
+mod placement_group;
 mod resources;
 mod runtime;
 mod store;
@@ -23,7 +24,11 @@ pub use api::{
 };
 pub use config::Config;
 pub use error::{Error, Result};
-pub use ids::{ActorId, JobId, NodeId, ObjectId, TaskId};
+pub use ids::{ActorId, JobId, NodeId, ObjectId, PlacementGroupId, TaskId};
+pub use placement_group::{
+    Bundle, PlacementGroup, PlacementGroupOptions, PlacementGroupState, PlacementStrategy, bundle,
+    get_placement_group, placement_group, placement_group_with, remove_placement_group,
+};
 pub use runtime::{RuntimeContext, init, init_with, is_initialized, runtime_context, shutdown};
 pub use store::{MemorySummary, ObjectRef, ObjectRefFuture};
 pub use tasks::{

@@ -75,6 +75,31 @@ impl Resources {
         }
     }
 
+    /// Adds `req` back, except names `bound` does not have (a placement group's bundle
+    /// returned while work in it still ran).
+    pub(crate) fn give_within(&mut self, req: &Resources, bound: &Resources) {
+        for (k, v) in &req.0 {
+            if bound.0.contains_key(k) {
+                *self.0.entry(k.clone()).or_insert(0) += v;
+            }
+        }
+    }
+
+    /// Drops names `bound` does not have.
+    pub(crate) fn forget_unknown(&mut self, bound: &Resources) {
+        self.0.retain(|k, _| bound.0.contains_key(k));
+    }
+
+    /// Drops names whose quantity is zero.
+    pub(crate) fn drop_empty(&mut self) {
+        self.0.retain(|_, v| *v != 0);
+    }
+
+    /// The names and quantities (fixed point).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+
     /// Quantities as floats, for reporting.
     pub(crate) fn to_map(&self) -> BTreeMap<String, f64> {
         self.0

@@ -40,6 +40,8 @@ pub(crate) struct Node {
     pub(crate) total: Resources,
     pub(crate) manager: Addr<NodeManager>,
     pub(crate) registry: Addr<ActorRegistry>,
+    /// The placement groups this node created.
+    pub(crate) placement_groups: Addr<crate::actors::PlacementGroups>,
     pub(crate) system: System,
     /// Arbiters that run async task bodies; sync bodies get worker arbiters of their own.
     pub(crate) executors: Vec<ArbiterHandle>,
@@ -94,6 +96,7 @@ impl Node {
             restarted: false,
             attempt: 0,
             gpu_ids: Arc::from([]),
+            capture: None,
         }
     }
 

@@ -91,6 +91,7 @@ fn bad_requests_get_errors_that_say_what_is_wrong() {
             resources: vec![("CPU".into(), 1.0)],
             attempt: 0,
             keep: None,
+            capture: None,
         };
         let e = task_error(ask(&peer, run("nowhere::missing"), &[]).await);
         assert!(

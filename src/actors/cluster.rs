@@ -277,6 +277,7 @@ fn load_of(stats: &super::NodeStats, store_bytes: usize) -> NodeLoad {
         running: stats.running as u64,
         infeasible: stats.infeasible.clone(),
         object_store_bytes: store_bytes as u64,
+        total: wire_resources(&stats.total),
     }
 }
 
@@ -321,10 +322,12 @@ impl ClusterAgent {
         if let Some(node) = self.node.upgrade() {
             let changed = {
                 let mut view = node.view.write();
-                let membership = |v: &[WireNode]| -> Vec<(NodeId, bool)> {
-                    v.iter().map(|n| (n.node_id, n.alive)).collect()
+                // Membership, and what each node offers (bundles reserved or returned).
+                let same = |a: &WireNode, b: &WireNode| {
+                    (a.node_id, a.alive, &a.resources) == (b.node_id, b.alive, &b.resources)
                 };
-                let changed = membership(&view) != membership(&nodes);
+                let changed = view.len() != nodes.len()
+                    || view.iter().zip(&nodes).any(|(a, b)| !same(a, b));
                 *view = nodes;
                 changed
             };
@@ -467,6 +470,73 @@ impl ClusterAgent {
             peer.close("the node is dead");
         }
         self.names.retain(|_, a| a.node_id != dead);
+        if let Some(node) = self.node.upgrade() {
+            // Placement-group bundles it made here go with it.
+            node.manager
+                .do_send(crate::actors::ReturnBundles::Creator(dead));
+        }
+    }
+}
+
+impl ClusterAgent {
+    /// Reserves bundles of a placement group another node created (all or none).
+    fn reserve_bundles(
+        &self,
+        creator: NodeId,
+        pg: crate::ids::PlacementGroupId,
+        bundles: Vec<(u32, Vec<(String, f64)>)>,
+    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
+        let node = self.node.upgrade();
+        async move {
+            let outcome = async {
+                let node = node.ok_or(crate::Error::ShutDown)?;
+                let mut parsed = Vec::with_capacity(bundles.len());
+                for (i, r) in &bundles {
+                    let mut res = Resources::new();
+                    for (k, v) in r {
+                        res.set_units(k, crate::resources::to_units(k, *v)?);
+                    }
+                    parsed.push((*i, res));
+                }
+                let ask = crate::actors::ReserveBundles {
+                    pg,
+                    creator,
+                    bundles: parsed,
+                };
+                node.manager
+                    .send(ask)
+                    .await
+                    .map_err(|_| crate::Error::ShutDown)?
+            };
+            match outcome.await {
+                Ok(()) => (WireMessage::Ack, Vec::new()),
+                Err(e) => (
+                    WireMessage::Error {
+                        message: e.to_string(),
+                    },
+                    Vec::new(),
+                ),
+            }
+        }
+        .boxed()
+    }
+}
+
+/// Sends one request to another node and returns its answer (for callers outside the
+/// agent: placement groups).
+#[derive(Message)]
+#[rtype(result = "Result<WireMessage>")]
+pub(crate) struct Ask {
+    pub(crate) target: NodeId,
+    pub(crate) msg: WireMessage,
+}
+
+impl Handler<Ask> for ClusterAgent {
+    type Result = ResponseFuture<Result<WireMessage>>;
+
+    fn handle(&mut self, msg: Ask, _: &mut Context<Self>) -> Self::Result {
+        let answer = self.request(msg.target, None, msg.msg, Vec::new());
+        Box::pin(async move { answer.await.map(|(m, _)| m) })
     }
 }
 
@@ -600,6 +670,10 @@ impl Handler<Inbound> for ClusterAgent {
                 if let Some((n, seen)) = self.table.get_mut(&node_id) {
                     *seen = Instant::now();
                     if let Some(load) = load {
+                        if !load.total.is_empty() {
+                            // Placement-group bundles change what a node offers.
+                            n.resources = load.total.clone();
+                        }
                         n.load = load;
                     }
                     if !n.alive {
@@ -614,9 +688,10 @@ impl Handler<Inbound> for ClusterAgent {
                 resources,
                 attempt,
                 keep,
+                capture,
             } => self.run_task(
                 msg.from,
-                (function, resources, attempt, keep),
+                (function, resources, attempt, keep, capture),
                 msg.payload,
                 ctx.address(),
             ),
@@ -643,6 +718,16 @@ impl Handler<Inbound> for ClusterAgent {
                 msg.payload,
             ),
             WireMessage::LocateActor { actor_id } => reply(self.locate(actor_id)),
+            WireMessage::ReserveBundles { pg, bundles } => {
+                self.reserve_bundles(msg.from, pg, bundles)
+            }
+            WireMessage::ReturnBundles { pg } => {
+                if let Some(node) = self.node.upgrade() {
+                    node.manager
+                        .do_send(crate::actors::ReturnBundles::Group(pg));
+                }
+                reply(WireMessage::Ack)
+            }
             WireMessage::KillActor { actor_id, force } => {
                 self.kill_hosted(msg.from, actor_id, force);
                 reply(WireMessage::Ack)

@@ -229,6 +229,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             restarted: self.restarted,
             attempt: 0,
             gpu_ids: self.gpus.ids(),
+            capture: None,
         }
     }
 

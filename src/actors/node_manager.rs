@@ -14,8 +14,11 @@ use futures::channel::oneshot;
 
 use crate::ids::{IdMap, TaskId};
 
+mod bundles;
 mod gpus;
 mod routing;
+
+pub(crate) use bundles::{ReserveBundles, ReturnBundles, in_bundle};
 
 use crate::resources::Resources;
 use crate::runtime::Node;
@@ -93,6 +96,8 @@ pub(crate) struct TaskEvent {
 #[derive(Debug, Clone, MessageResponse)]
 pub(crate) struct NodeStats {
     pub(crate) available: Resources,
+    /// What the node offers now (placement-group bundles add their own names).
+    pub(crate) total: Resources,
     pub(crate) queued: usize,
     /// Resource shapes of the tasks that fit no live node.
     pub(crate) infeasible: Vec<String>,
@@ -148,6 +153,8 @@ pub(crate) struct NodeManager {
     infeasible: Vec<TaskSpec>,
     /// Which GPU ids are held, and how much of each.
     gpus: gpus::GpuSlots,
+    /// Placement-group bundles reserved here.
+    bundles: bundles::Reserved,
     actor_waiters: VecDeque<(Resources, oneshot::Sender<Result<GpuGrant>>)>,
     history: VecDeque<TaskEvent>,
     finished: u64,
@@ -178,6 +185,7 @@ impl NodeManager {
             turn: 0,
             infeasible: Vec::new(),
             gpus,
+            bundles: Default::default(),
             actor_waiters: VecDeque::new(),
             history: VecDeque::new(),
             finished: 0,
@@ -201,10 +209,10 @@ impl NodeManager {
             }
             if let Some((req, reply)) = self.actor_waiters.pop_front() {
                 self.available.take(&req);
-                let gpus = self.gpus.take(req.units("GPU"));
+                let gpus = self.gpus.take(bundles::gpu_units(&req));
                 if let Err(Ok(gpus)) = reply.send(Ok(gpus)) {
                     // The actor went away while waiting: its grant comes straight back.
-                    self.available.give(&req);
+                    self.available.give_within(&req, &self.total);
                     self.gpus.give(&gpus);
                 }
             }
@@ -316,7 +324,7 @@ impl NodeManager {
         };
         let shape = spec.resources.clone();
         self.available.take(&shape);
-        let gpus = self.gpus.take(shape.units("GPU"));
+        let gpus = self.gpus.take(bundles::gpu_units(&shape));
         spec.gpu_ids = gpus.ids();
         let mut batch = VecDeque::new();
         if let Some(queue) = self.ready.get_mut(&shape) {
@@ -355,7 +363,7 @@ impl NodeManager {
             return;
         };
         self.available.take(&spec.resources);
-        let gpus = self.gpus.take(spec.resources.units("GPU"));
+        let gpus = self.gpus.take(bundles::gpu_units(&spec.resources));
         spec.gpu_ids = gpus.ids();
         let id = spec.id;
         let resources = spec.resources.clone();
@@ -445,7 +453,7 @@ impl Handler<TaskFinished> for NodeManager {
         if let Some(r) = self.running.remove(&msg.task_id)
             && r.worker.is_none()
         {
-            self.available.give(&r.resources);
+            self.available.give_within(&r.resources, &self.total);
             self.gpus.give(&r.gpus);
         }
         if msg.ok {
@@ -489,7 +497,7 @@ impl Handler<LeaseDone> for NodeManager {
                 // Its CPU is still lent out.
                 back.set_units("CPU", 0);
             }
-            self.available.give(&back);
+            self.available.give_within(&back, &self.total);
             self.gpus.give(&lease.gpus);
             self.idle_workers.push((msg.worker, lease.arbiter));
         }
@@ -602,7 +610,7 @@ impl Handler<ReleaseResources> for NodeManager {
     type Result = ();
 
     fn handle(&mut self, msg: ReleaseResources, _: &mut Context<Self>) {
-        self.available.give(&msg.0);
+        self.available.give_within(&msg.0, &self.total);
         self.gpus.give(&msg.1);
         self.dispatch();
     }
@@ -614,6 +622,7 @@ impl Handler<QueryNode> for NodeManager {
     fn handle(&mut self, _: QueryNode, _: &mut Context<Self>) -> NodeStats {
         NodeStats {
             available: self.available.clone(),
+            total: self.total.clone(),
             queued: self.ready.values().map(|q| q.len()).sum::<usize>() + self.infeasible.len(),
             infeasible: {
                 let mut shapes: Vec<String> = self

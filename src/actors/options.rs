@@ -57,7 +57,7 @@ impl ActorOptions {
         for (k, v) in &self.resources {
             r.set_units(k, to_units(k, *v)?);
         }
-        Ok(r)
+        Ok(self.strategy.adapt(r))
     }
 }
 

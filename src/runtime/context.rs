@@ -27,6 +27,9 @@ pub(crate) struct ExecContext {
     pub(crate) attempt: u32,
     /// The GPUs the node assigned to the task or actor (`num_gpus`).
     pub(crate) gpu_ids: Arc<[u32]>,
+    /// The placement group that tasks submitted from here run in
+    /// (`capture_child_tasks`).
+    pub(crate) capture: Option<crate::ids::PlacementGroupId>,
 }
 
 thread_local! {

@@ -239,6 +239,7 @@ pub(crate) fn start(config: Config) -> Result<Global> {
                     namespace,
                     manager: NodeManager::new(weak.clone(), total.clone()).start(),
                     registry: ActorRegistry::new(actor_cells.clone()).start(),
+                    placement_groups: crate::actors::PlacementGroups::new(weak.clone()).start(),
                     actor_cells,
                     escaped: parking_lot::Mutex::new(std::collections::VecDeque::new()),
                     store,

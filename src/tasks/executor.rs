@@ -51,6 +51,7 @@ impl TaskActor {
             restarted: false,
             attempt: spec.attempt,
             gpu_ids: spec.gpu_ids.clone(),
+            capture: spec.capture,
         }
     }
 

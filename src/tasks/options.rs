@@ -36,6 +36,31 @@ pub enum SchedulingStrategy {
         /// Whether another node may be used instead.
         soft: bool,
     },
+    /// Run in a placement group's bundle, on the resources it reserved (Ray's
+    /// `PlacementGroupSchedulingStrategy`); see [`crate::placement_group`].
+    PlacementGroup {
+        /// The group.
+        group: crate::PlacementGroupId,
+        /// The bundle; `None`: any bundle of the group.
+        bundle_index: Option<usize>,
+        /// Whether tasks submitted from inside this work run in the group too.
+        capture_child_tasks: bool,
+    },
+}
+
+impl SchedulingStrategy {
+    /// The request of work with `strategy`: inside a placement group, the group's own
+    /// names for the same resources.
+    pub(crate) fn adapt(&self, req: Resources) -> Resources {
+        match self {
+            SchedulingStrategy::PlacementGroup {
+                group,
+                bundle_index,
+                ..
+            } => crate::actors::in_bundle(&req, *group, bundle_index.map(|i| i as u32)),
+            _ => req,
+        }
+    }
 }
 
 /// Options of one task submission. Build them through [`TaskOptionsBuilder`] on
@@ -78,7 +103,7 @@ impl TaskOptions {
         for (k, v) in &self.resources {
             r.set_units(k, to_units(k, *v)?);
         }
-        Ok(r)
+        Ok(self.strategy.adapt(r))
     }
 
     /// How many extra attempts an application error gets (0 unless `retry_exceptions`).

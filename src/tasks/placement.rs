@@ -81,7 +81,9 @@ pub(crate) fn place(
                 None => Placement::Infeasible,
             };
         }
-        SchedulingStrategy::Default => {}
+        // Inside a placement group the request names the group's resources, which only
+        // the nodes holding its bundles have.
+        SchedulingStrategy::Default | SchedulingStrategy::PlacementGroup { .. } => {}
     }
     if fits_local && local_free.covers(req) {
         return Placement::Local;

@@ -70,6 +70,22 @@ pub(crate) struct TaskSpec {
     pub(crate) strategy: crate::SchedulingStrategy,
     /// The GPUs it holds while it runs (set when it is started).
     pub(crate) gpu_ids: Arc<[u32]>,
+    /// The placement group its own tasks run in (`capture_child_tasks`).
+    pub(crate) capture: Option<crate::ids::PlacementGroupId>,
+}
+
+impl crate::SchedulingStrategy {
+    /// The group that work with this strategy makes its children run in.
+    pub(crate) fn captures(&self) -> Option<crate::ids::PlacementGroupId> {
+        match self {
+            crate::SchedulingStrategy::PlacementGroup {
+                group,
+                capture_child_tasks: true,
+                ..
+            } => Some(*group),
+            _ => None,
+        }
+    }
 }
 
 impl TaskSpec {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::args::RawRefHandle;
-use super::{RemoteForm, TaskBody, TaskOptions, TaskSpec};
+use super::{RemoteForm, SchedulingStrategy, TaskBody, TaskOptions, TaskSpec};
 use crate::Error;
 use crate::actors::SubmitTask;
 use crate::ids::{ObjectId, TaskId};
@@ -31,7 +31,21 @@ pub(crate) fn submit(
         Ok(n) => n,
         Err(e) => return fail_all(e),
     };
+    // A task submitted from work in a placement group that captures its children runs
+    // in that group too (any bundle), unless it says where to run.
+    let captured = crate::runtime::current_context().and_then(|c| c.capture);
+    let strategy = match (&opts.strategy, captured) {
+        (SchedulingStrategy::Default, Some(group)) => SchedulingStrategy::PlacementGroup {
+            group,
+            bundle_index: None,
+            capture_child_tasks: true,
+        },
+        (s, _) => s.clone(),
+    };
     let resources = match opts.request() {
+        Ok(r) if captured.is_some() && opts.strategy == SchedulingStrategy::Default => {
+            strategy.adapt(r)
+        }
         Ok(r) => r,
         Err(e) => return fail_all(e),
     };
@@ -51,7 +65,8 @@ pub(crate) fn submit(
         system_retries: opts.max_retries.unwrap_or(3),
         attempt: 0,
         remote,
-        strategy: opts.strategy.clone(),
+        capture: strategy.captures(),
+        strategy,
         gpu_ids: std::sync::Arc::from([]),
     };
     tracing::debug!(task_id = %id, node_id = %node.id, function = name, "task.submit");

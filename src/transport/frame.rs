@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::TransportError;
-use crate::ids::{ActorId, JobId, NodeId, ObjectId, TaskId};
+use crate::ids::{ActorId, JobId, NodeId, ObjectId, PlacementGroupId, TaskId};
 
 /// Version of [`WireMessage`]; bumped on every incompatible change.
 pub const WIRE_VERSION: u16 = 3;
@@ -101,6 +101,9 @@ pub enum WireMessage {
         /// task outputs in the executing node's plasma store. `None`: always send it back.
         #[serde(default)]
         keep: Option<ObjectId>,
+        /// The placement group the task's own tasks run in (`capture_child_tasks`).
+        #[serde(default)]
+        capture: Option<PlacementGroupId>,
     },
     /// The outcome of a `RunTask`: on success the encoded returns follow as the bulk
     /// payload.
@@ -128,6 +131,19 @@ pub enum WireMessage {
     ReleaseObjects {
         /// The objects.
         object_ids: Vec<ObjectId>,
+    },
+    /// Reserves bundles of a placement group the sender created: all of them or none.
+    /// Answered by `Ack`, or `Error` when they do not fit.
+    ReserveBundles {
+        /// The group.
+        pg: PlacementGroupId,
+        /// Each bundle's index in the group and its resources.
+        bundles: Vec<(u32, Vec<(String, f64)>)>,
+    },
+    /// Returns a placement group's bundles on the receiving node. Answered by `Ack`.
+    ReturnBundles {
+        /// The group.
+        pg: PlacementGroupId,
     },
     /// Asks the node that created an actor where it lives now (a handle whose call was
     /// lost with the actor's node). Answered by `ActorAt`: `None` when it does not come
@@ -268,6 +284,9 @@ pub struct NodeLoad {
     /// Bytes held by the node's object store.
     #[serde(default)]
     pub object_store_bytes: u64,
+    /// The node's resources now: they change as placement groups reserve bundles.
+    #[serde(default)]
+    pub total: Vec<(String, f64)>,
 }
 
 /// Encodes one message as a frame: length prefix plus MessagePack body.

@@ -36,6 +36,16 @@ pub(crate) struct RunRemote {
     pub(crate) retry: Retry,
 }
 
+/// What a `RunTask` asks to run: function, resources, attempt, the id to keep a large
+/// result under, and the placement group its own tasks run in.
+pub(super) type RunSpec = (
+    String,
+    Vec<(String, f64)>,
+    u32,
+    Option<ObjectId>,
+    Option<crate::ids::PlacementGroupId>,
+);
+
 /// Encoded arguments shared by the attempts of one task (moved in, never copied).
 #[derive(Clone)]
 pub(crate) struct SharedBytes(pub(crate) Arc<Vec<u8>>);
@@ -82,6 +92,7 @@ impl Handler<RunRemote> for ClusterAgent {
             resources: msg.resources,
             attempt: msg.retry.attempt,
             keep: None,
+            capture: msg.retry.strategy.captures(),
         };
         // A single result may stay on the node that makes it (`lineage.rs`).
         let keep = match msg.returns.as_slice() {
@@ -277,11 +288,11 @@ impl ClusterAgent {
     pub(super) fn run_task(
         &self,
         from: NodeId,
-        run: (String, Vec<(String, f64)>, u32, Option<ObjectId>),
+        run: RunSpec,
         args: Vec<u8>,
         me: Addr<ClusterAgent>,
     ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
-        let (function, resources, attempt, keep) = run;
+        let (function, resources, attempt, keep, capture) = run;
         let node = self.node.upgrade();
         let result = || -> Result<RawRef> {
             let node = node.clone().ok_or(Error::ShutDown)?;
@@ -330,6 +341,7 @@ impl ClusterAgent {
                     soft: false,
                 },
                 gpu_ids: Arc::from([]),
+                capture,
             };
             node.manager.do_send(SubmitTask(spec));
             Ok(ret)
