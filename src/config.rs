@@ -36,6 +36,7 @@ pub struct Config {
     pub(crate) object_store_memory: Option<usize>,
     pub(crate) spill_dir: Option<std::path::PathBuf>,
     pub(crate) max_lineage_bytes: Option<usize>,
+    pub(crate) memory: Option<f64>,
 }
 
 impl Config {
@@ -139,6 +140,21 @@ impl Config {
         self
     }
 
+    /// Bytes of memory that tasks and actors may ask for with `.memory(bytes)` (the
+    /// `memory` resource; default: 70% of the machine's memory less the object store,
+    /// as Ray).
+    ///
+    /// # Examples
+    /// ```
+    /// ray::init_with(ray::Config::new().memory(1e9)).unwrap();
+    /// assert_eq!(ray::cluster_resources()["memory"], 1e9);
+    /// ray::shutdown();
+    /// ```
+    pub fn memory(mut self, bytes: f64) -> Self {
+        self.memory = Some(bytes);
+        self
+    }
+
     /// Bytes of lineage (the encoded arguments of tasks whose large results other nodes
     /// hold) this node keeps to make such results again if their node dies (default
     /// 1 GiB, Ray's `max_lineage_bytes`). Past it, new results are not reconstructable:
@@ -237,6 +253,13 @@ impl Config {
         let mut r = Resources::new();
         r.set_units("CPU", to_units("CPU", cpus)?);
         r.set_units("GPU", to_units("GPU", self.num_gpus.unwrap_or(0.0))?);
+        let memory = self.memory.unwrap_or_else(|| {
+            let store = self.spill_settings().0 as f64;
+            (crate::store::machine_memory() as f64 * 0.7 - store)
+                .max(0.0)
+                .floor()
+        });
+        r.set_units("memory", to_units("memory", memory)?);
         for (k, v) in &self.resources {
             if k.is_empty() {
                 return Err(Error::InvalidArgument(

@@ -235,3 +235,22 @@ fn nested_blocking_gets_do_not_deadlock() {
     assert!(common::available_becomes("CPU", 1.0));
     assert_eq!(ray::task_summary().finished, 15, "fib(5) is 15 tasks");
 }
+
+#[test]
+fn memory_is_a_resource_tasks_can_ask_for() {
+    let _ray = common::init_with(Config::new().num_cpus(2.0).memory(4e9));
+    assert_eq!(ray::cluster_resources()["memory"], 4e9);
+    assert_eq!(ray::get(&one.options().memory(1e9).remote()).unwrap(), 1);
+    match ray::get_timeout(&one.options().memory(8e9).remote(), common::LONG) {
+        Err(Error::Infeasible { requested, .. }) => assert!(requested.contains("memory")),
+        other => panic!("expected Infeasible, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_node_offers_memory_by_default() {
+    let _ray = common::init(1.0);
+    let memory = ray::cluster_resources()["memory"];
+    assert!(memory > 0.0, "{memory}");
+    assert_eq!(ray::get(&one.options().memory(1e6).remote()).unwrap(), 1);
+}

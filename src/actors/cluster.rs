@@ -326,8 +326,8 @@ impl ClusterAgent {
                 let same = |a: &WireNode, b: &WireNode| {
                     (a.node_id, a.alive, &a.resources) == (b.node_id, b.alive, &b.resources)
                 };
-                let changed = view.len() != nodes.len()
-                    || view.iter().zip(&nodes).any(|(a, b)| !same(a, b));
+                let changed =
+                    view.len() != nodes.len() || view.iter().zip(&nodes).any(|(a, b)| !same(a, b));
                 *view = nodes;
                 changed
             };

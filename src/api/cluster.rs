@@ -50,7 +50,7 @@ pub fn nodes() -> Result<Vec<NodeInfo>> {
         return Ok(vec![NodeInfo {
             node_id: node.id,
             alive: !node.shut_down.load(std::sync::atomic::Ordering::Relaxed),
-            resources: node.total.to_map(),
+            resources: stats.total.to_map(),
             available: stats.available.to_map(),
             pending_tasks: (stats.queued + stats.waiting_for_deps) as u64,
             running_tasks: stats.running as u64,
@@ -91,7 +91,8 @@ pub fn cluster_resources() -> BTreeMap<String, f64> {
     total
 }
 
-/// Resources not currently held by tasks or actors.
+/// Resources of the cluster not currently held by tasks, actors or placement groups:
+/// this node's now, the other live nodes' as their last heartbeat said.
 ///
 /// # Examples
 /// ```
@@ -100,7 +101,18 @@ pub fn cluster_resources() -> BTreeMap<String, f64> {
 /// ray::shutdown();
 /// ```
 pub fn available_resources() -> BTreeMap<String, f64> {
-    query().map(|s| s.available.to_map()).unwrap_or_default()
+    let (Ok(node), Ok(stats)) = (current_node(), query()) else {
+        return BTreeMap::new();
+    };
+    let mut free = stats.available.to_map();
+    for n in node.view.read().iter() {
+        if n.alive && n.node_id != node.id {
+            for (k, v) in &n.load.available {
+                *free.entry(k.clone()).or_insert(0.0) += v;
+            }
+        }
+    }
+    free
 }
 
 /// Resource requests that no live node of the cluster can satisfy: their tasks wait for

@@ -68,13 +68,17 @@ pub(crate) fn remove_file(path: &Path) {
 
 /// The default capacity: 30% of the machine's memory, as Ray sizes its object store.
 pub(crate) fn default_capacity() -> usize {
-    let total = std::fs::read_to_string("/proc/meminfo")
+    usize::try_from(machine_memory() / 10 * 3).unwrap_or(usize::MAX)
+}
+
+/// The machine's memory in bytes (8 GiB when it cannot be read).
+pub(crate) fn machine_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
             m.lines()
                 .find_map(|l| l.strip_prefix("MemTotal:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
-        .map_or(8 << 30, |kib| kib * 1024);
-    usize::try_from(total / 10 * 3).unwrap_or(usize::MAX)
+        .map_or(8 << 30, |kib| kib * 1024)
 }
