@@ -36,6 +36,8 @@ pub struct Config {
     pub(crate) object_store_memory: Option<usize>,
     pub(crate) spill_dir: Option<std::path::PathBuf>,
     pub(crate) max_lineage_bytes: Option<usize>,
+    /// Whether software adapters (lavapipe, llvmpipe) count as GPUs.
+    pub(crate) allow_software_gpus: Option<bool>,
 }
 
 impl Config {
@@ -154,6 +156,20 @@ impl Config {
         self
     }
 
+    /// Whether software GPU adapters, which run on the CPU (Mesa's lavapipe and
+    /// llvmpipe), count as GPUs of this node (default: no, or env
+    /// `RAY_GPU_ALLOW_SOFTWARE=1`). For tests and CI without a GPU.
+    ///
+    /// # Examples
+    /// ```
+    /// ray::init_with(ray::Config::new().allow_software_gpus(true)).unwrap();
+    /// ray::shutdown();
+    /// ```
+    pub fn allow_software_gpus(mut self, allow: bool) -> Self {
+        self.allow_software_gpus = Some(allow);
+        self
+    }
+
     /// The store's capacity and spill directory base.
     pub(crate) fn spill_settings(&self) -> (usize, Option<std::path::PathBuf>) {
         (
@@ -163,7 +179,8 @@ impl Config {
         )
     }
 
-    /// Fills unset fields from `RAY_ADDRESS`, `RAY_NUM_CPUS` and `RAY_NAMESPACE`.
+    /// Fills unset fields from `RAY_ADDRESS`, `RAY_NUM_CPUS`, `RAY_NAMESPACE` and the other
+    /// `RAY_*` variables.
     pub(crate) fn with_env(mut self) -> Result<Self> {
         if self.address.is_none() {
             self.address = std::env::var("RAY_ADDRESS").ok().filter(|a| !a.is_empty());
@@ -216,6 +233,13 @@ impl Config {
         }
         if self.spill_dir.is_none() {
             self.spill_dir = std::env::var_os("RAY_OBJECT_SPILLING_DIRECTORY").map(Into::into);
+        }
+        if self.allow_software_gpus.is_none() {
+            let v = std::env::var("RAY_GPU_ALLOW_SOFTWARE").unwrap_or_default();
+            let allow = crate::gpu::parse_flag(&v).ok_or_else(|| {
+                Error::InvalidArgument(format!("RAY_GPU_ALLOW_SOFTWARE must be 1 or 0, got `{v}`"))
+            })?;
+            self.allow_software_gpus = Some(allow);
         }
         if std::env::var("RAY_NODE_MODE").is_ok_and(|m| m == "worker") {
             self.worker = true;
