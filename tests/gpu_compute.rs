@@ -195,7 +195,8 @@ fn bad_wgsl_is_an_error_not_a_panic() {
     let ctx = gpu0();
     let one = [1.0f32];
     let syntax = rejected(ctx.run_kernel_blocking("fn add( {", "add", &[&one], 1, (1, 1, 1)));
-    assert!(!syntax.is_empty());
+    eprintln!("bad WGSL: {syntax}");
+    assert!(syntax.contains("expected"), "{syntax}");
     let entry = rejected(ctx.run_kernel_blocking(ADD, "missing", &[&one, &one], 1, (1, 1, 1)));
     assert!(
         entry.contains("missing") || entry.contains("entry"),
@@ -243,6 +244,17 @@ fn wrong_sizes_are_errors() {
     // Dispatch sizes outside the limits.
     rejected(ctx.run_kernel_blocking(ADD, "add", &[&one, &one], 1, (0, 1, 1)));
     rejected(ctx.run_kernel_blocking(ADD, "add", &[&one, &one], 1, (u32::MAX, 1, 1)));
+}
+
+#[test]
+fn the_kernel_future_is_send() {
+    fn assert_send<F: std::future::Future + Send>(_: F) {}
+    let _env = software(true);
+    let ctx = gpu0();
+    let x = [1i32];
+    // Not awaited: only its type is checked (it can go to `tokio::spawn`, an actix
+    // handler, any executor).
+    assert_send(ctx.run_kernel(NEGATE, "negate", &[&x], 1, (1, 1, 1)));
 }
 
 #[test]

@@ -461,5 +461,9 @@ fn describe(e: &wgpu::Error) -> String {
         }
         source = s.source();
     }
-    message.trim().to_string()
+    // wgpu opens with a generic "Validation Error\n\nCaused by:"; the causes say more.
+    match message.split_once("Caused by:") {
+        Some((_, causes)) => causes.trim().to_string(),
+        None => message.trim().to_string(),
+    }
 }
