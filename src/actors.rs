@@ -23,7 +23,7 @@ pub(crate) use handle::{create as create_actor, get_actor};
 pub use host::Method;
 pub(crate) use host::{ActorCall, ActorHost, Terminate};
 pub(crate) use node_manager::{
-    AcquireResources, Batch, CancelTask, LeaseDone, NodeManager, NodeStats, QueryNode,
+    AcquireResources, Batch, CancelTask, GpuGrant, LeaseDone, NodeManager, NodeStats, QueryNode,
     ReleaseResources, SubmitTask, TaskBlocked, TaskFinished, TaskUnblocked, ViewChanged,
 };
 pub use options::{ActorOptions, ActorOptionsBuilder};

@@ -36,6 +36,11 @@ impl Resources {
         }
     }
 
+    /// The quantity of `name` in fixed point.
+    pub(crate) fn units(&self, name: &str) -> i64 {
+        self.0.get(name).copied().unwrap_or(0)
+    }
+
     /// The quantity of `name` as a float.
     pub(crate) fn get(&self, name: &str) -> f64 {
         self.0.get(name).copied().unwrap_or(0) as f64 / SCALE

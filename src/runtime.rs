@@ -93,6 +93,7 @@ impl Node {
             releases_cpu: false,
             restarted: false,
             attempt: 0,
+            gpu_ids: Arc::from([]),
         }
     }
 

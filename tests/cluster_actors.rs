@@ -271,14 +271,6 @@ fn named_actors_resolve_from_any_node() {
     }));
 }
 
-fn store_bytes(node: ray::NodeId) -> u64 {
-    ray::nodes()
-        .unwrap()
-        .into_iter()
-        .find(|n| n.node_id == node)
-        .map_or(0, |n| n.object_store_bytes)
-}
-
 #[test]
 fn objects_are_freed_on_every_node_after_the_last_ref_drops() {
     let (cluster, a, b) = cluster();
@@ -291,7 +283,7 @@ fn objects_are_freed_on_every_node_after_the_last_ref_drops() {
         ray::get(&keeper.keep.remote(vec![big.clone()])).unwrap(),
         (20 * MB) as u64
     );
-    assert!(common::wait_until(common::LONG, || store_bytes(
+    assert!(common::wait_until(common::LONG, || common::store_bytes(
         b.node_id()
     ) >= (20 * MB) as u64));
     // The driver's ref goes; b's borrow keeps the value on the driver.
@@ -304,13 +296,13 @@ fn objects_are_freed_on_every_node_after_the_last_ref_drops() {
     assert!(
         common::wait_until(Duration::from_secs(20), || {
             ray::memory_summary().bytes_used < MB
-                && store_bytes(a.node_id()) < MB as u64
-                && store_bytes(b.node_id()) < MB as u64
+                && common::store_bytes(a.node_id()) < MB as u64
+                && common::store_bytes(b.node_id()) < MB as u64
         }),
         "object {id} still held: driver {} B, a {} B, b {} B",
         ray::memory_summary().bytes_used,
-        store_bytes(a.node_id()),
-        store_bytes(b.node_id())
+        common::store_bytes(a.node_id()),
+        common::store_bytes(b.node_id())
     );
 }
 

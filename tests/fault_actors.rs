@@ -43,20 +43,6 @@ impl Tally {
 static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static GATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-fn two_nodes() -> (Cluster, Vec<NodeHandle>) {
-    common::tracing();
-    let mut cluster = Cluster::new(NodeConfig::new().num_cpus(0.0)).unwrap();
-    let nodes = (0..2)
-        .map(|_| {
-            cluster
-                .add_node(NodeConfig::new().num_cpus(1.0).resource("r", 1.0))
-                .unwrap()
-        })
-        .collect();
-    cluster.wait_for_nodes().unwrap();
-    (cluster, nodes)
-}
-
 fn driver(cluster: &Cluster) -> common::Ray {
     common::join(&cluster.address())
 }
@@ -71,7 +57,7 @@ fn remove(cluster: &mut Cluster, nodes: &[NodeHandle], id: ray::NodeId) {
 
 #[test]
 fn an_actor_with_max_restarts_comes_back_elsewhere_with_fresh_state() {
-    let (mut cluster, nodes) = two_nodes();
+    let (mut cluster, nodes) = common::two_nodes_with("r");
     let _ray = driver(&cluster);
     let t = Tally::options()
         .resource("r", 1.0)
@@ -102,7 +88,7 @@ fn an_actor_with_max_restarts_comes_back_elsewhere_with_fresh_state() {
 
 #[test]
 fn without_restarts_calls_to_an_actor_whose_node_died_fail() {
-    let (mut cluster, nodes) = two_nodes();
+    let (mut cluster, nodes) = common::two_nodes_with("r");
     let _ray = driver(&cluster);
     let t = Tally::options().resource("r", 1.0).remote(0);
     let first = ray::get(&t.node.remote()).unwrap();
@@ -113,7 +99,7 @@ fn without_restarts_calls_to_an_actor_whose_node_died_fail() {
 
 #[test]
 fn with_max_task_retries_a_call_in_flight_runs_again_on_the_restarted_actor() {
-    let (mut cluster, nodes) = two_nodes();
+    let (mut cluster, nodes) = common::two_nodes_with("r");
     let _ray = driver(&cluster);
     let t = Tally::options()
         .resource("r", 1.0)
@@ -157,7 +143,7 @@ impl Caller {
 
 #[test]
 fn a_handle_on_a_third_node_follows_the_restarted_actor() {
-    let (mut cluster, nodes) = two_nodes();
+    let (mut cluster, nodes) = common::two_nodes_with("r");
     // The borrower's node: it can never host the tally.
     let third = cluster
         .add_node(NodeConfig::new().num_cpus(1.0).resource("c", 1.0))

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use ray::cluster_utils::{Cluster, NodeConfig, NodeHandle};
+use ray::cluster_utils::{Cluster, NodeHandle};
 use ray::prelude::*;
 
 const MIB: usize = 1 << 20;
@@ -26,29 +26,6 @@ fn block(seed: u8) -> (ray::NodeId, u32, Vec<u8>) {
     (here, ray::runtime_context().attempt(), vec![seed; MIB])
 }
 
-fn two_workers() -> (Cluster, Vec<NodeHandle>) {
-    common::tracing();
-    let mut cluster = Cluster::new(NodeConfig::new().num_cpus(0.0)).unwrap();
-    let nodes = (0..2)
-        .map(|_| {
-            cluster
-                .add_node(NodeConfig::new().num_cpus(1.0).resource("r", 1.0))
-                .unwrap()
-        })
-        .collect();
-    cluster.wait_for_nodes().unwrap();
-    (cluster, nodes)
-}
-
-/// The bytes node `id` reports in its store (from the head's table).
-fn store_bytes(id: ray::NodeId) -> u64 {
-    ray::nodes()
-        .unwrap()
-        .into_iter()
-        .find(|n| n.node_id == id)
-        .map_or(0, |n| n.object_store_bytes)
-}
-
 /// Waits until `block` ran once and its node reports holding the result; returns that
 /// node.
 fn held_on_its_node() -> ray::NodeId {
@@ -57,7 +34,7 @@ fn held_on_its_node() -> ray::NodeId {
         == 1));
     let holder = MADE_ON.lock().expect("ran");
     assert!(
-        common::wait_until(common::LONG, || store_bytes(holder) >= MIB as u64),
+        common::wait_until(common::LONG, || common::store_bytes(holder) >= MIB as u64),
         "the result is not held on the node that made it"
     );
     holder
@@ -80,7 +57,7 @@ fn remove(cluster: &mut Cluster, nodes: &[NodeHandle], id: ray::NodeId) {
 
 #[test]
 fn a_result_whose_only_copy_died_with_its_node_is_made_again_on_get() {
-    let (mut cluster, nodes) = two_workers();
+    let (mut cluster, nodes) = common::two_nodes_with("r");
     let _ray = driver(&cluster, 1 << 30);
     let r = block.options().resource("r", 1.0).remote(7);
     let holder = held_on_its_node();
@@ -97,12 +74,14 @@ fn a_result_whose_only_copy_died_with_its_node_is_made_again_on_get() {
     assert_eq!(ray::get(&r).unwrap().2.len(), MIB);
     assert_eq!(RUNS.load(Ordering::SeqCst), 2);
     assert!(ray::memory_summary().bytes_used >= MIB);
-    assert!(common::wait_until(common::LONG, || store_bytes(made_on) == 0));
+    assert!(common::wait_until(common::LONG, || common::store_bytes(
+        made_on
+    ) == 0));
 }
 
 #[test]
 fn a_lost_result_with_no_retries_left_is_object_lost() {
-    let (mut cluster, nodes) = two_workers();
+    let (mut cluster, nodes) = common::two_nodes_with("r");
     let _ray = driver(&cluster, 1 << 30);
     let r = block.options().resource("r", 1.0).max_retries(0).remote(1);
     let holder = held_on_its_node();
@@ -119,7 +98,7 @@ fn a_lost_result_with_no_retries_left_is_object_lost() {
 
 #[test]
 fn lineage_over_its_cap_is_not_kept() {
-    let (mut cluster, nodes) = two_workers();
+    let (mut cluster, nodes) = common::two_nodes_with("r");
     // No room for any lineage: the result cannot be made again.
     let _ray = driver(&cluster, 0);
     let r = block.options().resource("r", 1.0).remote(2);
@@ -135,13 +114,13 @@ fn lineage_over_its_cap_is_not_kept() {
 
 #[test]
 fn a_held_result_is_freed_on_its_node_when_the_owner_drops_it_unread() {
-    let (_cluster, _nodes) = two_workers();
+    let (_cluster, _nodes) = common::two_nodes_with("r");
     let _ray = driver(&_cluster, 1 << 30);
     let r = block.options().resource("r", 1.0).remote(3);
     let holder = held_on_its_node();
     drop(r);
     assert!(
-        common::wait_until(common::LONG, || store_bytes(holder) == 0),
+        common::wait_until(common::LONG, || common::store_bytes(holder) == 0),
         "the holder kept a result nobody holds a ref to"
     );
 }
@@ -153,7 +132,7 @@ fn length(data: (ray::NodeId, u32, Vec<u8>)) -> usize {
 
 #[test]
 fn a_held_result_passed_to_another_task_and_to_wait_arrives() {
-    let (_cluster, _nodes) = two_workers();
+    let (_cluster, _nodes) = common::two_nodes_with("r");
     let _ray = driver(&_cluster, 1 << 30);
     let r = block.options().resource("r", 1.0).remote(4);
     let holder = held_on_its_node();
@@ -163,5 +142,7 @@ fn a_held_result_passed_to_another_task_and_to_wait_arrives() {
     );
     let (ready, _) = ray::wait(std::slice::from_ref(&r), 1, Some(common::LONG)).unwrap();
     assert_eq!(ready.len(), 1);
-    assert!(common::wait_until(common::LONG, || store_bytes(holder) == 0));
+    assert!(common::wait_until(common::LONG, || common::store_bytes(
+        holder
+    ) == 0));
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use ray::cluster_utils::{Cluster, NodeConfig, NodeHandle};
+use ray::cluster_utils::{Cluster, NodeHandle};
 use ray::prelude::*;
 
 /// Where the first attempt started; later attempts run through.
@@ -32,20 +32,6 @@ fn double_slowly(x: u64) -> (ray::NodeId, u64, u32) {
     (here, x * 2, ray::runtime_context().attempt())
 }
 
-fn two_nodes_with(resource: &str) -> (Cluster, Vec<NodeHandle>) {
-    common::tracing();
-    let mut cluster = Cluster::new(NodeConfig::new().num_cpus(0.0)).unwrap();
-    let nodes = (0..2)
-        .map(|_| {
-            cluster
-                .add_node(NodeConfig::new().num_cpus(1.0).resource(resource, 1.0))
-                .unwrap()
-        })
-        .collect();
-    cluster.wait_for_nodes().unwrap();
-    (cluster, nodes)
-}
-
 /// Waits for the first attempt to start and removes its node.
 fn remove_first_node(cluster: &mut Cluster, nodes: &[NodeHandle]) -> ray::NodeId {
     assert!(common::wait_until(common::LONG, || FIRST.lock().is_some()));
@@ -60,7 +46,7 @@ fn remove_first_node(cluster: &mut Cluster, nodes: &[NodeHandle]) -> ray::NodeId
 
 #[test]
 fn a_task_whose_node_dies_is_retried_elsewhere_with_the_right_result() {
-    let (mut cluster, nodes) = two_nodes_with("r");
+    let (mut cluster, nodes) = common::two_nodes_with("r");
     let _ray = common::join(&cluster.address());
     let r = double_slowly.options().resource("r", 1.0).remote(21);
     let dead = remove_first_node(&mut cluster, &nodes);
@@ -75,7 +61,7 @@ fn a_task_whose_node_dies_is_retried_elsewhere_with_the_right_result() {
 
 #[test]
 fn without_retries_a_task_whose_node_dies_fails_with_node_died() {
-    let (mut cluster, nodes) = two_nodes_with("r");
+    let (mut cluster, nodes) = common::two_nodes_with("r");
     let _ray = common::init_with(ray::Config::new().address(cluster.address()));
     let r = double_slowly
         .options()
@@ -103,7 +89,7 @@ fn put_here(v: String) -> Result<serde_bytes::ByteBuf, String> {
 
 #[test]
 fn a_ref_whose_owner_died_gives_owner_died() {
-    let (mut cluster, nodes) = two_nodes_with("r");
+    let (mut cluster, nodes) = common::two_nodes_with("r");
     let _ray = common::join(&cluster.address());
     let bytes = ray::get(
         &put_here

@@ -171,6 +171,8 @@ pub(crate) struct ActorHost<A: 'static> {
     draining: bool,
     waiting_deps: bool,
     named: bool,
+    /// The GPUs it holds for its lifetime (`num_gpus`).
+    gpus: crate::actors::GpuGrant,
 }
 
 pub(crate) struct HostConfig {
@@ -213,6 +215,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             draining: false,
             waiting_deps: false,
             named: cfg.named,
+            gpus: Default::default(),
         }
     }
 
@@ -225,6 +228,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             releases_cpu: false,
             restarted: self.restarted,
             attempt: 0,
+            gpu_ids: self.gpus.ids(),
         }
     }
 
@@ -505,9 +509,10 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
 
     fn release(&mut self) {
         if std::mem::take(&mut self.holding) {
-            self.node
-                .manager
-                .do_send(ReleaseResources(self.resources.clone()));
+            self.node.manager.do_send(ReleaseResources(
+                self.resources.clone(),
+                std::mem::take(&mut self.gpus),
+            ));
         }
     }
 }
@@ -526,7 +531,7 @@ impl<A: Send + Sync + 'static> Actor for ActorHost<A> {
                 let _ = d.settled().await;
             }
             if resources == Resources::new() {
-                return Ok(());
+                return Ok(None);
             }
             let (reply, rx) = oneshot::channel();
             node.manager.do_send(AcquireResources {
@@ -534,12 +539,17 @@ impl<A: Send + Sync + 'static> Actor for ActorHost<A> {
                 what,
                 reply,
             });
-            rx.await.unwrap_or(Err(Error::ShutDown))
+            rx.await.unwrap_or(Err(Error::ShutDown)).map(Some)
         };
         ctx.wait(prepare.into_actor(self).map(|granted, act, ctx| {
             match granted {
-                Ok(()) => {
+                Ok(grant) => {
                     act.holding = act.resources != Resources::new();
+                    if let Some(grant) = grant {
+                        act.gpus = grant;
+                        // The constructor and every method see their GPUs.
+                        set_thread_context(Some(act.exec_context(None)));
+                    }
                     act.construct();
                 }
                 Err(e) => act.state = act.dead(e.to_string()),

@@ -14,12 +14,15 @@ use futures::channel::oneshot;
 
 use crate::ids::{IdMap, TaskId};
 
+mod gpus;
 mod routing;
+
 use crate::resources::Resources;
 use crate::runtime::Node;
 use crate::store::RawRef;
 use crate::tasks::{CancelRunning, TaskActor, TaskSpec};
 use crate::{Error, Result};
+pub(crate) use gpus::GpuGrant;
 
 /// How many finished tasks the timeline keeps (older ones are dropped).
 const HISTORY: usize = 10_000;
@@ -64,12 +67,13 @@ pub(crate) struct CancelTask {
 pub(crate) struct AcquireResources {
     pub(crate) resources: Resources,
     pub(crate) what: String,
-    pub(crate) reply: oneshot::Sender<Result<()>>,
+    pub(crate) reply: oneshot::Sender<Result<GpuGrant>>,
 }
 
+/// Gives back an actor's resources and GPUs.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub(crate) struct ReleaseResources(pub(crate) Resources);
+pub(crate) struct ReleaseResources(pub(crate) Resources, pub(crate) GpuGrant);
 
 /// A snapshot of the node for `available_resources`, `timeline` and the like.
 #[derive(Message)]
@@ -107,6 +111,8 @@ struct Running {
     addr: Option<Addr<TaskActor>>,
     returns: Vec<RawRef>,
     cancelled: Arc<std::sync::atomic::AtomicBool>,
+    /// The GPUs an async task holds (a sync task's are its lease's).
+    gpus: GpuGrant,
 }
 
 /// Tasks a worker runs back to back under one lease, without a round trip to the node
@@ -119,6 +125,8 @@ struct Lease {
     resources: Resources,
     batch: Batch,
     blocked: bool,
+    /// The GPUs the lease's tasks run on.
+    gpus: GpuGrant,
 }
 
 pub(crate) struct NodeManager {
@@ -138,7 +146,9 @@ pub(crate) struct NodeManager {
     turn: usize,
     /// Tasks no live node fits (cluster only), retried when the node table changes.
     infeasible: Vec<TaskSpec>,
-    actor_waiters: VecDeque<(Resources, oneshot::Sender<Result<()>>)>,
+    /// Which GPU ids are held, and how much of each.
+    gpus: gpus::GpuSlots,
+    actor_waiters: VecDeque<(Resources, oneshot::Sender<Result<GpuGrant>>)>,
     history: VecDeque<TaskEvent>,
     finished: u64,
     failed: u64,
@@ -151,6 +161,7 @@ const MAX_BATCH: usize = 64;
 impl NodeManager {
     pub(crate) fn new(node: Weak<Node>, total: Resources) -> Self {
         let cpus = total.get("CPU").ceil() as usize;
+        let gpus = gpus::GpuSlots::new(total.units("GPU"));
         Self {
             node,
             available: total.clone(),
@@ -166,6 +177,7 @@ impl NodeManager {
             cpu_slots: cpus.max(1),
             turn: 0,
             infeasible: Vec::new(),
+            gpus,
             actor_waiters: VecDeque::new(),
             history: VecDeque::new(),
             finished: 0,
@@ -189,9 +201,11 @@ impl NodeManager {
             }
             if let Some((req, reply)) = self.actor_waiters.pop_front() {
                 self.available.take(&req);
-                if reply.send(Ok(())).is_err() {
+                let gpus = self.gpus.take(req.units("GPU"));
+                if let Err(Ok(gpus)) = reply.send(Ok(gpus)) {
                     // The actor went away while waiting: its grant comes straight back.
                     self.available.give(&req);
+                    self.gpus.give(&gpus);
                 }
             }
         }
@@ -283,13 +297,14 @@ impl NodeManager {
                 addr,
                 returns: spec.returns.clone(),
                 cancelled: spec.cancelled.clone(),
+                gpus: GpuGrant::default(),
             },
         );
     }
 
     /// Leases a worker for `spec`'s shape and hands it `spec` plus a fair share of the
     /// queued tasks of the same shape.
-    fn lease(&mut self, spec: TaskSpec) {
+    fn lease(&mut self, mut spec: TaskSpec) {
         let Some(node) = self.node.upgrade() else {
             return;
         };
@@ -301,12 +316,17 @@ impl NodeManager {
         };
         let shape = spec.resources.clone();
         self.available.take(&shape);
+        let gpus = self.gpus.take(shape.units("GPU"));
+        spec.gpu_ids = gpus.ids();
         let mut batch = VecDeque::new();
         if let Some(queue) = self.ready.get_mut(&shape) {
             let share = (queue.len() / self.cpu_slots).min(MAX_BATCH - 1);
             // Only sync bodies run back to back on a worker; async ones go to executors.
             while batch.len() < share && queue.front().is_some_and(TaskSpec::is_sync) {
-                batch.extend(queue.pop_front());
+                batch.extend(queue.pop_front().map(|mut s| {
+                    s.gpu_ids = spec.gpu_ids.clone();
+                    s
+                }));
             }
         }
         for s in &batch {
@@ -325,15 +345,18 @@ impl NodeManager {
                 resources: shape,
                 batch,
                 blocked: false,
+                gpus,
             },
         );
     }
 
-    fn start_async(&mut self, spec: TaskSpec) {
+    fn start_async(&mut self, mut spec: TaskSpec) {
         let Some(node) = self.node.upgrade() else {
             return;
         };
         self.available.take(&spec.resources);
+        let gpus = self.gpus.take(spec.resources.units("GPU"));
+        spec.gpu_ids = gpus.ids();
         let id = spec.id;
         let resources = spec.resources.clone();
         let returns = spec.returns.clone();
@@ -349,6 +372,7 @@ impl NodeManager {
                 addr: Some(addr),
                 returns,
                 cancelled,
+                gpus,
             },
         );
     }
@@ -422,6 +446,7 @@ impl Handler<TaskFinished> for NodeManager {
             && r.worker.is_none()
         {
             self.available.give(&r.resources);
+            self.gpus.give(&r.gpus);
         }
         if msg.ok {
             self.finished += 1;
@@ -465,6 +490,7 @@ impl Handler<LeaseDone> for NodeManager {
                 back.set_units("CPU", 0);
             }
             self.available.give(&back);
+            self.gpus.give(&lease.gpus);
             self.idle_workers.push((msg.worker, lease.arbiter));
         }
         self.dispatch();
@@ -577,6 +603,7 @@ impl Handler<ReleaseResources> for NodeManager {
 
     fn handle(&mut self, msg: ReleaseResources, _: &mut Context<Self>) {
         self.available.give(&msg.0);
+        self.gpus.give(&msg.1);
         self.dispatch();
     }
 }

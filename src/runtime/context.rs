@@ -25,6 +25,8 @@ pub(crate) struct ExecContext {
     pub(crate) restarted: bool,
     /// Which try of the task this is (0 for the first).
     pub(crate) attempt: u32,
+    /// The GPUs the node assigned to the task or actor (`num_gpus`).
+    pub(crate) gpu_ids: Arc<[u32]>,
 }
 
 thread_local! {
@@ -125,6 +127,7 @@ pub struct RuntimeContext {
     restarted: bool,
     attempt: u32,
     cluster_address: Option<String>,
+    gpu_ids: Arc<[u32]>,
 }
 
 impl RuntimeContext {
@@ -182,9 +185,23 @@ impl RuntimeContext {
     pub fn attempt(&self) -> u32 {
         self.attempt
     }
-    /// GPU ids assigned to the caller (none until GPU support lands).
+    /// The ids of the GPUs the node assigned to the calling task or actor (`num_gpus`):
+    /// whole GPUs for a request of one or more, one shared GPU for a fraction. Empty
+    /// outside such work. `ray::gpu::context()` opens the first one.
+    ///
+    /// # Examples
+    /// ```
+    /// #[ray::remote]
+    /// fn gpus() -> Vec<u32> { ray::runtime_context().gpu_ids() }
+    ///
+    /// ray::init_with(ray::Config::new().num_gpus(2.0)).unwrap();
+    /// use ray::TaskOptionsBuilder;
+    /// assert_eq!(ray::get(&gpus.options().num_gpus(1.0).remote()).unwrap().len(), 1);
+    /// assert!(ray::get(&gpus.remote()).unwrap().is_empty());
+    /// ray::shutdown();
+    /// ```
     pub fn gpu_ids(&self) -> Vec<u32> {
-        Vec::new()
+        self.gpu_ids.to_vec()
     }
 }
 
@@ -211,6 +228,9 @@ pub fn runtime_context() -> RuntimeContext {
             .is_some_and(|f| f.load(Ordering::Relaxed)),
         restarted: ctx.as_ref().is_some_and(|c| c.restarted),
         attempt: ctx.as_ref().map_or(0, |c| c.attempt),
+        gpu_ids: ctx
+            .as_ref()
+            .map_or_else(|| Arc::from([]), |c| c.gpu_ids.clone()),
         cluster_address: node
             .as_ref()
             .and_then(|n| n.join_address.get().map(ToString::to_string)),

@@ -50,6 +50,7 @@ impl TaskActor {
             releases_cpu: spec.is_sync(),
             restarted: false,
             attempt: spec.attempt,
+            gpu_ids: spec.gpu_ids.clone(),
         }
     }
 

@@ -68,6 +68,8 @@ pub(crate) struct TaskSpec {
     /// Present for functions that can run on another node.
     pub(crate) remote: Option<RemoteForm>,
     pub(crate) strategy: crate::SchedulingStrategy,
+    /// The GPUs it holds while it runs (set when it is started).
+    pub(crate) gpu_ids: Arc<[u32]>,
 }
 
 impl TaskSpec {

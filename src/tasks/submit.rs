@@ -52,6 +52,7 @@ pub(crate) fn submit(
         attempt: 0,
         remote,
         strategy: opts.strategy.clone(),
+        gpu_ids: std::sync::Arc::from([]),
     };
     tracing::debug!(task_id = %id, node_id = %node.id, function = name, "task.submit");
     node.manager.do_send(SubmitTask(spec));

@@ -140,3 +140,34 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A cluster of a head with no CPUs and two nodes with one CPU and one `resource` each,
+/// all joined.
+pub fn two_nodes_with(
+    resource: &str,
+) -> (
+    ray::cluster_utils::Cluster,
+    Vec<ray::cluster_utils::NodeHandle>,
+) {
+    use ray::cluster_utils::{Cluster, NodeConfig};
+    tracing();
+    let mut cluster = Cluster::new(NodeConfig::new().num_cpus(0.0)).expect("a head");
+    let nodes = (0..2)
+        .map(|_| {
+            cluster
+                .add_node(NodeConfig::new().num_cpus(1.0).resource(resource, 1.0))
+                .expect("a node")
+        })
+        .collect();
+    cluster.wait_for_nodes().expect("nodes joined");
+    (cluster, nodes)
+}
+
+/// The bytes node `id` reports in its object store (from the head's table).
+pub fn store_bytes(id: ray::NodeId) -> u64 {
+    ray::nodes()
+        .expect("nodes")
+        .into_iter()
+        .find(|n| n.node_id == id)
+        .map_or(0, |n| n.object_store_bytes)
+}

@@ -329,6 +329,7 @@ impl ClusterAgent {
                     node_id: node.id,
                     soft: false,
                 },
+                gpu_ids: Arc::from([]),
             };
             node.manager.do_send(SubmitTask(spec));
             Ok(ret)

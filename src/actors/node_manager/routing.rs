@@ -147,7 +147,11 @@ impl NodeManager {
     /// the same shape joins that lease's batch: the worker runs it right after them, with
     /// no hand-off through this actor (a chain of dependent tasks stays on one thread).
     /// Gives the spec back when that does not apply.
-    pub(super) fn pipeline(&mut self, spec: TaskSpec, placement: &Placement) -> Option<TaskSpec> {
+    pub(super) fn pipeline(
+        &mut self,
+        mut spec: TaskSpec,
+        placement: &Placement,
+    ) -> Option<TaskSpec> {
         if !spec.is_sync() || *placement != Placement::Local {
             return Some(spec);
         }
@@ -166,6 +170,7 @@ impl NodeManager {
         match self.leases.get(&worker) {
             Some(lease) if !lease.blocked && lease.resources == spec.resources => {
                 let batch = lease.batch.clone();
+                spec.gpu_ids = lease.gpus.ids();
                 self.track(&spec, Some(worker), None);
                 batch.lock().push_back(spec);
                 None
