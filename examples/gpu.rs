@@ -6,7 +6,7 @@
 //!
 //! Run: `cargo run --release --example gpu`. Without a GPU, Mesa's lavapipe (software
 //! Vulkan) works: `apt-get install mesa-vulkan-drivers libvulkan1`, then run with
-//! `RAY_GPU_ALLOW_SOFTWARE=1`. `GPU_SAMPLES` sets the number of samples (default 2^28).
+//! `RAY_GPU_ALLOW_SOFTWARE=1`. `GPU_SAMPLES` sets the number of samples (default 2^29).
 
 use std::time::Instant;
 
@@ -108,7 +108,7 @@ fn main() -> anyhow::Result<()> {
     let wanted: u64 = std::env::var("GPU_SAMPLES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1 << 28);
+        .unwrap_or(1 << 29);
     let per_thread = u32::try_from(wanted / u64::from(TASKS * THREADS))?.max(1);
     let samples = u64::from(per_thread) * u64::from(TASKS * THREADS);
 
