@@ -242,7 +242,8 @@ static CONTEXTS: Mutex<BTreeMap<u32, Arc<GpuContext>>> = Mutex::new(BTreeMap::ne
 ///     Ok(ray::gpu::context()?.adapter_info().name.clone())
 /// }
 ///
-/// ray::init_with(ray::Config::new().allow_software_gpus(true))?;
+/// // The node counts its GPUs itself; here it is told it has one.
+/// ray::init_with(ray::Config::new().num_gpus(1.0))?;
 /// let name = ray::get(&gpu_name.options().num_gpus(1.0).remote())?;
 /// assert!(!name.is_empty());
 /// // Without `num_gpus`, the task has no GPU.
