@@ -29,9 +29,10 @@ static ADAPTERS: OnceLock<Vec<Adapter>> = OnceLock::new();
 const DETECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The GPUs of this machine, with ids `0..n` in a stable order (hardware before software
-/// adapters, discrete before integrated, then the driver's order). A GPU that has a Vulkan
-/// driver is listed once, through Vulkan; GL is the fallback when no adapter of that kind
-/// has one. Software adapters are skipped unless `allow_software`.
+/// adapters, discrete before integrated, then the driver's order). Drivers list one GPU
+/// through both Vulkan and GL, so each kind (hardware, software) is taken through Vulkan
+/// when any adapter of that kind has it, else through GL. Software adapters are skipped
+/// unless `allow_software`.
 ///
 /// Never panics or hangs: without any Vulkan or GL driver the list is empty. Because
 /// hardware comes first, the ids of `detect(false)` are a prefix of those of
@@ -47,7 +48,7 @@ pub(crate) fn detect(allow_software: bool) -> Vec<Adapter> {
     if found.is_empty() {
         tracing::debug!(
             skipped_software = skipped,
-            "no GPU found (software adapters are used only with RAY_GPU_ALLOW_SOFTWARE=1)"
+            "no GPU found (software adapters count only when allowed: RAY_GPU_ALLOW_SOFTWARE=1)"
         );
     } else {
         tracing::debug!(gpus = found.len(), skipped_software = skipped, "GPUs found");
