@@ -5,6 +5,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# GPU tests run on a real wgpu adapter; without a GPU that is Mesa's lavapipe (software
+# Vulkan). Installed here when missing and run as root, otherwise named.
+gpu_packages=(mesa-vulkan-drivers libvulkan1)
+if ! dpkg -s "${gpu_packages[@]}" >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${gpu_packages[*]} (lavapipe) for the GPU tests" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends "${gpu_packages[@]}" >/dev/null 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${gpu_packages[@]}" >/dev/null; }
+  else
+    echo "the GPU tests need Mesa's lavapipe: apt-get install -y --no-install-recommends ${gpu_packages[*]}" >&2
+    exit 1
+  fi
+fi
+# lavapipe reports itself as a CPU: the GPU tests let it count as a GPU themselves
+# (RAY_GPU_ALLOW_SOFTWARE=1 set in-process), so every other test keeps a GPU-less node.
+# Mesa warns without a private XDG_RUNTIME_DIR.
+if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
+  XDG_RUNTIME_DIR="$(mktemp -d)" # mode 0700
+  export XDG_RUNTIME_DIR
+fi
+
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi

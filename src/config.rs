@@ -37,6 +37,8 @@ pub struct Config {
     pub(crate) spill_dir: Option<std::path::PathBuf>,
     pub(crate) max_lineage_bytes: Option<usize>,
     pub(crate) memory: Option<f64>,
+    /// Whether software adapters (lavapipe, llvmpipe) count as GPUs.
+    pub(crate) allow_software_gpus: Option<bool>,
 }
 
 impl Config {
@@ -57,7 +59,8 @@ impl Config {
         self
     }
 
-    /// Logical GPUs this node offers (default 0 until GPU detection lands).
+    /// GPUs this node offers (default: the adapters wgpu finds at start, hardware ones
+    /// only unless [`Config::allow_software_gpus`]).
     pub fn num_gpus(mut self, n: f64) -> Self {
         self.num_gpus = Some(n);
         self
@@ -170,6 +173,20 @@ impl Config {
         self
     }
 
+    /// Whether software GPU adapters, which run on the CPU (Mesa's lavapipe and
+    /// llvmpipe), count as GPUs of this node (default: no, or env
+    /// `RAY_GPU_ALLOW_SOFTWARE=1`). For tests and CI without a GPU.
+    ///
+    /// # Examples
+    /// ```
+    /// ray::init_with(ray::Config::new().allow_software_gpus(true)).unwrap();
+    /// ray::shutdown();
+    /// ```
+    pub fn allow_software_gpus(mut self, allow: bool) -> Self {
+        self.allow_software_gpus = Some(allow);
+        self
+    }
+
     /// The store's capacity and spill directory base.
     pub(crate) fn spill_settings(&self) -> (usize, Option<std::path::PathBuf>) {
         (
@@ -179,7 +196,8 @@ impl Config {
         )
     }
 
-    /// Fills unset fields from `RAY_ADDRESS`, `RAY_NUM_CPUS` and `RAY_NAMESPACE`.
+    /// Fills unset fields from `RAY_ADDRESS`, `RAY_NUM_CPUS`, `RAY_NAMESPACE` and the other
+    /// `RAY_*` variables.
     pub(crate) fn with_env(mut self) -> Result<Self> {
         if self.address.is_none() {
             self.address = std::env::var("RAY_ADDRESS").ok().filter(|a| !a.is_empty());
@@ -233,6 +251,13 @@ impl Config {
         if self.spill_dir.is_none() {
             self.spill_dir = std::env::var_os("RAY_OBJECT_SPILLING_DIRECTORY").map(Into::into);
         }
+        if self.allow_software_gpus.is_none() {
+            let v = std::env::var("RAY_GPU_ALLOW_SOFTWARE").unwrap_or_default();
+            let allow = crate::gpu::parse_flag(&v).ok_or_else(|| {
+                Error::InvalidArgument(format!("RAY_GPU_ALLOW_SOFTWARE must be 1 or 0, got `{v}`"))
+            })?;
+            self.allow_software_gpus = Some(allow);
+        }
         if std::env::var("RAY_NODE_MODE").is_ok_and(|m| m == "worker") {
             self.worker = true;
         }
@@ -252,7 +277,14 @@ impl Config {
         });
         let mut r = Resources::new();
         r.set_units("CPU", to_units("CPU", cpus)?);
-        r.set_units("GPU", to_units("GPU", self.num_gpus.unwrap_or(0.0))?);
+        // GPUs: as many as wgpu finds (software adapters only when allowed).
+        let gpus = self.num_gpus.unwrap_or_else(|| {
+            let allow = self
+                .allow_software_gpus
+                .unwrap_or_else(crate::gpu::allow_software_from_env);
+            crate::gpu::count_at_start(allow) as f64
+        });
+        r.set_units("GPU", to_units("GPU", gpus)?);
         let memory = self.memory.unwrap_or_else(|| {
             let store = self.spill_settings().0 as f64;
             (crate::store::machine_memory() as f64 * 0.7 - store)

@@ -149,6 +149,9 @@ pub enum Error {
     /// A malformed or oversized frame, or a transport failure.
     #[error(transparent)]
     Transport(#[from] crate::transport::TransportError),
+    /// A GPU failure: no GPU assigned, a kernel rejected, a device lost (`ray::gpu`).
+    #[error(transparent)]
+    Gpu(#[from] crate::gpu::GpuError),
 }
 
 impl Error {

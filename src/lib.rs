@@ -8,6 +8,7 @@ mod api;
 pub mod cluster_utils;
 mod config;
 mod error;
+pub mod gpu;
 mod ids;
 mod placement_group;
 mod resources;
