@@ -39,6 +39,7 @@ cargo clippy --all-targets -- -D warnings
 cargo build --examples --bins
 cargo nextest run --all-targets --no-fail-fast
 # Doc examples share the process-wide runtime: run them one at a time.
-cargo test --doc -- --test-threads=1
+# The GPU doc examples use GPU 0: lavapipe counts as one here.
+RAY_GPU_ALLOW_SOFTWARE=1 cargo test --doc -- --test-threads=1
 # The microbenchmark must keep working; timings are not checked here.
 BENCH_SCALE=0.01 BENCH_REPEATS=1 cargo run --example microbenchmark >/dev/null

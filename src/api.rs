@@ -450,8 +450,15 @@ pub fn memory_summary() -> MemorySummary {
 ///
 /// ray::get(&work.remote()).unwrap();
 /// let path = std::env::temp_dir().join("ray-timeline-doc.json");
-/// ray::timeline(&path).unwrap();
-/// assert!(std::fs::read_to_string(&path).unwrap().contains("\"ph\":\"X\""));
+/// // The history follows the result by a moment (the worker reports after settling it).
+/// let t0 = std::time::Instant::now();
+/// loop {
+///     ray::timeline(&path).unwrap();
+///     let json = std::fs::read_to_string(&path).unwrap();
+///     if json.contains("\"ph\":\"X\"") { break; }
+///     assert!(t0.elapsed().as_secs() < 5, "{json}");
+///     std::thread::sleep(std::time::Duration::from_millis(1));
+/// }
 /// # ray::shutdown();
 /// ```
 pub fn timeline(path: impl AsRef<std::path::Path>) -> Result<()> {
