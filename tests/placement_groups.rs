@@ -196,3 +196,64 @@ fn a_group_no_nodes_can_hold_waits_and_is_placed_when_a_node_joins() {
     assert!(pg.wait(Duration::from_secs(20)).unwrap());
     assert!(created_on(&pg).contains(&third.node_id()));
 }
+
+fn cluster_of_two_cpu_nodes(n: usize) -> (Cluster, Vec<ray::NodeId>) {
+    common::tracing();
+    let mut cluster = Cluster::new(NodeConfig::new().num_cpus(0.0)).unwrap();
+    let nodes = (0..n)
+        .map(|_| {
+            cluster
+                .add_node(NodeConfig::new().num_cpus(2.0))
+                .unwrap()
+                .node_id()
+        })
+        .collect();
+    cluster.wait_for_nodes().unwrap();
+    (cluster, nodes)
+}
+
+fn distinct(mut v: Vec<ray::NodeId>) -> usize {
+    v.sort();
+    v.dedup();
+    v.len()
+}
+
+#[test]
+fn pack_spread_and_strict_pack_over_a_cluster() {
+    let (cluster, nodes) = cluster_of_two_cpu_nodes(3);
+    let _ray = common::join(&cluster.address());
+    let make = |n: usize, s: PlacementStrategy| {
+        let pg = ray::placement_group(vec![bundle([("CPU", 1.0)]); n], s).unwrap();
+        assert!(pg.wait(common::LONG).unwrap(), "{s:?} was not placed");
+        pg
+    };
+    let pack = make(2, PlacementStrategy::Pack);
+    assert_eq!(distinct(created_on(&pack)), 1, "two bundles fit one node");
+    let strict_pack = make(2, PlacementStrategy::StrictPack);
+    assert_eq!(distinct(created_on(&strict_pack)), 1);
+    ray::remove_placement_group(&pack);
+    ray::remove_placement_group(&strict_pack);
+    assert!(common::wait_until(common::LONG, || free_cpus() == 6.0));
+    let spread = make(3, PlacementStrategy::Spread);
+    assert_eq!(distinct(created_on(&spread)), 3, "one bundle per node");
+    for (i, node) in created_on(&spread).into_iter().enumerate() {
+        assert!(nodes.contains(&node));
+        let r = whoami
+            .options()
+            .scheduling_strategy(in_bundle(&spread, Some(i)))
+            .remote();
+        assert_eq!(ray::get_timeout(&r, common::LONG).unwrap(), node);
+    }
+    // An actor in a bundle runs on that bundle's node.
+    let a = Pinned::options()
+        .num_cpus(1.0)
+        .scheduling_strategy(in_bundle(&spread, Some(2)))
+        .remote();
+    assert_eq!(
+        ray::get_timeout(&a.node.remote(), common::LONG).unwrap(),
+        created_on(&spread)[2]
+    );
+    drop(a);
+    ray::remove_placement_group(&spread);
+    assert!(common::wait_until(common::LONG, || free_cpus() == 6.0));
+}

@@ -85,3 +85,32 @@ fn an_actor_holds_its_gpu_for_its_lifetime() {
     drop(a);
     assert!(common::available_becomes("GPU", 1.0));
 }
+
+#[ray::remote]
+fn gpu_node() -> (ray::NodeId, Vec<u32>) {
+    (
+        ray::runtime_context().node_id(),
+        ray::runtime_context().gpu_ids(),
+    )
+}
+
+#[test]
+fn a_gpu_task_in_a_cluster_without_gpus_waits_says_so_and_runs_when_one_joins() {
+    use ray::cluster_utils::{Cluster, NodeConfig};
+    common::tracing();
+    let mut cluster = Cluster::new(NodeConfig::new().num_cpus(1.0)).unwrap();
+    cluster.wait_for_nodes().unwrap();
+    let _ray = common::join(&cluster.address());
+    let r = gpu_node.options().num_gpus(1.0).remote();
+    // No GPU anywhere: it waits, and the cluster reports the demand.
+    assert!(common::wait_until(common::LONG, || ray::pending_demands()
+        .iter()
+        .any(|d| d.contains("GPU"))));
+    assert!(!r.is_ready());
+    let gpu_box = cluster
+        .add_node(NodeConfig::new().num_cpus(1.0).num_gpus(1.0))
+        .unwrap();
+    let (ran_on, ids) = ray::get_timeout(&r, std::time::Duration::from_secs(20)).unwrap();
+    assert_eq!(ran_on, gpu_box.node_id());
+    assert_eq!(ids, vec![0]);
+}
