@@ -8,7 +8,10 @@
 //!   order, and named actors cluster-wide.
 
 mod actors;
+mod bundles;
+mod follow;
 mod holds;
+mod inbound;
 mod jobs;
 mod lineage;
 mod link;
@@ -35,6 +38,7 @@ use crate::{Error, Result};
 pub(crate) use actors::{
     ActorStopped, CallRemoteActor, CreateRemoteActor, KillRemoteActor, NameRequest,
 };
+pub(crate) use bundles::Ask;
 pub(crate) use link::NodeAddr;
 use link::{Connecting, Link};
 pub(crate) use objects::{BorrowState, PullObject, ReleaseBorrow};
@@ -478,68 +482,6 @@ impl ClusterAgent {
     }
 }
 
-impl ClusterAgent {
-    /// Reserves bundles of a placement group another node created (all or none).
-    fn reserve_bundles(
-        &self,
-        creator: NodeId,
-        pg: crate::ids::PlacementGroupId,
-        bundles: Vec<(u32, Vec<(String, f64)>)>,
-    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
-        let node = self.node.upgrade();
-        async move {
-            let outcome = async {
-                let node = node.ok_or(crate::Error::ShutDown)?;
-                let mut parsed = Vec::with_capacity(bundles.len());
-                for (i, r) in &bundles {
-                    let mut res = Resources::new();
-                    for (k, v) in r {
-                        res.set_units(k, crate::resources::to_units(k, *v)?);
-                    }
-                    parsed.push((*i, res));
-                }
-                let ask = crate::actors::ReserveBundles {
-                    pg,
-                    creator,
-                    bundles: parsed,
-                };
-                node.manager
-                    .send(ask)
-                    .await
-                    .map_err(|_| crate::Error::ShutDown)?
-            };
-            match outcome.await {
-                Ok(()) => (WireMessage::Ack, Vec::new()),
-                Err(e) => (
-                    WireMessage::Error {
-                        message: e.to_string(),
-                    },
-                    Vec::new(),
-                ),
-            }
-        }
-        .boxed()
-    }
-}
-
-/// Sends one request to another node and returns its answer (for callers outside the
-/// agent: placement groups).
-#[derive(Message)]
-#[rtype(result = "Result<WireMessage>")]
-pub(crate) struct Ask {
-    pub(crate) target: NodeId,
-    pub(crate) msg: WireMessage,
-}
-
-impl Handler<Ask> for ClusterAgent {
-    type Result = ResponseFuture<Result<WireMessage>>;
-
-    fn handle(&mut self, msg: Ask, _: &mut Context<Self>) -> Self::Result {
-        let answer = self.request(msg.target, None, msg.msg, Vec::new());
-        Box::pin(async move { answer.await.map(|(m, _)| m) })
-    }
-}
-
 impl Actor for ClusterAgent {
     type Context = Context<Self>;
 
@@ -631,120 +573,5 @@ impl Actor for ClusterAgent {
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         self.endpoint.close();
-    }
-}
-
-impl Handler<Inbound> for ClusterAgent {
-    type Result = ResponseFuture<(WireMessage, Vec<u8>)>;
-
-    fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) -> Self::Result {
-        tracing::trace!(node_id = %self.node_id, from = %msg.from, "request");
-        let reply = |m: WireMessage| -> Self::Result { Box::pin(async move { (m, Vec::new()) }) };
-        match msg.msg {
-            WireMessage::Join { node, fingerprint } if matches!(self.role, Role::Head) => {
-                let build = *self.build.get_or_insert(fingerprint);
-                if fingerprint != build {
-                    tracing::warn!(joiner = %node.node_id, "refused a node of another build");
-                    return reply(WireMessage::Error {
-                        message: format!(
-                            "node {} runs another build (functions fingerprint {fingerprint:x}, head has {:x}): run the same binary on every node",
-                            node.node_id, build
-                        ),
-                    });
-                }
-                tracing::info!(node_id = %self.node_id, joined = %node.node_id, addr = %node.addr, "node joined");
-                self.table.insert(node.node_id, (node, Instant::now()));
-                self.publish(self.table_view());
-                reply(self.view_message())
-            }
-            WireMessage::GetView { node_id, load, job } if matches!(self.role, Role::Head) => {
-                if let Some(job) = job {
-                    self.jobs.heard(job, node_id);
-                }
-                if !self.table.contains_key(&node_id)
-                    && let Some(load) = &load
-                {
-                    self.driver_demands
-                        .insert(node_id, (load.infeasible.clone(), Instant::now()));
-                }
-                if let Some((n, seen)) = self.table.get_mut(&node_id) {
-                    *seen = Instant::now();
-                    if let Some(load) = load {
-                        if !load.total.is_empty() {
-                            // Placement-group bundles change what a node offers.
-                            n.resources = load.total.clone();
-                        }
-                        n.load = load;
-                    }
-                    if !n.alive {
-                        n.alive = true;
-                        tracing::info!(node_id = %node_id, "node is back");
-                    }
-                }
-                reply(self.view_message())
-            }
-            WireMessage::RunTask {
-                function,
-                resources,
-                attempt,
-                keep,
-                capture,
-            } => self.run_task(
-                msg.from,
-                (function, resources, attempt, keep, capture),
-                msg.payload,
-                ctx.address(),
-            ),
-            WireMessage::FetchObject { object_id } => self.serve_object(msg.from, object_id),
-            WireMessage::ReleaseObjects { object_ids } => {
-                self.release_borrows(msg.from, &object_ids);
-                reply(WireMessage::Ack)
-            }
-            create @ WireMessage::CreateActor { .. } => {
-                reply(self.host_actor(msg.from, create, &msg.payload))
-            }
-            WireMessage::CallActor {
-                actor_id,
-                caller,
-                seq,
-                method,
-                failed,
-            } => self.call_hosted(
-                ctx,
-                msg.from,
-                (actor_id, caller, seq),
-                method,
-                failed,
-                msg.payload,
-            ),
-            WireMessage::LocateActor { actor_id } => reply(self.locate(actor_id)),
-            WireMessage::ReserveBundles { pg, bundles } => {
-                self.reserve_bundles(msg.from, pg, bundles)
-            }
-            WireMessage::ReturnBundles { pg } => {
-                if let Some(node) = self.node.upgrade() {
-                    node.manager
-                        .do_send(crate::actors::ReturnBundles::Group(pg));
-                }
-                reply(WireMessage::Ack)
-            }
-            WireMessage::KillActor { actor_id, force } => {
-                self.kill_hosted(msg.from, actor_id, force);
-                reply(WireMessage::Ack)
-            }
-            m @ (WireMessage::RegisterName { .. }
-            | WireMessage::DropName { .. }
-            | WireMessage::LookupName { .. })
-                if matches!(self.role, Role::Head) =>
-            {
-                reply(self.head_request(m))
-            }
-            WireMessage::Heartbeat { .. } => reply(WireMessage::Heartbeat {
-                node_id: self.node_id,
-            }),
-            other => reply(WireMessage::Error {
-                message: format!("node {} cannot serve {other:?}", self.node_id),
-            }),
-        }
     }
 }

@@ -1,0 +1,125 @@
+//! Requests from other nodes, in the agent: one `Inbound` per request, answered by the
+//! part of the agent that serves it (the head's table and directory, tasks, objects,
+//! actors, placement-group bundles).
+
+use std::time::Instant;
+
+use actix::prelude::*;
+
+use super::{ClusterAgent, Inbound, Role};
+use crate::transport::WireMessage;
+
+impl Handler<Inbound> for ClusterAgent {
+    type Result = ResponseFuture<(WireMessage, Vec<u8>)>;
+
+    fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) -> Self::Result {
+        tracing::trace!(node_id = %self.node_id, from = %msg.from, "request");
+        let reply = |m: WireMessage| -> Self::Result { Box::pin(async move { (m, Vec::new()) }) };
+        match msg.msg {
+            WireMessage::Join { node, fingerprint } if matches!(self.role, Role::Head) => {
+                let build = *self.build.get_or_insert(fingerprint);
+                if fingerprint != build {
+                    tracing::warn!(joiner = %node.node_id, "refused a node of another build");
+                    return reply(WireMessage::Error {
+                        message: format!(
+                            "node {} runs another build (functions fingerprint {fingerprint:x}, head has {:x}): run the same binary on every node",
+                            node.node_id, build
+                        ),
+                    });
+                }
+                tracing::info!(node_id = %self.node_id, joined = %node.node_id, addr = %node.addr, "node joined");
+                self.table.insert(node.node_id, (node, Instant::now()));
+                self.publish(self.table_view());
+                reply(self.view_message())
+            }
+            WireMessage::GetView { node_id, load, job } if matches!(self.role, Role::Head) => {
+                if let Some(job) = job {
+                    self.jobs.heard(job, node_id);
+                }
+                if !self.table.contains_key(&node_id)
+                    && let Some(load) = &load
+                {
+                    self.driver_demands
+                        .insert(node_id, (load.infeasible.clone(), Instant::now()));
+                }
+                if let Some((n, seen)) = self.table.get_mut(&node_id) {
+                    *seen = Instant::now();
+                    if let Some(load) = load {
+                        if !load.total.is_empty() {
+                            // Placement-group bundles change what a node offers.
+                            n.resources = load.total.clone();
+                        }
+                        n.load = load;
+                    }
+                    if !n.alive {
+                        n.alive = true;
+                        tracing::info!(node_id = %node_id, "node is back");
+                    }
+                }
+                reply(self.view_message())
+            }
+            WireMessage::RunTask {
+                function,
+                resources,
+                attempt,
+                keep,
+                capture,
+            } => self.run_task(
+                msg.from,
+                (function, resources, attempt, keep, capture),
+                msg.payload,
+                ctx.address(),
+            ),
+            WireMessage::FetchObject { object_id } => self.serve_object(msg.from, object_id),
+            WireMessage::ReleaseObjects { object_ids } => {
+                self.release_borrows(msg.from, &object_ids);
+                reply(WireMessage::Ack)
+            }
+            create @ WireMessage::CreateActor { .. } => {
+                reply(self.host_actor(msg.from, create, &msg.payload))
+            }
+            WireMessage::CallActor {
+                actor_id,
+                caller,
+                seq,
+                method,
+                failed,
+            } => self.call_hosted(
+                ctx,
+                msg.from,
+                (actor_id, caller, seq),
+                method,
+                failed,
+                msg.payload,
+            ),
+            WireMessage::LocateActor { actor_id } => reply(self.locate(actor_id)),
+            WireMessage::ReserveBundles { pg, bundles } => {
+                self.reserve_bundles(msg.from, pg, bundles)
+            }
+            WireMessage::ReturnBundles { pg } => {
+                if let Some(node) = self.node.upgrade() {
+                    node.manager
+                        .do_send(crate::actors::ReturnBundles::Group(pg));
+                }
+                reply(WireMessage::Ack)
+            }
+            WireMessage::KillActor { actor_id, force } => {
+                self.kill_hosted(msg.from, actor_id, force);
+                reply(WireMessage::Ack)
+            }
+            m @ (WireMessage::RegisterName { .. }
+            | WireMessage::DropName { .. }
+            | WireMessage::LookupName { .. })
+                if matches!(self.role, Role::Head) =>
+            {
+                reply(self.head_request(m))
+            }
+            WireMessage::Heartbeat { .. } => reply(WireMessage::Heartbeat {
+                node_id: self.node_id,
+            }),
+            other => reply(WireMessage::Error {
+                message: format!("node {} cannot serve {other:?}", self.node_id),
+            }),
+        }
+    }
+}
