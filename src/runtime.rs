@@ -17,7 +17,7 @@ use actix::Addr;
 use actix_rt::{ArbiterHandle, System};
 
 pub(crate) use context::{
-    ExecContext, WithContext, current_context, set_thread_context, with_context,
+    ExecContext, WithContext, captured_group, current_context, set_thread_context, with_context,
 };
 pub use context::{RuntimeContext, runtime_context};
 pub(crate) use lifecycle::{Global, start};

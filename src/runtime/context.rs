@@ -36,6 +36,12 @@ thread_local! {
     static CONTEXT: RefCell<Option<ExecContext>> = const { RefCell::new(None) };
 }
 
+/// The placement group that tasks submitted from the calling thread run in
+/// (`capture_child_tasks`), read without cloning the context (task submission's path).
+pub(crate) fn captured_group() -> Option<crate::ids::PlacementGroupId> {
+    CONTEXT.with(|c| c.borrow().as_ref().and_then(|c| c.capture))
+}
+
 /// The context of the calling thread, if it runs inside a node.
 pub(crate) fn current_context() -> Option<ExecContext> {
     CONTEXT.with(|c| c.borrow().clone())

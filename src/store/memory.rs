@@ -147,6 +147,9 @@ pub struct MemorySummary {
 pub(crate) struct MemoryStore {
     node_id: NodeId,
     table: Mutex<Table>,
+    /// `Table::bytes` as of the last change, so that a store far from full decides
+    /// without taking the lock that it need not spill.
+    bytes_hint: std::sync::atomic::AtomicUsize,
     /// Capacity and spill directory; `None`: unbounded, never spills.
     spill: Option<Spill>,
 }
@@ -156,6 +159,10 @@ fn wake_all(waiters: Vec<Waker>) {
         w.wake();
     }
 }
+
+/// How far `bytes_hint` may lag behind the table (concurrent inserts between a check
+/// and the lock): below the capacity by this much, nothing is spilled without looking.
+const HINT_SLACK: usize = 64 << 20;
 
 /// What reading a slot found.
 enum Read {
@@ -196,12 +203,19 @@ impl MemoryStore {
         Arc::new(Self {
             node_id,
             table: Mutex::new(Table::default()),
+            bytes_hint: Default::default(),
             spill,
         })
     }
 
     pub(crate) fn node_id(&self) -> NodeId {
         self.node_id
+    }
+
+    /// Publishes the table's byte count for the lock-free check in `make_room`.
+    fn sync_hint(&self, t: &Table) {
+        self.bytes_hint
+            .store(t.bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Adds a slot for an object that will be produced later (a task return).
@@ -222,6 +236,7 @@ impl MemoryStore {
         let mut t = self.table.lock();
         t.add(id, &value, self.spill.is_some());
         t.ready += 1;
+        self.sync_hint(&t);
         t.slots.insert(
             id,
             Slot {
@@ -256,6 +271,7 @@ impl MemoryStore {
             if let Ok(v) = &result {
                 t.add(id, v, self.spill.is_some());
                 t.ready += 1;
+                self.sync_hint(t);
             }
             settled
         };
@@ -285,6 +301,7 @@ impl MemoryStore {
                 }) => {
                     t.bytes -= v.size;
                     t.ready -= 1;
+                    self.sync_hint(&t);
                 }
                 Some(Slot {
                     state: State::Spilled { size, .. },
@@ -446,6 +463,7 @@ impl MemoryStore {
             Ok(v) => {
                 slot.state = State::Ready(v.clone());
                 t.add(id, v, true);
+                self.sync_hint(t);
                 tracing::debug!(node_id = %self.node_id, object_id = %id, bytes = size, "spilled object restored");
             }
             Err(e) => {
@@ -466,6 +484,10 @@ impl MemoryStore {
         let Some(spill) = &self.spill else {
             return;
         };
+        let hint = self.bytes_hint.load(std::sync::atomic::Ordering::Relaxed);
+        if hint.saturating_add(need).saturating_add(HINT_SLACK) <= spill.capacity {
+            return;
+        }
         let victims = {
             let mut t = self.table.lock();
             let Some(mut over) = (t.bytes + need).checked_sub(spill.capacity) else {
@@ -514,6 +536,8 @@ impl MemoryStore {
                                 && Arc::strong_count(&v.value) == 2) =>
                     {
                         t.bytes -= v.size;
+                        self.bytes_hint
+                            .store(t.bytes, std::sync::atomic::Ordering::Relaxed);
                         t.spilled += 1;
                         t.spilled_bytes += v.size;
                         let spilled = State::Spilled {

@@ -33,7 +33,7 @@ pub(crate) fn submit(
     };
     // A task submitted from work in a placement group that captures its children runs
     // in that group too (any bundle), unless it says where to run.
-    let captured = crate::runtime::current_context().and_then(|c| c.capture);
+    let captured = crate::runtime::captured_group();
     let strategy = match (&opts.strategy, captured) {
         (SchedulingStrategy::Default, Some(group)) => SchedulingStrategy::PlacementGroup {
             group,
