@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 mod cluster;
 
+pub(crate) use cluster::nodes_of;
 pub use cluster::{
     JobInfo, NodeInfo, available_resources, cluster_resources, jobs, nodes, pending_demands,
 };

@@ -39,6 +39,8 @@ pub struct Config {
     pub(crate) memory: Option<f64>,
     /// Whether software adapters (lavapipe, llvmpipe) count as GPUs.
     pub(crate) allow_software_gpus: Option<bool>,
+    /// Whether this node serves the dashboard (heads and the embedded runtime).
+    pub(crate) dashboard: Option<bool>,
 }
 
 impl Config {
@@ -158,6 +160,21 @@ impl Config {
         self
     }
 
+    /// Whether a head or the embedded runtime serves the dashboard on
+    /// 127.0.0.1:8265, or the next free port (default: yes; env `RAY_DASHBOARD=0` turns
+    /// it off). Its address is in `runtime_context().dashboard_url()`.
+    ///
+    /// # Examples
+    /// ```
+    /// ray::init_with(ray::Config::new().dashboard(false)).unwrap();
+    /// assert!(ray::runtime_context().dashboard_url().is_none());
+    /// ray::shutdown();
+    /// ```
+    pub fn dashboard(mut self, on: bool) -> Self {
+        self.dashboard = Some(on);
+        self
+    }
+
     /// Bytes of lineage (the encoded arguments of tasks whose large results other nodes
     /// hold) this node keeps to make such results again if their node dies (default
     /// 1 GiB, Ray's `max_lineage_bytes`). Past it, new results are not reconstructable:
@@ -247,6 +264,9 @@ impl Config {
                 Error::InvalidArgument(format!("RAY_OBJECT_STORE_MEMORY must be bytes, got `{v}`"))
             })?;
             self.object_store_memory = Some(n);
+        }
+        if self.dashboard.is_none() {
+            self.dashboard = std::env::var("RAY_DASHBOARD").ok().map(|v| v != "0");
         }
         if self.spill_dir.is_none() {
             self.spill_dir = std::env::var_os("RAY_OBJECT_SPILLING_DIRECTORY").map(Into::into);

@@ -7,6 +7,7 @@ mod actors;
 mod api;
 pub mod cluster_utils;
 mod config;
+mod dashboard;
 mod error;
 pub mod gpu;
 mod ids;

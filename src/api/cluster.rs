@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::query;
 use crate::Result;
 use crate::ids::{JobId, NodeId};
-use crate::runtime::current_node;
+use crate::runtime::{Node, current_node};
 
 /// One node of the cluster, as [`nodes`] reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,10 +44,16 @@ pub struct NodeInfo {
 /// ```
 pub fn nodes() -> Result<Vec<NodeInfo>> {
     let node = current_node()?;
+    let stats = query()?;
+    Ok(nodes_of(&node, &stats))
+}
+
+/// The node table as `node` sees it, with `stats`, its own current figures, standing in
+/// for its entry on a lone node.
+pub(crate) fn nodes_of(node: &Node, stats: &crate::actors::NodeStats) -> Vec<NodeInfo> {
     let view = node.view.read().clone();
     if view.is_empty() {
-        let stats = query()?;
-        return Ok(vec![NodeInfo {
+        return vec![NodeInfo {
             node_id: node.id,
             alive: !node.shut_down.load(std::sync::atomic::Ordering::Relaxed),
             resources: stats.total.to_map(),
@@ -55,10 +61,9 @@ pub fn nodes() -> Result<Vec<NodeInfo>> {
             pending_tasks: (stats.queued + stats.waiting_for_deps) as u64,
             running_tasks: stats.running as u64,
             object_store_bytes: node.store.summary().bytes_used as u64,
-        }]);
+        }];
     }
-    Ok(view
-        .into_iter()
+    view.into_iter()
         .map(|n| NodeInfo {
             node_id: n.node_id,
             alive: n.alive,
@@ -68,7 +73,7 @@ pub fn nodes() -> Result<Vec<NodeInfo>> {
             running_tasks: n.load.running,
             object_store_bytes: n.load.object_store_bytes,
         })
-        .collect())
+        .collect()
 }
 
 /// Total resources of the cluster, e.g. `{"CPU": 8.0, "GPU": 0.0}`. Empty when no

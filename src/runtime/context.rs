@@ -136,6 +136,7 @@ pub struct RuntimeContext {
     restarted: bool,
     attempt: u32,
     cluster_address: Option<String>,
+    dashboard_url: Option<String>,
     gpu_ids: Arc<[u32]>,
 }
 
@@ -148,6 +149,20 @@ impl RuntimeContext {
     /// (`ray://TOKEN@HOST:PORT#CERT`), when the node is networked.
     pub fn cluster_address(&self) -> Option<&str> {
         self.cluster_address.as_deref()
+    }
+
+    /// Where this node serves the dashboard (`http://127.0.0.1:8265` unless that port
+    /// was taken), when it serves one: heads and the embedded runtime do.
+    ///
+    /// # Examples
+    /// ```
+    /// if let Some(url) = ray::runtime_context().dashboard_url() {
+    ///     assert!(url.starts_with("http://127.0.0.1:"));
+    /// }
+    /// # ray::shutdown();
+    /// ```
+    pub fn dashboard_url(&self) -> Option<&str> {
+        self.dashboard_url.as_deref()
     }
 
     /// The node the caller runs on.
@@ -243,6 +258,9 @@ pub fn runtime_context() -> RuntimeContext {
         cluster_address: node
             .as_ref()
             .and_then(|n| n.join_address.get().map(ToString::to_string)),
+        dashboard_url: node
+            .as_ref()
+            .and_then(|n| n.dashboard.get().map(|(addr, _)| format!("http://{addr}"))),
     }
 }
 

@@ -155,6 +155,10 @@ pub(crate) fn stop_node(node: &Node) {
         // Closes the QUIC endpoint: peers see the connection drop, with no goodbye.
         agent.do_send(crate::actors::StopAgent);
     }
+    if let Some((_, server)) = node.dashboard.get() {
+        // Frees the port now; the request in flight, if any, is dropped.
+        drop(server.stop(false));
+    }
     node.store.shut_down(&Error::ShutDown);
     node.system.stop();
 }
@@ -204,6 +208,7 @@ pub(crate) fn start(config: Config) -> Result<Global> {
     };
     let total = config.total_resources()?;
     let no_job = config.no_job;
+    let dashboard = config.dashboard.unwrap_or(true);
     let spill = config.spill_settings();
     let namespace = config.namespace.clone().unwrap_or_else(|| "default".into());
     let executors = std::thread::available_parallelism()
@@ -252,11 +257,22 @@ pub(crate) fn start(config: Config) -> Result<Global> {
                     idle_actor_threads: parking_lot::Mutex::new(Vec::new()),
                     cluster: OnceLock::new(),
                     join_address: OnceLock::new(),
+                    dashboard: OnceLock::new(),
                     view: parking_lot::RwLock::new(Vec::new()),
                     demands: parking_lot::RwLock::new(Vec::new()),
                     jobs: parking_lot::RwLock::new(Vec::new()),
                     head_lost: AtomicBool::new(false),
                 });
+                // Heads and the embedded runtime serve the dashboard; workers and
+                // drivers joining a cluster do not (the head's is the cluster's).
+                if dashboard && matches!(role, None | Some(Role::Head)) {
+                    match crate::dashboard::start(&node, crate::dashboard::DEFAULT_PORT) {
+                        Ok(served) => {
+                            let _ = node.dashboard.set(served);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "no dashboard"),
+                    }
+                }
                 if let Some(role) = role {
                     // A head or driver running a user program is a job; a worker is not.
                     let job = (!no_job && !matches!(role, Role::Worker(_))).then_some(node.job_id);

@@ -1,0 +1,166 @@
+//! `GET /metrics`: the node's figures in Prometheus's text exposition format, under
+//! Ray's metric names where Ray has one (`ray_tasks`, `ray_resources`,
+//! `ray_object_store_memory`, `ray_node_*`, `ray_cluster_*_nodes`).
+
+use std::fmt::Write;
+use std::sync::Weak;
+
+use actix_web::{HttpResponse, web};
+
+use super::{node_of, unavailable};
+use crate::actors::QueryNode;
+use crate::api::nodes_of;
+use crate::runtime::Node;
+
+/// One metric family: its help, type and samples.
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+impl Family<'_> {
+    fn start<'a>(out: &'a mut String, name: &str, help: &str) -> Family<'a> {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        Family { out }
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) -> &mut Self {
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+            .collect();
+        let labels = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{}}}", labels.join(","))
+        };
+        let _ = writeln!(self.out, "{name}{labels} {value}");
+        self
+    }
+}
+
+/// A label value as the exposition format wants it.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The process's resident memory in bytes, from /proc (0 where it cannot be read).
+fn rss_bytes() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib * 1024.0)
+}
+
+pub(super) async fn metrics(data: web::Data<Weak<Node>>) -> HttpResponse {
+    let Some(node) = node_of(&data) else {
+        return unavailable();
+    };
+    let Ok(stats) = node.manager.send(QueryNode).await else {
+        return unavailable();
+    };
+    let nodes = nodes_of(&node, &stats);
+    let mut out = String::new();
+
+    let mut f = Family::start(&mut out, "ray_tasks", "Tasks of this node by state.");
+    f.sample(
+        "ray_tasks",
+        &[("State", "PENDING_NODE_ASSIGNMENT")],
+        stats.queued as f64,
+    )
+    .sample(
+        "ray_tasks",
+        &[("State", "PENDING_ARGS_AVAIL")],
+        stats.waiting_for_deps as f64,
+    )
+    .sample("ray_tasks", &[("State", "RUNNING")], stats.running as f64)
+    .sample("ray_tasks", &[("State", "FINISHED")], stats.finished as f64)
+    .sample("ray_tasks", &[("State", "FAILED")], stats.failed as f64);
+
+    let mut f = Family::start(
+        &mut out,
+        "ray_resources",
+        "Logical resources of the cluster's live nodes, used and available.",
+    );
+    let mut totals: std::collections::BTreeMap<&str, (f64, f64)> = Default::default();
+    for n in nodes.iter().filter(|n| n.alive) {
+        for (k, v) in &n.resources {
+            let free = n.available.get(k).copied().unwrap_or(0.0);
+            let e = totals.entry(k.as_str()).or_default();
+            e.0 += v - free;
+            e.1 += free;
+        }
+    }
+    for (name, (used, free)) in &totals {
+        f.sample(
+            "ray_resources",
+            &[("Name", *name), ("State", "USED")],
+            *used,
+        )
+        .sample(
+            "ray_resources",
+            &[("Name", *name), ("State", "AVAILABLE")],
+            *free,
+        );
+    }
+
+    let store = node.store.summary();
+    Family::start(
+        &mut out,
+        "ray_object_store_memory",
+        "Bytes of this node's objects, in memory and spilled to disk.",
+    )
+    .sample(
+        "ray_object_store_memory",
+        &[("Location", "MMAP_SHM")],
+        store.bytes_used as f64,
+    )
+    .sample(
+        "ray_object_store_memory",
+        &[("Location", "SPILLED")],
+        store.bytes_spilled as f64,
+    );
+
+    Family::start(
+        &mut out,
+        "ray_node_mem_used",
+        "Resident memory of this node's process, bytes.",
+    )
+    .sample(
+        "ray_node_mem_used",
+        &[("NodeId", &node.id.to_string())],
+        rss_bytes(),
+    );
+    Family::start(&mut out, "ray_node_cpu_count", "CPUs this node offers.").sample(
+        "ray_node_cpu_count",
+        &[("NodeId", &node.id.to_string())],
+        node.total.get("CPU"),
+    );
+    let alive = nodes.iter().filter(|n| n.alive).count();
+    Family::start(
+        &mut out,
+        "ray_cluster_active_nodes",
+        "Live nodes of the cluster.",
+    )
+    .sample("ray_cluster_active_nodes", &[], alive as f64);
+    Family::start(
+        &mut out,
+        "ray_cluster_failed_nodes",
+        "Dead nodes of the cluster.",
+    )
+    .sample(
+        "ray_cluster_failed_nodes",
+        &[],
+        (nodes.len() - alive) as f64,
+    );
+
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(out)
+}

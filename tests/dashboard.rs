@@ -1,0 +1,175 @@
+//! The dashboard every embedded runtime serves: the page, the JSON state API and
+//! Prometheus `/metrics` (parsed by a Prometheus text parser), over real HTTP on
+//! 127.0.0.1.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use ray::Config;
+
+/// `GET path` from the dashboard at `url`: status code and body.
+fn get(url: &str, path: &str) -> (u16, String) {
+    let host = url.trim_start_matches("http://");
+    let mut s = TcpStream::connect(host).expect("connect to the dashboard");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status code");
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        unchunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn unchunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n + 2..];
+    }
+    out
+}
+
+#[ray::remote]
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+#[ray::remote]
+fn boom() -> Result<u8, String> {
+    Err("on purpose".into())
+}
+
+fn url() -> String {
+    ray::runtime_context()
+        .dashboard_url()
+        .expect("the embedded runtime serves a dashboard")
+        .to_string()
+}
+
+#[test]
+fn the_page_and_the_cluster_state_are_served() {
+    let _ray = common::init(2.0);
+    let url = url();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let (status, page) = get(&url, "/");
+    assert_eq!(status, 200);
+    assert!(page.contains("<title>Ray Dashboard</title>"));
+    let refs: Vec<_> = (0..20).map(|x| square.remote(x)).collect();
+    ray::get(&refs).unwrap();
+    let _kept = ray::put(vec![0u8; 1 << 20]);
+    assert!(common::wait_until(common::LONG, || {
+        let (_, body) = get(&url, "/api/cluster");
+        let c: serde_json::Value = serde_json::from_str(&body).unwrap();
+        c["tasks"]["finished"].as_u64() >= Some(20)
+    }));
+    let (status, body) = get(&url, "/api/cluster");
+    assert_eq!(status, 200);
+    let c: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(c["node_id"], ray::runtime_context().node_id().to_string());
+    assert_eq!(c["nodes"].as_array().unwrap().len(), 1);
+    assert_eq!(c["nodes"][0]["alive"], true);
+    assert_eq!(c["total"]["CPU"], 2.0);
+    assert!(c["object_store"]["bytes_used"].as_u64().unwrap() >= 1 << 20);
+}
+
+#[test]
+fn tasks_are_listed_and_filtered() {
+    let _ray = common::init(2.0);
+    let url = url();
+    ray::get(&square.remote(3)).unwrap();
+    assert!(ray::get(&boom.remote()).is_err());
+    let failed = |body: &str| -> Vec<serde_json::Value> {
+        let t: serde_json::Value = serde_json::from_str(body).unwrap();
+        t["recent"].as_array().unwrap().clone()
+    };
+    assert!(common::wait_until(common::LONG, || {
+        failed(&get(&url, "/api/tasks?state=FAILED").1).len() == 1
+    }));
+    let only = failed(&get(&url, "/api/tasks?state=FAILED").1);
+    assert_eq!(only[0]["name"], "boom");
+    assert_eq!(only[0]["state"], "FAILED");
+    let squares = failed(&get(&url, "/api/tasks?name=square").1);
+    assert!(
+        squares
+            .iter()
+            .all(|t| t["name"] == "square" && t["state"] == "FINISHED")
+    );
+    assert!(!squares.is_empty());
+    assert_eq!(get(&url, "/api/nothing").0, 404);
+}
+
+#[test]
+fn metrics_parse_as_prometheus_text_under_rays_names() {
+    let _ray = common::init(2.0);
+    let url = url();
+    let refs: Vec<_> = (0..5).map(|x| square.remote(x)).collect();
+    ray::get(&refs).unwrap();
+    assert!(common::wait_until(common::LONG, || ray::task_summary()
+        .finished
+        >= 5));
+    let (status, text) = get(&url, "/metrics");
+    assert_eq!(status, 200);
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid exposition text");
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        let s = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in:\n{text}"));
+        match s.value {
+            prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+            ref other => panic!("{name}: {other:?}"),
+        }
+    };
+    assert!(value("ray_tasks", &[("State", "FINISHED")]) >= 5.0);
+    assert_eq!(
+        value("ray_resources", &[("Name", "CPU"), ("State", "USED")])
+            + value("ray_resources", &[("Name", "CPU"), ("State", "AVAILABLE")]),
+        2.0
+    );
+    assert!(value("ray_node_mem_used", &[]) > 0.0);
+    assert_eq!(value("ray_cluster_active_nodes", &[]), 1.0);
+    assert!(scrape.docs.contains_key("ray_object_store_memory"));
+}
+
+#[test]
+fn the_dashboard_takes_the_next_port_when_8265_is_busy_and_can_be_off() {
+    let _guard = common::exclusive();
+    ray::init_with(Config::new().num_cpus(1.0).dashboard(false)).unwrap();
+    assert!(ray::runtime_context().dashboard_url().is_none());
+    ray::shutdown();
+    // Port 8265 is busy: held here, or by another test's runtime already.
+    let _held = std::net::TcpListener::bind("127.0.0.1:8265");
+    ray::init_with(Config::new().num_cpus(1.0)).unwrap();
+    let url = url();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(port > 8265 && port < 8265 + 100, "{url}");
+    assert_eq!(get(&url, "/").0, 200);
+    ray::shutdown();
+    // Shut down: its port is free again.
+    assert!(common::wait_until(common::LONG, || {
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+    }));
+}
