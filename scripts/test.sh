@@ -6,16 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # GPU tests run on a real wgpu adapter; without a GPU that is Mesa's lavapipe (software
-# Vulkan). Installed here when missing and run as root, otherwise named.
-gpu_packages=(mesa-vulkan-drivers libvulkan1)
-if ! dpkg -s "${gpu_packages[@]}" >/dev/null 2>&1; then
+# Vulkan). The dashboard test renders the page in headless Chromium. Installed here when
+# missing and run as root, otherwise named.
+packages=(mesa-vulkan-drivers libvulkan1 chromium)
+if ! dpkg -s "${packages[@]}" >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing ${gpu_packages[*]} (lavapipe) for the GPU tests" >&2
+    echo "installing ${packages[*]} (lavapipe, Chromium) for the GPU and browser tests" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends "${gpu_packages[@]}" >/dev/null 2>&1 ||
-      { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${gpu_packages[@]}" >/dev/null; }
+    apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null; }
   else
-    echo "the GPU tests need Mesa's lavapipe: apt-get install -y --no-install-recommends ${gpu_packages[*]}" >&2
+    echo "the GPU and browser tests need: apt-get install -y --no-install-recommends ${packages[*]}" >&2
     exit 1
   fi
 fi

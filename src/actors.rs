@@ -30,7 +30,9 @@ pub(crate) use node_manager::{
 };
 pub use options::{ActorOptions, ActorOptionsBuilder};
 pub(crate) use placement_groups::{CreateGroup, FindGroup, PlacementGroups, RemoveGroup};
-pub(crate) use registry::{ActorCells, ActorRegistry, LookupActor, RegisterActor, UnregisterActor};
+pub(crate) use registry::{
+    ActorCells, ActorRegistry, ListActors, LookupActor, RegisterActor, UnregisterActor,
+};
 pub(crate) use remote::HostedActor;
 pub use remote::{Hosted, RemoteClass};
 pub(crate) use remote::{RemoteCall, hosted, returns_of};

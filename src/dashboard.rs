@@ -48,6 +48,7 @@ pub(crate) fn start(
             .route("/", web::get().to(index))
             .route("/api/cluster", web::get().to(state::cluster))
             .route("/api/tasks", web::get().to(state::tasks))
+            .route("/api/actors", web::get().to(state::actors))
             .route("/metrics", web::get().to(metrics::metrics))
     })
     .workers(1)

@@ -24,7 +24,24 @@ pub(crate) trait LiveCell: Send + Sync {
     /// A handle through which calls arriving by method name reach the actor, if it
     /// lives on this node.
     fn hosted(self: Arc<Self>) -> Option<Arc<dyn crate::actors::HostedActor>>;
+    /// Its class, and the node hosting it when that is another node.
+    fn brief(&self) -> (&'static str, Option<crate::ids::NodeId>);
 }
+
+/// One actor this node knows, for the state API.
+#[derive(Debug, Clone)]
+pub(crate) struct ActorBrief {
+    pub(crate) actor_id: ActorId,
+    pub(crate) class: &'static str,
+    pub(crate) name: Option<String>,
+    /// `None`: on this node.
+    pub(crate) remote_node: Option<crate::ids::NodeId>,
+}
+
+/// The actors this node has live handles to (its own and others' it holds handles to).
+#[derive(Message)]
+#[rtype(result = "Vec<ActorBrief>")]
+pub(crate) struct ListActors;
 
 /// Actor id → the shared cell of its live handles on this node (local actors, and
 /// remote ones this node holds handles to).
@@ -129,6 +146,34 @@ impl Handler<UnregisterActor> for ActorRegistry {
         {
             self.names.remove(&name);
         }
+    }
+}
+
+impl Handler<ListActors> for ActorRegistry {
+    type Result = Vec<ActorBrief>;
+
+    fn handle(&mut self, _: ListActors, _: &mut Context<Self>) -> Vec<ActorBrief> {
+        let live: Vec<(ActorId, AnyCell)> = self
+            .cells
+            .0
+            .read()
+            .iter()
+            .filter_map(|(id, w)| w.upgrade().map(|c| (*id, c)))
+            .collect();
+        let mut out: Vec<ActorBrief> = live
+            .into_iter()
+            .map(|(actor_id, cell)| {
+                let (class, remote_node) = cell.brief();
+                ActorBrief {
+                    actor_id,
+                    class,
+                    name: self.name_of.get(&actor_id).cloned(),
+                    remote_node,
+                }
+            })
+            .collect();
+        out.sort_by_key(|a| a.actor_id);
+        out
     }
 }
 

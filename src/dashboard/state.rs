@@ -1,5 +1,6 @@
 //! The JSON state API behind the dashboard page (and, later, `ray list`): the cluster at
-//! a glance (`/api/cluster`) and the node's recent tasks (`/api/tasks`).
+//! a glance (`/api/cluster`), the node's recent tasks (`/api/tasks`) and the actors it
+//! knows (`/api/actors`).
 
 use std::collections::BTreeMap;
 use std::sync::Weak;
@@ -8,7 +9,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{node_of, unavailable};
-use crate::actors::QueryNode;
+use crate::actors::{ListActors, QueryNode};
 use crate::api::nodes_of;
 use crate::runtime::Node;
 
@@ -178,4 +179,36 @@ pub(super) async fn tasks(data: web::Data<Weak<Node>>, q: web::Query<TaskQuery>)
         },
         recent,
     })
+}
+
+#[derive(Serialize)]
+struct ActorJson {
+    actor_id: String,
+    class: &'static str,
+    name: Option<String>,
+    /// The node hosting it.
+    node_id: String,
+    state: &'static str,
+}
+
+/// `GET /api/actors`: the live actors this node has handles to.
+pub(super) async fn actors(data: web::Data<Weak<Node>>) -> HttpResponse {
+    let Some(node) = node_of(&data) else {
+        return unavailable();
+    };
+    let Ok(list) = node.registry.send(ListActors).await else {
+        return unavailable();
+    };
+    let out: Vec<ActorJson> = list
+        .into_iter()
+        .map(|a| ActorJson {
+            actor_id: a.actor_id.to_string(),
+            // The class path, without the module it lives in.
+            class: a.class.rsplit("::").next().unwrap_or(a.class),
+            name: a.name,
+            node_id: a.remote_node.unwrap_or(node.id).to_string(),
+            state: "ALIVE",
+        })
+        .collect();
+    HttpResponse::Ok().json(out)
 }
