@@ -124,13 +124,14 @@ fn free_cpus() -> f64 {
         .sum()
 }
 
-fn cluster_of(n: usize) -> (Cluster, Vec<ray::NodeId>) {
+/// A head without CPUs and `n` nodes of `cpus` CPUs each, joined.
+fn cluster_of(n: usize, cpus: f64) -> (Cluster, Vec<ray::NodeId>) {
     common::tracing();
     let mut cluster = Cluster::new(NodeConfig::new().num_cpus(0.0)).unwrap();
     let nodes = (0..n)
         .map(|_| {
             cluster
-                .add_node(NodeConfig::new().num_cpus(1.0))
+                .add_node(NodeConfig::new().num_cpus(cpus))
                 .unwrap()
                 .node_id()
         })
@@ -141,7 +142,7 @@ fn cluster_of(n: usize) -> (Cluster, Vec<ray::NodeId>) {
 
 #[test]
 fn strict_spread_over_three_nodes_puts_one_bundle_on_each() {
-    let (cluster, nodes) = cluster_of(3);
+    let (cluster, nodes) = cluster_of(3, 1.0);
     let _ray = common::join(&cluster.address());
     let pg = ray::placement_group(
         vec![bundle([("CPU", 1.0)]); 3],
@@ -180,7 +181,7 @@ fn strict_spread_over_three_nodes_puts_one_bundle_on_each() {
 
 #[test]
 fn a_group_no_nodes_can_hold_waits_and_is_placed_when_a_node_joins() {
-    let (mut cluster, _nodes) = cluster_of(2);
+    let (mut cluster, _nodes) = cluster_of(2, 1.0);
     let _ray = common::join(&cluster.address());
     let pg = ray::placement_group(
         vec![bundle([("CPU", 1.0)]); 3],
@@ -197,21 +198,6 @@ fn a_group_no_nodes_can_hold_waits_and_is_placed_when_a_node_joins() {
     assert!(created_on(&pg).contains(&third.node_id()));
 }
 
-fn cluster_of_two_cpu_nodes(n: usize) -> (Cluster, Vec<ray::NodeId>) {
-    common::tracing();
-    let mut cluster = Cluster::new(NodeConfig::new().num_cpus(0.0)).unwrap();
-    let nodes = (0..n)
-        .map(|_| {
-            cluster
-                .add_node(NodeConfig::new().num_cpus(2.0))
-                .unwrap()
-                .node_id()
-        })
-        .collect();
-    cluster.wait_for_nodes().unwrap();
-    (cluster, nodes)
-}
-
 fn distinct(mut v: Vec<ray::NodeId>) -> usize {
     v.sort();
     v.dedup();
@@ -220,7 +206,7 @@ fn distinct(mut v: Vec<ray::NodeId>) -> usize {
 
 #[test]
 fn pack_spread_and_strict_pack_over_a_cluster() {
-    let (cluster, nodes) = cluster_of_two_cpu_nodes(3);
+    let (cluster, nodes) = cluster_of(3, 2.0);
     let _ray = common::join(&cluster.address());
     let make = |n: usize, s: PlacementStrategy| {
         let pg = ray::placement_group(vec![bundle([("CPU", 1.0)]); n], s).unwrap();
