@@ -16,7 +16,7 @@ mod remote;
 
 pub(crate) use cluster::{
     ActorStopped, AgentSettings, BorrowState, ClusterAgent, NameRequest, PullObject, ReleaseBorrow,
-    Retry, Role, RunRemote, StopAgent, start as start_cluster_agent,
+    Retry, Role, RunRemote, StopAgent, random_token, start as start_cluster_agent,
 };
 pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};

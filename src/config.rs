@@ -41,6 +41,8 @@ pub struct Config {
     pub(crate) allow_software_gpus: Option<bool>,
     /// Whether this node serves the dashboard (heads and the embedded runtime).
     pub(crate) dashboard: Option<bool>,
+    pub(crate) dashboard_host: Option<String>,
+    pub(crate) dashboard_port: Option<u16>,
 }
 
 impl Config {
@@ -175,6 +177,37 @@ impl Config {
         self
     }
 
+    /// The address the dashboard binds (default `127.0.0.1`; env `RAY_DASHBOARD_HOST`).
+    /// Bound anywhere else, every request must carry the cluster's token (the head's
+    /// join token, or one made for an embedded runtime), as `Authorization: Bearer
+    /// TOKEN` or `?token=TOKEN`: `runtime_context().dashboard_token()` gives it.
+    ///
+    /// # Examples
+    /// ```
+    /// ray::init_with(ray::Config::new().dashboard_host("127.0.0.1")).unwrap();
+    /// assert!(ray::runtime_context().dashboard_token().is_none());
+    /// ray::shutdown();
+    /// ```
+    pub fn dashboard_host(mut self, host: impl Into<String>) -> Self {
+        self.dashboard_host = Some(host.into());
+        self
+    }
+
+    /// The first port the dashboard tries (default 8265; the next free one is taken
+    /// when it is busy).
+    ///
+    /// # Examples
+    /// ```
+    /// ray::init_with(ray::Config::new().dashboard_port(18265)).unwrap();
+    /// let url = ray::runtime_context().dashboard_url().unwrap().to_string();
+    /// assert!(url.rsplit(':').next().unwrap().parse::<u16>().unwrap() >= 18265);
+    /// ray::shutdown();
+    /// ```
+    pub fn dashboard_port(mut self, port: u16) -> Self {
+        self.dashboard_port = Some(port);
+        self
+    }
+
     /// Bytes of lineage (the encoded arguments of tasks whose large results other nodes
     /// hold) this node keeps to make such results again if their node dies (default
     /// 1 GiB, Ray's `max_lineage_bytes`). Past it, new results are not reconstructable:
@@ -267,6 +300,9 @@ impl Config {
         }
         if self.dashboard.is_none() {
             self.dashboard = std::env::var("RAY_DASHBOARD").ok().map(|v| v != "0");
+        }
+        if self.dashboard_host.is_none() {
+            self.dashboard_host = std::env::var("RAY_DASHBOARD_HOST").ok();
         }
         if self.spill_dir.is_none() {
             self.spill_dir = std::env::var_os("RAY_OBJECT_SPILLING_DIRECTORY").map(Into::into);

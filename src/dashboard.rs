@@ -2,8 +2,10 @@
 //! on 127.0.0.1:8265 (or the next free port), with the page users open in a browser, the
 //! JSON state API behind it, and Prometheus `/metrics`.
 //!
-//! It binds loopback only and has no endpoint that changes anything, runs code or reads
-//! files (the class of Ray's CVE-2023-48022); `Config::dashboard(false)` turns it off.
+//! It binds loopback unless told otherwise (`Config::dashboard_host`); bound anywhere
+//! else, every request must carry the cluster's token. No endpoint changes anything,
+//! runs code or reads files (the class of Ray's CVE-2023-48022).
+//! `Config::dashboard(false)` turns it off.
 
 mod metrics;
 mod state;
@@ -11,7 +13,7 @@ mod state;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Weak};
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, guard, web};
 
 use crate::runtime::Node;
 use crate::{Error, Result};
@@ -23,15 +25,33 @@ const PORTS_TRIED: u16 = 100;
 
 const INDEX: &str = include_str!("dashboard/index.html");
 
-/// Binds the dashboard for `node` and starts serving it on the node's actix system;
-/// returns the address and the handle that stops it.
-pub(crate) fn start(
-    node: &Arc<Node>,
-    first_port: u16,
-) -> Result<(SocketAddr, actix_web::dev::ServerHandle)> {
+/// A node's dashboard: where it serves, the token requests need (bound beyond
+/// loopback), and the handle that stops it.
+pub(crate) struct Served {
+    pub(crate) addr: SocketAddr,
+    pub(crate) token: Option<String>,
+    pub(crate) handle: actix_web::dev::ServerHandle,
+}
+
+/// Binds the dashboard for `node` on `host` and starts serving it on the node's actix
+/// system.
+pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<Served> {
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    // Beyond loopback, the cluster's token (a head's join token, else a new one).
+    let token = if loopback {
+        None
+    } else {
+        Some(match node.join_address.get() {
+            Some(j) => j.token.clone(),
+            None => crate::actors::random_token()?,
+        })
+    };
     let listener = (0..PORTS_TRIED)
         .filter_map(|i| first_port.checked_add(i))
-        .find_map(|port| TcpListener::bind(("127.0.0.1", port)).ok())
+        .find_map(|port| TcpListener::bind((host, port)).ok())
         .ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "no free port for the dashboard in {first_port}..{}",
@@ -42,14 +62,34 @@ pub(crate) fn start(
         .local_addr()
         .map_err(|e| Error::InvalidArgument(format!("dashboard address: {e}")))?;
     let weak: Weak<Node> = Arc::downgrade(node);
+    let required = token.clone();
     let server = HttpServer::new(move || {
+        let (pass, refuse) = (required.clone(), required.clone());
         App::new()
             .app_data(web::Data::new(weak.clone()))
-            .route("/", web::get().to(index))
-            .route("/api/cluster", web::get().to(state::cluster))
-            .route("/api/tasks", web::get().to(state::tasks))
-            .route("/api/actors", web::get().to(state::actors))
-            .route("/metrics", web::get().to(metrics::metrics))
+            .service(
+                web::scope("")
+                    .guard(guard::fn_guard(move |ctx| {
+                        authorized(ctx.head(), pass.as_deref())
+                    }))
+                    .route("/", web::get().to(index))
+                    .route("/api/cluster", web::get().to(state::cluster))
+                    .route("/api/tasks", web::get().to(state::tasks))
+                    .route("/api/actors", web::get().to(state::actors))
+                    .route("/metrics", web::get().to(metrics::metrics)),
+            )
+            .default_service(web::to(move |req: HttpRequest| {
+                let allowed = authorized(req.head(), refuse.as_deref());
+                async move {
+                    if allowed {
+                        HttpResponse::NotFound().body("no such page")
+                    } else {
+                        HttpResponse::Unauthorized().body(
+                            "this dashboard needs the cluster token: Authorization: Bearer TOKEN",
+                        )
+                    }
+                }
+            }))
     })
     .workers(1)
     .disable_signals()
@@ -58,8 +98,38 @@ pub(crate) fn start(
     .run();
     let handle = server.handle();
     actix_rt::spawn(server);
-    tracing::info!(node_id = %node.id, url = %format!("http://{addr}"), "dashboard serving");
-    Ok((addr, handle))
+    tracing::info!(node_id = %node.id, url = %format!("http://{addr}"), token_required = token.is_some(), "dashboard serving");
+    Ok(Served {
+        addr,
+        token,
+        handle,
+    })
+}
+
+/// Whether a request may be served: always without a token, else with the token as
+/// `Authorization: Bearer TOKEN` or `?token=TOKEN`.
+fn authorized(head: &actix_web::dev::RequestHead, token: Option<&str>) -> bool {
+    let Some(token) = token else {
+        return true;
+    };
+    let bearer = head
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let query = head
+        .uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")));
+    [bearer, query]
+        .into_iter()
+        .flatten()
+        .any(|given| same(given.as_bytes(), token.as_bytes()))
+}
+
+/// Compares without stopping at the first difference (the token is a secret).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn index() -> HttpResponse {

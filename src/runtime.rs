@@ -56,7 +56,7 @@ pub(crate) struct Node {
     /// The address other nodes join this cluster with (set on networked nodes).
     pub(crate) join_address: std::sync::OnceLock<crate::transport::JoinAddress>,
     /// Where this node serves the dashboard, and the handle that stops it.
-    pub(crate) dashboard: std::sync::OnceLock<(std::net::SocketAddr, actix_web::dev::ServerHandle)>,
+    pub(crate) dashboard: std::sync::OnceLock<crate::dashboard::Served>,
     /// The cluster's node table as this node last saw it (empty on a lone node).
     pub(crate) view: parking_lot::RwLock<Vec<crate::transport::WireNode>>,
     /// Resource requests no live node can meet, cluster-wide (from the head).

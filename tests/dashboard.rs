@@ -11,11 +11,16 @@ use ray::Config;
 
 /// `GET path` from the dashboard at `url`: status code and body.
 fn get(url: &str, path: &str) -> (u16, String) {
+    get_with(url, path, "")
+}
+
+/// `GET path` with extra header lines (each ending in CRLF).
+fn get_with(url: &str, path: &str, headers: &str) -> (u16, String) {
     let host = url.trim_start_matches("http://");
     let mut s = TcpStream::connect(host).expect("connect to the dashboard");
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = String::new();
@@ -155,21 +160,59 @@ fn metrics_parse_as_prometheus_text_under_rays_names() {
 }
 
 #[test]
-fn the_dashboard_takes_the_next_port_when_8265_is_busy_and_can_be_off() {
+fn the_dashboard_takes_the_next_port_when_its_port_is_busy_and_can_be_off() {
     let _guard = common::exclusive();
     ray::init_with(Config::new().num_cpus(1.0).dashboard(false)).unwrap();
     assert!(ray::runtime_context().dashboard_url().is_none());
     ray::shutdown();
-    // Port 8265 is busy: held here, or by another test's runtime already.
-    let _held = std::net::TcpListener::bind("127.0.0.1:8265");
-    ray::init_with(Config::new().num_cpus(1.0)).unwrap();
+    // A port held here: the dashboard asked to start there takes a later one.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = held.local_addr().unwrap().port();
+    ray::init_with(Config::new().num_cpus(1.0).dashboard_port(busy)).unwrap();
     let url = url();
     let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
-    assert!(port > 8265 && port < 8265 + 100, "{url}");
+    assert!(
+        port > busy && port < busy.saturating_add(100),
+        "{url} (held {busy})"
+    );
     assert_eq!(get(&url, "/").0, 200);
     ray::shutdown();
     // Shut down: its port is free again.
     assert!(common::wait_until(common::LONG, || {
         std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
     }));
+}
+
+#[test]
+fn bound_beyond_loopback_every_request_needs_the_token() {
+    let _ray = common::init_with(Config::new().num_cpus(1.0).dashboard_host("0.0.0.0"));
+    let ctx = ray::runtime_context();
+    let token = ctx
+        .dashboard_token()
+        .expect("a token beyond loopback")
+        .to_string();
+    let port = ctx
+        .dashboard_url()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let url = format!("http://127.0.0.1:{port}");
+    for path in [
+        "/",
+        "/api/cluster",
+        "/api/tasks",
+        "/api/actors",
+        "/metrics",
+        "/nope",
+    ] {
+        assert_eq!(get(&url, path).0, 401, "{path} without the token");
+        let wrong = get_with(&url, path, "Authorization: Bearer not-the-token\r\n");
+        assert_eq!(wrong.0, 401, "{path} with a wrong token");
+    }
+    let bearer = format!("Authorization: Bearer {token}\r\n");
+    assert_eq!(get_with(&url, "/api/cluster", &bearer).0, 200);
+    assert_eq!(get_with(&url, "/nope", &bearer).0, 404);
+    assert_eq!(get(&url, &format!("/metrics?token={token}")).0, 200);
 }

@@ -296,7 +296,7 @@ fn head_node_id(view: &[WireNode], addr: std::net::SocketAddr) -> Option<NodeId>
     view.iter().find(|n| n.addr == addr).map(|n| n.node_id)
 }
 
-fn random_token() -> Result<String> {
+pub(crate) fn random_token() -> Result<String> {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; 16];
     ring::rand::SystemRandom::new()

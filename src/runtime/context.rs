@@ -137,6 +137,7 @@ pub struct RuntimeContext {
     attempt: u32,
     cluster_address: Option<String>,
     dashboard_url: Option<String>,
+    dashboard_token: Option<String>,
     gpu_ids: Arc<[u32]>,
 }
 
@@ -163,6 +164,18 @@ impl RuntimeContext {
     /// ```
     pub fn dashboard_url(&self) -> Option<&str> {
         self.dashboard_url.as_deref()
+    }
+
+    /// The token every dashboard request must carry, when the dashboard is bound beyond
+    /// loopback (`Config::dashboard_host`); `None` on loopback.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(ray::runtime_context().dashboard_token().is_none());
+    /// # ray::shutdown();
+    /// ```
+    pub fn dashboard_token(&self) -> Option<&str> {
+        self.dashboard_token.as_deref()
     }
 
     /// The node the caller runs on.
@@ -260,7 +273,10 @@ pub fn runtime_context() -> RuntimeContext {
             .and_then(|n| n.join_address.get().map(ToString::to_string)),
         dashboard_url: node
             .as_ref()
-            .and_then(|n| n.dashboard.get().map(|(addr, _)| format!("http://{addr}"))),
+            .and_then(|n| n.dashboard.get().map(|d| format!("http://{}", d.addr))),
+        dashboard_token: node
+            .as_ref()
+            .and_then(|n| n.dashboard.get().and_then(|d| d.token.clone())),
     }
 }
 

@@ -155,9 +155,9 @@ pub(crate) fn stop_node(node: &Node) {
         // Closes the QUIC endpoint: peers see the connection drop, with no goodbye.
         agent.do_send(crate::actors::StopAgent);
     }
-    if let Some((_, server)) = node.dashboard.get() {
+    if let Some(served) = node.dashboard.get() {
         // Frees the port now; the request in flight, if any, is dropped.
-        drop(server.stop(false));
+        drop(served.handle.stop(false));
     }
     node.store.shut_down(&Error::ShutDown);
     node.system.stop();
@@ -208,7 +208,19 @@ pub(crate) fn start(config: Config) -> Result<Global> {
     };
     let total = config.total_resources()?;
     let no_job = config.no_job;
-    let dashboard = config.dashboard.unwrap_or(true);
+    // Where the dashboard binds, if this node serves one.
+    let dashboard = (config.dashboard.unwrap_or(true) && (config.head || config.address.is_none()))
+        .then(|| {
+            (
+                config
+                    .dashboard_host
+                    .clone()
+                    .unwrap_or_else(|| "127.0.0.1".into()),
+                config
+                    .dashboard_port
+                    .unwrap_or(crate::dashboard::DEFAULT_PORT),
+            )
+        });
     let spill = config.spill_settings();
     let namespace = config.namespace.clone().unwrap_or_else(|| "default".into());
     let executors = std::thread::available_parallelism()
@@ -263,22 +275,22 @@ pub(crate) fn start(config: Config) -> Result<Global> {
                     jobs: parking_lot::RwLock::new(Vec::new()),
                     head_lost: AtomicBool::new(false),
                 });
-                // Heads and the embedded runtime serve the dashboard; workers and
-                // drivers joining a cluster do not (the head's is the cluster's).
-                if dashboard && matches!(role, None | Some(Role::Head)) {
-                    match crate::dashboard::start(&node, crate::dashboard::DEFAULT_PORT) {
-                        Ok(served) => {
-                            let _ = node.dashboard.set(served);
-                        }
-                        Err(e) => tracing::warn!(error = %e, "no dashboard"),
-                    }
-                }
                 if let Some(role) = role {
                     // A head or driver running a user program is a job; a worker is not.
                     let job = (!no_job && !matches!(role, Role::Worker(_))).then_some(node.job_id);
                     let (agent, join) = start_cluster_agent(&node, role, job, settings).await?;
                     let _ = node.cluster.set(agent);
                     let _ = node.join_address.set(join);
+                }
+                // Heads and the embedded runtime serve the dashboard; workers and
+                // drivers joining a cluster do not (the head's is the cluster's).
+                if let Some((host, port)) = dashboard {
+                    match crate::dashboard::start(&node, &host, port) {
+                        Ok(served) => {
+                            let _ = node.dashboard.set(served);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "no dashboard"),
+                    }
                 }
                 Ok::<_, Error>(node)
             });
