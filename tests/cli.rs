@@ -56,6 +56,22 @@ fn start_status_stop() {
     assert!(out.contains("Ray runtime started"), "{out}");
     let address = std::fs::read_to_string(cli.dir.join("address")).expect("address file");
     assert!(address.starts_with("ray://"), "{address}");
+    // The head serves the dashboard, and `ray start` says where.
+    let url = std::fs::read_to_string(cli.dir.join("dashboard")).expect("dashboard file");
+    assert!(
+        out.contains(&format!("Dashboard:           {url}")),
+        "{out}"
+    );
+    let mut http = std::net::TcpStream::connect(url.trim_start_matches("http://")).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        http,
+        "GET /api/cluster HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    http.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let (ok, out) = cli.run(&[
         "start",
         "--address",

@@ -132,6 +132,9 @@ fn start(args: &[String]) -> CliResult {
         // One line for `ray start` to read; the pipe closes after it, so nothing more is
         // written to stdout (logs go to stderr).
         let ctx = ray::runtime_context();
+        if let Some(url) = ctx.dashboard_url() {
+            println!("dashboard {url}");
+        }
         println!("address {}", ctx.cluster_address().unwrap_or_default());
         loop {
             std::thread::park();
@@ -189,8 +192,11 @@ fn start(args: &[String]) -> CliResult {
     let pid = child.id();
     if o.head {
         let stdout = child.stdout.take().ok_or("no stdout from the head")?;
-        let mut address = None;
+        let (mut address, mut dashboard) = (None, None);
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("dashboard ") {
+                dashboard = Some(url.to_string());
+            }
             if let Some(a) = line.strip_prefix("address ") {
                 address = Some(a.to_string());
                 break;
@@ -206,6 +212,12 @@ fn start(args: &[String]) -> CliResult {
         println!("Connect a driver:    RAY_ADDRESS='{address}' ./your-program");
         println!("Add a worker node:   ray start --address '{address}' -- ./your-program");
         println!("Cluster status:      ray status");
+        if let Some(url) = &dashboard {
+            println!("Dashboard:           {url}");
+            let path = state_dir().join("dashboard");
+            std::fs::write(&path, url)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
         println!("Stop every node:     ray stop");
     } else {
         remember(pid, None)?;
@@ -304,6 +316,7 @@ fn stop() -> CliResult {
     }
     let _ = std::fs::remove_file(dir.join("pids"));
     let _ = std::fs::remove_file(dir.join("address"));
+    let _ = std::fs::remove_file(dir.join("dashboard"));
     println!("Stopped {stopped} ray node process(es).");
     Ok(())
 }
