@@ -100,6 +100,28 @@ fn start_status_stop() {
     // `ray status` itself is no job, and no driver runs yet.
     assert!(status.contains("Jobs: 0 running, 0 finished"), "{status}");
 
+    // `ray list` and `ray summary` read the head's state API.
+    let (ok, out) = cli.run(&["list", "nodes"]);
+    assert!(
+        ok && out.contains("NODE_ID") && out.matches("ALIVE").count() == 2,
+        "{out}"
+    );
+    let (ok, out) = cli.run(&["list", "nodes", "--format", "json"]);
+    assert!(ok, "{out}");
+    let nodes: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(nodes.as_array().map(Vec::len), Some(2), "{out}");
+    let (ok, out) = cli.run(&["list", "actors", "--format", "json"]);
+    assert!(
+        ok && serde_json::from_str::<serde_json::Value>(&out).is_ok(),
+        "{out}"
+    );
+    let (ok, out) = cli.run(&["list", "tasks", "--state", "FAILED"]);
+    assert!(ok && out.contains("TASK_ID"), "{out}");
+    let (ok, out) = cli.run(&["summary", "tasks"]);
+    assert!(ok && out.contains("finished"), "{out}");
+    let (ok, out) = cli.run(&["list", "planets"]);
+    assert!(!ok && out.contains("usage: ray list"), "{out}");
+
     let pids = cli.pids();
     assert_eq!(pids.len(), 2);
     assert!(pids.iter().all(|p| running(p)));

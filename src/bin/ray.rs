@@ -3,6 +3,9 @@
 //! `$RAY_TMPDIR` (default `/tmp/ray`) so that `status` and `stop` find them; each node's
 //! log is in `$RAY_TMPDIR/logs/`.
 
+#[path = "ray/list.rs"]
+mod list;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -13,6 +16,8 @@ usage:
   ray start --head [--port P] [--num-cpus N] [--resources name=amount,...]
   ray start --address ADDRESS [--num-cpus N] [--resources name=amount,...] [-- PROGRAM ARGS...]
   ray status [--address ADDRESS]
+  ray list nodes|actors|tasks [--format json] [--state STATE] [--name NAME]
+  ray summary tasks
   ray stop
 
 A worker node runs your own program (every node must run the same build): `ray start
@@ -31,6 +36,8 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("start") => start(&args[1..]),
         Some("status") => status(&args[1..]),
+        Some("list") => list::list(&args[1..]),
+        Some("summary") => list::summary(&args[1..]),
         Some("stop") => stop(),
         _ => Err(USAGE.to_string()),
     };
