@@ -184,6 +184,13 @@ impl Cluster {
     pub fn head_node_id(&self) -> Option<NodeId> {
         self.head.as_ref().map(|h| h.node.id)
     }
+
+    /// Where the head serves the cluster's dashboard.
+    pub fn dashboard_url(&self) -> Option<String> {
+        self.head
+            .as_ref()
+            .and_then(|h| h.node.dashboard.get().map(|d| format!("http://{}", d.addr)))
+    }
 }
 
 impl Drop for Cluster {

@@ -10,6 +10,8 @@
 mod metrics;
 mod state;
 
+pub(crate) use state::local_state;
+
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Weak};
 

@@ -216,3 +216,63 @@ fn bound_beyond_loopback_every_request_needs_the_token() {
     assert_eq!(get_with(&url, "/nope", &bearer).0, 404);
     assert_eq!(get(&url, &format!("/metrics?token={token}")).0, 200);
 }
+
+pub struct Counter {
+    n: u64,
+}
+
+#[ray::remote]
+impl Counter {
+    pub fn new() -> Self {
+        Counter { n: 0 }
+    }
+
+    pub fn incr(&mut self) -> u64 {
+        self.n += 1;
+        self.n
+    }
+}
+
+#[test]
+fn the_heads_dashboard_lists_tasks_and_actors_of_every_node() {
+    use ray::{ActorOptionsBuilder, TaskOptionsBuilder};
+    let (cluster, nodes) = common::two_nodes_with("r");
+    let url = cluster
+        .dashboard_url()
+        .expect("the head serves the dashboard");
+    let _ray = common::join(&cluster.address());
+    let refs: Vec<_> = (0..6)
+        .map(|x| square.options().resource("r", 1.0).remote(x))
+        .collect();
+    ray::get(&refs).unwrap();
+    let c = Counter::options().name("tally").resource("r", 1.0).remote();
+    assert_eq!(ray::get(&c.incr.remote()).unwrap(), 1);
+    let workers: Vec<String> = nodes.iter().map(|n| n.node_id().to_string()).collect();
+    // Heartbeats and task reports arrive within moments.
+    assert!(
+        common::wait_until(common::LONG, || {
+            let t: serde_json::Value =
+                serde_json::from_str(&get(&url, "/api/tasks?name=square").1).unwrap();
+            t["recent"].as_array().is_some_and(|r| {
+                r.len() == 6
+                    && r.iter()
+                        .all(|x| workers.contains(&x["node_id"].as_str().unwrap_or("").to_string()))
+            })
+        }),
+        "{}",
+        get(&url, "/api/tasks?name=square").1
+    );
+    let actors: serde_json::Value = serde_json::from_str(&get(&url, "/api/actors").1).unwrap();
+    let tally = actors
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["class"] == "Counter")
+        .unwrap_or_else(|| panic!("no Counter in {actors}"));
+    assert!(
+        workers.contains(&tally["node_id"].as_str().unwrap().to_string()),
+        "{tally}"
+    );
+    let c: serde_json::Value = serde_json::from_str(&get(&url, "/api/cluster").1).unwrap();
+    assert_eq!(c["nodes"].as_array().unwrap().len(), 3, "{c}");
+}

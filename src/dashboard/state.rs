@@ -3,15 +3,17 @@
 //! knows (`/api/actors`).
 
 use std::collections::BTreeMap;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{node_of, unavailable};
-use crate::actors::{ListActors, QueryNode};
+use crate::actors::{Ask, ListActors, QueryNode};
 use crate::api::nodes_of;
 use crate::runtime::Node;
+use crate::transport::WireMessage;
 
 #[derive(Serialize)]
 struct NodeJson {
@@ -115,6 +117,8 @@ struct TaskJson {
     task_id: String,
     name: String,
     state: &'static str,
+    /// The node it ran on.
+    node_id: String,
     /// Seconds since the node started.
     start_s: f64,
     duration_s: f64,
@@ -138,14 +142,9 @@ pub(super) struct TaskQuery {
     limit: Option<usize>,
 }
 
-/// `GET /api/tasks?state=FAILED&name=f&limit=100`.
-pub(super) async fn tasks(data: web::Data<Weak<Node>>, q: web::Query<TaskQuery>) -> HttpResponse {
-    let Some(node) = node_of(&data) else {
-        return unavailable();
-    };
-    let Ok(stats) = node.manager.send(QueryNode).await else {
-        return unavailable();
-    };
+/// This node's recent tasks matching `q`.
+async fn tasks_of(node: &Arc<Node>, q: &TaskQuery) -> Option<TasksJson> {
+    let stats = node.manager.send(QueryNode).await.ok()?;
     let limit = q.limit.unwrap_or(100);
     let recent = stats
         .history
@@ -155,6 +154,7 @@ pub(super) async fn tasks(data: web::Data<Weak<Node>>, q: web::Query<TaskQuery>)
             task_id: e.task_id.to_string(),
             name: e.name.to_string(),
             state: if e.ok { "FINISHED" } else { "FAILED" },
+            node_id: node.id.to_string(),
             start_s: e
                 .start
                 .saturating_duration_since(node.started)
@@ -166,10 +166,15 @@ pub(super) async fn tasks(data: web::Data<Weak<Node>>, q: web::Query<TaskQuery>)
                 .as_deref()
                 .is_none_or(|s| s.eq_ignore_ascii_case(t.state))
         })
-        .filter(|t| q.name.as_deref().is_none_or(|n| n == t.name))
+        // A task run for another node carries its function's full path.
+        .filter(|t| {
+            q.name.as_deref().is_none_or(|n| {
+                t.name == n || t.name.strip_suffix(n).is_some_and(|p| p.ends_with("::"))
+            })
+        })
         .take(limit)
         .collect();
-    HttpResponse::Ok().json(TasksJson {
+    Some(TasksJson {
         counts: TaskCounts {
             queued: stats.queued,
             waiting_for_deps: stats.waiting_for_deps,
@@ -181,34 +186,131 @@ pub(super) async fn tasks(data: web::Data<Weak<Node>>, q: web::Query<TaskQuery>)
     })
 }
 
+/// `GET /api/tasks?state=FAILED&name=f&limit=100`: the tasks of every live node (asked
+/// over the cluster's links), counts summed.
+pub(super) async fn tasks(data: web::Data<Weak<Node>>, req: HttpRequest) -> HttpResponse {
+    let Some(node) = node_of(&data) else {
+        return unavailable();
+    };
+    let Ok(q) = web::Query::<TaskQuery>::from_query(req.query_string()) else {
+        return HttpResponse::BadRequest().body("bad query: state, name and limit are the filters");
+    };
+    let Some(mine) = tasks_of(&node, &q).await else {
+        return unavailable();
+    };
+    let mut all = serde_json::to_value(mine).unwrap_or_default();
+    for other in from_others(&node, "tasks", req.query_string()).await {
+        for key in [
+            "queued",
+            "waiting_for_deps",
+            "running",
+            "finished",
+            "failed",
+        ] {
+            let sum = all["counts"][key].as_u64().unwrap_or(0)
+                + other["counts"][key].as_u64().unwrap_or(0);
+            all["counts"][key] = sum.into();
+        }
+        if let (Some(list), Some(more)) = (all["recent"].as_array_mut(), other["recent"].as_array())
+        {
+            list.extend(more.iter().cloned());
+        }
+    }
+    if let Some(list) = all["recent"].as_array_mut() {
+        list.truncate(q.limit.unwrap_or(100));
+    }
+    HttpResponse::Ok().json(all)
+}
+
+/// This node's part of a list, as JSON (what another node's `GetState` gets).
+pub(crate) async fn local_state(node: &Arc<Node>, what: &str, query: &str) -> String {
+    let value = match what {
+        "tasks" => match web::Query::<TaskQuery>::from_query(query) {
+            Ok(q) => serde_json::to_value(tasks_of(node, &q).await),
+            Err(_) => Ok(Value::Null),
+        },
+        "actors" => serde_json::to_value(actors_of(node).await),
+        _ => Ok(Value::Null),
+    };
+    value.unwrap_or_default().to_string()
+}
+
+/// The other live nodes' part of a list (nodes that do not answer are left out).
+async fn from_others(node: &Arc<Node>, what: &str, query: &str) -> Vec<Value> {
+    let Some(agent) = node.cluster.get() else {
+        return Vec::new();
+    };
+    let others: Vec<_> = node
+        .view
+        .read()
+        .iter()
+        .filter(|n| n.alive && n.node_id != node.id)
+        .map(|n| n.node_id)
+        .collect();
+    let asks = others.into_iter().map(|target| {
+        agent.send(Ask {
+            target,
+            msg: WireMessage::GetState {
+                what: what.to_string(),
+                query: query.to_string(),
+            },
+        })
+    });
+    futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .filter_map(|a| match a {
+            Ok(Ok(WireMessage::State { json })) => serde_json::from_str(&json).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
 #[derive(Serialize)]
 struct ActorJson {
     actor_id: String,
-    class: &'static str,
+    class: String,
     name: Option<String>,
     /// The node hosting it.
     node_id: String,
-    state: &'static str,
+    state: String,
 }
 
-/// `GET /api/actors`: the live actors this node has handles to.
+/// The live actors this node has handles to.
+async fn actors_of(node: &Arc<Node>) -> Option<Vec<ActorJson>> {
+    let list = node.registry.send(ListActors).await.ok()?;
+    Some(
+        list.into_iter()
+            .map(|a| ActorJson {
+                actor_id: a.actor_id.to_string(),
+                // The class path, without the module it lives in.
+                class: a.class.rsplit("::").next().unwrap_or(a.class).to_string(),
+                name: a.name,
+                node_id: a.remote_node.unwrap_or(node.id).to_string(),
+                state: "ALIVE".to_string(),
+            })
+            .collect(),
+    )
+}
+
+/// `GET /api/actors`: the live actors of every live node, each once (as its host
+/// reports it).
 pub(super) async fn actors(data: web::Data<Weak<Node>>) -> HttpResponse {
     let Some(node) = node_of(&data) else {
         return unavailable();
     };
-    let Ok(list) = node.registry.send(ListActors).await else {
+    let Some(mine) = actors_of(&node).await else {
         return unavailable();
     };
-    let out: Vec<ActorJson> = list
+    let mut all: Vec<Value> = mine
         .into_iter()
-        .map(|a| ActorJson {
-            actor_id: a.actor_id.to_string(),
-            // The class path, without the module it lives in.
-            class: a.class.rsplit("::").next().unwrap_or(a.class),
-            name: a.name,
-            node_id: a.remote_node.unwrap_or(node.id).to_string(),
-            state: "ALIVE",
-        })
+        .filter_map(|a| serde_json::to_value(a).ok())
         .collect();
-    HttpResponse::Ok().json(out)
+    for other in from_others(&node, "actors", "").await {
+        all.extend(other.as_array().into_iter().flatten().cloned());
+    }
+    // A handle's holder lists the actor too: keep one entry per actor.
+    let mut seen = std::collections::HashSet::new();
+    all.retain(|a| seen.insert(a["actor_id"].to_string()));
+    HttpResponse::Ok().json(all)
 }

@@ -132,6 +132,19 @@ pub enum WireMessage {
         /// The objects.
         object_ids: Vec<ObjectId>,
     },
+    /// Asks a node for its part of the state API (`actors` or `tasks`, with the
+    /// dashboard's query string). Answered by `State`.
+    GetState {
+        /// Which list.
+        what: String,
+        /// Its filters (`state=FAILED&name=f&limit=100`).
+        query: String,
+    },
+    /// The answer to `GetState`: the node's JSON for that list.
+    State {
+        /// The JSON.
+        json: String,
+    },
     /// Reserves bundles of a placement group the sender created: all of them or none.
     /// Answered by `Ack`, or `Error` when they do not fit.
     ReserveBundles {

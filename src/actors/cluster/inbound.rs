@@ -93,6 +93,15 @@ impl Handler<Inbound> for ClusterAgent {
                 msg.payload,
             ),
             WireMessage::LocateActor { actor_id } => reply(self.locate(actor_id)),
+            WireMessage::GetState { what, query } => match self.node.upgrade() {
+                Some(node) => Box::pin(async move {
+                    let json = crate::dashboard::local_state(&node, &what, &query).await;
+                    (WireMessage::State { json }, Vec::new())
+                }),
+                None => reply(WireMessage::Error {
+                    message: "the node is shutting down".into(),
+                }),
+            },
             WireMessage::ReserveBundles { pg, bundles } => {
                 self.reserve_bundles(msg.from, pg, bundles)
             }
