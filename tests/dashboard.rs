@@ -114,6 +114,17 @@ fn tasks_are_listed_and_filtered() {
     let only = failed(&get(&url, "/api/tasks?state=FAILED").1);
     assert_eq!(only[0]["name"], "boom");
     assert_eq!(only[0]["state"], "FAILED");
+    // Its detail: the error, which try it was, and where it ran.
+    assert!(
+        only[0]["error"].as_str().unwrap().contains("on purpose"),
+        "{:?}",
+        only[0]
+    );
+    assert_eq!(only[0]["attempt"], 0);
+    assert_eq!(
+        only[0]["node_id"],
+        ray::runtime_context().node_id().to_string()
+    );
     let squares = failed(&get(&url, "/api/tasks?name=square").1);
     assert!(
         squares

@@ -110,6 +110,10 @@ fn the_dashboard_renders_nodes_actors_tasks_and_the_timeline() {
         dom.contains(">boom<") && dom.contains(">FAILED<"),
         "the failed task is missing"
     );
+    assert!(
+        dom.contains("on purpose"),
+        "the failed task's error is missing"
+    );
     let bars = dom.matches("<rect").count();
     assert!(bars >= 10, "the timeline drew {bars} tasks");
 

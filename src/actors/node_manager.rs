@@ -42,6 +42,10 @@ pub(crate) struct TaskFinished {
     pub(crate) start: Instant,
     pub(crate) end: Instant,
     pub(crate) ok: bool,
+    /// Which try it was.
+    pub(crate) attempt: u32,
+    /// What it failed with.
+    pub(crate) error: Option<Arc<str>>,
 }
 
 /// A sync task blocked in `get`: lend its CPU to others.
@@ -91,6 +95,8 @@ pub(crate) struct TaskEvent {
     pub(crate) start: Instant,
     pub(crate) end: Instant,
     pub(crate) ok: bool,
+    pub(crate) attempt: u32,
+    pub(crate) error: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone, MessageResponse)]
@@ -470,6 +476,8 @@ impl Handler<TaskFinished> for NodeManager {
             start: msg.start,
             end: msg.end,
             ok: msg.ok,
+            attempt: msg.attempt,
+            error: msg.error,
         });
         self.dispatch();
     }

@@ -119,6 +119,10 @@ struct TaskJson {
     state: &'static str,
     /// The node it ran on.
     node_id: String,
+    /// Which try it was (0: the first).
+    attempt: u32,
+    /// What it failed with.
+    error: Option<String>,
     /// Seconds since the node started.
     start_s: f64,
     duration_s: f64,
@@ -155,6 +159,8 @@ async fn tasks_of(node: &Arc<Node>, q: &TaskQuery) -> Option<TasksJson> {
             name: e.name.to_string(),
             state: if e.ok { "FINISHED" } else { "FAILED" },
             node_id: node.id.to_string(),
+            attempt: e.attempt,
+            error: e.error.as_deref().map(str::to_string),
             start_s: e
                 .start
                 .saturating_duration_since(node.started)

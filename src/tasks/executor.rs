@@ -57,6 +57,7 @@ impl TaskActor {
 
     fn finish(&mut self, spec: TaskSpec, out: TaskOutput) {
         let ok = out.is_ok();
+        let error = out.as_ref().err().map(|e| Arc::from(e.to_string()));
         spec.settle(out);
         tracing::debug!(task_id = %spec.id, node_id = %self.node.id, ok, "task.finish");
         self.node.manager.do_send(TaskFinished {
@@ -65,6 +66,8 @@ impl TaskActor {
             start: self.started,
             end: Instant::now(),
             ok,
+            attempt: spec.attempt,
+            error,
         });
     }
 }
