@@ -78,6 +78,7 @@ pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<Ser
                     .route("/api/cluster", web::get().to(state::cluster))
                     .route("/api/tasks", web::get().to(state::tasks))
                     .route("/api/actors", web::get().to(state::actors))
+                    .route("/api/timeline", web::get().to(state::timeline))
                     .route("/metrics", web::get().to(metrics::metrics)),
             )
             .default_service(web::to(move |req: HttpRequest| {

@@ -119,6 +119,12 @@ fn start_status_stop() {
     assert!(ok && out.contains("TASK_ID"), "{out}");
     let (ok, out) = cli.run(&["summary", "tasks"]);
     assert!(ok && out.contains("finished"), "{out}");
+    let trace = cli.dir.join("trace.json");
+    let (ok, out) = cli.run(&["timeline", "-o", trace.to_str().unwrap()]);
+    assert!(ok && out.contains("task events"), "{out}");
+    let events: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).expect("trace JSON");
+    assert!(events.is_array(), "{events}");
     let (ok, out) = cli.run(&["list", "planets"]);
     assert!(!ok && out.contains("usage: ray list"), "{out}");
 

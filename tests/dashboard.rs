@@ -125,6 +125,20 @@ fn tasks_are_listed_and_filtered() {
         only[0]["node_id"],
         ray::runtime_context().node_id().to_string()
     );
+    // The timeline: Chrome trace events, one per task.
+    let trace: serde_json::Value = serde_json::from_str(&get(&url, "/api/timeline").1).unwrap();
+    let events = trace.as_array().unwrap();
+    assert!(events.len() >= 2, "{trace}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["ph"] == "X" && e["dur"].is_number() && e["ts"].is_number())
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["name"] == "boom" && e["args"]["state"] == "FAILED")
+    );
     let squares = failed(&get(&url, "/api/tasks?name=square").1);
     assert!(
         squares

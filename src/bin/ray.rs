@@ -18,6 +18,7 @@ usage:
   ray status [--address ADDRESS]
   ray list nodes|actors|tasks [--format json] [--state STATE] [--name NAME]
   ray summary tasks
+  ray timeline [-o trace.json]
   ray stop
 
 A worker node runs your own program (every node must run the same build): `ray start
@@ -38,6 +39,7 @@ fn main() {
         Some("status") => status(&args[1..]),
         Some("list") => list::list(&args[1..]),
         Some("summary") => list::summary(&args[1..]),
+        Some("timeline") => list::timeline(&args[1..]),
         Some("stop") => stop(),
         _ => Err(USAGE.to_string()),
     };

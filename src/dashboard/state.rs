@@ -320,3 +320,53 @@ pub(super) async fn actors(data: web::Data<Weak<Node>>) -> HttpResponse {
     all.retain(|a| seen.insert(a["actor_id"].to_string()));
     HttpResponse::Ok().json(all)
 }
+
+/// `GET /api/timeline`: recent tasks of every live node as Chrome trace events (what
+/// `ray timeline -o trace.json` writes; Perfetto and `chrome://tracing` open it). One
+/// process per node, one thread per concurrent slot; times count from each node's start.
+pub(super) async fn timeline(data: web::Data<Weak<Node>>) -> HttpResponse {
+    let Some(node) = node_of(&data) else {
+        return unavailable();
+    };
+    let everything = TaskQuery {
+        state: None,
+        name: None,
+        limit: Some(10_000),
+    };
+    let Some(mine) = tasks_of(&node, &everything).await else {
+        return unavailable();
+    };
+    let mut tasks: Vec<Value> = match serde_json::to_value(mine) {
+        Ok(v) => v["recent"].as_array().cloned().unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    for other in from_others(&node, "tasks", "limit=10000").await {
+        tasks.extend(other["recent"].as_array().into_iter().flatten().cloned());
+    }
+    let num = |v: &Value| v.as_f64().unwrap_or(0.0);
+    tasks.sort_by(|a, b| num(&a["start_s"]).total_cmp(&num(&b["start_s"])));
+    // Each node's slots: when each one is free again.
+    let mut lanes: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let events: Vec<Value> = tasks
+        .iter()
+        .map(|t| {
+            let (start, dur) = (num(&t["start_s"]), num(&t["duration_s"]));
+            let pid = t["node_id"].as_str().unwrap_or("").to_string();
+            let slots = lanes.entry(pid.clone()).or_default();
+            let tid = match slots.iter().position(|free| *free <= start) {
+                Some(i) => i,
+                None => {
+                    slots.push(0.0);
+                    slots.len() - 1
+                }
+            };
+            slots[tid] = start + dur;
+            serde_json::json!({
+                "name": t["name"], "cat": "task", "ph": "X",
+                "ts": start * 1e6, "dur": dur * 1e6, "pid": pid, "tid": tid,
+                "args": { "task_id": t["task_id"], "state": t["state"], "attempt": t["attempt"] },
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(events)
+}

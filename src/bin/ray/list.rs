@@ -1,5 +1,6 @@
-//! `ray list nodes|actors|tasks` and `ray summary tasks`: the head's state API (its
-//! dashboard's `/api/*`), printed as a table or, with `--format json`, as JSON.
+//! `ray list nodes|actors|tasks`, `ray summary tasks` and `ray timeline`: the head's
+//! state API (its dashboard's `/api/*`), printed as a table or, with `--format json`, as
+//! JSON.
 
 use std::io::{Read, Write};
 
@@ -161,5 +162,21 @@ pub(super) fn summary(args: &[String]) -> CliResult {
     for (name, (ok, failed)) in by_name {
         println!("  {name}: {ok} / {failed}");
     }
+    Ok(())
+}
+
+/// `ray timeline [-o PATH]`: the cluster's recent tasks as Chrome trace JSON.
+pub(super) fn timeline(args: &[String]) -> CliResult {
+    let path = match args {
+        [] => "timeline.json".to_string(),
+        [flag, path] if flag == "-o" || flag == "--output" => path.clone(),
+        _ => return Err("usage: ray timeline [-o trace.json]".into()),
+    };
+    let events = get("/api/timeline")?;
+    let n = events.as_array().map_or(0, Vec::len);
+    std::fs::write(&path, events.to_string()).map_err(|e| format!("cannot write {path}: {e}"))?;
+    println!(
+        "Wrote {n} task events to {path}: open it in https://ui.perfetto.dev or chrome://tracing"
+    );
     Ok(())
 }
