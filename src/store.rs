@@ -19,4 +19,4 @@ pub(crate) use object_ref::{Cancel, CancelHook, RefInner};
 pub use object_ref::{ObjectRef, ObjectRefFuture};
 pub(crate) use size::buffer::decode as decode_buffer;
 pub(crate) use size::stored;
-pub(crate) use spill::{INLINE_MAX, Spill, default_capacity, machine_memory};
+pub(crate) use spill::{INLINE_MAX, Spill, default_capacity, machine_memory, proc_bytes};

@@ -46,16 +46,9 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// The process's resident memory in bytes, from /proc (0 where it cannot be read).
+/// The process's resident memory in bytes (0 where /proc cannot be read).
 fn rss_bytes() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib * 1024.0)
+    crate::store::proc_bytes("/proc/self/status", "VmRSS:").unwrap_or(0) as f64
 }
 
 pub(super) async fn metrics(data: web::Data<Weak<Node>>) -> HttpResponse {

@@ -73,12 +73,15 @@ pub(crate) fn default_capacity() -> usize {
 
 /// The machine's memory in bytes (8 GiB when it cannot be read).
 pub(crate) fn machine_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(8 << 30, |kib| kib * 1024)
+    proc_bytes("/proc/meminfo", "MemTotal:").unwrap_or(8 << 30)
+}
+
+/// A `KEY: N kB` line of a /proc file (`/proc/meminfo`, `/proc/self/status`), in bytes.
+pub(crate) fn proc_bytes(path: &str, key: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kib| kib * 1024)
+    })
 }
