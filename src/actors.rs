@@ -29,7 +29,9 @@ pub(crate) use node_manager::{
     TaskUnblocked, ViewChanged, in_bundle,
 };
 pub use options::{ActorOptions, ActorOptionsBuilder};
-pub(crate) use placement_groups::{CreateGroup, FindGroup, PlacementGroups, RemoveGroup};
+pub(crate) use placement_groups::{
+    CreateGroup, FindGroup, ListGroups, PlacementGroups, RemoveGroup,
+};
 pub(crate) use registry::{
     ActorCells, ActorRegistry, ListActors, LookupActor, RegisterActor, UnregisterActor,
 };

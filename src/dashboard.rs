@@ -79,6 +79,10 @@ pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<Ser
                     .route("/api/tasks", web::get().to(state::tasks))
                     .route("/api/actors", web::get().to(state::actors))
                     .route("/api/timeline", web::get().to(state::timeline))
+                    .route(
+                        "/api/placement_groups",
+                        web::get().to(state::placement_groups),
+                    )
                     .route("/metrics", web::get().to(metrics::metrics)),
             )
             .default_service(web::to(move |req: HttpRequest| {

@@ -95,6 +95,21 @@ fn the_page_and_the_cluster_state_are_served() {
     assert_eq!(c["nodes"].as_array().unwrap().len(), 1);
     assert_eq!(c["nodes"][0]["alive"], true);
     assert_eq!(c["total"]["CPU"], 2.0);
+    // A placement group, with where its bundle went.
+    let pg = ray::placement_group_with(
+        ray::PlacementGroupOptions::new(vec![ray::bundle([("CPU", 1.0)])]).name("pg-a"),
+    )
+    .unwrap();
+    assert!(pg.wait(common::LONG).unwrap());
+    let (status, body) = get(&url, "/api/placement_groups");
+    assert_eq!(status, 200);
+    let groups: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(groups[0]["name"], "pg-a", "{groups}");
+    assert_eq!(groups[0]["state"], "CREATED");
+    assert_eq!(
+        groups[0]["bundle_nodes"][0],
+        ray::runtime_context().node_id().to_string()
+    );
     assert!(c["object_store"]["bytes_used"].as_u64().unwrap() >= 1 << 20);
 }
 

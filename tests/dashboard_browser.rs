@@ -81,6 +81,11 @@ fn the_dashboard_renders_nodes_actors_tasks_and_the_timeline() {
     let greeter = Greeter::options().name("greeter").remote();
     assert_eq!(ray::get(&greeter.hi.remote()).unwrap(), "hi");
     let _kept = ray::put(vec![7u8; 2 << 20]);
+    let pg = ray::placement_group_with(
+        ray::PlacementGroupOptions::new(vec![ray::bundle([("CPU", 0.5)])]).name("my-group"),
+    )
+    .unwrap();
+    assert!(pg.wait(common::LONG).unwrap());
     assert!(common::wait_until(common::LONG, || ray::task_summary()
         .finished
         >= 30));
@@ -113,6 +118,10 @@ fn the_dashboard_renders_nodes_actors_tasks_and_the_timeline() {
     assert!(
         dom.contains("on purpose"),
         "the failed task's error is missing"
+    );
+    assert!(
+        dom.contains(">my-group<") && dom.contains(">CREATED<"),
+        "the placement group is missing"
     );
     let bars = dom.matches("<rect").count();
     assert!(bars >= 10, "the timeline drew {bars} tasks");

@@ -270,3 +270,18 @@ impl Handler<FindGroup> for PlacementGroups {
             .map(|e| e.group.clone())
     }
 }
+
+/// Every group this node created.
+#[derive(Message)]
+#[rtype(result = "Vec<Arc<Group>>")]
+pub(crate) struct ListGroups;
+
+impl Handler<ListGroups> for PlacementGroups {
+    type Result = Vec<Arc<Group>>;
+
+    fn handle(&mut self, _: ListGroups, _: &mut Context<Self>) -> Vec<Arc<Group>> {
+        let mut all: Vec<Arc<Group>> = self.groups.values().map(|e| e.group.clone()).collect();
+        all.sort_by_key(|g| g.id);
+        all
+    }
+}

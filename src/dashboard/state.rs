@@ -370,3 +370,35 @@ pub(super) async fn timeline(data: web::Data<Weak<Node>>) -> HttpResponse {
         .collect();
     HttpResponse::Ok().json(events)
 }
+
+/// `GET /api/placement_groups`: the groups this node created, with where each bundle
+/// is.
+pub(super) async fn placement_groups(data: web::Data<Weak<Node>>) -> HttpResponse {
+    let Some(node) = node_of(&data) else {
+        return unavailable();
+    };
+    let Ok(groups) = node.placement_groups.send(crate::actors::ListGroups).await else {
+        return unavailable();
+    };
+    let out: Vec<Value> = groups
+        .iter()
+        .map(|g| {
+            let (state, nodes) = match g.state() {
+                crate::PlacementGroupState::Pending => ("PENDING", Vec::new()),
+                crate::PlacementGroupState::Created(n) => {
+                    ("CREATED", n.iter().map(ToString::to_string).collect())
+                }
+                crate::PlacementGroupState::Removed => ("REMOVED", Vec::new()),
+            };
+            serde_json::json!({
+                "placement_group_id": g.id.to_string(),
+                "name": g.name,
+                "strategy": format!("{:?}", g.strategy),
+                "state": state,
+                "bundles": g.bundles.iter().map(|b| b.to_map()).collect::<Vec<_>>(),
+                "bundle_nodes": nodes,
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(out)
+}
