@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 mod cluster;
 
-pub(crate) use cluster::nodes_of;
 pub use cluster::{
     JobInfo, NodeInfo, available_resources, cluster_resources, jobs, nodes, pending_demands,
 };
+pub(crate) use cluster::{nodes_of, sums};
 
 use crate::actors::{ActorHandle, CancelTask, QueryNode, RemoteActor};
 use crate::ids::ObjectId;

@@ -87,13 +87,21 @@ pub(crate) fn nodes_of(node: &Node, stats: &crate::actors::NodeStats) -> Vec<Nod
 /// ray::shutdown();
 /// ```
 pub fn cluster_resources() -> BTreeMap<String, f64> {
-    let mut total = BTreeMap::new();
-    for n in nodes().unwrap_or_default().into_iter().filter(|n| n.alive) {
-        for (k, v) in n.resources {
-            *total.entry(k).or_insert(0.0) += v;
+    sums(&nodes().unwrap_or_default()).0
+}
+
+/// The live nodes' resources added up: (total, available).
+pub(crate) fn sums(nodes: &[NodeInfo]) -> (BTreeMap<String, f64>, BTreeMap<String, f64>) {
+    let (mut total, mut available) = (BTreeMap::new(), BTreeMap::new());
+    for n in nodes.iter().filter(|n| n.alive) {
+        for (k, v) in &n.resources {
+            *total.entry(k.clone()).or_insert(0.0) += v;
+        }
+        for (k, v) in &n.available {
+            *available.entry(k.clone()).or_insert(0.0) += v;
         }
     }
-    total
+    (total, available)
 }
 
 /// Resources of the cluster not currently held by tasks, actors or placement groups:

@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, web};
 
 use super::{node_of, unavailable};
 use crate::actors::QueryNode;
-use crate::api::nodes_of;
+use crate::api::{nodes_of, sums};
 use crate::runtime::Node;
 
 /// One metric family: its help, type and samples.
@@ -81,25 +81,18 @@ pub(super) async fn metrics(data: web::Data<Weak<Node>>) -> HttpResponse {
         "ray_resources",
         "Logical resources of the cluster's live nodes, used and available.",
     );
-    let mut totals: std::collections::BTreeMap<&str, (f64, f64)> = Default::default();
-    for n in nodes.iter().filter(|n| n.alive) {
-        for (k, v) in &n.resources {
-            let free = n.available.get(k).copied().unwrap_or(0.0);
-            let e = totals.entry(k.as_str()).or_default();
-            e.0 += v - free;
-            e.1 += free;
-        }
-    }
-    for (name, (used, free)) in &totals {
+    let (total, available) = sums(&nodes);
+    for (name, all) in &total {
+        let free = available.get(name).copied().unwrap_or(0.0);
         f.sample(
             "ray_resources",
-            &[("Name", *name), ("State", "USED")],
-            *used,
+            &[("Name", name), ("State", "USED")],
+            all - free,
         )
         .sample(
             "ray_resources",
-            &[("Name", *name), ("State", "AVAILABLE")],
-            *free,
+            &[("Name", name), ("State", "AVAILABLE")],
+            free,
         );
     }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{node_of, unavailable};
 use crate::actors::{Ask, ListActors, QueryNode};
-use crate::api::nodes_of;
+use crate::api::{nodes_of, sums};
 use crate::runtime::Node;
 use crate::transport::WireMessage;
 
@@ -33,6 +33,18 @@ struct TaskCounts {
     running: usize,
     finished: u64,
     failed: u64,
+}
+
+impl TaskCounts {
+    fn of(stats: &crate::actors::NodeStats) -> Self {
+        Self {
+            queued: stats.queued,
+            waiting_for_deps: stats.waiting_for_deps,
+            running: stats.running,
+            finished: stats.finished,
+            failed: stats.failed,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -67,15 +79,7 @@ pub(super) async fn cluster(data: web::Data<Weak<Node>>) -> HttpResponse {
         return unavailable();
     };
     let nodes = nodes_of(&node, &stats);
-    let (mut total, mut available) = (BTreeMap::new(), BTreeMap::new());
-    for n in nodes.iter().filter(|n| n.alive) {
-        for (k, v) in &n.resources {
-            *total.entry(k.clone()).or_insert(0.0) += v;
-        }
-        for (k, v) in &n.available {
-            *available.entry(k.clone()).or_insert(0.0) += v;
-        }
-    }
+    let (total, available) = sums(&nodes);
     let store = node.store.summary();
     HttpResponse::Ok().json(ClusterJson {
         node_id: node.id.to_string(),
@@ -94,13 +98,7 @@ pub(super) async fn cluster(data: web::Data<Weak<Node>>) -> HttpResponse {
             .collect(),
         total,
         available,
-        tasks: TaskCounts {
-            queued: stats.queued,
-            waiting_for_deps: stats.waiting_for_deps,
-            running: stats.running,
-            finished: stats.finished,
-            failed: stats.failed,
-        },
+        tasks: TaskCounts::of(&stats),
         object_store: ObjectStore {
             num_objects: store.num_objects,
             bytes_used: store.bytes_used,
@@ -181,13 +179,7 @@ async fn tasks_of(node: &Arc<Node>, q: &TaskQuery) -> Option<TasksJson> {
         .take(limit)
         .collect();
     Some(TasksJson {
-        counts: TaskCounts {
-            queued: stats.queued,
-            waiting_for_deps: stats.waiting_for_deps,
-            running: stats.running,
-            finished: stats.finished,
-            failed: stats.failed,
-        },
+        counts: TaskCounts::of(&stats),
         recent,
     })
 }

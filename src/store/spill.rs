@@ -73,7 +73,9 @@ pub(crate) fn default_capacity() -> usize {
 
 /// The machine's memory in bytes (8 GiB when it cannot be read).
 pub(crate) fn machine_memory() -> u64 {
-    proc_bytes("/proc/meminfo", "MemTotal:").unwrap_or(8 << 30)
+    // Read once: every node's start asks (store capacity, `memory` resource).
+    static MEMORY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *MEMORY.get_or_init(|| proc_bytes("/proc/meminfo", "MemTotal:").unwrap_or(8 << 30))
 }
 
 /// A `KEY: N kB` line of a /proc file (`/proc/meminfo`, `/proc/self/status`), in bytes.

@@ -194,14 +194,7 @@ impl Handler<ReleaseHeld> for ClusterAgent {
     type Result = ();
 
     fn handle(&mut self, msg: ReleaseHeld, _: &mut Context<Self>) {
-        let request = WireMessage::ReleaseObjects {
-            object_ids: vec![msg.id; msg.holds],
-        };
-        // Fire and forget: a holder that cannot be reached has nothing left to release.
-        let send = self.request(msg.holder, None, request, Vec::new());
-        actix::spawn(async move {
-            let _ = send.await;
-        });
+        self.release_remote(msg.holder, msg.id, msg.holds);
     }
 }
 

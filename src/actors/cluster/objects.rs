@@ -95,7 +95,7 @@ impl Handler<PullObject> for ClusterAgent {
             };
             if bytes.is_ok() && msg.state.counted() {
                 // Every ref to the copy went while the value travelled.
-                act.release_remote(holder, msg.object_id);
+                act.release_remote(holder, msg.object_id, 1);
                 return;
             }
             let Some(copy) = msg.into.upgrade() else {
@@ -114,15 +114,16 @@ impl Handler<ReleaseBorrow> for ClusterAgent {
     type Result = ();
 
     fn handle(&mut self, msg: ReleaseBorrow, _: &mut Context<Self>) {
-        self.release_remote(msg.holder, msg.object_id);
+        self.release_remote(msg.holder, msg.object_id, 1);
     }
 }
 
 impl ClusterAgent {
-    /// Tells `holder` this node holds no copy of `object_id` any more.
-    fn release_remote(&self, holder: NodeId, object_id: ObjectId) {
+    /// Lets `holder` drop `holds` of the holds this node has on `object_id` (a copy
+    /// gone; a held result read or dropped).
+    pub(super) fn release_remote(&self, holder: NodeId, object_id: ObjectId, holds: usize) {
         let request = WireMessage::ReleaseObjects {
-            object_ids: vec![object_id],
+            object_ids: vec![object_id; holds],
         };
         // Fire and forget: a holder that cannot be reached has nothing left to release.
         let send = self.request(holder, None, request, Vec::new());
