@@ -98,9 +98,16 @@ fn gpu_node() -> (ray::NodeId, Vec<u32>) {
 fn a_gpu_task_in_a_cluster_without_gpus_waits_says_so_and_runs_when_one_joins() {
     use ray::cluster_utils::{Cluster, NodeConfig};
     common::tracing();
-    let mut cluster = Cluster::new(NodeConfig::new().num_cpus(1.0)).unwrap();
+    // No GPUs on the head or the driver, also on a machine that has one.
+    let mut cluster = Cluster::new(NodeConfig::new().num_cpus(1.0).num_gpus(0.0)).unwrap();
     cluster.wait_for_nodes().unwrap();
-    let _ray = common::join(&cluster.address());
+    let _ray = common::init_with(
+        ray::Config::new()
+            .address(cluster.address())
+            .num_gpus(0.0)
+            .heartbeat_interval(std::time::Duration::from_millis(100))
+            .node_timeout(std::time::Duration::from_secs(1)),
+    );
     let r = gpu_node.options().num_gpus(1.0).remote();
     // No GPU anywhere: it waits, and the cluster reports the demand.
     assert!(common::wait_until(common::LONG, || ray::pending_demands()
