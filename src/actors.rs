@@ -15,7 +15,7 @@ mod registry;
 mod remote;
 
 pub(crate) use cluster::{
-    ActorStopped, AgentSettings, Ask, BorrowState, ClusterAgent, NameRequest, PullObject,
+    ActorStopped, AgentSettings, Ask, BorrowState, ClusterAgent, NameRequest, NodeAddr, PullObject,
     ReleaseBorrow, Retry, Role, RunRemote, StopAgent, random_token, start as start_cluster_agent,
 };
 pub use handle::ActorCell;
@@ -33,7 +33,8 @@ pub(crate) use placement_groups::{
     CreateGroup, FindGroup, ListGroups, PlacementGroups, RemoveGroup,
 };
 pub(crate) use registry::{
-    ActorCells, ActorRegistry, ListActors, LookupActor, RegisterActor, UnregisterActor,
+    ActorCells, ActorLifecycle, ActorRegistry, ActorState, ListActors, LookupActor, RegisterActor,
+    UnregisterActor,
 };
 pub(crate) use remote::HostedActor;
 pub use remote::{Hosted, RemoteClass};

@@ -43,6 +43,8 @@ pub struct Config {
     pub(crate) dashboard: Option<bool>,
     pub(crate) dashboard_host: Option<String>,
     pub(crate) dashboard_port: Option<u16>,
+    /// The file this node's log goes to, which the dashboard shows.
+    pub(crate) log_file: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -193,6 +195,25 @@ impl Config {
         self
     }
 
+    /// The file this node's log is written to (env `RAY_LOG_FILE`; `ray start` sets it
+    /// to the file under `$RAY_TMPDIR/logs/` it sends the node's output to). The
+    /// dashboard shows its last lines (`/api/logs`, `ray logs`); it is the only file any
+    /// endpoint reads. The runtime does not write it itself: the process's tracing
+    /// subscriber (or its redirected stderr) does.
+    ///
+    /// # Examples
+    /// ```
+    /// let log = std::env::temp_dir().join("ray-doc-log-file.log");
+    /// std::fs::write(&log, "first line\nsecond line\n").unwrap();
+    /// ray::init_with(ray::Config::new().log_file(&log)).unwrap();
+    /// assert_eq!(ray::runtime_context().log_file(), Some(log.as_path()));
+    /// ray::shutdown();
+    /// ```
+    pub fn log_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.log_file = Some(path.into());
+        self
+    }
+
     /// The first port the dashboard tries (default 8265; the next free one is taken
     /// when it is busy).
     ///
@@ -306,6 +327,11 @@ impl Config {
         }
         if self.spill_dir.is_none() {
             self.spill_dir = std::env::var_os("RAY_OBJECT_SPILLING_DIRECTORY").map(Into::into);
+        }
+        if self.log_file.is_none() {
+            self.log_file = std::env::var_os("RAY_LOG_FILE")
+                .filter(|v| !v.is_empty())
+                .map(Into::into);
         }
         if self.allow_software_gpus.is_none() {
             let v = std::env::var("RAY_GPU_ALLOW_SOFTWARE").unwrap_or_default();

@@ -7,7 +7,9 @@
 //! runs code or reads files (the class of Ray's CVE-2023-48022).
 //! `Config::dashboard(false)` turns it off.
 
+mod logs;
 mod metrics;
+mod objects;
 mod state;
 
 pub(crate) use state::local_state;
@@ -78,6 +80,8 @@ pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<Ser
                     .route("/api/cluster", web::get().to(state::cluster))
                     .route("/api/tasks", web::get().to(state::tasks))
                     .route("/api/actors", web::get().to(state::actors))
+                    .route("/api/objects", web::get().to(objects::objects))
+                    .route("/api/logs", web::get().to(logs::logs))
                     .route("/api/timeline", web::get().to(state::timeline))
                     .route(
                         "/api/placement_groups",

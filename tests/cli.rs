@@ -1,7 +1,11 @@
 //! The `ray` command against live node processes: `start --head`, `start --address`,
-//! `status` and `stop`.
+//! `status` and `stop`, and the state commands against a cluster this test process
+//! joins as a driver with objects, actors and a placement group.
 
-use std::process::Command;
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 struct Cli {
@@ -9,20 +13,24 @@ struct Cli {
 }
 
 impl Cli {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("ray-cli-test-{}", std::process::id()));
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("ray-cli-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         Self { dir }
     }
 
-    fn run(&self, args: &[&str]) -> (bool, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_ray"))
-            .args(args)
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ray"));
+        c.args(args)
             .env("RAY_TMPDIR", &self.dir)
             .env("RAY_HEARTBEAT_MS", "100")
             .env("RAY_NODE_TIMEOUT_MS", "1000")
-            .output()
-            .expect("run ray");
+            .env("RAY_LOG", "info");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> (bool, String) {
+        let out = self.command(args).output().expect("run ray");
         let text = String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr);
         (out.status.success(), text)
@@ -50,7 +58,7 @@ fn running(pid: &str) -> bool {
 
 #[test]
 fn start_status_stop() {
-    let cli = Cli::new();
+    let cli = Cli::new("basic");
     let (ok, out) = cli.run(&["start", "--head", "--num-cpus", "1"]);
     assert!(ok, "{out}");
     assert!(out.contains("Ray runtime started"), "{out}");
@@ -133,15 +141,124 @@ fn start_status_stop() {
     assert!(pids.iter().all(|p| running(p)));
     let (ok, out) = cli.run(&["stop"]);
     assert!(ok && out.contains("Stopped 2"), "{out}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while pids.iter().any(|p| running(p)) {
-        assert!(Instant::now() < deadline, "nodes still running after stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // `stop` waits for the nodes to exit, with a progress bar.
+    assert!(
+        out.contains("Stopping ray nodes [") && out.contains("2/2"),
+        "{out}"
+    );
+    assert!(
+        pids.iter().all(|p| !running(p)),
+        "nodes still running after stop"
+    );
     // Without a cluster, status says what to do.
     let (ok, out) = cli.run(&["status"]);
     assert!(!ok && out.contains("ray start --head"), "{out}");
     // Bad input is an error with usage, not a panic.
     let (ok, out) = cli.run(&["start", "--port", "notaport"]);
     assert!(!ok && out.contains("--port needs a number"), "{out}");
+}
+
+pub struct Tally {
+    n: u64,
+}
+
+#[ray::remote]
+impl Tally {
+    pub fn new() -> Self {
+        Tally { n: 0 }
+    }
+
+    pub fn add(&mut self) -> u64 {
+        self.n += 1;
+        self.n
+    }
+}
+
+#[test]
+fn state_commands_show_a_drivers_objects_actors_groups_and_the_heads_log() {
+    use ray::ActorOptionsBuilder;
+    let cli = Cli::new("state");
+    let (ok, out) = cli.run(&["start", "--head", "--num-cpus", "1"]);
+    assert!(ok, "{out}");
+    let address = std::fs::read_to_string(cli.dir.join("address")).expect("address file");
+    // This process joins as a driver; what it makes lives on its own node.
+    let _ray = common::init_with(
+        ray::Config::new()
+            .address(address.trim())
+            .num_cpus(2.0)
+            .heartbeat_interval(Duration::from_millis(100)),
+    );
+    let blob = ray::put(vec![3u8; 5 << 20]);
+    let tally = Tally::options().name("tally").remote();
+    assert_eq!(ray::get(&tally.add.remote()).unwrap(), 1);
+    let pg = ray::placement_group_with(
+        ray::PlacementGroupOptions::new(vec![ray::bundle([("CPU", 1.0)])]).name("cli-pg"),
+    )
+    .unwrap();
+    assert!(pg.wait(common::LONG).unwrap());
+    let blob_id = blob.id().to_string();
+    // The head learns where the driver listens with its next heartbeat.
+    assert!(
+        common::wait_until(common::LONG, || cli
+            .run(&["list", "objects"])
+            .1
+            .contains(&blob_id)),
+        "{}",
+        cli.run(&["list", "objects"]).1
+    );
+    let (ok, out) = cli.run(&["list", "objects", "--format", "json"]);
+    assert!(ok, "{out}");
+    let objects: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let listed = objects
+        .as_array()
+        .and_then(|l| {
+            l.iter()
+                .find(|o| o["object_id"] == blob_id.as_str())
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(listed["size"].as_u64().unwrap() >= 5 << 20, "{listed}");
+    assert_eq!(listed["ref_count"], 1, "{listed}");
+
+    let (ok, out) = cli.run(&["memory"]);
+    assert!(ok && out.contains("Object references status"), "{out}");
+    assert!(out.contains(&blob_id) && out.contains("5.00 MiB"), "{out}");
+
+    let (ok, out) = cli.run(&["list", "actors", "--state", "ALIVE"]);
+    assert!(
+        ok && out.contains("Tally") && out.contains("tally"),
+        "{out}"
+    );
+    let (ok, out) = cli.run(&["summary", "actors"]);
+    assert!(
+        ok && out.contains("total_actors: 1") && out.contains("Tally: ALIVE: 1"),
+        "{out}"
+    );
+    let (ok, out) = cli.run(&["list", "placement-groups"]);
+    assert!(
+        ok && out.contains("cli-pg") && out.contains("CREATED"),
+        "{out}"
+    );
+
+    // The head's log file, as the dashboard serves it.
+    let (ok, out) = cli.run(&["logs", "--lines", "50"]);
+    assert!(ok && out.contains("dashboard serving"), "{out}");
+
+    // `status --watch` redraws until stopped.
+    let mut watch = cli
+        .command(&["status", "--watch", "--interval", "0.2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ray status --watch");
+    let stdout = watch.stdout.take().expect("stdout");
+    let frames = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| l.contains("Cluster status"))
+        .take(3)
+        .count();
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+    assert_eq!(frames, 3);
 }

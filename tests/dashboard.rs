@@ -4,56 +4,9 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
 use ray::Config;
 
-/// `GET path` from the dashboard at `url`: status code and body.
-fn get(url: &str, path: &str) -> (u16, String) {
-    get_with(url, path, "")
-}
-
-/// `GET path` with extra header lines (each ending in CRLF).
-fn get_with(url: &str, path: &str, headers: &str) -> (u16, String) {
-    let host = url.trim_start_matches("http://");
-    let mut s = TcpStream::connect(host).expect("connect to the dashboard");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("a status code");
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        unchunk(body)
-    } else {
-        body.to_string()
-    };
-    (status, body)
-}
-
-fn unchunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = &rest[n + 2..];
-    }
-    out
-}
+use common::{http_get as get, http_get_with as get_with};
 
 #[ray::remote]
 fn square(x: u64) -> u64 {
@@ -173,6 +126,8 @@ fn metrics_parse_as_prometheus_text_under_rays_names() {
     assert!(common::wait_until(common::LONG, || ray::task_summary()
         .finished
         >= 5));
+    let counter = Counter::remote();
+    assert_eq!(ray::get(&counter.incr.remote()).unwrap(), 1);
     let (status, text) = get(&url, "/metrics");
     assert_eq!(status, 200);
     let lines = text.lines().map(|l| Ok(l.to_string()));
@@ -189,6 +144,8 @@ fn metrics_parse_as_prometheus_text_under_rays_names() {
         }
     };
     assert!(value("ray_tasks", &[("State", "FINISHED")]) >= 5.0);
+    assert_eq!(value("ray_actors", &[("State", "ALIVE")]), 1.0);
+    assert_eq!(value("ray_actors", &[("State", "DEAD")]), 0.0);
     assert_eq!(
         value("ray_resources", &[("Name", "CPU"), ("State", "USED")])
             + value("ray_resources", &[("Name", "CPU"), ("State", "AVAILABLE")]),

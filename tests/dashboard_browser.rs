@@ -70,7 +70,9 @@ fn chromium(url: &str, args: &[&str]) -> String {
 
 #[test]
 fn the_dashboard_renders_nodes_actors_tasks_and_the_timeline() {
-    let _ray = common::init(2.0);
+    let log = std::env::temp_dir().join(format!("ray-browser-{}.log", std::process::id()));
+    std::fs::write(&log, "node started\nthe last line of the node's log\n").unwrap();
+    let _ray = common::init_with(ray::Config::new().num_cpus(2.0).log_file(&log));
     let url = ray::runtime_context()
         .dashboard_url()
         .expect("a dashboard")
@@ -80,7 +82,7 @@ fn the_dashboard_renders_nodes_actors_tasks_and_the_timeline() {
     assert!(ray::get(&boom.remote()).is_err());
     let greeter = Greeter::options().name("greeter").remote();
     assert_eq!(ray::get(&greeter.hi.remote()).unwrap(), "hi");
-    let _kept = ray::put(vec![7u8; 2 << 20]);
+    let kept = ray::put(vec![7u8; 2 << 20]);
     let pg = ray::placement_group_with(
         ray::PlacementGroupOptions::new(vec![ray::bundle([("CPU", 0.5)])]).name("my-group"),
     )
@@ -123,6 +125,14 @@ fn the_dashboard_renders_nodes_actors_tasks_and_the_timeline() {
         dom.contains(">my-group<") && dom.contains(">CREATED<"),
         "the placement group is missing"
     );
+    assert!(
+        dom.contains(&format!(">{}<", kept.id())) && dom.contains(">READY<"),
+        "the object is missing:\n{dom}"
+    );
+    assert!(
+        dom.contains("the last line of the node's log"),
+        "the node's log is missing:\n{dom}"
+    );
     let bars = dom.matches("<rect").count();
     assert!(bars >= 10, "the timeline drew {bars} tasks");
 
@@ -134,10 +144,11 @@ fn the_dashboard_renders_nodes_actors_tasks_and_the_timeline() {
         &url,
         &[
             &format!("--screenshot={}", shot.display()),
-            "--window-size=1280,1100",
+            "--window-size=1280,1700",
             "--hide-scrollbars",
         ],
     );
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
     assert!(size > 10_000, "screenshot of {size} bytes");
+    let _ = std::fs::remove_file(&log);
 }

@@ -244,6 +244,7 @@ pub(crate) async fn start(
                 node_id,
                 load: None,
                 job,
+                at: Some((me.addr, me.fingerprint)),
             },
         };
         match peer
@@ -364,7 +365,7 @@ impl ClusterAgent {
             *node.demands.write() = demands.clone();
         }
         if let Some(job) = self.job {
-            self.jobs.heard(job, self.node_id);
+            self.jobs.heard(job, self.node_id, None);
         }
         let jobs = self.jobs.view(timeout);
         self.forget_finished_drivers(&jobs);
@@ -512,6 +513,7 @@ impl Actor for ClusterAgent {
             let Some(head_id) = head_id else { return };
             let node_id = act.node_id;
             let job = act.job;
+            let at = job.map(|_| (act.me.addr, act.me.fingerprint));
             let limit = act.timeout;
             let load = current_load(act.node.clone());
             let link = act.link();
@@ -521,6 +523,7 @@ impl Actor for ClusterAgent {
                         node_id,
                         load: load.await,
                         job,
+                        at,
                     };
                     link.request(head_id, None, msg, Vec::new())
                         .await

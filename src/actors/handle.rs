@@ -103,10 +103,6 @@ impl<A: RemoteActor> LiveCell for ActorCell<A> {
         }
         Some(Arc::new(ActorHandle::from_cell(self)))
     }
-
-    fn brief(&self) -> (&'static str, Option<NodeId>) {
-        (A::CLASS, self.remote.as_ref().map(RemoteSite::node))
-    }
 }
 
 impl<A: RemoteActor> ActorCell<A> {

@@ -15,7 +15,7 @@ use futures::FutureExt;
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 
-use super::{AcquireResources, ReleaseResources, UnregisterActor};
+use super::{AcquireResources, ActorLifecycle, ActorState, ReleaseResources, UnregisterActor};
 use crate::error::panic_message;
 use crate::ids::{ActorId, TaskId};
 use crate::resources::Resources;
@@ -161,6 +161,9 @@ pub(crate) struct ActorHost<A: 'static> {
     restarts_left: i32,
     max_task_retries: i32,
     restarted: bool,
+    /// Restarts of the instance so far, and why a graceful stop was asked for.
+    restarts: u32,
+    stop_reason: Option<String>,
     /// Calls submitted so far; calls numbered below `fail_before` were submitted before
     /// the last crash and fail with `crash_reason` (unless `max_task_retries`).
     submitted: Arc<AtomicU64>,
@@ -207,6 +210,8 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             restarts_left: cfg.max_restarts,
             max_task_retries: cfg.max_task_retries,
             restarted: false,
+            restarts: 0,
+            stop_reason: None,
             submitted,
             fail_before: 0,
             crash_reason: String::new(),
@@ -241,6 +246,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
         self.state = match made {
             Ok(Ok(a)) => {
                 tracing::info!(actor_id = %self.id, class = self.class, restarted = self.restarted, "actor started");
+                self.report(ActorState::Alive, None);
                 State::Alive(Arc::new(a))
             }
             Ok(Err(e)) => self.dead(format!("its constructor failed: {e}")),
@@ -248,8 +254,20 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
         };
     }
 
+    /// Tells the node's registry (the state API) where the actor is in its life.
+    fn report(&self, state: ActorState, death_cause: Option<String>) {
+        self.node.registry.do_send(ActorLifecycle {
+            id: self.id,
+            class: self.class,
+            state,
+            restarts: self.restarts,
+            death_cause,
+        });
+    }
+
     fn dead(&self, reason: String) -> State<A> {
         tracing::warn!(actor_id = %self.id, class = self.class, %reason, "actor died");
+        self.report(ActorState::Dead, Some(reason.clone()));
         State::Dead(Error::ActorDied {
             actor_id: self.id,
             reason,
@@ -311,7 +329,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
         let State::Alive(instance) = &mut self.state else {
             return;
         };
-        let span = tracing::debug_span!("actor.call", actor_id = %self.id, task_id = %call.task_id, method = call.name);
+        let span = tracing::debug_span!("actor.call", actor_id = %self.id, node_id = %self.node.id, task_id = %call.task_id, method = call.name);
         if call.cancel.is_set() {
             call.fail(Error::Cancelled {
                 task_id: call.task_id,
@@ -484,6 +502,8 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
                 self.restarts_left -= 1;
             }
             self.restarted = true;
+            self.restarts += 1;
+            self.report(ActorState::Restarting, None);
             set_thread_context(Some(self.exec_context(None)));
             tracing::warn!(actor_id = %self.id, %reason, "actor crashed, restarting");
             self.construct();
@@ -523,6 +543,7 @@ impl<A: Send + Sync + 'static> Actor for ActorHost<A> {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         set_thread_context(Some(self.exec_context(None)));
+        self.report(ActorState::PendingCreation, None);
         let deps = self.ctor_deps.clone();
         let resources = self.resources.clone();
         let node = self.node.clone();
@@ -560,6 +581,13 @@ impl<A: Send + Sync + 'static> Actor for ActorHost<A> {
     }
 
     fn stopped(&mut self, ctx: &mut Context<Self>) {
+        if !matches!(self.state, State::Dead(_)) {
+            let why = self.stop_reason.take();
+            self.report(
+                ActorState::Dead,
+                Some(why.unwrap_or_else(|| "the actor was stopped".into())),
+            );
+        }
         self.fail_all("the actor was stopped", ctx);
         self.release();
         self.node.registry.do_send(UnregisterActor { id: self.id });
@@ -627,6 +655,7 @@ impl<A: Send + Sync + 'static> Handler<Terminate> for ActorHost<A> {
             ctx.stop();
         } else {
             self.draining = true;
+            self.stop_reason = Some(msg.reason);
             self.pump(ctx);
         }
     }

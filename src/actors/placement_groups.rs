@@ -178,7 +178,11 @@ async fn reserve(
             .collect(),
     };
     match agent
-        .send(Ask { target, msg })
+        .send(Ask {
+            target,
+            at: None,
+            msg,
+        })
         .await
         .map_err(|_| Error::ShutDown)??
     {
@@ -199,6 +203,7 @@ fn give_back(node: &Arc<Node>, pg: PlacementGroupId, nodes: &[NodeId]) {
             node.manager.do_send(ReturnBundles::Group(pg));
         } else if let Some(agent) = node.cluster.get() {
             agent.do_send(Ask {
+                at: None,
                 target,
                 msg: WireMessage::ReturnBundles { pg },
             });

@@ -5,8 +5,9 @@
 //! registry's own, looks it up without a message.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
+use std::time::SystemTime;
 
 use actix::prelude::*;
 use parking_lot::RwLock;
@@ -24,23 +25,64 @@ pub(crate) trait LiveCell: Send + Sync {
     /// A handle through which calls arriving by method name reach the actor, if it
     /// lives on this node.
     fn hosted(self: Arc<Self>) -> Option<Arc<dyn crate::actors::HostedActor>>;
-    /// Its class, and the node hosting it when that is another node.
-    fn brief(&self) -> (&'static str, Option<crate::ids::NodeId>);
 }
 
-/// One actor this node knows, for the state API.
+/// Where an actor is in its life, with Ray's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ActorState {
+    /// Waiting for its constructor's arguments or its resources.
+    PendingCreation,
+    Alive,
+    /// Its instance was lost and its constructor runs again.
+    Restarting,
+    Dead,
+}
+
+impl ActorState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ActorState::PendingCreation => "PENDING_CREATION",
+            ActorState::Alive => "ALIVE",
+            ActorState::Restarting => "RESTARTING",
+            ActorState::Dead => "DEAD",
+        }
+    }
+}
+
+/// An actor hosted here changed state (its host tells the registry).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub(crate) struct ActorLifecycle {
+    pub(crate) id: ActorId,
+    pub(crate) class: &'static str,
+    pub(crate) state: ActorState,
+    /// Restarts of its instance so far.
+    pub(crate) restarts: u32,
+    /// Why it died (`Dead` only).
+    pub(crate) death_cause: Option<String>,
+}
+
+/// One actor this node hosts or hosted, for the state API.
 #[derive(Debug, Clone)]
-pub(crate) struct ActorBrief {
+pub(crate) struct ActorRecord {
     pub(crate) actor_id: ActorId,
     pub(crate) class: &'static str,
     pub(crate) name: Option<String>,
-    /// `None`: on this node.
-    pub(crate) remote_node: Option<crate::ids::NodeId>,
+    pub(crate) state: ActorState,
+    pub(crate) restarts: u32,
+    pub(crate) death_cause: Option<String>,
+    /// When it was created, and when it died.
+    pub(crate) created: SystemTime,
+    pub(crate) ended: Option<SystemTime>,
 }
 
-/// The actors this node has live handles to (its own and others' it holds handles to).
+/// How many dead actors a node keeps listing (the newest); Ray bounds its list of
+/// destroyed actors the same way.
+const DEAD_KEPT: usize = 1_000;
+
+/// The actors this node hosts (live and pending ones, then the most recent dead ones).
 #[derive(Message)]
-#[rtype(result = "Vec<ActorBrief>")]
+#[rtype(result = "Vec<ActorRecord>")]
 pub(crate) struct ListActors;
 
 /// Actor id → the shared cell of its live handles on this node (local actors, and
@@ -96,6 +138,9 @@ pub(crate) struct ActorRegistry {
     names: HashMap<String, ActorId>,
     name_of: HashMap<ActorId, String>,
     pinned: HashMap<ActorId, AnyCell>,
+    /// The actors hosted here that have not died, and the last `DEAD_KEPT` that did.
+    hosted: HashMap<ActorId, ActorRecord>,
+    dead: VecDeque<ActorRecord>,
 }
 
 impl ActorRegistry {
@@ -105,6 +150,8 @@ impl ActorRegistry {
             names: HashMap::new(),
             name_of: HashMap::new(),
             pinned: HashMap::new(),
+            hosted: HashMap::new(),
+            dead: VecDeque::new(),
         }
     }
 }
@@ -149,30 +196,54 @@ impl Handler<UnregisterActor> for ActorRegistry {
     }
 }
 
-impl Handler<ListActors> for ActorRegistry {
-    type Result = Vec<ActorBrief>;
+impl Handler<ActorLifecycle> for ActorRegistry {
+    type Result = ();
 
-    fn handle(&mut self, _: ListActors, _: &mut Context<Self>) -> Vec<ActorBrief> {
-        let live: Vec<(ActorId, AnyCell)> = self
-            .cells
-            .0
-            .read()
-            .iter()
-            .filter_map(|(id, w)| w.upgrade().map(|c| (*id, c)))
-            .collect();
-        let mut out: Vec<ActorBrief> = live
-            .into_iter()
-            .map(|(actor_id, cell)| {
-                let (class, remote_node) = cell.brief();
-                ActorBrief {
-                    actor_id,
-                    class,
-                    name: self.name_of.get(&actor_id).cloned(),
-                    remote_node,
+    fn handle(&mut self, msg: ActorLifecycle, _: &mut Context<Self>) {
+        let name = self.name_of.get(&msg.id).cloned();
+        let record = self.hosted.entry(msg.id).or_insert_with(|| ActorRecord {
+            actor_id: msg.id,
+            class: msg.class,
+            name: None,
+            state: msg.state,
+            restarts: 0,
+            death_cause: None,
+            created: SystemTime::now(),
+            ended: None,
+        });
+        record.name = record.name.take().or(name);
+        record.state = msg.state;
+        record.restarts = msg.restarts;
+        if msg.state == ActorState::Dead {
+            record.death_cause = msg.death_cause;
+            record.ended = Some(SystemTime::now());
+            if let Some(record) = self.hosted.remove(&msg.id) {
+                if self.dead.len() == DEAD_KEPT {
+                    self.dead.pop_front();
                 }
+                self.dead.push_back(record);
+            }
+        }
+    }
+}
+
+impl Handler<ListActors> for ActorRegistry {
+    type Result = Vec<ActorRecord>;
+
+    fn handle(&mut self, _: ListActors, _: &mut Context<Self>) -> Vec<ActorRecord> {
+        let mut out: Vec<ActorRecord> = self
+            .hosted
+            .values()
+            .map(|r| ActorRecord {
+                name: r
+                    .name
+                    .clone()
+                    .or_else(|| self.name_of.get(&r.actor_id).cloned()),
+                ..r.clone()
             })
             .collect();
-        out.sort_by_key(|a| a.actor_id);
+        out.sort_by_key(|a| a.created);
+        out.extend(self.dead.iter().rev().cloned());
         out
     }
 }

@@ -1,10 +1,16 @@
-//! The `ray` command: `ray start --head`, `ray start --address`, `ray status`, `ray stop`.
+//! The `ray` command: `ray start --head`, `ray start --address`, `ray status`, `ray stop`,
+//! and the state commands (`ray list`, `ray summary`, `ray memory`, `ray logs`,
+//! `ray timeline`).
 //! Nodes it starts run in the background; their pids and the cluster address are kept in
 //! `$RAY_TMPDIR` (default `/tmp/ray`) so that `status` and `stop` find them; each node's
 //! log is in `$RAY_TMPDIR/logs/`.
 
 #[path = "ray/list.rs"]
 mod list;
+#[path = "ray/progress.rs"]
+mod progress;
+#[path = "ray/status.rs"]
+mod status;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -15,9 +21,12 @@ const USAGE: &str = "\
 usage:
   ray start --head [--port P] [--num-cpus N] [--resources name=amount,...]
   ray start --address ADDRESS [--num-cpus N] [--resources name=amount,...] [-- PROGRAM ARGS...]
-  ray status [--address ADDRESS]
-  ray list nodes|actors|tasks [--format json] [--state STATE] [--name NAME]
-  ray summary tasks
+  ray status [--address ADDRESS] [--watch [--interval SECONDS]]
+  ray list nodes|actors|tasks|objects|placement-groups [--format json] [--state STATE]
+           [--name NAME] [--limit N]
+  ray summary tasks|actors
+  ray memory [--format json]
+  ray logs [--node-id ID] [--lines N]
   ray timeline [-o trace.json]
   ray stop
 
@@ -36,9 +45,11 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("start") => start(&args[1..]),
-        Some("status") => status(&args[1..]),
+        Some("status") => status::status(&args[1..]),
         Some("list") => list::list(&args[1..]),
         Some("summary") => list::summary(&args[1..]),
+        Some("memory") => list::memory(&args[1..]),
+        Some("logs") => list::logs(&args[1..]),
         Some("timeline") => list::timeline(&args[1..]),
         Some("stop") => stop(),
         _ => Err(USAGE.to_string()),
@@ -59,6 +70,9 @@ struct Opts {
     num_cpus: Option<f64>,
     resources: Option<String>,
     program: Vec<String>,
+    /// `status --watch`: redraw every `interval`.
+    watch: bool,
+    interval: Option<f64>,
 }
 
 fn parse(args: &[String]) -> CliResult<Opts> {
@@ -87,6 +101,16 @@ fn parse(args: &[String]) -> CliResult<Opts> {
                 )
             }
             "--resources" => o.resources = Some(value("--resources")?),
+            "--watch" => o.watch = true,
+            "--interval" => {
+                o.interval = Some(
+                    value("--interval")?
+                        .parse()
+                        .ok()
+                        .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                        .ok_or("--interval needs a number of seconds")?,
+                )
+            }
             "--" => {
                 o.program = it.by_ref().cloned().collect();
             }
@@ -188,6 +212,8 @@ fn start(args: &[String]) -> CliResult {
     ));
     let log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
+    // The node knows its log file, so that the dashboard and `ray logs` can show it.
+    cmd.env("RAY_LOG_FILE", &log_path);
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(if o.head {
@@ -201,6 +227,7 @@ fn start(args: &[String]) -> CliResult {
     let pid = child.id();
     if o.head {
         let stdout = child.stdout.take().ok_or("no stdout from the head")?;
+        let waiting = progress::Progress::new("Starting the head node", 1);
         let (mut address, mut dashboard) = (None, None);
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(url) = line.strip_prefix("dashboard ") {
@@ -211,7 +238,13 @@ fn start(args: &[String]) -> CliResult {
                 break;
             }
         }
-        let address = address.ok_or("the head exited before printing its address")?;
+        let address = address.ok_or_else(|| {
+            format!(
+                "the head exited before printing its address; its log: {}",
+                log_path.display()
+            )
+        })?;
+        waiting.finish("up");
         remember(pid, Some(&address))?;
         println!(
             "Ray runtime started: head node, pid {pid}; logs in {}.",
@@ -238,94 +271,55 @@ fn start(args: &[String]) -> CliResult {
     Ok(())
 }
 
-fn status(args: &[String]) -> CliResult {
-    let o = parse(args)?;
-    let address = match o.address {
-        Some(a) => a,
-        None => std::fs::read_to_string(state_dir().join("address")).map_err(|_| {
-            "no cluster found: pass --address or start one with `ray start --head`".to_string()
-        })?,
+/// Sends every node `ray start` started SIGTERM, waits (with a progress bar) until each
+/// has exited, and SIGKILLs those still running after `STOP_GRACE`.
+fn stop() -> CliResult {
+    const STOP_GRACE: Duration = Duration::from_secs(10);
+    let dir = state_dir();
+    let pids: Vec<String> = std::fs::read_to_string(dir.join("pids"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    let signal = |sig: &str, pid: &str| {
+        Command::new("kill")
+            .args([sig, pid])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
     };
-    ray::init_with(ray::Config::new().address(address.trim()).without_job())
-        .map_err(|e| e.to_string())?;
-    // Loads arrive with heartbeats: give every node one interval to report.
-    let deadline = Instant::now() + Duration::from_millis(700);
-    while Instant::now() < deadline {
+    let signalled: Vec<&String> = pids.iter().filter(|p| signal("-TERM", p)).collect();
+    let mut bar = progress::Progress::new("Stopping ray nodes", signalled.len() as u64);
+    let deadline = Instant::now() + STOP_GRACE;
+    let mut running = signalled.clone();
+    loop {
+        running.retain(|p| alive(p));
+        bar.set((signalled.len() - running.len()) as u64);
+        if running.is_empty() || Instant::now() >= deadline {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let nodes = ray::nodes().map_err(|e| e.to_string())?;
-    let alive = nodes.iter().filter(|n| n.alive).count();
-    println!("======== Cluster status ========");
-    println!("Nodes: {alive} alive, {} dead", nodes.len() - alive);
-    for n in &nodes {
-        let state = if n.alive { "ALIVE" } else { "DEAD" };
-        let res: Vec<String> = n
-            .resources
-            .iter()
-            .map(|(k, total)| {
-                let free = n.available.get(k).copied().unwrap_or(*total);
-                format!("{}/{} {k}", total - free, total)
-            })
-            .collect();
-        println!(
-            " {} {state:5} {}  running {}, pending {}",
-            n.node_id,
-            res.join(", "),
-            n.running_tasks,
-            n.pending_tasks
-        );
-    }
-    println!("Resources (used/total):");
-    let total = ray::cluster_resources();
-    for (k, v) in &total {
-        let free: f64 = nodes
-            .iter()
-            .filter(|n| n.alive)
-            .map(|n| n.available.get(k).copied().unwrap_or(0.0))
-            .sum();
-        println!(" {}/{} {k}", v - free, v);
-    }
-    let pending: u64 = nodes.iter().map(|n| n.pending_tasks).sum();
-    println!("Pending tasks: {pending}");
-    let jobs = ray::jobs();
-    let running = jobs.iter().filter(|j| j.alive).count();
-    println!("Jobs: {running} running, {} finished", jobs.len() - running);
-    for j in &jobs {
-        let state = if j.alive { "RUNNING" } else { "FINISHED" };
-        println!(
-            " {} {state:8} driver {}  started {:.0} s ago",
-            j.job_id,
-            j.driver,
-            j.age.as_secs_f64()
-        );
-    }
-    let demands = ray::pending_demands();
-    if !demands.is_empty() {
-        println!("Demands no node can meet (their tasks wait for a node that fits):");
-        for d in demands {
-            println!(" {d}");
-        }
-    }
-    ray::shutdown();
-    Ok(())
-}
-
-fn stop() -> CliResult {
-    let dir = state_dir();
-    let pids = std::fs::read_to_string(dir.join("pids")).unwrap_or_default();
-    let mut stopped = 0;
-    for pid in pids.lines().filter(|l| !l.trim().is_empty()) {
-        let ok = Command::new("kill")
-            .arg(pid.trim())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            stopped += 1;
-        }
-    }
+    let killed = running.iter().filter(|p| signal("-KILL", p)).count();
+    bar.finish(&if killed > 0 {
+        format!("{killed} did not stop in time and were killed")
+    } else {
+        "done".to_string()
+    });
     let _ = std::fs::remove_file(dir.join("pids"));
     let _ = std::fs::remove_file(dir.join("address"));
     let _ = std::fs::remove_file(dir.join("dashboard"));
-    println!("Stopped {stopped} ray node process(es).");
+    println!("Stopped {} ray node process(es).", signalled.len());
     Ok(())
+}
+
+/// Whether process `pid` still runs (an exited one nobody reaped yet counts as gone).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the command name in parentheses.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
 }

@@ -1,5 +1,5 @@
 //! `GET /metrics`: the node's figures in Prometheus's text exposition format, under
-//! Ray's metric names where Ray has one (`ray_tasks`, `ray_resources`,
+//! Ray's metric names where Ray has one (`ray_tasks`, `ray_actors`, `ray_resources`,
 //! `ray_object_store_memory`, `ray_node_*`, `ray_cluster_*_nodes`).
 
 use std::fmt::Write;
@@ -8,7 +8,7 @@ use std::sync::Weak;
 use actix_web::{HttpResponse, web};
 
 use super::{node_of, unavailable};
-use crate::actors::QueryNode;
+use crate::actors::{ActorState, QueryNode};
 use crate::api::{nodes_of, sums};
 use crate::runtime::Node;
 
@@ -75,6 +75,26 @@ pub(super) async fn metrics(data: web::Data<Weak<Node>>) -> HttpResponse {
     .sample("ray_tasks", &[("State", "RUNNING")], stats.running as f64)
     .sample("ray_tasks", &[("State", "FINISHED")], stats.finished as f64)
     .sample("ray_tasks", &[("State", "FAILED")], stats.failed as f64);
+
+    let actors = node
+        .registry
+        .send(crate::actors::ListActors)
+        .await
+        .unwrap_or_default();
+    let mut f = Family::start(
+        &mut out,
+        "ray_actors",
+        "Actors this node hosts by state (dead ones: the most recent it keeps).",
+    );
+    for state in [
+        ActorState::PendingCreation,
+        ActorState::Alive,
+        ActorState::Restarting,
+        ActorState::Dead,
+    ] {
+        let n = actors.iter().filter(|a| a.state == state).count();
+        f.sample("ray_actors", &[("State", state.as_str())], n as f64);
+    }
 
     let mut f = Family::start(
         &mut out,

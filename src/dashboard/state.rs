@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{node_of, unavailable};
-use crate::actors::{Ask, ListActors, QueryNode};
+use crate::actors::{Ask, ListActors, NodeAddr, QueryNode};
 use crate::api::{nodes_of, sums};
+use crate::ids::NodeId;
 use crate::runtime::Node;
 use crate::transport::WireMessage;
 
@@ -228,26 +229,41 @@ pub(crate) async fn local_state(node: &Arc<Node>, what: &str, query: &str) -> St
             Err(_) => Ok(Value::Null),
         },
         "actors" => serde_json::to_value(actors_of(node).await),
+        "objects" => Ok(super::objects::objects_of(node, query)),
+        "logs" => Ok(super::logs::logs_of(node, query)),
+        "placement_groups" => serde_json::to_value(placement_groups_of(node).await),
         _ => Ok(Value::Null),
     };
     value.unwrap_or_default().to_string()
 }
 
-/// The other live nodes' part of a list (nodes that do not answer are left out).
-async fn from_others(node: &Arc<Node>, what: &str, query: &str) -> Vec<Value> {
-    let Some(agent) = node.cluster.get() else {
-        return Vec::new();
-    };
-    let others: Vec<_> = node
+/// The other live nodes of the cluster, and the live drivers' nodes (which the node
+/// table does not list), with where to reach those.
+pub(super) fn others(node: &Arc<Node>) -> Vec<(NodeId, Option<NodeAddr>)> {
+    let mut out: Vec<(NodeId, Option<NodeAddr>)> = node
         .view
         .read()
         .iter()
         .filter(|n| n.alive && n.node_id != node.id)
-        .map(|n| n.node_id)
+        .map(|n| (n.node_id, None))
         .collect();
-    let asks = others.into_iter().map(|target| {
+    for job in node.jobs.read().iter() {
+        if job.alive && job.driver != node.id && out.iter().all(|(id, _)| *id != job.driver) {
+            out.push((job.driver, job.at));
+        }
+    }
+    out
+}
+
+/// The other live nodes' part of a list (nodes that do not answer are left out).
+pub(super) async fn from_others(node: &Arc<Node>, what: &str, query: &str) -> Vec<Value> {
+    let Some(agent) = node.cluster.get() else {
+        return Vec::new();
+    };
+    let asks = others(node).into_iter().map(|(target, at)| {
         agent.send(Ask {
             target,
+            at,
             msg: WireMessage::GetState {
                 what: what.to_string(),
                 query: query.to_string(),
@@ -271,10 +287,21 @@ struct ActorJson {
     name: Option<String>,
     /// The node hosting it.
     node_id: String,
-    state: String,
+    /// `PENDING_CREATION`, `ALIVE`, `RESTARTING` or `DEAD`.
+    state: &'static str,
+    restarts: u32,
+    death_cause: Option<String>,
+    /// Unix seconds.
+    created_s: f64,
+    ended_s: Option<f64>,
 }
 
-/// The live actors this node has handles to.
+fn unix_s(t: std::time::SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The actors this node hosts: live ones, then the most recent dead ones.
 async fn actors_of(node: &Arc<Node>) -> Option<Vec<ActorJson>> {
     let list = node.registry.send(ListActors).await.ok()?;
     Some(
@@ -284,16 +311,20 @@ async fn actors_of(node: &Arc<Node>) -> Option<Vec<ActorJson>> {
                 // The class path, without the module it lives in.
                 class: a.class.rsplit("::").next().unwrap_or(a.class).to_string(),
                 name: a.name,
-                node_id: a.remote_node.unwrap_or(node.id).to_string(),
-                state: "ALIVE".to_string(),
+                node_id: node.id.to_string(),
+                state: a.state.as_str(),
+                restarts: a.restarts,
+                death_cause: a.death_cause,
+                created_s: unix_s(a.created),
+                ended_s: a.ended.map(unix_s),
             })
             .collect(),
     )
 }
 
-/// `GET /api/actors`: the live actors of every live node, each once (as its host
-/// reports it).
-pub(super) async fn actors(data: web::Data<Weak<Node>>) -> HttpResponse {
+/// `GET /api/actors?state=ALIVE`: the actors every live node hosts (and the last dead
+/// ones each remembers).
+pub(super) async fn actors(data: web::Data<Weak<Node>>, req: HttpRequest) -> HttpResponse {
     let Some(node) = node_of(&data) else {
         return unavailable();
     };
@@ -307,9 +338,18 @@ pub(super) async fn actors(data: web::Data<Weak<Node>>) -> HttpResponse {
     for other in from_others(&node, "actors", "").await {
         all.extend(other.as_array().into_iter().flatten().cloned());
     }
-    // A handle's holder lists the actor too: keep one entry per actor.
-    let mut seen = std::collections::HashSet::new();
-    all.retain(|a| seen.insert(a["actor_id"].to_string()));
+    if let Ok(q) = web::Query::<TaskQuery>::from_query(req.query_string()) {
+        all.retain(|a| {
+            q.state.as_deref().is_none_or(|s| {
+                a["state"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(s))
+            }) && q
+                .name
+                .as_deref()
+                .is_none_or(|n| a["name"] == n || a["class"] == n)
+        });
+    }
     HttpResponse::Ok().json(all)
 }
 
@@ -363,34 +403,48 @@ pub(super) async fn timeline(data: web::Data<Weak<Node>>) -> HttpResponse {
     HttpResponse::Ok().json(events)
 }
 
-/// `GET /api/placement_groups`: the groups this node created, with where each bundle
-/// is.
+/// The groups this node created, with where each bundle is.
+async fn placement_groups_of(node: &Arc<Node>) -> Option<Vec<Value>> {
+    let groups = node
+        .placement_groups
+        .send(crate::actors::ListGroups)
+        .await
+        .ok()?;
+    Some(
+        groups
+            .iter()
+            .map(|g| {
+                let (state, nodes) = match g.state() {
+                    crate::PlacementGroupState::Pending => ("PENDING", Vec::new()),
+                    crate::PlacementGroupState::Created(n) => {
+                        ("CREATED", n.iter().map(ToString::to_string).collect())
+                    }
+                    crate::PlacementGroupState::Removed => ("REMOVED", Vec::new()),
+                };
+                serde_json::json!({
+                    "placement_group_id": g.id.to_string(),
+                    "name": g.name,
+                    "creator_node_id": node.id.to_string(),
+                    "strategy": format!("{:?}", g.strategy),
+                    "state": state,
+                    "bundles": g.bundles.iter().map(|b| b.to_map()).collect::<Vec<_>>(),
+                    "bundle_nodes": nodes,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// `GET /api/placement_groups`: the groups every live node created.
 pub(super) async fn placement_groups(data: web::Data<Weak<Node>>) -> HttpResponse {
     let Some(node) = node_of(&data) else {
         return unavailable();
     };
-    let Ok(groups) = node.placement_groups.send(crate::actors::ListGroups).await else {
+    let Some(mut all) = placement_groups_of(&node).await else {
         return unavailable();
     };
-    let out: Vec<Value> = groups
-        .iter()
-        .map(|g| {
-            let (state, nodes) = match g.state() {
-                crate::PlacementGroupState::Pending => ("PENDING", Vec::new()),
-                crate::PlacementGroupState::Created(n) => {
-                    ("CREATED", n.iter().map(ToString::to_string).collect())
-                }
-                crate::PlacementGroupState::Removed => ("REMOVED", Vec::new()),
-            };
-            serde_json::json!({
-                "placement_group_id": g.id.to_string(),
-                "name": g.name,
-                "strategy": format!("{:?}", g.strategy),
-                "state": state,
-                "bundles": g.bundles.iter().map(|b| b.to_map()).collect::<Vec<_>>(),
-                "bundle_nodes": nodes,
-            })
-        })
-        .collect();
-    HttpResponse::Ok().json(out)
+    for other in from_others(&node, "placement_groups", "").await {
+        all.extend(other.as_array().into_iter().flatten().cloned());
+    }
+    HttpResponse::Ok().json(all)
 }

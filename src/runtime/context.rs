@@ -138,6 +138,7 @@ pub struct RuntimeContext {
     cluster_address: Option<String>,
     dashboard_url: Option<String>,
     dashboard_token: Option<String>,
+    log_file: Option<std::path::PathBuf>,
     gpu_ids: Arc<[u32]>,
 }
 
@@ -176,6 +177,19 @@ impl RuntimeContext {
     /// ```
     pub fn dashboard_token(&self) -> Option<&str> {
         self.dashboard_token.as_deref()
+    }
+
+    /// The file this node's log goes to, when one was configured
+    /// ([`crate::Config::log_file`], env `RAY_LOG_FILE`; `ray start` sets it).
+    ///
+    /// # Examples
+    /// ```
+    /// // The embedded runtime logs wherever the program's tracing subscriber does.
+    /// assert!(ray::runtime_context().log_file().is_none());
+    /// # ray::shutdown();
+    /// ```
+    pub fn log_file(&self) -> Option<&std::path::Path> {
+        self.log_file.as_deref()
     }
 
     /// The node the caller runs on.
@@ -277,6 +291,7 @@ pub fn runtime_context() -> RuntimeContext {
         dashboard_token: node
             .as_ref()
             .and_then(|n| n.dashboard.get().and_then(|d| d.token.clone())),
+        log_file: node.as_ref().and_then(|n| n.log_file.clone()),
     }
 }
 

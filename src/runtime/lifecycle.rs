@@ -222,6 +222,7 @@ pub(crate) fn start(config: Config) -> Result<Global> {
             )
         });
     let spill = config.spill_settings();
+    let log_file = config.log_file.clone();
     let namespace = config.namespace.clone().unwrap_or_else(|| "default".into());
     let executors = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -236,6 +237,10 @@ pub(crate) fn start(config: Config) -> Result<Global> {
     let thread = std::thread::Builder::new()
         .name("ray-node".into())
         .spawn(move || {
+            // Every event of the node's own actors (node manager, registry, cluster
+            // agent, placement groups) carries the node's id.
+            let node_id = NodeId::new();
+            let _span = tracing::info_span!("node", %node_id).entered();
             let runner = System::new();
             let node = runner.block_on(async move {
                 let mut arbiters = Vec::with_capacity(executors);
@@ -245,7 +250,6 @@ pub(crate) fn start(config: Config) -> Result<Global> {
                     })?;
                     arbiters.push(arbiter.handle());
                 }
-                let node_id = NodeId::new();
                 let (capacity, base) = spill;
                 let spill = crate::store::Spill::new(node_id, capacity, base.as_deref());
                 let store = MemoryStore::with_spill(node_id, Some(spill));
@@ -270,6 +274,7 @@ pub(crate) fn start(config: Config) -> Result<Global> {
                     cluster: OnceLock::new(),
                     join_address: OnceLock::new(),
                     dashboard: OnceLock::new(),
+                    log_file,
                     view: parking_lot::RwLock::new(Vec::new()),
                     demands: parking_lot::RwLock::new(Vec::new()),
                     jobs: parking_lot::RwLock::new(Vec::new()),

@@ -13,6 +13,8 @@ use std::task::{Context, Poll, Waker};
 
 use parking_lot::Mutex;
 
+mod list;
+
 use super::object_ref::RefInner;
 use super::spill::{INLINE_MAX, Spill, remove_file};
 use crate::ids::{IdMap, NodeId, ObjectId};
@@ -76,6 +78,8 @@ pub(crate) trait Elsewhere: Send + Sync {
     fn fetch(self: Arc<Self>, id: ObjectId);
     /// The object's last reference here went: the holder may drop it.
     fn release(&self, id: ObjectId);
+    /// The node holding it.
+    fn holder(&self) -> NodeId;
 }
 
 struct Slot {
@@ -83,6 +87,8 @@ struct Slot {
     waiters: Vec<Waker>,
     /// The reference-count owner, so that a deserialized ref joins the existing count.
     owner: Weak<RefInner>,
+    /// For a copy of another node's object: that node (its owner).
+    from: Option<NodeId>,
 }
 
 #[derive(Default)]
@@ -218,14 +224,16 @@ impl MemoryStore {
             .store(t.bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Adds a slot for an object that will be produced later (a task return).
-    pub(crate) fn create_pending(&self, id: ObjectId, owner: Weak<RefInner>) {
+    /// Adds a slot for an object that will be produced later: a task return, or a copy
+    /// of the object node `from` holds.
+    pub(crate) fn create_pending(&self, id: ObjectId, owner: Weak<RefInner>, from: Option<NodeId>) {
         self.table.lock().slots.insert(
             id,
             Slot {
                 state: State::Pending,
                 waiters: Vec::new(),
                 owner,
+                from,
             },
         );
     }
@@ -243,6 +251,7 @@ impl MemoryStore {
                 state: State::Ready(value),
                 waiters: Vec::new(),
                 owner,
+                from: None,
             },
         );
     }

@@ -88,7 +88,7 @@ impl RawRef {
             outcome: OnceLock::new(),
             on_drop: None,
         });
-        store.create_pending(id, Arc::downgrade(&inner));
+        store.create_pending(id, Arc::downgrade(&inner), None);
         RawRef(inner)
     }
 
@@ -113,6 +113,7 @@ impl RawRef {
     pub(crate) fn borrowed(
         store: &Arc<MemoryStore>,
         id: ObjectId,
+        holder: crate::ids::NodeId,
         on_drop: Box<dyn FnOnce() + Send + Sync>,
     ) -> Self {
         let inner = Arc::new(RefInner {
@@ -122,7 +123,7 @@ impl RawRef {
             outcome: OnceLock::new(),
             on_drop: Some(on_drop),
         });
-        store.create_pending(id, Arc::downgrade(&inner));
+        store.create_pending(id, Arc::downgrade(&inner), Some(holder));
         RawRef(inner)
     }
 
@@ -412,6 +413,7 @@ fn pull(
     let r = RawRef::borrowed(
         &node.store,
         object_id,
+        holder,
         Box::new(move || {
             if on_drop.dropped() {
                 release.do_send(crate::actors::ReleaseBorrow { holder, object_id });

@@ -74,6 +74,10 @@ pub enum WireMessage {
         /// The job of a driver (members that only serve send none).
         #[serde(default)]
         job: Option<JobId>,
+        /// Where a driver listens, with its certificate's SHA-256 (drivers are not in
+        /// the node table, and the head asks them for their state).
+        #[serde(default)]
+        at: Option<(std::net::SocketAddr, [u8; 32])>,
     },
     /// The node table.
     View {
@@ -248,6 +252,9 @@ pub struct WireJob {
     pub alive: bool,
     /// Seconds since the head first heard from it.
     pub age_s: f64,
+    /// Where the driver listens, with its certificate's SHA-256.
+    #[serde(default)]
+    pub at: Option<(std::net::SocketAddr, [u8; 32])>,
 }
 
 /// A named actor in the head's directory.

@@ -171,3 +171,50 @@ pub fn store_bytes(id: ray::NodeId) -> u64 {
         .find(|n| n.node_id == id)
         .map_or(0, |n| n.object_store_bytes)
 }
+
+/// `GET path` from the dashboard at `url`: status code and body.
+pub fn http_get(url: &str, path: &str) -> (u16, String) {
+    http_get_with(url, path, "")
+}
+
+/// `GET path` with extra header lines (each ending in CRLF).
+pub fn http_get_with(url: &str, path: &str, headers: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let host = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(host).expect("connect to the dashboard");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status code");
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        unchunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn unchunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n + 2..];
+    }
+    out
+}

@@ -57,11 +57,13 @@ impl ClusterAgent {
 }
 
 /// Sends one request to another node and returns its answer (for callers outside the
-/// agent: placement groups).
+/// agent: placement groups, the dashboard).
 #[derive(Message)]
 #[rtype(result = "Result<WireMessage>")]
 pub(crate) struct Ask {
     pub(crate) target: NodeId,
+    /// Where it listens, for a node the table does not list (a driver).
+    pub(crate) at: Option<super::NodeAddr>,
     pub(crate) msg: WireMessage,
 }
 
@@ -69,7 +71,7 @@ impl Handler<Ask> for ClusterAgent {
     type Result = ResponseFuture<Result<WireMessage>>;
 
     fn handle(&mut self, msg: Ask, _: &mut Context<Self>) -> Self::Result {
-        let answer = self.request(msg.target, None, msg.msg, Vec::new());
+        let answer = self.request(msg.target, msg.at, msg.msg, Vec::new());
         Box::pin(async move { answer.await.map(|(m, _)| m) })
     }
 }

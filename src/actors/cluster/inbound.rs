@@ -32,9 +32,14 @@ impl Handler<Inbound> for ClusterAgent {
                 self.publish(self.table_view());
                 reply(self.view_message())
             }
-            WireMessage::GetView { node_id, load, job } if matches!(self.role, Role::Head) => {
+            WireMessage::GetView {
+                node_id,
+                load,
+                job,
+                at,
+            } if matches!(self.role, Role::Head) => {
                 if let Some(job) = job {
-                    self.jobs.heard(job, node_id);
+                    self.jobs.heard(job, node_id, at);
                 }
                 if !self.table.contains_key(&node_id)
                     && let Some(load) = &load

@@ -15,18 +15,20 @@ pub(super) struct Jobs(BTreeMap<JobId, Entry>);
 
 struct Entry {
     driver: NodeId,
+    at: Option<super::NodeAddr>,
     started: Instant,
     seen: Instant,
 }
 
 impl Jobs {
-    /// A driver's heartbeat.
-    pub(super) fn heard(&mut self, job_id: JobId, driver: NodeId) {
+    /// A driver's heartbeat, with where it listens.
+    pub(super) fn heard(&mut self, job_id: JobId, driver: NodeId, at: Option<super::NodeAddr>) {
         let now = Instant::now();
         let e = self.0.entry(job_id).or_insert_with(|| {
             tracing::info!(job_id = %job_id, driver = %driver, "job started");
             Entry {
                 driver,
+                at,
                 started: now,
                 seen: now,
             }
@@ -55,6 +57,7 @@ impl Jobs {
                 driver: e.driver,
                 alive: e.seen.elapsed() <= timeout,
                 age_s: e.started.elapsed().as_secs_f64(),
+                at: e.at,
             })
             .collect()
     }

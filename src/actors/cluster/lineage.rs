@@ -127,6 +127,10 @@ impl Elsewhere for HeldResult {
         }
     }
 
+    fn holder(&self) -> NodeId {
+        self.holder
+    }
+
     fn release(&self, id: ObjectId) {
         // The owner's last ref went before it read the value.
         let _ = self.agent.try_send(ReleaseHeld {

@@ -1,0 +1,104 @@
+//! `ray status [--watch]`: the cluster's nodes, resources, jobs and unmet demands, as
+//! the head's node table tells them; `--watch` redraws it every `--interval` seconds.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use super::{CliResult, USAGE, parse, state_dir};
+
+pub(super) fn status(args: &[String]) -> CliResult {
+    let o = parse(args)?;
+    if o.interval.is_some() && !o.watch {
+        return Err(format!("--interval goes with --watch\n{USAGE}"));
+    }
+    let address = match o.address {
+        Some(a) => a,
+        None => std::fs::read_to_string(state_dir().join("address")).map_err(|_| {
+            "no cluster found: pass --address or start one with `ray start --head`".to_string()
+        })?,
+    };
+    ray::init_with(ray::Config::new().address(address.trim()).without_job())
+        .map_err(|e| e.to_string())?;
+    // Loads arrive with heartbeats: give every node one interval to report.
+    let deadline = Instant::now() + Duration::from_millis(700);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let result = if o.watch {
+        let every = Duration::from_secs_f64(o.interval.unwrap_or(2.0));
+        let tty = std::io::stdout().is_terminal();
+        loop {
+            if tty {
+                // Clear the screen and draw from the top, as `watch` does.
+                print!("\x1b[2J\x1b[H");
+            }
+            if let Err(e) = print_status() {
+                break Err(e);
+            }
+            println!("(every {:.1} s; Ctrl-C to stop)", every.as_secs_f64());
+            let _ = std::io::stdout().flush();
+            std::thread::sleep(every);
+        }
+    } else {
+        print_status()
+    };
+    ray::shutdown();
+    result
+}
+
+fn print_status() -> CliResult {
+    let nodes = ray::nodes().map_err(|e| e.to_string())?;
+    let alive = nodes.iter().filter(|n| n.alive).count();
+    println!("======== Cluster status ========");
+    println!("Nodes: {alive} alive, {} dead", nodes.len() - alive);
+    for n in &nodes {
+        let state = if n.alive { "ALIVE" } else { "DEAD" };
+        let res: Vec<String> = n
+            .resources
+            .iter()
+            .map(|(k, total)| {
+                let free = n.available.get(k).copied().unwrap_or(*total);
+                format!("{}/{} {k}", total - free, total)
+            })
+            .collect();
+        println!(
+            " {} {state:5} {}  running {}, pending {}",
+            n.node_id,
+            res.join(", "),
+            n.running_tasks,
+            n.pending_tasks
+        );
+    }
+    println!("Resources (used/total):");
+    let total = ray::cluster_resources();
+    for (k, v) in &total {
+        let free: f64 = nodes
+            .iter()
+            .filter(|n| n.alive)
+            .map(|n| n.available.get(k).copied().unwrap_or(0.0))
+            .sum();
+        println!(" {}/{} {k}", v - free, v);
+    }
+    let pending: u64 = nodes.iter().map(|n| n.pending_tasks).sum();
+    println!("Pending tasks: {pending}");
+    let jobs = ray::jobs();
+    let running = jobs.iter().filter(|j| j.alive).count();
+    println!("Jobs: {running} running, {} finished", jobs.len() - running);
+    for j in &jobs {
+        let state = if j.alive { "RUNNING" } else { "FINISHED" };
+        println!(
+            " {} {state:8} driver {}  started {:.0} s ago",
+            j.job_id,
+            j.driver,
+            j.age.as_secs_f64()
+        );
+    }
+    let demands = ray::pending_demands();
+    if !demands.is_empty() {
+        println!("Demands no node can meet (their tasks wait for a node that fits):");
+        for d in demands {
+            println!(" {d}");
+        }
+    }
+    Ok(())
+}

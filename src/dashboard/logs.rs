@@ -1,0 +1,133 @@
+//! `/api/logs`: the last lines of a node's log file. Only the file the node was started
+//! with (`Config::log_file`) is ever read: the request names a node, never a path.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::{Arc, Weak};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{node_of, unavailable};
+use crate::actors::Ask;
+use crate::runtime::Node;
+use crate::transport::WireMessage;
+
+/// Lines given when the request does not say.
+const DEFAULT_LINES: usize = 200;
+/// The most lines one request gets.
+const MAX_LINES: usize = 10_000;
+/// The most bytes read from the end of the file.
+const MAX_BYTES: u64 = 4 << 20;
+
+#[derive(Deserialize)]
+pub(super) struct LogQuery {
+    /// Whose log (default: the node serving the dashboard).
+    node_id: Option<String>,
+    lines: Option<usize>,
+}
+
+/// This node's log tail, as JSON: `{node_id, file, lines}` or `{node_id, error}`.
+pub(super) fn logs_of(node: &Arc<Node>, query: &str) -> Value {
+    let lines = web::Query::<LogQuery>::from_query(query)
+        .ok()
+        .and_then(|q| q.lines)
+        .unwrap_or(DEFAULT_LINES)
+        .min(MAX_LINES);
+    let node_id = node.id.to_string();
+    let Some(path) = &node.log_file else {
+        return serde_json::json!({
+            "node_id": node_id,
+            "error": "this node has no log file: it logs wherever its program's tracing \
+                      subscriber writes (nodes started with `ray start` log to a file)",
+        });
+    };
+    match tail(path, lines) {
+        Ok(lines) => serde_json::json!({
+            "node_id": node_id, "file": path.display().to_string(), "lines": lines,
+        }),
+        Err(e) => serde_json::json!({
+            "node_id": node_id,
+            "error": format!("cannot read {}: {e}", path.display()),
+        }),
+    }
+}
+
+/// The last `n` lines of the file (at most `MAX_BYTES` from its end).
+fn tail(path: &std::path::Path, n: usize) -> std::io::Result<Vec<String>> {
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let from = len.saturating_sub(MAX_BYTES);
+    f.seek(SeekFrom::Start(from))?;
+    let mut bytes = Vec::with_capacity((len - from) as usize);
+    f.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<&str> = text.lines().collect();
+    // A read starting mid-file begins mid-line.
+    if from > 0 && !lines.is_empty() {
+        lines.remove(0);
+    }
+    let skip = lines.len().saturating_sub(n);
+    Ok(lines[skip..].iter().map(|l| l.to_string()).collect())
+}
+
+/// `GET /api/logs?node_id=ID&lines=200`.
+pub(super) async fn logs(data: web::Data<Weak<Node>>, req: HttpRequest) -> HttpResponse {
+    let Some(node) = node_of(&data) else {
+        return unavailable();
+    };
+    let Ok(q) = web::Query::<LogQuery>::from_query(req.query_string()) else {
+        return HttpResponse::BadRequest().body("bad query: node_id and lines are the filters");
+    };
+    let query = req.query_string().to_string();
+    let target = q.node_id.as_deref().filter(|id| *id != node.id.to_string());
+    let Some(target) = target else {
+        let here = node.clone();
+        return match web::block(move || logs_of(&here, &query)).await {
+            Ok(v) => HttpResponse::Ok().json(v),
+            Err(_) => unavailable(),
+        };
+    };
+    let Some((target, at)) = super::state::others(&node)
+        .into_iter()
+        .find(|(id, _)| id.to_string() == target)
+    else {
+        return HttpResponse::NotFound().body(format!("no live node {target}"));
+    };
+    let Some(agent) = node.cluster.get() else {
+        return HttpResponse::NotFound().body("this node is not part of a cluster");
+    };
+    let asked = agent
+        .send(Ask {
+            target,
+            at,
+            msg: WireMessage::GetState {
+                what: "logs".into(),
+                query,
+            },
+        })
+        .await;
+    match asked {
+        Ok(Ok(WireMessage::State { json })) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(json),
+        Ok(Err(e)) => HttpResponse::BadGateway().body(e.to_string()),
+        _ => unavailable(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tail;
+
+    #[test]
+    fn tail_gives_the_last_lines() {
+        let path = std::env::temp_dir().join(format!("ray-tail-{}.log", std::process::id()));
+        let text: String = (0..1000).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&path, text).unwrap();
+        assert_eq!(tail(&path, 2).unwrap(), vec!["line 998", "line 999"]);
+        assert_eq!(tail(&path, 5000).unwrap().len(), 1000);
+        std::fs::remove_file(&path).unwrap();
+        assert!(tail(&path, 2).is_err());
+    }
+}

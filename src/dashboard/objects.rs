@@ -1,0 +1,202 @@
+//! `/api/objects`: the objects in every live node's store (largest first), where each
+//! one's value is, and each store's usage: what `ray list objects` and `ray memory` read.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::state::from_others;
+use super::{node_of, unavailable};
+use crate::runtime::Node;
+
+/// Filters of `GET /api/objects`.
+#[derive(Deserialize)]
+pub(super) struct ObjectQuery {
+    /// At most this many objects (default 100), the largest.
+    limit: Option<usize>,
+    /// Only objects in this state (`READY`, `PENDING`, `SPILLED`, ...).
+    state: Option<String>,
+}
+
+#[derive(Serialize)]
+struct StoreJson {
+    node_id: String,
+    num_objects: usize,
+    bytes_used: usize,
+    num_spilled: usize,
+    bytes_spilled: usize,
+    /// `null`: unbounded.
+    capacity: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct ObjectJson {
+    object_id: String,
+    /// The node whose store has this entry.
+    node_id: String,
+    /// The node that owns the object (where it was made or put).
+    owner_node_id: String,
+    state: &'static str,
+    size: usize,
+    /// References to it on `node_id`.
+    ref_count: usize,
+    /// Nodes holding the value (filled in when the lists are merged).
+    locations: Vec<String>,
+    /// For `REMOTE`: the node that holds the value until it is read.
+    held_at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ObjectsJson {
+    stores: Vec<StoreJson>,
+    objects: Vec<ObjectJson>,
+}
+
+/// This node's part.
+pub(super) fn objects_of(node: &Arc<Node>, query: &str) -> Value {
+    let q = web::Query::<ObjectQuery>::from_query(query).ok();
+    let limit = q.as_ref().and_then(|q| q.limit).unwrap_or(100);
+    let s = node.store.summary();
+    let objects = node
+        .store
+        .list(limit)
+        .into_iter()
+        .map(|o| ObjectJson {
+            object_id: o.id.to_string(),
+            node_id: node.id.to_string(),
+            owner_node_id: o.owner.to_string(),
+            state: o.state,
+            size: o.size,
+            ref_count: o.refs,
+            locations: Vec::new(),
+            held_at: o.held_at.map(|n| n.to_string()),
+        })
+        .collect();
+    serde_json::to_value(ObjectsJson {
+        stores: vec![StoreJson {
+            node_id: node.id.to_string(),
+            num_objects: s.num_objects,
+            bytes_used: s.bytes_used,
+            num_spilled: s.num_spilled,
+            bytes_spilled: s.bytes_spilled,
+            capacity: (s.capacity != usize::MAX).then_some(s.capacity),
+        }],
+        objects,
+    })
+    .unwrap_or_default()
+}
+
+/// `GET /api/objects?limit=100&state=READY`.
+pub(super) async fn objects(data: web::Data<Weak<Node>>, req: HttpRequest) -> HttpResponse {
+    let Some(node) = node_of(&data) else {
+        return unavailable();
+    };
+    let Ok(q) = web::Query::<ObjectQuery>::from_query(req.query_string()) else {
+        return HttpResponse::BadRequest().body("bad query: limit and state are the filters");
+    };
+    let mut parts = vec![objects_of(&node, req.query_string())];
+    parts.extend(from_others(&node, "objects", req.query_string()).await);
+    HttpResponse::Ok().json(merge(parts, &q))
+}
+
+/// One list from every node's part: stores side by side, objects largest first, each
+/// object's `locations` the nodes where its value is.
+fn merge(parts: Vec<Value>, q: &ObjectQuery) -> Value {
+    let mut stores = Vec::new();
+    let mut objects = Vec::new();
+    for mut p in parts {
+        stores.extend(take_list(&mut p["stores"]));
+        objects.extend(take_list(&mut p["objects"]));
+    }
+    let mut locations: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for o in &objects {
+        let at = match o["state"].as_str() {
+            Some("READY" | "SPILLED") => o["node_id"].clone(),
+            Some("REMOTE") => o["held_at"].clone(),
+            _ => continue,
+        };
+        let list = locations
+            .entry(o["object_id"].as_str().unwrap_or("").to_string())
+            .or_default();
+        if !list.contains(&at) {
+            list.push(at);
+        }
+    }
+    for o in &mut objects {
+        let id = o["object_id"].as_str().unwrap_or("").to_string();
+        o["locations"] = Value::from(locations.remove(&id).unwrap_or_default());
+        // Every entry of the object shares the list.
+        if let Some(list) = o["locations"].as_array() {
+            locations.insert(id, list.clone());
+        }
+    }
+    objects.retain(|o| {
+        q.state.as_deref().is_none_or(|s| {
+            o["state"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case(s))
+        })
+    });
+    let size = |o: &Value| o["size"].as_u64().unwrap_or(0);
+    objects.sort_by_key(|o| std::cmp::Reverse(size(o)));
+    objects.truncate(q.limit.unwrap_or(100));
+    serde_json::json!({ "stores": stores, "objects": objects })
+}
+
+fn take_list(v: &mut Value) -> Vec<Value> {
+    match v.take() {
+        Value::Array(list) => list,
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_objects_know_every_node_holding_their_value() {
+        let part = |node: &str, objects: Value| serde_json::json!({ "stores": [{ "node_id": node }], "objects": objects });
+        let a = part(
+            "a",
+            serde_json::json!([
+                { "object_id": "o1", "node_id": "a", "state": "READY", "size": 10 },
+                { "object_id": "o2", "node_id": "a", "state": "REMOTE", "held_at": "c", "size": 0 },
+            ]),
+        );
+        let b = part(
+            "b",
+            serde_json::json!([
+                { "object_id": "o1", "node_id": "b", "state": "READY", "size": 10 },
+                { "object_id": "o3", "node_id": "b", "state": "PENDING", "size": 0 },
+            ]),
+        );
+        let q = ObjectQuery {
+            limit: None,
+            state: None,
+        };
+        let m = merge(vec![a, b], &q);
+        assert_eq!(m["stores"].as_array().map(Vec::len), Some(2));
+        let objects = m["objects"].as_array().cloned().unwrap_or_default();
+        assert_eq!(objects.len(), 4);
+        for o in &objects {
+            let want = match o["object_id"].as_str() {
+                Some("o1") => serde_json::json!(["a", "b"]),
+                Some("o2") => serde_json::json!(["c"]),
+                _ => serde_json::json!([]),
+            };
+            assert_eq!(o["locations"], want, "{o}");
+        }
+        let ready = merge(
+            vec![m.clone()],
+            &ObjectQuery {
+                limit: Some(1),
+                state: Some("ready".into()),
+            },
+        );
+        assert_eq!(ready["objects"].as_array().map(Vec::len), Some(1));
+    }
+}
