@@ -3,10 +3,14 @@
 //! JSON state API behind it, and Prometheus `/metrics`.
 //!
 //! It binds loopback unless told otherwise (`Config::dashboard_host`); bound anywhere
-//! else, every request must carry the cluster's token. No endpoint changes anything,
-//! runs code or reads files (the class of Ray's CVE-2023-48022).
-//! `Config::dashboard(false)` turns it off.
+//! else, every request must carry the cluster's token. The two endpoints that change
+//! something (kill an actor, cancel a task: `actions.rs`) always need the token, in the
+//! `Authorization` header only, and refuse other origins, so no other web page can make
+//! a browser call them (CSRF). No endpoint runs code, and the only file any reads is the
+//! node's own log (the class of Ray's CVE-2023-48022). `Config::dashboard(false)` turns
+//! it off.
 
+mod actions;
 mod logs;
 mod metrics;
 mod objects;
@@ -29,11 +33,11 @@ const PORTS_TRIED: u16 = 100;
 
 const INDEX: &str = include_str!("dashboard/index.html");
 
-/// A node's dashboard: where it serves, the token requests need (bound beyond
-/// loopback), and the handle that stops it.
+/// A node's dashboard: where it serves, its token (which the mutating endpoints always
+/// need, and every request when bound beyond loopback), and the handle that stops it.
 pub(crate) struct Served {
     pub(crate) addr: SocketAddr,
-    pub(crate) token: Option<String>,
+    pub(crate) token: String,
     pub(crate) handle: actix_web::dev::ServerHandle,
 }
 
@@ -44,14 +48,10 @@ pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<Ser
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
-    // Beyond loopback, the cluster's token (a head's join token, else a new one).
-    let token = if loopback {
-        None
-    } else {
-        Some(match node.join_address.get() {
-            Some(j) => j.token.clone(),
-            None => crate::actors::random_token()?,
-        })
+    // The cluster's token (a head's join token, else a new one).
+    let token = match node.join_address.get() {
+        Some(j) => j.token.clone(),
+        None => crate::actors::random_token()?,
     };
     let listener = (0..PORTS_TRIED)
         .filter_map(|i| first_port.checked_add(i))
@@ -66,11 +66,22 @@ pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<Ser
         .local_addr()
         .map_err(|e| Error::InvalidArgument(format!("dashboard address: {e}")))?;
     let weak: Weak<Node> = Arc::downgrade(node);
-    let required = token.clone();
+    // Beyond loopback, reads need the token too.
+    let required = (!loopback).then(|| token.clone());
+    let actions = actions::Guard {
+        token: token.clone(),
+        origin: format!("http://{addr}"),
+    };
     let server = HttpServer::new(move || {
         let (pass, refuse) = (required.clone(), required.clone());
         App::new()
             .app_data(web::Data::new(weak.clone()))
+            .app_data(web::Data::new(actions.clone()))
+            .route("/api/actors/{id}/kill", web::post().to(actions::kill_actor))
+            .route(
+                "/api/tasks/{id}/cancel",
+                web::post().to(actions::cancel_task),
+            )
             .service(
                 web::scope("")
                     .guard(guard::fn_guard(move |ctx| {
@@ -109,7 +120,7 @@ pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<Ser
     .run();
     let handle = server.handle();
     actix_rt::spawn(server);
-    tracing::info!(node_id = %node.id, url = %format!("http://{addr}"), token_required = token.is_some(), "dashboard serving");
+    tracing::info!(node_id = %node.id, url = %format!("http://{addr}"), token_required = !loopback, "dashboard serving");
     Ok(Served {
         addr,
         token,
@@ -139,7 +150,7 @@ fn authorized(head: &actix_web::dev::RequestHead, token: Option<&str>) -> bool {
 }
 
 /// Compares without stopping at the first difference (the token is a secret).
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

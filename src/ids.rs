@@ -52,6 +52,14 @@ macro_rules! id_type {
             pub fn as_u64(&self) -> u64 {
                 self.0
             }
+
+            /// Reads back what `Display` writes.
+            // Generated for every id type; not every type is read back (yet).
+            #[allow(dead_code)]
+            pub(crate) fn parse(s: &str) -> Option<Self> {
+                let hex = s.strip_prefix($prefix)?;
+                u64::from_str_radix(hex, 16).ok().map(Self)
+            }
         }
 
         impl fmt::Display for $name {

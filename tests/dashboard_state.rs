@@ -269,4 +269,92 @@ fn the_heads_views_cover_objects_groups_and_logs_of_every_node() {
             .is_some_and(|e| e.contains("no log file")),
         "{l}"
     );
+    // The head kills an actor another node hosts; its token is the cluster's.
+    let address = cluster.address();
+    let token = address
+        .trim_start_matches("ray://")
+        .split('@')
+        .next()
+        .unwrap()
+        .to_string();
+    let (status, body) = common::http_request(
+        &url,
+        "POST",
+        &format!("/api/actors/{}/kill", keeper.id()),
+        &format!("Authorization: Bearer {token}\r\n"),
+    );
+    assert_eq!(status, 202, "{body}");
+    assert!(
+        common::wait_until(common::LONG, || matches!(
+            ray::get(&keeper.kept_len.remote()),
+            Err(ray::Error::ActorDied { .. })
+        )),
+        "the keeper still answers"
+    );
+}
+
+#[ray::remote]
+fn spin_until_cancelled() -> u8 {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ray::runtime_context().is_canceled() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    0
+}
+
+#[test]
+fn killing_an_actor_and_cancelling_a_task_need_the_token_in_a_header_from_no_other_origin() {
+    use common::http_request as request;
+    let _ray = common::init(2.0);
+    let url = url();
+    let ctx = ray::runtime_context();
+    let token = ctx.dashboard_token().expect("a token").to_string();
+    let a = Fragile::remote();
+    assert_eq!(ray::get(&a.ping.remote()).unwrap(), 1);
+    let kill = format!("/api/actors/{}/kill", a.id());
+    let bearer = format!("Authorization: Bearer {token}\r\n");
+    // Refused: no token, the token in the URL, a wrong token, another page's origin, GET.
+    assert_eq!(request(&url, "POST", &kill, "").0, 401);
+    assert_eq!(
+        request(&url, "POST", &format!("{kill}?token={token}"), "").0,
+        401
+    );
+    assert_eq!(
+        request(&url, "POST", &kill, "Authorization: Bearer nope\r\n").0,
+        401
+    );
+    let evil = format!("{bearer}Origin: http://evil.example\r\n");
+    assert_eq!(request(&url, "POST", &kill, &evil).0, 403);
+    assert_ne!(request(&url, "GET", &kill, &bearer).0, 200);
+    assert_eq!(ray::get(&a.ping.remote()).unwrap(), 1, "still alive");
+    assert_eq!(
+        request(&url, "POST", "/api/actors/bogus/kill", &bearer).0,
+        400
+    );
+    // With the token, from the dashboard's own page.
+    let own = format!("{bearer}Origin: {url}\r\n");
+    let (status, body) = request(&url, "POST", &kill, &own);
+    assert_eq!(status, 200, "{body}");
+    let dead = actor(&url, a.id(), |a| a["state"] == "DEAD");
+    assert!(
+        dead["death_cause"]
+            .as_str()
+            .is_some_and(|c| c.contains("dashboard")),
+        "{dead}"
+    );
+    assert!(matches!(
+        ray::get(&a.ping.remote()),
+        Err(ray::Error::ActorDied { .. })
+    ));
+
+    let task = spin_until_cancelled.remote();
+    let cancel = format!("/api/tasks/{}/cancel", task.id().task_id());
+    assert_eq!(request(&url, "POST", &cancel, "").0, 401);
+    assert!(!task.is_ready());
+    let (status, body) = request(&url, "POST", &cancel, &bearer);
+    assert_eq!(status, 202, "{body}");
+    assert!(matches!(
+        ray::get_timeout(&task, std::time::Duration::from_secs(10)),
+        Err(ray::Error::Cancelled { .. })
+    ));
 }

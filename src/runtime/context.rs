@@ -167,12 +167,15 @@ impl RuntimeContext {
         self.dashboard_url.as_deref()
     }
 
-    /// The token every dashboard request must carry, when the dashboard is bound beyond
-    /// loopback (`Config::dashboard_host`); `None` on loopback.
+    /// The dashboard's token, when this node serves one: its mutating endpoints (kill an
+    /// actor, cancel a task) always need it as `Authorization: Bearer TOKEN`, and so does
+    /// every request when the dashboard is bound beyond loopback
+    /// (`Config::dashboard_host`). A head's is its cluster token.
     ///
     /// # Examples
     /// ```
-    /// assert!(ray::runtime_context().dashboard_token().is_none());
+    /// let ctx = ray::runtime_context();
+    /// assert_eq!(ctx.dashboard_url().is_some(), ctx.dashboard_token().is_some());
     /// # ray::shutdown();
     /// ```
     pub fn dashboard_token(&self) -> Option<&str> {
@@ -290,7 +293,7 @@ pub fn runtime_context() -> RuntimeContext {
             .and_then(|n| n.dashboard.get().map(|d| format!("http://{}", d.addr))),
         dashboard_token: node
             .as_ref()
-            .and_then(|n| n.dashboard.get().and_then(|d| d.token.clone())),
+            .and_then(|n| n.dashboard.get().map(|d| d.token.clone())),
         log_file: node.as_ref().and_then(|n| n.log_file.clone()),
     }
 }

@@ -179,12 +179,17 @@ pub fn http_get(url: &str, path: &str) -> (u16, String) {
 
 /// `GET path` with extra header lines (each ending in CRLF).
 pub fn http_get_with(url: &str, path: &str, headers: &str) -> (u16, String) {
+    http_request(url, "GET", path, headers)
+}
+
+/// `METHOD path` (no body) with extra header lines: status code and body.
+pub fn http_request(url: &str, method: &str, path: &str, headers: &str) -> (u16, String) {
     use std::io::{Read as _, Write as _};
     let host = url.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(host).expect("connect to the dashboard");
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = String::new();
