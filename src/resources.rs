@@ -3,13 +3,31 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// Fixed-point scale: 1.0 of a resource is 10,000 units (Ray's 0.0001 precision).
 const SCALE: f64 = 10_000.0;
+/// 1.0 of a resource, in fixed point.
+pub(crate) const ONE: i64 = SCALE as i64;
 
 /// A set of named resource quantities, e.g. `{CPU: 1, GPU: 0.5, special: 1}`.
+///
+/// Shared on clone: a task's request is cloned several times on its way through the node
+/// manager (queue, lease, accounting), and a copy of the map for each was 14 of the 46
+/// allocations of a trivial task (`examples/profile_tasks.rs`, BENCHMARKS.md). Changing
+/// a set copies it only when it is shared.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct Resources(BTreeMap<String, i64>);
+pub(crate) struct Resources(Arc<BTreeMap<String, i64>>);
+
+/// Adds `delta` to `name` in `map` (the name is copied only when it is new there).
+fn add(map: &mut BTreeMap<String, i64>, name: &str, delta: i64) {
+    match map.get_mut(name) {
+        Some(v) => *v += delta,
+        None => {
+            map.insert(name.to_string(), delta);
+        }
+    }
+}
 
 /// Converts a user quantity to fixed point, refusing negatives and non-finite numbers.
 pub(crate) fn to_units(name: &str, amount: f64) -> Result<i64, crate::Error> {
@@ -29,10 +47,11 @@ impl Resources {
 
     /// Sets `name` to `units` (fixed point); zero removes it.
     pub(crate) fn set_units(&mut self, name: &str, units: i64) {
+        let map = Arc::make_mut(&mut self.0);
         if units == 0 {
-            self.0.remove(name);
+            map.remove(name);
         } else {
-            self.0.insert(name.to_string(), units);
+            map.insert(name.to_string(), units);
         }
     }
 
@@ -63,36 +82,47 @@ impl Resources {
     /// Subtracts `req`; quantities may go negative (a blocked worker re-acquiring its CPU
     /// may oversubscribe the node briefly, as in Ray).
     pub(crate) fn take(&mut self, req: &Resources) {
-        for (k, v) in &req.0 {
-            *self.0.entry(k.clone()).or_insert(0) -= v;
+        if req.0.is_empty() {
+            return;
+        }
+        let map = Arc::make_mut(&mut self.0);
+        for (k, v) in req.0.iter() {
+            add(map, k, -v);
         }
     }
 
     /// Adds `req` back.
     pub(crate) fn give(&mut self, req: &Resources) {
-        for (k, v) in &req.0 {
-            *self.0.entry(k.clone()).or_insert(0) += v;
+        if req.0.is_empty() {
+            return;
+        }
+        let map = Arc::make_mut(&mut self.0);
+        for (k, v) in req.0.iter() {
+            add(map, k, *v);
         }
     }
 
     /// Adds `req` back, except names `bound` does not have (a placement group's bundle
     /// returned while work in it still ran).
     pub(crate) fn give_within(&mut self, req: &Resources, bound: &Resources) {
-        for (k, v) in &req.0 {
+        let map = Arc::make_mut(&mut self.0);
+        for (k, v) in req.0.iter() {
             if bound.0.contains_key(k) {
-                *self.0.entry(k.clone()).or_insert(0) += v;
+                add(map, k, *v);
             }
         }
     }
 
     /// Drops names `bound` does not have.
     pub(crate) fn forget_unknown(&mut self, bound: &Resources) {
-        self.0.retain(|k, _| bound.0.contains_key(k));
+        Arc::make_mut(&mut self.0).retain(|k, _| bound.0.contains_key(k));
     }
 
     /// Drops names whose quantity is zero.
     pub(crate) fn drop_empty(&mut self) {
-        self.0.retain(|_, v| *v != 0);
+        if self.0.values().any(|v| *v == 0) {
+            Arc::make_mut(&mut self.0).retain(|_, v| *v != 0);
+        }
     }
 
     /// The names and quantities (fixed point).

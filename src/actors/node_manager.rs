@@ -261,10 +261,19 @@ impl NodeManager {
     /// long task or a fan-out from one producer does not serialize what could run in
     /// parallel.
     fn steal(&mut self) {
+        if self.idle_workers.is_empty() && self.num_workers >= self.max_workers {
+            return;
+        }
+        // Only leases whose shape could get another lease now (usually none: collecting
+        // nothing allocates nothing).
         let leases: Vec<(Resources, Batch)> = self
             .leases
             .values()
-            .filter(|l| !l.blocked)
+            .filter(|l| {
+                !l.blocked
+                    && self.available.covers(&l.resources)
+                    && !self.ready.contains_key(&l.resources)
+            })
             .map(|l| (l.resources.clone(), l.batch.clone()))
             .collect();
         for (shape, batch) in leases {

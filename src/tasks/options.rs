@@ -92,6 +92,22 @@ pub struct TaskOptions {
 impl TaskOptions {
     /// The resource request: 1 CPU unless set, as in Ray.
     pub(crate) fn request(&self) -> Result<Resources> {
+        if self.num_cpus.is_none()
+            && self.num_gpus.is_none()
+            && self.memory.is_none()
+            && self.resources.is_empty()
+            && matches!(self.strategy, SchedulingStrategy::Default)
+        {
+            // Most tasks: one shared `{CPU: 1}` rather than a new map each.
+            static ONE_CPU: std::sync::OnceLock<Resources> = std::sync::OnceLock::new();
+            return Ok(ONE_CPU
+                .get_or_init(|| {
+                    let mut r = Resources::new();
+                    r.set_units("CPU", crate::resources::ONE);
+                    r
+                })
+                .clone());
+        }
         let mut r = Resources::new();
         r.set_units("CPU", to_units("CPU", self.num_cpus.unwrap_or(1.0))?);
         if let Some(g) = self.num_gpus {
