@@ -199,6 +199,11 @@ impl NodeManager {
         }
     }
 
+    /// Whether tasks of `shape` wait in the ready queue.
+    fn has_queued(&self, shape: &Resources) -> bool {
+        self.ready.get(shape).is_some_and(|q| !q.is_empty())
+    }
+
     fn enqueue(&mut self, spec: TaskSpec) {
         self.ready
             .entry(spec.resources.clone())
@@ -223,7 +228,12 @@ impl NodeManager {
                 }
             }
         }
-        let shapes: Vec<Resources> = self.ready.keys().cloned().collect();
+        let shapes: Vec<Resources> = self
+            .ready
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(shape, _)| shape.clone())
+            .collect();
         for shape in shapes {
             loop {
                 if !self.available.covers(&shape) {
@@ -249,7 +259,14 @@ impl NodeManager {
                     self.start_async(spec);
                 }
             }
-            if self.ready.get(&shape).is_some_and(|q| q.is_empty()) {
+            // An emptied queue stays for the shape's next task (a new queue and map
+            // entry per task was the largest allocation of a synchronous task), unless
+            // it grew large or shapes pile up.
+            if self
+                .ready
+                .get(&shape)
+                .is_some_and(|q| q.is_empty() && (q.capacity() > 64 || self.ready.len() > 64))
+            {
                 self.ready.remove(&shape);
             }
         }
@@ -272,13 +289,13 @@ impl NodeManager {
             .filter(|l| {
                 !l.blocked
                     && self.available.covers(&l.resources)
-                    && !self.ready.contains_key(&l.resources)
+                    && !self.has_queued(&l.resources)
             })
             .map(|l| (l.resources.clone(), l.batch.clone()))
             .collect();
         for (shape, batch) in leases {
             while self.available.covers(&shape)
-                && !self.ready.contains_key(&shape)
+                && !self.has_queued(&shape)
                 && (!self.idle_workers.is_empty() || self.num_workers < self.max_workers)
             {
                 let stolen = {
