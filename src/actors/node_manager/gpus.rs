@@ -15,6 +15,11 @@ pub(crate) struct GpuGrant(Vec<(u32, i64)>);
 impl GpuGrant {
     /// The ids, for the execution context.
     pub(crate) fn ids(&self) -> Arc<[u32]> {
+        if self.0.is_empty() {
+            // Nearly every grant: one shared empty list instead of an allocation each.
+            static NONE: std::sync::OnceLock<Arc<[u32]>> = std::sync::OnceLock::new();
+            return NONE.get_or_init(|| Arc::from([])).clone();
+        }
         self.0.iter().map(|(id, _)| *id).collect()
     }
 }
