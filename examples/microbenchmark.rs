@@ -1,6 +1,9 @@
 //! Ray's microbenchmark figures for this runtime, printed as one JSON object, with the
 //! names Ray uses (`tasks_sync`, `actor_calls_async_10k`, ...), plus the raw limits of
-//! the machine measured in the same run (an actix message round trip across threads).
+//! the machine measured in the same run (a message round trip across threads through bare
+//! actix and through bare tokio channels: `microbenchmark/raw.rs`). The multi-caller
+//! figures (`multi_client_tasks_async`, `n_n_actor_calls_async`) are defined in
+//! `microbenchmark/multi.rs`.
 //!
 //! With `BENCH_REMOTE=1` it adds cross-node figures (`BENCH_REMOTE=only`: only those): a second node process of this binary
 //! on 127.0.0.1 runs the tasks and hosts the actor, and raw QUIC throughput is measured
@@ -13,7 +16,12 @@
 
 use std::time::{Duration, Instant};
 
-use ray::ActorOptionsBuilder;
+#[path = "microbenchmark/multi.rs"]
+mod multi;
+#[path = "microbenchmark/raw.rs"]
+mod raw;
+#[path = "microbenchmark/remote.rs"]
+mod remote;
 
 #[ray::remote]
 fn noop() -> u8 {
@@ -113,7 +121,7 @@ fn main() -> anyhow::Result<()> {
     let remote = std::env::var("BENCH_REMOTE").unwrap_or_default();
     if remote == "only" {
         let mut put = |k: &str, v: f64| eprintln!("{k:>24}: {v:.3}");
-        return remote_figures(&mut put);
+        return remote::remote_figures(&mut put);
     }
     let t0 = Instant::now();
     ray::init_with(ray::Config::new().num_cpus(2.0))?;
@@ -138,6 +146,11 @@ fn main() -> anyhow::Result<()> {
         "actor_calls_async_10k",
         all_then_get(n(10_000), || sink.ping.remote()),
     );
+    put(
+        "multi_client_tasks_async",
+        multi::multi_client_tasks_async(),
+    );
+    put("n_n_actor_calls_async", multi::n_n_actor_calls_async());
     put(
         "actor_create_100",
         median(|| {
@@ -238,133 +251,13 @@ fn main() -> anyhow::Result<()> {
     drop(mb100);
     put("rss_mib", rss_mib());
     ray::shutdown();
-    put("raw_actix_roundtrip_per_s", raw_actix_roundtrip());
+    put("raw_actix_roundtrip_per_s", raw::raw_actix_roundtrip());
+    put("raw_tokio_roundtrip_per_s", raw::raw_tokio_roundtrip());
     if !remote.is_empty() && remote != "0" {
-        remote_figures(&mut put)?;
+        remote::remote_figures(&mut put)?;
     }
     println!("{}", serde_json::Value::Object(out));
     Ok(())
-}
-
-/// Sums nothing: returns the length of what it was sent (the cross-node transfer test).
-#[ray::remote]
-fn payload_len(b: serde_bytes::ByteBuf) -> u64 {
-    b.len() as u64
-}
-
-/// Cross-node figures: this process is a head with no CPUs, and one worker-node process
-/// of this same binary (2 CPUs) runs every task, over QUIC on 127.0.0.1.
-fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
-    ray::init_with(ray::Config::new().head().num_cpus(0.0))?;
-    let address = ray::runtime_context()
-        .cluster_address()
-        .map(str::to_string)
-        .ok_or_else(|| anyhow::anyhow!("no cluster address"))?;
-    let mut worker = std::process::Command::new(std::env::current_exe()?)
-        .env("RAY_NODE_MODE", "worker")
-        .env("RAY_ADDRESS", &address)
-        .env("RAY_NUM_CPUS", "2")
-        .spawn()?;
-    let result = (|| -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while ray::nodes()?.iter().filter(|n| n.alive).count() < 2 {
-            anyhow::ensure!(Instant::now() < deadline, "the worker node did not join");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        put("remote_tasks_sync", one_by_one(n(2_000), || noop.remote()));
-        put(
-            "remote_tasks_async_10k",
-            all_then_get(n(10_000), || noop.remote()),
-        );
-        // An actor that needs a CPU cannot live on this CPU-less head: it is placed on
-        // the worker node, and every call crosses QUIC.
-        let sink = Sink::options().num_cpus(1.0).remote();
-        sink.ready()?;
-        put(
-            "remote_actor_calls_sync",
-            one_by_one(n(2_000), || sink.ping.remote()),
-        );
-        put(
-            "remote_actor_calls_async_10k",
-            all_then_get(n(10_000), || sink.ping.remote()),
-        );
-        drop(sink);
-        let size = if scale() < 1.0 { 64 << 20 } else { 1 << 30 };
-        let big = ray::put(serde_bytes::ByteBuf::from(vec![7u8; size]));
-        put(
-            "remote_transfer_1gib_gbps",
-            median(|| {
-                let t = Instant::now();
-                assert_eq!(
-                    ray::get(&payload_len.remote(&big)).expect("transfer"),
-                    size as u64
-                );
-                (size as f64 / 1e9, t.elapsed())
-            }),
-        );
-        Ok(())
-    })();
-    let _ = worker.kill();
-    let _ = worker.wait();
-    ray::shutdown();
-    result?;
-    put("raw_quinn_1gib_gbps", raw_quinn_throughput()?);
-    Ok(())
-}
-
-/// The machine's QUIC limit in the same run: 1 GiB of bulk data over our transport
-/// between two endpoints on 127.0.0.1, with no serialization around it.
-fn raw_quinn_throughput() -> anyhow::Result<f64> {
-    use futures::FutureExt;
-    use ray::transport::{Endpoint, Identity, Service, WireMessage};
-
-    struct Sink;
-    impl Service for Sink {
-        fn handle(
-            &self,
-            from: ray::NodeId,
-            _msg: WireMessage,
-            payload: Vec<u8>,
-        ) -> futures::future::BoxFuture<'static, (WireMessage, Vec<u8>)> {
-            let n = payload.len();
-            async move {
-                drop(payload);
-                let _ = n;
-                (WireMessage::Heartbeat { node_id: from }, Vec::new())
-            }
-            .boxed()
-        }
-    }
-    ray::init()?;
-    let node_id = ray::runtime_context().node_id();
-    let size = if scale() < 1.0 { 64 << 20 } else { 1 << 30 };
-    let data = vec![7u8; size];
-    let rate = actix_rt::System::new().block_on(async move {
-        let addr = "127.0.0.1:0".parse().expect("addr");
-        let endpoint = || {
-            Endpoint::bind(
-                addr,
-                node_id,
-                "t".into(),
-                Identity::generate()?,
-                std::sync::Arc::new(Sink),
-            )
-        };
-        let server = endpoint()?;
-        let client = endpoint()?;
-        let peer = client.connect(&server.join_address()?).await?;
-        let mut rates = Vec::new();
-        for _ in 0..repeats() {
-            let t = Instant::now();
-            peer.request_with(&WireMessage::Heartbeat { node_id }, &data)
-                .await?;
-            rates.push(size as f64 / 1e9 / t.elapsed().as_secs_f64());
-        }
-        rates.sort_by(|a, b| a.total_cmp(b));
-        Ok::<f64, ray::transport::TransportError>(rates[rates.len() / 2])
-    })?;
-    ray::shutdown();
-    Ok(rate)
 }
 
 /// Resident memory of this process, from /proc (Linux), in MiB.
@@ -379,46 +272,4 @@ fn rss_mib() -> f64 {
             })
         })
         .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// The machine's own limit: a synchronous caller sending an actix message to an actor on
-/// another thread and waiting for the reply, the same hop a sync `get` of a task makes.
-fn raw_actix_roundtrip() -> f64 {
-    use actix::prelude::*;
-
-    struct Echo;
-    impl Actor for Echo {
-        type Context = Context<Self>;
-    }
-    #[derive(Message)]
-    #[rtype(result = "u64")]
-    struct Ping(u64);
-    impl Handler<Ping> for Echo {
-        type Result = u64;
-        fn handle(&mut self, p: Ping, _: &mut Context<Self>) -> u64 {
-            p.0
-        }
-    }
-    let (tx, rx) = std::sync::mpsc::channel();
-    let th = std::thread::spawn(move || {
-        let sys = actix_rt::System::new();
-        sys.block_on(async {
-            let _ = tx.send((Echo.start(), actix_rt::System::current()));
-        });
-        let _ = sys.run();
-    });
-    let Ok((addr, sys)) = rx.recv() else {
-        return 0.0;
-    };
-    let rate = median(|| {
-        let k = n(20_000);
-        timed(k, || {
-            for i in 0..k {
-                let _ = futures::executor::block_on(addr.send(Ping(i as u64)));
-            }
-        })
-    });
-    sys.stop();
-    let _ = th.join();
-    rate
 }

@@ -15,6 +15,8 @@ FIGURES = [
     ("tasks_async_10k", "tasks/s", True, 100),
     ("actor_calls_sync", "calls/s", True, 100),
     ("actor_calls_async_10k", "calls/s", True, 100),
+    ("multi_client_tasks_async", "tasks/s", True, 100),
+    ("n_n_actor_calls_async", "calls/s", True, 100),
     ("actor_create_100", "actors/s", True, 1000),
     ("put_small", "puts/s", True, 100),
     ("get_small", "gets/s", True, 100),
@@ -35,6 +37,23 @@ def fmt(v):
     return f"{v:.4f}"
 
 
+def per_second(name, unit, value):
+    """The figure as operations per second, or None where it is not a rate of round
+    trips (GB/s, start-up time). `chain_1000` is seconds for 1,000 links: links/s."""
+    if unit.endswith("/s") and unit != "GB/s":
+        return value
+    if name == "chain_1000" and value > 0:
+        return 1000 / value
+    return None
+
+
+def of_raw(rate, raw):
+    """`rate` as a multiple of a raw round-trip rate, or a dash."""
+    if rate is None or not raw:
+        return "—"
+    return f"{rate / raw:.2f}×" if rate / raw < 10 else f"{rate / raw:,.0f}×"
+
+
 def main():
     ray = json.load(open(sys.argv[1]))
     rust = json.load(open(sys.argv[2]))
@@ -42,14 +61,15 @@ def main():
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
                          capture_output=True, text=True).stdout.strip()
     raw = rust.get("raw_actix_roundtrip_per_s")
+    raw_tokio = rust.get("raw_tokio_roundtrip_per_s")
     lines = [
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} "
         f"({cpu}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores); "
         "medians of `BENCH_REPEATS` runs; Python Ray with `ray.init(num_cpus=2)`, "
         "ray-rs with `Config::new().num_cpus(2.0)`, same run.",
         "",
-        "| figure | unit | Python Ray | ray-rs | ratio | target | met |",
-        "|---|---|---:|---:|---:|---:|:---:|",
+        "| figure | unit | Python Ray | ray-rs | ratio | target | met | ray-rs ÷ actix RT | ray-rs ÷ tokio RT |",
+        "|---|---|---:|---:|---:|---:|:---:|---:|---:|",
     ]
     for name, unit, higher, target in FIGURES:
         if name not in ray or name not in rust:
@@ -58,16 +78,28 @@ def main():
         ratio = (us / r) if higher else (r / us)
         met = "" if target is None else ("yes" if ratio >= target else "**no**")
         tgt = "" if target is None else f"≥ {target}×"
-        lines.append(f"| `{name}` | {unit} | {fmt(r)} | {fmt(us)} | {ratio:,.0f}× | {tgt} | {met} |")
+        rate = per_second(name, unit, us)
+        lines.append(
+            f"| `{name}` | {unit} | {fmt(r)} | {fmt(us)} | {ratio:,.0f}× | {tgt} | {met} "
+            f"| {of_raw(rate, raw)} | {of_raw(rate, raw_tokio)} |"
+        )
     if raw:
+        tokio_text = (
+            f" and through bare tokio channels (mpsc there, oneshot back, to a task on a "
+            f"current-thread runtime on another thread): {fmt(raw_tokio)} /s"
+            if raw_tokio
+            else ""
+        )
         lines += [
             "",
-            f"Raw runtime figure in the same run: a bare actix message round trip from a "
-            f"synchronous caller (parking between calls) to an actor on another thread: "
-            f"{fmt(raw)} /s. On this VM a parked vCPU takes tens of microseconds to wake, "
-            f"so this is the cost our getters and idle actors avoid by yielding briefly "
-            f"before parking; `tasks_sync` runs at {rust['tasks_sync'] / raw:.1f}× and "
-            f"`actor_calls_sync` at {rust['actor_calls_sync'] / raw:.1f}× of it.",
+            f"Raw runtime figures in the same run (the last two columns divide each of our "
+            f"rates by them; `chain_1000` as links/s): a round trip from a synchronous "
+            f"caller (parking between calls) to another thread, through a bare actix actor: "
+            f"{fmt(raw)} /s{tokio_text}. On this VM a parked vCPU takes tens of "
+            f"microseconds to wake, so this is the cost our getters and idle actors avoid "
+            f"by yielding briefly before parking; `tasks_sync` runs at "
+            f"{rust['tasks_sync'] / raw:.1f}× and `actor_calls_sync` at "
+            f"{rust['actor_calls_sync'] / raw:.1f}× of the actix one.",
         ]
     if "remote_tasks_async_10k" in rust:
         lines += [

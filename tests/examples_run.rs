@@ -1,6 +1,6 @@
 //! Runs the examples as a user would (their built binaries, as separate processes) and
 //! checks what they print or serve: the seed's exact output, the actix-web embedding over
-//! real HTTP on 127.0.0.1, and the Monte Carlo π estimate.
+//! real HTTP on 127.0.0.1, the Monte Carlo π estimate, and each scale run at a small size.
 
 mod common;
 
@@ -23,6 +23,40 @@ fn quickstart_prints_the_seed_output() {
         String::from_utf8_lossy(&out.stdout),
         "[0, 1, 4, 9]\n10\n10000.0\n1000000.0\n"
     );
+}
+
+/// The scale runs are too heavy for CI at their real sizes (BENCHMARKS.md, "Scale");
+/// at small ones every mode still runs, multi-process modes included, and prints its line.
+#[test]
+fn scale_runs_every_mode_at_a_small_size() {
+    for (mode, settings) in [
+        ("tasks", &[("SCALE_TASKS", "2000")][..]),
+        (
+            "actors",
+            &[("SCALE_ACTORS", "50"), ("SCALE_ACTOR_WAVE", "20")],
+        ),
+        ("nodes", &[("SCALE_NODES", "3"), ("SCALE_NODE_TASKS", "60")]),
+        (
+            "broadcast",
+            &[("SCALE_BCAST_NODES", "2"), ("SCALE_BCAST_MIB", "1")],
+        ),
+    ] {
+        let out = Command::new(common::example("scale"))
+            .env("SCALE_RUN", mode)
+            .envs(settings.iter().copied())
+            .output()
+            .expect("run scale");
+        assert!(
+            out.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.starts_with(&format!("scale {mode}: ")) && stdout.contains("peak"),
+            "{mode}: {stdout}"
+        );
+    }
 }
 
 #[test]

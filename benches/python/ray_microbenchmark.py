@@ -8,6 +8,11 @@ Ray's own `ray microbenchmark`), all with `ray.init(num_cpus=2)`:
   tasks_async_10k        tasks/s: submit 10,000 trivial tasks, then ray.get all
   actor_calls_sync       calls/s: one actor, call + get, repeat (~2 s)
   actor_calls_async_10k  calls/s: 10,000 calls to one actor, then get all
+  multi_client_tasks_async  tasks/s: 4 actors (num_cpus=0) each submit 10,000 trivial
+                         tasks and get them all (Ray's "multi client tasks async")
+  n_n_actor_calls_async  calls/s: 4 caller tasks each make 5,000 calls spread round-robin
+                         over 4 actors (num_cpus=0) and get them all (Ray's "n:n actor
+                         calls async", which uses cpu_count() // 2 actors; fixed at 4 here)
   actor_create_100       actors/s: create 100 actors, get one call from each
   put_small / get_small  ops/s of ray.put(small int) / ray.get of a small object (~2 s)
   put_1gib / get_1gib    GB/s (1e9 bytes) of ray.put (back-to-back, ~2 s) / ray.get
@@ -143,6 +148,42 @@ def main():
 
     record("actor_calls_async_10k", median_rate(lambda: actor_async(n(10_000)),
                                                 lambda: actor_async(n(1_000))))
+
+    # The multi-caller figures of Ray's `ray microbenchmark` (ray/_private/ray_perf.py).
+    callers = 4
+
+    @ray.remote(num_cpus=0)
+    class Client:
+        def small_value_batch(self, k):
+            return len(ray.get([noop.remote() for _ in range(k)]))
+
+    @ray.remote
+    def work(actors, k):
+        return len(ray.get([actors[i % len(actors)].ping.remote() for i in range(k)]))
+
+    clients = [Client.remote() for _ in range(callers)]
+
+    def multi_client(k):
+        def body():
+            assert ray.get([c.small_value_batch.remote(k) for c in clients]) == [k] * callers
+        return counted(callers * k, body)
+
+    record("multi_client_tasks_async", median_rate(lambda: multi_client(n(10_000)),
+                                                   lambda: multi_client(n(1_000))))
+    for c in clients:
+        ray.kill(c)
+
+    servers = [Sink.options(num_cpus=0).remote() for _ in range(callers)]
+    ray.get([s.ping.remote() for s in servers])
+
+    def n_n(k):
+        def body():
+            assert ray.get([work.remote(servers, k) for _ in range(callers)]) == [k] * callers
+        return counted(callers * k, body)
+
+    record("n_n_actor_calls_async", median_rate(lambda: n_n(n(5_000)), lambda: n_n(n(500))))
+    for s in servers:
+        ray.kill(s)
 
     def actor_create(k):
         t = time.perf_counter()
