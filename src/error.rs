@@ -143,6 +143,10 @@ pub enum Error {
     /// A public API was called with an argument it cannot accept.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The machine ran out of something the runtime needs to start work: threads, file
+    /// descriptors, memory mappings (each actor has a thread of its own).
+    #[error("out of resources: {0}")]
+    OutOfResources(String),
     /// The runtime is shutting down or was shut down while the call waited.
     #[error("the ray runtime was shut down: call `ray::init()` again")]
     ShutDown,

@@ -50,7 +50,8 @@ pub(crate) struct Node {
     pub(crate) started: Instant,
     /// Threads of stopped actors, kept for the next actors (starting a thread and its
     /// event loop is most of an actor's creation cost).
-    pub(crate) idle_actor_threads: parking_lot::Mutex<Vec<ArbiterHandle>>,
+    /// Each with whether its runtime has an I/O driver (see `actor_thread`).
+    pub(crate) idle_actor_threads: parking_lot::Mutex<Vec<(bool, ArbiterHandle)>>,
     /// Membership in a cluster, if this node is networked.
     pub(crate) cluster: std::sync::OnceLock<Addr<crate::actors::ClusterAgent>>,
     /// The address other nodes join this cluster with (set on networked nodes).
@@ -110,19 +111,33 @@ impl Node {
         &self.executors[i]
     }
 
-    /// An arbiter (OS thread) for a new actor: an idle one, or a fresh one.
-    pub(crate) fn actor_thread(&self) -> Result<ArbiterHandle> {
-        if let Some(a) = self.idle_actor_threads.lock().pop() {
-            return Ok(a);
+    /// An arbiter (OS thread) for a new actor: an idle one, or a fresh one. With `io`,
+    /// its tokio runtime has an I/O driver (async methods may use sockets); without, only
+    /// a timer: a sync-only actor needs no more, and the driver's epoll and wake-up
+    /// descriptors (4 per thread) would cap a node at ~5,000 actors under a
+    /// 20,000-descriptor limit.
+    pub(crate) fn actor_thread(&self, io: bool) -> Result<ArbiterHandle> {
+        let mut idle = self.idle_actor_threads.lock();
+        if let Some(i) = idle.iter().rposition(|(kind, _)| *kind == io) {
+            return Ok(idle.swap_remove(i).1);
         }
-        self.spawn_arbiter().map(|a| a.handle())
+        drop(idle);
+        if io {
+            return self.spawn_arbiter().map(|a| a.handle());
+        }
+        self.spawn_arbiter_with(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+        })
+        .map(|a| a.handle())
     }
 
     /// Takes back the thread of a stopped actor (called on that thread).
-    pub(crate) fn recycle_actor_thread(&self, arbiter: ArbiterHandle) {
+    pub(crate) fn recycle_actor_thread(&self, arbiter: ArbiterHandle, io: bool) {
         let mut idle = self.idle_actor_threads.lock();
         if idle.len() < MAX_IDLE_ACTOR_THREADS && !self.shut_down.load(Ordering::Relaxed) {
-            idle.push(arbiter);
+            idle.push((io, arbiter));
         } else {
             arbiter.stop();
         }
@@ -131,6 +146,19 @@ impl Node {
     /// Starts a dedicated arbiter (OS thread) registered with this node's actix System,
     /// whatever System (if any) the calling thread belongs to.
     pub(crate) fn spawn_arbiter(&self) -> Result<actix_rt::Arbiter> {
+        // What actix-rt builds by default.
+        self.spawn_arbiter_with(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        })
+    }
+
+    /// `spawn_arbiter` with the tokio runtime `make` builds.
+    fn spawn_arbiter_with(
+        &self,
+        make: impl FnOnce() -> std::io::Result<tokio::runtime::Runtime> + Send + 'static,
+    ) -> Result<actix_rt::Arbiter> {
         let previous = System::try_current();
         let ours = previous
             .as_ref()
@@ -138,13 +166,13 @@ impl Node {
         if !ours {
             System::set_current(self.system.clone());
         }
-        let arbiter = actix_rt::Arbiter::try_new();
+        let arbiter = actix_rt::Arbiter::try_with_tokio_rt(make);
         // A thread that had no System keeps ours registered: actix-rt offers no way to
         // unregister, and it only matters to code that starts arbiters on that thread.
         if let (false, Some(p)) = (ours, previous) {
             System::set_current(p);
         }
-        arbiter.map_err(|e| Error::InvalidArgument(format!("cannot start a thread: {e}")))
+        arbiter.map_err(|e| Error::OutOfResources(format!("cannot start a thread: {e}")))
     }
 }
 

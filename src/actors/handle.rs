@@ -509,7 +509,7 @@ pub(crate) fn create<A: RemoteActor>(
             Err(e) => dead(e),
         };
     }
-    let arbiter = match node.actor_thread() {
+    let arbiter = match node.actor_thread(A::HAS_ASYNC) {
         Ok(a) => a,
         Err(e) => return dead(e),
     };
@@ -526,6 +526,7 @@ pub(crate) fn create<A: RemoteActor>(
         resources,
         // Its name is dropped from the cluster's directory when it stops.
         named: scoped_name.is_some() && node.cluster.get().is_some(),
+        io_thread: A::HAS_ASYNC,
     };
     let host_node: Arc<Node> = node.clone();
     let submitted = Arc::new(AtomicU64::new(0));

@@ -174,6 +174,7 @@ pub(crate) struct ActorHost<A: 'static> {
     draining: bool,
     waiting_deps: bool,
     named: bool,
+    io_thread: bool,
     /// The GPUs it holds for its lifetime (`num_gpus`).
     gpus: crate::actors::GpuGrant,
 }
@@ -185,6 +186,8 @@ pub(crate) struct HostConfig {
     pub(crate) resources: Resources,
     /// Whether the cluster's directory lists the actor's name.
     pub(crate) named: bool,
+    /// Whether its thread's runtime has an I/O driver (`Node::actor_thread`).
+    pub(crate) io_thread: bool,
 }
 
 impl<A: Send + Sync + 'static> ActorHost<A> {
@@ -220,6 +223,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             draining: false,
             waiting_deps: false,
             named: cfg.named,
+            io_thread: cfg.io_thread,
             gpus: Default::default(),
         }
     }
@@ -599,7 +603,8 @@ impl<A: Send + Sync + 'static> Actor for ActorHost<A> {
         }
         tracing::info!(actor_id = %self.id, class = self.class, "actor stopped");
         set_thread_context(None);
-        self.node.recycle_actor_thread(actix_rt::Arbiter::current());
+        self.node
+            .recycle_actor_thread(actix_rt::Arbiter::current(), self.io_thread);
     }
 }
 

@@ -287,9 +287,7 @@ impl NodeManager {
             .leases
             .values()
             .filter(|l| {
-                !l.blocked
-                    && self.available.covers(&l.resources)
-                    && !self.has_queued(&l.resources)
+                !l.blocked && self.available.covers(&l.resources) && !self.has_queued(&l.resources)
             })
             .map(|l| (l.resources.clone(), l.batch.clone()))
             .collect();
