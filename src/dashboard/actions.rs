@@ -5,7 +5,7 @@
 //! header nor a cross-origin `Origin` match without the server's CORS consent, which this
 //! server never gives, so another site cannot make a visitor's browser call them.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -46,6 +46,24 @@ impl Guard {
     }
 }
 
+/// What every mutating request goes through: the guard, the node, and the id in its
+/// path read by `parse`; the refusal otherwise.
+fn admit<I>(
+    data: &web::Data<Weak<Node>>,
+    guard: &Guard,
+    req: &HttpRequest,
+    id: &str,
+    parse: fn(&str) -> Option<I>,
+) -> Result<(Arc<Node>, I), Box<HttpResponse>> {
+    if let Some(no) = guard.refuse(req) {
+        return Err(Box::new(no));
+    }
+    let node = node_of(data).ok_or_else(unavailable)?;
+    let id =
+        parse(id).ok_or_else(|| HttpResponse::BadRequest().body(format!("`{id}` is not an id")))?;
+    Ok((node, id))
+}
+
 /// `POST /api/actors/{id}/kill`: kills the actor at once, without restarting it, as
 /// `ray::kill` does; wherever in the cluster it lives.
 pub(super) async fn kill_actor(
@@ -54,14 +72,9 @@ pub(super) async fn kill_actor(
     id: web::Path<String>,
     req: HttpRequest,
 ) -> HttpResponse {
-    if let Some(no) = guard.refuse(&req) {
-        return no;
-    }
-    let Some(node) = node_of(&data) else {
-        return unavailable();
-    };
-    let Some(actor_id) = ActorId::parse(&id) else {
-        return HttpResponse::BadRequest().body(format!("`{id}` is not an actor id"));
+    let (node, actor_id) = match admit(&data, &guard, &req, &id, ActorId::parse) {
+        Ok(admitted) => admitted,
+        Err(no) => return *no,
     };
     if let Some(hosted) = node.actor_cells.get(actor_id).and_then(|c| c.hosted()) {
         hosted.terminate("killed from the dashboard");
@@ -92,14 +105,9 @@ pub(super) async fn cancel_task(
     id: web::Path<String>,
     req: HttpRequest,
 ) -> HttpResponse {
-    if let Some(no) = guard.refuse(&req) {
-        return no;
-    }
-    let Some(node) = node_of(&data) else {
-        return unavailable();
-    };
-    let Some(task_id) = TaskId::parse(&id) else {
-        return HttpResponse::BadRequest().body(format!("`{id}` is not a task id"));
+    let (node, task_id) = match admit(&data, &guard, &req, &id, TaskId::parse) {
+        Ok(admitted) => admitted,
+        Err(no) => return *no,
     };
     node.manager.do_send(CancelTask { task_id });
     tracing::warn!(node_id = %node.id, %task_id, "task cancel sent from the dashboard");
