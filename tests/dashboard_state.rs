@@ -88,9 +88,14 @@ fn actors_are_listed_with_their_state_restarts_and_death_cause() {
     );
     assert!(dead["ended_s"].as_f64().is_some(), "{dead}");
 
-    // An actor whose resources no node has waits for them.
-    let waiting = Fragile::options().resource("unobtainium", 1.0).remote();
+    // An actor whose CPUs another holds waits for them (one asking for a resource no
+    // node has at all fails at once instead, as infeasible).
+    let holder = Fragile::options().num_cpus(2.0).remote();
+    assert_eq!(ray::get(&holder.ping.remote()).unwrap(), 1);
+    let waiting = Fragile::options().num_cpus(1.0).remote();
     actor(&url, waiting.id(), |a| a["state"] == "PENDING_CREATION");
+    drop(holder);
+    actor(&url, waiting.id(), |a| a["state"] == "ALIVE");
 
     // A killed actor is dead, and so is one whose handles all went.
     let killed = Fragile::remote();
