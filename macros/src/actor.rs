@@ -294,6 +294,27 @@ fn method(
         }),
     };
     let name_str = name.to_string();
+    // Compiled graphs (`ray::dag`) run synchronous methods with one return value.
+    let bind = if f.sig.asyncness.is_none() && count == 1 {
+        let unwrap = &r.unwrap;
+        quote!(
+            /// Binds the method into a compiled graph (`ray::dag`): each argument is the
+            /// graph's `InputNode`, another bound call, or a constant.
+            #[allow(dead_code, clippy::let_unit_value, clippy::unit_arg)]
+            #vis fn bind<__I: ::ray::Value>(&self, #(#names: impl ::ray::dag::IntoNode<__I, #types>),*) -> ::ray::dag::DagNode<__I, #value_ty> {
+                let __args = vec![#(::ray::dag::IntoNode::<__I, #types>::into_node(#names).into_core()),*];
+                ::ray::__private::dag_bind::<#self_ty, __I, #value_ty>(&self.cell, #full_name, __args, ::std::sync::Arc::new(
+                    |__this: &mut #self_ty, __dag_args: &mut ::ray::dag::DagArgs<'_>| -> ::ray::Result<#value_ty> {
+                        #(let #names: #types = __dag_args.take()?;)*
+                        let __out = __this.#name(#(#names),*);
+                        #unwrap
+                        Ok(__out)
+                    }))
+            }
+        )
+    } else {
+        quote!()
+    };
     let field = quote!(#vis #name: #stub);
     let init = quote!(#name: #stub { cell: __cell.clone() });
     let stub_def = quote!(
@@ -324,6 +345,8 @@ fn method(
                 let mut __it = __raws.into_iter();
                 #build
             }
+
+            #bind
         }
     );
     Ok((field, init, stub_def))

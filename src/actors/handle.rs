@@ -234,6 +234,11 @@ impl<A: RemoteActor> ActorHandle<A> {
         Self { cell, methods }
     }
 
+    /// The cell all handles of this actor share.
+    pub(crate) fn cell(&self) -> &Arc<ActorCell<A>> {
+        &self.cell
+    }
+
     /// The actor's id.
     pub fn id(&self) -> ActorId {
         self.cell.id
