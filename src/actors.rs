@@ -22,7 +22,7 @@ pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};
 pub(crate) use handle::{create as create_actor, get_actor};
 pub use host::Method;
-pub(crate) use host::{ActorCall, ActorHost, LendInstance, Loan, ReturnInstance, Terminate};
+pub(crate) use host::{ActorCall, ActorHost, LendInstance, ReturnInstance, Terminate};
 pub(crate) use node_manager::{
     AcquireResources, Batch, CancelTask, GpuGrant, LeaseDone, NodeManager, NodeStats, QueryNode,
     ReleaseResources, ReserveBundles, ReturnBundles, SubmitTask, TaskBlocked, TaskFinished,

@@ -36,15 +36,18 @@
 //! `compile()` orders the nodes (each node points only at nodes made before it, so a
 //! graph cannot have a cycle), gives every edge a pre-allocated single-producer
 //! single-consumer ring of `max_inflight` slots, and takes each actor's instance from
-//! its host once the calls queued before have run. Each actor then runs a loop on a
-//! thread of its own, outside actix: the loop blocks between executions (spinning
+//! its host once the calls queued before have run. The actors' steps then run on
+//! dedicated loop threads, outside actix: a loop blocks between executions (spinning
 //! briefly, then parking), which an actix handler must never do, and it owns no state
-//! other actors reach by message: it is the actor's instance, lent by the `ActorHost`
-//! (an actix actor) and given back to it. The loop runs the actor's bound calls in graph
-//! order for every execution, reading arguments from rings and writing results to the
-//! rings of their consumers. An execution allocates nothing per edge and involves no
-//! scheduler, mailbox or object store: `execute` writes the input to the first rings and
-//! the outputs arrive in rings the driver reads.
+//! other actors reach by message: each instance is lent by its `ActorHost` (an actix
+//! actor), owned by the loop exclusively, and given back at teardown. A loop runs its
+//! actors' bound calls in graph order for every execution, reading arguments from rings
+//! and writing results to the rings of their consumers. By default there is one loop
+//! thread per CPU but one, and neighbouring stages of a chain share a thread
+//! ([`DagOptions::loop_threads`]): spinning loops beyond the CPU count would only take
+//! turns, and a wake-up costs more than a short method. An execution allocates nothing
+//! per edge and involves no scheduler, mailbox or object store: `execute` writes the
+//! input to the first rings and the outputs arrive in rings the driver reads.
 //!
 //! # Semantics
 //! - At most `max_inflight` executions (default 10, as Ray's
@@ -70,6 +73,7 @@ mod actor_loop;
 mod compile;
 mod compiled;
 mod error;
+mod executor;
 mod node;
 mod ring;
 
@@ -415,6 +419,7 @@ impl<I> IntoNode<I, I> for &InputNode<I> {
 pub struct DagOptions {
     pub(crate) max_inflight: usize,
     pub(crate) submit_timeout: Option<Duration>,
+    pub(crate) loop_threads: Option<usize>,
 }
 
 impl Default for DagOptions {
@@ -429,6 +434,7 @@ impl DagOptions {
         Self {
             max_inflight: 10,
             submit_timeout: None,
+            loop_threads: None,
         }
     }
 
@@ -436,6 +442,16 @@ impl DagOptions {
     /// the number of slots of every ring.
     pub fn max_inflight(mut self, n: usize) -> Self {
         self.max_inflight = n;
+        self
+    }
+
+    /// How many threads run the actors' loops (at most one per actor). By default one
+    /// per CPU of the machine but one, left to the driver: loops wait by spinning, and
+    /// more of them than CPUs take turns instead of running. Neighbouring stages share a
+    /// thread. `usize::MAX` gives every actor its own thread (as Ray's actors each run
+    /// their own loop), which overlaps executions better when methods are long.
+    pub fn loop_threads(mut self, n: usize) -> Self {
+        self.loop_threads = Some(n);
         self
     }
 

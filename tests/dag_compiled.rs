@@ -85,6 +85,29 @@ fn linear_chain_equals_classic_calls() {
 }
 
 #[test]
+fn every_thread_layout_gives_the_same_results() {
+    let _ray = common::init_with(ray::Config::new().num_cpus(2.0));
+    let (a, b, c) = (Stage::remote(1), Stage::remote(2), Stage::remote(3));
+    let inp = InputNode::new();
+    let x = a.run.bind(&inp);
+    let dag = MultiOutputNode::new([c.sum.bind(b.run.bind(&x), &x), c.run.bind(&x)]);
+    for threads in [1, 2, 3, usize::MAX] {
+        let compiled = dag
+            .compile_with(DagOptions::new().loop_threads(threads).max_inflight(4))
+            .unwrap();
+        let refs: Vec<_> = (0..40).map(|i| compiled.execute(i).unwrap()).collect();
+        for (i, r) in refs.iter().enumerate() {
+            let x = 2 * i as i64 + 1;
+            assert_eq!(
+                ray::get(r).unwrap(),
+                vec![(2 * x + 2) + x, 2 * x + 3],
+                "{threads}"
+            );
+        }
+    }
+}
+
+#[test]
 fn fan_out_fan_in_and_constants() {
     let _ray = common::init_with(ray::Config::new().num_cpus(2.0));
     let (a, b, c) = (Stage::remote(1), Stage::remote(10), Stage::remote(0));

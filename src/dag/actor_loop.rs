@@ -1,25 +1,19 @@
-//! What runs on a compiled graph's loop thread: one thread per actor, owning the actor's
-//! instance, running the actor's steps (its bound method calls, in the graph's order)
-//! once per execution. Each step reads its arguments from the rings of its edges and
-//! writes its result to the rings of its consumers; an error replaces the value and
-//! flows on, so every execution ends with a result or an error at every output.
+//! The steps a compiled graph's loops run: one per bound method call, once per
+//! execution. Each step reads its arguments from the rings of its edges (or constants)
+//! and writes its result to the rings of its consumers; an error replaces the value and
+//! flows on, so every execution ends with a result or an error at every output. Which
+//! thread runs which steps lives in `executor.rs`.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
-
-use futures::channel::oneshot;
+use std::sync::atomic::AtomicBool;
 
 use super::DagError;
-use super::node::{AnyStep, MethodFn};
+use super::node::MethodFn;
 use super::ring::Ring;
-use crate::actors::{LendInstance, Loan, ReturnInstance};
 use crate::error::panic_message;
-use crate::ids::ActorId;
-use crate::runtime::{block_on, set_thread_context};
-use crate::{ActorHandle, Error, RemoteActor, Result};
+use crate::{Error, Result};
 
 /// One argument edge as the consuming step sees it.
 pub(crate) trait Reader: Send {
@@ -210,143 +204,4 @@ impl<A: Send, T: Clone + Send> Step<A> for CallOp<A, T> {
         self.out.push(result, stop);
         outcome
     }
-}
-
-/// An actor of a graph, its class erased.
-pub(crate) trait DagActor: Send + Sync {
-    fn id(&self) -> ActorId;
-    /// Takes the instance from its host, once the calls queued before have run.
-    fn lend(&self) -> Result<Box<dyn Lent>>;
-}
-
-/// An instance on loan, before its loop starts.
-pub(crate) trait Lent: Send {
-    /// Starts the loop thread running `steps` (each a `Box<dyn Step<A>>`).
-    fn start(self: Box<Self>, steps: Vec<AnyStep>, stop: Arc<AtomicBool>)
-    -> Result<JoinHandle<()>>;
-    /// Gives the instance back unused (the graph did not compile).
-    fn give_back(self: Box<Self>);
-}
-
-impl<A: RemoteActor> DagActor for ActorHandle<A> {
-    fn id(&self) -> ActorId {
-        self.cell().id
-    }
-
-    fn lend(&self) -> Result<Box<dyn Lent>> {
-        let cell = self.cell();
-        if cell.is_remote() {
-            return Err(DagError::RemoteActor { actor_id: cell.id }.into());
-        }
-        let addr = cell.addr.clone()?;
-        let (reply, rx) = oneshot::channel();
-        addr.do_send(LendInstance { reply });
-        let died = || Error::ActorDied {
-            actor_id: cell.id,
-            reason: "the actor stopped before the graph compiled".into(),
-        };
-        let loan = block_on(rx).map_err(|_| died())??;
-        Ok(Box::new(Loaned { loan, addr }))
-    }
-}
-
-struct Loaned<A: RemoteActor> {
-    loan: Loan<A>,
-    addr: actix::Addr<crate::actors::ActorHost<A>>,
-}
-
-impl<A: RemoteActor> Lent for Loaned<A> {
-    fn start(
-        self: Box<Self>,
-        steps: Vec<AnyStep>,
-        stop: Arc<AtomicBool>,
-    ) -> Result<JoinHandle<()>> {
-        let actor_id = self.loan.actor_id;
-        let typed: Vec<Box<dyn Step<A>>> = steps
-            .into_iter()
-            .map(|s| s.downcast::<Box<dyn Step<A>>>().map(|b| *b))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|_| DagError::TypeMismatch {
-                method: A::CLASS.to_string(),
-            })?;
-        let Loaned { loan, addr } = *self;
-        let thread_error = |e: std::io::Error| DagError::Thread {
-            actor_id,
-            reason: e.to_string(),
-        };
-        // The loan moves into the thread; if spawning fails, the closure (and with it
-        // the instance) is dropped, and the host learns it was lost.
-        let returned = addr.clone();
-        std::thread::Builder::new()
-            .name(format!("ray-dag-{}", A::CLASS))
-            .spawn(move || run_loop(loan, typed, &stop, &addr))
-            .map_err(|e| {
-                returned.do_send(ReturnInstance {
-                    instance: Err(format!("its compiled-graph thread did not start: {e}")),
-                });
-                thread_error(e).into()
-            })
-    }
-
-    fn give_back(self: Box<Self>) {
-        self.addr.do_send(ReturnInstance {
-            instance: Ok(self.loan.instance),
-        });
-    }
-}
-
-/// The loop of one actor: every step once per execution, until the graph stops; then
-/// the instance goes back to its host (or the host learns why it was lost).
-fn run_loop<A: RemoteActor>(
-    loan: Loan<A>,
-    mut steps: Vec<Box<dyn Step<A>>>,
-    stop: &AtomicBool,
-    host: &actix::Addr<crate::actors::ActorHost<A>>,
-) {
-    let Loan {
-        actor_id,
-        instance,
-        context,
-        killed,
-    } = loan;
-    let span = tracing::info_span!("dag.loop", actor_id = %actor_id, node_id = %context.node.id, class = A::CLASS);
-    let _entered = span.enter();
-    set_thread_context(Some(context));
-    tracing::debug!("compiled-graph loop started");
-    let mut instance = Some(instance);
-    let mut lost: Option<String> = None;
-    let mut dead: Option<Error> = None;
-    'executions: loop {
-        for step in &mut steps {
-            if dead.is_none() && killed.load(Ordering::Relaxed) {
-                instance = None;
-                let reason = "the actor was killed".to_string();
-                dead = Some(Error::ActorDied {
-                    actor_id,
-                    reason: reason.clone(),
-                });
-                lost = Some(reason);
-            }
-            match step.run(instance.as_mut(), dead.as_ref(), stop) {
-                Outcome::Done => {}
-                Outcome::Stopped => break 'executions,
-                Outcome::Panicked(reason) => {
-                    tracing::warn!(%reason, "actor died in a compiled graph");
-                    instance = None;
-                    dead = Some(Error::ActorDied {
-                        actor_id,
-                        reason: reason.clone(),
-                    });
-                    lost = Some(reason);
-                }
-            }
-        }
-    }
-    tracing::debug!("compiled-graph loop stopped");
-    set_thread_context(None);
-    let instance = match (instance, lost) {
-        (Some(a), _) => Ok(a),
-        (None, reason) => Err(reason.unwrap_or_else(|| "its instance was lost".into())),
-    };
-    host.do_send(ReturnInstance { instance });
 }

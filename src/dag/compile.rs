@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::actor_loop::{DagActor, Lent, Reader, RingReader, Writer};
+use super::actor_loop::{Reader, RingReader, Writer};
 use super::compiled::{CompiledDag, Shared};
+use super::executor::{self, DagActor, Group, Runner};
 use super::node::{AnyRing, AnyStep, Kind, NodeCore};
 use super::ring::Ring;
 use super::{DagError, DagOptions, DagOutput};
@@ -127,39 +128,41 @@ pub(crate) fn compile<I: Value, O: DagOutput<I>>(
         }
     }
 
-    // Each actor's steps, in the graph's order.
+    // Each actor's steps, and the graph's order of (actor, step).
     let mut actors: Vec<(ActorId, Arc<dyn DagActor>, Vec<AnyStep>)> = Vec::new();
+    let mut order: Vec<(usize, usize)> = Vec::new();
     for ((n, ins), outs) in nodes.iter().zip(inputs).zip(&produces) {
         let (Kind::Call { actor, .. }, Some(ins)) = (&n.kind, ins) else {
             continue;
         };
         let step = n.glue.step(ins.readers, ins.trigger, outs)?;
-        match actors.iter_mut().find(|(id, _, _)| *id == actor.id()) {
-            Some((_, _, steps)) => steps.push(step),
-            None => actors.push((actor.id(), actor.clone(), vec![step])),
-        }
+        let at = match actors.iter().position(|(id, _, _)| *id == actor.id()) {
+            Some(at) => at,
+            None => {
+                actors.push((actor.id(), actor.clone(), Vec::new()));
+                actors.len() - 1
+            }
+        };
+        order.push((at, actors[at].2.len()));
+        actors[at].2.push(step);
     }
 
-    // Take the instances; on any failure, give back those already taken.
-    let mut lent: Vec<(Box<dyn Lent>, Vec<AnyStep>)> = Vec::with_capacity(actors.len());
+    // Take the instances. A runner dropped on any failure below gives its instance back.
+    let node_id = crate::runtime::current_node()?.id;
+    let mut runners: Vec<Box<dyn Runner>> = Vec::with_capacity(actors.len());
     let mut handles = Vec::with_capacity(actors.len());
     for (_, actor, steps) in actors {
-        match actor.lend() {
-            Ok(l) => lent.push((l, steps)),
-            Err(e) => {
-                for (l, _) in lent {
-                    l.give_back();
-                }
-                return Err(e);
-            }
-        }
+        let mut runner = actor.lend()?;
+        runner.set_steps(steps)?;
+        runners.push(runner);
         handles.push(actor);
     }
+    let groups = group(runners, &order, opts.loop_threads);
+    let threads = groups.len();
     let stop = Arc::new(AtomicBool::new(false));
-    let mut loops = Vec::with_capacity(lent.len());
-    let mut lent = lent.into_iter();
-    while let Some((l, steps)) = lent.next() {
-        match l.start(steps, stop.clone()) {
+    let mut loops = Vec::with_capacity(threads);
+    for g in groups {
+        match executor::start(g, stop.clone(), node_id) {
             Ok(h) => loops.push(h),
             Err(e) => {
                 stop.store(true, Ordering::SeqCst);
@@ -167,15 +170,14 @@ pub(crate) fn compile<I: Value, O: DagOutput<I>>(
                     h.thread().unpark();
                     let _ = h.join();
                 }
-                for (l, _) in lent {
-                    l.give_back();
-                }
                 return Err(e);
             }
         }
     }
     tracing::info!(
+        node_id = %node_id,
         actors = handles.len(),
+        threads,
         nodes = nodes.len(),
         max_inflight = cap,
         "graph compiled"
@@ -189,4 +191,38 @@ pub(crate) fn compile<I: Value, O: DagOutput<I>>(
         handles,
         opts.submit_timeout,
     ))
+}
+
+/// Splits the actors, in the order the graph first calls them, into contiguous groups,
+/// one per loop thread: `loop_threads`, or by default one CPU of the machine left to the
+/// driver and one loop per other CPU. Neighbouring stages of a chain share a thread, so
+/// a value passes between them without a wake-up.
+fn group(
+    runners: Vec<Box<dyn Runner>>,
+    order: &[(usize, usize)],
+    threads: Option<usize>,
+) -> Vec<Group> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = threads
+        .unwrap_or(cpus.saturating_sub(1))
+        .clamp(1, runners.len().max(1));
+    let per = runners.len().div_ceil(threads);
+    let mut groups: Vec<Group> = Vec::with_capacity(threads);
+    for (i, r) in runners.into_iter().enumerate() {
+        if i % per == 0 {
+            groups.push(Group {
+                runners: Vec::with_capacity(per),
+                order: Vec::new(),
+            });
+        }
+        if let Some(g) = groups.last_mut() {
+            g.runners.push(r);
+        }
+    }
+    for &(actor, step) in order {
+        if let Some(g) = groups.get_mut(actor / per) {
+            g.order.push((actor % per, step));
+        }
+    }
+    groups
 }

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::actor_loop::{DagActor, Writer};
+use super::actor_loop::Writer;
+use super::executor::DagActor;
 use super::ring::{Ring, thread_waker, wait_until};
 use super::{DagError, DagOutput};
 use crate::{Error, Result, Value};

@@ -30,7 +30,7 @@ pub(crate) enum Kind {
     Input,
     Const,
     Call {
-        actor: Arc<dyn super::actor_loop::DagActor>,
+        actor: Arc<dyn super::executor::DagActor>,
     },
 }
 

@@ -125,8 +125,13 @@ impl<A: Send + Sync + 'static> Handler<ReturnInstance<A>> for ActorHost<A> {
                 self.state = State::Alive(Arc::new(a));
             }
             Err(reason) => {
+                // Calls made while lent were refused already; those made since teardown
+                // (possibly still in the mailbox) must reach the restarted instance, so
+                // the crash does not fail "calls submitted before it" this time.
+                let fail_before = self.fail_before;
                 self.state = State::Starting;
                 self.crash(reason, ctx);
+                self.fail_before = fail_before;
             }
         }
         self.pump(ctx);
