@@ -63,11 +63,16 @@
 //! - Dropping the [`CompiledDag`] waits for executions in flight, stops the loops and
 //!   gives the instances back: classic calls work again.
 //!
+//! # GPU buffers
+//! Values move along the graph's edges without serialization or copy, so a
+//! [`crate::gpu::GpuBuffer`] returned by one stage reaches the next still on its GPU:
+//! a kernel there reads it in place (`GpuContext::run_kernel_on`) when both stages use
+//! the same adapter, and copies it through the host once otherwise.
+//!
 //! # Limits
 //! Only synchronous methods with one return value have `bind`; the actors must live in
 //! this process (a graph with an actor on another node does not compile:
-//! [`DagError::RemoteActor`]). Cross-node channels and device-resident GPU buffers are
-//! not implemented yet.
+//! [`DagError::RemoteActor`]): cross-node channels are not implemented yet.
 
 mod actor_loop;
 mod compile;
