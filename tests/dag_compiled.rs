@@ -165,6 +165,27 @@ fn await_and_out_of_order_gets() {
 }
 
 #[test]
+fn concurrent_getters_of_one_execution() {
+    let _ray = common::init_with(ray::Config::new().num_cpus(2.0));
+    let (a, b) = (Stage::remote(0), Stage::remote(1));
+    let inp = InputNode::new();
+    let dag = MultiOutputNode::new([a.run.bind(&inp), b.run.bind(&inp)]);
+    let compiled = dag.compile().unwrap();
+    for round in 0..50 {
+        let mut refs = compiled.execute(round).unwrap().into_iter();
+        let (first, second) = (refs.next().unwrap(), refs.next().unwrap());
+        // Each output read by its own thread (one of them awaiting): whichever drains
+        // both must not leave the other waiting.
+        std::thread::scope(|s| {
+            let t = s.spawn(|| ray::get(&first).unwrap());
+            let u = s.spawn(|| ray::__private::block_on(second.into_future()).unwrap());
+            assert_eq!(t.join().unwrap(), 2 * round);
+            assert_eq!(u.join().unwrap(), 2 * round + 1);
+        });
+    }
+}
+
+#[test]
 fn back_pressure_bounds_inflight_executions() {
     let _ray = common::init_with(ray::Config::new().num_cpus(2.0));
     let a = Stage::remote(0);

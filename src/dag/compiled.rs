@@ -97,14 +97,23 @@ impl<T: Value> Shared<T> {
         })
     }
 
-    /// Reads every output that has arrived, in execution order.
+    /// Reads every output that has arrived, in execution order. Other waiters are woken
+    /// when something was read: what they wait for may have been among it.
     fn drain(&self, d: &mut Driver<T>) {
+        if self.drain_some(d) {
+            self.fanout_waker.wake_by_ref();
+        }
+    }
+
+    fn drain_some(&self, d: &mut Driver<T>) -> bool {
         let n = self.outputs.len();
+        let mut read = false;
         while d.drained < d.next {
             while d.partial < n {
                 let Some(v) = self.outputs[d.partial].try_pop() else {
-                    return;
+                    return read;
                 };
+                read = true;
                 let e = d.drained * self.width() + d.partial as u64;
                 if let Some(slot @ Entry::Pending) = d.entries.get_mut((e - d.front) as usize) {
                     *slot = Entry::Ready(v);
@@ -115,6 +124,7 @@ impl<T: Value> Shared<T> {
             d.drained += 1;
         }
         self.compact(d);
+        read
     }
 
     /// The ring the next output will arrive on, if an execution is in flight.
@@ -122,14 +132,16 @@ impl<T: Value> Shared<T> {
         (d.drained < d.next).then(|| self.outputs[d.partial].clone())
     }
 
-    /// Waits (without the lock) until `ring` has a value; `false` at the deadline.
+    /// Waits (without the lock) until `ring` has a value or another thread took one
+    /// (the awaited output may be among it); `false` at the deadline.
     fn wait(&self, ring: &Ring<T>, deadline: Option<Instant>) -> bool {
+        let seen = ring.taken();
         let register = || {
             self.fanout.add(&thread_waker());
             ring.readable.register(&self.fanout_waker);
         };
         wait_until(
-            || ring.has_value(),
+            || ring.has_value() || ring.taken() != seen,
             Some(&register),
             &self.torn_down,
             deadline,
@@ -139,6 +151,7 @@ impl<T: Value> Shared<T> {
     /// Output `output` of execution `seq`: cloned, or taken when `take`.
     fn get(&self, seq: u64, output: usize, timeout: Option<Duration>, take: bool) -> Result<T> {
         let deadline = timeout.map(|t| Instant::now() + t);
+        let mut expired = false;
         loop {
             let ring = {
                 let mut d = self.driver.lock();
@@ -148,15 +161,14 @@ impl<T: Value> Shared<T> {
                     None => self.next_ring(&d),
                 }
             };
-            let Some(ring) = ring else {
-                return Err(DagError::TornDown.into());
-            };
-            if !self.wait(&ring, deadline) && !ring.has_value() {
+            let Some(ring) = ring.filter(|_| !expired) else {
                 return Err(match timeout {
-                    Some(after) => Error::Timeout { after },
-                    None => DagError::TornDown.into(),
+                    Some(after) if expired => Error::Timeout { after },
+                    _ => DagError::TornDown.into(),
                 });
-            }
+            };
+            // One more look after the deadline: the output may have come meanwhile.
+            expired = !self.wait(&ring, deadline);
         }
     }
 
@@ -301,14 +313,17 @@ impl<I: Value, O: DagOutput<I>> CompiledDag<I, O> {
         let deadline = self.submit_timeout.map(|t| Instant::now() + t);
         let mut d = s.driver.lock();
         s.drain(&mut d);
+        let mut expired = false;
         while d.next - d.drained >= s.max_inflight {
             let Some(ring) = s.next_ring(&d) else { break };
-            drop(d);
-            if !s.wait(&ring, deadline) && !ring.has_value() {
+            if expired {
                 return Err(Error::Timeout {
                     after: self.submit_timeout.unwrap_or_default(),
                 });
             }
+            drop(d);
+            // One more look after the deadline: the oldest may have finished meanwhile.
+            expired = !s.wait(&ring, deadline);
             d = s.driver.lock();
             s.drain(&mut d);
         }

@@ -73,6 +73,11 @@ impl<T> Ring<T> {
         value
     }
 
+    /// Values taken so far (any thread may ask: a waiter sees another thread take).
+    pub(crate) fn taken(&self) -> u64 {
+        self.read.load(Ordering::Acquire)
+    }
+
     /// Whether a value waits (any thread may ask).
     pub(crate) fn has_value(&self) -> bool {
         self.write.load(Ordering::Acquire) > self.read.load(Ordering::Acquire)
