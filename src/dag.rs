@@ -70,8 +70,9 @@
 //! the same adapter, and copies it through the host once otherwise.
 //!
 //! # Limits
-//! Only synchronous methods with one return value have `bind`; the actors must live in
-//! this process (a graph with an actor on another node does not compile:
+//! Methods with one return value have `bind` (an `async fn` runs to completion on its
+//! loop thread, with an event loop for its timers, one execution at a time); the actors
+//! must live in this process (a graph with an actor on another node does not compile:
 //! [`DagError::RemoteActor`]): cross-node channels are not implemented yet.
 
 mod actor_loop;
@@ -89,6 +90,7 @@ use std::time::Duration;
 pub use actor_loop::DagArgs;
 pub use compiled::{CompiledDag, CompiledRef, CompiledRefFuture};
 pub use error::DagError;
+pub(crate) use executor::block_on_async;
 #[doc(hidden)]
 pub use node::{MethodFn, NodeCore};
 

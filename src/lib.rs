@@ -243,6 +243,11 @@ pub mod __private {
 
     pub use crate::dag::DagArgs;
 
+    /// Runs an async method to completion on a compiled graph's loop thread.
+    pub fn dag_block_on<F: std::future::Future>(f: F) -> F::Output {
+        crate::dag::block_on_async(f)
+    }
+
     /// A compiled-graph node calling `method` of the actor behind `cell`.
     pub fn dag_bind<A: RemoteActor, I, T: crate::Value>(
         cell: &Arc<ActorCell<A>>,

@@ -53,7 +53,13 @@ impl Stage {
         "pong".into()
     }
     pub async fn later(&self, x: i64) -> i64 {
-        x
+        actix_rt::time::sleep(Duration::from_millis(1)).await;
+        x + 100
+    }
+    pub async fn later_mut(&mut self, x: i64) -> Result<i64, String> {
+        self.calls += 1;
+        actix_rt::task::yield_now().await;
+        if x < 0 { Err("negative".into()) } else { Ok(x) }
     }
 }
 
@@ -355,6 +361,23 @@ fn graphs_that_cannot_compile_are_errors() {
         matches!(mixed, Err(Error::Dag(DagError::OutputNotACall))),
         "{mixed:?}"
     );
+}
+
+#[test]
+fn async_methods_in_a_graph() {
+    let _ray = common::init_with(ray::Config::new().num_cpus(2.0));
+    let (a, b) = (Stage::remote(0), Stage::remote(0));
+    let classic = ray::get(&b.later_mut.remote(a.later.remote(5))).unwrap();
+    let compiled = b
+        .later_mut
+        .bind(a.later.bind(InputNode::new()))
+        .compile()
+        .unwrap();
+    assert_eq!(ray::get(&compiled.execute(5).unwrap()).unwrap(), classic);
+    let err = ray::get(&compiled.execute(-200).unwrap()).unwrap_err();
+    assert!(matches!(err, Error::TaskFailed { .. }), "{err:?}");
+    drop(compiled);
+    assert_eq!(ray::get(&b.calls.remote()).unwrap(), 3);
 }
 
 #[test]

@@ -294,9 +294,15 @@ fn method(
         }),
     };
     let name_str = name.to_string();
-    // Compiled graphs (`ray::dag`) run synchronous methods with one return value.
-    let bind = if f.sig.asyncness.is_none() && count == 1 {
+    // Compiled graphs (`ray::dag`) run methods with one return value; an async one runs
+    // to completion on its loop thread's own event loop.
+    let bind = if count == 1 {
         let unwrap = &r.unwrap;
+        let call = if f.sig.asyncness.is_some() {
+            quote!(::ray::__private::dag_block_on(__this.#name(#(#names),*)))
+        } else {
+            quote!(__this.#name(#(#names),*))
+        };
         quote!(
             /// Binds the method into a compiled graph (`ray::dag`): each argument is the
             /// graph's `InputNode`, another bound call, or a constant.
@@ -306,7 +312,7 @@ fn method(
                 ::ray::__private::dag_bind::<#self_ty, __I, #value_ty>(&self.cell, #full_name, __args, ::std::sync::Arc::new(
                     |__this: &mut #self_ty, __dag_args: &mut ::ray::dag::DagArgs<'_>| -> ::ray::Result<#value_ty> {
                         #(let #names: #types = __dag_args.take()?;)*
-                        let __out = __this.#name(#(#names),*);
+                        let __out = #call;
                         #unwrap
                         Ok(__out)
                     }))

@@ -210,3 +210,21 @@ fn run_group(mut group: Group, stop: &AtomicBool, node_id: crate::ids::NodeId) {
     set_thread_context(None);
     tracing::debug!("compiled-graph loop stopped");
 }
+
+thread_local! {
+    /// The event loop async methods run on (timers, `spawn_local`), made on a loop
+    /// thread at its first async step; `None` if it could not be made.
+    static ASYNC: std::cell::OnceCell<Option<actix_rt::Runtime>> =
+        const { std::cell::OnceCell::new() };
+}
+
+/// Runs an async method's future to completion on the calling loop thread. Loop threads
+/// are plain threads, never inside another runtime, so blocking here is allowed.
+pub(crate) fn block_on_async<F: std::future::Future>(f: F) -> F::Output {
+    ASYNC.with(
+        |rt| match rt.get_or_init(|| actix_rt::Runtime::new().ok()) {
+            Some(rt) => rt.block_on(f),
+            None => block_on(f),
+        },
+    )
+}
