@@ -422,3 +422,27 @@ fn submit_timeout_when_the_graph_stays_full() {
     assert_eq!(ray::get(&first).unwrap(), 500);
     assert_eq!(ray::get(&slow.execute(1).unwrap()).unwrap(), 1);
 }
+
+#[test]
+fn graphs_and_refs_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ray::dag::DagNode<i64, i64>>();
+    send_sync::<InputNode<i64>>();
+    send_sync::<ray::dag::CompiledDag<i64, ray::dag::DagNode<i64, i64>>>();
+    send_sync::<CompiledRef>();
+    let _ray = common::init_with(ray::Config::new().num_cpus(2.0));
+    let a = Stage::remote(0);
+    let compiled = a.run.bind(InputNode::new()).compile().unwrap();
+    // Several threads execute on one graph at once; each gets its own results.
+    std::thread::scope(|s| {
+        for t in 0..3i64 {
+            let compiled = &compiled;
+            s.spawn(move || {
+                for i in 0..100 {
+                    let x = t * 1000 + i;
+                    assert_eq!(ray::get(&compiled.execute(x).unwrap()).unwrap(), 2 * x);
+                }
+            });
+        }
+    });
+}
