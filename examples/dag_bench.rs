@@ -10,6 +10,16 @@
 //! - `classic_1_actor_us`, `classic_3_actor_us`: the same chain as classic calls
 //!   (`c.run.remote(b.run.remote(a.run.remote(x)))` + `get`), one at a time.
 //!
+//! Across two node processes (a second process of this binary joins as a worker node on
+//! 127.0.0.1 and hosts the actors; the driver's head node has no CPUs), over QUIC:
+//!
+//! - `remote_dag_1_actor_us`, `remote_dag_3_actor_us`: the chains compiled, each remote
+//!   actor reached through the graph's persistent channel (a 3-actor chain relays each
+//!   hop through the driver: three round trips);
+//! - `remote_classic_1_actor_us`, `remote_classic_3_actor_us`: the same classic calls.
+//!
+//! `BENCH_REMOTE=0` skips them.
+//!
 //! Run: `cargo run --release --example dag_bench`; `BENCH_SCALE=0.01` for a smoke run.
 //! `BENCH_REPEATS` (default 5) sets how many times each figure is measured; the median is
 //! printed.
@@ -75,7 +85,12 @@ fn classic(stages: &[&ActorHandle<Stage>], k: usize) {
     }
 }
 
-fn main() -> ray::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // The worker-node process of the cross-node figures: joins and serves until killed.
+    if std::env::var("RAY_NODE_MODE").is_ok() {
+        ray::init()?;
+        return Ok(());
+    }
     ray::init_with(ray::Config::new().num_cpus(2.0))?;
     let (a, b, c) = (Stage::remote(), Stage::remote(), Stage::remote());
     ray::get(&[a.run.remote(0), b.run.remote(0), c.run.remote(0)])?;
@@ -127,11 +142,72 @@ fn main() -> ray::Result<()> {
             out.push(("dag_3_actor_pipelined_us", us));
         }
     }
+    drop((a, b, c));
+    ray::shutdown();
+    if env("BENCH_REMOTE", 1) != 0 {
+        remote_figures(&mut out)?;
+    }
     let fields: Vec<String> = out
         .iter()
         .map(|(k, v)| format!("\"{k}\": {v:.3}"))
         .collect();
     println!("{{{}}}", fields.join(", "));
-    ray::shutdown();
     Ok(())
+}
+
+/// The chains with their actors in a second node process.
+fn remote_figures(out: &mut Vec<(&'static str, f64)>) -> anyhow::Result<()> {
+    ray::init_with(ray::Config::new().head().num_cpus(0.0))?;
+    let address = ray::runtime_context()
+        .cluster_address()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("no cluster address"))?;
+    let mut worker = std::process::Command::new(std::env::current_exe()?)
+        .env("RAY_NODE_MODE", "worker")
+        .env("RAY_ADDRESS", &address)
+        .env("RAY_NUM_CPUS", "2")
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    let result = (|| -> anyhow::Result<()> {
+        let deadline = Instant::now() + std::time::Duration::from_secs(60);
+        while ray::nodes()?.iter().filter(|n| n.alive).count() < 2 {
+            anyhow::ensure!(Instant::now() < deadline, "the worker node did not join");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // Actors that need a CPU cannot live on the CPU-less head: they go to the worker.
+        let far = || Stage::options().num_cpus(0.5).remote();
+        let (a, b, c) = (far(), far(), far());
+        ray::get(&[a.run.remote(0), b.run.remote(0), c.run.remote(0)])?;
+        let one = [&a];
+        let three = [&a, &b, &c];
+        out.push((
+            "remote_classic_1_actor_us",
+            median_us(n(2_000), |k| classic(&one, k)),
+        ));
+        out.push((
+            "remote_classic_3_actor_us",
+            median_us(n(1_000), |k| classic(&three, k)),
+        ));
+        for (name, stages) in [
+            ("remote_dag_1_actor_us", &one[..]),
+            ("remote_dag_3_actor_us", &three[..]),
+        ] {
+            let compiled = chain(stages).compile()?;
+            let depth = stages.len() as u64;
+            out.push((
+                name,
+                median_us(n(5_000), |k| {
+                    for i in 0..k as u64 {
+                        let r = compiled.execute(i).unwrap();
+                        assert_eq!(ray::get(&r).unwrap(), i + depth);
+                    }
+                }),
+            ));
+        }
+        Ok(())
+    })();
+    let _ = worker.kill();
+    let _ = worker.wait();
+    ray::shutdown();
+    result
 }

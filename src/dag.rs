@@ -69,11 +69,21 @@
 //! a kernel there reads it in place (`GpuContext::run_kernel_on`) when both stages use
 //! the same adapter, and copies it through the host once otherwise.
 //!
+//! # Across nodes
+//! An actor on another node takes part through one persistent QUIC stream per graph,
+//! opened at compile time: its node lends the instance to a thread of its own that
+//! serves the stream, and each execution sends one call (method and MessagePack
+//! arguments) and reads one reply. A failed stream or node fails that execution and
+//! every later one with [`crate::Error::ActorDied`]. Teardown ends the stream and waits
+//! until the instance is back with its host.
+//!
 //! # Limits
 //! Methods with one return value have `bind` (an `async fn` runs to completion on its
-//! loop thread, with an event loop for its timers, one execution at a time); the actors
-//! must live in this process (a graph with an actor on another node does not compile:
-//! [`DagError::RemoteActor`]): cross-node channels are not implemented yet.
+//! loop thread, with an event loop for its timers, one execution at a time). Calls to
+//! actors on other nodes go from the driver's loop and back, one round trip each: an
+//! edge between two actors on other nodes is relayed by the driver (no node-to-node
+//! channels yet), and a remote call does not overlap the next execution's. A
+//! [`crate::gpu::GpuBuffer`] does not cross nodes.
 
 mod actor_loop;
 mod compile;
@@ -81,6 +91,7 @@ mod compiled;
 mod error;
 mod executor;
 mod node;
+mod remote;
 mod ring;
 
 use std::marker::PhantomData;
@@ -92,7 +103,8 @@ pub use compiled::{CompiledDag, CompiledRef, CompiledRefFuture};
 pub use error::DagError;
 pub(crate) use executor::block_on_async;
 #[doc(hidden)]
-pub use node::{MethodFn, NodeCore};
+pub use node::{EncodeFn, MethodFn, NodeCore};
+pub(crate) use remote::serve_remote;
 
 use node::{Kind, ValueGlue};
 
@@ -476,6 +488,7 @@ pub(crate) fn bind<A: RemoteActor, I, T: Value>(
     method: &'static str,
     args: Vec<Arc<NodeCore>>,
     f: MethodFn<A, T>,
+    encode: EncodeFn,
 ) -> DagNode<I, T> {
-    DagNode::from_core(node::call(handle, method, args, f))
+    DagNode::from_core(node::call(handle, method, args, f, encode))
 }

@@ -254,8 +254,15 @@ pub mod __private {
         method: &'static str,
         args: Vec<Arc<crate::dag::NodeCore>>,
         f: crate::dag::MethodFn<A, T>,
+        encode: crate::dag::EncodeFn,
     ) -> crate::dag::DagNode<I, T> {
-        crate::dag::bind(ActorHandle::from_cell(cell.clone()), method, args, f)
+        crate::dag::bind(
+            ActorHandle::from_cell(cell.clone()),
+            method,
+            args,
+            f,
+            encode,
+        )
     }
 
     /// Sends a method call to an actor.

@@ -136,7 +136,7 @@ pub(crate) enum Outcome {
     Done,
     /// The graph is being torn down and this step's inputs ran out.
     Stopped,
-    /// The method panicked: the instance is lost.
+    /// The instance is lost (the method panicked, or the channel to its node failed).
     Panicked(String),
 }
 

@@ -135,7 +135,9 @@ pub(crate) fn compile<I: Value, O: DagOutput<I>>(
         let (Kind::Call { actor, .. }, Some(ins)) = (&n.kind, ins) else {
             continue;
         };
-        let step = n.glue.step(ins.readers, ins.trigger, outs)?;
+        let step = n
+            .glue
+            .step(ins.readers, ins.trigger, outs, actor.is_remote())?;
         let at = match actors.iter().position(|(id, _, _)| *id == actor.id()) {
             Some(at) => at,
             None => {

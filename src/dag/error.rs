@@ -37,10 +37,9 @@ pub enum DagError {
     /// The graph reads two different `InputNode`s.
     #[error("the graph reads two different InputNodes: build it from one")]
     TwoInputs,
-    /// The actor lives on another node; compiled graphs span one process so far.
-    #[error(
-        "actor {actor_id} lives on another node: compiled graphs run actors of this process only (use classic calls for it)"
-    )]
+    /// The actor's handle says it lives on another node but not where (a handle that
+    /// never reached a cluster).
+    #[error("actor {actor_id} lives on another node this one cannot reach: join the cluster first")]
     RemoteActor {
         /// The actor.
         actor_id: ActorId,

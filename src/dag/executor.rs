@@ -22,6 +22,8 @@ use crate::{ActorHandle, Error, RemoteActor, Result};
 /// does).
 pub(crate) trait DagActor: Send + Sync {
     fn id(&self) -> ActorId;
+    /// Whether the actor lives on another node (its steps then call it over a channel).
+    fn is_remote(&self) -> bool;
     /// Takes the instance from its host, once the calls queued before it have run.
     fn lend(&self) -> Result<Box<dyn Runner>>;
 }
@@ -44,33 +46,43 @@ impl<A: RemoteActor> DagActor for ActorHandle<A> {
         self.cell().id
     }
 
+    fn is_remote(&self) -> bool {
+        self.cell().is_remote()
+    }
+
     fn lend(&self) -> Result<Box<dyn Runner>> {
-        let cell = self.cell();
-        if cell.is_remote() {
-            return Err(DagError::RemoteActor { actor_id: cell.id }.into());
+        if self.cell().is_remote() {
+            return super::remote::RemoteRunner::open(self.cell());
         }
-        let host = cell.addr.clone()?;
-        let (reply, rx) = oneshot::channel();
-        host.do_send(LendInstance { reply });
-        let died = || Error::ActorDied {
-            actor_id: cell.id,
-            reason: "the actor stopped before the graph compiled".into(),
-        };
-        let loan = block_on(rx).map_err(|_| died())??;
-        Ok(Box::new(ActorRunner {
-            actor_id: loan.actor_id,
-            instance: Some(loan.instance),
-            context: loan.context,
-            killed: loan.killed,
-            steps: Vec::new(),
-            dead: None,
-            lost: None,
-            host,
-        }))
+        Ok(Box::new(lend(self)?))
     }
 }
 
-struct ActorRunner<A: RemoteActor> {
+/// Takes the instance of a local actor from its host, once the calls queued before it
+/// have run.
+pub(crate) fn lend<A: RemoteActor>(handle: &ActorHandle<A>) -> Result<ActorRunner<A>> {
+    let cell = handle.cell();
+    let host = cell.addr.clone()?;
+    let (reply, rx) = oneshot::channel();
+    host.do_send(LendInstance { reply });
+    let died = || Error::ActorDied {
+        actor_id: cell.id,
+        reason: "the actor stopped before the graph compiled".into(),
+    };
+    let loan = block_on(rx).map_err(|_| died())??;
+    Ok(ActorRunner {
+        actor_id: loan.actor_id,
+        instance: Some(loan.instance),
+        context: loan.context,
+        killed: loan.killed,
+        steps: Vec::new(),
+        dead: None,
+        lost: None,
+        host,
+    })
+}
+
+pub(crate) struct ActorRunner<A: RemoteActor> {
     actor_id: ActorId,
     instance: Option<A>,
     context: ExecContext,
@@ -84,6 +96,33 @@ struct ActorRunner<A: RemoteActor> {
 }
 
 impl<A: RemoteActor> ActorRunner<A> {
+    /// Runs `method` (`Class.method`) on encoded arguments for a graph on another node:
+    /// the encoded result, or the error that replaces it.
+    pub(crate) fn serve_call(&mut self, method: &str, args: Vec<Vec<u8>>) -> Result<Vec<u8>> {
+        if self.dead.is_none() && self.killed.load(Ordering::Relaxed) {
+            self.lose("the actor was killed".into());
+        }
+        if let Some(dead) = &self.dead {
+            return Err(dead.clone());
+        }
+        let Some(a) = self.instance.as_mut() else {
+            return Err(Error::InvalidArgument("the instance is gone".into()));
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            A::dag_call(a, method, args)
+        })) {
+            Ok(r) => r,
+            Err(p) => {
+                let message = crate::error::panic_message(&*p);
+                self.lose(format!("method `{method}` panicked: {message}"));
+                Err(Error::TaskPanicked {
+                    function: method.to_string(),
+                    message,
+                })
+            }
+        }
+    }
+
     fn lose(&mut self, reason: String) {
         tracing::warn!(actor_id = %self.actor_id, %reason, "actor died in a compiled graph");
         self.instance = None;

@@ -7,6 +7,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use super::actor_loop::{CallOp, ConstReader, DagArgs, Reader, RingReader, Writer};
+use super::remote::RemoteEnd;
 use super::ring::Ring;
 use crate::{ActorHandle, RemoteActor, Result, Value};
 
@@ -40,12 +41,14 @@ pub(crate) trait Glue: Send + Sync {
     fn ring(&self, capacity: usize) -> AnyRing;
     /// The reader of one edge leaving this node (`ring` is `None` for a constant).
     fn reader(&self, ring: Option<&AnyRing>) -> Result<Box<dyn Reader>>;
-    /// The loop step of a call node, writing to `outputs`.
+    /// The loop step of a call node, writing to `outputs`; `remote` when its actor is
+    /// on another node (the step then calls it over the graph's channel).
     fn step(
         &self,
         _readers: Vec<Box<dyn Reader>>,
         _trigger: Option<Box<dyn Reader>>,
         _outputs: &[AnyRing],
+        _remote: bool,
     ) -> Result<AnyStep> {
         Err(super::DagError::NoActorCall.into())
     }
@@ -88,10 +91,15 @@ impl<T: Value> Glue for ValueGlue<T> {
 /// The method body a call node runs: reads its arguments from `DagArgs`.
 pub type MethodFn<A, T> = Arc<dyn Fn(&mut A, &mut DagArgs<'_>) -> Result<T> + Send + Sync>;
 
+/// Reads a call's arguments from `DagArgs` and encodes each (for an actor on another
+/// node).
+pub type EncodeFn = Arc<dyn Fn(&mut DagArgs<'_>) -> Result<Vec<Vec<u8>>> + Send + Sync>;
+
 /// The glue of a call of a method of `A` returning `T`.
 pub(crate) struct CallGlue<A, T> {
     pub(crate) method: &'static str,
     pub(crate) f: MethodFn<A, T>,
+    pub(crate) encode: EncodeFn,
 }
 
 impl<A: RemoteActor, T: Value> Glue for CallGlue<A, T> {
@@ -114,11 +122,27 @@ impl<A: RemoteActor, T: Value> Glue for CallGlue<A, T> {
         readers: Vec<Box<dyn Reader>>,
         trigger: Option<Box<dyn Reader>>,
         outputs: &[AnyRing],
+        remote: bool,
     ) -> Result<AnyStep> {
         let rings = outputs
             .iter()
             .map(|r| downcast_ring::<T>(r, self.method))
             .collect::<Result<Vec<_>>>()?;
+        if remote {
+            let (encode, method) = (self.encode.clone(), self.method);
+            let f: MethodFn<RemoteEnd, T> = Arc::new(move |end, args| {
+                let bytes = end.call(method, encode(args)?)?;
+                crate::tasks::decode::<T>(&bytes)
+            });
+            let step: Box<dyn super::actor_loop::Step<RemoteEnd>> = Box::new(CallOp {
+                method: self.method,
+                f,
+                readers,
+                trigger,
+                out: Writer::new(rings),
+            });
+            return Ok(Box::new(step));
+        }
         let step: Box<dyn super::actor_loop::Step<A>> = Box::new(CallOp {
             method: self.method,
             f: self.f.clone(),
@@ -136,12 +160,13 @@ pub(crate) fn call<A: RemoteActor, T: Value>(
     method: &'static str,
     args: Vec<Arc<NodeCore>>,
     f: MethodFn<A, T>,
+    encode: EncodeFn,
 ) -> Arc<NodeCore> {
     Arc::new(NodeCore {
         kind: Kind::Call {
             actor: Arc::new(handle),
         },
         args,
-        glue: Box::new(CallGlue { method, f }),
+        glue: Box::new(CallGlue { method, f, encode }),
     })
 }
