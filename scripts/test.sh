@@ -44,3 +44,4 @@ cargo nextest run --all-targets --no-fail-fast
 RAY_GPU_ALLOW_SOFTWARE=1 cargo test --doc -- --test-threads=1
 # The microbenchmark must keep working; timings are not checked here.
 BENCH_SCALE=0.01 BENCH_REPEATS=1 cargo run --example microbenchmark >/dev/null
+BENCH_SCALE=0.01 BENCH_REPEATS=1 cargo run --example dag_bench >/dev/null

@@ -16,14 +16,14 @@ mod remote;
 
 pub(crate) use cluster::{
     ActorStopped, AgentSettings, Ask, BorrowState, ClusterAgent, KillRemoteActor, NameRequest,
-    NodeAddr, PullObject, ReleaseBorrow, Retry, Role, RunRemote, StopAgent, random_token,
-    start as start_cluster_agent,
+    NodeAddr, OpenDagChannel, PullObject, ReleaseBorrow, Retry, Role, RunRemote, StopAgent,
+    random_token, start as start_cluster_agent,
 };
 pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};
 pub(crate) use handle::{create as create_actor, get_actor};
 pub use host::Method;
-pub(crate) use host::{ActorCall, ActorHost, Terminate};
+pub(crate) use host::{ActorCall, ActorHost, LendInstance, ReturnInstance, Terminate};
 pub(crate) use node_manager::{
     AcquireResources, Batch, CancelTask, GpuGrant, LeaseDone, NodeManager, NodeStats, QueryNode,
     ReleaseResources, ReserveBundles, ReturnBundles, SubmitTask, TaskBlocked, TaskFinished,

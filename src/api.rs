@@ -21,7 +21,8 @@ use crate::store::{MemorySummary, ObjectRef, RawRef, object_ref_downcast, stored
 use crate::tasks::Value;
 use crate::{Error, Result};
 
-/// What `ray::get` accepts: one ref, or a slice, array or `Vec` of refs.
+/// What `ray::get` accepts: one ref, or a slice, array or `Vec` of refs (object refs, or
+/// the [`crate::dag::CompiledRef`]s of compiled-graph executions).
 ///
 /// # Examples
 /// ```
@@ -40,6 +41,12 @@ pub trait Gettable {
     #[doc(hidden)]
     fn assemble(values: Vec<crate::store::StoredValue>, ids: Vec<ObjectId>)
     -> Result<Self::Output>;
+    /// Waits for the value(s); object refs read the object store, other refs (compiled
+    /// graphs) their own channels.
+    #[doc(hidden)]
+    fn get_with(&self, timeout: Option<Duration>) -> Result<Self::Output> {
+        get_inner(self, timeout)
+    }
 }
 
 fn typed<T: Value>(id: ObjectId, v: crate::store::StoredValue) -> Result<T> {
@@ -150,7 +157,7 @@ fn get_inner<G: Gettable + ?Sized>(refs: &G, timeout: Option<Duration>) -> Resul
 /// # ray::shutdown();
 /// ```
 pub fn get<G: Gettable + ?Sized>(refs: &G) -> Result<G::Output> {
-    get_inner(refs, None)
+    refs.get_with(None)
 }
 
 /// Like [`get`], giving up after `timeout` with [`Error::Timeout`].
@@ -169,7 +176,7 @@ pub fn get<G: Gettable + ?Sized>(refs: &G) -> Result<G::Output> {
 /// # ray::shutdown();
 /// ```
 pub fn get_timeout<G: Gettable + ?Sized>(refs: &G, timeout: Duration) -> Result<G::Output> {
-    get_inner(refs, Some(timeout))
+    refs.get_with(Some(timeout))
 }
 
 /// Stores `value` in the caller's node and returns a ref to it. The value is moved, not

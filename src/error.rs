@@ -156,6 +156,9 @@ pub enum Error {
     /// A GPU failure: no GPU assigned, a kernel rejected, a device lost (`ray::gpu`).
     #[error(transparent)]
     Gpu(#[from] crate::gpu::GpuError),
+    /// A compiled graph could not compile or take an execution (`ray::dag`).
+    #[error(transparent)]
+    Dag(#[from] crate::dag::DagError),
 }
 
 impl Error {

@@ -8,6 +8,7 @@
 //! tests and CI use lavapipe that way. The examples on this page need an adapter, so they
 //! run where `scripts/test.sh` runs them: it installs lavapipe and sets that variable.
 
+mod buffer;
 mod detect;
 mod kernel;
 
@@ -19,6 +20,7 @@ use std::time::Instant;
 use futures::FutureExt;
 use parking_lot::Mutex;
 
+pub use buffer::GpuBuffer;
 pub use detect::allow_software_from_env;
 pub(crate) use detect::{Adapter, count_at_start, detect, parse_flag};
 pub use kernel::Element;
@@ -104,6 +106,8 @@ pub struct GpuContext {
     queue: wgpu::Queue,
     /// Compiled kernels, by source, entry point and input count.
     pipelines: Mutex<kernel::Pipelines>,
+    /// Copies between the host and `GpuBuffer`s on this GPU, each way.
+    transfers: buffer::Transfers,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -218,6 +222,7 @@ impl GpuContext {
             device,
             queue,
             pipelines: Mutex::new(kernel::Pipelines::default()),
+            transfers: Default::default(),
         })
     }
 }

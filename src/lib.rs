@@ -7,6 +7,7 @@ mod actors;
 mod api;
 pub mod cluster_utils;
 mod config;
+pub mod dag;
 mod dashboard;
 mod error;
 pub mod gpu;
@@ -238,6 +239,30 @@ pub mod __private {
             function: format!("{class}.{method}"),
             node_id: crate::runtime_context().node_id(),
         }
+    }
+
+    pub use crate::dag::DagArgs;
+
+    /// Runs an async method to completion on a compiled graph's loop thread.
+    pub fn dag_block_on<F: std::future::Future>(f: F) -> F::Output {
+        crate::dag::block_on_async(f)
+    }
+
+    /// A compiled-graph node calling `method` of the actor behind `cell`.
+    pub fn dag_bind<A: RemoteActor, I, T: crate::Value>(
+        cell: &Arc<ActorCell<A>>,
+        method: &'static str,
+        args: Vec<Arc<crate::dag::NodeCore>>,
+        f: crate::dag::MethodFn<A, T>,
+        encode: crate::dag::EncodeFn,
+    ) -> crate::dag::DagNode<I, T> {
+        crate::dag::bind(
+            ActorHandle::from_cell(cell.clone()),
+            method,
+            args,
+            f,
+            encode,
+        )
     }
 
     /// Sends a method call to an actor.

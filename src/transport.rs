@@ -3,10 +3,12 @@
 //! This module knows nothing about scheduling; the QUIC endpoints that carry frames
 //! between nodes (`quic.rs`, with TLS pinning in `tls.rs`) carry exactly these frames.
 
+mod channel;
 mod frame;
 mod quic;
 mod tls;
 
+pub use channel::Channel;
 pub(crate) use frame::decode_body;
 pub use frame::{
     FrameReader, MAX_FRAME_BYTES, NodeLoad, WIRE_VERSION, WireActor, WireJob, WireMessage,

@@ -61,11 +61,13 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
     let mut inits = Vec::new();
     let mut stubs = Vec::new();
     let mut arms = Vec::new();
+    let mut dag_arms = Vec::new();
     let mut signatures = vec![signature_of(ctor)?];
     let mut has_async = false;
     for f in fns.iter().filter(|f| f.sig.receiver().is_some()) {
         has_async |= f.sig.asyncness.is_some();
-        let (field, init, stub) = method(f, self_ty, &class)?;
+        let (field, init, stub, dag_arm) = method(f, self_ty, &class)?;
+        dag_arms.push(dag_arm);
         fields.push(field);
         inits.push(init);
         stubs.push(stub);
@@ -106,6 +108,18 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
             ) -> ::ray::Result<Vec<::ray::__private::RawRefHandle>> {
                 match __method {
                     #(#arms)*
+                    _ => Err(::ray::__private::no_method(#class_str, __method)),
+                }
+            }
+            #[allow(unreachable_code, clippy::let_unit_value, clippy::unit_arg)]
+            fn dag_call(
+                __this: &mut Self,
+                __method: &str,
+                __args: Vec<Vec<u8>>,
+            ) -> ::ray::Result<Vec<u8>> {
+                let mut __it = __args.into_iter();
+                match __method {
+                    #(#dag_arms)*
                     _ => Err(::ray::__private::no_method(#class_str, __method)),
                 }
             }
@@ -236,7 +250,7 @@ fn method(
     f: &ImplItemFn,
     self_ty: &Type,
     class: &syn::Ident,
-) -> syn::Result<(TokenStream, TokenStream, TokenStream)> {
+) -> syn::Result<(TokenStream, TokenStream, TokenStream, TokenStream)> {
     let name = &f.sig.ident;
     let vis = &f.vis;
     let stub = format_ident!("__Ray{}_{}", class, name);
@@ -294,6 +308,52 @@ fn method(
         }),
     };
     let name_str = name.to_string();
+    // Compiled graphs (`ray::dag`) run methods with one return value; an async one runs
+    // to completion on its loop thread's own event loop.
+    let unwrap = &r.unwrap;
+    let call = if f.sig.asyncness.is_some() {
+        quote!(::ray::__private::dag_block_on(__this.#name(#(#names),*)))
+    } else {
+        quote!(__this.#name(#(#names),*))
+    };
+    // The same call from encoded arguments, for a graph driven from another node.
+    let dag_arm = if count == 1 {
+        quote!(
+            #full_name => {
+                #(let #names: #types = match __it.next() {
+                    Some(__b) => ::ray::__private::decode(&__b)?,
+                    None => return Err(::ray::__private::no_method(#full_name, "(missing argument)")),
+                };)*
+                let __out = #call;
+                #unwrap
+                ::ray::__private::encode(&__out)
+            }
+        )
+    } else {
+        quote!()
+    };
+    let bind = if count == 1 {
+        quote!(
+            /// Binds the method into a compiled graph (`ray::dag`): each argument is the
+            /// graph's `InputNode`, another bound call, or a constant.
+            #[allow(dead_code, clippy::let_unit_value, clippy::unit_arg)]
+            #vis fn bind<__I: ::ray::Value>(&self, #(#names: impl ::ray::dag::IntoNode<__I, #types>),*) -> ::ray::dag::DagNode<__I, #value_ty> {
+                let __args = vec![#(::ray::dag::IntoNode::<__I, #types>::into_node(#names).into_core()),*];
+                ::ray::__private::dag_bind::<#self_ty, __I, #value_ty>(&self.cell, #full_name, __args, ::std::sync::Arc::new(
+                    |__this: &mut #self_ty, __dag_args: &mut ::ray::dag::DagArgs<'_>| -> ::ray::Result<#value_ty> {
+                        #(let #names: #types = __dag_args.take()?;)*
+                        let __out = #call;
+                        #unwrap
+                        Ok(__out)
+                    }), ::std::sync::Arc::new(
+                    |__dag_args: &mut ::ray::dag::DagArgs<'_>| -> ::ray::Result<Vec<Vec<u8>>> {
+                        Ok(vec![#(::ray::__private::encode(&__dag_args.take::<#types>()?)?),*])
+                    }))
+            }
+        )
+    } else {
+        quote!()
+    };
     let field = quote!(#vis #name: #stub);
     let init = quote!(#name: #stub { cell: __cell.clone() });
     let stub_def = quote!(
@@ -324,7 +384,9 @@ fn method(
                 let mut __it = __raws.into_iter();
                 #build
             }
+
+            #bind
         }
     );
-    Ok((field, init, stub_def))
+    Ok((field, init, stub_def, dag_arm))
 }

@@ -9,6 +9,7 @@
 
 mod actors;
 mod bundles;
+mod dag;
 mod follow;
 mod holds;
 mod inbound;
@@ -39,6 +40,7 @@ pub(crate) use actors::{
     ActorStopped, CallRemoteActor, CreateRemoteActor, KillRemoteActor, NameRequest,
 };
 pub(crate) use bundles::Ask;
+pub(crate) use dag::OpenDagChannel;
 pub(crate) use link::NodeAddr;
 use link::{Connecting, Link};
 pub(crate) use objects::{BorrowState, PullObject, ReleaseBorrow};
@@ -120,6 +122,14 @@ pub(crate) struct ClusterAgent {
 struct AgentService(Addr<ClusterAgent>);
 
 impl Service for AgentService {
+    fn channel(&self, from: NodeId, open: WireMessage, channel: crate::transport::Channel) {
+        self.0.do_send(dag::OpenedChannel {
+            from,
+            open,
+            channel,
+        });
+    }
+
     fn handle(
         &self,
         from: NodeId,

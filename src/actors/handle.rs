@@ -57,6 +57,15 @@ pub trait RemoteActor: Send + Sync + Sized + 'static {
     #[doc(hidden)]
     fn dispatch(handle: &ActorHandle<Self>, method: &str, args: &[u8])
     -> Result<Vec<RawRefHandle>>;
+    /// Runs `method` (`Class.method`) on the instance with encoded arguments and encodes
+    /// its result (a compiled graph's call from another node).
+    #[doc(hidden)]
+    fn dag_call(this: &mut Self, method: &str, args: Vec<Vec<u8>>) -> Result<Vec<u8>> {
+        let _ = (this, args);
+        Err(Error::InvalidArgument(format!(
+            "`{method}` cannot run in a compiled graph"
+        )))
+    }
 }
 
 /// What all handles of one actor share; the actor is stopped when the last one goes
@@ -232,6 +241,11 @@ impl<A: RemoteActor> ActorHandle<A> {
     pub(crate) fn from_cell(cell: Arc<ActorCell<A>>) -> Self {
         let methods = A::methods(&cell);
         Self { cell, methods }
+    }
+
+    /// The cell all handles of this actor share.
+    pub(crate) fn cell(&self) -> &Arc<ActorCell<A>> {
+        &self.cell
     }
 
     /// The actor's id.

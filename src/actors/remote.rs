@@ -216,6 +216,9 @@ pub trait HostedActor: Send + Sync {
     fn dispatch(&self, method: &str, args: &[u8]) -> Result<RawRef>;
     /// Kills the actor now.
     fn terminate(&self, reason: &str);
+    /// Serves a compiled graph's calls from another node on `channel`, with the
+    /// instance lent by its host until the channel ends.
+    fn serve_dag(&self, channel: crate::transport::Channel);
 }
 
 /// The name of the call that only waits for the constructor (`handle.ready()`).
@@ -239,6 +242,10 @@ impl<A: RemoteActor> HostedActor for ActorHandle<A> {
 
     fn terminate(&self, reason: &str) {
         ActorHandle::terminate(self, reason);
+    }
+
+    fn serve_dag(&self, channel: crate::transport::Channel) {
+        crate::dag::serve_remote(self.clone(), channel);
     }
 }
 

@@ -38,14 +38,14 @@ pub(super) struct Pipelines(HashMap<(String, String, usize), wgpu::ComputePipeli
 const MAX_PIPELINES: usize = 64;
 
 /// A submitted kernel whose result is not read yet.
-struct Pending<T> {
-    id: u32,
-    device: wgpu::Device,
-    staging: wgpu::Buffer,
-    index: wgpu::SubmissionIndex,
-    mapped: mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
-    len: usize,
-    _element: std::marker::PhantomData<fn() -> T>,
+pub(super) struct Pending<T> {
+    pub(super) id: u32,
+    pub(super) device: wgpu::Device,
+    pub(super) staging: wgpu::Buffer,
+    pub(super) index: wgpu::SubmissionIndex,
+    pub(super) mapped: mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
+    pub(super) len: usize,
+    pub(super) _element: std::marker::PhantomData<fn() -> T>,
 }
 
 impl GpuContext {
@@ -297,7 +297,7 @@ impl GpuContext {
     }
 
     /// The compiled kernel for this source, entry point and input count.
-    fn pipeline(
+    pub(super) fn pipeline(
         &self,
         wgsl: &str,
         entry: &str,
@@ -358,7 +358,7 @@ impl GpuContext {
 
 impl<T: Element> Pending<T> {
     /// Blocks until the kernel is done and copies its output out.
-    fn wait(self) -> crate::Result<Vec<T>> {
+    pub(super) fn wait(self) -> crate::Result<Vec<T>> {
         let started = Instant::now();
         let id = self.id;
         let failed = |message: String| -> crate::Error {
@@ -414,7 +414,7 @@ impl<T: Element> Pending<T> {
     }
 }
 
-fn check_len(what: &str, len: usize, size: usize, max_bytes: u64) -> Result<(), String> {
+pub(super) fn check_len(what: &str, len: usize, size: usize, max_bytes: u64) -> Result<(), String> {
     if len == 0 {
         return Err(format!(
             "{what} is empty (a storage buffer needs at least one element)"
@@ -431,7 +431,7 @@ fn check_len(what: &str, len: usize, size: usize, max_bytes: u64) -> Result<(), 
 
 /// Runs `f` inside validation, out-of-memory and internal error scopes, turning the first
 /// error captured into `Err`.
-fn scoped<R>(device: &wgpu::Device, f: impl FnOnce() -> R) -> Result<R, String> {
+pub(super) fn scoped<R>(device: &wgpu::Device, f: impl FnOnce() -> R) -> Result<R, String> {
     let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
     let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);

@@ -239,6 +239,27 @@ pub enum WireMessage {
         /// Why.
         message: String,
     },
+    /// Opens a persistent channel to an actor the receiving node hosts, for a compiled
+    /// graph (`ray::dag`): the stream stays open, carrying one `DagCall` and one
+    /// `DagReply` per execution, until the graph is torn down. Answered first by a
+    /// `DagReply` saying whether the actor's instance was lent.
+    DagOpen {
+        /// The actor.
+        actor_id: ActorId,
+    },
+    /// One method call on a channel opened by `DagOpen`: the arguments, each
+    /// MessagePack-encoded.
+    DagCall {
+        /// The method's name.
+        method: String,
+        /// The encoded arguments, in parameter order.
+        args: Vec<serde_bytes::ByteBuf>,
+    },
+    /// The answer to `DagOpen` (an empty value) or to one `DagCall` (the encoded result).
+    DagReply {
+        /// The encoded value, or what failed.
+        result: Result<serde_bytes::ByteBuf, crate::Error>,
+    },
 }
 
 /// One job (a driver program) in the head's job table.

@@ -123,6 +123,12 @@ pub trait Service: Send + Sync + 'static {
         msg: WireMessage,
         payload: Vec<u8>,
     ) -> BoxFuture<'static, (WireMessage, Vec<u8>)>;
+
+    /// Takes a persistent channel peer `from` opened with `open` (a `DagOpen`). The
+    /// default refuses it by dropping it.
+    fn channel(&self, from: NodeId, open: WireMessage, channel: super::Channel) {
+        let _ = (from, open, channel);
+    }
 }
 
 /// A node's QUIC endpoint: serves peers and connects to them.
@@ -302,6 +308,23 @@ impl Peer {
             send,
             recv,
         })
+    }
+
+    /// Opens a persistent channel with `open` as its first frame (see
+    /// [`WireMessage::DagOpen`]); the peer answers on it.
+    ///
+    /// # Errors
+    /// As [`Peer::request`].
+    pub async fn open_channel(&self, open: &WireMessage) -> Result<super::Channel, TransportError> {
+        let (mut send, recv) = self.conn.open_bi().await.map_err(connection_error)?;
+        let mut head = encode_frame(open)?;
+        // An empty bulk payload, announced: the peer reads the request without waiting
+        // for the end of the stream, which stays open.
+        head.extend_from_slice(&0u64.to_be_bytes());
+        send.write_all(&head)
+            .await
+            .map_err(|e| TransportError::Closed(e.to_string()))?;
+        Ok(super::Channel { send, recv })
     }
 
     /// Sends raw bytes as a request (for tests of malformed input) and returns whatever
@@ -505,6 +528,9 @@ async fn serve(
         let conn = conn.clone();
         actix_rt::spawn(async move {
             match read_message(&mut recv).await {
+                Ok((msg @ WireMessage::DagOpen { .. }, _)) => {
+                    service.channel(peer, msg, super::Channel { send, recv });
+                }
                 Ok((msg, payload)) => {
                     let (reply, bulk) = service.handle(peer, msg, payload).await;
                     if let Err(e) = write_message(&mut send, &reply, &bulk).await {
