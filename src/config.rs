@@ -187,7 +187,10 @@ impl Config {
     /// # Examples
     /// ```
     /// ray::init_with(ray::Config::new().dashboard_host("127.0.0.1")).unwrap();
-    /// assert!(ray::runtime_context().dashboard_token().is_none());
+    /// let ctx = ray::runtime_context();
+    /// assert!(ctx.dashboard_url().unwrap().starts_with("http://127.0.0.1:"));
+    /// // On loopback only the endpoints that change something need it.
+    /// assert!(ctx.dashboard_token().is_some());
     /// ray::shutdown();
     /// ```
     pub fn dashboard_host(mut self, host: impl Into<String>) -> Self {
