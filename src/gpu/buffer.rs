@@ -243,35 +243,10 @@ impl GpuContext {
                     usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
                     mapped_at_creation: false,
                 });
-                let mut entries: Vec<wgpu::BindGroupEntry<'_>> = here
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| wgpu::BindGroupEntry {
-                        binding: i as u32,
-                        resource: b.buffer.as_entire_binding(),
-                    })
-                    .collect();
-                entries.push(wgpu::BindGroupEntry {
-                    binding: here.len() as u32,
-                    resource: output.as_entire_binding(),
-                });
-                let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("ray-gpu-bindings"),
-                    layout: &pipeline.get_bind_group_layout(0),
-                    entries: &entries,
-                });
-                let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("ray-gpu-kernel"),
-                });
-                {
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some(entry),
-                        timestamp_writes: None,
-                    });
-                    pass.set_pipeline(&pipeline);
-                    pass.set_bind_group(0, &bind_group, &[]);
-                    pass.dispatch_workgroups(x, y, z);
-                }
+                let mut bound: Vec<&wgpu::Buffer> = here.iter().map(|b| &*b.buffer).collect();
+                bound.push(&output);
+                let encoder =
+                    super::kernel::encode_dispatch(device, &pipeline, &bound, entry, (x, y, z));
                 self.queue.submit([encoder.finish()]);
                 output
             })

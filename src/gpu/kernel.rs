@@ -263,31 +263,8 @@ impl GpuContext {
                 mapped_at_creation: false,
             });
             buffers.push(output);
-            let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry {
-                    binding: i as u32,
-                    resource: b.as_entire_binding(),
-                })
-                .collect();
-            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("ray-gpu-bindings"),
-                layout: &pipeline.get_bind_group_layout(0),
-                entries: &entries,
-            });
-            let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("ray-gpu-kernel"),
-            });
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some(entry),
-                    timestamp_writes: None,
-                });
-                pass.set_pipeline(&pipeline);
-                pass.set_bind_group(0, &bind_group, &[]);
-                pass.dispatch_workgroups(x, y, z);
-            }
+            let refs: Vec<&wgpu::Buffer> = buffers.iter().collect();
+            let mut encoder = encode_dispatch(device, &pipeline, &refs, entry, (x, y, z));
             if let Some(output) = buffers.last() {
                 encoder.copy_buffer_to_buffer(output, 0, &staging, 0, bytes);
             }
@@ -466,4 +443,41 @@ fn describe(e: &wgpu::Error) -> String {
         Some((_, causes)) => causes.trim().to_string(),
         None => message.trim().to_string(),
     }
+}
+
+/// Records one dispatch of `pipeline`'s `entry` over `buffers` (bound 0, 1, ... in
+/// order): the command encoder, for the caller to add copies to and submit.
+pub(super) fn encode_dispatch(
+    device: &wgpu::Device,
+    pipeline: &wgpu::ComputePipeline,
+    buffers: &[&wgpu::Buffer],
+    entry: &str,
+    (x, y, z): (u32, u32, u32),
+) -> wgpu::CommandEncoder {
+    let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("ray-gpu-bindings"),
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &entries,
+    });
+    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+        label: Some("ray-gpu-kernel"),
+    });
+    {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(entry),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(x, y, z);
+    }
+    encoder
 }

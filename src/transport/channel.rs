@@ -4,8 +4,8 @@
 
 use quinn::{RecvStream, SendStream};
 
-use super::frame::{decode_body, encode_frame};
-use super::{MAX_FRAME_BYTES, TransportError, WireMessage};
+use super::frame::encode_frame;
+use super::{TransportError, WireMessage};
 
 /// A persistent stream to a peer: frames in order each way.
 pub struct Channel {
@@ -37,33 +37,7 @@ impl Channel {
     /// # Errors
     /// [`TransportError::Closed`] when the connection is gone, or a frame error.
     pub async fn recv(&mut self) -> Result<Option<WireMessage>, TransportError> {
-        let mut len = [0u8; 4];
-        match self.recv.read_exact(&mut len).await {
-            Ok(()) => {}
-            Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
-            Err(quinn::ReadExactError::FinishedEarly(got)) => {
-                return Err(TransportError::Truncated { expected: 4, got });
-            }
-            Err(quinn::ReadExactError::ReadError(e)) => {
-                return Err(TransportError::Closed(e.to_string()));
-            }
-        }
-        let n = u32::from_be_bytes(len) as usize;
-        if n > MAX_FRAME_BYTES {
-            return Err(TransportError::FrameTooLarge {
-                len: n,
-                max: MAX_FRAME_BYTES,
-            });
-        }
-        let mut body = vec![0u8; n];
-        self.recv.read_exact(&mut body).await.map_err(|e| match e {
-            quinn::ReadExactError::FinishedEarly(got) => TransportError::Truncated {
-                expected: 4 + n,
-                got: 4 + got,
-            },
-            quinn::ReadExactError::ReadError(e) => TransportError::Closed(e.to_string()),
-        })?;
-        decode_body(&body).map(Some)
+        super::quic::read_frame_or_end(&mut self.recv).await
     }
 
     /// Ends our side: the peer's `recv` then returns `None`.

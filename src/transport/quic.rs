@@ -466,8 +466,29 @@ async fn read_message(recv: &mut RecvStream) -> Result<(WireMessage, Vec<u8>), T
 }
 
 async fn read_frame(recv: &mut RecvStream) -> Result<WireMessage, TransportError> {
+    read_frame_or_end(recv)
+        .await?
+        .ok_or(TransportError::Truncated {
+            expected: 4,
+            got: 0,
+        })
+}
+
+/// The next frame, or `None` when the peer finished the stream before one began (a
+/// persistent `Channel` ends so).
+pub(super) async fn read_frame_or_end(
+    recv: &mut RecvStream,
+) -> Result<Option<WireMessage>, TransportError> {
     let mut len = [0u8; 4];
-    read_exact(recv, &mut len, 0).await?;
+    match recv.read_exact(&mut len).await {
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
+        other => other.map_err(|e| match e {
+            quinn::ReadExactError::FinishedEarly(got) => {
+                TransportError::Truncated { expected: 4, got }
+            }
+            quinn::ReadExactError::ReadError(e) => TransportError::Closed(e.to_string()),
+        })?,
+    }
     let n = u32::from_be_bytes(len) as usize;
     if n > MAX_FRAME_BYTES {
         return Err(TransportError::FrameTooLarge {
@@ -477,7 +498,7 @@ async fn read_frame(recv: &mut RecvStream) -> Result<WireMessage, TransportError
     }
     let mut body = vec![0u8; n];
     read_exact(recv, &mut body, 4).await?;
-    decode_body(&body)
+    decode_body(&body).map(Some)
 }
 
 async fn read_exact(
