@@ -254,6 +254,14 @@ impl MemoryStore {
                 from: None,
             },
         );
+        drop(t);
+        self.settle_room();
+    }
+
+    /// Spills again if the table is over capacity after an insert: values added at the
+    /// same time on two threads each made room for themselves only.
+    fn settle_room(&self) {
+        self.make_room(0);
     }
 
     /// Fills a pending slot with a value or an error and wakes its readers. A slot that
@@ -286,10 +294,14 @@ impl MemoryStore {
         };
         // Outside the lock: dropping `owner` may free the slot (if every other ref went
         // away meanwhile), which takes the lock again.
+        let stored = result.is_ok();
         if let Some(owner) = owner {
             owner.settle(result);
         }
         wake_all(waiters);
+        if stored {
+            self.settle_room();
+        }
         true
     }
 
