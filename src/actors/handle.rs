@@ -190,7 +190,7 @@ impl<A: RemoteActor> ActorCell<A> {
                 RawRef::pending_with_cancel(&store, ObjectId::for_return(task_id, i as u32), hook)
             })
             .collect();
-        let call = ActorCall {
+        let mut call = ActorCall {
             actor_id: self.id,
             task_id,
             seq: self.submitted.fetch_add(1, Ordering::SeqCst),

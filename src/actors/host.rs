@@ -192,7 +192,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
         loop {
             if let State::Dead(err) = &self.state {
                 let err = err.clone();
-                for call in self.queue.drain(..) {
+                for mut call in self.queue.drain(..) {
                     call.fail(err.clone());
                 }
                 if let Some(reply) = self.lend.take() {
@@ -205,7 +205,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             }
             if let State::Compiled(_) = &self.state {
                 let err = lend::lent_error(self.id);
-                for call in self.queue.drain(..) {
+                for mut call in self.queue.drain(..) {
                     call.fail(err.clone());
                 }
                 return;
@@ -363,7 +363,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
 
     fn done(
         &mut self,
-        call: ActorCall<A>,
+        mut call: ActorCall<A>,
         out: std::thread::Result<TaskOutput>,
         ctx: &mut Context<Self>,
     ) {
@@ -387,7 +387,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
     fn fail_all(&mut self, reason: &str, ctx: &mut Context<Self>) {
         self.fail_in_flight(reason, ctx);
         let err = self.died(reason);
-        for call in self.queue.drain(..) {
+        for mut call in self.queue.drain(..) {
             call.fail(err.clone());
         }
     }
@@ -531,7 +531,7 @@ impl<A: Send + Sync + 'static> Actor for ActorHost<A> {
 impl<A: Send + Sync + 'static> Handler<ActorCall<A>> for ActorHost<A> {
     type Result = ();
 
-    fn handle(&mut self, call: ActorCall<A>, ctx: &mut Context<Self>) {
+    fn handle(&mut self, mut call: ActorCall<A>, ctx: &mut Context<Self>) {
         if call.seq < self.fail_before {
             call.fail(self.died(&self.crash_reason));
             return;
@@ -553,7 +553,7 @@ impl<A: Send + Sync + 'static> Handler<CancelCall> for ActorHost<A> {
             task_id: msg.task_id,
         };
         if let Some(pos) = self.queue.iter().position(|c| c.task_id == msg.task_id) {
-            if let Some(call) = self.queue.remove(pos) {
+            if let Some(mut call) = self.queue.remove(pos) {
                 call.fail(cancelled);
             }
         } else if matches!(self.state, State::Lent) {

@@ -45,19 +45,27 @@ impl<A> ActorCall<A> {
         matches!(self.method, Some(Method::Mut(_) | Method::AsyncMut(_)))
     }
 
-    pub(super) fn settle(&self, out: TaskOutput) {
+    /// Settles the returns (once: they are taken).
+    pub(super) fn settle(&mut self, out: TaskOutput) {
         match out {
             Ok(values) => {
-                for (r, v) in self.returns.iter().zip(values) {
-                    r.complete(Ok(v));
+                let mut values = values.into_iter();
+                for r in std::mem::take(&mut self.returns) {
+                    r.complete(values.next().ok_or_else(|| {
+                        Error::InvalidArgument(format!(
+                            "method `{}` returned fewer values than it declares",
+                            self.name
+                        ))
+                    }));
                 }
             }
             Err(e) => self.fail(e),
         }
     }
 
-    pub(crate) fn fail(&self, err: Error) {
-        for r in &self.returns {
+    /// Fails the returns (once: they are taken).
+    pub(crate) fn fail(&mut self, err: Error) {
+        for r in std::mem::take(&mut self.returns) {
             r.complete(Err(err.clone()));
         }
     }
@@ -66,6 +74,11 @@ impl<A> ActorCall<A> {
 impl<A> Drop for ActorCall<A> {
     /// A call dropped unrun (the actor stopped, its mailbox closed) still settles.
     fn drop(&mut self) {
+        // A settled call has no returns left: no error to build (its message was one
+        // allocation per call).
+        if self.returns.is_empty() {
+            return;
+        }
         self.fail(Error::ActorDied {
             actor_id: self.actor_id,
             reason: "the actor stopped before this call ran".into(),
