@@ -125,13 +125,14 @@ fn merge(parts: Vec<Value>, q: &ObjectQuery) -> Value {
             list.push(at);
         }
     }
+    // Every entry of an object gets the same list.
     for o in &mut objects {
-        let id = o["object_id"].as_str().unwrap_or("").to_string();
-        o["locations"] = Value::from(locations.remove(&id).unwrap_or_default());
-        // Every entry of the object shares the list.
-        if let Some(list) = o["locations"].as_array() {
-            locations.insert(id, list.clone());
-        }
+        let list = o["object_id"]
+            .as_str()
+            .and_then(|id| locations.get(id))
+            .cloned()
+            .unwrap_or_default();
+        o["locations"] = Value::from(list);
     }
     objects.retain(|o| {
         q.state.as_deref().is_none_or(|s| {

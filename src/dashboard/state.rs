@@ -134,19 +134,19 @@ struct TasksJson {
     recent: Vec<TaskJson>,
 }
 
-/// Filters of `GET /api/tasks`.
+/// Filters of `GET /api/tasks` and `GET /api/actors`.
 #[derive(Deserialize)]
-pub(super) struct TaskQuery {
-    /// `FINISHED` or `FAILED`.
+pub(super) struct ListQuery {
+    /// Tasks: `FINISHED` or `FAILED`; actors: `ALIVE`, `DEAD`, ...
     state: Option<String>,
-    /// Only tasks of this function.
+    /// Only tasks of this function; only actors of this name or class.
     name: Option<String>,
     /// At most this many (default 100).
     limit: Option<usize>,
 }
 
 /// This node's recent tasks matching `q`.
-async fn tasks_of(node: &Arc<Node>, q: &TaskQuery) -> Option<TasksJson> {
+async fn tasks_of(node: &Arc<Node>, q: &ListQuery) -> Option<TasksJson> {
     let stats = node.manager.send(QueryNode).await.ok()?;
     let limit = q.limit.unwrap_or(100);
     let recent = stats
@@ -191,7 +191,7 @@ pub(super) async fn tasks(data: web::Data<Weak<Node>>, req: HttpRequest) -> Http
     let Some(node) = node_of(&data) else {
         return unavailable();
     };
-    let Ok(q) = web::Query::<TaskQuery>::from_query(req.query_string()) else {
+    let Ok(q) = web::Query::<ListQuery>::from_query(req.query_string()) else {
         return HttpResponse::BadRequest().body("bad query: state, name and limit are the filters");
     };
     let Some(mine) = tasks_of(&node, &q).await else {
@@ -224,7 +224,7 @@ pub(super) async fn tasks(data: web::Data<Weak<Node>>, req: HttpRequest) -> Http
 /// This node's part of a list, as JSON (what another node's `GetState` gets).
 pub(crate) async fn local_state(node: &Arc<Node>, what: &str, query: &str) -> String {
     let value = match what {
-        "tasks" => match web::Query::<TaskQuery>::from_query(query) {
+        "tasks" => match web::Query::<ListQuery>::from_query(query) {
             Ok(q) => serde_json::to_value(tasks_of(node, &q).await),
             Err(_) => Ok(Value::Null),
         },
@@ -328,6 +328,9 @@ pub(super) async fn actors(data: web::Data<Weak<Node>>, req: HttpRequest) -> Htt
     let Some(node) = node_of(&data) else {
         return unavailable();
     };
+    let Ok(q) = web::Query::<ListQuery>::from_query(req.query_string()) else {
+        return HttpResponse::BadRequest().body("bad query: state and name are the filters");
+    };
     let Some(mine) = actors_of(&node).await else {
         return unavailable();
     };
@@ -338,18 +341,16 @@ pub(super) async fn actors(data: web::Data<Weak<Node>>, req: HttpRequest) -> Htt
     for other in from_others(&node, "actors", "").await {
         all.extend(other.as_array().into_iter().flatten().cloned());
     }
-    if let Ok(q) = web::Query::<TaskQuery>::from_query(req.query_string()) {
-        all.retain(|a| {
-            q.state.as_deref().is_none_or(|s| {
-                a["state"]
-                    .as_str()
-                    .is_some_and(|t| t.eq_ignore_ascii_case(s))
-            }) && q
-                .name
-                .as_deref()
-                .is_none_or(|n| a["name"] == n || a["class"] == n)
-        });
-    }
+    all.retain(|a| {
+        q.state.as_deref().is_none_or(|s| {
+            a["state"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case(s))
+        }) && q
+            .name
+            .as_deref()
+            .is_none_or(|n| a["name"] == n || a["class"] == n)
+    });
     HttpResponse::Ok().json(all)
 }
 
@@ -360,7 +361,7 @@ pub(super) async fn timeline(data: web::Data<Weak<Node>>) -> HttpResponse {
     let Some(node) = node_of(&data) else {
         return unavailable();
     };
-    let everything = TaskQuery {
+    let everything = ListQuery {
         state: None,
         name: None,
         limit: Some(10_000),

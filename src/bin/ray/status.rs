@@ -2,7 +2,7 @@
 //! the head's node table tells them; `--watch` redraws it every `--interval` seconds.
 
 use std::io::{IsTerminal, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{CliResult, USAGE, parse, state_dir};
 
@@ -20,10 +20,7 @@ pub(super) fn status(args: &[String]) -> CliResult {
     ray::init_with(ray::Config::new().address(address.trim()).without_job())
         .map_err(|e| e.to_string())?;
     // Loads arrive with heartbeats: give every node one interval to report.
-    let deadline = Instant::now() + Duration::from_millis(700);
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    std::thread::sleep(Duration::from_millis(700));
     let result = if o.watch {
         let every = Duration::from_secs_f64(o.interval.unwrap_or(2.0));
         let tty = std::io::stdout().is_terminal();
