@@ -130,7 +130,7 @@ pub mod __private {
         ))
     }
 
-    pub use crate::tasks::{Held, RemoteBody, RemoteForm, RemoteFunction};
+    pub use crate::tasks::{ArgReader, ArgsWriter, Held, RemoteBody, RemoteForm, RemoteFunction};
     pub use inventory;
     pub use parking_lot::Mutex;
 
@@ -193,7 +193,7 @@ pub mod __private {
         opts: &ActorOptions,
         deps: Vec<Option<RawRefHandle>>,
         ctor: impl Fn() -> Result<A> + Send + Sync + 'static,
-        encode: impl FnOnce() -> Result<(Vec<u8>, Held)> + Send + 'static,
+        encode: impl FnOnce() -> Result<(crate::transport::Bulk, Held)> + Send + 'static,
     ) -> ActorHandle<A> {
         let deps = deps.into_iter().flatten().map(|d| d.0).collect();
         crate::actors::create_actor(opts, deps, Arc::new(ctor), Box::new(encode))
@@ -209,7 +209,7 @@ pub mod __private {
         cell: &Arc<ActorCell<A>>,
         name: &'static str,
         deps: Vec<Option<RawRefHandle>>,
-        encode: impl FnOnce() -> Result<(Vec<u8>, Held)> + Send + 'static,
+        encode: impl FnOnce() -> Result<(crate::transport::Bulk, Held)> + Send + 'static,
         decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
     ) -> Vec<RawRefHandle> {
         let deps = deps.into_iter().flatten().map(|d| d.0).collect();

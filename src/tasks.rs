@@ -15,7 +15,7 @@ mod stream;
 mod submit;
 
 pub use args::RawRefHandle;
-pub use args::{Arg, IntoArg, Value};
+pub use args::{Arg, ArgReader, ArgsWriter, IntoArg, Value};
 pub(crate) use executor::{CancelRunning, TaskActor};
 pub use options::{SchedulingStrategy, TaskOptions, TaskOptionsBuilder};
 pub(crate) use placement::{Placement, place, to_resources};

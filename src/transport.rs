@@ -3,11 +3,13 @@
 //! This module knows nothing about scheduling; the QUIC endpoints that carry frames
 //! between nodes (`quic.rs`, with TLS pinning in `tls.rs`) carry exactly these frames.
 
+mod bulk;
 mod channel;
 mod frame;
 mod quic;
 mod tls;
 
+pub use bulk::Bulk;
 pub use channel::Channel;
 pub(crate) use frame::decode_body;
 pub use frame::{

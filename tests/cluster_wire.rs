@@ -61,6 +61,22 @@ async fn connect(join: JoinAddress, node_id: ray::NodeId) -> (Peer, Endpoint) {
     (peer, endpoint)
 }
 
+/// The arguments of a call to another node as they travel: each one's MessagePack after
+/// its length as a little-endian `u64`.
+fn args(each: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for a in each {
+        out.extend_from_slice(&(a.len() as u64).to_le_bytes());
+        out.extend_from_slice(a);
+    }
+    out
+}
+
+/// One argument's MessagePack.
+fn enc<T: serde::Serialize>(v: T) -> Vec<u8> {
+    rmp_serde::to_vec(&v).unwrap()
+}
+
 async fn ask(peer: &Peer, msg: WireMessage, payload: &[u8]) -> WireMessage {
     peer.request_with(&msg, payload).await.unwrap().0
 }
@@ -98,11 +114,26 @@ fn bad_requests_get_errors_that_say_what_is_wrong() {
             matches!(&e, ray::Error::FunctionNotRegistered { function, node_id } if function == "nowhere::missing" && *node_id == head),
             "{e:?}"
         );
-        // A known function with arguments of the wrong types, then the right ones.
-        let wrong = rmp_serde::to_vec(&("one", 2.5)).unwrap();
-        let e = task_error(ask(&peer, run(&name), &wrong).await);
-        assert!(matches!(e, ray::Error::Serialization(_)), "{e:?}");
-        let right = rmp_serde::to_vec(&(40i64, 2i64)).unwrap();
+        // A known function with arguments of the wrong types, too few, too many, or cut
+        // short; then the right ones.
+        let wrong = args(&[enc("one"), enc(2.5f64)]);
+        let few = args(&[enc(40i64)]);
+        let many = args(&[enc(40i64), enc(2i64), enc(0i64)]);
+        let mut short = args(&[enc(40i64), enc(2i64)]);
+        short.pop();
+        for (bad, says) in [
+            (wrong, "argument 0"),
+            (few, "argument 1: missing"),
+            (many, "bytes left after the 2 arguments"),
+            (short, "argument 1: truncated"),
+        ] {
+            let e = task_error(ask(&peer, run(&name), &bad).await);
+            assert!(
+                matches!(&e, ray::Error::Serialization(m) if m.contains(says)),
+                "{says}: {e:?}"
+            );
+        }
+        let right = args(&[enc(40i64), enc(2i64)]);
         let ok = ask(&peer, run(&name), &right).await;
         assert_eq!(ok, WireMessage::TaskResult { error: None });
 
@@ -115,7 +146,7 @@ fn bad_requests_get_errors_that_say_what_is_wrong() {
             failed: None,
             resume: None,
         };
-        match ask(&peer, create, &rmp_serde::to_vec(&()).unwrap()).await {
+        match ask(&peer, create, &[]).await {
             WireMessage::Error { message } => {
                 assert!(message.contains("nowhere::Missing"), "{message}");
                 assert!(message.contains(&head.to_string()), "{message}");
@@ -129,7 +160,7 @@ fn bad_requests_get_errors_that_say_what_is_wrong() {
             method: "one".into(),
             failed: false,
         };
-        let unit = rmp_serde::to_vec(&()).unwrap();
+        let unit = args(&[]);
         // A call to that actor fails at once.
         let e = task_error(ask(&peer, call(dead_on_arrival), &unit).await);
         assert!(matches!(e, ray::Error::ActorDied { .. }), "{e:?}");

@@ -79,6 +79,7 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
     let create_fn = format_ident!("__ray_create_{}", class);
     let ctor_p = params(&ctor.sig)?;
     let (ctor_names, ctor_types) = (&ctor_p.names, &ctor_p.types);
+    let decode = crate::util::decode_args(quote!(__args), ctor_types);
 
     Ok(quote!(
         #item
@@ -132,7 +133,7 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
             __args: &[u8],
             __opts: ::ray::ActorOptions,
         ) -> ::ray::Result<::ray::__private::Hosted> {
-            let (#(#ctor_names,)*): (#(#ctor_types,)*) = ::ray::__private::decode(__args)?;
+            let (#(#ctor_names,)*): (#(#ctor_types,)*) = #decode;
             Ok(::ray::__private::hosted(#options_ty(__opts).remote(#(#ctor_names),*)))
         }
 
@@ -165,9 +166,10 @@ fn dispatch_arm(f: &ImplItemFn) -> syn::Result<TokenStream> {
     let name_str = name.to_string();
     let p = params(&f.sig)?;
     let (names, types) = (&p.names, &p.types);
+    let decode = crate::util::decode_args(quote!(__args), types);
     Ok(quote!(
         #name_str => {
-            let (#(#names,)*): (#(#types,)*) = ::ray::__private::decode(__args)?;
+            let (#(#names,)*): (#(#types,)*) = #decode;
             Ok(::ray::__private::returns_of(__h.#name.remote(#(#names),*)))
         }
     ))
@@ -184,6 +186,7 @@ fn constructor(
     let types = &p.types;
     let vis = &ctor.vis;
     let convert_in = convert_args(&p);
+    let encode = crate::util::encode_args(names);
     let ret = match &ctor.sig.output {
         syn::ReturnType::Type(_, t) => (**t).clone(),
         syn::ReturnType::Default => {
@@ -236,9 +239,7 @@ fn constructor(
                 }, move || {
                     // The actor was placed on another node: its arguments travel.
                     let (#(#names,)*) = (*__enc).clone();
-                    #(let #names = #names.for_encode()?;)*
-                    let __a = (#(#names,)*);
-                    Ok((::ray::__private::encode(&__a)?, ::std::boxed::Box::new(__a) as ::ray::__private::Held))
+                    #encode
                 })
             }
         }
@@ -266,6 +267,7 @@ fn method(
     let ref_ty = &r.ref_type;
     let count = r.count;
     let convert_in = convert_args(&p);
+    let encode = crate::util::encode_args(names);
     let mutable =
         matches!(f.sig.inputs.first(), Some(FnArg::Receiver(rc)) if rc.mutability.is_some());
     let resolve =
@@ -374,9 +376,7 @@ fn method(
                         #store
                     }
                     ::ray::__private::call_remote::<#self_ty>(&self.cell, #name_str, __deps, move || {
-                        #(let #names = #names.for_encode()?;)*
-                        let __a = (#(#names,)*);
-                        Ok((::ray::__private::encode(&__a)?, ::std::boxed::Box::new(__a) as ::ray::__private::Held))
+                        #encode
                     }, __decode)
                 } else {
                     ::ray::__private::call::<#self_ty>(&self.cell, #name_str, __deps, #count, #method)

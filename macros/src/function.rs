@@ -151,10 +151,14 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
         let body_fn = format_ident!("__ray_remote_body_{}", name);
         let decode_fn = format_ident!("__ray_remote_decode_{}", name);
         let signature = quote!(#(#types),* -> #value_ty).to_string();
+        let decode = crate::util::decode_args(quote!(&__args), types);
         let remote_body = if is_async {
             quote!(
                 async fn __go(__args: Vec<u8>) -> ::ray::Result<Vec<u8>> {
-                    let (#(#names,)*): (#(#types,)*) = ::ray::__private::decode(&__args)?;
+                    let (#(#names,)*): (#(#types,)*) = #decode;
+                    // The received bytes go before the call: a large argument is held
+                    // once, decoded, while the function runs.
+                    drop(__args);
                     let __out = #name::call(#(#names),*).await;
                     #unwrap
                     ::ray::__private::encode(&__out)
@@ -164,7 +168,8 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
         } else {
             quote!(
                 ::ray::__private::RemoteBody::Sync(Box::new(move || -> ::ray::Result<Vec<u8>> {
-                    let (#(#names,)*): (#(#types,)*) = ::ray::__private::decode(&__args)?;
+                    let (#(#names,)*): (#(#types,)*) = #decode;
+                    drop(__args);
                     let __out = #name::call(#(#names),*);
                     #unwrap
                     ::ray::__private::encode(&__out)
@@ -194,6 +199,7 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
                 }
             }
         );
+        let encode = crate::util::encode_args(names);
         let encode_args = quote!(
             let __enc = __slot.clone();
             let __remote = ::ray::__private::RemoteForm::new(
@@ -201,12 +207,7 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
                 move || {
                     let (#(#names,)*) = ::ray::__private::take_args(&__enc, false)
                         .ok_or_else(::ray::__private::consumed)?;
-                    #(let #names = #names.for_encode()?;)*
-                    // The resolved arguments stay alive until the task finished remotely:
-                    // refs nested inside them are fetched from this node meanwhile.
-                    let __args = (#(#names,)*);
-                    let __bytes = ::ray::__private::encode(&__args)?;
-                    Ok((__bytes, ::std::boxed::Box::new(__args) as ::ray::__private::Held))
+                    #encode
                 },
                 #decode_fn,
             );

@@ -192,3 +192,30 @@ pub(crate) fn convert_args(p: &Params) -> TokenStream {
         let __deps = vec![#(#names.dep()),*];
     )
 }
+
+/// Reads the arguments of a call from another node out of `bytes` (a `&[u8]`) as a
+/// tuple of `types`: each one decoded on its own, bytes left over an error.
+pub(crate) fn decode_args(bytes: TokenStream, types: &[Type]) -> TokenStream {
+    quote!({
+        let mut __reader = ::ray::__private::ArgReader::new(#bytes);
+        let __args = (#(__reader.next::<#types>()?,)*);
+        __reader.finish()?;
+        __args
+    })
+}
+
+/// Statements that encode the arguments `names` (each an `Arg`, its dependency settled)
+/// for the trip to another node and end the enclosing closure with `Ok((bulk, held))`.
+pub(crate) fn encode_args(names: &[Ident]) -> TokenStream {
+    quote!(
+        let mut __writer = ::ray::__private::ArgsWriter::default();
+        #(
+            let #names = #names.for_encode()?;
+            #names.write(&mut __writer)?;
+        )*
+        // The resolved arguments stay alive until the call finished remotely: refs nested
+        // inside them are fetched from this node meanwhile.
+        let __held = (#(#names,)*);
+        Ok((__writer.finish(), ::std::boxed::Box::new(__held) as ::ray::__private::Held))
+    )
+}

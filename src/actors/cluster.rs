@@ -421,7 +421,7 @@ impl ClusterAgent {
         target: NodeId,
         at: Option<NodeAddr>,
         msg: WireMessage,
-        payload: impl AsRef<[u8]> + Send + 'static,
+        payload: impl Into<crate::transport::Bulk>,
     ) -> BoxFuture<'static, Result<(WireMessage, Vec<u8>)>> {
         self.link().request(target, at, msg, payload)
     }

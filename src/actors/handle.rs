@@ -268,12 +268,9 @@ impl<A: RemoteActor> ActorHandle<A> {
             Ok(vec![stored(())])
         }
         let mut refs = if self.cell.is_remote() {
-            let encode: EncodeArgs = Box::new(|| {
-                Ok((
-                    crate::tasks::encode(&())?,
-                    Box::new(()) as crate::tasks::Held,
-                ))
-            });
+            // No arguments.
+            let encode: EncodeArgs =
+                Box::new(|| Ok((Default::default(), Box::new(()) as crate::tasks::Held)));
             self.cell.call_remote(RemoteCall {
                 method: remote::READY,
                 deps: Vec::new(),

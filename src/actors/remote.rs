@@ -29,7 +29,7 @@ use crate::transport::WireActor;
 use crate::{Error, Result};
 
 /// Encodes a call's (or constructor's) arguments once its dependencies are settled.
-pub(crate) type EncodeArgs = Box<dyn FnOnce() -> Result<(Vec<u8>, Held)> + Send>;
+pub(crate) type EncodeArgs = Box<dyn FnOnce() -> Result<(crate::transport::Bulk, Held)> + Send>;
 
 /// One method call to an actor on another node, as the generated stub gives it.
 pub(crate) struct RemoteCall {
@@ -137,7 +137,7 @@ pub(crate) fn hold_call(hold: bool) -> RemoteCall {
     RemoteCall {
         method: if hold { HOLD } else { RELEASE },
         deps: Vec::new(),
-        encode: Box::new(|| Ok((Vec::new(), Box::new(()) as Held))),
+        encode: Box::new(|| Ok((Default::default(), Box::new(()) as Held))),
         decode: nothing,
     }
 }

@@ -28,6 +28,9 @@ pub(crate) struct RefInner {
     outcome: OnceLock<Result<StoredValue>>,
     /// Runs when the last reference goes: a borrowed copy tells its owner.
     on_drop: Option<Box<dyn FnOnce() + Send + Sync>>,
+    /// A large value's encoding for other nodes while someone still sends it: made once
+    /// however many tasks on other nodes take the object or nodes ask for it.
+    encoded: parking_lot::Mutex<std::sync::Weak<Vec<u8>>>,
 }
 
 impl RefInner {
@@ -87,6 +90,7 @@ impl RawRef {
             cancel,
             outcome: OnceLock::new(),
             on_drop: None,
+            encoded: Default::default(),
         });
         store.create_pending(id, Arc::downgrade(&inner), None);
         RawRef(inner)
@@ -103,6 +107,7 @@ impl RawRef {
                 _ => OnceLock::new(),
             },
             on_drop: None,
+            encoded: Default::default(),
         });
         store.create_ready(id, value, Arc::downgrade(&inner));
         RawRef(inner)
@@ -122,6 +127,7 @@ impl RawRef {
             cancel: None,
             outcome: OnceLock::new(),
             on_drop: Some(on_drop),
+            encoded: Default::default(),
         });
         store.create_pending(id, Arc::downgrade(&inner), Some(holder));
         RawRef(inner)
@@ -137,6 +143,24 @@ impl RawRef {
 
     pub(crate) fn id(&self) -> ObjectId {
         self.0.id
+    }
+
+    /// The encoding of this object's value `v` for another node. A large one is made
+    /// once and shared while any request still carries it (eight tasks on eight nodes
+    /// that take one object send one encoding); a small one is made each time.
+    pub(crate) fn encoded(&self, v: &StoredValue) -> Result<Arc<Vec<u8>>> {
+        if v.size < super::spill::INLINE_MAX {
+            return (v.encode)(v.value.as_ref()).map(Arc::new);
+        }
+        // Held while encoding: a second sender waits for these bytes rather than
+        // encoding the value again.
+        let mut cache = self.0.encoded.lock();
+        if let Some(bytes) = cache.upgrade() {
+            return Ok(bytes);
+        }
+        let bytes = Arc::new((v.encode)(v.value.as_ref())?);
+        *cache = Arc::downgrade(&bytes);
+        Ok(bytes)
     }
 
     /// A reference sharing the count of `inner`.

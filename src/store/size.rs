@@ -24,6 +24,18 @@ pub(crate) fn stored<T: Serialize + DeserializeOwned + Send + Sync + 'static>(
 }
 
 /// Reads back what `encode_as::<T>` wrote (a spilled object restored).
+/// Appends the encoding of `v` for another node to `out`: a buffer of plain numbers as
+/// one `bin` (as stored values travel), anything else in serde's form.
+pub(crate) fn encode_into<T: Serialize + Send + Sync + 'static>(
+    v: &T,
+    out: &mut Vec<u8>,
+) -> crate::Result<()> {
+    if buffer::encode_into(v, out) {
+        return Ok(());
+    }
+    rmp_serde::encode::write(out, v).map_err(|e| crate::Error::Serialization(e.to_string()))
+}
+
 pub(crate) fn decode_as<T: Serialize + DeserializeOwned + Send + Sync + 'static>(
     bytes: &[u8],
 ) -> crate::Result<StoredValue> {
@@ -39,13 +51,17 @@ pub(crate) mod buffer {
     /// MessagePack's `bin 32` marker; the length follows as a big-endian `u32`.
     const BIN32: u8 = 0xc6;
 
-    fn bin(payload_len: usize, fill: impl FnOnce(&mut Vec<u8>)) -> Option<Vec<u8>> {
-        let len = u32::try_from(payload_len).ok()?;
-        let mut out = Vec::with_capacity(5 + payload_len);
+    /// Appends a `bin` header for `payload_len` bytes and the bytes `fill` writes;
+    /// `false` (nothing written) when the length does not fit a `bin 32`.
+    fn bin(out: &mut Vec<u8>, payload_len: usize, fill: impl FnOnce(&mut Vec<u8>)) -> bool {
+        let Ok(len) = u32::try_from(payload_len) else {
+            return false;
+        };
+        out.reserve(5 + payload_len);
         out.push(BIN32);
         out.extend_from_slice(&len.to_be_bytes());
-        fill(&mut out);
-        Some(out)
+        fill(out);
+        true
     }
 
     fn payload(bytes: &[u8]) -> Option<&[u8]> {
@@ -60,13 +76,20 @@ pub(crate) mod buffer {
 
     /// The `bin` form of `v` when it is a buffer of plain numbers.
     pub(super) fn encode(v: &(dyn Any + Send + Sync)) -> Option<Vec<u8>> {
-        if let Some(b) = v.downcast_ref::<Vec<u8>>() {
-            return bin(b.len(), |out| out.extend_from_slice(b));
-        }
+        let mut out = Vec::new();
+        encode_into(v, &mut out).then_some(out)
+    }
+
+    /// Appends `v` in the one-`bin` form if it is a buffer of plain numbers (or an `Arc`
+    /// of one); `false` (nothing written) otherwise.
+    pub(crate) fn encode_into(v: &(dyn Any + Send + Sync), out: &mut Vec<u8>) -> bool {
         macro_rules! numbers {
             ($($t:ty),*) => {$(
-                if let Some(b) = v.downcast_ref::<Vec<$t>>() {
-                    return bin(std::mem::size_of_val(b.as_slice()), |out| {
+                let b = v
+                    .downcast_ref::<Vec<$t>>()
+                    .or_else(|| v.downcast_ref::<std::sync::Arc<Vec<$t>>>().map(|a| &**a));
+                if let Some(b) = b {
+                    return bin(out, std::mem::size_of_val(b.as_slice()), |out| {
                         for x in b {
                             out.extend_from_slice(&x.to_le_bytes());
                         }
@@ -74,24 +97,38 @@ pub(crate) mod buffer {
                 }
             )*};
         }
+        if let Some(b) = v
+            .downcast_ref::<Vec<u8>>()
+            .or_else(|| v.downcast_ref::<std::sync::Arc<Vec<u8>>>().map(|a| &**a))
+        {
+            return bin(out, b.len(), |out| out.extend_from_slice(b));
+        }
         numbers!(i8, u16, i16, u32, i32, u64, i64, f32, f64);
-        None
+        false
     }
 
-    /// Reads the `bin` form back when `T` is a buffer of plain numbers and `bytes` is in
-    /// that form; `None` otherwise (the value was encoded by serde).
     pub(crate) fn decode<T: 'static>(bytes: &[u8]) -> Option<crate::Result<T>> {
+        use std::any::TypeId;
+        use std::sync::Arc;
+        /// Whether `T` is `V`, or an `Arc` of it.
+        fn wants<T: 'static, V: 'static>() -> bool {
+            let want = TypeId::of::<T>();
+            want == TypeId::of::<V>() || want == TypeId::of::<Arc<V>>()
+        }
         fn cast<T: 'static, V: 'static>(v: V) -> Option<crate::Result<T>> {
-            let boxed: Box<dyn Any> = Box::new(v);
+            let boxed: Box<dyn Any> = if TypeId::of::<T>() == TypeId::of::<Arc<V>>() {
+                Box::new(Arc::new(v))
+            } else {
+                Box::new(v)
+            };
             boxed.downcast::<T>().ok().map(|b| Ok(*b))
         }
-        let want = std::any::TypeId::of::<T>();
-        if want == std::any::TypeId::of::<Vec<u8>>() {
+        if wants::<T, Vec<u8>>() {
             return cast::<T, _>(payload(bytes)?.to_vec());
         }
         macro_rules! numbers {
             ($($t:ty),*) => {$(
-                if want == std::any::TypeId::of::<Vec<$t>>() {
+                if wants::<T, Vec<$t>>() {
                     let data = payload(bytes)?;
                     const W: usize = std::mem::size_of::<$t>();
                     if !data.len().is_multiple_of(W) {

@@ -9,7 +9,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ids::ObjectId;
-use crate::store::{ObjectRef, RawRef, StoredValue, object_ref_downcast};
+use crate::store::{INLINE_MAX, ObjectRef, RawRef, StoredValue, encode_into, object_ref_downcast};
+use crate::tasks::decode;
+use crate::transport::Bulk;
 use crate::{Error, Result};
 
 /// What a value must be to cross a task or actor boundary: serializable for the trip to
@@ -147,43 +149,206 @@ impl<T> Arg<T> {
 }
 
 impl<T: Send + Sync + 'static> Arg<T> {
-    /// The value for encoding (the trip to another node): a reference's stored value is
-    /// shared, not copied, however large it is. The dependency has settled.
+    /// The argument for encoding (the trip to another node): a reference travels as its
+    /// stored value's encoding, which a large object shares with every other call that
+    /// passes it. The dependency has settled.
     pub fn for_encode(self) -> Result<Encodable<T>> {
         match self.0 {
             Inner::Value(v) => Ok(Encodable::Own(v)),
             Inner::Ref(r, extract) => {
                 let id = r.id();
                 let stored = r.peek().ok_or(Error::unreferenced(id))??;
-                match stored.value.clone().downcast::<T>() {
-                    Ok(shared) => Ok(Encodable::Shared(shared)),
-                    // An `Arc<U>` parameter: `extract` shares the stored `U` already.
-                    Err(_) => extract(id, stored).map(Encodable::Own),
+                // A parameter of the stored type, or an `Arc` of it (which `extract`
+                // shares without copying): both encode as the stored value does.
+                if !(*stored.value).is::<T>() {
+                    extract(id, stored.clone())?;
                 }
+                Ok(Encodable::Stored(r, stored))
             }
         }
     }
 }
 
-/// An argument about to be encoded: owned, or the store's shared value. Serializes as
-/// the value itself.
+/// An argument about to be encoded: a value the caller passed, or the object a
+/// reference names (kept alive with it until the call is answered).
 #[doc(hidden)]
 pub enum Encodable<T> {
     /// A value the caller passed.
     Own(T),
-    /// The stored value of a reference the caller passed.
-    Shared(Arc<T>),
+    /// The object a reference the caller passed names, and its value.
+    Stored(RawRef, StoredValue),
 }
 
-impl<T: Serialize> Serialize for Encodable<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+impl<T: Serialize + Send + Sync + 'static> Encodable<T> {
+    /// Appends this argument to the call's encoded arguments.
+    pub fn write(&self, out: &mut ArgsWriter) -> Result<()> {
         match self {
-            Encodable::Own(v) => v.serialize(s),
-            Encodable::Shared(v) => v.as_ref().serialize(s),
+            Encodable::Own(v) => out.write_with(|buf| encode_into(v, buf)),
+            Encodable::Stored(r, v) => r.encoded(v).map(|bytes| out.push_encoded(bytes)),
         }
+    }
+}
+
+/// The encoded arguments of a call to another node. Each argument is encoded on its own
+/// (a buffer of plain numbers as one `bin`, as stored values travel) after its length as
+/// a little-endian `u64`; [`ArgReader`] reads them back. A large stored object's
+/// encoding is a piece of its own, shared, never copied into the call.
+#[doc(hidden)]
+#[derive(Default)]
+pub struct ArgsWriter {
+    pieces: Vec<Arc<Vec<u8>>>,
+    open: Vec<u8>,
+}
+
+impl ArgsWriter {
+    fn write_with(&mut self, encode: impl FnOnce(&mut Vec<u8>) -> Result<()>) -> Result<()> {
+        let at = self.open.len();
+        self.open.extend_from_slice(&[0; 8]);
+        encode(&mut self.open)?;
+        let len = (self.open.len() - at - 8) as u64;
+        self.open[at..at + 8].copy_from_slice(&len.to_le_bytes());
+        Ok(())
+    }
+
+    fn push_encoded(&mut self, bytes: Arc<Vec<u8>>) {
+        self.open
+            .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        if bytes.len() < INLINE_MAX {
+            self.open.extend_from_slice(&bytes);
+        } else {
+            self.pieces.push(Arc::new(std::mem::take(&mut self.open)));
+            self.pieces.push(bytes);
+        }
+    }
+
+    /// The arguments, as bulk data for the request.
+    pub fn finish(mut self) -> Bulk {
+        if !self.open.is_empty() {
+            self.pieces.push(Arc::new(self.open));
+        }
+        Bulk::from_pieces(self.pieces)
+    }
+}
+
+/// Reads the arguments [`ArgsWriter`] wrote, one by one, with clear errors for missing,
+/// truncated, mistyped or extra ones.
+#[doc(hidden)]
+pub struct ArgReader<'a> {
+    rest: &'a [u8],
+    index: usize,
+}
+
+impl<'a> ArgReader<'a> {
+    /// A reader of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            rest: bytes,
+            index: 0,
+        }
+    }
+
+    /// The next argument, as a `T`.
+    pub fn next<T: DeserializeOwned + 'static>(&mut self) -> Result<T> {
+        let i = self.index;
+        self.index += 1;
+        let bad = |why: String| Error::Serialization(format!("argument {i}: {why}"));
+        let Some((len, rest)) = self.rest.split_first_chunk::<8>() else {
+            return Err(bad(
+                "missing (fewer arguments than the function takes)".into()
+            ));
+        };
+        let len = u64::from_le_bytes(*len);
+        let Some(len) = usize::try_from(len).ok().filter(|l| *l <= rest.len()) else {
+            return Err(bad(format!(
+                "truncated: {len} bytes announced, {} left",
+                rest.len()
+            )));
+        };
+        let (bytes, rest) = rest.split_at(len);
+        self.rest = rest;
+        decode::<T>(bytes).map_err(|e| match e {
+            Error::Serialization(why) => bad(why),
+            other => other,
+        })
+    }
+
+    /// Checks that no bytes are left after the last argument.
+    pub fn finish(self) -> Result<()> {
+        if self.rest.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Serialization(format!(
+            "{} bytes left after the {} arguments the function takes",
+            self.rest.len(),
+            self.index
+        )))
     }
 }
 
 /// An opaque dependency handle (used by generated code).
 #[doc(hidden)]
 pub struct RawRefHandle(pub(crate) RawRef);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(args: &[&dyn Fn(&mut ArgsWriter) -> Result<()>]) -> Bulk {
+        let mut w = ArgsWriter::default();
+        for a in args {
+            a(&mut w).unwrap();
+        }
+        w.finish()
+    }
+
+    #[test]
+    fn arguments_round_trip_one_by_one() {
+        let bytes = written(&[
+            &|w| Encodable::Own(7i64).write(w),
+            &|w| Encodable::Own(vec![1u8, 2, 3]).write(w),
+            &|w| Encodable::Own(("x".to_string(), 2.5f64)).write(w),
+        ])
+        .concat();
+        // The byte buffer travels as one `bin`: header, length, bytes.
+        assert!(bytes.windows(8).any(|w| w == [0xc6, 0, 0, 0, 3, 1, 2, 3]));
+        let mut r = ArgReader::new(&bytes);
+        assert_eq!(r.next::<i64>().unwrap(), 7);
+        assert_eq!(*r.next::<Arc<Vec<u8>>>().unwrap(), vec![1, 2, 3]);
+        assert_eq!(r.next::<(String, f64)>().unwrap(), ("x".to_string(), 2.5));
+        r.finish().unwrap();
+        // No arguments: no bytes.
+        assert!(written(&[]).is_empty());
+        ArgReader::new(&[]).finish().unwrap();
+    }
+
+    #[test]
+    fn a_large_stored_object_is_one_shared_piece() {
+        let store = crate::store::MemoryStore::new(crate::ids::NodeId::new());
+        let big = vec![9u8; INLINE_MAX + 1];
+        let r = RawRef::ready(
+            &store,
+            ObjectId::for_put(),
+            crate::store::stored(big.clone()),
+        );
+        let arg = || Encodable::<Vec<u8>>::Stored(r.clone(), r.peek().unwrap().unwrap());
+        let (a, b) = (
+            written(&[&|w| Encodable::Own(1u8).write(w), &|w| arg().write(w)]),
+            written(&[&|w| arg().write(w)]),
+        );
+        let (pa, pb) = (a.pieces(), b.pieces());
+        assert_eq!(
+            pa.len(),
+            2,
+            "the small argument and the length, then the object"
+        );
+        assert!(
+            std::ptr::eq(pa[1], pb[1]),
+            "both calls send the one encoding"
+        );
+        let bytes = a.concat();
+        let mut reader = ArgReader::new(&bytes);
+        assert_eq!(reader.next::<u8>().unwrap(), 1);
+        assert_eq!(reader.next::<Vec<u8>>().unwrap(), big);
+        reader.finish().unwrap();
+    }
+}

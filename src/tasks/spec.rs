@@ -26,7 +26,7 @@ pub(crate) enum TaskBody {
 #[doc(hidden)]
 pub struct RemoteForm {
     pub(crate) function: &'static str,
-    pub(crate) encode: Box<dyn FnOnce() -> crate::Result<(Vec<u8>, Held)> + Send>,
+    pub(crate) encode: Box<dyn FnOnce() -> crate::Result<(crate::transport::Bulk, Held)> + Send>,
     pub(crate) decode: fn(&[u8]) -> crate::Result<Vec<StoredValue>>,
 }
 
@@ -39,7 +39,7 @@ impl RemoteForm {
     /// Used by generated code.
     pub fn new(
         function: &'static str,
-        encode: impl FnOnce() -> crate::Result<(Vec<u8>, Held)> + Send + 'static,
+        encode: impl FnOnce() -> crate::Result<(crate::transport::Bulk, Held)> + Send + 'static,
         decode: fn(&[u8]) -> crate::Result<Vec<StoredValue>>,
     ) -> Self {
         Self {

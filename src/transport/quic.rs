@@ -292,7 +292,7 @@ impl Peer {
         msg: &WireMessage,
         payload: &[u8],
     ) -> Result<(WireMessage, Vec<u8>), TransportError> {
-        self.open().await?.exchange(msg, payload).await
+        self.open().await?.exchange(msg, &[payload]).await
     }
 
     /// Opens the stream for one request. Streams are opened (and numbered) in the
@@ -359,17 +359,17 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// Sends the request with its bulk `payload` and returns the answer with its bulk
-    /// data.
+    /// Sends the request with its bulk data, `pieces` one after another, and returns the
+    /// answer with its bulk data.
     ///
     /// # Errors
     /// As [`Peer::request`].
     pub async fn exchange(
         mut self,
         msg: &WireMessage,
-        payload: &[u8],
+        pieces: &[&[u8]],
     ) -> Result<(WireMessage, Vec<u8>), TransportError> {
-        write_message(&mut self.send, msg, payload).await?;
+        write_message(&mut self.send, msg, pieces).await?;
         read_message(&mut self.recv)
             .await
             .map_err(|e| match self.conn.close_reason() {
@@ -398,21 +398,23 @@ async fn write_frame(send: &mut SendStream, msg: &WireMessage) -> Result<(), Tra
     write_message(send, msg, &[]).await
 }
 
-/// One frame, then the bulk payload, then the end of the stream.
+/// One frame, then the bulk payload (`pieces`, one after another), then the end of the
+/// stream.
 async fn write_message(
     send: &mut SendStream,
     msg: &WireMessage,
-    payload: &[u8],
+    pieces: &[&[u8]],
 ) -> Result<(), TransportError> {
     let mut head = encode_frame(msg)?;
-    if !payload.is_empty() {
+    let len: usize = pieces.iter().map(|p| p.len()).sum();
+    if len > 0 {
         // The payload's length goes first, so the reader allocates it once.
-        head.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+        head.extend_from_slice(&(len as u64).to_be_bytes());
     }
     let closed = |e: quinn::WriteError| TransportError::Closed(e.to_string());
     send.write_all(&head).await.map_err(closed)?;
-    if !payload.is_empty() {
-        send.write_all(payload).await.map_err(closed)?;
+    for piece in pieces {
+        send.write_all(piece).await.map_err(closed)?;
     }
     let _ = send.finish();
     Ok(())
@@ -554,7 +556,7 @@ async fn serve(
                 }
                 Ok((msg, payload)) => {
                     let (reply, bulk) = service.handle(peer, msg, payload).await;
-                    if let Err(e) = write_message(&mut send, &reply, &bulk).await {
+                    if let Err(e) = write_message(&mut send, &reply, &[&bulk]).await {
                         tracing::debug!(peer = %peer, error = %e, "reply not delivered");
                     }
                 }

@@ -23,7 +23,7 @@ use crate::actors::remote::{self, EncodeArgs, HostedActor, Restart, Routing, Tic
 use crate::ids::{ActorId, NodeId};
 use crate::runtime::with_context;
 use crate::store::{RawRef, StoredValue};
-use crate::transport::{WireActor, WireMessage};
+use crate::transport::{Bulk, WireActor, WireMessage};
 use crate::{Error, Result};
 
 /// Creates an actor on another node (from `A::remote()` when placement chose it).
@@ -158,8 +158,8 @@ impl Handler<CreateRemoteActor> for ClusterAgent {
             let args = with_context(node.map(|n| n.context()), msg.encode);
             let (options, payload, failed, held) = match (options, args) {
                 (Ok(options), Ok((bytes, held))) => (options, bytes, None, Some(held)),
-                (Ok(options), Err(e)) => (options, Vec::new(), Some(e), None),
-                (Err(e), _) => (Vec::new(), Vec::new(), Some(e), None),
+                (Ok(options), Err(e)) => (options, Default::default(), Some(e), None),
+                (Err(e), _) => (Vec::new(), Default::default(), Some(e), None),
             };
             let restartable = failed.is_none();
             let request = WireMessage::CreateActor {
@@ -169,7 +169,7 @@ impl Handler<CreateRemoteActor> for ClusterAgent {
                 failed,
                 resume: None,
             };
-            let args = super::tasks::SharedBytes(Arc::new(payload));
+            let args: Bulk = payload;
             let answer = link
                 .request(msg.target, None, request.clone(), args.clone())
                 .await;
@@ -215,7 +215,7 @@ impl Handler<CallRemoteActor> for ClusterAgent {
             let args = with_context(node.as_ref().map(|n| n.context()), msg.encode);
             let (payload, held, failed) = match args {
                 Ok((bytes, held)) => (bytes, Some(held), None),
-                Err(e) => (Vec::new(), None, Some(e)),
+                Err(e) => (Bulk::default(), None, Some(e)),
             };
             let Ticket {
                 target,

@@ -23,7 +23,7 @@ impl Lost<'_> {
     pub(super) async fn follow(
         &self,
         mut request: WireMessage,
-        payload: &[u8],
+        payload: &crate::transport::Bulk,
         mut answer: Result<(WireMessage, Vec<u8>)>,
         mut left: i32,
     ) -> Result<(WireMessage, Vec<u8>)> {
@@ -45,7 +45,7 @@ impl Lost<'_> {
             tracing::warn!(actor_id = %self.actor_id, dead = %dead, target = %ticket.target, "actor call lost with its node: running it again on the restarted actor");
             answer = self
                 .link
-                .request(ticket.target, None, request.clone(), payload.to_vec())
+                .request(ticket.target, None, request.clone(), payload.clone())
                 .await;
         }
         answer

@@ -16,18 +16,19 @@ use actix::prelude::*;
 use serde_bytes::ByteBuf;
 
 use super::ClusterAgent;
-use super::tasks::{Retry, RunRemote, SharedBytes, place_again};
+use super::tasks::{Retry, RunRemote, place_again};
 use crate::ids::{NodeId, ObjectId};
 use crate::runtime::{Node, with_context};
 use crate::store::{Elsewhere, RawRef, StoredValue};
 use crate::tasks::to_resources;
+use crate::transport::Bulk;
 use crate::transport::WireMessage;
 use crate::{Error, Result, SchedulingStrategy};
 
 /// What running a task again takes.
 pub(crate) struct Lineage {
     pub(crate) function: &'static str,
-    pub(crate) args: SharedBytes,
+    pub(crate) args: Bulk,
     pub(crate) resources: Vec<(String, f64)>,
     pub(crate) strategy: SchedulingStrategy,
     /// Attempts left (-1: always), shared with node-death retries as in Ray.
@@ -71,7 +72,7 @@ impl Drop for Kept {
     fn drop(&mut self) {
         self.budget
             .used
-            .fetch_sub(self.lineage.args.0.len(), Ordering::AcqRel);
+            .fetch_sub(self.lineage.args.len(), Ordering::AcqRel);
     }
 }
 
@@ -94,7 +95,7 @@ impl HeldResult {
         lineage: Lineage,
         budget: &Arc<LineageBudget>,
     ) -> Self {
-        let lineage = if budget.take(lineage.args.0.len()) {
+        let lineage = if budget.take(lineage.args.len()) {
             Some(Kept {
                 lineage,
                 budget: budget.clone(),

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 
 use crate::ids::NodeId;
 use crate::runtime::Node;
-use crate::transport::{Endpoint, JoinAddress, Peer, WireMessage};
+use crate::transport::{Bulk, Endpoint, JoinAddress, Peer, WireMessage};
 use crate::{Error, Result};
 
 /// Where a node can be reached: its QUIC endpoint and the SHA-256 of its certificate.
@@ -115,15 +115,11 @@ impl Link {
         target: NodeId,
         at: Option<NodeAddr>,
         msg: WireMessage,
-        payload: impl AsRef<[u8]> + Send + 'static,
+        payload: impl Into<Bulk>,
     ) -> BoxFuture<'static, Result<(WireMessage, Vec<u8>)>> {
         let open = self.open(target, at);
-        let link = self.clone();
-        async move {
-            link.exchange(open.await?, target, &msg, payload.as_ref())
-                .await
-        }
-        .boxed()
+        let (link, payload) = (self.clone(), payload.into());
+        async move { link.exchange(open.await?, target, &msg, &payload).await }.boxed()
     }
 
     /// Sends a request on an opened stream and reads the answer.
@@ -132,9 +128,9 @@ impl Link {
         stream: crate::transport::Exchange,
         target: NodeId,
         msg: &WireMessage,
-        payload: &[u8],
+        payload: &Bulk,
     ) -> Result<(WireMessage, Vec<u8>)> {
-        stream.exchange(msg, payload).await.map_err(|e| {
+        stream.exchange(msg, &payload.pieces()).await.map_err(|e| {
             tracing::debug!(target = %target, error = %e, "request failed");
             self.peers.lock().remove(&target);
             Error::NodeDied { node_id: target }

@@ -3,9 +3,10 @@
 //! the node table shows its node dead.
 
 use super::ClusterAgent;
-use super::tasks::{SharedBytes, place_again};
+use super::tasks::place_again;
 use crate::actors::remote::Restart;
 use crate::ids::{ActorId, NodeId};
+use crate::transport::Bulk;
 use crate::transport::WireMessage;
 
 /// An actor this node created on another node, kept to re-create it when that node
@@ -13,7 +14,7 @@ use crate::transport::WireMessage;
 pub(crate) struct Owned {
     pub(super) node: NodeId,
     pub(super) request: WireMessage,
-    pub(super) args: SharedBytes,
+    pub(super) args: Bulk,
     pub(super) restart: Restart,
 }
 

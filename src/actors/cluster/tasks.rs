@@ -19,7 +19,7 @@ use crate::resources::{Resources, to_units};
 use crate::runtime::{Node, with_context};
 use crate::store::{INLINE_MAX, RawRef, StoredValue, stored};
 use crate::tasks::{Placement, RemoteBody, TaskBody, TaskSpec, lookup, place, to_resources};
-use crate::transport::WireMessage;
+use crate::transport::{Bulk, WireMessage};
 use crate::{Error, Result, SchedulingStrategy};
 
 /// Runs a task on another node and settles `returns` with its outcome.
@@ -29,7 +29,7 @@ pub(crate) struct RunRemote {
     pub(crate) target: NodeId,
     pub(crate) function: &'static str,
     /// The encoded arguments, and the resolved ones kept alive until the answer.
-    pub(crate) args: Result<(SharedBytes, crate::tasks::Held)>,
+    pub(crate) args: Result<(Bulk, crate::tasks::Held)>,
     pub(crate) resources: Vec<(String, f64)>,
     pub(crate) decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
     pub(crate) returns: Vec<RawRef>,
@@ -45,22 +45,6 @@ pub(super) type RunSpec = (
     Option<ObjectId>,
     Option<crate::ids::PlacementGroupId>,
 );
-
-/// Encoded arguments shared by the attempts of one task (moved in, never copied).
-#[derive(Clone)]
-pub(crate) struct SharedBytes(pub(crate) Arc<Vec<u8>>);
-
-impl From<Vec<u8>> for SharedBytes {
-    fn from(bytes: Vec<u8>) -> Self {
-        Self(Arc::new(bytes))
-    }
-}
-
-impl AsRef<[u8]> for SharedBytes {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
 
 /// What a task sent to another node needs to be tried again elsewhere when that node
 /// dies (Ray's `max_retries` for system failures).
@@ -125,7 +109,7 @@ impl Handler<RunRemote> for ClusterAgent {
                     let local = Inbound {
                         from: target,
                         msg: request.clone(),
-                        payload: args.0.to_vec(),
+                        payload: args.concat(),
                     };
                     me.send(local).await.map_err(|_| Error::ShutDown)
                 } else {

@@ -1,0 +1,59 @@
+//! Bulk data: what follows a frame on a request stream, sent as pieces one after another.
+//! A large value that several requests carry (an object passed to tasks on eight nodes)
+//! is one shared piece of each of them, never copied into them.
+
+use std::sync::Arc;
+
+/// The bulk data of one request: pieces written in order, shared by every attempt of the
+/// request (cloning copies no bytes).
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+/// use ray::transport::Bulk;
+///
+/// let shared = Arc::new(vec![7u8; 4]);
+/// let bulk = Bulk::from_pieces(vec![Arc::new(vec![1, 2]), shared.clone()]);
+/// assert_eq!(bulk.len(), 6);
+/// assert_eq!(bulk.concat(), [1, 2, 7, 7, 7, 7]);
+/// assert_eq!(Arc::strong_count(&shared), 2, "the piece is shared, not copied");
+/// ```
+#[derive(Clone, Default)]
+pub struct Bulk(Arc<[Arc<Vec<u8>>]>);
+
+impl Bulk {
+    /// Bulk data made of `pieces`, in order.
+    pub fn from_pieces(pieces: Vec<Arc<Vec<u8>>>) -> Self {
+        Self(pieces.into())
+    }
+
+    /// Total length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.iter().map(|p| p.len()).sum()
+    }
+
+    /// Whether there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|p| p.is_empty())
+    }
+
+    /// The pieces, in order.
+    pub fn pieces(&self) -> Vec<&[u8]> {
+        self.0.iter().map(|p| p.as_slice()).collect()
+    }
+
+    /// All pieces in one buffer (for a request that stays in this process).
+    pub fn concat(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        for p in self.0.iter() {
+            out.extend_from_slice(p);
+        }
+        out
+    }
+}
+
+impl From<Vec<u8>> for Bulk {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::from_pieces(vec![Arc::new(bytes)])
+    }
+}
