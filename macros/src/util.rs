@@ -198,7 +198,7 @@ pub(crate) fn convert_args(p: &Params) -> TokenStream {
 pub(crate) fn decode_args(bytes: TokenStream, types: &[Type]) -> TokenStream {
     quote!({
         let mut __reader = ::ray::__private::ArgReader::new(#bytes);
-        let __args = (#(__reader.next::<#types>()?,)*);
+        let __args = (#(__reader.read::<#types>()?,)*);
         __reader.finish()?;
         __args
     })

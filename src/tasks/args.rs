@@ -248,7 +248,7 @@ impl<'a> ArgReader<'a> {
     }
 
     /// The next argument, as a `T`.
-    pub fn next<T: DeserializeOwned + 'static>(&mut self) -> Result<T> {
+    pub fn read<T: DeserializeOwned + 'static>(&mut self) -> Result<T> {
         let i = self.index;
         self.index += 1;
         let bad = |why: String| Error::Serialization(format!("argument {i}: {why}"));
@@ -293,7 +293,9 @@ pub struct RawRefHandle(pub(crate) RawRef);
 mod tests {
     use super::*;
 
-    fn written(args: &[&dyn Fn(&mut ArgsWriter) -> Result<()>]) -> Bulk {
+    type Write<'a> = &'a dyn Fn(&mut ArgsWriter) -> Result<()>;
+
+    fn written(args: &[Write<'_>]) -> Bulk {
         let mut w = ArgsWriter::default();
         for a in args {
             a(&mut w).unwrap();
@@ -312,9 +314,9 @@ mod tests {
         // The byte buffer travels as one `bin`: header, length, bytes.
         assert!(bytes.windows(8).any(|w| w == [0xc6, 0, 0, 0, 3, 1, 2, 3]));
         let mut r = ArgReader::new(&bytes);
-        assert_eq!(r.next::<i64>().unwrap(), 7);
-        assert_eq!(*r.next::<Arc<Vec<u8>>>().unwrap(), vec![1, 2, 3]);
-        assert_eq!(r.next::<(String, f64)>().unwrap(), ("x".to_string(), 2.5));
+        assert_eq!(r.read::<i64>().unwrap(), 7);
+        assert_eq!(*r.read::<Arc<Vec<u8>>>().unwrap(), vec![1, 2, 3]);
+        assert_eq!(r.read::<(String, f64)>().unwrap(), ("x".to_string(), 2.5));
         r.finish().unwrap();
         // No arguments: no bytes.
         assert!(written(&[]).is_empty());
@@ -347,8 +349,8 @@ mod tests {
         );
         let bytes = a.concat();
         let mut reader = ArgReader::new(&bytes);
-        assert_eq!(reader.next::<u8>().unwrap(), 1);
-        assert_eq!(reader.next::<Vec<u8>>().unwrap(), big);
+        assert_eq!(reader.read::<u8>().unwrap(), 1);
+        assert_eq!(reader.read::<Vec<u8>>().unwrap(), big);
         reader.finish().unwrap();
     }
 }

@@ -96,8 +96,7 @@ impl NodeManager {
                     target,
                     function: form.function,
                     // Refs inside the arguments are serialized as this node's.
-                    args: crate::runtime::with_context(node.map(|n| n.context()), form.encode)
-                        .map(|(bytes, held)| (bytes.into(), held)),
+                    args: crate::runtime::with_context(node.map(|n| n.context()), form.encode),
                     resources: spec.resources.to_map().into_iter().collect(),
                     decode: form.decode,
                     returns,
