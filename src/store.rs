@@ -17,6 +17,6 @@ pub use object_ref::RawRef;
 pub(crate) use object_ref::downcast as object_ref_downcast;
 pub(crate) use object_ref::{Cancel, CancelHook, RefInner};
 pub use object_ref::{ObjectRef, ObjectRefFuture};
-pub(crate) use size::buffer::decode as decode_buffer;
+pub(crate) use size::buffer::{decode as decode_buffer, take_bytes};
 pub(crate) use size::{encode_into, stored};
 pub(crate) use spill::{INLINE_MAX, Spill, default_capacity, machine_memory, proc_bytes};

@@ -152,10 +152,11 @@ pub fn many_nodes() -> anyhow::Result<()> {
 pub fn broadcast() -> anyhow::Result<()> {
     let targets = setting("SCALE_BCAST_NODES", 8).max(1) as usize;
     let size = (setting("SCALE_BCAST_MIB", 1024) << 20) as usize;
-    // Where the bytes live at the peak: the head holds the value and one encoded task
-    // payload per target until it is answered; each worker holds the received payload and
-    // the decoded value at once. Refuse what would not fit rather than swap or be killed.
-    let estimate = (1 + 3 * targets) * size;
+    // Where the bytes live at the peak: the head holds the value and its one encoding,
+    // which every task's request shares; each worker holds the received bytes and the
+    // decoded value at once, until the bytes are dropped before the call. Refuse what
+    // would not fit rather than swap or be killed.
+    let estimate = (2 + 2 * targets) * size;
     let available = proc_line("/proc/meminfo", "MemAvailable:")
         .trim_end_matches("kB")
         .trim()
@@ -164,7 +165,7 @@ pub fn broadcast() -> anyhow::Result<()> {
     anyhow::ensure!(
         estimate < available / 10 * 9,
         "broadcasting {} MiB to {targets} nodes needs about {} MiB at the peak \
-         ((1 + 3 × nodes) × size), but only {} MiB are available",
+         ((2 + 2 × nodes) × size), but only {} MiB are available",
         size >> 20,
         estimate >> 20,
         available >> 20

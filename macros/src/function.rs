@@ -151,14 +151,13 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
         let body_fn = format_ident!("__ray_remote_body_{}", name);
         let decode_fn = format_ident!("__ray_remote_decode_{}", name);
         let signature = quote!(#(#types),* -> #value_ty).to_string();
-        let decode = crate::util::decode_args(quote!(&__args), types);
+        let decode = crate::util::decode_args(quote!(__args), types);
         let remote_body = if is_async {
             quote!(
                 async fn __go(__args: Vec<u8>) -> ::ray::Result<Vec<u8>> {
+                    // The received bytes go before the call (moved into the reader): a
+                    // large argument is held once, decoded, while the function runs.
                     let (#(#names,)*): (#(#types,)*) = #decode;
-                    // The received bytes go before the call: a large argument is held
-                    // once, decoded, while the function runs.
-                    drop(__args);
                     let __out = #name::call(#(#names),*).await;
                     #unwrap
                     ::ray::__private::encode(&__out)
@@ -169,7 +168,6 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
             quote!(
                 ::ray::__private::RemoteBody::Sync(Box::new(move || -> ::ray::Result<Vec<u8>> {
                     let (#(#names,)*): (#(#types,)*) = #decode;
-                    drop(__args);
                     let __out = #name::call(#(#names),*);
                     #unwrap
                     ::ray::__private::encode(&__out)

@@ -46,7 +46,8 @@ pub(crate) fn decode_as<T: Serialize + DeserializeOwned + Send + Sync + 'static>
 /// instead of an array of numbers encoded one by one (an array of bytes would cost up to
 /// two bytes per byte, and the encoder's time per element).
 pub(crate) mod buffer {
-    use std::any::Any;
+    use std::any::{Any, TypeId};
+    use std::sync::Arc;
 
     /// MessagePack's `bin 32` marker; the length follows as a big-endian `u32`.
     const BIN32: u8 = 0xc6;
@@ -87,7 +88,7 @@ pub(crate) mod buffer {
             ($($t:ty),*) => {$(
                 let b = v
                     .downcast_ref::<Vec<$t>>()
-                    .or_else(|| v.downcast_ref::<std::sync::Arc<Vec<$t>>>().map(|a| &**a));
+                    .or_else(|| v.downcast_ref::<Arc<Vec<$t>>>().map(|a| &**a));
                 if let Some(b) = b {
                     return bin(out, std::mem::size_of_val(b.as_slice()), |out| {
                         for x in b {
@@ -99,7 +100,7 @@ pub(crate) mod buffer {
         }
         if let Some(b) = v
             .downcast_ref::<Vec<u8>>()
-            .or_else(|| v.downcast_ref::<std::sync::Arc<Vec<u8>>>().map(|a| &**a))
+            .or_else(|| v.downcast_ref::<Arc<Vec<u8>>>().map(|a| &**a))
         {
             return bin(out, b.len(), |out| out.extend_from_slice(b));
         }
@@ -107,22 +108,44 @@ pub(crate) mod buffer {
         false
     }
 
+    /// Whether `T` is `V`, or an `Arc` of it.
+    fn wants<T: 'static, V: 'static>() -> bool {
+        let want = TypeId::of::<T>();
+        want == TypeId::of::<V>() || want == TypeId::of::<Arc<V>>()
+    }
+
+    /// `v` as a `T` that [`wants`] it.
+    fn cast<T: 'static, V: 'static>(v: V) -> Option<crate::Result<T>> {
+        let boxed: Box<dyn Any> = if TypeId::of::<T>() == TypeId::of::<Arc<V>>() {
+            Box::new(Arc::new(v))
+        } else {
+            Box::new(v)
+        };
+        boxed.downcast::<T>().ok().map(|b| Ok(*b))
+    }
+
+    /// The `bin` that starts at `bytes[start]` and ends with them, as a `T` that is a byte
+    /// buffer (`Vec<u8>`, `ByteBuf`, or an `Arc` of one), made of `bytes` themselves: the
+    /// bytes before the buffer's data are removed in place. `None` (and `bytes` kept)
+    /// for any other type or layout.
+    pub(crate) fn take_bytes<T: 'static>(
+        bytes: &mut Vec<u8>,
+        start: usize,
+    ) -> Option<crate::Result<T>> {
+        if !(wants::<T, Vec<u8>>() || wants::<T, serde_bytes::ByteBuf>()) {
+            return None;
+        }
+        payload(bytes.get(start..)?)?;
+        let mut data = std::mem::take(bytes);
+        data.drain(..start + 5);
+        if wants::<T, Vec<u8>>() {
+            cast::<T, _>(data)
+        } else {
+            cast::<T, _>(serde_bytes::ByteBuf::from(data))
+        }
+    }
+
     pub(crate) fn decode<T: 'static>(bytes: &[u8]) -> Option<crate::Result<T>> {
-        use std::any::TypeId;
-        use std::sync::Arc;
-        /// Whether `T` is `V`, or an `Arc` of it.
-        fn wants<T: 'static, V: 'static>() -> bool {
-            let want = TypeId::of::<T>();
-            want == TypeId::of::<V>() || want == TypeId::of::<Arc<V>>()
-        }
-        fn cast<T: 'static, V: 'static>(v: V) -> Option<crate::Result<T>> {
-            let boxed: Box<dyn Any> = if TypeId::of::<T>() == TypeId::of::<Arc<V>>() {
-                Box::new(Arc::new(v))
-            } else {
-                Box::new(v)
-            };
-            boxed.downcast::<T>().ok().map(|b| Ok(*b))
-        }
         if wants::<T, Vec<u8>>() {
             return cast::<T, _>(payload(bytes)?.to_vec());
         }

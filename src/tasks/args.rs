@@ -9,7 +9,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ids::ObjectId;
-use crate::store::{INLINE_MAX, ObjectRef, RawRef, StoredValue, encode_into, object_ref_downcast};
+use crate::store::{
+    INLINE_MAX, ObjectRef, RawRef, StoredValue, encode_into, object_ref_downcast, take_bytes,
+};
 use crate::tasks::decode;
 use crate::transport::Bulk;
 use crate::{Error, Result};
@@ -234,15 +236,48 @@ impl ArgsWriter {
 /// truncated, mistyped or extra ones.
 #[doc(hidden)]
 pub struct ArgReader<'a> {
-    rest: &'a [u8],
+    source: Source<'a>,
+    /// Where the next argument starts.
+    at: usize,
     index: usize,
 }
 
+/// The bytes an [`ArgReader`] reads: borrowed, or its own (the received request's).
+#[doc(hidden)]
+pub enum Source<'a> {
+    /// Borrowed bytes.
+    Borrowed(&'a [u8]),
+    /// The reader's own bytes: a large byte buffer at their end is moved out, not copied.
+    Owned(Vec<u8>),
+}
+
+impl<'a> From<&'a [u8]> for Source<'a> {
+    fn from(bytes: &'a [u8]) -> Self {
+        Source::Borrowed(bytes)
+    }
+}
+
+impl From<Vec<u8>> for Source<'_> {
+    fn from(bytes: Vec<u8>) -> Self {
+        Source::Owned(bytes)
+    }
+}
+
+impl Source<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Source::Borrowed(b) => b,
+            Source::Owned(v) => v,
+        }
+    }
+}
+
 impl<'a> ArgReader<'a> {
-    /// A reader of `bytes`.
-    pub fn new(bytes: &'a [u8]) -> Self {
+    /// A reader of `bytes` (a `&[u8]`, or a `Vec<u8>` it then owns).
+    pub fn new(bytes: impl Into<Source<'a>>) -> Self {
         Self {
-            rest: bytes,
+            source: bytes.into(),
+            at: 0,
             index: 0,
         }
     }
@@ -252,7 +287,8 @@ impl<'a> ArgReader<'a> {
         let i = self.index;
         self.index += 1;
         let bad = |why: String| Error::Serialization(format!("argument {i}: {why}"));
-        let Some((len, rest)) = self.rest.split_first_chunk::<8>() else {
+        let all = self.source.as_slice();
+        let Some((len, rest)) = all[self.at..].split_first_chunk::<8>() else {
             return Err(bad(
                 "missing (fewer arguments than the function takes)".into()
             ));
@@ -264,9 +300,19 @@ impl<'a> ArgReader<'a> {
                 rest.len()
             )));
         };
-        let (bytes, rest) = rest.split_at(len);
-        self.rest = rest;
-        decode::<T>(bytes).map_err(|e| match e {
+        let (start, end) = (self.at + 8, self.at + 8 + len);
+        self.at = end;
+        // A large byte buffer last in bytes of our own leaves them in place: the request
+        // and the argument are never both in memory.
+        if let Source::Owned(v) = &mut self.source
+            && end == v.len()
+            && len >= INLINE_MAX
+            && let Some(taken) = take_bytes::<T>(v, start)
+        {
+            self.at = 0;
+            return taken;
+        }
+        decode::<T>(&self.source.as_slice()[start..end]).map_err(|e| match e {
             Error::Serialization(why) => bad(why),
             other => other,
         })
@@ -274,12 +320,12 @@ impl<'a> ArgReader<'a> {
 
     /// Checks that no bytes are left after the last argument.
     pub fn finish(self) -> Result<()> {
-        if self.rest.is_empty() {
+        let left = self.source.as_slice().len() - self.at;
+        if left == 0 {
             return Ok(());
         }
         Err(Error::Serialization(format!(
-            "{} bytes left after the {} arguments the function takes",
-            self.rest.len(),
+            "{left} bytes left after the {} arguments the function takes",
             self.index
         )))
     }
@@ -313,14 +359,14 @@ mod tests {
         .concat();
         // The byte buffer travels as one `bin`: header, length, bytes.
         assert!(bytes.windows(8).any(|w| w == [0xc6, 0, 0, 0, 3, 1, 2, 3]));
-        let mut r = ArgReader::new(&bytes);
+        let mut r = ArgReader::new(bytes.as_slice());
         assert_eq!(r.read::<i64>().unwrap(), 7);
         assert_eq!(*r.read::<Arc<Vec<u8>>>().unwrap(), vec![1, 2, 3]);
         assert_eq!(r.read::<(String, f64)>().unwrap(), ("x".to_string(), 2.5));
         r.finish().unwrap();
         // No arguments: no bytes.
         assert!(written(&[]).is_empty());
-        ArgReader::new(&[]).finish().unwrap();
+        ArgReader::new(&[][..]).finish().unwrap();
     }
 
     #[test]
@@ -347,10 +393,20 @@ mod tests {
             std::ptr::eq(pa[1], pb[1]),
             "both calls send the one encoding"
         );
+        // Read from the received bytes: the large buffer last is those bytes, not a copy.
         let bytes = a.concat();
-        let mut reader = ArgReader::new(&bytes);
+        let at = bytes.as_ptr();
+        let mut reader = ArgReader::new(bytes);
         assert_eq!(reader.read::<u8>().unwrap(), 1);
-        assert_eq!(reader.read::<Vec<u8>>().unwrap(), big);
+        let got = reader.read::<serde_bytes::ByteBuf>().unwrap();
+        assert_eq!(got.as_slice(), big.as_slice());
+        assert_eq!(got.as_ptr(), at, "moved out of the received bytes");
+        reader.finish().unwrap();
+        // Borrowed bytes, or a buffer not last: decoded as a copy.
+        let bytes = a.concat();
+        let mut reader = ArgReader::new(bytes.as_slice());
+        assert_eq!(reader.read::<u8>().unwrap(), 1);
+        assert_eq!(*reader.read::<Arc<Vec<u8>>>().unwrap(), big);
         reader.finish().unwrap();
     }
 }
