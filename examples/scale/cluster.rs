@@ -152,11 +152,11 @@ pub fn many_nodes() -> anyhow::Result<()> {
 pub fn broadcast() -> anyhow::Result<()> {
     let targets = setting("SCALE_BCAST_NODES", 8).max(1) as usize;
     let size = (setting("SCALE_BCAST_MIB", 1024) << 20) as usize;
-    // Where the bytes live at the peak: the head holds the value and its one encoding,
-    // which every task's request shares; each worker holds the received bytes and the
-    // decoded value at once, until the bytes are dropped before the call. Refuse what
-    // would not fit rather than swap or be killed.
-    let estimate = (2 + 2 * targets) * size;
+    // Where the bytes live at the peak: the head holds the value, its one encoding
+    // (which every task's request shares) and up to a QUIC send window per connection
+    // (256 MiB); each worker holds one copy, the value taken out of the received bytes.
+    // Refuse what would not fit rather than swap or be killed.
+    let estimate = (3 + targets) * size;
     let available = proc_line("/proc/meminfo", "MemAvailable:")
         .trim_end_matches("kB")
         .trim()
@@ -165,7 +165,7 @@ pub fn broadcast() -> anyhow::Result<()> {
     anyhow::ensure!(
         estimate < available / 10 * 9,
         "broadcasting {} MiB to {targets} nodes needs about {} MiB at the peak \
-         ((2 + 2 × nodes) × size), but only {} MiB are available",
+         ((3 + nodes) × size), but only {} MiB are available",
         size >> 20,
         estimate >> 20,
         available >> 20
