@@ -90,8 +90,10 @@ mod compile;
 mod compiled;
 mod error;
 mod executor;
+mod link;
 mod node;
-mod remote;
+mod part;
+mod partition;
 mod ring;
 
 use std::marker::PhantomData;
@@ -101,10 +103,12 @@ use std::time::Duration;
 pub use actor_loop::DagArgs;
 pub use compiled::{CompiledDag, CompiledRef, CompiledRefFuture};
 pub use error::DagError;
+#[doc(hidden)]
+pub use executor::PartActor;
 pub(crate) use executor::block_on_async;
 #[doc(hidden)]
 pub use node::{EncodeFn, MethodFn, NodeCore};
-pub(crate) use remote::serve_remote;
+pub(crate) use part::{PartEnv, serve_part};
 
 use node::{Kind, ValueGlue};
 
@@ -488,7 +492,7 @@ pub(crate) fn bind<A: RemoteActor, I, T: Value>(
     method: &'static str,
     args: Vec<Arc<NodeCore>>,
     f: MethodFn<A, T>,
-    encode: EncodeFn,
+    _encode: EncodeFn,
 ) -> DagNode<I, T> {
-    DagNode::from_core(node::call(handle, method, args, f, encode))
+    DagNode::from_core(node::call(handle, method, args, f))
 }

@@ -8,7 +8,7 @@ mod frame;
 mod quic;
 mod tls;
 
-pub use channel::Channel;
+pub use channel::{Channel, DagArg, DagOp, DagPartSpec, DagPeer};
 pub(crate) use frame::decode_body;
 pub use frame::{
     FrameReader, MAX_FRAME_BYTES, NodeLoad, WIRE_VERSION, WireActor, WireJob, WireMessage,
