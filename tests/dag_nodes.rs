@@ -4,7 +4,8 @@
 //! execution). Results equal the classic calls; a method's error fails only its
 //! execution; a killed actor or a dead node fails the executions through it; teardown
 //! gives every node's actors back. The nodes are real nodes with their own QUIC
-//! endpoints, in this process (`cluster_utils`).
+//! endpoints, in this process (`cluster_utils`). A node given a bad part or an
+//! unexpected frame answers with a clear error and gives its actors back.
 
 mod common;
 
@@ -14,6 +15,11 @@ use ray::Error;
 use ray::cluster_utils::{Cluster, NodeConfig, NodeHandle};
 use ray::dag::{InputNode, MultiOutputNode};
 use ray::prelude::*;
+use ray::transport::WireMessage::DagPart;
+use ray::transport::{
+    Channel, DagArg, DagOp, DagPartSpec, DagPeer, Endpoint, Identity, JoinAddress, WireMessage,
+};
+use serde_bytes::ByteBuf;
 
 pub struct Stage {
     add: i64,
@@ -255,4 +261,137 @@ fn an_actor_busy_on_one_node_fails_the_compile_and_frees_the_other_nodes() {
     // a was lent for the failed graph and is back.
     assert_eq!(ray::get(&a.sum.remote(2, 2)).unwrap(), 4);
     assert_eq!(ray::get(&first.execute(1).unwrap()).unwrap(), 2);
+}
+
+struct NoService;
+
+impl ray::transport::Service for NoService {
+    fn handle(
+        &self,
+        _: ray::NodeId,
+        _: WireMessage,
+        _: Vec<u8>,
+    ) -> futures::future::BoxFuture<'static, (WireMessage, Vec<u8>)> {
+        Box::pin(async { (WireMessage::Ack, Vec::new()) })
+    }
+}
+
+fn bytes<T: serde::Serialize>(v: &T) -> ByteBuf {
+    ByteBuf::from(rmp_serde::to_vec(v).unwrap())
+}
+
+async fn recv(channel: &mut Channel) -> Option<WireMessage> {
+    actix_rt::time::timeout(Duration::from_secs(10), channel.recv())
+        .await
+        .expect("the node answers in time")
+        .unwrap()
+}
+
+#[test]
+fn bad_parts_and_unexpected_frames_get_clear_errors() {
+    common::tracing();
+    let head = NodeConfig::new().num_cpus(1.0).resource("h", 1.0);
+    let cluster = Cluster::new(head).unwrap();
+    let _ray = common::join(&cluster.address());
+    // An actor on the head, which a bare peer reaches with the join address.
+    let far = on("h", 1);
+    assert_eq!(
+        ray::get(&far.node.remote()).unwrap(),
+        cluster.head_node_id().unwrap()
+    );
+    let actor_id = far.id();
+    // An id no actor has.
+    let stranger: ray::ActorId =
+        rmp_serde::from_slice(&rmp_serde::to_vec(&0xdead_beef_u64).unwrap()).unwrap();
+    let join: JoinAddress = cluster.address().parse().unwrap();
+    let me = ray::runtime_context().node_id();
+    let part = |n: u64, actor_id, args: Vec<DagArg>| DagPart {
+        part: DagPartSpec {
+            graph: (me, n),
+            max_inflight: 4,
+            ops: vec![
+                DagOp::Call {
+                    actor_id,
+                    method: "Stage.run".into(),
+                    args,
+                    trigger: false,
+                },
+                DagOp::Send {
+                    value: 0,
+                    edge: 0,
+                    to: DagPeer::Driver,
+                },
+            ],
+        },
+    };
+    actix_rt::System::new().block_on(async move {
+        let endpoint = Endpoint::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            me,
+            join.token.clone(),
+            Identity::generate().unwrap(),
+            std::sync::Arc::new(NoService),
+        )
+        .unwrap();
+        let peer = endpoint.connect(&join).await.unwrap();
+
+        // An actor the node does not host, and a step reading a value never made.
+        let mut ch = peer
+            .open_channel(&part(1, stranger, vec![DagArg::Input]))
+            .await
+            .unwrap();
+        match recv(&mut ch).await {
+            Some(WireMessage::DagReply { result: Err(e) }) => {
+                assert!(matches!(e, Error::ActorNotFound { .. }), "{e:?}")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(recv(&mut ch).await, None);
+        let mut ch = peer
+            .open_channel(&part(2, actor_id, vec![DagArg::Value(3)]))
+            .await
+            .unwrap();
+        match recv(&mut ch).await {
+            Some(WireMessage::DagReply { result: Err(e) }) => {
+                assert!(e.to_string().contains("cannot run its part"), "{e}")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+
+        // A good part: one execution, then input that does not decode.
+        let mut ch = peer
+            .open_channel(&part(3, actor_id, vec![DagArg::Input]))
+            .await
+            .unwrap();
+        assert!(matches!(
+            recv(&mut ch).await,
+            Some(WireMessage::DagReply { result: Ok(_) })
+        ));
+        let start = |input| WireMessage::DagExecute { input };
+        ch.send(&start(Ok(bytes(&20i64)))).await.unwrap();
+        match recv(&mut ch).await {
+            Some(WireMessage::DagValue {
+                edge: 0,
+                result: Ok(b),
+            }) => {
+                assert_eq!(rmp_serde::from_slice::<i64>(&b).unwrap(), 41)
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        ch.send(&start(Ok(bytes(&"not a number")))).await.unwrap();
+        match recv(&mut ch).await {
+            Some(WireMessage::DagValue {
+                edge: 0,
+                result: Err(e),
+            }) => {
+                assert!(matches!(e, Error::Serialization(_)), "{e:?}")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // A frame the part does not expect ends it; the actor goes back to its host.
+        ch.send(&WireMessage::Ack).await.unwrap();
+        assert_eq!(recv(&mut ch).await, None);
+    });
+    // One call ran: the input that did not decode never reached the method.
+    assert_eq!(ray::get(&far.calls.remote()).unwrap(), 1);
 }
