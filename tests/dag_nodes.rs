@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use ray::Error;
 use ray::cluster_utils::{Cluster, NodeConfig, NodeHandle};
-use ray::dag::{InputNode, MultiOutputNode};
+use ray::dag::{DagOptions, InputNode, MultiOutputNode};
 use ray::prelude::*;
 use ray::transport::WireMessage::DagPart;
 use ray::transport::{
@@ -394,4 +394,27 @@ fn bad_parts_and_unexpected_frames_get_clear_errors() {
     });
     // One call ran: the input that did not decode never reached the method.
     assert_eq!(ray::get(&far.calls.remote()).unwrap(), 1);
+}
+
+#[test]
+fn back_pressure_and_thread_layouts_hold_across_nodes() {
+    let (cluster, _, _) = cluster();
+    let _ray = common::join(&cluster.address());
+    let local = Stage::remote(0);
+    let (a, b) = (on("n1", 1), on("n2", 2));
+    let expected: Vec<i64> = (0..40).map(|x| 2 * (2 * (2 * x + 1) + 2)).collect();
+    for opts in [
+        DagOptions::new().max_inflight(2),
+        DagOptions::new().max_inflight(3).loop_threads(usize::MAX),
+    ] {
+        let compiled = local
+            .run
+            .bind(b.run.bind(a.run.bind(InputNode::new())))
+            .compile_with(opts)
+            .unwrap();
+        // More executions than may be in flight: each `execute` waits for room.
+        let refs: Vec<_> = (0..40).map(|x| compiled.execute(x).unwrap()).collect();
+        assert_eq!(ray::get(&refs).unwrap(), expected);
+    }
+    assert_eq!(ray::get(&b.calls.remote()).unwrap(), 80);
 }
