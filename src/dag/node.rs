@@ -1,8 +1,7 @@
 //! The type-erased graph behind `DagNode`: what each node is (the input, a constant, an
 //! actor method call), its arguments, and the typed glue that builds its rings, readers,
 //! loop step and (for values crossing nodes) the driver's link steps once the graph is
-//! compiled. Building and running live elsewhere
-//! (`compile.rs`, `actor_loop.rs`).
+//! compiled. Building and running live elsewhere (`compile.rs`, `actor_loop.rs`).
 
 use std::any::Any;
 use std::sync::Arc;
