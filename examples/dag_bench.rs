@@ -13,9 +13,9 @@
 //! Across two node processes (a second process of this binary joins as a worker node on
 //! 127.0.0.1 and hosts the actors; the driver's head node has no CPUs), over QUIC:
 //!
-//! - `remote_dag_1_actor_us`, `remote_dag_3_actor_us`: the chains compiled, each remote
-//!   actor reached through the graph's persistent channel (a 3-actor chain relays each
-//!   hop through the driver: three round trips);
+//! - `remote_dag_1_actor_us`, `remote_dag_3_actor_us`: the chains compiled: the worker
+//!   node runs its part of the graph (all three actors, with rings between them) and the
+//!   driver reaches it through one persistent channel, one round trip per execution;
 //! - `remote_classic_1_actor_us`, `remote_classic_3_actor_us`: the same classic calls.
 //!
 //! `BENCH_REMOTE=0` skips them.

@@ -12,17 +12,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 py="${RAY_VENV:-bench-venv}/bin/python"
 [[ -x "$py" ]] || { echo "dag-bench: no $py (run scripts/ray-baseline.sh once)" >&2; exit 1; }
-mkdir -p target/bench
+target="${CARGO_TARGET_DIR:-target}"
+mkdir -p "$target/bench"
 cargo build --release --example dag_bench
 unshare -n bash -c "ip link set lo up && '$py' benches/python/ray_dag_bench.py" \
-    > target/bench/ray_dag.json
+    > "$target/bench/ray_dag.json"
 # Ray's worker processes outlive its driver for a while: wait until they are gone.
 for _ in $(seq 60); do
     pgrep -f 'ray::|raylet|gcs_server|default_worker' >/dev/null || break
     sleep 1
 done
-target/release/examples/dag_bench > target/bench/rust_dag.json
-python3 - target/bench/ray_dag.json target/bench/rust_dag.json <<'PY'
+"$target/release/examples/dag_bench" > "$target/bench/rust_dag.json"
+python3 - "$target/bench/ray_dag.json" "$target/bench/rust_dag.json" <<'PY'
 import json, sys, datetime, platform
 ray, ours = (json.load(open(p)) for p in sys.argv[1:3])
 rows = [

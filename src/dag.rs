@@ -70,19 +70,27 @@
 //! the same adapter, and copies it through the host once otherwise.
 //!
 //! # Across nodes
-//! An actor on another node takes part through one persistent QUIC stream per graph,
-//! opened at compile time: its node lends the instance to a thread of its own that
-//! serves the stream, and each execution sends one call (method and MessagePack
-//! arguments) and reads one reply. A failed stream or node fails that execution and
-//! every later one with [`crate::Error::ActorDied`]. Teardown ends the stream and waits
-//! until the instance is back with its host.
+//! `compile()` splits the graph by the node hosting each actor. Every other node gets
+//! its part over a persistent QUIC stream opened at compile time: its actors, their
+//! bound calls in order, and where each argument comes from (the input, a constant, a
+//! call on the same node, or another node) and where each result goes. The node lends
+//! its instances and runs its part as an ordinary compiled loop on a thread of its own,
+//! rings between its own actors; values cross between parts once per execution, over a
+//! persistent stream between the two parts: driver and node, or directly node to node
+//! (the driver relays nothing). A chain whose actors all live on one other node costs one
+//! round trip per execution; `a` on node 1, `b` on node 2 goes driver → node 1 → node 2
+//! → driver. A failed stream or node fails the executions through it, and every later
+//! one, with [`crate::Error::ActorDied`]; a frame that is not the one expected does the
+//! same (a clear error, never a panic). Teardown ends every stream and waits until each
+//! node's instances are back with their hosts.
 //!
 //! # Limits
 //! Methods with one return value have `bind` (an `async fn` runs to completion on its
-//! loop thread, with an event loop for its timers, one execution at a time). Calls to
-//! actors on other nodes go from the driver's loop and back, one round trip each: an
-//! edge between two actors on other nodes is relayed by the driver (no node-to-node
-//! channels yet), and a remote call does not overlap the next execution's. A
+//! loop thread, with an event loop for its timers, one execution at a time). A node's
+//! part runs on one loop thread (`loop_threads` shapes the driver's part), and values
+//! there stay MessagePack-encoded between its steps, since the node knows the methods
+//! only by name. The driver's loop reads a part's outputs before it starts the next
+//! execution there, so executions on other nodes do not overlap. A
 //! [`crate::gpu::GpuBuffer`] does not cross nodes.
 
 mod actor_loop;
@@ -90,8 +98,10 @@ mod compile;
 mod compiled;
 mod error;
 mod executor;
+mod link;
 mod node;
-mod remote;
+mod part;
+mod partition;
 mod ring;
 
 use std::marker::PhantomData;
@@ -101,10 +111,12 @@ use std::time::Duration;
 pub use actor_loop::DagArgs;
 pub use compiled::{CompiledDag, CompiledRef, CompiledRefFuture};
 pub use error::DagError;
+#[doc(hidden)]
+pub use executor::PartActor;
 pub(crate) use executor::block_on_async;
 #[doc(hidden)]
 pub use node::{EncodeFn, MethodFn, NodeCore};
-pub(crate) use remote::serve_remote;
+pub(crate) use part::{PartEnv, serve_part};
 
 use node::{Kind, ValueGlue};
 
@@ -488,7 +500,7 @@ pub(crate) fn bind<A: RemoteActor, I, T: Value>(
     method: &'static str,
     args: Vec<Arc<NodeCore>>,
     f: MethodFn<A, T>,
-    encode: EncodeFn,
+    _encode: EncodeFn,
 ) -> DagNode<I, T> {
-    DagNode::from_core(node::call(handle, method, args, f, encode))
+    DagNode::from_core(node::call(handle, method, args, f))
 }

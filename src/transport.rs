@@ -10,7 +10,7 @@ mod quic;
 mod tls;
 
 pub use bulk::Bulk;
-pub use channel::Channel;
+pub use channel::{Channel, DagArg, DagOp, DagPartSpec, DagPeer};
 pub(crate) use frame::decode_body;
 pub use frame::{
     FrameReader, MAX_FRAME_BYTES, NodeLoad, WIRE_VERSION, WireActor, WireJob, WireMessage,

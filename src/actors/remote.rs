@@ -216,9 +216,8 @@ pub trait HostedActor: Send + Sync {
     fn dispatch(&self, method: &str, args: &[u8]) -> Result<RawRef>;
     /// Kills the actor now.
     fn terminate(&self, reason: &str);
-    /// Serves a compiled graph's calls from another node on `channel`, with the
-    /// instance lent by its host until the channel ends.
-    fn serve_dag(&self, channel: crate::transport::Channel);
+    /// The actor as a part of a compiled graph driven from another node takes it.
+    fn dag_actor(&self) -> crate::dag::PartActor;
 }
 
 /// The name of the call that only waits for the constructor (`handle.ready()`).
@@ -244,8 +243,8 @@ impl<A: RemoteActor> HostedActor for ActorHandle<A> {
         ActorHandle::terminate(self, reason);
     }
 
-    fn serve_dag(&self, channel: crate::transport::Channel) {
-        crate::dag::serve_remote(self.clone(), channel);
+    fn dag_actor(&self) -> crate::dag::PartActor {
+        crate::dag::PartActor(Arc::new(self.clone()))
     }
 }
 

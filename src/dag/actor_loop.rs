@@ -87,7 +87,7 @@ impl<T: Clone + Send + 'static> Reader for ConstReader<T> {
 pub struct DagArgs<'a> {
     readers: &'a mut [Box<dyn Reader>],
     next: usize,
-    method: &'static str,
+    method: &'a str,
 }
 
 impl DagArgs<'_> {
@@ -147,7 +147,8 @@ pub(crate) trait Step<A>: Send {
 }
 
 pub(crate) struct CallOp<A, T> {
-    pub(crate) method: &'static str,
+    /// The method (`Class.method`), for errors.
+    pub(crate) method: Arc<str>,
     pub(crate) f: MethodFn<A, T>,
     pub(crate) readers: Vec<Box<dyn Reader>>,
     /// The input, read and dropped, for a call whose arguments are all constants.
@@ -184,7 +185,7 @@ impl<A: Send, T: Clone + Send> Step<A> for CallOp<A, T> {
                 let mut args = DagArgs {
                     readers: &mut self.readers,
                     next: 0,
-                    method: self.method,
+                    method: &self.method,
                 };
                 let f = &self.f;
                 match std::panic::catch_unwind(AssertUnwindSafe(|| f(a, &mut args))) {

@@ -1,19 +1,26 @@
-//! Compiling a graph: its nodes in dependency order, one pre-allocated ring per edge,
-//! each actor's steps, the instances taken from their hosts, and one loop thread per
-//! actor. What a compiled graph does afterwards lives in `compiled.rs`.
+//! Compiling a graph on its driver: its nodes in dependency order, the parts other nodes
+//! run (planned in `partition.rs`, sent over a channel to each), one pre-allocated ring
+//! per edge read here, the local actors' steps and instances taken from their hosts, the
+//! links to the parts, and the loop threads. What a compiled graph does afterwards lives
+//! in `compiled.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::actor_loop::{Reader, RingReader, Writer};
 use super::compiled::{CompiledDag, Shared};
-use super::executor::{self, DagActor, Group, Runner};
+use super::executor::{self, DagActor, Group, Runner, Site};
+use super::link::{Counts, LinkEnd, LinkRunner, LinkStep, TickSend};
 use super::node::{AnyRing, AnyStep, Kind, NodeCore};
+use super::partition::{self, DriverStep, LinkOp, Loc};
 use super::ring::Ring;
 use super::{DagError, DagOptions, DagOutput};
+use crate::actors::OpenDagChannel;
 use crate::ids::ActorId;
-use crate::{Result, Value};
+use crate::runtime::block_on;
+use crate::transport::{DagOp, DagPartSpec, DagPeer, WireMessage};
+use crate::{Error, Result, Value};
 
 /// The nodes reachable from `outputs`, each after its arguments.
 fn order(outputs: &[Arc<NodeCore>]) -> (Vec<Arc<NodeCore>>, HashMap<*const NodeCore, usize>) {
@@ -55,6 +62,15 @@ struct Inputs {
     trigger: Option<Box<dyn Reader>>,
 }
 
+/// The driver's numbers for its graphs: with its node id, a graph's name on every node.
+static GRAPHS: AtomicU64 = AtomicU64::new(0);
+
+/// A runner of the driver, in the order the graph first uses it.
+enum Slot {
+    Actor(Arc<dyn DagActor>, Vec<AnyStep>),
+    Link(usize),
+}
+
 pub(crate) fn compile<I: Value, O: DagOutput<I>>(
     output: O,
     opts: &DagOptions,
@@ -79,13 +95,48 @@ pub(crate) fn compile<I: Value, O: DagOutput<I>>(
         return Err(DagError::TwoInputs.into());
     }
     let cap = opts.max_inflight;
+    let node = crate::runtime::current_node()?;
+    let node_id = node.id;
 
-    // Every edge gets its ring; producers learn where to write.
+    // Where each call runs: here, or in the part of the node hosting its actor.
+    let mut sites: Vec<Site> = Vec::new();
+    let mut loc: Vec<Option<Loc>> = Vec::with_capacity(nodes.len());
+    let mut actors: Vec<Arc<dyn DagActor>> = Vec::new();
+    for n in &nodes {
+        let Kind::Call { actor } = &n.kind else {
+            loc.push(None);
+            continue;
+        };
+        if !actors.iter().any(|a| a.id() == actor.id()) {
+            actors.push(actor.clone());
+        }
+        loc.push(Some(match actor.site()? {
+            None => Loc::Driver,
+            Some(site) => match sites.iter().position(|s| s.node == site.node) {
+                Some(k) => Loc::Part(k),
+                None => {
+                    sites.push(site);
+                    Loc::Part(sites.len() - 1)
+                }
+            },
+        }));
+    }
+    let peers: Vec<DagPeer> = sites
+        .iter()
+        .map(|s| DagPeer::Node {
+            node_id: s.node,
+            at: s.at,
+        })
+        .collect();
+    let output_at: Vec<usize> = outputs.iter().map(|o| index[&Arc::as_ptr(o)]).collect();
+    let mut plan = partition::plan(&nodes, &index, &loc, &peers, &output_at)?;
+
+    // Every edge read on the driver gets its ring; producers learn where to write.
     let mut produces: Vec<Vec<AnyRing>> = vec![Vec::new(); nodes.len()];
     let mut triggers: Vec<Arc<Ring<I>>> = Vec::new();
     let mut inputs: Vec<Option<Inputs>> = Vec::with_capacity(nodes.len());
-    for n in &nodes {
-        if !matches!(n.kind, Kind::Call { .. }) {
+    for (n, at) in nodes.iter().zip(&loc) {
+        if *at != Some(Loc::Driver) {
             inputs.push(None);
             continue;
         }
@@ -113,11 +164,41 @@ pub(crate) fn compile<I: Value, O: DagOutput<I>>(
         inputs.push(Some(Inputs { readers, trigger }));
     }
     let mut results: Vec<Arc<Ring<O::Value>>> = Vec::with_capacity(outputs.len());
-    for o in &outputs {
-        let p = index[&Arc::as_ptr(o)];
+    for &p in &output_at {
         let ring = nodes[p].glue.ring(cap);
         produces[p].push(ring.clone());
         results.push(typed_ring::<O::Value>(ring)?);
+    }
+
+    // The driver's links to the parts: start each execution, then send and receive the
+    // edges in the graph's order.
+    let mut link_steps: Vec<Vec<LinkStep>> = Vec::with_capacity(sites.len());
+    for (k, ops) in plan.links.iter().enumerate() {
+        let ring = Ring::<I>::new(cap);
+        triggers.push(ring.clone());
+        let mut steps: Vec<LinkStep> = vec![Box::new(TickSend {
+            ring,
+            with_input: plan.with_input[k],
+        })];
+        for op in ops {
+            steps.push(match *op {
+                LinkOp::Send { edge, producer } => {
+                    let ring = nodes[producer].glue.ring(cap);
+                    let step = nodes[producer].glue.send_step(&ring, edge)?;
+                    produces[producer].push(ring);
+                    step
+                }
+                LinkOp::Recv { edge, producer } => {
+                    let Kind::Call { actor } = &nodes[producer].kind else {
+                        return Err(DagError::NoActorCall.into());
+                    };
+                    nodes[producer]
+                        .glue
+                        .recv_step(&produces[producer], edge, actor.id())?
+                }
+            });
+        }
+        link_steps.push(steps);
     }
     let mut input_rings = triggers;
     for (n, rings) in nodes.iter().zip(&mut produces) {
@@ -128,36 +209,84 @@ pub(crate) fn compile<I: Value, O: DagOutput<I>>(
         }
     }
 
-    // Each actor's steps, and the graph's order of (actor, step).
-    let mut actors: Vec<(ActorId, Arc<dyn DagActor>, Vec<AnyStep>)> = Vec::new();
+    // The driver's runners in the order the graph first uses them, and its steps.
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut actor_slot: HashMap<ActorId, usize> = HashMap::new();
+    let mut link_slot: Vec<Option<usize>> = vec![None; sites.len()];
     let mut order: Vec<(usize, usize)> = Vec::new();
-    for ((n, ins), outs) in nodes.iter().zip(inputs).zip(&produces) {
-        let (Kind::Call { actor, .. }, Some(ins)) = (&n.kind, ins) else {
-            continue;
-        };
-        let step = n
-            .glue
-            .step(ins.readers, ins.trigger, outs, actor.is_remote())?;
-        let at = match actors.iter().position(|(id, _, _)| *id == actor.id()) {
-            Some(at) => at,
-            None => {
-                actors.push((actor.id(), actor.clone(), Vec::new()));
-                actors.len() - 1
+    for s in &plan.order {
+        match *s {
+            DriverStep::Call(i) => {
+                let (Kind::Call { actor }, Some(ins)) = (&nodes[i].kind, inputs[i].take()) else {
+                    continue;
+                };
+                let step = nodes[i].glue.step(ins.readers, ins.trigger, &produces[i])?;
+                let at = *actor_slot.entry(actor.id()).or_insert_with(|| {
+                    slots.push(Slot::Actor(actor.clone(), Vec::new()));
+                    slots.len() - 1
+                });
+                if let Some(Slot::Actor(_, steps)) = slots.get_mut(at) {
+                    order.push((at, steps.len()));
+                    steps.push(step);
+                }
             }
-        };
-        order.push((at, actors[at].2.len()));
-        actors[at].2.push(step);
+            DriverStep::Link { part, step } => {
+                let at = *link_slot[part].get_or_insert_with(|| {
+                    slots.push(Slot::Link(part));
+                    slots.len() - 1
+                });
+                order.push((at, step));
+            }
+        }
     }
 
-    // Take the instances. A runner dropped on any failure below gives its instance back.
-    let node_id = crate::runtime::current_node()?.id;
-    let mut runners: Vec<Box<dyn Runner>> = Vec::with_capacity(actors.len());
-    let mut handles = Vec::with_capacity(actors.len());
-    for (_, actor, steps) in actors {
-        let mut runner = actor.lend()?;
-        runner.set_steps(steps)?;
-        runners.push(runner);
-        handles.push(actor);
+    // Send each node its part: they all lend their actors while the driver lends its.
+    let graph = (node_id, GRAPHS.fetch_add(1, Ordering::Relaxed));
+    let counts = Arc::new(Counts::default());
+    let mut links: Vec<Option<LinkRunner>> = Vec::with_capacity(sites.len());
+    for (site, ops) in sites.iter().zip(&mut plan.parts) {
+        let first = ops
+            .iter()
+            .find_map(|op| match op {
+                DagOp::Call { actor_id, .. } => Some(*actor_id),
+                _ => None,
+            })
+            .unwrap_or_else(ActorId::new);
+        let open = OpenDagChannel {
+            node: site.node,
+            at: site.at,
+            open: WireMessage::DagPart {
+                part: DagPartSpec {
+                    graph,
+                    max_inflight: u32::try_from(cap).unwrap_or(u32::MAX),
+                    ops: std::mem::take(ops),
+                },
+            },
+        };
+        let channel = block_on(site.agent.send(open)).map_err(|_| Error::ShutDown)??;
+        let end = LinkEnd::new(channel, format!("node {}", site.node), counts.clone());
+        links.push(Some(LinkRunner::new(first, end, node.context(), true)));
+    }
+    let mut runners: Vec<Box<dyn Runner>> = Vec::with_capacity(slots.len());
+    for slot in slots {
+        match slot {
+            Slot::Actor(actor, steps) => {
+                let mut runner = actor.lend()?;
+                runner.set_steps(steps)?;
+                runners.push(runner);
+            }
+            Slot::Link(k) => {
+                let mut link = links
+                    .get_mut(k)
+                    .and_then(Option::take)
+                    .ok_or(DagError::NoActorCall)?;
+                link.joined()?;
+                for step in std::mem::take(&mut link_steps[k]) {
+                    link.push(step);
+                }
+                runners.push(Box::new(link));
+            }
+        }
     }
     let groups = group(runners, &order, opts.loop_threads);
     let threads = groups.len();
@@ -178,7 +307,8 @@ pub(crate) fn compile<I: Value, O: DagOutput<I>>(
     }
     tracing::info!(
         node_id = %node_id,
-        actors = handles.len(),
+        actors = actors.len(),
+        parts = sites.len(),
         threads,
         nodes = nodes.len(),
         max_inflight = cap,
@@ -190,8 +320,9 @@ pub(crate) fn compile<I: Value, O: DagOutput<I>>(
         Writer::new(input_rings),
         loops,
         stop,
-        handles,
+        actors,
         opts.submit_timeout,
+        counts,
     ))
 }
 

@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 
 use super::actor_loop::Writer;
 use super::executor::DagActor;
+use super::link::Counts;
 use super::ring::{Ring, thread_waker, wait_until};
 use super::{DagError, DagOutput};
 use crate::{Error, Result, Value};
@@ -256,6 +257,8 @@ pub struct CompiledDag<I, O: DagOutput<I>> {
     /// The actors' handles: they live at least as long as the graph.
     _actors: Vec<Arc<dyn DagActor>>,
     submit_timeout: Option<Duration>,
+    /// Frames on the driver's channels to other nodes' parts.
+    links: Arc<Counts>,
     _o: PhantomData<fn() -> O>,
 }
 
@@ -267,6 +270,7 @@ impl<I: Value, O: DagOutput<I>> CompiledDag<I, O> {
         stop: Arc<AtomicBool>,
         actors: Vec<Arc<dyn DagActor>>,
         submit_timeout: Option<Duration>,
+        links: Arc<Counts>,
     ) -> Self {
         Self {
             shared,
@@ -275,8 +279,20 @@ impl<I: Value, O: DagOutput<I>> CompiledDag<I, O> {
             stop,
             _actors: actors,
             submit_timeout,
+            links,
             _o: PhantomData,
         }
+    }
+
+    /// Frames the driver sent to and received from other nodes' parts of this graph so
+    /// far (`(sent, received)`): what shows that values between two actors on other
+    /// nodes go node to node, not through the driver.
+    #[doc(hidden)]
+    pub fn driver_frames(&self) -> (u64, u64) {
+        (
+            self.links.sent.load(Ordering::Relaxed),
+            self.links.received.load(Ordering::Relaxed),
+        )
     }
 
     /// Starts one execution of the graph on `input` and returns its output ref(s) at

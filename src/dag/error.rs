@@ -67,6 +67,15 @@ pub enum DagError {
         /// The operating system's error.
         reason: String,
     },
+    /// A node could not run its part of the graph: a malformed part, or the other
+    /// nodes' parts did not connect to it in time.
+    #[error("node {node_id} cannot run its part of the compiled graph: {reason}")]
+    Part {
+        /// The node.
+        node_id: crate::ids::NodeId,
+        /// Why.
+        reason: String,
+    },
     /// A graph built by hand with mismatched types (never from the generated `bind`).
     #[error("argument types of `{method}` do not match the graph")]
     TypeMismatch {

@@ -11,10 +11,10 @@ use std::thread::JoinHandle;
 use futures::channel::oneshot;
 
 use super::DagError;
-use super::actor_loop::{Outcome, Step};
-use super::node::AnyStep;
+use super::actor_loop::{CallOp, Outcome, Reader, Step, Writer};
+use super::node::{AnyStep, MethodFn};
 use crate::actors::{ActorHost, LendInstance, ReturnInstance};
-use crate::ids::ActorId;
+use crate::ids::{ActorId, NodeId};
 use crate::runtime::{ExecContext, block_on, set_thread_context};
 use crate::{ActorHandle, Error, RemoteActor, Result};
 
@@ -22,14 +22,39 @@ use crate::{ActorHandle, Error, RemoteActor, Result};
 /// does).
 pub(crate) trait DagActor: Send + Sync {
     fn id(&self) -> ActorId;
-    /// Whether the actor lives on another node (its steps then call it over a channel).
-    fn is_remote(&self) -> bool;
+    /// Where the actor lives when that is another node (its calls then run in that
+    /// node's part of the graph); `None` when it is on this one.
+    fn site(&self) -> Result<Option<Site>>;
     /// Takes the instance from its host, once the calls queued before it have run.
     fn lend(&self) -> Result<Box<dyn Runner>>;
+    /// A step of this node's part of a graph driven from another node: calls `method`
+    /// by name on `arity` encoded arguments read from `readers` and writes the encoded
+    /// result (a `Box<dyn Step<A>>`).
+    fn encoded_step(
+        &self,
+        method: &str,
+        arity: usize,
+        readers: Vec<Box<dyn Reader>>,
+        trigger: Option<Box<dyn Reader>>,
+        out: Writer<Vec<u8>>,
+    ) -> AnyStep;
 }
 
-/// One actor's instance on loan and its steps. Dropping it gives the instance back to
-/// the host (or tells the host why it was lost), on whatever path the graph ends.
+/// The node an actor of a graph lives on, and how to reach it.
+pub(crate) struct Site {
+    pub(crate) node: NodeId,
+    pub(crate) at: Option<crate::actors::NodeAddr>,
+    pub(crate) agent: actix::Addr<crate::actors::ClusterAgent>,
+}
+
+/// An actor a node hosts, as the node's part of a graph driven from another node takes
+/// it (what `HostedActor::dag_actor` gives).
+#[doc(hidden)]
+pub struct PartActor(pub(crate) Arc<dyn DagActor>);
+
+/// One actor's instance on loan and its steps (or a link's channel and steps). Dropping
+/// it gives the instance back to the host (or tells the host why it was lost), on
+/// whatever path the graph ends.
 pub(crate) trait Runner: Send {
     fn actor_id(&self) -> ActorId;
     /// Its steps (each a `Box<dyn Step<A>>`), in the graph's order.
@@ -46,15 +71,57 @@ impl<A: RemoteActor> DagActor for ActorHandle<A> {
         self.cell().id
     }
 
-    fn is_remote(&self) -> bool {
-        self.cell().is_remote()
+    fn site(&self) -> Result<Option<Site>> {
+        let cell = self.cell();
+        if !cell.is_remote() {
+            return Ok(None);
+        }
+        let site = cell
+            .remote
+            .as_ref()
+            .ok_or(DagError::RemoteActor { actor_id: cell.id })?;
+        Ok(Some(Site {
+            node: site.node(),
+            at: site.at,
+            agent: site.agent.clone(),
+        }))
     }
 
     fn lend(&self) -> Result<Box<dyn Runner>> {
         if self.cell().is_remote() {
-            return super::remote::RemoteRunner::open(self.cell());
+            return Err(DagError::RemoteActor {
+                actor_id: self.cell().id,
+            }
+            .into());
         }
         Ok(Box::new(lend(self)?))
+    }
+
+    fn encoded_step(
+        &self,
+        method: &str,
+        arity: usize,
+        readers: Vec<Box<dyn Reader>>,
+        trigger: Option<Box<dyn Reader>>,
+        out: Writer<Vec<u8>>,
+    ) -> AnyStep {
+        let name: Arc<str> = method.into();
+        let called = name.clone();
+        let f: MethodFn<A, Vec<u8>> = Arc::new(move |a, args| {
+            let mut encoded = Vec::with_capacity(arity);
+            for _ in 0..arity {
+                encoded.push(args.take::<Vec<u8>>()?);
+            }
+            A::dag_call(a, &called, encoded)
+        });
+        let step: Box<dyn Step<A>> = Box::new(CallOp {
+            method: name,
+            f,
+            readers,
+            trigger,
+            out,
+        });
+        Box::new(step)
     }
 }
 
@@ -96,33 +163,6 @@ pub(crate) struct ActorRunner<A: RemoteActor> {
 }
 
 impl<A: RemoteActor> ActorRunner<A> {
-    /// Runs `method` (`Class.method`) on encoded arguments for a graph on another node:
-    /// the encoded result, or the error that replaces it.
-    pub(crate) fn serve_call(&mut self, method: &str, args: Vec<Vec<u8>>) -> Result<Vec<u8>> {
-        if self.dead.is_none() && self.killed.load(Ordering::Relaxed) {
-            self.lose("the actor was killed".into());
-        }
-        if let Some(dead) = &self.dead {
-            return Err(dead.clone());
-        }
-        let Some(a) = self.instance.as_mut() else {
-            return Err(Error::InvalidArgument("the instance is gone".into()));
-        };
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            A::dag_call(a, method, args)
-        })) {
-            Ok(r) => r,
-            Err(p) => {
-                let message = crate::error::panic_message(&*p);
-                self.lose(format!("method `{method}` panicked: {message}"));
-                Err(Error::TaskPanicked {
-                    function: method.to_string(),
-                    message,
-                })
-            }
-        }
-    }
-
     fn lose(&mut self, reason: String) {
         tracing::warn!(actor_id = %self.actor_id, %reason, "actor died in a compiled graph");
         self.instance = None;
@@ -197,7 +237,7 @@ pub(crate) struct Group {
 pub(crate) fn start(
     group: Group,
     stop: Arc<AtomicBool>,
-    node_id: crate::ids::NodeId,
+    node_id: NodeId,
 ) -> Result<JoinHandle<()>> {
     let first = group
         .runners
@@ -218,7 +258,7 @@ pub(crate) fn start(
 
 /// The loop: every step once per execution, until the graph stops; the runners then
 /// drop here, handing the instances back.
-fn run_group(mut group: Group, stop: &AtomicBool, node_id: crate::ids::NodeId) {
+pub(crate) fn run_group(mut group: Group, stop: &AtomicBool, node_id: NodeId) {
     let actors: Vec<String> = group
         .runners
         .iter()

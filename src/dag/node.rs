@@ -1,14 +1,15 @@
 //! The type-erased graph behind `DagNode`: what each node is (the input, a constant, an
-//! actor method call), its arguments, and the typed glue that builds its rings, readers
-//! and loop step once the graph is compiled. Building and running live elsewhere
-//! (`compile.rs`, `actor_loop.rs`).
+//! actor method call), its arguments, and the typed glue that builds its rings, readers,
+//! loop step and (for values crossing nodes) the driver's link steps once the graph is
+//! compiled. Building and running live elsewhere (`compile.rs`, `actor_loop.rs`).
 
 use std::any::Any;
 use std::sync::Arc;
 
 use super::actor_loop::{CallOp, ConstReader, DagArgs, Reader, RingReader, Writer};
-use super::remote::RemoteEnd;
+use super::link::{LinkStep, RecvOp, SendOp, Typed};
 use super::ring::Ring;
+use crate::ids::ActorId;
 use crate::{ActorHandle, RemoteActor, Result, Value};
 
 /// A ring as the compiler passes it around: `Arc<Ring<T>>` for the edge's type `T`.
@@ -41,17 +42,56 @@ pub(crate) trait Glue: Send + Sync {
     fn ring(&self, capacity: usize) -> AnyRing;
     /// The reader of one edge leaving this node (`ring` is `None` for a constant).
     fn reader(&self, ring: Option<&AnyRing>) -> Result<Box<dyn Reader>>;
-    /// The loop step of a call node, writing to `outputs`; `remote` when its actor is
-    /// on another node (the step then calls it over the graph's channel).
+    /// The constant, encoded (for a call on another node).
+    fn encode_constant(&self) -> Result<Vec<u8>> {
+        Err(super::DagError::TypeMismatch {
+            method: "a constant".into(),
+        }
+        .into())
+    }
+    /// The method (`Class.method`) of a call node.
+    fn method(&self) -> &'static str {
+        ""
+    }
+    /// The loop step of a call node whose actor is on this node, writing to `outputs`.
     fn step(
         &self,
         _readers: Vec<Box<dyn Reader>>,
         _trigger: Option<Box<dyn Reader>>,
         _outputs: &[AnyRing],
-        _remote: bool,
     ) -> Result<AnyStep> {
         Err(super::DagError::NoActorCall.into())
     }
+    /// The driver's step that sends this node's value, read from `ring`, to another
+    /// node's part as `edge`.
+    fn send_step(&self, ring: &AnyRing, edge: u32) -> Result<LinkStep>;
+    /// The driver's step that receives this node's value (made by `producer` on another
+    /// node) as `edge` and writes it to `outputs`.
+    fn recv_step(&self, outputs: &[AnyRing], edge: u32, producer: ActorId) -> Result<LinkStep>;
+}
+
+fn send_step<T: Value>(ring: &AnyRing, edge: u32, method: &str) -> Result<LinkStep> {
+    Ok(Box::new(SendOp::<T, Typed>::new(
+        downcast_ring::<T>(ring, method)?,
+        edge,
+    )))
+}
+
+fn recv_step<T: Value>(
+    outputs: &[AnyRing],
+    edge: u32,
+    producer: ActorId,
+    method: &str,
+) -> Result<LinkStep> {
+    let rings = outputs
+        .iter()
+        .map(|r| downcast_ring::<T>(r, method))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Box::new(RecvOp::<T, Typed>::new(
+        edge,
+        producer,
+        Writer::new(rings),
+    )))
 }
 
 fn downcast_ring<T: Send + 'static>(ring: &AnyRing, method: &str) -> Result<Arc<Ring<T>>> {
@@ -86,20 +126,38 @@ impl<T: Value> Glue for ValueGlue<T> {
             .into()),
         }
     }
+
+    fn encode_constant(&self) -> Result<Vec<u8>> {
+        match &self.constant {
+            Some(c) => crate::tasks::encode(c),
+            None => Err(super::DagError::TypeMismatch {
+                method: "a constant".into(),
+            }
+            .into()),
+        }
+    }
+
+    fn send_step(&self, ring: &AnyRing, edge: u32) -> Result<LinkStep> {
+        send_step::<T>(ring, edge, "the input")
+    }
+
+    fn recv_step(&self, outputs: &[AnyRing], edge: u32, producer: ActorId) -> Result<LinkStep> {
+        recv_step::<T>(outputs, edge, producer, "the input")
+    }
 }
 
 /// The method body a call node runs: reads its arguments from `DagArgs`.
 pub type MethodFn<A, T> = Arc<dyn Fn(&mut A, &mut DagArgs<'_>) -> Result<T> + Send + Sync>;
 
-/// Reads a call's arguments from `DagArgs` and encodes each (for an actor on another
-/// node).
+/// Reads a call's arguments from `DagArgs` and encodes each. The generated `bind` still
+/// passes one; graphs no longer use it, since values cross nodes encoded by their
+/// producers' types (`Glue::send_step`).
 pub type EncodeFn = Arc<dyn Fn(&mut DagArgs<'_>) -> Result<Vec<Vec<u8>>> + Send + Sync>;
 
 /// The glue of a call of a method of `A` returning `T`.
 pub(crate) struct CallGlue<A, T> {
     pub(crate) method: &'static str,
     pub(crate) f: MethodFn<A, T>,
-    pub(crate) encode: EncodeFn,
 }
 
 impl<A: RemoteActor, T: Value> Glue for CallGlue<A, T> {
@@ -117,40 +175,36 @@ impl<A: RemoteActor, T: Value> Glue for CallGlue<A, T> {
         )?)))
     }
 
+    fn method(&self) -> &'static str {
+        self.method
+    }
+
     fn step(
         &self,
         readers: Vec<Box<dyn Reader>>,
         trigger: Option<Box<dyn Reader>>,
         outputs: &[AnyRing],
-        remote: bool,
     ) -> Result<AnyStep> {
         let rings = outputs
             .iter()
             .map(|r| downcast_ring::<T>(r, self.method))
             .collect::<Result<Vec<_>>>()?;
-        if remote {
-            let (encode, method) = (self.encode.clone(), self.method);
-            let f: MethodFn<RemoteEnd, T> = Arc::new(move |end, args| {
-                let bytes = end.call(method, encode(args)?)?;
-                crate::tasks::decode::<T>(&bytes)
-            });
-            let step: Box<dyn super::actor_loop::Step<RemoteEnd>> = Box::new(CallOp {
-                method: self.method,
-                f,
-                readers,
-                trigger,
-                out: Writer::new(rings),
-            });
-            return Ok(Box::new(step));
-        }
         let step: Box<dyn super::actor_loop::Step<A>> = Box::new(CallOp {
-            method: self.method,
+            method: self.method.into(),
             f: self.f.clone(),
             readers,
             trigger,
             out: Writer::new(rings),
         });
         Ok(Box::new(step))
+    }
+
+    fn send_step(&self, ring: &AnyRing, edge: u32) -> Result<LinkStep> {
+        send_step::<T>(ring, edge, self.method)
+    }
+
+    fn recv_step(&self, outputs: &[AnyRing], edge: u32, producer: ActorId) -> Result<LinkStep> {
+        recv_step::<T>(outputs, edge, producer, self.method)
     }
 }
 
@@ -160,13 +214,12 @@ pub(crate) fn call<A: RemoteActor, T: Value>(
     method: &'static str,
     args: Vec<Arc<NodeCore>>,
     f: MethodFn<A, T>,
-    encode: EncodeFn,
 ) -> Arc<NodeCore> {
     Arc::new(NodeCore {
         kind: Kind::Call {
             actor: Arc::new(handle),
         },
         args,
-        glue: Box::new(CallGlue { method, f, encode }),
+        glue: Box::new(CallGlue { method, f }),
     })
 }

@@ -7,7 +7,7 @@ use super::TransportError;
 use crate::ids::{ActorId, JobId, NodeId, ObjectId, PlacementGroupId, TaskId};
 
 /// Version of [`WireMessage`]; bumped on every incompatible change.
-pub const WIRE_VERSION: u16 = 3;
+pub const WIRE_VERSION: u16 = 4;
 
 /// Largest frame accepted (16 MiB). Larger objects travel in chunks on their own streams.
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
@@ -239,27 +239,49 @@ pub enum WireMessage {
         /// Why.
         message: String,
     },
-    /// Opens a persistent channel to an actor the receiving node hosts, for a compiled
-    /// graph (`ray::dag`): the stream stays open, carrying one `DagCall` and one
-    /// `DagReply` per execution, until the graph is torn down. Answered first by a
-    /// `DagReply` saying whether the actor's instance was lent.
-    DagOpen {
-        /// The actor.
-        actor_id: ActorId,
+    /// Opens a persistent channel that carries one node's part of a compiled graph
+    /// (`ray::dag`) from its driver: the receiving node lends the actors named in `part`
+    /// and answers with a `DagReply`; then each execution brings a `DagExecute` and the
+    /// `DagValue`s of the edges from the driver, and the node sends back the
+    /// `DagValue`s of the edges to the driver, until the driver finishes the stream.
+    DagPart {
+        /// What the node runs.
+        part: super::channel::DagPartSpec,
     },
-    /// One method call on a channel opened by `DagOpen`: the arguments, each
-    /// MessagePack-encoded.
-    DagCall {
-        /// The method's name.
-        method: String,
-        /// The encoded arguments, in parameter order.
-        args: Vec<serde_bytes::ByteBuf>,
+    /// Opens a persistent channel from node `from`'s part of compiled graph `graph` to
+    /// the receiving node's part: `DagValue`s one way, in the sender's order.
+    DagEdges {
+        /// The graph (its driver and number).
+        graph: (NodeId, u64),
+        /// The sending node.
+        from: NodeId,
     },
-    /// The answer to `DagOpen` (an empty value) or to one `DagCall` (the encoded result).
+    /// The start of one execution on a `DagPart` channel: the encoded input (empty when
+    /// the part does not read it), or why it could not be encoded.
+    DagExecute {
+        /// The input.
+        input: Result<serde_bytes::ByteBuf, crate::Error>,
+    },
+    /// One value of an edge between parts of a compiled graph, for the next execution.
+    DagValue {
+        /// The edge, as the receiving part numbers it.
+        edge: u32,
+        /// The encoded value, or the error that replaced it.
+        result: Result<serde_bytes::ByteBuf, crate::Error>,
+    },
+    /// The answer to `DagPart`: the part's actors were lent (an empty value), or why not.
     DagReply {
         /// The encoded value, or what failed.
         result: Result<serde_bytes::ByteBuf, crate::Error>,
     },
+}
+
+impl WireMessage {
+    /// Whether this request opens a persistent [`super::Channel`] instead of asking for
+    /// one answer (the compiled graphs' `DagPart` and `DagEdges`).
+    pub fn opens_channel(&self) -> bool {
+        matches!(self, Self::DagPart { .. } | Self::DagEdges { .. })
+    }
 }
 
 /// One job (a driver program) in the head's job table.

@@ -124,8 +124,8 @@ pub trait Service: Send + Sync + 'static {
         payload: Vec<u8>,
     ) -> BoxFuture<'static, (WireMessage, Vec<u8>)>;
 
-    /// Takes a persistent channel peer `from` opened with `open` (a `DagOpen`). The
-    /// default refuses it by dropping it.
+    /// Takes a persistent channel peer `from` opened with `open` (see
+    /// [`WireMessage::opens_channel`]). The default refuses it by dropping it.
     fn channel(&self, from: NodeId, open: WireMessage, channel: super::Channel) {
         let _ = (from, open, channel);
     }
@@ -311,7 +311,7 @@ impl Peer {
     }
 
     /// Opens a persistent channel with `open` as its first frame (see
-    /// [`WireMessage::DagOpen`]); the peer answers on it.
+    /// [`WireMessage::opens_channel`]); the peer answers on it.
     ///
     /// # Errors
     /// As [`Peer::request`].
@@ -551,7 +551,7 @@ async fn serve(
         let conn = conn.clone();
         actix_rt::spawn(async move {
             match read_message(&mut recv).await {
-                Ok((msg @ WireMessage::DagOpen { .. }, _)) => {
+                Ok((msg, _)) if msg.opens_channel() => {
                     service.channel(peer, msg, super::Channel { send, recv });
                 }
                 Ok((msg, payload)) => {

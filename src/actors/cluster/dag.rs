@@ -1,22 +1,33 @@
 //! Compiled graphs across nodes (`ray::dag`), in the agent: opening a persistent channel
-//! to an actor on another node for the driver's graph, and handing a channel another
-//! node opened to the actor it names (which serves it on a thread of its own).
+//! to another node (a driver sending a node its part of a graph, or one part reaching
+//! another), starting the part another node's driver sent (it runs on a thread of its
+//! own), and `DagEdges`, which holds the channels between parts until the part they go
+//! to asks for them (the two parts set up at the same time, in either order).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use futures::channel::oneshot;
 
 use super::{ClusterAgent, NodeAddr};
-use crate::ids::{ActorId, NodeId};
+use crate::dag::{DagError, PartEnv};
+use crate::ids::NodeId;
+use crate::runtime::{block_on, block_on_deadline};
 use crate::transport::{Channel, WireMessage};
 use crate::{Error, Result};
 
-/// Opens a channel to actor `actor_id` on node `node` (reached at `at` when the table
-/// does not list it).
+/// How long a part waits for the other nodes' parts to connect to it.
+const EDGES_WAIT: Duration = Duration::from_secs(30);
+
+/// Opens a channel to node `node` (reached at `at` when the table does not list it) with
+/// `open` as its first frame (`DagPart` or `DagEdges`).
 #[derive(Message)]
 #[rtype(result = "Result<Channel>")]
 pub(crate) struct OpenDagChannel {
     pub(crate) node: NodeId,
     pub(crate) at: Option<NodeAddr>,
-    pub(crate) actor_id: ActorId,
+    pub(crate) open: WireMessage,
 }
 
 impl Handler<OpenDagChannel> for ClusterAgent {
@@ -26,15 +37,12 @@ impl Handler<OpenDagChannel> for ClusterAgent {
         let link = self.link();
         Box::pin(async move {
             let peer = link.peer(msg.node, msg.at).await?;
-            let open = WireMessage::DagOpen {
-                actor_id: msg.actor_id,
-            };
-            Ok(peer.open_channel(&open).await?)
+            Ok(peer.open_channel(&msg.open).await?)
         })
     }
 }
 
-/// A channel another node opened (`DagOpen`).
+/// A channel another node opened (`DagPart` or `DagEdges`).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct OpenedChannel {
@@ -46,31 +54,163 @@ pub(crate) struct OpenedChannel {
 impl Handler<OpenedChannel> for ClusterAgent {
     type Result = ();
 
-    fn handle(&mut self, msg: OpenedChannel, _: &mut Context<Self>) {
-        let WireMessage::DagOpen { actor_id } = msg.open else {
-            return;
-        };
-        let hosted = self
-            .node
-            .upgrade()
-            .and_then(|n| n.actor_cells.get(actor_id))
-            .and_then(|cell| cell.hosted());
-        tracing::info!(node_id = %self.node_id, from = %msg.from, actor_id = %actor_id, found = hosted.is_some(), "compiled-graph channel opened");
-        match hosted {
-            Some(actor) => actor.serve_dag(msg.channel),
-            None => {
-                let mut channel = msg.channel;
-                actix_rt::spawn(async move {
-                    let err = Error::ActorNotFound {
-                        name: actor_id.to_string(),
-                        detail: " on this node (it is no longer alive)".into(),
-                    };
-                    let _ = channel
-                        .send(&WireMessage::DagReply { result: Err(err) })
-                        .await;
-                    channel.finish();
+    fn handle(&mut self, msg: OpenedChannel, ctx: &mut Context<Self>) {
+        match msg.open {
+            WireMessage::DagPart { part } => {
+                let Some(node) = self.node.upgrade() else {
+                    return;
+                };
+                tracing::info!(node_id = %self.node_id, driver = %msg.from, graph = part.graph.1, "compiled-graph part opened");
+                let cells = node.actor_cells.clone();
+                let agent = ctx.address();
+                let edges = DagEdges::from_registry();
+                let env = PartEnv {
+                    node_id: self.node_id,
+                    context: node.context(),
+                    find: Box::new(move |id| {
+                        cells
+                            .get(id)
+                            .and_then(|cell| cell.hosted())
+                            .map(|h| h.dag_actor())
+                    }),
+                    open: Box::new(move |node, at, open| {
+                        block_on(agent.send(OpenDagChannel { node, at, open }))
+                            .map_err(|_| Error::ShutDown)?
+                    }),
+                    edges: Box::new(move |graph, from| await_edges(&edges, graph, from)),
+                };
+                crate::dag::serve_part(part, msg.from, msg.channel, env);
+            }
+            WireMessage::DagEdges { graph, from } if from == msg.from => {
+                DagEdges::from_registry().do_send(EdgeArrived {
+                    graph,
+                    from,
+                    channel: msg.channel,
                 });
             }
+            other => {
+                tracing::warn!(node_id = %self.node_id, from = %msg.from, frame = ?other, "unexpected channel refused");
+            }
         }
+    }
+}
+
+/// Waits (on a part's own thread) for the channels of `graph`'s parts on `from`.
+fn await_edges(
+    edges: &Addr<DagEdges>,
+    graph: (NodeId, u64),
+    from: Vec<NodeId>,
+) -> Result<Channels> {
+    let (reply, rx) = oneshot::channel();
+    edges.do_send(AwaitEdges {
+        graph,
+        from: from.clone(),
+        reply,
+    });
+    match block_on_deadline(rx, Some(Instant::now() + EDGES_WAIT)) {
+        Ok(Ok(channels)) => Ok(channels),
+        _ => Err(DagError::Part {
+            node_id: crate::runtime::current_node().map_or(graph.0, |n| n.id),
+            reason: format!(
+                "the parts on nodes {from:?} did not connect within {}s",
+                EDGES_WAIT.as_secs()
+            ),
+        }
+        .into()),
+    }
+}
+
+/// Channels from other nodes' parts, with the node each came from.
+type Channels = Vec<(NodeId, Channel)>;
+
+/// The channels between parts of graphs, by graph, until their part takes them.
+#[derive(Default)]
+pub(crate) struct DagEdges {
+    graphs: HashMap<(NodeId, u64), Waiting>,
+}
+
+struct Waiting {
+    since: Instant,
+    arrived: Channels,
+    /// The part's nodes it waits for, and where it waits.
+    part: Option<(Vec<NodeId>, oneshot::Sender<Channels>)>,
+}
+
+impl Actor for DagEdges {
+    type Context = Context<Self>;
+}
+
+impl Supervised for DagEdges {}
+impl SystemService for DagEdges {}
+
+impl DagEdges {
+    fn waiting(&mut self, graph: (NodeId, u64)) -> &mut Waiting {
+        // Channels nobody took (their graph failed to compile) go after a while.
+        let now = Instant::now();
+        self.graphs
+            .retain(|_, w| now.duration_since(w.since) < 4 * EDGES_WAIT);
+        self.graphs.entry(graph).or_insert_with(|| Waiting {
+            since: now,
+            arrived: Vec::new(),
+            part: None,
+        })
+    }
+
+    /// Hands the channels over once all the part waits for are here.
+    fn settle(&mut self, graph: (NodeId, u64)) {
+        let Some(w) = self.graphs.get(&graph) else {
+            return;
+        };
+        let complete = w
+            .part
+            .as_ref()
+            .is_some_and(|(from, _)| from.iter().all(|n| w.arrived.iter().any(|(f, _)| f == n)));
+        if !complete {
+            return;
+        }
+        if let Some(Waiting {
+            arrived,
+            part: Some((_, reply)),
+            ..
+        }) = self.graphs.remove(&graph)
+        {
+            let _ = reply.send(arrived);
+        }
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct EdgeArrived {
+    graph: (NodeId, u64),
+    from: NodeId,
+    channel: Channel,
+}
+
+impl Handler<EdgeArrived> for DagEdges {
+    type Result = ();
+
+    fn handle(&mut self, msg: EdgeArrived, _: &mut Context<Self>) {
+        self.waiting(msg.graph)
+            .arrived
+            .push((msg.from, msg.channel));
+        self.settle(msg.graph);
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct AwaitEdges {
+    graph: (NodeId, u64),
+    from: Vec<NodeId>,
+    reply: oneshot::Sender<Channels>,
+}
+
+impl Handler<AwaitEdges> for DagEdges {
+    type Result = ();
+
+    fn handle(&mut self, msg: AwaitEdges, _: &mut Context<Self>) {
+        self.waiting(msg.graph).part = Some((msg.from, msg.reply));
+        self.settle(msg.graph);
     }
 }

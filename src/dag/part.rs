@@ -1,0 +1,345 @@
+//! A node's part of a compiled graph driven from another node: the actors it hosts, their
+//! bound calls in the graph's order, and where each argument and result comes from and
+//! goes (`DagPartSpec`, planned by the driver in `partition.rs`). The part runs as an
+//! ordinary compiled loop on a thread of its own: rings between co-located calls, and
+//! links (`link.rs`) to the driver and directly to the other nodes' parts. Values stay
+//! encoded here, since this node knows the methods only by name (`dag_call`).
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use serde_bytes::ByteBuf;
+
+use super::DagError;
+use super::actor_loop::{ConstReader, Reader, RingReader, Writer};
+use super::executor::{Group, PartActor, Runner, run_group};
+use super::link::{Counts, Encoded, LinkEnd, LinkRunner, LinkStep, RecvOp, SendOp, TickRecv};
+use super::node::AnyStep;
+use super::ring::Ring;
+use crate::ids::{ActorId, NodeId};
+use crate::runtime::{ExecContext, set_thread_context};
+use crate::transport::{Channel, DagArg, DagOp, DagPartSpec, DagPeer, WireMessage};
+use crate::{Error, Result};
+
+/// What a part needs from its node (given by the cluster agent).
+pub(crate) struct PartEnv {
+    pub(crate) node_id: NodeId,
+    /// The node's context (the part's links run in it).
+    pub(crate) context: ExecContext,
+    /// The actor with this id, if this node hosts it.
+    pub(crate) find: Box<dyn Fn(ActorId) -> Option<PartActor> + Send>,
+    /// Opens a channel to another node (where it listens, if known) with a first frame.
+    pub(crate) open:
+        Box<dyn Fn(NodeId, Option<crate::actors::NodeAddr>, WireMessage) -> Result<Channel> + Send>,
+    /// Waits (for a bounded time) until the parts of graph `.0` on the nodes `.1` opened
+    /// their channels to this one.
+    #[allow(clippy::type_complexity)]
+    pub(crate) edges:
+        Box<dyn Fn((NodeId, u64), Vec<NodeId>) -> Result<Vec<(NodeId, Channel)>> + Send>,
+}
+
+/// Runs `spec`, sent by `driver` on `channel`, on a thread of its own until the driver
+/// ends the channel.
+pub(crate) fn serve_part(spec: DagPartSpec, driver: NodeId, channel: Channel, env: PartEnv) {
+    let node_id = env.node_id;
+    let spawned = std::thread::Builder::new()
+        .name("ray-dag-part".into())
+        .spawn(move || run_part(spec, driver, channel, env));
+    if let Err(e) = spawned {
+        // The channel went with the closure: the driver sees it end unanswered.
+        tracing::warn!(node_id = %node_id, error = %e, "cannot run a compiled graph's part");
+    }
+}
+
+fn run_part(spec: DagPartSpec, driver: NodeId, channel: Channel, env: PartEnv) {
+    let span = tracing::info_span!("dag.part", node_id = %env.node_id, driver = %driver, graph = spec.graph.1);
+    let _entered = span.enter();
+    set_thread_context(Some(env.context.clone()));
+    let first = spec
+        .ops
+        .iter()
+        .find_map(|op| match op {
+            DagOp::Call { actor_id, .. } => Some(*actor_id),
+            _ => None,
+        })
+        .unwrap_or_else(ActorId::new);
+    let counts = Arc::new(Counts::default());
+    let end = LinkEnd::new(
+        channel,
+        format!("the driver (node {driver})"),
+        counts.clone(),
+    );
+    // The driver's link finishes the channel when dropped: after the actors are back.
+    let mut link = LinkRunner::new(first, end, env.context.clone(), false);
+    match build(&spec, &env, first, &counts, &mut link) {
+        Err(e) => {
+            tracing::warn!(error = %e, "compiled-graph part refused");
+            let _ = link
+                .end()
+                .send_now(&WireMessage::DagReply { result: Err(e) });
+        }
+        Ok(mut part) => {
+            let ack = WireMessage::DagReply {
+                result: Ok(ByteBuf::new()),
+            };
+            if link.end().send_now(&ack).is_ok() {
+                tracing::info!(runners = part.runners.len(), "compiled-graph part running");
+                part.runners.push(Box::new(link));
+                let group = Group {
+                    runners: part.runners,
+                    order: part.order,
+                };
+                // Only the end of the driver's channel stops the part.
+                run_group(group, &AtomicBool::new(false), env.node_id);
+            }
+        }
+    }
+    set_thread_context(None);
+    tracing::debug!("compiled-graph part ended");
+}
+
+/// A part ready to run: its runners (the driver's link goes last) and its order.
+struct Part {
+    runners: Vec<Box<dyn Runner>>,
+    order: Vec<(usize, usize)>,
+}
+
+/// What one op reads, made before the producers' writers (which need every reader).
+enum Reads {
+    Call(Vec<Box<dyn Reader>>, Option<Box<dyn Reader>>),
+    Send(Arc<Ring<Vec<u8>>>),
+    Recv,
+}
+
+fn malformed(node_id: NodeId, reason: &str) -> Error {
+    DagError::Part {
+        node_id,
+        reason: reason.into(),
+    }
+    .into()
+}
+
+/// Adds `x` to `list` unless there; its position.
+fn position<T: PartialEq>(list: &mut Vec<T>, x: T) -> usize {
+    match list.iter().position(|y| *y == x) {
+        Some(i) => i,
+        None => {
+            list.push(x);
+            list.len() - 1
+        }
+    }
+}
+
+fn build(
+    spec: &DagPartSpec,
+    env: &PartEnv,
+    first: ActorId,
+    counts: &Arc<Counts>,
+    driver: &mut LinkRunner,
+) -> Result<Part> {
+    let me = env.node_id;
+    let cap = (spec.max_inflight as usize).max(1);
+    // Who takes part: the actors, the nodes this part sends to, those it receives from.
+    let mut actor_ids: Vec<ActorId> = Vec::new();
+    let mut outs: Vec<(NodeId, Option<crate::actors::NodeAddr>)> = Vec::new();
+    let mut ins: Vec<NodeId> = Vec::new();
+    for op in &spec.ops {
+        match op {
+            DagOp::Call { actor_id, .. } => {
+                position(&mut actor_ids, *actor_id);
+            }
+            DagOp::Send {
+                to: DagPeer::Node { node_id, at },
+                ..
+            } if !outs.iter().any(|(n, _)| n == node_id) => outs.push((*node_id, *at)),
+            DagOp::Recv {
+                from: DagPeer::Node { node_id, .. },
+                ..
+            } => {
+                position(&mut ins, *node_id);
+            }
+            _ => {}
+        }
+    }
+    let actors = actor_ids
+        .iter()
+        .map(|id| {
+            (env.find)(*id).ok_or_else(|| Error::ActorNotFound {
+                name: id.to_string(),
+                detail: format!(" on node {me} (it is no longer alive)"),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let (a, o) = (actors.len(), outs.len());
+    let driver_at = a + o + ins.len();
+
+    // Every value's readers get their rings.
+    let values = spec
+        .ops
+        .iter()
+        .filter(|op| !matches!(op, DagOp::Send { .. }))
+        .count();
+    let mut rings: Vec<Vec<Arc<Ring<Vec<u8>>>>> = vec![Vec::new(); values];
+    let mut input: Vec<Arc<Ring<Vec<u8>>>> = Vec::new();
+    let mut reads = Vec::with_capacity(spec.ops.len());
+    let mut made = 0usize;
+    let ring_of = |rings: &mut Vec<Vec<Arc<Ring<Vec<u8>>>>>, v: u32, made: usize| {
+        let v = v as usize;
+        if v >= made {
+            return Err(malformed(me, "a step reads a value made after it"));
+        }
+        let ring = Ring::new(cap);
+        rings[v].push(ring.clone());
+        Ok(ring)
+    };
+    for op in &spec.ops {
+        match op {
+            DagOp::Call { args, trigger, .. } => {
+                let mut readers: Vec<Box<dyn Reader>> = Vec::with_capacity(args.len());
+                for arg in args {
+                    readers.push(match arg {
+                        DagArg::Input => {
+                            let ring = Ring::new(cap);
+                            input.push(ring.clone());
+                            Box::new(RingReader::new(ring))
+                        }
+                        DagArg::Const(b) => Box::new(ConstReader::new(b.to_vec())),
+                        DagArg::Value(v) => {
+                            Box::new(RingReader::new(ring_of(&mut rings, *v, made)?))
+                        }
+                    });
+                }
+                let trigger = trigger.then(|| {
+                    let ring = Ring::new(cap);
+                    input.push(ring.clone());
+                    Box::new(RingReader::new(ring)) as Box<dyn Reader>
+                });
+                reads.push(Reads::Call(readers, trigger));
+                made += 1;
+            }
+            DagOp::Send { value, .. } => {
+                reads.push(Reads::Send(ring_of(&mut rings, *value, made)?))
+            }
+            DagOp::Recv { .. } => {
+                reads.push(Reads::Recv);
+                made += 1;
+            }
+        }
+    }
+
+    // The steps, in order; each producer writes to its readers' rings.
+    let mut order = vec![(
+        driver_at,
+        driver.push(Box::new(TickRecv {
+            out: Writer::new(input),
+        })),
+    )];
+    let mut actor_steps: Vec<Vec<AnyStep>> = (0..a).map(|_| Vec::new()).collect();
+    let mut out_steps: Vec<Vec<LinkStep>> = (0..o).map(|_| Vec::new()).collect();
+    let mut in_steps: Vec<Vec<LinkStep>> = (0..ins.len()).map(|_| Vec::new()).collect();
+    let mut made = 0usize;
+    for (op, read) in spec.ops.iter().zip(reads) {
+        match (op, read) {
+            (
+                DagOp::Call {
+                    actor_id,
+                    method,
+                    args,
+                    ..
+                },
+                Reads::Call(readers, trigger),
+            ) => {
+                let i = position(&mut actor_ids, *actor_id);
+                let out = Writer::new(std::mem::take(&mut rings[made]));
+                made += 1;
+                let step = actors[i]
+                    .0
+                    .encoded_step(method, args.len(), readers, trigger, out);
+                order.push((i, actor_steps[i].len()));
+                actor_steps[i].push(step);
+            }
+            (DagOp::Send { edge, to, .. }, Reads::Send(ring)) => {
+                let step: LinkStep = Box::new(SendOp::<Vec<u8>, Encoded>::new(ring, *edge));
+                match to {
+                    DagPeer::Driver => order.push((driver_at, driver.push(step))),
+                    DagPeer::Node { node_id, .. } => {
+                        let i = outs
+                            .iter()
+                            .position(|(n, _)| n == node_id)
+                            .ok_or_else(|| malformed(me, "a link to another node is missing"))?;
+                        order.push((a + i, out_steps[i].len()));
+                        out_steps[i].push(step);
+                    }
+                }
+            }
+            (
+                DagOp::Recv {
+                    edge,
+                    from,
+                    producer,
+                },
+                Reads::Recv,
+            ) => {
+                let out = Writer::new(std::mem::take(&mut rings[made]));
+                made += 1;
+                let step: LinkStep =
+                    Box::new(RecvOp::<Vec<u8>, Encoded>::new(*edge, *producer, out));
+                match from {
+                    DagPeer::Driver => order.push((driver_at, driver.push(step))),
+                    DagPeer::Node { node_id, .. } => {
+                        let i = position(&mut ins, *node_id);
+                        order.push((a + o + i, in_steps[i].len()));
+                        in_steps[i].push(step);
+                    }
+                }
+            }
+            _ => return Err(malformed(me, "steps and their reads disagree")),
+        }
+    }
+
+    // Open the links to the nodes this part sends to (their parts may still be setting
+    // up: the channels wait for them there), lend the actors, then wait for the links
+    // from the nodes this part receives from.
+    let mut runners: Vec<Box<dyn Runner>> = Vec::with_capacity(driver_at + 1);
+    let mut out_links = Vec::with_capacity(o);
+    for ((node_id, at), steps) in outs.iter().zip(out_steps) {
+        let open = WireMessage::DagEdges {
+            graph: spec.graph,
+            from: me,
+        };
+        let channel = (env.open)(*node_id, *at, open)?;
+        let end = LinkEnd::new(channel, format!("node {node_id}"), counts.clone());
+        let mut link = LinkRunner::new(first, end, env.context.clone(), false);
+        for step in steps {
+            link.push(step);
+        }
+        out_links.push(link);
+    }
+    for (actor, steps) in actors.iter().zip(actor_steps) {
+        let mut runner = actor.0.lend()?;
+        runner.set_steps(steps)?;
+        runners.push(runner);
+    }
+    for link in out_links {
+        runners.push(Box::new(link));
+    }
+    let mut arrived = if ins.is_empty() {
+        Vec::new()
+    } else {
+        (env.edges)(spec.graph, ins.clone())?
+    };
+    for (node_id, steps) in ins.iter().zip(in_steps) {
+        let at = arrived
+            .iter()
+            .position(|(from, _)| from == node_id)
+            .ok_or_else(|| malformed(me, "a link from another node is missing"))?;
+        let (_, channel) = arrived.swap_remove(at);
+        let end = LinkEnd::new(channel, format!("node {node_id}"), counts.clone());
+        let mut link = LinkRunner::new(first, end, env.context.clone(), false);
+        for step in steps {
+            link.push(step);
+        }
+        runners.push(Box::new(link));
+    }
+    Ok(Part { runners, order })
+}
