@@ -17,6 +17,6 @@ for _ in $(seq 60); do
     pgrep -f 'ray::|raylet|gcs_server|default_worker' >/dev/null || break
     sleep 1
 done
-BENCH_REMOTE=1 target/release/examples/microbenchmark > target/bench/rust.json
+BENCH_REMOTE=1 "${CARGO_TARGET_DIR:-target}/release/examples/microbenchmark" > target/bench/rust.json
 python3 scripts/bench_table.py target/bench/ray.json target/bench/rust.json BENCHMARKS.md
 echo "bench: BENCHMARKS.md updated" >&2

@@ -305,3 +305,77 @@ fn a_task_with_large_arguments_waits_for_the_node_that_holds_them() {
     assert_eq!(ray::get(&blocker).unwrap(), me);
     assert_eq!(ray::get(&r).unwrap(), (me, 4 << 20));
 }
+
+/// Mixed arguments for another node: a small value, a large stored object that other
+/// tasks take too, a buffer of numbers, and a large byte buffer last (taken out of the
+/// received bytes rather than copied).
+#[ray::remote]
+fn digest(
+    tag: String,
+    shared: std::sync::Arc<serde_bytes::ByteBuf>,
+    weights: Vec<f64>,
+    last: serde_bytes::ByteBuf,
+) -> (String, u64, f64, u64, ray::NodeId) {
+    let total = |b: &[u8]| b.iter().map(|x| u64::from(*x)).sum::<u64>();
+    (
+        tag,
+        total(&shared),
+        weights.iter().sum(),
+        total(&last),
+        ray::runtime_context().node_id(),
+    )
+}
+
+#[test]
+fn one_large_object_passed_to_tasks_on_several_nodes_arrives_whole_on_each() {
+    let (cluster, a, b) = three_nodes();
+    let _ray = common::init_with(ray::Config::new().address(cluster.address()));
+    let bytes = |n: usize, k: u32| -> Vec<u8> {
+        (0..n as u32)
+            .map(|i| (i.wrapping_mul(k) >> 7) as u8)
+            .collect()
+    };
+    let shared = bytes(6 << 20, 2_654_435_761);
+    let last = bytes(3 << 20, 40_503);
+    let total = |b: &[u8]| b.iter().map(|x| u64::from(*x)).sum::<u64>();
+    let big = ray::put(serde_bytes::ByteBuf::from(shared.clone()));
+    let last_ref = ray::put(serde_bytes::ByteBuf::from(last.clone()));
+    let weights = vec![0.5f64, 1.5, -2.0, 8.0];
+    let mut runs = Vec::new();
+    for (i, (node, resource)) in [(a.node_id(), "a"), (b.node_id(), "b")]
+        .into_iter()
+        .cycle()
+        .take(4)
+        .enumerate()
+    {
+        let task = digest.options().resource(resource, 0.5);
+        // The last buffer as a value, then as a ref to a stored object.
+        let r = if i < 2 {
+            task.remote(
+                format!("t{i}"),
+                &big,
+                weights.clone(),
+                serde_bytes::ByteBuf::from(last.clone()),
+            )
+        } else {
+            task.remote(format!("t{i}"), &big, weights.clone(), &last_ref)
+        };
+        runs.push((i, node, r));
+    }
+    for (i, node, r) in runs {
+        let (tag, s, w, l, ran_on) = ray::get_timeout(&r, common::LONG).unwrap();
+        assert_eq!(tag, format!("t{i}"));
+        assert_eq!(
+            s,
+            total(&shared),
+            "task {i}: the shared object changed on the way"
+        );
+        assert_eq!(w, 8.0);
+        assert_eq!(
+            l,
+            total(&last),
+            "task {i}: the last buffer changed on the way"
+        );
+        assert_eq!(ran_on, node);
+    }
+}

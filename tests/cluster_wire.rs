@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use ray::cluster_utils::{Cluster, NodeConfig};
-use ray::transport::{Endpoint, Identity, JoinAddress, Peer, WireMessage};
+use ray::transport::{JoinAddress, Peer, WireMessage};
 
 #[ray::remote]
 fn add(a: i64, b: i64) -> i64 {
@@ -26,39 +26,11 @@ impl Box1 {
     }
 }
 
-struct NoService;
-
-impl ray::transport::Service for NoService {
-    fn handle(
-        &self,
-        _: ray::NodeId,
-        _: WireMessage,
-        _: Vec<u8>,
-    ) -> futures::future::BoxFuture<'static, (WireMessage, Vec<u8>)> {
-        Box::pin(async { (WireMessage::Ack, Vec::new()) })
-    }
-}
-
 fn task_error(answer: WireMessage) -> ray::Error {
     match answer {
         WireMessage::TaskResult { error: Some(e) } => e,
         other => panic!("expected an error, got {other:?}"),
     }
-}
-
-/// Connects to the cluster's head as a bare peer (the token and pinned certificate come
-/// from the join address); must run inside an actix `System`.
-async fn connect(join: JoinAddress, node_id: ray::NodeId) -> (Peer, Endpoint) {
-    let endpoint = Endpoint::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        node_id,
-        join.token.clone(),
-        Identity::generate().unwrap(),
-        std::sync::Arc::new(NoService),
-    )
-    .unwrap();
-    let peer = endpoint.connect(&join).await.unwrap();
-    (peer, endpoint)
 }
 
 /// The arguments of a call to another node as they travel: each one's MessagePack after
@@ -100,7 +72,7 @@ fn bad_requests_get_errors_that_say_what_is_wrong() {
     let node_id = ray::runtime_context().node_id();
     let name = format!("{}::add", module_path!());
     actix_rt::System::new().block_on(async move {
-        let (peer, _endpoint) = connect(join, node_id).await;
+        let (peer, _endpoint) = common::bare_peer(&join, node_id).await;
         // An unknown function: the error names it and the node.
         let run = |function: &str| WireMessage::RunTask {
             function: function.to_string(),

@@ -16,9 +16,7 @@ use ray::cluster_utils::{Cluster, NodeConfig, NodeHandle};
 use ray::dag::{DagOptions, InputNode, MultiOutputNode};
 use ray::prelude::*;
 use ray::transport::WireMessage::DagPart;
-use ray::transport::{
-    Channel, DagArg, DagOp, DagPartSpec, DagPeer, Endpoint, Identity, JoinAddress, WireMessage,
-};
+use ray::transport::{Channel, DagArg, DagOp, DagPartSpec, DagPeer, JoinAddress, WireMessage};
 use serde_bytes::ByteBuf;
 
 pub struct Stage {
@@ -263,19 +261,6 @@ fn an_actor_busy_on_one_node_fails_the_compile_and_frees_the_other_nodes() {
     assert_eq!(ray::get(&first.execute(1).unwrap()).unwrap(), 2);
 }
 
-struct NoService;
-
-impl ray::transport::Service for NoService {
-    fn handle(
-        &self,
-        _: ray::NodeId,
-        _: WireMessage,
-        _: Vec<u8>,
-    ) -> futures::future::BoxFuture<'static, (WireMessage, Vec<u8>)> {
-        Box::pin(async { (WireMessage::Ack, Vec::new()) })
-    }
-}
-
 fn bytes<T: serde::Serialize>(v: &T) -> ByteBuf {
     ByteBuf::from(rmp_serde::to_vec(v).unwrap())
 }
@@ -325,15 +310,7 @@ fn bad_parts_and_unexpected_frames_get_clear_errors() {
         },
     };
     actix_rt::System::new().block_on(async move {
-        let endpoint = Endpoint::bind(
-            "127.0.0.1:0".parse().unwrap(),
-            me,
-            join.token.clone(),
-            Identity::generate().unwrap(),
-            std::sync::Arc::new(NoService),
-        )
-        .unwrap();
-        let peer = endpoint.connect(&join).await.unwrap();
+        let (peer, _endpoint) = common::bare_peer(&join, me).await;
 
         // An actor the node does not host, and a step reading a value never made.
         let mut ch = peer

@@ -22,8 +22,8 @@ impl Service for Echo {
         from: ray::NodeId,
         _msg: WireMessage,
         payload: Vec<u8>,
-    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
-        async move { (WireMessage::Heartbeat { node_id: from }, payload) }.boxed()
+    ) -> BoxFuture<'static, (WireMessage, ray::transport::Bulk)> {
+        async move { (WireMessage::Heartbeat { node_id: from }, payload.into()) }.boxed()
     }
 }
 

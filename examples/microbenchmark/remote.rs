@@ -87,12 +87,12 @@ fn raw_quinn_throughput() -> anyhow::Result<f64> {
             from: ray::NodeId,
             _msg: WireMessage,
             payload: Vec<u8>,
-        ) -> futures::future::BoxFuture<'static, (WireMessage, Vec<u8>)> {
+        ) -> futures::future::BoxFuture<'static, (WireMessage, ray::transport::Bulk)> {
             let n = payload.len();
             async move {
                 drop(payload);
                 let _ = n;
-                (WireMessage::Heartbeat { node_id: from }, Vec::new())
+                (WireMessage::Heartbeat { node_id: from }, Default::default())
             }
             .boxed()
         }

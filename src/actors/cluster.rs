@@ -33,7 +33,7 @@ use crate::ids::NodeId;
 use crate::resources::Resources;
 use crate::runtime::Node;
 use crate::tasks::{build_fingerprint, has_functions};
-use crate::transport::{Endpoint, JoinAddress, NodeLoad, Service, WireMessage, WireNode};
+use crate::transport::{Bulk, Endpoint, JoinAddress, NodeLoad, Service, WireMessage, WireNode};
 use crate::{Error, Result};
 
 pub(crate) use actors::{
@@ -48,7 +48,7 @@ pub(crate) use tasks::{Retry, RunRemote};
 
 /// A request from an authenticated peer.
 #[derive(Message)]
-#[rtype(result = "(WireMessage, Vec<u8>)")]
+#[rtype(result = "(WireMessage, Bulk)")]
 pub(crate) struct Inbound {
     pub(crate) from: NodeId,
     pub(crate) msg: WireMessage,
@@ -135,7 +135,7 @@ impl Service for AgentService {
         from: NodeId,
         msg: WireMessage,
         payload: Vec<u8>,
-    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
+    ) -> BoxFuture<'static, (WireMessage, Bulk)> {
         let addr = self.0.clone();
         async move {
             addr.send(Inbound { from, msg, payload })
@@ -145,7 +145,7 @@ impl Service for AgentService {
                         WireMessage::Error {
                             message: "the node is shutting down".into(),
                         },
-                        Vec::new(),
+                        Bulk::default(),
                     )
                 })
         }

@@ -182,7 +182,7 @@ impl<A: RemoteActor> ActorCell<A> {
         };
         let cancel = Arc::new(CallCancel::new(
             task_id,
-            self.addr.as_ref().ok().map(|a| a.downgrade().recipient()),
+            self.addr.as_ref().ok().map(Addr::downgrade),
         ));
         let returns: Vec<RawRef> = (0..num_returns)
             .map(|i| {
@@ -197,7 +197,7 @@ impl<A: RemoteActor> ActorCell<A> {
             cancel,
             name,
             deps,
-            returns: returns.clone(),
+            returns: returns.iter().cloned().collect(),
             method: Some(method),
         };
         match &self.addr {

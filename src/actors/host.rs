@@ -54,7 +54,7 @@ enum State<A> {
     Dead(Error),
 }
 
-pub(crate) struct ActorHost<A: 'static> {
+pub(crate) struct ActorHost<A: Send + Sync + 'static> {
     id: ActorId,
     class: &'static str,
     node: Arc<Node>,
@@ -62,7 +62,7 @@ pub(crate) struct ActorHost<A: 'static> {
     ctor_deps: Vec<RawRef>,
     state: State<A>,
     queue: VecDeque<ActorCall<A>>,
-    in_flight: HashMap<TaskId, (SpawnHandle, Vec<RawRef>)>,
+    in_flight: HashMap<TaskId, (SpawnHandle, call::Returns)>,
     max_concurrency: usize,
     restarts_left: i32,
     max_task_retries: i32,

@@ -298,10 +298,12 @@ impl MemoryStore {
         if let Some(owner) = owner {
             owner.settle(result);
         }
-        wake_all(waiters);
+        // Room is settled before readers wake, so a reader woken by this value finds the
+        // store within its capacity (one polling meanwhile may see it over for an instant).
         if stored {
             self.settle_room();
         }
+        wake_all(waiters);
         true
     }
 

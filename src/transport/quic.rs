@@ -122,7 +122,7 @@ pub trait Service: Send + Sync + 'static {
         from: NodeId,
         msg: WireMessage,
         payload: Vec<u8>,
-    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)>;
+    ) -> BoxFuture<'static, (WireMessage, super::Bulk)>;
 
     /// Takes a persistent channel peer `from` opened with `open` (see
     /// [`WireMessage::opens_channel`]). The default refuses it by dropping it.
@@ -556,7 +556,7 @@ async fn serve(
                 }
                 Ok((msg, payload)) => {
                     let (reply, bulk) = service.handle(peer, msg, payload).await;
-                    if let Err(e) = write_message(&mut send, &reply, &[&bulk]).await {
+                    if let Err(e) = write_message(&mut send, &reply, &bulk.pieces()).await {
                         tracing::debug!(peer = %peer, error = %e, "reply not delivered");
                     }
                 }

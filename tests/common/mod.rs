@@ -223,3 +223,36 @@ fn unchunk(mut body: &str) -> String {
     }
     out
 }
+
+/// A service that answers every request with `Ack`: for bare peers in tests.
+struct NoService;
+
+impl ray::transport::Service for NoService {
+    fn handle(
+        &self,
+        _: ray::NodeId,
+        _: ray::transport::WireMessage,
+        _: Vec<u8>,
+    ) -> futures::future::BoxFuture<'static, (ray::transport::WireMessage, ray::transport::Bulk)>
+    {
+        Box::pin(async { (ray::transport::WireMessage::Ack, Default::default()) })
+    }
+}
+
+/// Connects to a cluster's head as a bare QUIC peer with id `node_id` (the token and the
+/// pinned certificate come from the join address); must run inside an actix `System`.
+pub async fn bare_peer(
+    join: &ray::transport::JoinAddress,
+    node_id: ray::NodeId,
+) -> (ray::transport::Peer, ray::transport::Endpoint) {
+    let endpoint = ray::transport::Endpoint::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        node_id,
+        join.token.clone(),
+        ray::transport::Identity::generate().unwrap(),
+        std::sync::Arc::new(NoService),
+    )
+    .unwrap();
+    let peer = endpoint.connect(join).await.unwrap();
+    (peer, endpoint)
+}

@@ -103,7 +103,7 @@ struct Parked {
     method: String,
     args: Vec<u8>,
     failed: bool,
-    reply: oneshot::Sender<(WireMessage, Vec<u8>)>,
+    reply: oneshot::Sender<(WireMessage, Bulk)>,
 }
 
 #[derive(Default)]
@@ -140,8 +140,8 @@ pub(super) struct Hosted {
     pub(super) holds: super::holds::Holds<ActorId, Option<Arc<dyn HostedActor>>>,
 }
 
-fn failure(e: Error) -> (WireMessage, Vec<u8>) {
-    (WireMessage::TaskResult { error: Some(e) }, Vec::new())
+fn failure(e: Error) -> (WireMessage, Bulk) {
+    (WireMessage::TaskResult { error: Some(e) }, Bulk::default())
 }
 
 impl Handler<CreateRemoteActor> for ClusterAgent {
@@ -444,7 +444,7 @@ impl ClusterAgent {
         method: String,
         failed: bool,
         args: Vec<u8>,
-    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
+    ) -> BoxFuture<'static, (WireMessage, Bulk)> {
         let (actor_id, caller, seq) = call;
         if self.hosted_actor(actor_id).is_none() {
             ctx.run_later(self.timeout, move |act, _| act.give_up_on(actor_id));
@@ -517,7 +517,7 @@ impl ClusterAgent {
                     continue;
                 }
             }
-            let _ = call.reply.send((WireMessage::Ack, Vec::new()));
+            let _ = call.reply.send((WireMessage::Ack, Bulk::default()));
         }
     }
 }

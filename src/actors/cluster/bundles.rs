@@ -10,7 +10,7 @@ use super::ClusterAgent;
 use crate::Result;
 use crate::ids::NodeId;
 use crate::resources::Resources;
-use crate::transport::WireMessage;
+use crate::transport::{Bulk, WireMessage};
 
 impl ClusterAgent {
     /// Reserves bundles of a placement group another node created (all or none).
@@ -19,7 +19,7 @@ impl ClusterAgent {
         creator: NodeId,
         pg: crate::ids::PlacementGroupId,
         bundles: Vec<(u32, Vec<(String, f64)>)>,
-    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
+    ) -> BoxFuture<'static, (WireMessage, Bulk)> {
         let node = self.node.upgrade();
         async move {
             let outcome = async {
@@ -43,12 +43,12 @@ impl ClusterAgent {
                     .map_err(|_| crate::Error::ShutDown)?
             };
             match outcome.await {
-                Ok(()) => (WireMessage::Ack, Vec::new()),
+                Ok(()) => (WireMessage::Ack, Bulk::default()),
                 Err(e) => (
                     WireMessage::Error {
                         message: e.to_string(),
                     },
-                    Vec::new(),
+                    Bulk::default(),
                 ),
             }
         }

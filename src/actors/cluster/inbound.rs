@@ -7,14 +7,15 @@ use std::time::Instant;
 use actix::prelude::*;
 
 use super::{ClusterAgent, Inbound, Role};
-use crate::transport::WireMessage;
+use crate::transport::{Bulk, WireMessage};
 
 impl Handler<Inbound> for ClusterAgent {
-    type Result = ResponseFuture<(WireMessage, Vec<u8>)>;
+    type Result = ResponseFuture<(WireMessage, Bulk)>;
 
     fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) -> Self::Result {
         tracing::trace!(node_id = %self.node_id, from = %msg.from, "request");
-        let reply = |m: WireMessage| -> Self::Result { Box::pin(async move { (m, Vec::new()) }) };
+        let reply =
+            |m: WireMessage| -> Self::Result { Box::pin(async move { (m, Bulk::default()) }) };
         match msg.msg {
             WireMessage::Join { node, fingerprint } if matches!(self.role, Role::Head) => {
                 let build = *self.build.get_or_insert(fingerprint);
@@ -101,7 +102,7 @@ impl Handler<Inbound> for ClusterAgent {
             WireMessage::GetState { what, query } => match self.node.upgrade() {
                 Some(node) => Box::pin(async move {
                     let json = crate::dashboard::local_state(&node, &what, &query).await;
-                    (WireMessage::State { json }, Vec::new())
+                    (WireMessage::State { json }, Bulk::default())
                 }),
                 None => reply(WireMessage::Error {
                     message: "the node is shutting down".into(),

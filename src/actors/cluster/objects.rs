@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::ids::{NodeId, ObjectId};
 use crate::runtime::with_context;
 use crate::store::{RawRef, RefInner, StoredValue};
-use crate::transport::WireMessage;
+use crate::transport::{Bulk, WireMessage};
 
 /// Copies an object held by another node into the local copy `into`.
 #[derive(Message)]
@@ -138,7 +138,7 @@ impl ClusterAgent {
         &mut self,
         from: NodeId,
         object_id: ObjectId,
-    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
+    ) -> BoxFuture<'static, (WireMessage, Bulk)> {
         let held = self
             .node
             .upgrade()
@@ -150,11 +150,15 @@ impl ClusterAgent {
         async move {
             let outcome = match held {
                 None => Err(Error::unreferenced(object_id)),
-                Some(r) => r.settled().await.and_then(|v| (v.encode)(v.value.as_ref())),
+                // A large value is encoded once however many nodes ask for it at once.
+                Some(r) => r.settled().await.and_then(|v| r.encoded(&v)),
             };
             match outcome {
-                Ok(bytes) => (WireMessage::ObjectData { error: None }, bytes),
-                Err(e) => (WireMessage::ObjectData { error: Some(e) }, Vec::new()),
+                Ok(bytes) => (
+                    WireMessage::ObjectData { error: None },
+                    Bulk::from_pieces(vec![bytes]),
+                ),
+                Err(e) => (WireMessage::ObjectData { error: Some(e) }, Bulk::default()),
             }
         }
         .boxed()

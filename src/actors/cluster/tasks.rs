@@ -111,7 +111,10 @@ impl Handler<RunRemote> for ClusterAgent {
                         msg: request.clone(),
                         payload: args.concat(),
                     };
-                    me.send(local).await.map_err(|_| Error::ShutDown)
+                    me.send(local)
+                        .await
+                        .map(|(m, bulk)| (m, bulk.concat()))
+                        .map_err(|_| Error::ShutDown)
                 } else {
                     link.request(target, None, request.clone(), args.clone())
                         .await
@@ -259,11 +262,14 @@ pub(super) fn settle_from_answer(
 }
 
 /// The answer carrying one settled object's encoded value (or its error).
-pub(super) async fn answer_with(r: RawRef) -> (WireMessage, Vec<u8>) {
-    match r.settled().await.and_then(|v| (v.encode)(v.value.as_ref())) {
+pub(super) async fn answer_with(r: RawRef) -> (WireMessage, Bulk) {
+    match r.settled().await.and_then(|v| r.encoded(&v)) {
         // The value travels as the bulk payload, never inside a frame.
-        Ok(bytes) => (WireMessage::TaskResult { error: None }, bytes),
-        Err(e) => (WireMessage::TaskResult { error: Some(e) }, Vec::new()),
+        Ok(bytes) => (
+            WireMessage::TaskResult { error: None },
+            Bulk::from_pieces(vec![bytes]),
+        ),
+        Err(e) => (WireMessage::TaskResult { error: Some(e) }, Bulk::default()),
     }
 }
 
@@ -275,7 +281,7 @@ impl ClusterAgent {
         run: RunSpec,
         args: Vec<u8>,
         me: Addr<ClusterAgent>,
-    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
+    ) -> BoxFuture<'static, (WireMessage, Bulk)> {
         let (function, resources, attempt, keep, capture) = run;
         let node = self.node.upgrade();
         let result = || -> Result<RawRef> {
@@ -354,12 +360,15 @@ impl ClusterAgent {
                             owner: from,
                             result,
                         });
-                        return (WireMessage::TaskResultHeld { size }, Vec::new());
+                        return (WireMessage::TaskResultHeld { size }, Bulk::default());
                     }
                     // The returns travel as the bulk payload, never inside a frame.
-                    (WireMessage::TaskResult { error: None }, bytes.into_vec())
+                    (
+                        WireMessage::TaskResult { error: None },
+                        bytes.into_vec().into(),
+                    )
                 }
-                Err(e) => (WireMessage::TaskResult { error: Some(e) }, Vec::new()),
+                Err(e) => (WireMessage::TaskResult { error: Some(e) }, Bulk::default()),
             }
         }
         .boxed()
