@@ -198,7 +198,7 @@ impl<T: Serialize + Send + Sync + 'static> Encodable<T> {
 #[doc(hidden)]
 #[derive(Default)]
 pub struct ArgsWriter {
-    pieces: Vec<Arc<Vec<u8>>>,
+    pieces: smallvec::SmallVec<[Arc<Vec<u8>>; 3]>,
     open: Vec<u8>,
 }
 

@@ -4,8 +4,10 @@
 
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 /// The bulk data of one request: pieces written in order, shared by every attempt of the
-/// request (cloning copies no bytes).
+/// request (cloning copies no bytes). Up to two pieces, the usual case, are held inline.
 ///
 /// # Examples
 /// ```
@@ -19,12 +21,12 @@ use std::sync::Arc;
 /// assert_eq!(Arc::strong_count(&shared), 2, "the piece is shared, not copied");
 /// ```
 #[derive(Clone, Default)]
-pub struct Bulk(Arc<[Arc<Vec<u8>>]>);
+pub struct Bulk(SmallVec<[Arc<Vec<u8>>; 2]>);
 
 impl Bulk {
     /// Bulk data made of `pieces`, in order.
-    pub fn from_pieces(pieces: Vec<Arc<Vec<u8>>>) -> Self {
-        Self(pieces.into())
+    pub fn from_pieces(pieces: impl IntoIterator<Item = Arc<Vec<u8>>>) -> Self {
+        Self(pieces.into_iter().collect())
     }
 
     /// Total length in bytes.
@@ -38,7 +40,7 @@ impl Bulk {
     }
 
     /// The pieces, in order.
-    pub fn pieces(&self) -> Vec<&[u8]> {
+    pub fn pieces(&self) -> SmallVec<[&[u8]; 2]> {
         self.0.iter().map(|p| p.as_slice()).collect()
     }
 
@@ -54,6 +56,12 @@ impl Bulk {
 
 impl From<Vec<u8>> for Bulk {
     fn from(bytes: Vec<u8>) -> Self {
-        Self::from_pieces(vec![Arc::new(bytes)])
+        Self::from(Arc::new(bytes))
+    }
+}
+
+impl From<Arc<Vec<u8>>> for Bulk {
+    fn from(bytes: Arc<Vec<u8>>) -> Self {
+        Self(smallvec::smallvec![bytes])
     }
 }

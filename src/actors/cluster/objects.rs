@@ -154,10 +154,7 @@ impl ClusterAgent {
                 Some(r) => r.settled().await.and_then(|v| r.encoded(&v)),
             };
             match outcome {
-                Ok(bytes) => (
-                    WireMessage::ObjectData { error: None },
-                    Bulk::from_pieces(vec![bytes]),
-                ),
+                Ok(bytes) => (WireMessage::ObjectData { error: None }, Bulk::from(bytes)),
                 Err(e) => (WireMessage::ObjectData { error: Some(e) }, Bulk::default()),
             }
         }

@@ -265,10 +265,7 @@ pub(super) fn settle_from_answer(
 pub(super) async fn answer_with(r: RawRef) -> (WireMessage, Bulk) {
     match r.settled().await.and_then(|v| r.encoded(&v)) {
         // The value travels as the bulk payload, never inside a frame.
-        Ok(bytes) => (
-            WireMessage::TaskResult { error: None },
-            Bulk::from_pieces(vec![bytes]),
-        ),
+        Ok(bytes) => (WireMessage::TaskResult { error: None }, Bulk::from(bytes)),
         Err(e) => (WireMessage::TaskResult { error: Some(e) }, Bulk::default()),
     }
 }
