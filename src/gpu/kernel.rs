@@ -344,7 +344,9 @@ impl<T: Element> Pending<T> {
         };
         let mut index = Some(self.index);
         // The map callback runs inside a poll once the submission is done; a poll on
-        // another thread may have run it already. Two full waits are always enough.
+        // another thread may have run it already, or be running it right now (our poll
+        // then finds nothing left to wait for): after the full waits, wait for that
+        // thread's call.
         let mut polls = 0;
         let mapped = loop {
             match self.mapped.try_recv() {
@@ -362,9 +364,12 @@ impl<T: Element> Pending<T> {
                         .map_err(|e| failed(e.to_string()))?;
                 }
                 Err(mpsc::TryRecvError::Empty) => {
-                    return Err(failed(
-                        "the GPU finished but never mapped the result".into(),
-                    ));
+                    break self
+                        .mapped
+                        .recv_timeout(std::time::Duration::from_secs(30))
+                        .map_err(|_| {
+                            failed("the GPU finished but never mapped the result".into())
+                        })?;
                 }
             }
         };
