@@ -5,6 +5,7 @@
 //! with their own QUIC endpoints, in this process (`cluster_utils`).
 
 mod common;
+mod dag_stage;
 
 use std::time::Duration;
 
@@ -13,46 +14,7 @@ use ray::cluster_utils::{Cluster, NodeConfig, NodeHandle};
 use ray::dag::{InputNode, MultiOutputNode};
 use ray::prelude::*;
 
-pub struct Stage {
-    add: i64,
-    calls: u64,
-}
-
-#[ray::remote]
-impl Stage {
-    pub fn new(add: i64) -> Self {
-        Stage { add, calls: 0 }
-    }
-    pub fn run(&mut self, x: i64) -> i64 {
-        self.calls += 1;
-        x * 2 + self.add
-    }
-    pub fn sum(&self, a: i64, b: i64) -> i64 {
-        a + b
-    }
-    pub fn calls(&self) -> u64 {
-        self.calls
-    }
-    pub fn node(&self) -> ray::NodeId {
-        ray::runtime_context().node_id()
-    }
-    pub fn checked(&self, x: i64) -> Result<i64, String> {
-        if x < 0 {
-            Err(format!("{x} is negative"))
-        } else {
-            Ok(x)
-        }
-    }
-    pub fn explode(&mut self, x: i64) -> i64 {
-        if x == 13 {
-            panic!("unlucky {x}");
-        }
-        x
-    }
-    pub async fn later(&self, x: i64) -> i64 {
-        x + 100
-    }
-}
+use dag_stage::Stage;
 
 fn cluster() -> (Cluster, NodeHandle) {
     common::tracing();

@@ -4,6 +4,7 @@
 //! cannot compile are `Err`s.
 
 mod common;
+mod dag_stage;
 
 use std::future::IntoFuture;
 use std::time::Duration;
@@ -12,56 +13,7 @@ use ray::Error;
 use ray::dag::{DagError, DagOptions, InputNode, IntoNode, MultiOutputNode};
 use ray::prelude::*;
 
-pub struct Stage {
-    add: i64,
-    calls: u64,
-}
-
-#[ray::remote]
-impl Stage {
-    pub fn new(add: i64) -> Self {
-        Stage { add, calls: 0 }
-    }
-    pub fn run(&mut self, x: i64) -> i64 {
-        self.calls += 1;
-        x * 2 + self.add
-    }
-    pub fn sum(&self, a: i64, b: i64) -> i64 {
-        a + b
-    }
-    pub fn calls(&self) -> u64 {
-        self.calls
-    }
-    pub fn checked(&self, x: i64) -> Result<i64, String> {
-        if x < 0 {
-            Err(format!("{x} is negative"))
-        } else {
-            Ok(x)
-        }
-    }
-    pub fn explode(&mut self, x: i64) -> i64 {
-        if x == 13 {
-            panic!("unlucky {x}");
-        }
-        x
-    }
-    pub fn nap(&self, ms: u64) -> u64 {
-        std::thread::sleep(Duration::from_millis(ms));
-        ms
-    }
-    pub fn ping(&self) -> String {
-        "pong".into()
-    }
-    pub async fn later(&self, x: i64) -> i64 {
-        actix_rt::time::sleep(Duration::from_millis(1)).await;
-        x + 100
-    }
-    pub async fn later_mut(&mut self, x: i64) -> Result<i64, String> {
-        self.calls += 1;
-        actix_rt::task::yield_now().await;
-        if x < 0 { Err("negative".into()) } else { Ok(x) }
-    }
-}
+use dag_stage::Stage;
 
 #[test]
 fn linear_chain_equals_classic_calls() {

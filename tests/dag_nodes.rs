@@ -8,6 +8,7 @@
 //! unexpected frame answers with a clear error and gives its actors back.
 
 mod common;
+mod dag_stage;
 
 use std::time::{Duration, Instant};
 
@@ -15,42 +16,11 @@ use ray::Error;
 use ray::cluster_utils::{Cluster, NodeConfig, NodeHandle};
 use ray::dag::{DagOptions, InputNode, MultiOutputNode};
 use ray::prelude::*;
+
+use dag_stage::Stage;
 use ray::transport::WireMessage::DagPart;
 use ray::transport::{Channel, DagArg, DagOp, DagPartSpec, DagPeer, JoinAddress, WireMessage};
 use serde_bytes::ByteBuf;
-
-pub struct Stage {
-    add: i64,
-    calls: u64,
-}
-
-#[ray::remote]
-impl Stage {
-    pub fn new(add: i64) -> Self {
-        Stage { add, calls: 0 }
-    }
-    pub fn run(&mut self, x: i64) -> i64 {
-        self.calls += 1;
-        x * 2 + self.add
-    }
-    pub fn sum(&self, a: i64, b: i64) -> i64 {
-        a + b
-    }
-    pub fn calls(&self) -> u64 {
-        self.calls
-    }
-    pub fn node(&self) -> ray::NodeId {
-        ray::runtime_context().node_id()
-    }
-    pub fn checked(&mut self, x: i64) -> Result<i64, String> {
-        self.calls += 1;
-        if x < 0 {
-            Err(format!("{x} is negative"))
-        } else {
-            Ok(x)
-        }
-    }
-}
 
 /// A head and two worker nodes (resources `n1` and `n2`).
 fn cluster() -> (Cluster, NodeHandle, NodeHandle) {
