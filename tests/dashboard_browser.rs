@@ -1,7 +1,9 @@
 //! The dashboard in a real browser: headless Chromium (Debian's `chromium`, installed by
 //! `scripts/test.sh`) opens the page of a runtime with tasks, a named actor and objects,
 //! and the test reads the rendered DOM. A screenshot is saved as
-//! `target/test-artifacts/dashboard.png`.
+//! `target/test-artifacts/dashboard.png`. On a cluster of three nodes with a task and
+//! an actor holding resources, the page's used/total figures are those `ray status`
+//! prints and `ray::available_resources()` returns, busy and then idle.
 
 mod common;
 
@@ -151,4 +153,135 @@ fn the_dashboard_renders_nodes_actors_tasks_and_the_timeline() {
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
     assert!(size > 10_000, "screenshot of {size} bytes");
     let _ = std::fs::remove_file(&log);
+}
+
+static RELEASE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Holds one CPU until the test releases it (the nodes share this process).
+#[ray::remote]
+fn hold_a_cpu() -> u8 {
+    common::hold(&RELEASE);
+    1
+}
+
+/// `used/total` of resource `k` in the page's Resources table.
+fn page_cluster_figure(dom: &str, k: &str) -> String {
+    let row = dom
+        .split(&format!("<td>{k}</td>"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {k} row in the Resources table:\n{dom}"));
+    let cells: Vec<&str> = row
+        .split("<td>")
+        .skip(1)
+        .take(2)
+        .map(|c| c.split("</td>").next().unwrap_or(""))
+        .collect();
+    cells.join("/")
+}
+
+/// `used/total` of resource `k` as `ray status` prints it for the whole cluster.
+fn status_cluster_figure(status: &str, k: &str) -> String {
+    status
+        .split("Resources (used/total):")
+        .nth(1)
+        .and_then(|s| s.lines().find(|l| l.trim().ends_with(&format!(" {k}"))))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {k} line in ray status:\n{status}"))
+        .to_string()
+}
+
+/// The `used/total` figures of `k` per node (`None` where a node lacks it), from
+/// `ray status` (rows start with a space and the id) or the page (`<td>` and the id).
+fn per_node(text: &str, ids: &[String], k: &str, row_start: &str) -> Vec<Option<String>> {
+    ids.iter()
+        .map(|id| {
+            let row = text
+                .split(&format!("{row_start}{id}"))
+                .nth(1)
+                .unwrap_or_else(|| panic!("node {id} missing:\n{text}"));
+            let row = row.split('\n').next().unwrap_or("");
+            let row = row.split("</tr>").next().unwrap_or("");
+            let at = row.find(&format!(" {k}"))?;
+            row[..at].rsplit([' ', '>']).next().map(str::to_string)
+        })
+        .collect()
+}
+
+#[test]
+fn the_page_shows_the_same_resource_use_as_ray_status_on_a_cluster() {
+    use ray::cluster_utils::{Cluster, NodeConfig};
+    common::tracing();
+    let mut cluster = Cluster::new(NodeConfig::new().num_cpus(1.0)).expect("a head");
+    for _ in 0..2 {
+        cluster
+            .add_node(NodeConfig::new().num_cpus(1.0).resource("slot", 2.0))
+            .expect("a node");
+    }
+    cluster.wait_for_nodes().expect("nodes joined");
+    let url = cluster.dashboard_url().expect("the head's dashboard");
+    let _ray = common::join(&cluster.address());
+    let ids: Vec<String> = ray::nodes()
+        .unwrap()
+        .iter()
+        .map(|n| n.node_id.to_string())
+        .collect();
+    let status = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_ray"))
+            .args(["status", "--address", &cluster.address()])
+            .output()
+            .expect("run ray status");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Compares the page, `ray status` and `available_resources()` once the cluster's
+    // figures show `cpus` and `slots` used (heartbeats carry them to the head).
+    let compare = |cpus: f64, slots: f64| {
+        let free = |k: &str| ray::available_resources().get(k).copied();
+        assert!(
+            common::wait_until(common::LONG, || free("CPU") == Some(3.0 - cpus)
+                && free("slot") == Some(4.0 - slots)),
+            "{:?}",
+            ray::available_resources()
+        );
+        // One more heartbeat everywhere, so the head's table has it too.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let dom = chromium(&url, &["--dump-dom"]);
+        let printed = status();
+        for (k, used, total) in [("CPU", cpus, 3.0), ("slot", slots, 4.0)] {
+            let want = format!("{used}/{total}");
+            assert_eq!(page_cluster_figure(&dom, k), want, "page, {k}:\n{dom}");
+            assert_eq!(status_cluster_figure(&printed, k), want, "{printed}");
+            assert_eq!(
+                per_node(&dom, &ids, k, "<td>"),
+                per_node(&printed, &ids, k, " "),
+                "{k} per node: page vs ray status:\n{printed}"
+            );
+        }
+        assert!(
+            !dom.contains(">?<"),
+            "an unknown figure on the page:\n{dom}"
+        );
+        // Memory in binary units, as Ray prints it: `0B/37.66GiB memory`.
+        let memory = status_cluster_figure(&printed, "memory");
+        assert!(
+            memory.starts_with("0B/") && memory.ends_with("GiB"),
+            "{printed}"
+        );
+    };
+
+    RELEASE.store(false, std::sync::atomic::Ordering::SeqCst);
+    let held = hold_a_cpu.options().resource("slot", 1.0).remote();
+    // Where the actor goes is decided from the nodes' last heartbeats: let them
+    // show the task first, so the actor goes where there is room now.
+    assert!(common::wait_until(common::LONG, || common::available(
+        "CPU"
+    ) == 2.0));
+    let counter = Greeter::options().resource("slot", 1.5).remote();
+    assert_eq!(ray::get(&counter.hi.remote()).unwrap(), "hi");
+    compare(1.0, 2.5);
+
+    RELEASE.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(ray::get(&held).unwrap(), 1);
+    ray::kill(&counter);
+    compare(0.0, 0.0);
 }

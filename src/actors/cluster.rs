@@ -287,13 +287,26 @@ fn serving_worker_process() -> bool {
 
 fn load_of(stats: &super::NodeStats, store_bytes: usize) -> NodeLoad {
     NodeLoad {
-        available: wire_resources(&stats.available),
+        available: available_of(&stats.total, &stats.available),
         pending: (stats.queued + stats.waiting_for_deps) as u64,
         running: stats.running as u64,
         infeasible: stats.infeasible.clone(),
         object_store_bytes: store_bytes as u64,
         total: wire_resources(&stats.total),
     }
+}
+
+/// What is free of each resource in `total`, zero included: a resource missing from a
+/// load's `available` means its figure is unknown, never that it is all used.
+fn available_of(total: &Resources, free: &Resources) -> Vec<(String, f64)> {
+    total
+        .to_map()
+        .into_keys()
+        .map(|k| {
+            let v = free.get(&k);
+            (k, v)
+        })
+        .collect()
 }
 
 /// The node's current load, for its heartbeat.
@@ -389,6 +402,59 @@ impl ClusterAgent {
         }
     }
 
+    /// Member: a view from the head, answering a heartbeat or pushed on a change.
+    fn take_view(
+        &mut self,
+        nodes: Vec<WireNode>,
+        demands: Vec<String>,
+        jobs: Vec<crate::transport::WireJob>,
+    ) {
+        self.forget_finished_drivers(&jobs);
+        if let Some(node) = self.node.upgrade() {
+            *node.demands.write() = demands;
+            *node.jobs.write() = jobs;
+        }
+        self.head_silent_since = None;
+        if let Some(node) = self.node.upgrade()
+            && node
+                .head_lost
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            tracing::warn!(node_id = %self.node_id, "the head answers again");
+        }
+        self.publish(nodes);
+    }
+
+    /// Head: sends the current view to every live member and driver but `joined` (which
+    /// has it in its answer), so a node that joined is known everywhere at once, not a
+    /// heartbeat later.
+    fn push_view(&mut self, joined: crate::ids::NodeId, ctx: &mut Context<Self>) {
+        let view = self.view_message();
+        let WireMessage::View { nodes, jobs, .. } = &view else {
+            return;
+        };
+        let skip = [self.node_id, joined];
+        let members = nodes
+            .iter()
+            .filter(|n| n.alive && !skip.contains(&n.node_id))
+            .map(|n| (n.node_id, None));
+        let drivers = jobs
+            .iter()
+            .filter(|j| j.alive && !skip.contains(&j.driver))
+            .filter_map(|j| Some((j.driver, Some(j.at?))));
+        let sends: Vec<_> = members
+            .chain(drivers)
+            .map(|(to, at)| self.request(to, at, view.clone(), Vec::new()))
+            .collect();
+        ctx.spawn(
+            async move {
+                // A member that misses it learns the same with its next heartbeat.
+                futures::future::join_all(sends).await;
+            }
+            .into_actor(self),
+        );
+    }
+
     /// Head: marks nodes not heard from within the timeout as dead.
     fn detect_failures(&mut self) {
         let now = Instant::now();
@@ -412,6 +478,7 @@ impl ClusterAgent {
             peers: self.peers.clone(),
             endpoint: self.endpoint.clone(),
             token: self.token.clone(),
+            patience: self.timeout + self.heartbeat * 2,
         }
     }
 
@@ -510,6 +577,8 @@ impl Actor for ClusterAgent {
                     if let (Some(load), Some((n, _))) = (load, act.table.get_mut(&own)) {
                         n.load = load;
                     }
+                    // The head's own copy carries the loads heartbeats brought too.
+                    act.publish(act.table_view());
                 }));
                 return;
             }
@@ -549,20 +618,7 @@ impl Actor for ClusterAgent {
                     nodes,
                     demands,
                     jobs,
-                }) => {
-                    act.forget_finished_drivers(&jobs);
-                    if let Some(node) = act.node.upgrade() {
-                        *node.demands.write() = demands;
-                        *node.jobs.write() = jobs;
-                    }
-                    act.head_silent_since = None;
-                    if let Some(node) = act.node.upgrade()
-                        && node.head_lost.swap(false, std::sync::atomic::Ordering::SeqCst)
-                    {
-                        tracing::warn!(node_id = %act.node_id, "the head answers again");
-                    }
-                    act.publish(nodes);
-                }
+                }) => act.take_view(nodes, demands, jobs),
                 Ok(other) => tracing::warn!(?other, "unexpected heartbeat answer"),
                 Err(e) => {
                     // Ray without GCS fault tolerance loses the cluster with its head.

@@ -20,7 +20,9 @@ pub struct NodeInfo {
     pub alive: bool,
     /// Its total resources.
     pub resources: BTreeMap<String, f64>,
-    /// Resources not held by tasks or actors (as of its last heartbeat in a cluster).
+    /// Resources not held by tasks or actors (as of its last heartbeat in a cluster;
+    /// the calling node's own are current). A resource of `resources` missing here is
+    /// one whose free amount is not known yet, not one that is all used.
     pub available: BTreeMap<String, f64>,
     /// Tasks waiting there for resources or arguments.
     pub pending_tasks: u64,
@@ -53,27 +55,47 @@ pub fn nodes() -> Result<Vec<NodeInfo>> {
 pub(crate) fn nodes_of(node: &Node, stats: &crate::actors::NodeStats) -> Vec<NodeInfo> {
     let view = node.view.read().clone();
     if view.is_empty() {
-        return vec![NodeInfo {
-            node_id: node.id,
-            alive: !node.shut_down.load(std::sync::atomic::Ordering::Relaxed),
-            resources: stats.total.to_map(),
-            available: stats.available.to_map(),
-            pending_tasks: (stats.queued + stats.waiting_for_deps) as u64,
-            running_tasks: stats.running as u64,
-            object_store_bytes: node.store.summary().bytes_used as u64,
-        }];
+        return vec![here(node, stats)];
     }
     view.into_iter()
-        .map(|n| NodeInfo {
-            node_id: n.node_id,
-            alive: n.alive,
-            resources: n.resources.into_iter().collect(),
-            available: n.load.available.into_iter().collect(),
-            pending_tasks: n.load.pending,
-            running_tasks: n.load.running,
-            object_store_bytes: n.load.object_store_bytes,
+        .map(|n| {
+            if n.node_id == node.id {
+                // This node's own figures are current, not a heartbeat old.
+                return NodeInfo {
+                    alive: n.alive,
+                    ..here(node, stats)
+                };
+            }
+            NodeInfo {
+                node_id: n.node_id,
+                alive: n.alive,
+                resources: n.resources.into_iter().collect(),
+                available: n.load.available.into_iter().collect(),
+                pending_tasks: n.load.pending,
+                running_tasks: n.load.running,
+                object_store_bytes: n.load.object_store_bytes,
+            }
         })
         .collect()
+}
+
+/// `node`'s own entry from its current `stats`: every resource's free amount, zero
+/// included (a missing one would read as unknown).
+fn here(node: &Node, stats: &crate::actors::NodeStats) -> NodeInfo {
+    let total = stats.total.to_map();
+    let available = total
+        .keys()
+        .map(|k| (k.clone(), stats.available.get(k)))
+        .collect();
+    NodeInfo {
+        node_id: node.id,
+        alive: !node.shut_down.load(std::sync::atomic::Ordering::Relaxed),
+        resources: total,
+        available,
+        pending_tasks: (stats.queued + stats.waiting_for_deps) as u64,
+        running_tasks: stats.running as u64,
+        object_store_bytes: node.store.summary().bytes_used as u64,
+    }
 }
 
 /// Total resources of the cluster, e.g. `{"CPU": 8.0, "GPU": 0.0}`. Empty when no
@@ -90,17 +112,23 @@ pub fn cluster_resources() -> BTreeMap<String, f64> {
     sums(&nodes().unwrap_or_default()).0
 }
 
-/// The live nodes' resources added up: (total, available).
+/// The live nodes' resources added up: (total, available). A resource some node has
+/// not reported yet is left out of `available` (unknown), not counted as used.
 pub(crate) fn sums(nodes: &[NodeInfo]) -> (BTreeMap<String, f64>, BTreeMap<String, f64>) {
     let (mut total, mut available) = (BTreeMap::new(), BTreeMap::new());
+    let mut unknown = std::collections::BTreeSet::new();
     for n in nodes.iter().filter(|n| n.alive) {
         for (k, v) in &n.resources {
             *total.entry(k.clone()).or_insert(0.0) += v;
-        }
-        for (k, v) in &n.available {
-            *available.entry(k.clone()).or_insert(0.0) += v;
+            match n.available.get(k) {
+                Some(free) => *available.entry(k.clone()).or_insert(0.0) += free,
+                None => {
+                    unknown.insert(k.clone());
+                }
+            }
         }
     }
+    available.retain(|k, _| !unknown.contains(k));
     (total, available)
 }
 

@@ -29,9 +29,19 @@ impl Handler<Inbound> for ClusterAgent {
                     });
                 }
                 tracing::info!(node_id = %self.node_id, joined = %node.node_id, addr = %node.addr, "node joined");
-                self.table.insert(node.node_id, (node, Instant::now()));
+                let joined = node.node_id;
+                self.table.insert(joined, (node, Instant::now()));
                 self.publish(self.table_view());
+                self.push_view(joined, ctx);
                 reply(self.view_message())
+            }
+            WireMessage::View {
+                nodes,
+                demands,
+                jobs,
+            } if !matches!(self.role, Role::Head) && self.head_id() == Some(msg.from) => {
+                self.take_view(nodes, demands, jobs);
+                reply(WireMessage::Ack)
             }
             WireMessage::GetView {
                 node_id,

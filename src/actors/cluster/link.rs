@@ -1,9 +1,10 @@
 //! The agent's connections to other nodes: one per peer, opened once however many
-//! requests wait for it, dropped when a request fails (the node reads as dead).
+//! requests wait for it, dropped when a request fails. A node that cannot be reached
+//! yet is tried again until the head declares it dead; only then does it read as dead.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -18,7 +19,13 @@ pub(crate) type NodeAddr = (std::net::SocketAddr, [u8; 32]);
 
 /// How long a new connection may take: on loopback or a LAN a handshake takes
 /// milliseconds, and a dead node never answers.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The first pause before trying an unreachable node again, doubled each time up to
+/// [`RETRY_MAX`]: a node missing from this node's table usually appears within one
+/// pushed view (milliseconds), at the latest with the next heartbeat.
+const RETRY_FIRST: Duration = Duration::from_millis(5);
+const RETRY_MAX: Duration = Duration::from_millis(200);
 
 /// A connection to a node, being opened or open: shared by every request that needs
 /// it meanwhile, so a burst of requests opens one connection.
@@ -31,11 +38,76 @@ pub(super) struct Link {
     pub(super) peers: Arc<parking_lot::Mutex<HashMap<NodeId, Connecting>>>,
     pub(super) endpoint: Arc<Endpoint>,
     pub(super) token: String,
+    /// How long a node that cannot be reached is tried before it reads as dead: the
+    /// head's node timeout plus two heartbeats, by which time the head has declared a
+    /// node that really died dead and this node's table says so.
+    pub(super) patience: Duration,
+}
+
+/// What opening a connection needs of the link.
+struct Dial {
+    node: Weak<Node>,
+    endpoint: Arc<Endpoint>,
+    token: String,
+    patience: Duration,
+}
+
+impl Dial {
+    /// Where this node's copy of the table says `target` is: `Some(None)` when the head
+    /// declared it dead, `None` when it is not listed.
+    fn listed(&self, target: NodeId) -> Option<Option<NodeAddr>> {
+        let node = self.node.upgrade()?;
+        let view = node.view.read();
+        let w = view.iter().find(|w| w.node_id == target)?;
+        Some(w.alive.then_some((w.addr, w.fingerprint)))
+    }
+
+    /// Opens the connection to `target`, trying again (see [`Link::peer`]).
+    async fn connect(self, target: NodeId, at: Option<NodeAddr>) -> Result<Peer> {
+        let deadline = Instant::now() + self.patience;
+        let mut pause = RETRY_FIRST;
+        let mut last = String::from("it is not in the node table yet");
+        loop {
+            let addr = match self.listed(target) {
+                // The head declared it dead: a connect would only time out.
+                Some(None) => return Err(Error::NodeDied { node_id: target }),
+                Some(Some(addr)) => Some(addr),
+                None => at,
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Some((addr, fingerprint)) = addr {
+                let join = JoinAddress {
+                    addr,
+                    token: self.token.clone(),
+                    fingerprint,
+                };
+                let connect = self.endpoint.connect(&join);
+                match actix_rt::time::timeout(CONNECT_TIMEOUT.min(left), connect).await {
+                    Ok(Ok(peer)) => return Ok(peer),
+                    Ok(Err(e)) => last = e.to_string(),
+                    Err(_) => last = format!("no answer from {addr} within the connect timeout"),
+                }
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(target = %target, reason = %last, "node unreachable past the node timeout");
+                return Err(Error::NodeDied { node_id: target });
+            }
+            tracing::debug!(target = %target, reason = %last, "node not reachable yet: trying again");
+            actix_rt::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now())))
+                .await;
+            pause = (pause * 2).min(RETRY_MAX);
+        }
+    }
 }
 
 impl Link {
     /// The connection to `target`, opened on first use at the address the node table
     /// gives, else at `at` (drivers are not in the table).
+    ///
+    /// A node this node's copy of the table does not list yet (it joined after the last
+    /// view arrived) or that does not answer yet (a handshake under load) is tried again
+    /// until it answers or the head declares it dead: only the head's verdict, or its
+    /// silence past its `patience`, reads as [`Error::NodeDied`].
     pub(super) fn peer(
         &self,
         target: NodeId,
@@ -46,35 +118,15 @@ impl Link {
             peers
                 .entry(target)
                 .or_insert_with(|| {
-                    // A node the table lists as dead is not tried (a connect to it
-                    // would only time out).
-                    let listed = self.node.upgrade().and_then(|n| {
-                        n.view
-                            .read()
-                            .iter()
-                            .find(|w| w.node_id == target)
-                            .map(|w| w.alive.then_some((w.addr, w.fingerprint)))
-                    });
-                    let entry = listed.unwrap_or(at);
-                    let endpoint = self.endpoint.clone();
-                    let token = self.token.clone();
-                    async move {
-                        let (addr, fingerprint) =
-                            entry.ok_or(Error::NodeDied { node_id: target })?;
-                        let join = JoinAddress {
-                            addr,
-                            token,
-                            fingerprint,
-                        };
-                        // A node that died does not answer the handshake at all.
-                        let connect = endpoint.connect(&join);
-                        match actix_rt::time::timeout(CONNECT_TIMEOUT, connect).await {
-                            Ok(Ok(peer)) => Ok(peer),
-                            _ => Err(Error::NodeDied { node_id: target }),
-                        }
-                    }
-                    .boxed()
-                    .shared()
+                    // Not the whole link: a pending connect kept in `peers` must not
+                    // keep `peers` alive.
+                    let dial = Dial {
+                        node: self.node.clone(),
+                        endpoint: self.endpoint.clone(),
+                        token: self.token.clone(),
+                        patience: self.patience,
+                    };
+                    dial.connect(target, at).boxed().shared()
                 })
                 .clone()
         };

@@ -54,8 +54,11 @@ fn print_status() -> CliResult {
             .resources
             .iter()
             .map(|(k, total)| {
-                let free = n.available.get(k).copied().unwrap_or(*total);
-                format!("{}/{} {k}", total - free, total)
+                format!(
+                    "{}/{} {k}",
+                    used(k, *total, n.available.get(k)),
+                    amount(k, *total)
+                )
             })
             .collect();
         println!(
@@ -69,12 +72,13 @@ fn print_status() -> CliResult {
     println!("Resources (used/total):");
     let total = ray::cluster_resources();
     for (k, v) in &total {
-        let free: f64 = nodes
+        // Unknown while any live node that has it has not reported what is free.
+        let free: Option<f64> = nodes
             .iter()
-            .filter(|n| n.alive)
-            .map(|n| n.available.get(k).copied().unwrap_or(0.0))
+            .filter(|n| n.alive && n.resources.contains_key(k))
+            .map(|n| n.available.get(k).copied())
             .sum();
-        println!(" {}/{} {k}", v - free, v);
+        println!(" {}/{} {k}", used(k, *v, free.as_ref()), amount(k, *v));
     }
     let pending: u64 = nodes.iter().map(|n| n.pending_tasks).sum();
     println!("Pending tasks: {pending}");
@@ -98,4 +102,21 @@ fn print_status() -> CliResult {
         }
     }
     Ok(())
+}
+
+/// How much of `total` is used, given what is `free`; `?` when that is not known.
+fn used(k: &str, total: f64, free: Option<&f64>) -> String {
+    free.map_or_else(|| "?".to_string(), |f| amount(k, total - f))
+}
+
+/// A resource amount as Ray prints it: memory in binary units, counts as numbers.
+fn amount(k: &str, v: f64) -> String {
+    const UNITS: [(&str, f64); 3] = [("GiB", 1073741824.0), ("MiB", 1048576.0), ("KiB", 1024.0)];
+    if !k.contains("memory") {
+        return format!("{}", (v * 1e4).round() / 1e4);
+    }
+    match UNITS.iter().find(|(_, size)| v.abs() >= *size) {
+        Some((unit, size)) => format!("{:.2}{unit}", v / size),
+        None => format!("{v}B"),
+    }
 }
