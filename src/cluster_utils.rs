@@ -31,11 +31,13 @@ impl Default for NodeConfig {
 
 impl NodeConfig {
     /// One CPU, no other resources; heartbeats every 100 ms and a node declared dead
-    /// after 1 s of silence (tests want quick failure detection).
+    /// after 1 s of silence (tests want quick failure detection). The nodes share this
+    /// process, so they use loopback (127.0.0.1), whatever routes the host has.
     pub fn new() -> Self {
         Self {
             config: Config::new()
                 .without_job()
+                .node_ip_address("127.0.0.1")
                 .num_cpus(1.0)
                 .heartbeat_interval(Duration::from_millis(100))
                 .node_timeout(Duration::from_secs(1)),

@@ -28,6 +28,8 @@ pub struct Config {
     /// A worker node that registers with the head (not a driver).
     pub(crate) worker: bool,
     pub(crate) port: u16,
+    /// The address other hosts reach this node at (detected when not given).
+    pub(crate) node_ip_address: Option<String>,
     pub(crate) heartbeat: Option<Duration>,
     pub(crate) node_timeout: Option<Duration>,
     /// The node runs no driver program (a CLI command, a test cluster's node): it is not
@@ -86,9 +88,33 @@ impl Config {
         self
     }
 
-    /// The UDP port of this node's QUIC endpoint in a cluster (default: any free port).
+    /// The UDP port of this node's QUIC endpoint in a cluster (default: any free port;
+    /// env `RAY_PORT`).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
+        self
+    }
+
+    /// The address of this host that other nodes reach this node at (Ray's
+    /// `--node-ip-address`; env `RAY_NODE_IP_ADDRESS`). Without one a node detects it:
+    /// a worker or driver takes the local address of its route to the head, a head the
+    /// address of its default route's interface, and a host with no route at all
+    /// 127.0.0.1 (it says so in its log). The node listens on every interface either
+    /// way; this is the address it hands out. Given one that is not this host's,
+    /// [`init_with`](crate::init_with) fails naming it.
+    ///
+    /// # Examples
+    /// ```
+    /// ray::init_with(ray::Config::new().head().node_ip_address("127.0.0.1")).unwrap();
+    /// let address = ray::runtime_context().cluster_address().unwrap().to_string();
+    /// assert!(address.contains("@127.0.0.1:"));
+    /// ray::shutdown();
+    ///
+    /// let e = ray::init_with(ray::Config::new().head().node_ip_address("203.0.113.77"));
+    /// assert!(e.unwrap_err().to_string().contains("203.0.113.77"));
+    /// ```
+    pub fn node_ip_address(mut self, ip: impl Into<String>) -> Self {
+        self.node_ip_address = Some(ip.into());
         self
     }
 
@@ -327,6 +353,18 @@ impl Config {
         }
         if self.dashboard_host.is_none() {
             self.dashboard_host = std::env::var("RAY_DASHBOARD_HOST").ok();
+        }
+        if self.port == 0
+            && let Ok(v) = std::env::var("RAY_PORT")
+        {
+            self.port = v.parse().map_err(|_| {
+                Error::InvalidArgument(format!("RAY_PORT must be a UDP port number, got `{v}`"))
+            })?;
+        }
+        if self.node_ip_address.is_none() {
+            self.node_ip_address = std::env::var("RAY_NODE_IP_ADDRESS")
+                .ok()
+                .filter(|v| !v.is_empty());
         }
         if self.spill_dir.is_none() {
             self.spill_dir = std::env::var_os("RAY_OBJECT_SPILLING_DIRECTORY").map(Into::into);

@@ -88,16 +88,7 @@ pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<Ser
                         authorized(ctx.head(), pass.as_deref())
                     }))
                     .route("/", web::get().to(index))
-                    .route("/api/cluster", web::get().to(state::cluster))
-                    .route("/api/tasks", web::get().to(state::tasks))
-                    .route("/api/actors", web::get().to(state::actors))
-                    .route("/api/objects", web::get().to(objects::objects))
-                    .route("/api/logs", web::get().to(logs::logs))
-                    .route("/api/timeline", web::get().to(state::timeline))
-                    .route(
-                        "/api/placement_groups",
-                        web::get().to(state::placement_groups),
-                    )
+                    .route("/api/{what}", web::get().to(serve_api))
                     .route("/metrics", web::get().to(metrics::metrics)),
             )
             .default_service(web::to(move |req: HttpRequest| {
@@ -158,6 +149,84 @@ async fn index() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(INDEX)
+}
+
+/// Why a state query has no answer: the HTTP status and what to say.
+pub(crate) struct Refused(pub(crate) u16, pub(crate) String);
+
+/// A state query's answer: JSON, or why not.
+pub(crate) type Answer = std::result::Result<serde_json::Value, Refused>;
+
+fn gone() -> Refused {
+    Refused(503, "the node is shutting down".into())
+}
+
+fn bad(filters: &str) -> Refused {
+    Refused(400, format!("bad query: {filters}"))
+}
+
+fn json(v: impl serde::Serialize) -> Answer {
+    serde_json::to_value(v).map_err(|e| Refused(500, e.to_string()))
+}
+
+/// One state query of the cluster as `node` sees it: `what` is the part of the path
+/// after `/api/`, `query` its query string. The dashboard serves these over HTTP; the
+/// CLI asks them of a node of its own that joined the cluster ([`state`]).
+pub(crate) async fn api(node: &Arc<Node>, what: &str, query: &str) -> Answer {
+    match what {
+        "cluster" => state::cluster(node).await,
+        "tasks" => state::tasks(node, query).await,
+        "actors" => state::actors(node, query).await,
+        "objects" => objects::objects(node, query).await,
+        "logs" => logs::logs(node, query).await,
+        "timeline" => state::timeline(node).await,
+        "placement_groups" => state::placement_groups(node).await,
+        _ => Err(Refused(404, format!("no state `{what}`"))),
+    }
+}
+
+/// `GET /api/{what}`.
+async fn serve_api(
+    data: web::Data<Weak<Node>>,
+    what: web::Path<String>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let Some(node) = node_of(&data) else {
+        return unavailable();
+    };
+    match api(&node, &what, req.query_string()).await {
+        Ok(v) => HttpResponse::Ok().json(v),
+        Err(Refused(code, why)) => HttpResponse::build(
+            actix_web::http::StatusCode::from_u16(code)
+                .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR),
+        )
+        .body(why),
+    }
+}
+
+/// A state query (see [`api`]) from outside the runtime: answered on the caller's node,
+/// which asks the other nodes over the cluster's links. What `ray list`, `ray memory`,
+/// `ray logs` and `ray timeline` use.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for an unknown query or bad filters,
+/// [`Error::ShutDown`] when the runtime stops meanwhile.
+pub fn state(what: &str, query: &str) -> Result<serde_json::Value> {
+    let node = crate::runtime::current_node()?;
+    let (tx, rx) = futures::channel::oneshot::channel();
+    let (what, query) = (what.to_string(), query.to_string());
+    // On the node's own thread: the queries use its actix runtime.
+    node.system.arbiter().spawn({
+        let node = node.clone();
+        async move {
+            let _ = tx.send(api(&node, &what, &query).await);
+        }
+    });
+    match crate::runtime::block_on(rx) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(Refused(503, _))) | Err(_) => Err(Error::ShutDown),
+        Ok(Err(Refused(_, why))) => Err(Error::InvalidArgument(why)),
+    }
 }
 
 /// The node behind a request, while it runs.

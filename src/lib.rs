@@ -64,6 +64,8 @@ pub mod __private {
     }
 
     pub use crate::actors::{ActorCell, Method};
+    /// The cluster's state lists, for the `ray` command (see `dashboard::state`).
+    pub use crate::dashboard::state as cluster_state;
     pub use crate::store::StoredValue;
     pub use crate::tasks::StreamSender;
     use crate::tasks::TaskBody;

@@ -3,12 +3,14 @@
 //! This module knows nothing about scheduling; the QUIC endpoints that carry frames
 //! between nodes (`quic.rs`, with TLS pinning in `tls.rs`) carry exactly these frames.
 
+mod addr;
 mod bulk;
 mod channel;
 mod frame;
 mod quic;
 mod tls;
 
+pub use addr::{check_local, default_route_ip, resolve, route_source};
 pub use bulk::Bulk;
 pub use channel::{Channel, DagArg, DagOp, DagPartSpec, DagPeer};
 pub(crate) use frame::decode_body;

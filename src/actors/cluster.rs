@@ -69,6 +69,19 @@ impl Handler<StopAgent> for ClusterAgent {
     }
 }
 
+/// The head's node id, as this node knows it (its own on the head).
+#[derive(Message)]
+#[rtype(result = "Option<NodeId>")]
+pub(crate) struct HeadId;
+
+impl Handler<HeadId> for ClusterAgent {
+    type Result = Option<NodeId>;
+
+    fn handle(&mut self, _: HeadId, _: &mut Context<Self>) -> Option<NodeId> {
+        self.head_id()
+    }
+}
+
 /// How this node takes part in the cluster.
 pub(crate) enum Role {
     /// Keeps the node table.
@@ -161,6 +174,8 @@ fn wire_resources(r: &Resources) -> Vec<(String, f64)> {
 pub(crate) struct AgentSettings {
     /// The UDP port to bind (0: any free one).
     pub(crate) port: u16,
+    /// The address other hosts reach this node at; detected when `None`.
+    pub(crate) node_ip: Option<std::net::IpAddr>,
     pub(crate) heartbeat: Duration,
     /// Silence after which a node counts as dead.
     pub(crate) timeout: Duration,
@@ -178,6 +193,7 @@ pub(crate) async fn start(
 ) -> Result<(Addr<ClusterAgent>, JoinAddress)> {
     let AgentSettings {
         port,
+        node_ip,
         heartbeat,
         timeout,
         max_lineage_bytes,
@@ -187,7 +203,13 @@ pub(crate) async fn start(
         Role::Worker(j) | Role::Driver(j) => j.token.clone(),
     };
     let identity = crate::transport::Identity::generate()?;
-    let bind = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let ip = node_address(node_ip, &role)?;
+    // Every interface: other hosts reach it at `ip`, this host's programs at loopback.
+    let any: std::net::IpAddr = match ip {
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let bind = std::net::SocketAddr::new(any, port);
     let node_id = node.id;
     // The service needs the agent's address and the agent needs the endpoint: start the
     // agent first with a context, then bind.
@@ -200,6 +222,7 @@ pub(crate) async fn start(
         identity,
         service,
     )?);
+    endpoint.advertise(ip);
     let join = endpoint.join_address()?;
     let me = WireNode {
         node_id,
@@ -207,7 +230,12 @@ pub(crate) async fn start(
         fingerprint: join.fingerprint,
         resources: wire_resources(&node.total),
         alive: true,
-        load: NodeLoad::default(),
+        // Nothing runs yet: all of it is free.
+        load: NodeLoad {
+            available: available_of(&node.total, &node.total),
+            total: wire_resources(&node.total),
+            ..NodeLoad::default()
+        },
     };
     let mut agent = ClusterAgent {
         node: Arc::downgrade(node),
@@ -241,10 +269,19 @@ pub(crate) async fn start(
         Role::Worker(j) | Role::Driver(j) => Some(j.clone()),
     };
     if let Some(head) = head_join {
-        let peer = endpoint
-            .connect(&head)
+        let unreachable = |why: String| {
+            Error::NotConnected(format!("cannot reach the head at {}: {why}", head.addr))
+        };
+        let peer = actix_rt::time::timeout(link::CONNECT_TIMEOUT, endpoint.connect(&head))
             .await
-            .map_err(|e| Error::NotConnected(e.to_string()))?;
+            .map_err(|_| {
+                unreachable(format!(
+                    "no answer within {:?} (is the address right, and UDP port {} open?)",
+                    link::CONNECT_TIMEOUT,
+                    head.addr.port()
+                ))
+            })?
+            .map_err(|e| unreachable(e.to_string()))?;
         let hello = match agent.role {
             Role::Worker(_) => WireMessage::Join {
                 node: me.clone(),
@@ -262,7 +299,16 @@ pub(crate) async fn start(
             .await
             .map_err(|e| Error::NotConnected(e.to_string()))?
         {
-            WireMessage::View { nodes, .. } => *node.view.write() = nodes,
+            WireMessage::View {
+                nodes,
+                demands,
+                jobs,
+            } => {
+                // All of it: a tool that joins only to ask asks at once.
+                *node.view.write() = nodes;
+                *node.demands.write() = demands;
+                *node.jobs.write() = jobs;
+            }
             WireMessage::Error { message } => return Err(Error::NotConnected(message)),
             other => {
                 return Err(Error::NotConnected(format!(
@@ -277,6 +323,29 @@ pub(crate) async fn start(
     }
     let addr = ctx.run(agent);
     Ok((addr, join))
+}
+
+/// The address this node hands out: the one given (checked to be this host's), else
+/// the local address of the route to the head, else (a head) the default route's, else
+/// loopback, said in the log.
+fn node_address(given: Option<std::net::IpAddr>, role: &Role) -> Result<std::net::IpAddr> {
+    use crate::transport::{check_local, default_route_ip, route_source};
+    if let Some(ip) = given {
+        check_local(ip).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "{e} (set by Config::node_ip_address, RAY_NODE_IP_ADDRESS or --node-ip-address)"
+            ))
+        })?;
+        return Ok(ip);
+    }
+    let found = match role {
+        Role::Head => default_route_ip(),
+        Role::Worker(j) | Role::Driver(j) => route_source(j.addr),
+    };
+    Ok(found.unwrap_or_else(|| {
+        tracing::warn!("no route to other hosts: this node uses 127.0.0.1, so only programs on this host can reach it (set --node-ip-address to change that)");
+        std::net::Ipv4Addr::LOCALHOST.into()
+    }))
 }
 
 /// Whether this process is a worker node of the single-binary model (it exists only to

@@ -19,16 +19,21 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
 usage:
-  ray start --head [--port P] [--num-cpus N] [--resources name=amount,...]
-  ray start --address ADDRESS [--num-cpus N] [--resources name=amount,...] [-- PROGRAM ARGS...]
+  ray start --head [--port P] [--node-ip-address IP] [--dashboard-host HOST] [--num-cpus N]
+            [--resources name=amount,...]
+  ray start --address ADDRESS [--port P] [--node-ip-address IP] [--num-cpus N]
+            [--resources name=amount,...] [-- PROGRAM ARGS...]
   ray status [--address ADDRESS] [--watch [--interval SECONDS]]
-  ray list nodes|actors|tasks|objects|placement-groups [--format json] [--state STATE]
-           [--name NAME] [--limit N]
-  ray summary tasks|actors
-  ray memory [--format json]
-  ray logs [--node-id ID] [--lines N]
-  ray timeline [-o trace.json]
+  ray list nodes|actors|tasks|objects|placement-groups [--address ADDRESS] [--format json]
+           [--state STATE] [--name NAME] [--limit N]
+  ray summary tasks|actors [--address ADDRESS]
+  ray memory [--address ADDRESS] [--format json]
+  ray logs [--address ADDRESS] [--node-id ID] [--lines N]
+  ray timeline [--address ADDRESS] [-o trace.json]
   ray stop
+
+--address (or RAY_ADDRESS) is the join address `ray start --head` printed; without it,
+the commands use the cluster `ray start` started on this machine.
 
 A worker node runs your own program (every node must run the same build): `ray start
 --address ADDRESS -- ./your-binary` starts it with RAY_NODE_MODE=worker, and its first
@@ -37,12 +42,18 @@ ray::init() joins the cluster and serves tasks until stopped.";
 type CliResult<T = ()> = Result<T, String>;
 
 fn main() {
-    let filter = std::env::var("RAY_LOG").unwrap_or_else(|_| "warn".into());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // RAY_LOG sets what the nodes `ray start` runs log; the other commands join the
+    // cluster with a short-lived node of their own, whose routine events would only
+    // clutter their output.
+    let filter = match args.first().map(String::as_str) {
+        Some("start") => std::env::var("RAY_LOG").unwrap_or_else(|_| "warn".into()),
+        _ => "warn".into(),
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .try_init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("start") => start(&args[1..]),
         Some("status") => status::status(&args[1..]),
@@ -67,6 +78,8 @@ struct Opts {
     block: bool,
     address: Option<String>,
     port: u16,
+    node_ip_address: Option<String>,
+    dashboard_host: Option<String>,
     num_cpus: Option<f64>,
     resources: Option<String>,
     program: Vec<String>,
@@ -101,6 +114,8 @@ fn parse(args: &[String]) -> CliResult<Opts> {
                 )
             }
             "--resources" => o.resources = Some(value("--resources")?),
+            "--node-ip-address" => o.node_ip_address = Some(value("--node-ip-address")?),
+            "--dashboard-host" => o.dashboard_host = Some(value("--dashboard-host")?),
             "--watch" => o.watch = true,
             "--interval" => {
                 o.interval = Some(
@@ -141,25 +156,43 @@ fn remember(pid: u32, address: Option<&str>) -> CliResult {
     Ok(())
 }
 
-fn config(o: &Opts) -> ray::Config {
+fn config(o: &Opts) -> CliResult<ray::Config> {
     let mut c = ray::Config::new().port(o.port).without_job();
+    for item in o
+        .resources
+        .iter()
+        .flat_map(|r| r.split(','))
+        .filter(|s| !s.is_empty())
+    {
+        let (name, amount) = item
+            .split_once('=')
+            .and_then(|(n, a)| Some((n, a.parse::<f64>().ok()?)))
+            .ok_or_else(|| format!("--resources takes name=amount,..., got `{item}`"))?;
+        c = c.resource(name, amount);
+    }
     if let Some(n) = o.num_cpus {
         c = c.num_cpus(n);
     }
-    c
+    if let Some(ip) = &o.node_ip_address {
+        c = c.node_ip_address(ip.clone());
+    }
+    if let Some(host) = &o.dashboard_host {
+        c = c.dashboard_host(host.clone());
+    }
+    Ok(c)
 }
 
 fn start(args: &[String]) -> CliResult {
     let o = parse(args)?;
     if o.block {
-        // The node itself, in the background process `ray start` spawned (which passed
-        // RAY_RESOURCES and, for a worker, RAY_NODE_MODE in its environment).
+        // The node itself: in the background process `ray start` spawned (which passed
+        // RAY_NODE_MODE for a worker), or run in the foreground (a systemd unit).
         let config = if o.head {
             // The head coordinates; it runs work only if given CPUs (and only functions
             // compiled into this binary, which has none of yours).
-            config(&o).num_cpus(o.num_cpus.unwrap_or(0.0)).head()
+            config(&o)?.num_cpus(o.num_cpus.unwrap_or(0.0)).head()
         } else {
-            config(&o).address(o.address.clone().ok_or("--address is required")?)
+            config(&o)?.address(o.address.clone().ok_or("--address is required")?)
         };
         ray::init_with(config).map_err(|e| e.to_string())?;
         // One line for `ray start` to read; the pipe closes after it, so nothing more is
@@ -169,6 +202,13 @@ fn start(args: &[String]) -> CliResult {
             println!("dashboard {url}");
         }
         println!("address {}", ctx.cluster_address().unwrap_or_default());
+        if !o.head {
+            // What `ray start` waits for in the log (a user program says the same).
+            eprintln!(
+                "ray: node {} joined the cluster; serving until stopped",
+                ctx.node_id()
+            );
+        }
         loop {
             std::thread::park();
         }
@@ -182,9 +222,6 @@ fn start(args: &[String]) -> CliResult {
         if !o.head {
             c.env("RAY_NODE_MODE", "worker");
         }
-        if let Some(r) = &o.resources {
-            c.env("RAY_RESOURCES", r);
-        }
         c
     } else {
         // A worker node running the user's program (the single-binary model).
@@ -197,6 +234,12 @@ fn start(args: &[String]) -> CliResult {
         }
         if let Some(r) = &o.resources {
             c.env("RAY_RESOURCES", r);
+        }
+        if let Some(ip) = &o.node_ip_address {
+            c.env("RAY_NODE_IP_ADDRESS", ip);
+        }
+        if o.port != 0 {
+            c.env("RAY_PORT", o.port.to_string());
         }
         c
     };
@@ -239,8 +282,10 @@ fn start(args: &[String]) -> CliResult {
             }
         }
         let address = address.ok_or_else(|| {
+            let _ = child.wait();
             format!(
-                "the head exited before printing its address; its log: {}",
+                "the head did not start:\n{}\n(its log: {})",
+                log_tail(&log_path),
                 log_path.display()
             )
         })?;
@@ -262,6 +307,26 @@ fn start(args: &[String]) -> CliResult {
         }
         println!("Stop every node:     ray stop");
     } else {
+        // It has joined once it says so in its log; it failed if it exits first.
+        let waiting = progress::Progress::new("Joining the cluster", 1);
+        let deadline = Instant::now() + JOIN_WAIT;
+        loop {
+            if std::fs::read_to_string(&log_path).is_ok_and(|l| l.contains("joined the cluster")) {
+                break;
+            }
+            let exited = child.try_wait().map_err(|e| e.to_string())?;
+            if exited.is_some() || Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "the worker node did not join:\n{}\n(its log: {})",
+                    log_tail(&log_path),
+                    log_path.display()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        waiting.finish("joined");
         remember(pid, None)?;
         println!(
             "Worker node started, pid {pid}; logs in {}.",
@@ -269,6 +334,16 @@ fn start(args: &[String]) -> CliResult {
         );
     }
     Ok(())
+}
+
+/// How long `ray start --address` waits for its node to join.
+const JOIN_WAIT: Duration = Duration::from_secs(60);
+
+/// The last lines of a node's log, for an error that says why it stopped.
+fn log_tail(path: &std::path::Path) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join("\n")
 }
 
 /// Sends every node `ray start` started SIGTERM, waits (with a progress bar) until each

@@ -2,14 +2,14 @@
 //! with (`Config::log_file`) is ever read: the request names a node, never a path.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::web;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{node_of, unavailable};
-use crate::actors::Ask;
+use super::{Answer, Refused, bad, gone};
+use crate::actors::{Ask, HeadId};
 use crate::runtime::Node;
 use crate::transport::WireMessage;
 
@@ -22,7 +22,7 @@ const MAX_BYTES: u64 = 4 << 20;
 
 #[derive(Deserialize)]
 pub(super) struct LogQuery {
-    /// Whose log (default: the node serving the dashboard).
+    /// Whose log (default: the head's).
     node_id: Option<String>,
     lines: Option<usize>,
 }
@@ -72,31 +72,31 @@ fn tail(path: &std::path::Path, n: usize) -> std::io::Result<Vec<String>> {
 }
 
 /// `GET /api/logs?node_id=ID&lines=200`.
-pub(super) async fn logs(data: web::Data<Weak<Node>>, req: HttpRequest) -> HttpResponse {
-    let Some(node) = node_of(&data) else {
-        return unavailable();
+pub(super) async fn logs(node: &Arc<Node>, query: &str) -> Answer {
+    let q = web::Query::<LogQuery>::from_query(query)
+        .map_err(|_| bad("node_id and lines are the filters"))?;
+    let query = query.to_string();
+    // Without a node: the head's log (the node itself on a lone node or the head).
+    let head = match (&q.node_id, node.cluster.get()) {
+        (None, Some(agent)) => agent.send(HeadId).await.ok().flatten(),
+        _ => None,
     };
-    let Ok(q) = web::Query::<LogQuery>::from_query(req.query_string()) else {
-        return HttpResponse::BadRequest().body("bad query: node_id and lines are the filters");
-    };
-    let query = req.query_string().to_string();
-    let target = q.node_id.as_deref().filter(|id| *id != node.id.to_string());
+    let named = q.node_id.clone().or(head.map(|h| h.to_string()));
+    let target = named.as_deref().filter(|id| *id != node.id.to_string());
     let Some(target) = target else {
         let here = node.clone();
-        return match web::block(move || logs_of(&here, &query)).await {
-            Ok(v) => HttpResponse::Ok().json(v),
-            Err(_) => unavailable(),
-        };
+        return web::block(move || logs_of(&here, &query))
+            .await
+            .map_err(|_| gone());
     };
-    let Some((target, at)) = super::state::others(&node)
+    let (target, at) = super::state::others(node)
         .into_iter()
         .find(|(id, _)| id.to_string() == target)
-    else {
-        return HttpResponse::NotFound().body(format!("no live node {target}"));
-    };
-    let Some(agent) = node.cluster.get() else {
-        return HttpResponse::NotFound().body("this node is not part of a cluster");
-    };
+        .ok_or_else(|| Refused(404, format!("no live node {target}")))?;
+    let agent = node
+        .cluster
+        .get()
+        .ok_or_else(|| Refused(404, "this node is not part of a cluster".into()))?;
     let asked = agent
         .send(Ask {
             target,
@@ -108,11 +108,11 @@ pub(super) async fn logs(data: web::Data<Weak<Node>>, req: HttpRequest) -> HttpR
         })
         .await;
     match asked {
-        Ok(Ok(WireMessage::State { json })) => HttpResponse::Ok()
-            .content_type("application/json")
-            .body(json),
-        Ok(Err(e)) => HttpResponse::BadGateway().body(e.to_string()),
-        _ => unavailable(),
+        Ok(Ok(WireMessage::State { json })) => serde_json::from_str(&json)
+            .map_err(|e| Refused(502, format!("node {target} sent bad JSON: {e}"))),
+        Ok(Ok(other)) => Err(Refused(502, format!("node {target} answered {other:?}"))),
+        Ok(Err(e)) => Err(Refused(502, e.to_string())),
+        Err(_) => Err(gone()),
     }
 }
 

@@ -2,14 +2,14 @@
 //! one's value is, and each store's usage: what `ray list objects` and `ray memory` read.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::web;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::state::from_others;
-use super::{node_of, unavailable};
+use super::{Answer, bad};
 use crate::runtime::Node;
 
 /// Filters of `GET /api/objects`.
@@ -90,16 +90,12 @@ pub(super) fn objects_of(node: &Arc<Node>, query: &str) -> Value {
 }
 
 /// `GET /api/objects?limit=100&state=READY`.
-pub(super) async fn objects(data: web::Data<Weak<Node>>, req: HttpRequest) -> HttpResponse {
-    let Some(node) = node_of(&data) else {
-        return unavailable();
-    };
-    let Ok(q) = web::Query::<ObjectQuery>::from_query(req.query_string()) else {
-        return HttpResponse::BadRequest().body("bad query: limit and state are the filters");
-    };
-    let mut parts = vec![objects_of(&node, req.query_string())];
-    parts.extend(from_others(&node, "objects", req.query_string()).await);
-    HttpResponse::Ok().json(merge(parts, &q))
+pub(super) async fn objects(node: &Arc<Node>, query: &str) -> Answer {
+    let q = web::Query::<ObjectQuery>::from_query(query)
+        .map_err(|_| bad("limit and state are the filters"))?;
+    let mut parts = vec![objects_of(node, query)];
+    parts.extend(from_others(node, "objects", query).await);
+    Ok(merge(parts, &q))
 }
 
 /// One list from every node's part: stores side by side, objects largest first, each

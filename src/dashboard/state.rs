@@ -3,14 +3,14 @@
 //! knows (`/api/actors`).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::web;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{node_of, unavailable};
-use crate::actors::{Ask, ListActors, NodeAddr, QueryNode};
+use super::{Answer, bad, gone, json};
+use crate::actors::{Ask, HeadId, ListActors, NodeAddr, QueryNode};
 use crate::api::{nodes_of, sums};
 use crate::ids::NodeId;
 use crate::runtime::Node;
@@ -61,6 +61,8 @@ struct ObjectStore {
 struct ClusterJson {
     /// The node serving the dashboard.
     node_id: String,
+    /// The cluster's head (the node itself on a lone node).
+    head_node_id: String,
     uptime_s: f64,
     nodes: Vec<NodeJson>,
     total: BTreeMap<String, f64>,
@@ -72,18 +74,18 @@ struct ClusterJson {
 }
 
 /// `GET /api/cluster`.
-pub(super) async fn cluster(data: web::Data<Weak<Node>>) -> HttpResponse {
-    let Some(node) = node_of(&data) else {
-        return unavailable();
-    };
-    let Ok(stats) = node.manager.send(QueryNode).await else {
-        return unavailable();
-    };
-    let nodes = nodes_of(&node, &stats);
+pub(super) async fn cluster(node: &Arc<Node>) -> Answer {
+    let stats = node.manager.send(QueryNode).await.map_err(|_| gone())?;
+    let nodes = nodes_of(node, &stats);
     let (total, available) = sums(&nodes);
     let store = node.store.summary();
-    HttpResponse::Ok().json(ClusterJson {
+    let head = match node.cluster.get() {
+        Some(agent) => agent.send(HeadId).await.ok().flatten(),
+        None => None,
+    };
+    json(ClusterJson {
         node_id: node.id.to_string(),
+        head_node_id: head.unwrap_or(node.id).to_string(),
         uptime_s: node.started.elapsed().as_secs_f64(),
         nodes: nodes
             .into_iter()
@@ -187,18 +189,12 @@ async fn tasks_of(node: &Arc<Node>, q: &ListQuery) -> Option<TasksJson> {
 
 /// `GET /api/tasks?state=FAILED&name=f&limit=100`: the tasks of every live node (asked
 /// over the cluster's links), counts summed.
-pub(super) async fn tasks(data: web::Data<Weak<Node>>, req: HttpRequest) -> HttpResponse {
-    let Some(node) = node_of(&data) else {
-        return unavailable();
-    };
-    let Ok(q) = web::Query::<ListQuery>::from_query(req.query_string()) else {
-        return HttpResponse::BadRequest().body("bad query: state, name and limit are the filters");
-    };
-    let Some(mine) = tasks_of(&node, &q).await else {
-        return unavailable();
-    };
+pub(super) async fn tasks(node: &Arc<Node>, query: &str) -> Answer {
+    let q = web::Query::<ListQuery>::from_query(query)
+        .map_err(|_| bad("state, name and limit are the filters"))?;
+    let mine = tasks_of(node, &q).await.ok_or_else(gone)?;
     let mut all = serde_json::to_value(mine).unwrap_or_default();
-    for other in from_others(&node, "tasks", req.query_string()).await {
+    for other in from_others(node, "tasks", query).await {
         for key in [
             "queued",
             "waiting_for_deps",
@@ -218,7 +214,7 @@ pub(super) async fn tasks(data: web::Data<Weak<Node>>, req: HttpRequest) -> Http
     if let Some(list) = all["recent"].as_array_mut() {
         list.truncate(q.limit.unwrap_or(100));
     }
-    HttpResponse::Ok().json(all)
+    Ok(all)
 }
 
 /// This node's part of a list, as JSON (what another node's `GetState` gets).
@@ -324,21 +320,15 @@ async fn actors_of(node: &Arc<Node>) -> Option<Vec<ActorJson>> {
 
 /// `GET /api/actors?state=ALIVE`: the actors every live node hosts (and the last dead
 /// ones each remembers).
-pub(super) async fn actors(data: web::Data<Weak<Node>>, req: HttpRequest) -> HttpResponse {
-    let Some(node) = node_of(&data) else {
-        return unavailable();
-    };
-    let Ok(q) = web::Query::<ListQuery>::from_query(req.query_string()) else {
-        return HttpResponse::BadRequest().body("bad query: state and name are the filters");
-    };
-    let Some(mine) = actors_of(&node).await else {
-        return unavailable();
-    };
+pub(super) async fn actors(node: &Arc<Node>, query: &str) -> Answer {
+    let q = web::Query::<ListQuery>::from_query(query)
+        .map_err(|_| bad("state and name are the filters"))?;
+    let mine = actors_of(node).await.ok_or_else(gone)?;
     let mut all: Vec<Value> = mine
         .into_iter()
         .filter_map(|a| serde_json::to_value(a).ok())
         .collect();
-    for other in from_others(&node, "actors", "").await {
+    for other in from_others(node, "actors", "").await {
         all.extend(other.as_array().into_iter().flatten().cloned());
     }
     all.retain(|a| {
@@ -351,29 +341,24 @@ pub(super) async fn actors(data: web::Data<Weak<Node>>, req: HttpRequest) -> Htt
             .as_deref()
             .is_none_or(|n| a["name"] == n || a["class"] == n)
     });
-    HttpResponse::Ok().json(all)
+    Ok(Value::Array(all))
 }
 
 /// `GET /api/timeline`: recent tasks of every live node as Chrome trace events (what
 /// `ray timeline -o trace.json` writes; Perfetto and `chrome://tracing` open it). One
 /// process per node, one thread per concurrent slot; times count from each node's start.
-pub(super) async fn timeline(data: web::Data<Weak<Node>>) -> HttpResponse {
-    let Some(node) = node_of(&data) else {
-        return unavailable();
-    };
+pub(super) async fn timeline(node: &Arc<Node>) -> Answer {
     let everything = ListQuery {
         state: None,
         name: None,
         limit: Some(10_000),
     };
-    let Some(mine) = tasks_of(&node, &everything).await else {
-        return unavailable();
-    };
+    let mine = tasks_of(node, &everything).await.ok_or_else(gone)?;
     let mut tasks: Vec<Value> = match serde_json::to_value(mine) {
         Ok(v) => v["recent"].as_array().cloned().unwrap_or_default(),
         Err(_) => Vec::new(),
     };
-    for other in from_others(&node, "tasks", "limit=10000").await {
+    for other in from_others(node, "tasks", "limit=10000").await {
         tasks.extend(other["recent"].as_array().into_iter().flatten().cloned());
     }
     let num = |v: &Value| v.as_f64().unwrap_or(0.0);
@@ -401,7 +386,7 @@ pub(super) async fn timeline(data: web::Data<Weak<Node>>) -> HttpResponse {
             })
         })
         .collect();
-    HttpResponse::Ok().json(events)
+    Ok(Value::Array(events))
 }
 
 /// The groups this node created, with where each bundle is.
@@ -437,15 +422,10 @@ async fn placement_groups_of(node: &Arc<Node>) -> Option<Vec<Value>> {
 }
 
 /// `GET /api/placement_groups`: the groups every live node created.
-pub(super) async fn placement_groups(data: web::Data<Weak<Node>>) -> HttpResponse {
-    let Some(node) = node_of(&data) else {
-        return unavailable();
-    };
-    let Some(mut all) = placement_groups_of(&node).await else {
-        return unavailable();
-    };
-    for other in from_others(&node, "placement_groups", "").await {
+pub(super) async fn placement_groups(node: &Arc<Node>) -> Answer {
+    let mut all = placement_groups_of(node).await.ok_or_else(gone)?;
+    for other in from_others(node, "placement_groups", "").await {
         all.extend(other.as_array().into_iter().flatten().cloned());
     }
-    HttpResponse::Ok().json(all)
+    Ok(Value::Array(all))
 }

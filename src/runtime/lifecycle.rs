@@ -227,8 +227,17 @@ pub(crate) fn start(config: Config) -> Result<Global> {
     let executors = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 8);
+    let node_ip = match config.node_ip_address.as_deref() {
+        None => None,
+        Some(ip) => Some(ip.trim().parse().map_err(|_| {
+            Error::InvalidArgument(format!(
+                "node IP address `{ip}` is not an IP address (Config::node_ip_address, RAY_NODE_IP_ADDRESS, --node-ip-address)"
+            ))
+        })?),
+    };
     let settings = crate::actors::AgentSettings {
         port: config.port,
+        node_ip,
         heartbeat: config.heartbeat.unwrap_or(Duration::from_millis(500)),
         timeout: config.node_timeout.unwrap_or(Duration::from_secs(10)),
         max_lineage_bytes: config.max_lineage_bytes.unwrap_or(1 << 30),

@@ -6,7 +6,7 @@
 //! serving everyone else.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +28,8 @@ const CLOSE_REFUSED: u32 = 1;
 const CLOSE_BAD_FRAME: u32 = 2;
 const CLOSE_STOPPED: u32 = 3;
 
-/// Where and how to join a cluster: `ray://TOKEN@HOST:PORT#CERT_SHA256`.
+/// Where and how to join a cluster: `ray://TOKEN@HOST:PORT#CERT_SHA256`. `HOST` is an
+/// IPv4 address, a bracketed IPv6 address or a host name (resolved when parsed).
 ///
 /// # Examples
 /// ```
@@ -38,6 +39,14 @@ const CLOSE_STOPPED: u32 = 3;
 /// assert_eq!(a.addr.port(), 6379);
 /// assert_eq!(a.to_string().parse::<JoinAddress>().unwrap(), a);
 /// assert!("127.0.0.1:6379".parse::<JoinAddress>().is_err());
+/// let v6: JoinAddress = format!("ray://secret@[::1]:6379#{}", "ab".repeat(32)).parse().unwrap();
+/// assert!(v6.addr.is_ipv6());
+/// let named: JoinAddress = format!("ray://secret@localhost:6379#{}", "ab".repeat(32)).parse().unwrap();
+/// assert!(named.addr.ip().is_loopback());
+/// // An error names the address but never the token.
+/// let e = format!("ray://secret@no-such-host.invalid:1#{}", "ab".repeat(32)).parse::<JoinAddress>();
+/// let e = e.unwrap_err().to_string();
+/// assert!(e.contains("no-such-host.invalid") && !e.contains("secret"));
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct JoinAddress {
@@ -77,9 +86,14 @@ impl FromStr for JoinAddress {
     type Err = TransportError;
 
     fn from_str(s: &str) -> Result<Self, TransportError> {
+        // The token is a secret: an error shows the address without it.
+        let shown = match s.strip_prefix("ray://").and_then(|r| r.rsplit_once('@')) {
+            Some((_, rest)) => format!("ray://…@{rest}"),
+            None => s.to_string(),
+        };
         let bad = |why: &str| {
             TransportError::BadAddress(format!(
-                "`{s}`: {why} (expected ray://TOKEN@HOST:PORT#CERT_SHA256)"
+                "`{shown}`: {why} (expected ray://TOKEN@HOST:PORT#CERT_SHA256)"
             ))
         };
         let rest = s
@@ -89,9 +103,7 @@ impl FromStr for JoinAddress {
         let (addr, pin) = rest
             .split_once('#')
             .ok_or_else(|| bad("missing #CERT_SHA256"))?;
-        let addr = addr
-            .parse()
-            .map_err(|_| bad("HOST:PORT is not a socket address"))?;
+        let addr = super::resolve(addr).map_err(|e| bad(&e.to_string()))?;
         if pin.len() != 64 || !pin.is_ascii() {
             return Err(bad("the certificate hash must be 64 hex digits"));
         }
@@ -134,6 +146,8 @@ pub trait Service: Send + Sync + 'static {
 /// A node's QUIC endpoint: serves peers and connects to them.
 pub struct Endpoint {
     inner: quinn::Endpoint,
+    /// The address other hosts reach it at (see [`Endpoint::advertise`]).
+    advertised: std::sync::OnceLock<IpAddr>,
     node_id: NodeId,
     token: Arc<str>,
     identity: Identity,
@@ -178,10 +192,18 @@ impl Endpoint {
         });
         Ok(Self {
             inner,
+            advertised: std::sync::OnceLock::new(),
             node_id,
             token,
             identity,
         })
+    }
+
+    /// Sets the address its join address names: needed when it is bound to all
+    /// interfaces (`0.0.0.0` or `[::]`), where the bound address names none. Only the
+    /// first call counts.
+    pub fn advertise(&self, ip: IpAddr) {
+        let _ = self.advertised.set(ip);
     }
 
     /// The bound address.
@@ -194,13 +216,18 @@ impl Endpoint {
             .map_err(|e| TransportError::Io(e.to_string()))
     }
 
-    /// The address other nodes join with.
+    /// The address other nodes join with: the bound one, with the advertised IP when
+    /// one was set.
     ///
     /// # Errors
     /// As [`Endpoint::local_addr`].
     pub fn join_address(&self) -> Result<JoinAddress, TransportError> {
+        let mut addr = self.local_addr()?;
+        if let Some(ip) = self.advertised.get() {
+            addr.set_ip(*ip);
+        }
         Ok(JoinAddress {
-            addr: self.local_addr()?,
+            addr,
             token: self.token.to_string(),
             fingerprint: self.identity.fingerprint(),
         })

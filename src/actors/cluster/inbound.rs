@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use actix::prelude::*;
 
+use super::link::CONNECT_TIMEOUT;
 use super::{ClusterAgent, Inbound, Role};
-use crate::transport::{Bulk, WireMessage};
+use crate::transport::{Bulk, JoinAddress, Peer, WireMessage, WireNode};
 
 impl Handler<Inbound> for ClusterAgent {
     type Result = ResponseFuture<(WireMessage, Bulk)>;
@@ -28,12 +29,26 @@ impl Handler<Inbound> for ClusterAgent {
                         ),
                     });
                 }
-                tracing::info!(node_id = %self.node_id, joined = %node.node_id, addr = %node.addr, "node joined");
-                let joined = node.node_id;
-                self.table.insert(joined, (node, Instant::now()));
-                self.publish(self.table_view());
-                self.push_view(joined, ctx);
-                reply(self.view_message())
+                // Every node must be able to reach it where it says it listens: the
+                // head dials it back before admitting it.
+                let back = JoinAddress {
+                    addr: node.addr,
+                    token: self.token.clone(),
+                    fingerprint: node.fingerprint,
+                };
+                let (endpoint, me) = (self.endpoint.clone(), ctx.address());
+                Box::pin(async move {
+                    let dial = endpoint.connect(&back);
+                    let answer = match actix_rt::time::timeout(CONNECT_TIMEOUT, dial).await {
+                        Ok(Ok(peer)) => me.send(Admit { node, peer }).await.ok(),
+                        Ok(Err(e)) => Some(refuse_unreachable(&node, &e.to_string())),
+                        Err(_) => Some(refuse_unreachable(&node, "no answer")),
+                    };
+                    let answer = answer.unwrap_or_else(|| WireMessage::Error {
+                        message: "the head is shutting down".into(),
+                    });
+                    (answer, Bulk::default())
+                })
             }
             WireMessage::View {
                 nodes,
@@ -146,5 +161,44 @@ impl Handler<Inbound> for ClusterAgent {
                 message: format!("node {} cannot serve {other:?}", self.node_id),
             }),
         }
+    }
+}
+
+/// Head: a joiner it dialed back, admitted to the table.
+#[derive(Message)]
+#[rtype(result = "WireMessage")]
+struct Admit {
+    node: WireNode,
+    /// The head's connection to it, kept for later requests.
+    peer: Peer,
+}
+
+impl Handler<Admit> for ClusterAgent {
+    type Result = MessageResult<Admit>;
+
+    fn handle(&mut self, msg: Admit, ctx: &mut Context<Self>) -> Self::Result {
+        let Admit { node, peer } = msg;
+        let joined = node.node_id;
+        tracing::info!(node_id = %self.node_id, joined = %joined, addr = %node.addr, "node joined");
+        self.peers.lock().insert(
+            joined,
+            futures::FutureExt::shared(futures::FutureExt::boxed(futures::future::ready(Ok(peer)))),
+        );
+        self.table.insert(joined, (node, Instant::now()));
+        self.publish(self.table_view());
+        self.push_view(joined, ctx);
+        MessageResult(self.view_message())
+    }
+}
+
+/// The answer to a joiner the head cannot reach where it says it listens.
+fn refuse_unreachable(node: &WireNode, why: &str) -> WireMessage {
+    tracing::warn!(joiner = %node.node_id, addr = %node.addr, why, "refused a node the head cannot reach");
+    WireMessage::Error {
+        message: format!(
+            "the head cannot reach this node at {} ({why}): set the address other hosts reach it at with --node-ip-address (RAY_NODE_IP_ADDRESS, Config::node_ip_address), and open UDP port {}",
+            node.addr,
+            node.addr.port()
+        ),
     }
 }

@@ -1,38 +1,34 @@
-//! `ray list`, `ray summary`, `ray memory`, `ray logs` and `ray timeline`: the head's
-//! state API (its dashboard's `/api/*`), printed as a table or, with `--format json`, as
-//! JSON.
-
-use std::io::{Read, Write};
+//! `ray list`, `ray summary`, `ray memory`, `ray logs` and `ray timeline`: the cluster's
+//! state (what the dashboard's `/api/*` serves), asked over the cluster's QUIC links from
+//! any machine with its address, printed as a table or, with `--format json`, as JSON.
 
 use serde_json::Value;
 
 use super::{CliResult, state_dir};
 
-/// `GET path` from the dashboard of the cluster `ray start --head` started; the JSON.
-fn get(path: &str) -> CliResult<Value> {
-    let file = state_dir().join("dashboard");
-    let url = std::fs::read_to_string(&file)
-        .map_err(|_| "no dashboard found: start a cluster with `ray start --head`".to_string())?;
-    let host = url.trim().trim_start_matches("http://").to_string();
-    let mut s = std::net::TcpStream::connect(&host)
-        .map_err(|e| format!("cannot reach the dashboard at {host}: {e}"))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).map_err(|e| e.to_string())?;
-    let (head, body) = raw
-        .split_once("\r\n\r\n")
-        .ok_or("the dashboard sent no HTTP answer")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(format!(
-            "the dashboard answered {}",
-            head.lines().next().unwrap_or("")
-        ));
+/// One state query (`what` and `query` as in the dashboard's `/api/WHAT?QUERY`) of the
+/// cluster at `address`, or of the one `ray start` started here: this command joins it
+/// as a node of its own and asks the other nodes over the cluster's QUIC links.
+fn get(address: Option<&str>, what: &str, query: &str) -> CliResult<Value> {
+    connect(address)?;
+    ray::__private::cluster_state(what, query).map_err(|e| e.to_string())
+}
+
+/// Joins the cluster once per command, as a tool (no job).
+fn connect(address: Option<&str>) -> CliResult {
+    if ray::is_initialized() {
+        return Ok(());
     }
-    serde_json::from_str(body).map_err(|e| format!("the dashboard sent bad JSON: {e}"))
+    let address = match address {
+        Some(a) => a.to_string(),
+        None => std::fs::read_to_string(state_dir().join("address")).map_err(|_| {
+            "no cluster found: pass --address (or set RAY_ADDRESS), or start one with `ray start --head`"
+                .to_string()
+        })?,
+    };
+    // Joining brings the head's node and job tables: which nodes to ask is known at once.
+    ray::init_with(ray::Config::new().address(address.trim()).without_job())
+        .map_err(|e| e.to_string())
 }
 
 fn text(v: &Value) -> String {
@@ -83,33 +79,59 @@ fn print(rows: &[Value], cols: &[&str], json: bool) -> CliResult {
     Ok(())
 }
 
-/// Options of `ray list` and `ray logs`: `--format json` and the filters, as a query.
-fn options(args: &[String]) -> CliResult<(bool, Vec<String>)> {
-    let mut json = false;
-    let mut query = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
-        match a.as_str() {
-            "--format" => json = value("--format")? == "json",
-            "--state" => query.push(format!("state={}", value("--state")?)),
-            "--name" => query.push(format!("name={}", value("--name")?)),
-            "--limit" => query.push(format!("limit={}", value("--limit")?)),
-            "--node-id" => query.push(format!("node_id={}", value("--node-id")?)),
-            "--lines" => query.push(format!("lines={}", value("--lines")?)),
-            other => return Err(format!("unknown option {other}")),
+/// Options of the state commands: `--address`, `--format json`, `-o PATH` and the
+/// filters, as a query.
+#[derive(Default)]
+struct Opts {
+    address: Option<String>,
+    json: bool,
+    query: Vec<String>,
+    output: Option<String>,
+}
+
+impl Opts {
+    fn parse(args: &[String]) -> CliResult<Self> {
+        let mut o = Opts::default();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
+            match a.as_str() {
+                "--address" => o.address = Some(value("--address")?),
+                "--format" => o.json = value("--format")? == "json",
+                "-o" | "--output" => o.output = Some(value("-o")?),
+                "--state" => o.query.push(format!("state={}", value("--state")?)),
+                "--name" => o.query.push(format!("name={}", value("--name")?)),
+                "--limit" => o.query.push(format!("limit={}", value("--limit")?)),
+                "--node-id" => o.query.push(format!("node_id={}", value("--node-id")?)),
+                "--lines" => o.query.push(format!("lines={}", value("--lines")?)),
+                other => return Err(format!("unknown option {other}")),
+            }
         }
+        if o.address.is_none() {
+            o.address = std::env::var("RAY_ADDRESS").ok().filter(|a| !a.is_empty());
+        }
+        Ok(o)
     }
-    Ok((json, query))
+
+    /// The state query `what` with these filters (and `extra` ones).
+    fn get(&self, what: &str, extra: &[&str]) -> CliResult<Value> {
+        let query: Vec<String> = extra
+            .iter()
+            .map(|s| s.to_string())
+            .chain(self.query.iter().cloned())
+            .collect();
+        get(self.address.as_deref(), what, &query.join("&"))
+    }
 }
 
 /// `ray list KIND [--format json] [--state S] [--name N] [--limit N]`.
 pub(super) fn list(args: &[String]) -> CliResult {
     let kind = args.first().map(String::as_str).unwrap_or("");
-    let (json, query) = options(args.get(1..).unwrap_or_default())?;
+    let o = Opts::parse(args.get(1..).unwrap_or_default())?;
+    let json = o.json;
     match kind {
         "nodes" => {
-            let c = get("/api/cluster")?;
+            let c = o.get("cluster", &[])?;
             let mut rows: Vec<Value> = c["nodes"].as_array().cloned().unwrap_or_default();
             for r in &mut rows {
                 r["state"] = Value::from(if r["alive"] == true { "ALIVE" } else { "DEAD" });
@@ -122,7 +144,7 @@ pub(super) fn list(args: &[String]) -> CliResult {
             )
         }
         "actors" => {
-            let a = get(&format!("/api/actors?{}", query.join("&")))?;
+            let a = o.get("actors", &[])?;
             let rows = a.as_array().cloned().unwrap_or_default();
             print(
                 &rows,
@@ -131,8 +153,8 @@ pub(super) fn list(args: &[String]) -> CliResult {
             )
         }
         "objects" => {
-            let o = get(&format!("/api/objects?{}", query.join("&")))?;
-            let rows = o["objects"].as_array().cloned().unwrap_or_default();
+            let objects = o.get("objects", &[])?;
+            let rows = objects["objects"].as_array().cloned().unwrap_or_default();
             print(
                 &rows,
                 &[
@@ -147,7 +169,8 @@ pub(super) fn list(args: &[String]) -> CliResult {
             )
         }
         "placement-groups" => {
-            let mut rows = get("/api/placement_groups")?
+            let mut rows = o
+                .get("placement_groups", &[])?
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
@@ -161,8 +184,7 @@ pub(super) fn list(args: &[String]) -> CliResult {
             )
         }
         "tasks" => {
-            let path = format!("/api/tasks?limit=1000&{}", query.join("&"));
-            let t = get(&path)?;
+            let t = o.get("tasks", &["limit=1000"])?;
             let rows = t["recent"].as_array().cloned().unwrap_or_default();
             print(&rows, &["task_id", "name", "state", "duration_s"], json)
         }
@@ -176,16 +198,17 @@ pub(super) fn list(args: &[String]) -> CliResult {
 
 /// `ray summary tasks|actors`.
 pub(super) fn summary(args: &[String]) -> CliResult {
+    let o = Opts::parse(args.get(1..).unwrap_or_default())?;
     match args.first().map(String::as_str) {
-        Some("tasks") => summary_tasks(),
-        Some("actors") => summary_actors(),
-        _ => Err("usage: ray summary tasks|actors".into()),
+        Some("tasks") => summary_tasks(&o),
+        Some("actors") => summary_actors(&o),
+        _ => Err("usage: ray summary tasks|actors [--address ADDRESS]".into()),
     }
 }
 
 /// Actors by class, with how many are in each state.
-fn summary_actors() -> CliResult {
-    let actors = get("/api/actors")?;
+fn summary_actors(o: &Opts) -> CliResult {
+    let actors = o.get("actors", &[])?;
     let actors = actors.as_array().cloned().unwrap_or_default();
     let mut by_class: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> =
         Default::default();
@@ -207,8 +230,8 @@ fn summary_actors() -> CliResult {
 }
 
 /// Counts by state, then recent tasks by function.
-fn summary_tasks() -> CliResult {
-    let t = get("/api/tasks?limit=10000")?;
+fn summary_tasks(o: &Opts) -> CliResult {
+    let t = o.get("tasks", &["limit=10000"])?;
     println!("======== Tasks summary ========");
     for state in [
         "queued",
@@ -237,12 +260,12 @@ fn summary_tasks() -> CliResult {
 
 /// `ray timeline [-o PATH]`: the cluster's recent tasks as Chrome trace JSON.
 pub(super) fn timeline(args: &[String]) -> CliResult {
-    let path = match args {
-        [] => "timeline.json".to_string(),
-        [flag, path] if flag == "-o" || flag == "--output" => path.clone(),
-        _ => return Err("usage: ray timeline [-o trace.json]".into()),
-    };
-    let events = get("/api/timeline")?;
+    let o = Opts::parse(args)?;
+    if o.json || !o.query.is_empty() {
+        return Err("usage: ray timeline [--address ADDRESS] [-o trace.json]".into());
+    }
+    let path = o.output.clone().unwrap_or_else(|| "timeline.json".into());
+    let events = o.get("timeline", &[])?;
     let n = events.as_array().map_or(0, Vec::len);
     std::fs::write(&path, events.to_string()).map_err(|e| format!("cannot write {path}: {e}"))?;
     println!(
@@ -263,9 +286,9 @@ fn bytes(b: u64) -> String {
 
 /// `ray memory`: every node's store, then its largest objects with their references.
 pub(super) fn memory(args: &[String]) -> CliResult {
-    let (json, query) = options(args)?;
-    let m = get(&format!("/api/objects?limit=1000&{}", query.join("&")))?;
-    if json {
+    let o = Opts::parse(args)?;
+    let m = o.get("objects", &["limit=1000"])?;
+    if o.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&m).map_err(|e| e.to_string())?
@@ -330,9 +353,9 @@ pub(super) fn memory(args: &[String]) -> CliResult {
 /// `ray logs [--node-id ID] [--lines N]`: the last lines of a node's log file (the
 /// head's by default).
 pub(super) fn logs(args: &[String]) -> CliResult {
-    let (json, query) = options(args)?;
-    let l = get(&format!("/api/logs?{}", query.join("&")))?;
-    if json {
+    let o = Opts::parse(args)?;
+    let l = o.get("logs", &[])?;
+    if o.json {
         println!("{l}");
         return Ok(());
     }
