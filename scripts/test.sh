@@ -8,10 +8,11 @@ cd "$(dirname "$0")/.."
 # GPU tests run on a real wgpu adapter; without a GPU that is Mesa's lavapipe (software
 # Vulkan). The dashboard test renders the page in headless Chromium. Installed here when
 # missing and run as root, otherwise named.
-packages=(mesa-vulkan-drivers libvulkan1 chromium)
+# The multi-host tests put each host in a network namespace (iproute2's `ip netns`).
+packages=(mesa-vulkan-drivers libvulkan1 chromium iproute2)
 if ! dpkg -s "${packages[@]}" >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing ${packages[*]} (lavapipe, Chromium) for the GPU and browser tests" >&2
+    echo "installing ${packages[*]} (lavapipe, Chromium, ip) for the GPU, browser and multi-host tests" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null 2>&1 ||
       { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null; }

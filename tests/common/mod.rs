@@ -10,6 +10,8 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub mod netns;
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// A running runtime, owned by one test. Dropping it calls `ray::shutdown()`.

@@ -54,12 +54,21 @@ impl ClusterAgent {
                 *resume = Some((caller, next));
             }
             tracing::warn!(actor_id = %id, dead = %dead, target = %target, "the actor's node died: restarting it elsewhere");
-            let send = self.request(target, None, owned.request.clone(), owned.args.clone());
-            actix::spawn(async move {
-                if let Err(e) = send.await {
-                    tracing::warn!(actor_id = %id, error = %e, "actor restart failed");
+            if target == self.node_id {
+                // Here: this node is not a peer of its own.
+                let me = self.node_id;
+                let answer = self.host_actor(me, owned.request.clone(), &owned.args.concat());
+                if let WireMessage::Error { message } = answer {
+                    tracing::warn!(actor_id = %id, error = %message, "actor restart failed");
                 }
-            });
+            } else {
+                let send = self.request(target, None, owned.request.clone(), owned.args.clone());
+                actix::spawn(async move {
+                    if let Err(e) = send.await {
+                        tracing::warn!(actor_id = %id, error = %e, "actor restart failed");
+                    }
+                });
+            }
             owned.node = target;
             self.owned.insert(id, owned);
         }

@@ -1,0 +1,283 @@
+//! A cluster across separate network stacks: a head, two workers and a driver, each on
+//! a host of its own (a network namespace with its own address on one bridge, where
+//! 127.0.0.1 is nobody else's). The head (`ray start --head`) and one worker find their
+//! addresses themselves; the other worker and the driver are given theirs. Work crosses
+//! hosts every way (tasks, 64 MiB objects both ways, a named actor called from another
+//! worker), the CLI reads the cluster from the driver's host, then a whole worker host
+//! is killed: its task runs again on the other worker, its restartable actor comes back
+//! there, and `ray status` reports the node dead.
+//!
+//! The worker programs and the driver are this test binary, started with
+//! `RAY_NODE_MODE=worker` (by `ray start --address .. -- PROGRAM`) or
+//! `RAY_TEST_ROLE=driver` and told to run only this test.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::netns::Hosts;
+use ray::prelude::*;
+
+const TEST: &str = "a_cluster_spans_four_hosts_and_survives_losing_one";
+const MIB64: usize = 64 << 20;
+
+#[ray::remote]
+fn where_am_i() -> ray::NodeId {
+    ray::runtime_context().node_id()
+}
+
+/// Runs long enough to be running when its host is killed.
+#[ray::remote]
+fn slow_where(ms: u64) -> ray::NodeId {
+    std::thread::sleep(Duration::from_millis(ms));
+    ray::runtime_context().node_id()
+}
+
+#[ray::remote]
+fn make_bytes(n: usize) -> serde_bytes::ByteBuf {
+    serde_bytes::ByteBuf::from(vec![5u8; n])
+}
+
+#[ray::remote]
+fn byte_sum(data: Arc<serde_bytes::ByteBuf>) -> u64 {
+    data.iter().map(|b| u64::from(*b)).sum()
+}
+
+pub struct Tally {
+    total: u64,
+}
+
+#[ray::remote]
+impl Tally {
+    pub fn new() -> Self {
+        Tally { total: 0 }
+    }
+
+    pub fn add(&mut self, n: u64) -> u64 {
+        self.total += n;
+        self.total
+    }
+}
+
+/// Finds the named tally on the other worker and calls it in order.
+#[ray::remote]
+fn add_to_tally(times: u64) -> Result<u64, String> {
+    let tally: ActorHandle<Tally> = ray::get_actor("tally").map_err(|e| e.to_string())?;
+    let refs: Vec<_> = (1..=times).map(|i| tally.add.remote(i)).collect();
+    let totals = ray::get(&refs).map_err(|e| e.to_string())?;
+    // In order: each call saw every earlier one.
+    let in_order = totals.windows(2).all(|w| w[1] > w[0]);
+    in_order
+        .then(|| totals.last().copied().unwrap_or(0))
+        .ok_or_else(|| format!("calls ran out of order: {totals:?}"))
+}
+
+pub struct Phoenix;
+
+#[ray::remote]
+impl Phoenix {
+    pub fn new() -> Self {
+        Phoenix
+    }
+
+    pub fn home(&self) -> ray::NodeId {
+        ray::runtime_context().node_id()
+    }
+}
+
+/// The node offering `resource`.
+fn node_with(resource: &str) -> ray::NodeId {
+    ray::nodes()
+        .unwrap()
+        .into_iter()
+        .find(|n| n.resources.contains_key(resource))
+        .unwrap_or_else(|| panic!("no node offers {resource}: {:?}", ray::nodes()))
+        .node_id
+}
+
+/// The driver's part, run on host 4: prints `READY`, waits for the test to kill host 2,
+/// checks what happened to its work there, prints `DONE`.
+fn drive() {
+    common::tracing();
+    ray::init().expect("join as a driver");
+    let alive = || ray::nodes().unwrap().iter().filter(|n| n.alive).count();
+    assert!(common::wait_until(Duration::from_secs(30), || alive() == 3));
+    let (w1, w2) = (node_with("w1"), node_with("w2"));
+    for (resource, node) in [("w1", w1), ("w2", w2)] {
+        let r = where_am_i.options().resource(resource, 1.0).remote();
+        assert_eq!(ray::get(&r).unwrap(), node, "pinned to {resource}");
+    }
+    // 64 MiB from the driver to a worker.
+    let data = ray::put(serde_bytes::ByteBuf::from(vec![3u8; MIB64]));
+    let summed = byte_sum.options().resource("w1", 1.0).remote(&data);
+    assert_eq!(ray::get(&summed).unwrap(), 3 * MIB64 as u64);
+    // 64 MiB made on one worker, read by a task on the other and by the driver.
+    let made = make_bytes.options().resource("w1", 1.0).remote(MIB64);
+    let there = byte_sum.options().resource("w2", 1.0).remote(&made);
+    assert_eq!(ray::get(&there).unwrap(), 5 * MIB64 as u64);
+    let here = ray::get(&made).unwrap();
+    assert!(here.len() == MIB64 && here.iter().all(|b| *b == 5));
+    // A named actor on worker 1, called in order from a task on worker 2 and found by
+    // name from here.
+    let tally = Tally::options().name("tally").resource("w1", 0.5).remote();
+    assert_eq!(ray::get(&tally.add.remote(0)).unwrap(), 0);
+    let total = add_to_tally.options().resource("w2", 1.0).remote(100);
+    assert_eq!(ray::get(&total).unwrap(), 5050);
+    let found: ActorHandle<Tally> = ray::get_actor("tally").unwrap();
+    assert_eq!(ray::get(&found.add.remote(1)).unwrap(), 5051);
+    // Work on worker 1 that must survive it.
+    // It holds a CPU, as Ray's actors need one to be placed: the driver offers none.
+    let phoenix = Phoenix::options()
+        .num_cpus(1.0)
+        .max_restarts(2)
+        .scheduling_strategy(ray::SchedulingStrategy::NodeAffinity {
+            node_id: w1,
+            soft: true,
+        })
+        .remote();
+    assert_eq!(ray::get(&phoenix.home.remote()).unwrap(), w1);
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            slow_where
+                .options()
+                .resource("pool", 1.0)
+                .max_retries(3)
+                .remote(4000)
+        })
+        .collect();
+    // Both running (one per worker) before the host goes.
+    assert!(common::wait_until(Duration::from_secs(10), || {
+        ray::available_resources().get("pool").copied() == Some(0.0)
+    }));
+    println!("READY");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "killed");
+    // The task that ran on worker 1 ran again on worker 2.
+    let ran = ray::get_timeout(&slow, Duration::from_secs(60)).unwrap();
+    assert_eq!(ran, vec![w2, w2]);
+    // The actor came back on worker 2.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let home = loop {
+        match ray::get_timeout(&phoenix.home.remote(), Duration::from_secs(10)) {
+            Ok(home) => break home,
+            Err(e) if Instant::now() < deadline => eprintln!("phoenix not back yet: {e}"),
+            Err(e) => panic!("the actor did not come back: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(home, w2);
+    println!("DONE");
+    ray::shutdown();
+}
+
+/// The `ray` command on host `i` with a state directory of that host's own.
+fn ray_on(hosts: &Hosts, i: usize, state: &std::path::Path) -> Command {
+    let mut c = hosts.command(i, env!("CARGO_BIN_EXE_ray"));
+    c.env("RAY_TMPDIR", state.join(format!("h{i}")))
+        .env("RAY_HEARTBEAT_MS", "100")
+        .env("RAY_NODE_TIMEOUT_MS", "1500")
+        .env_remove("RAY_ADDRESS");
+    c
+}
+
+fn run(mut c: Command) -> String {
+    let out = c.output().expect("run ray");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{c:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn a_cluster_spans_four_hosts_and_survives_losing_one() {
+    if std::env::var("RAY_NODE_MODE").is_ok() {
+        ray::init().expect("join as a worker node");
+        return;
+    }
+    if std::env::var("RAY_TEST_ROLE").is_ok_and(|r| r == "driver") {
+        return drive();
+    }
+    let hosts = Hosts::new("a", 4);
+    let state = std::env::temp_dir().join(format!("ray-hosts-{}", std::process::id()));
+    let me = std::env::current_exe().unwrap();
+    let me = me.to_str().unwrap();
+
+    // The head finds its address (its default route's).
+    let mut head = ray_on(&hosts, 1, &state);
+    head.args(["start", "--head", "--port", "6379", "--num-cpus", "0"]);
+    run(head);
+    let address = std::fs::read_to_string(state.join("h1/address")).unwrap();
+    assert!(address.contains("@10.88.0.1:6379#"), "{address}");
+    // Worker 1 is given its address; worker 2 finds its own (its route to the head).
+    for (i, ip, resources) in [
+        (2, Some("10.88.0.2"), "w1=1,pool=1"),
+        (3, None, "w2=1,pool=1"),
+    ] {
+        let mut w = ray_on(&hosts, i, &state);
+        w.args(["start", "--address", &address, "--num-cpus", "2"])
+            .args(["--resources", resources]);
+        if let Some(ip) = ip {
+            w.args(["--node-ip-address", ip]);
+        }
+        w.args(["--", me, "--exact", TEST, "--nocapture"]);
+        run(w);
+    }
+    // The driver is given its address.
+    let mut driver = hosts
+        .command(4, me)
+        .args(["--exact", TEST, "--nocapture"])
+        .env("RAY_TEST_ROLE", "driver")
+        .env("RAY_ADDRESS", &address)
+        .env("RAY_NODE_IP_ADDRESS", hosts.addr(4))
+        .env("RAY_HEARTBEAT_MS", "100")
+        .env("RAY_NODE_TIMEOUT_MS", "1500")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the driver");
+    let mut lines = BufReader::new(driver.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let mut wait_for = |word: &str| {
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            seen.push(line.clone());
+            if line.trim() == word {
+                return;
+            }
+        }
+        panic!("the driver ended before `{word}`:\n{}", seen.join("\n"));
+    };
+    wait_for("READY");
+
+    // The CLI, from the driver's host, over the cluster's QUIC link.
+    let ask = |args: &[&str]| {
+        let mut c = ray_on(&hosts, 4, &state);
+        c.args(args).args(["--address", &address]);
+        run(c)
+    };
+    let status = ask(&["status"]);
+    assert!(status.contains("Nodes: 3 alive, 0 dead"), "{status}");
+    assert!(
+        status.contains("/2 w1") || status.contains("/1 w1"),
+        "{status}"
+    );
+    let actors = ask(&["list", "actors"]);
+    assert!(
+        actors.contains("tally") && actors.contains("Phoenix"),
+        "{actors}"
+    );
+    assert_eq!(actors.matches("ALIVE").count(), 2, "{actors}");
+
+    // Pull the plug on worker 1's host.
+    assert!(hosts.kill_all(2) > 0, "nothing ran on host 2");
+    writeln!(driver.stdin.as_mut().unwrap(), "killed").unwrap();
+    wait_for("DONE");
+    assert!(driver.wait().unwrap().success(), "{}", seen.join("\n"));
+    let status = ask(&["status"]);
+    assert!(status.contains("Nodes: 2 alive, 1 dead"), "{status}");
+    let _ = std::fs::remove_dir_all(&state);
+}
