@@ -281,3 +281,92 @@ fn a_cluster_spans_four_hosts_and_survives_losing_one() {
     assert!(status.contains("Nodes: 2 alive, 1 dead"), "{status}");
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// `ray start --address` on host 2 with `extra` flags, expected to fail: its output, and
+/// that nothing of it is left running there.
+fn start_fails(hosts: &Hosts, state: &std::path::Path, address: &str, extra: &[&str]) -> String {
+    let me = std::env::current_exe().unwrap();
+    let mut w = ray_on(hosts, 2, state);
+    w.args(["start", "--address", address]).args(extra).args([
+        "--",
+        me.to_str().unwrap(),
+        "--exact",
+        TEST,
+        "--nocapture",
+    ]);
+    let t0 = Instant::now();
+    let out = w.output().expect("run ray start");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "it started: {text}");
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    assert!(
+        hosts.pids(2).is_empty(),
+        "left running: {:?}",
+        hosts.pids(2)
+    );
+    text
+}
+
+#[test]
+fn bad_addresses_fail_at_start_and_name_the_address() {
+    let hosts = Hosts::new("b", 2);
+    let state = std::env::temp_dir().join(format!("ray-badhosts-{}", std::process::id()));
+    let mut head = ray_on(&hosts, 1, &state);
+    head.args(["start", "--head", "--port", "6379", "--num-cpus", "0"]);
+    run(head);
+    let address = std::fs::read_to_string(state.join("h1/address")).unwrap();
+    let token = address
+        .trim_start_matches("ray://")
+        .split('@')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // An address that is not this host's.
+    let out = start_fails(
+        &hosts,
+        &state,
+        &address,
+        &["--node-ip-address", "10.88.0.9"],
+    );
+    assert!(
+        out.contains("10.88.0.9 is not an address of this host"),
+        "{out}"
+    );
+
+    // A join address whose host does not resolve; the error hides the token.
+    let unknown = address.replace("10.88.0.1", "no-such-host.invalid");
+    let out = start_fails(&hosts, &state, &unknown, &[]);
+    assert!(out.contains("no-such-host.invalid"), "{out}");
+    assert!(!out.contains(&token), "the token leaked: {out}");
+
+    // A head that does not answer.
+    let silent = address.replace("10.88.0.1", "10.88.0.7");
+    let out = start_fails(&hosts, &state, &silent, &[]);
+    assert!(
+        out.contains("cannot reach the head at 10.88.0.7:6379"),
+        "{out}"
+    );
+
+    // An address of this host that the head cannot reach back (as behind a NAT: the
+    // head's host has no route there).
+    hosts.ip(2, &["addr", "add", "10.99.0.2/32", "dev", "lo"]);
+    hosts.ip(1, &["route", "add", "blackhole", "10.99.0.0/24"]);
+    let out = start_fails(
+        &hosts,
+        &state,
+        &address,
+        &["--node-ip-address", "10.99.0.2"],
+    );
+    assert!(
+        out.contains("the head cannot reach this node at 10.99.0.2:")
+            && out.contains("--node-ip-address"),
+        "{out}"
+    );
+    let mut status = ray_on(&hosts, 1, &state);
+    status.arg("status");
+    let status = run(status);
+    assert!(status.contains("Nodes: 1 alive, 0 dead"), "{status}");
+    let _ = std::fs::remove_dir_all(&state);
+}

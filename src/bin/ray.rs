@@ -339,10 +339,17 @@ fn start(args: &[String]) -> CliResult {
 /// How long `ray start --address` waits for its node to join.
 const JOIN_WAIT: Duration = Duration::from_secs(60);
 
-/// The last lines of a node's log, for an error that says why it stopped.
+/// The last lines of a node's log, for an error that says why it stopped (without a
+/// panic's backtrace, which only buries the message).
 fn log_tail(path: &std::path::Path) -> String {
     let log = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = log.lines().collect();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            !l.starts_with(' ') && !l.starts_with("stack backtrace") && !l.starts_with("note: ")
+        })
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     lines[lines.len().saturating_sub(5)..].join("\n")
 }
 

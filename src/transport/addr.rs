@@ -48,7 +48,7 @@ pub fn default_route_ip() -> Option<IpAddr> {
 /// Checks that `ip` is an address of this host (one a socket can be bound to).
 ///
 /// # Errors
-/// [`TransportError::BadAddress`] naming the address otherwise.
+/// [`TransportError::Io`] naming the address otherwise.
 ///
 /// # Examples
 /// ```
@@ -57,14 +57,14 @@ pub fn default_route_ip() -> Option<IpAddr> {
 /// ```
 pub fn check_local(ip: IpAddr) -> Result<(), TransportError> {
     if ip.is_unspecified() || ip.is_multicast() {
-        return Err(TransportError::BadAddress(format!(
+        return Err(TransportError::Io(format!(
             "{ip} cannot be a node's address: give the address of one of this host's interfaces"
         )));
     }
     UdpSocket::bind(SocketAddr::new(ip, 0))
         .map(drop)
         .map_err(|e| {
-            TransportError::BadAddress(format!(
+            TransportError::Io(format!(
                 "{ip} is not an address of this host ({e}): give the address of one of its interfaces"
             ))
         })
