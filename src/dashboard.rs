@@ -62,9 +62,15 @@ pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<Ser
                 first_port.saturating_add(PORTS_TRIED)
             ))
         })?;
-    let addr = listener
+    let mut addr = listener
         .local_addr()
         .map_err(|e| Error::InvalidArgument(format!("dashboard address: {e}")))?;
+    // Bound to every interface: its URL names the address other hosts reach this node at.
+    if addr.ip().is_unspecified()
+        && let Some(join) = node.join_address.get()
+    {
+        addr.set_ip(join.addr.ip());
+    }
     let weak: Weak<Node> = Arc::downgrade(node);
     // Beyond loopback, reads need the token too.
     let required = (!loopback).then(|| token.clone());
@@ -77,6 +83,8 @@ pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<Ser
         App::new()
             .app_data(web::Data::new(weak.clone()))
             .app_data(web::Data::new(actions.clone()))
+            // The page holds no data: it loads anywhere and asks for the token itself.
+            .route("/", web::get().to(index))
             .route("/api/actors/{id}/kill", web::post().to(actions::kill_actor))
             .route(
                 "/api/tasks/{id}/cancel",
@@ -87,7 +95,6 @@ pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<Ser
                     .guard(guard::fn_guard(move |ctx| {
                         authorized(ctx.head(), pass.as_deref())
                     }))
-                    .route("/", web::get().to(index))
                     .route("/api/{what}", web::get().to(serve_api))
                     .route("/metrics", web::get().to(metrics::metrics)),
             )

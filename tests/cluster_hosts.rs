@@ -208,10 +208,13 @@ fn a_cluster_spans_four_hosts_and_survives_losing_one() {
 
     // The head finds its address (its default route's).
     let mut head = ray_on(&hosts, 1, &state);
-    head.args(["start", "--head", "--port", "6379", "--num-cpus", "0"]);
+    head.args(["start", "--head", "--port", "6379", "--num-cpus", "0"])
+        .args(["--dashboard-host", "0.0.0.0"]);
     run(head);
     let address = std::fs::read_to_string(state.join("h1/address")).unwrap();
     assert!(address.contains("@10.88.0.1:6379#"), "{address}");
+    let dashboard = std::fs::read_to_string(state.join("h1/dashboard")).unwrap();
+    assert!(dashboard.starts_with("http://10.88.0.1:"), "{dashboard}");
     // Worker 1 is given its address; worker 2 finds its own (its route to the head).
     for (i, ip, resources) in [
         (2, Some("10.88.0.2"), "w1=1,pool=1"),
@@ -271,6 +274,36 @@ fn a_cluster_spans_four_hosts_and_survives_losing_one() {
         "{actors}"
     );
     assert_eq!(actors.matches("ALIVE").count(), 2, "{actors}");
+
+    // The dashboard in a browser on the driver's host: without the token only the
+    // sign-in; with it (given once, in the link's fragment, which no request carries)
+    // the nodes and actors.
+    let browse = |url: &str| common::chromium(hosts.command(4, "chromium"), url, &["--dump-dom"]);
+    let page = browse(&dashboard);
+    assert!(
+        page.contains("id=\"main\" hidden") && !page.contains("id=\"signin\" hidden"),
+        "{page}"
+    );
+    assert!(
+        !page.contains(">ALIVE<") && !page.contains(">tally<"),
+        "{page}"
+    );
+    let token = address
+        .trim_start_matches("ray://")
+        .split('@')
+        .next()
+        .unwrap();
+    let page = browse(&format!("{dashboard}/#token={token}"));
+    assert!(page.contains("id=\"signin\" hidden"), "{page}");
+    assert_eq!(
+        page.matches(">ALIVE<").count(),
+        3 + 2,
+        "3 nodes, 2 actors:\n{page}"
+    );
+    assert!(
+        page.contains(">tally<") && page.contains(">Phoenix<"),
+        "{page}"
+    );
 
     // Pull the plug on worker 1's host.
     assert!(hosts.kill_all(2) > 0, "nothing ran on host 2");

@@ -196,8 +196,11 @@ fn bound_beyond_loopback_every_request_needs_the_token() {
         .unwrap()
         .to_string();
     let url = format!("http://127.0.0.1:{port}");
+    // The page itself holds no data: it loads, then asks for the token.
+    let (code, page) = get(&url, "/");
+    assert_eq!(code, 200);
+    assert!(page.contains("Sign in") && !page.contains(&token));
     for path in [
-        "/",
         "/api/cluster",
         "/api/tasks",
         "/api/actors",

@@ -258,3 +258,38 @@ pub async fn bare_peer(
     let peer = endpoint.connect(join).await.unwrap();
     (peer, endpoint)
 }
+
+/// Runs headless Chromium (`command`: `chromium`, or a command that runs it, e.g. on a
+/// test host) on `url` with `args`; its stdout.
+pub fn chromium(mut command: std::process::Command, url: &str, args: &[&str]) -> String {
+    let profile = std::env::temp_dir().join(format!("ray-chromium-{}", std::process::id()));
+    let out = command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run chromium ({e}): install it with `apt-get install -y chromium` \
+                 (scripts/test.sh does)"
+            )
+        });
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
