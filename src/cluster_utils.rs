@@ -43,6 +43,20 @@ impl NodeConfig {
                 .node_timeout(Duration::from_secs(1)),
         }
     }
+    /// The address the node hands out (default 127.0.0.1), e.g. `"::1"` for a cluster
+    /// over IPv6 loopback.
+    ///
+    /// # Examples
+    /// ```
+    /// use ray::cluster_utils::{Cluster, NodeConfig};
+    /// let cluster = Cluster::new(NodeConfig::new().node_ip_address("::1")).unwrap();
+    /// assert!(cluster.address().contains("@[::1]:"));
+    /// ```
+    pub fn node_ip_address(mut self, ip: &str) -> Self {
+        self.config = self.config.node_ip_address(ip);
+        self
+    }
+
     /// Logical CPUs of the node.
     pub fn num_cpus(mut self, n: f64) -> Self {
         self.config = self.config.num_cpus(n);

@@ -29,10 +29,14 @@ fn where_am_i() -> ray::NodeId {
     ray::runtime_context().node_id()
 }
 
-/// Runs long enough to be running when its host is killed.
+/// Runs until file `gate` exists (the hosts share the file system): it is still running
+/// when its host is killed.
 #[ray::remote]
-fn slow_where(ms: u64) -> ray::NodeId {
-    std::thread::sleep(Duration::from_millis(ms));
+fn slow_where(gate: String) -> ray::NodeId {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::path::Path::new(&gate).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     ray::runtime_context().node_id()
 }
 
@@ -103,6 +107,7 @@ fn node_with(resource: &str) -> ray::NodeId {
 fn drive() {
     common::tracing();
     ray::init().expect("join as a driver");
+    let gate = std::env::var("RAY_TEST_GATE").expect("the gate file's path");
     let alive = || ray::nodes().unwrap().iter().filter(|n| n.alive).count();
     assert!(common::wait_until(Duration::from_secs(30), || alive() == 3));
     let (w1, w2) = (node_with("w1"), node_with("w2"));
@@ -145,7 +150,7 @@ fn drive() {
                 .options()
                 .resource("pool", 1.0)
                 .max_retries(3)
-                .remote(4000)
+                .remote(gate.clone())
         })
         .collect();
     // Both running (one per worker) before the host goes.
@@ -234,6 +239,7 @@ fn a_cluster_spans_four_hosts_and_survives_losing_one() {
         .command(4, me)
         .args(["--exact", TEST, "--nocapture"])
         .env("RAY_TEST_ROLE", "driver")
+        .env("RAY_TEST_GATE", state.join("gate"))
         .env("RAY_ADDRESS", &address)
         .env("RAY_NODE_IP_ADDRESS", hosts.addr(4))
         .env("RAY_HEARTBEAT_MS", "100")
@@ -307,6 +313,7 @@ fn a_cluster_spans_four_hosts_and_survives_losing_one() {
 
     // Pull the plug on worker 1's host.
     assert!(hosts.kill_all(2) > 0, "nothing ran on host 2");
+    std::fs::write(state.join("gate"), "open").unwrap();
     writeln!(driver.stdin.as_mut().unwrap(), "killed").unwrap();
     wait_for("DONE");
     assert!(driver.wait().unwrap().success(), "{}", seen.join("\n"));

@@ -204,12 +204,9 @@ pub(crate) async fn start(
     };
     let identity = crate::transport::Identity::generate()?;
     let ip = node_address(node_ip, &role)?;
-    // Every interface: other hosts reach it at `ip`, this host's programs at loopback.
-    let any: std::net::IpAddr = match ip {
-        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
-        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
-    };
-    let bind = std::net::SocketAddr::new(any, port);
+    // Every interface and both families (peers may be IPv4 or IPv6 whatever this node
+    // advertises): other hosts reach it at `ip`, this host's programs at loopback.
+    let bind = std::net::SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), port);
     let node_id = node.id;
     // The service needs the agent's address and the agent needs the endpoint: start the
     // agent first with a context, then bind.

@@ -276,13 +276,28 @@ const SOCKET_BUFFER_BYTES: usize = 8 << 20;
 /// A UDP socket bound to `addr` whose buffers absorb a burst of datagrams: a bulk
 /// transfer outpaces the reading thread for a moment, and a dropped datagram costs a
 /// retransmission round trip.
+/// A UDP socket bound to `addr`. `[::]` means every interface of both families (IPv4
+/// peers arrive as mapped addresses); where IPv6 is off, it falls back to `0.0.0.0`.
 fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    // Best effort: a smaller buffer only costs speed.
-    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
-    let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
-    socket.bind(&addr.into())?;
+    let bind = |addr: SocketAddr| -> std::io::Result<Socket> {
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        // Best effort: a smaller buffer only costs speed.
+        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+        let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+        if addr.is_ipv6() && addr.ip().is_unspecified() {
+            socket.set_only_v6(false)?;
+        }
+        socket.bind(&addr.into())?;
+        Ok(socket)
+    };
+    let socket = match bind(addr) {
+        Err(_) if addr.is_ipv6() && addr.ip().is_unspecified() => bind(SocketAddr::new(
+            std::net::Ipv4Addr::UNSPECIFIED.into(),
+            addr.port(),
+        ))?,
+        other => other?,
+    };
     Ok(socket.into())
 }
 
