@@ -81,6 +81,28 @@ pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<Ser
     let server = HttpServer::new(move || {
         let (pass, refuse) = (required.clone(), required.clone());
         App::new()
+            // Every answer says what it is, and browsers must not guess otherwise.
+            .wrap(
+                actix_web::middleware::DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add_content_type(),
+            )
+            // DNS rebinding: a page of another site whose name resolves to 127.0.0.1
+            // reaches a loopback dashboard with its own name as `Host`; answer only to
+            // loopback names there (beyond loopback the token guards every answer).
+            .wrap_fn(move |req, srv| {
+                use actix_web::dev::Service as _;
+                use futures::future::{Either, FutureExt as _};
+                if !loopback || loopback_host(req.head()) {
+                    Either::Left(srv.call(req).map(|r| r.map(|r| r.map_into_left_body())))
+                } else {
+                    let refused = HttpResponse::Forbidden()
+                        .content_type("text/plain; charset=utf-8")
+                        .body("this dashboard answers only to localhost")
+                        .map_into_right_body();
+                    Either::Right(futures::future::ready(Ok(req.into_response(refused))))
+                }
+            })
             .app_data(web::Data::new(weak.clone()))
             .app_data(web::Data::new(actions.clone()))
             // The page holds no data: it loads anywhere and asks for the token itself.
@@ -145,6 +167,22 @@ fn authorized(head: &actix_web::dev::RequestHead, token: Option<&str>) -> bool {
         .into_iter()
         .flatten()
         .any(|given| same(given.as_bytes(), token.as_bytes()))
+}
+
+/// Whether a request names this machine's loopback as its `Host` (`localhost`,
+/// `127.x.y.z`, `[::1]`, with any port).
+fn loopback_host(head: &actix_web::dev::RequestHead) -> bool {
+    let Some(host) = head.headers().get("host").and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Compares without stopping at the first difference (the token is a secret).

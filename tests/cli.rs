@@ -40,7 +40,8 @@ impl Cli {
         std::fs::read_to_string(self.dir.join("pids"))
             .unwrap_or_default()
             .lines()
-            .map(str::to_string)
+            // `PID START_TIME`
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
             .collect()
     }
 }
@@ -74,7 +75,7 @@ fn start_status_stop() {
     use std::io::{Read, Write};
     write!(
         http,
-        "GET /api/cluster HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET /api/cluster HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut answer = String::new();
@@ -139,6 +140,28 @@ fn start_status_stop() {
     let pids = cli.pids();
     assert_eq!(pids.len(), 2);
     assert!(pids.iter().all(|p| running(p)));
+    // The token is a secret: on no node's command line (which `ps` shows every local
+    // user) and in no log line of this whole session.
+    let token = address
+        .trim()
+        .trim_start_matches("ray://")
+        .split('@')
+        .next()
+        .unwrap()
+        .to_string();
+    for p in &pids {
+        let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        assert!(
+            !cmdline.contains(&token),
+            "the token is on a command line: {cmdline}"
+        );
+    }
+    for log in std::fs::read_dir(cli.dir.join("logs")).unwrap() {
+        let path = log.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(&token), "the token is in {}", path.display());
+    }
     let (ok, out) = cli.run(&["stop"]);
     assert!(ok && out.contains("Stopped 2"), "{out}");
     // `stop` waits for the nodes to exit, with a progress bar.
@@ -150,6 +173,14 @@ fn start_status_stop() {
         pids.iter().all(|p| !running(p)),
         "nodes still running after stop"
     );
+    // The state directory and what it holds are this user's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&cli.dir), 0o700);
+    assert_eq!(mode(&cli.dir.join("logs")), 0o700);
+    for f in std::fs::read_dir(cli.dir.join("logs")).unwrap() {
+        assert_eq!(mode(&f.unwrap().path()), 0o600);
+    }
     // Without a cluster, status says what to do.
     let (ok, out) = cli.run(&["status"]);
     assert!(!ok && out.contains("ray start --head"), "{out}");
@@ -261,4 +292,49 @@ fn state_commands_show_a_drivers_objects_actors_groups_and_the_heads_log() {
     watch.kill().unwrap();
     watch.wait().unwrap();
     assert_eq!(frames, 3);
+}
+
+/// A state directory someone else could write (pre-created world-writable, as an
+/// attacker on the machine would) is refused before anything is started or written.
+#[test]
+fn a_state_directory_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let cli = Cli::new("shared");
+    std::fs::create_dir_all(&cli.dir).unwrap();
+    std::fs::set_permissions(&cli.dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (ok, out) = cli.run(&["start", "--head"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("refusing the state directory") && out.contains("mode 777"),
+        "{out}"
+    );
+    assert!(
+        std::fs::read_dir(&cli.dir).unwrap().next().is_none(),
+        "it wrote there"
+    );
+    // A planted `pids` file is not acted on either: `stop` refuses the directory too.
+    std::fs::write(cli.dir.join("pids"), format!("{} 0\n", std::process::id())).unwrap();
+    let (ok, out) = cli.run(&["stop"]);
+    assert!(!ok && out.contains("refusing the state directory"), "{out}");
+    // A symlink in its place is refused as well.
+    let _ = std::fs::remove_dir_all(&cli.dir);
+    std::os::unix::fs::symlink(std::env::temp_dir(), &cli.dir).unwrap();
+    let (ok, out) = cli.run(&["start", "--head"]);
+    assert!(!ok && out.contains("it is not a directory"), "{out}");
+    let _ = std::fs::remove_file(&cli.dir);
+}
+
+/// `ray stop` signals only processes it started: a recorded pid now used by another
+/// process (here, this test) is left alone.
+#[test]
+fn stop_never_signals_a_process_it_did_not_start() {
+    let cli = Cli::new("reused");
+    let (ok, out) = cli.run(&["start", "--head", "--num-cpus", "0"]);
+    assert!(ok, "{out}");
+    let mut pids = std::fs::read_to_string(cli.dir.join("pids")).unwrap();
+    // This test process, recorded with a start time that is not its own.
+    pids.push_str(&format!("{} 1\n", std::process::id()));
+    std::fs::write(cli.dir.join("pids"), pids).unwrap();
+    let (ok, out) = cli.run(&["stop"]);
+    assert!(ok && out.contains("Stopped 1 "), "{out}");
 }

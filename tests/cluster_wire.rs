@@ -144,3 +144,72 @@ fn bad_requests_get_errors_that_say_what_is_wrong() {
     });
     drop((b1, b2));
 }
+
+/// A peer with the token cannot join in another node's name, nor take over a live
+/// node's id (and with it its address and certificate pin).
+#[test]
+fn a_join_cannot_speak_for_another_node_or_replace_a_live_one() {
+    common::tracing();
+    let _guard = common::exclusive();
+    let mut cluster = Cluster::new(NodeConfig::new().num_cpus(0.0)).unwrap();
+    let live = cluster.add_node(NodeConfig::new()).unwrap();
+    cluster.wait_for_nodes().unwrap();
+    let join: JoinAddress = cluster.address().parse().unwrap();
+    let fingerprint = ray::build_fingerprint();
+    actix_rt::System::new().block_on(async move {
+        let me = node_id(0x5eed_0001);
+        let (peer, endpoint) = common::bare_peer(&join, me).await;
+        let node = |node_id| ray::transport::WireNode {
+            node_id,
+            addr: endpoint.local_addr().unwrap(),
+            fingerprint: [7; 32],
+            resources: vec![("CPU".into(), 64.0)],
+            alive: true,
+            load: Default::default(),
+        };
+        for (claimed, says) in [
+            (node_id(0x5eed_0002), "a node joins as itself"),
+            (live.node_id(), "a node joins as itself"),
+        ] {
+            let msg = WireMessage::Join {
+                node: node(claimed),
+                fingerprint,
+            };
+            match ask(&peer, msg, &[]).await {
+                WireMessage::Error { message } => assert!(message.contains(says), "{message}"),
+                other => panic!("a join in another's name was answered {other:?}"),
+            }
+        }
+        // A connection that *is* the live node's id: its join is refused too.
+        let (twin, _twin_endpoint) = common::bare_peer(&join, live.node_id()).await;
+        let msg = WireMessage::Join {
+            node: node(live.node_id()),
+            fingerprint,
+        };
+        match ask(&twin, msg, &[]).await {
+            WireMessage::Error { message } => {
+                assert!(message.contains("already a live member"), "{message}")
+            }
+            other => panic!("a join reusing a live id was answered {other:?}"),
+        }
+    });
+    // The live node still serves.
+    let nodes = cluster_nodes(&cluster);
+    assert!(nodes.contains(&live.node_id()));
+}
+
+/// The live nodes, as a driver joining now sees them (the caller holds the test lock).
+fn cluster_nodes(cluster: &Cluster) -> Vec<ray::NodeId> {
+    ray::init_with(ray::Config::new().address(cluster.address())).unwrap();
+    ray::nodes()
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.alive)
+        .map(|n| n.node_id)
+        .collect()
+}
+
+/// A node id of the given value (ids travel as their integer).
+fn node_id(n: u64) -> ray::NodeId {
+    rmp_serde::from_slice(&rmp_serde::to_vec(&n).unwrap()).unwrap()
+}

@@ -276,3 +276,44 @@ fn the_heads_dashboard_lists_tasks_and_actors_of_every_node() {
     let c: serde_json::Value = serde_json::from_str(&get(&url, "/api/cluster").1).unwrap();
     assert_eq!(c["nodes"].as_array().unwrap().len(), 3, "{c}");
 }
+
+/// `GET path` with `Host: host`: the status line and headers, and the body.
+fn get_as_host(url: &str, path: &str, host: &str) -> (String, String) {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(url.trim_start_matches("http://")).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    (head.to_ascii_lowercase(), body.to_string())
+}
+
+/// DNS rebinding: a page of `evil.example` whose name the attacker points at 127.0.0.1
+/// reaches a loopback dashboard with `Host: evil.example`; it must get nothing. Every
+/// answer says its content type, with `nosniff`.
+#[test]
+fn a_loopback_dashboard_answers_only_to_loopback_names() {
+    let _ray = common::init(1.0);
+    let url = url();
+    let port = url.rsplit(':').next().unwrap();
+    for path in ["/", "/api/cluster", "/api/actors", "/metrics", "/nope"] {
+        let (head, body) = get_as_host(&url, path, &format!("evil.example:{port}"));
+        assert!(head.starts_with("http/1.1 403"), "{path}: {head}");
+        assert!(!body.contains("node-"), "{path}: {body}");
+    }
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        for path in ["/", "/api/cluster", "/nope"] {
+            let (head, _) = get_as_host(&url, path, &host);
+            assert!(!head.starts_with("http/1.1 403"), "{host}{path}: {head}");
+            assert!(
+                head.contains("x-content-type-options: nosniff"),
+                "{path}: {head}"
+            );
+            assert!(head.contains("content-type: "), "{path}: {head}");
+        }
+    }
+}

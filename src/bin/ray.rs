@@ -2,18 +2,19 @@
 //! and the state commands (`ray list`, `ray summary`, `ray memory`, `ray logs`,
 //! `ray timeline`).
 //! Nodes it starts run in the background; their pids and the cluster address are kept in
-//! `$RAY_TMPDIR` (default `/tmp/ray`) so that `status` and `stop` find them; each node's
-//! log is in `$RAY_TMPDIR/logs/`.
+//! a private state directory (`state.rs`) so that `status` and `stop` find them; each
+//! node's log is in its `logs/`.
 
 #[path = "ray/list.rs"]
 mod list;
 #[path = "ray/progress.rs"]
 mod progress;
+#[path = "ray/state.rs"]
+mod state;
 #[path = "ray/status.rs"]
 mod status;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -138,24 +139,6 @@ fn parse(args: &[String]) -> CliResult<Opts> {
     Ok(o)
 }
 
-fn state_dir() -> PathBuf {
-    PathBuf::from(std::env::var("RAY_TMPDIR").unwrap_or_else(|_| "/tmp/ray".into()))
-}
-
-fn remember(pid: u32, address: Option<&str>) -> CliResult {
-    let dir = state_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let pids = dir.join("pids");
-    let mut list = std::fs::read_to_string(&pids).unwrap_or_default();
-    list.push_str(&format!("{pid}\n"));
-    std::fs::write(&pids, list).map_err(|e| format!("cannot write {}: {e}", pids.display()))?;
-    if let Some(a) = address {
-        std::fs::write(dir.join("address"), a)
-            .map_err(|e| format!("cannot record the address: {e}"))?;
-    }
-    Ok(())
-}
-
 fn config(o: &Opts) -> CliResult<ray::Config> {
     let mut c = ray::Config::new().port(o.port).without_job();
     for item in o
@@ -218,7 +201,22 @@ fn start(args: &[String]) -> CliResult {
     }
     let mut cmd = if o.program.is_empty() {
         let mut c = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
-        c.arg("start").arg("--block").args(args);
+        // The join address carries the token: through the environment, never on the
+        // node's command line (which `ps` shows every local user).
+        let mut rest = args.iter();
+        let mut kept = Vec::new();
+        while let Some(a) = rest.next() {
+            match a.as_str() {
+                "--address" => {
+                    rest.next();
+                }
+                _ => kept.push(a.clone()),
+            }
+        }
+        c.arg("start").arg("--block").args(kept);
+        if let Some(address) = &o.address {
+            c.env("RAY_ADDRESS", address);
+        }
         if !o.head {
             c.env("RAY_NODE_MODE", "worker");
         }
@@ -244,8 +242,7 @@ fn start(args: &[String]) -> CliResult {
         c
     };
     // The node outlives this command: its logs go to a file, not to our terminal.
-    let logs = state_dir().join("logs");
-    std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
+    let logs = state::logs()?;
     let log_path = logs.join(format!(
         "{}-{}.log",
         if o.head { "head" } else { "worker" },
@@ -253,8 +250,7 @@ fn start(args: &[String]) -> CliResult {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
     ));
-    let log = std::fs::File::create(&log_path)
-        .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
+    let log = state::create(&log_path)?;
     // The node knows its log file, so that the dashboard and `ray logs` can show it.
     cmd.env("RAY_LOG_FILE", &log_path);
     let mut child = cmd
@@ -290,7 +286,7 @@ fn start(args: &[String]) -> CliResult {
             )
         })?;
         waiting.finish("up");
-        remember(pid, Some(&address))?;
+        state::remember(pid, Some(&address))?;
         println!(
             "Ray runtime started: head node, pid {pid}; logs in {}.",
             log_path.display()
@@ -301,9 +297,7 @@ fn start(args: &[String]) -> CliResult {
         println!("Cluster status:      ray status");
         if let Some(url) = &dashboard {
             println!("Dashboard:           {url}");
-            let path = state_dir().join("dashboard");
-            std::fs::write(&path, url)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            state::write("dashboard", url)?;
         }
         println!("Stop every node:     ray stop");
     } else {
@@ -327,7 +321,7 @@ fn start(args: &[String]) -> CliResult {
             std::thread::sleep(Duration::from_millis(20));
         }
         waiting.finish("joined");
-        remember(pid, None)?;
+        state::remember(pid, None)?;
         println!(
             "Worker node started, pid {pid}; logs in {}.",
             log_path.display()
@@ -357,13 +351,10 @@ fn log_tail(path: &std::path::Path) -> String {
 /// has exited, and SIGKILLs those still running after `STOP_GRACE`.
 fn stop() -> CliResult {
     const STOP_GRACE: Duration = Duration::from_secs(10);
-    let dir = state_dir();
-    let pids: Vec<String> = std::fs::read_to_string(dir.join("pids"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_digit()))
-        .collect();
+    let dir = state::dir()?;
+    // Only processes it started itself, checked by start time: never one that reused a
+    // recorded pid since.
+    let pids: Vec<String> = state::our_nodes().iter().map(u32::to_string).collect();
     let signal = |sig: &str, pid: &str| {
         Command::new("kill")
             .args([sig, pid])

@@ -29,6 +29,27 @@ impl Handler<Inbound> for ClusterAgent {
                         ),
                     });
                 }
+                // A node joins as itself (the id its connection authenticated with),
+                // and never in place of a live node: its address and certificate pin
+                // cannot be taken over.
+                if node.node_id != msg.from {
+                    tracing::warn!(from = %msg.from, claimed = %node.node_id, "refused a join in another node's name");
+                    return reply(WireMessage::Error {
+                        message: format!(
+                            "a node joins as itself: this connection is node {}, the join names {}",
+                            msg.from, node.node_id
+                        ),
+                    });
+                }
+                if self.table.get(&node.node_id).is_some_and(|(n, _)| n.alive) {
+                    tracing::warn!(joiner = %node.node_id, "refused a join reusing a live node's id");
+                    return reply(WireMessage::Error {
+                        message: format!(
+                            "node {} is already a live member of this cluster",
+                            node.node_id
+                        ),
+                    });
+                }
                 // Every node must be able to reach it where it says it listens: the
                 // head dials it back before admitting it.
                 let back = JoinAddress {

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{CliResult, state_dir};
+use super::CliResult;
 
 /// One state query (`what` and `query` as in the dashboard's `/api/WHAT?QUERY`) of the
 /// cluster at `address`, or of the one `ray start` started here: this command joins it
@@ -21,7 +21,7 @@ fn connect(address: Option<&str>) -> CliResult {
     }
     let address = match address {
         Some(a) => a.to_string(),
-        None => std::fs::read_to_string(state_dir().join("address")).map_err(|_| {
+        None => super::state::read("address").ok_or_else(|| {
             "no cluster found: pass --address (or set RAY_ADDRESS), or start one with `ray start --head`"
                 .to_string()
         })?,

@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use super::{CliResult, USAGE, parse, state_dir};
+use super::{CliResult, USAGE, parse};
 
 pub(super) fn status(args: &[String]) -> CliResult {
     let o = parse(args)?;
@@ -13,7 +13,7 @@ pub(super) fn status(args: &[String]) -> CliResult {
     }
     let address = match o.address {
         Some(a) => a,
-        None => std::fs::read_to_string(state_dir().join("address")).map_err(|_| {
+        None => super::state::read("address").ok_or_else(|| {
             "no cluster found: pass --address or start one with `ray start --head`".to_string()
         })?,
     };
