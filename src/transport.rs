@@ -21,6 +21,22 @@ pub use frame::{
 pub use quic::{Endpoint, Exchange, JoinAddress, MAX_PAYLOAD_BYTES, Peer, Service};
 pub use tls::Identity;
 
+/// The QUIC client configuration that trusts only the certificate with SHA-256 `pin`,
+/// for tests that speak QUIC to a node without our handshake (e.g. an attacker without
+/// the token).
+///
+/// # Errors
+/// [`TransportError::Tls`] if the TLS stack cannot be set up.
+///
+/// # Examples
+/// ```
+/// assert!(ray::transport::client_config([0; 32]).is_ok());
+/// ```
+#[doc(hidden)]
+pub fn client_config(pin: [u8; 32]) -> Result<quinn::ClientConfig, TransportError> {
+    tls::client_config(pin)
+}
+
 /// What can go wrong while encoding, reading or decoding frames.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]

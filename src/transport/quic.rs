@@ -21,7 +21,11 @@ use super::{
 use crate::ids::NodeId;
 
 /// How long a new connection may take to present its token.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
+/// The largest `Hello` frame a peer may announce.
+const HELLO_MAX_BYTES: usize = 4 << 10;
+/// Connections at once whose peer has not yet shown the token; more are refused.
+const MAX_UNAUTHENTICATED: usize = 64;
 
 /// Application close codes.
 const CLOSE_REFUSED: u32 = 1;
@@ -180,10 +184,17 @@ impl Endpoint {
         let token: Arc<str> = token.into();
         let accept = inner.clone();
         let accept_token = token.clone();
+        let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         actix_rt::spawn(async move {
             while let Some(incoming) = accept.accept().await {
+                let Some(ticket) = Unauthenticated::take(&pending) else {
+                    tracing::warn!(node_id = %node_id, remote = %incoming.remote_address(), "refused a connection: too many have not shown the token yet");
+                    incoming.refuse();
+                    continue;
+                };
                 actix_rt::spawn(serve(
                     incoming,
+                    ticket,
                     accept_token.clone(),
                     node_id,
                     service.clone(),
@@ -560,8 +571,31 @@ async fn read_exact(
 }
 
 /// Serves one incoming connection: the token first, then requests.
+/// One of the [`MAX_UNAUTHENTICATED`] places for a connection that has not shown the
+/// token yet; dropped (given back) once it has, or once it is gone.
+struct Unauthenticated(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Unauthenticated {
+    fn take(count: &Arc<std::sync::atomic::AtomicUsize>) -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_UNAUTHENTICATED).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Unauthenticated(count.clone()))
+    }
+}
+
+impl Drop for Unauthenticated {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 async fn serve(
     incoming: quinn::Incoming,
+    ticket: Unauthenticated,
     token: Arc<str>,
     node_id: NodeId,
     service: Arc<dyn Service>,
@@ -587,6 +621,10 @@ async fn serve(
             return;
         }
     };
+    // It showed the token: the limits of an authenticated peer.
+    drop(ticket);
+    conn.set_max_concurrent_bi_streams(VarInt::from_u32(tls::MAX_STREAMS));
+    conn.set_receive_window(VarInt::from_u32(tls::RECEIVE_WINDOW));
     tracing::info!(node_id = %node_id, peer = %peer, %remote, "peer connected");
     while let Ok((mut send, mut recv)) = conn.accept_bi().await {
         let service = service.clone();
@@ -624,7 +662,25 @@ fn same_token(a: &str, b: &str) -> bool {
 /// Reads the first request, which must be a `Hello` with our token and wire version.
 async fn hello(conn: &quinn::Connection, token: &str) -> Result<NodeId, String> {
     let (mut send, mut recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
-    let msg = read_frame(&mut recv).await.map_err(|e| e.to_string())?;
+    // A small frame, read whole before anything is decoded or allocated for it.
+    let mut len = [0u8; 4];
+    recv.read_exact(&mut len).await.map_err(|e| e.to_string())?;
+    let announced = u32::from_be_bytes(len);
+    let len = announced as usize;
+    if len > HELLO_MAX_BYTES {
+        return Err(format!(
+            "a Hello of {len} bytes (the limit is {HELLO_MAX_BYTES})"
+        ));
+    }
+    let mut frame = announced.to_be_bytes().to_vec();
+    frame.resize(4 + len, 0);
+    recv.read_exact(&mut frame[4..])
+        .await
+        .map_err(|e| e.to_string())?;
+    let msg = super::decode_frame(&frame)
+        .map_err(|e| e.to_string())?
+        .ok_or("a truncated Hello")?
+        .0;
     let WireMessage::Hello {
         version,
         node_id,

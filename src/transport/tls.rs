@@ -70,20 +70,32 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// Flow-control windows sized for bulk object transfer on a fast link (the defaults
 /// are tuned for the internet and cap a stream far below loopback speed).
+/// What an authenticated peer may send across all streams of a connection at once.
+pub(crate) const RECEIVE_WINDOW: u32 = 256 << 20;
+/// Requests in flight per authenticated connection (each is a stream): many actor calls
+/// and tasks wait at once between two nodes; quinn's default of 100 would queue the rest.
+pub(crate) const MAX_STREAMS: u32 = 1 << 16;
+/// Before its token is checked, a peer may open one stream and have this many bytes in
+/// flight: enough for a `Hello`, too little to cost the node anything.
+pub(crate) const HELLO_WINDOW: u32 = 8 << 10;
+
 fn transport_config() -> Arc<quinn::TransportConfig> {
+    Arc::new(transport(RECEIVE_WINDOW, MAX_STREAMS))
+}
+
+fn transport(receive_window: u32, streams: u32) -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     t.stream_receive_window(quinn::VarInt::from_u32(64 << 20));
-    t.receive_window(quinn::VarInt::from_u32(256 << 20));
+    t.receive_window(quinn::VarInt::from_u32(receive_window));
     t.send_window(256 << 20);
-    // Requests in flight per connection (each is a stream): many actor calls and tasks
-    // wait at once between two nodes; quinn's default of 100 would queue the rest.
-    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(1 << 16));
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(streams));
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
     t.keep_alive_interval(Some(std::time::Duration::from_secs(2)));
     // A peer that vanished (killed, unplugged) is given up after 10 s of silence.
     if let Ok(idle) = quinn::IdleTimeout::try_from(std::time::Duration::from_secs(10)) {
         t.max_idle_timeout(Some(idle));
     }
-    Arc::new(t)
+    t
 }
 
 /// The QUIC server configuration for `identity`.
@@ -100,7 +112,8 @@ pub(crate) fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, 
     let quic = quinn::crypto::rustls::QuicServerConfig::try_from(config)
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    server.transport_config(transport_config());
+    // Small until the peer's Hello is accepted; `serve` raises them then.
+    server.transport_config(Arc::new(transport(HELLO_WINDOW, 1)));
     Ok(server)
 }
 
