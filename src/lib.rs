@@ -67,6 +67,8 @@ pub mod __private {
     pub use crate::actors::{ActorCell, Method};
     /// The cluster's state lists, for the `ray` command (see `dashboard::state`).
     pub use crate::dashboard::state as cluster_state;
+    /// Blocks until SIGTERM or SIGINT: what `ray start --block` serves until.
+    pub use crate::runtime::wait_for_termination;
     pub use crate::store::StoredValue;
     pub use crate::tasks::StreamSender;
     use crate::tasks::TaskBody;

@@ -20,6 +20,7 @@ pub(crate) use context::{
     ExecContext, WithContext, captured_group, current_context, set_thread_context, with_context,
 };
 pub use context::{RuntimeContext, runtime_context};
+pub use lifecycle::wait_for_termination;
 pub(crate) use lifecycle::{Global, start};
 pub(crate) use lifecycle::{current_node, running_node};
 pub use lifecycle::{init, init_with, is_initialized, shutdown};

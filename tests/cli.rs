@@ -6,6 +6,8 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+
+use ray::prelude::*;
 use std::time::{Duration, Instant};
 
 struct Cli {
@@ -337,4 +339,76 @@ fn stop_never_signals_a_process_it_did_not_start() {
     std::fs::write(cli.dir.join("pids"), pids).unwrap();
     let (ok, out) = cli.run(&["stop"]);
     assert!(ok && out.contains("Stopped 1 "), "{out}");
+}
+
+#[ray::remote]
+fn megabyte(i: u8) -> serde_bytes::ByteBuf {
+    serde_bytes::ByteBuf::from(vec![i; 1 << 20])
+}
+
+const SPILL_TEST: &str = "a_node_stopped_by_ray_stop_leaves_no_spill_files";
+
+/// A worker node that spilled objects (its own private directory, 0700, files 0600) and
+/// is stopped by `ray stop` (SIGTERM) shuts down cleanly: no spill file is left.
+#[test]
+fn a_node_stopped_by_ray_stop_leaves_no_spill_files() {
+    use std::os::unix::fs::PermissionsExt;
+    if std::env::var("RAY_NODE_MODE").is_ok() {
+        ray::init().expect("join as a worker node");
+        return;
+    }
+    let cli = Cli::new("spill");
+    let (ok, out) = cli.run(&["start", "--head", "--num-cpus", "0"]);
+    assert!(ok, "{out}");
+    let address = std::fs::read_to_string(cli.dir.join("address")).unwrap();
+    let base = std::env::temp_dir().join(format!("ray-spill-base-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let me = std::env::current_exe().unwrap();
+    let out = cli
+        .command(&["start", "--address", address.trim(), "--num-cpus", "1"])
+        .args(["--resources", "spiller=1", "--"])
+        .arg(&me)
+        .args(["--exact", SPILL_TEST, "--nocapture"])
+        .env("RAY_OBJECT_STORE_MEMORY", (1u32 << 20).to_string())
+        .env("RAY_OBJECT_SPILLING_DIRECTORY", &base)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let _ray = common::join(address.trim());
+    let refs: Vec<_> = (0..4)
+        .map(|i| megabyte.options().resource("spiller", 1.0).remote(i))
+        .collect();
+    ray::wait(&refs, refs.len(), Some(common::LONG)).unwrap();
+    let spill_dirs = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&base)
+            .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
+            .unwrap_or_default()
+    };
+    assert!(
+        common::wait_until(common::LONG, || !spill_dirs().is_empty()),
+        "the worker spilled nothing"
+    );
+    let dir = &spill_dirs()[0];
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(dir), 0o700, "{}", dir.display());
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!files.is_empty());
+    assert!(files.iter().all(|f| mode(f) == 0o600));
+    // The name ends in random hex: nobody can create it before the node does.
+    let name = dir.file_name().unwrap().to_string_lossy().to_string();
+    let suffix = name.rsplit('-').next().unwrap();
+    assert!(
+        suffix.len() == 16 && suffix.chars().all(|c| c.is_ascii_hexdigit()),
+        "{name}"
+    );
+
+    let (ok, out) = cli.run(&["stop"]);
+    assert!(ok && out.contains("Stopped 2"), "{out}");
+    assert!(!out.contains("were killed"), "a node needed SIGKILL: {out}");
+    assert!(spill_dirs().is_empty(), "left behind: {:?}", spill_dirs());
+    drop(refs);
+    let _ = std::fs::remove_dir_all(&base);
 }

@@ -192,9 +192,10 @@ fn start(args: &[String]) -> CliResult {
                 ctx.node_id()
             );
         }
-        loop {
-            std::thread::park();
-        }
+        // `ray stop` sends SIGTERM: shut down cleanly (spill files go with the node).
+        ray::__private::wait_for_termination();
+        ray::shutdown();
+        return Ok(());
     }
     if !o.head && o.address.is_none() {
         return Err(format!("start needs --head or --address\n{USAGE}"));

@@ -73,7 +73,8 @@ fn node_mode() -> bool {
 }
 
 /// The single-binary model: a worker node runs the user's own program, whose first
-/// `ray::init()` joins the cluster and then serves tasks until the process is killed.
+/// `ray::init()` joins the cluster and then serves tasks until the process is stopped
+/// (SIGTERM or SIGINT: it shuts down cleanly) or killed.
 fn serve_forever() -> ! {
     let node = GLOBAL.lock().as_ref().map(|g| g.node.clone());
     if let Some(node) = node {
@@ -83,9 +84,39 @@ fn serve_forever() -> ! {
             node.id
         );
     }
-    loop {
-        std::thread::park();
+    wait_for_termination();
+    shutdown();
+    std::process::exit(0);
+}
+
+/// Blocks until the process is asked to stop (SIGTERM, as `ray stop` sends, or SIGINT,
+/// Ctrl-C). A node that serves until stopped then shuts down cleanly (its spill files
+/// go with it) instead of dying mid-write.
+pub fn wait_for_termination() {
+    let waited = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map(|rt| {
+            rt.block_on(async {
+                use tokio::signal::unix::{SignalKind, signal};
+                let (Ok(mut term), Ok(mut int)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) else {
+                    return false;
+                };
+                futures::future::select(Box::pin(term.recv()), Box::pin(int.recv())).await;
+                true
+            })
+        });
+    if !matches!(waited, Ok(true)) {
+        // No signal handling here: serve until killed.
+        tracing::warn!("cannot watch for SIGTERM/SIGINT: serving until killed");
+        loop {
+            std::thread::park();
+        }
     }
+    tracing::info!("asked to stop: shutting down");
 }
 
 /// Starts the runtime with `config`.

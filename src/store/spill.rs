@@ -25,11 +25,14 @@ pub(crate) struct Spill {
 impl Spill {
     /// `capacity` bytes in memory, spilling under `base` (default: the system's temporary
     /// directory) in a directory of this node's own.
+    ///
+    /// The directory's name ends in random hex, so nobody can create it (or a symlink in
+    /// its place) ahead of the node; it is made 0700 and its files 0600, created new.
     pub(crate) fn new(node: NodeId, capacity: usize, base: Option<&Path>) -> Self {
         let base = base.map_or_else(std::env::temp_dir, Path::to_path_buf);
         Self {
             capacity,
-            dir: base.join(format!("ray-spill-{node}")),
+            dir: base.join(format!("ray-spill-{node}-{}", random_hex())),
         }
     }
 
@@ -39,9 +42,27 @@ impl Spill {
 
     /// Writes one object's encoded value; returns the file.
     pub(crate) fn write(&self, id: ObjectId, bytes: &[u8]) -> std::io::Result<PathBuf> {
-        std::fs::create_dir_all(&self.dir)?;
+        use std::io::Write as _;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        if !self.dir.is_dir() {
+            if let Some(base) = self.dir.parent() {
+                std::fs::create_dir_all(base)?;
+            }
+            // Not recursive: the directory itself must be new, and this node's.
+            if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(&self.dir)
+                && e.kind() != std::io::ErrorKind::AlreadyExists
+            {
+                return Err(e);
+            }
+        }
         let path = self.dir.join(id.to_string());
-        std::fs::write(&path, bytes)?;
+        // A new file: an existing one (or a symlink) at that path is an error.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?
+            .write_all(bytes)?;
         Ok(path)
     }
 
@@ -55,6 +76,19 @@ impl Spill {
             }
         }
     }
+}
+
+/// 64 random bits as hex (a time-and-pid mix if the system has no randomness).
+fn random_hex() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 8];
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        bytes = (t ^ u64::from(std::process::id()).rotate_left(32)).to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Removes a spilled object's file (its last reference went, or it was restored).
