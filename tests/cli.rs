@@ -144,13 +144,7 @@ fn start_status_stop() {
     assert!(pids.iter().all(|p| running(p)));
     // The token is a secret: on no node's command line (which `ps` shows every local
     // user) and in no log line of this whole session.
-    let token = address
-        .trim()
-        .trim_start_matches("ray://")
-        .split('@')
-        .next()
-        .unwrap()
-        .to_string();
+    let token = common::token_of(&address);
     for p in &pids {
         let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");

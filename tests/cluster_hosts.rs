@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::Tally;
 use common::netns::Hosts;
 use ray::prelude::*;
 
@@ -48,22 +49,6 @@ fn make_bytes(n: usize) -> serde_bytes::ByteBuf {
 #[ray::remote]
 fn byte_sum(data: Arc<serde_bytes::ByteBuf>) -> u64 {
     data.iter().map(|b| u64::from(*b)).sum()
-}
-
-pub struct Tally {
-    total: u64,
-}
-
-#[ray::remote]
-impl Tally {
-    pub fn new() -> Self {
-        Tally { total: 0 }
-    }
-
-    pub fn add(&mut self, n: u64) -> u64 {
-        self.total += n;
-        self.total
-    }
 }
 
 /// Finds the named tally on the other worker and calls it in order.
@@ -294,11 +279,7 @@ fn a_cluster_spans_four_hosts_and_survives_losing_one() {
         !page.contains(">ALIVE<") && !page.contains(">tally<"),
         "{page}"
     );
-    let token = address
-        .trim_start_matches("ray://")
-        .split('@')
-        .next()
-        .unwrap();
+    let token = common::token_of(&address);
     let page = browse(&format!("{dashboard}/#token={token}"));
     assert!(page.contains("id=\"signin\" hidden"), "{page}");
     assert_eq!(
@@ -356,12 +337,7 @@ fn bad_addresses_fail_at_start_and_name_the_address() {
     head.args(["start", "--head", "--port", "6379", "--num-cpus", "0"]);
     run(head);
     let address = std::fs::read_to_string(state.join("h1/address")).unwrap();
-    let token = address
-        .trim_start_matches("ray://")
-        .split('@')
-        .next()
-        .unwrap()
-        .to_string();
+    let token = common::token_of(&address);
 
     // An address that is not this host's.
     let out = start_fails(

@@ -15,23 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use common::Tally;
 use ray::prelude::*;
-
-pub struct Tally {
-    total: u64,
-}
-
-#[ray::remote]
-impl Tally {
-    pub fn new() -> Self {
-        Tally { total: 0 }
-    }
-
-    pub fn add(&mut self, n: u64) -> u64 {
-        self.total += n;
-        self.total
-    }
-}
 
 /// A result large enough to stay on the node that made it (read by pulling it).
 #[ray::remote]
@@ -55,18 +40,6 @@ fn use_the_other_worker(name: String, resource: String, calls: u64) -> Result<(u
         ray::get_timeout(&there, common::LONG).map_err(|e| format!("task and pull: {e}"))?;
     let sum = bytes.iter().map(|b| u64::from(*b)).sum();
     Ok((totals.last().copied().unwrap_or(0), sum))
-}
-
-/// Worker processes, killed when the test ends however it ends.
-struct Workers(Vec<Child>);
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 /// Spinning threads on every core until dropped.
@@ -145,13 +118,14 @@ fn a_worker_uses_another_that_just_joined() {
         .cluster_address()
         .expect("the head's address")
         .to_string();
-    let mut workers = Workers(vec![start_worker(&address, "caller")]);
+    // Killed when the test ends, however it ends.
+    let mut workers = vec![common::KillOnDrop(start_worker(&address, "caller"))];
     wait_for_nodes(2);
     for round in 0..4u64 {
         // A new worker joins after the caller: the caller's table does not list it
         // until it learns of the join.
         let resource = format!("callee{round}");
-        workers.0.push(start_worker(&address, &resource));
+        workers.push(common::KillOnDrop(start_worker(&address, &resource)));
         wait_for_nodes(3 + round as usize);
         let name = format!("tally{round}");
         let tally = Tally::options()

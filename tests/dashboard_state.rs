@@ -276,12 +276,7 @@ fn the_heads_views_cover_objects_groups_and_logs_of_every_node() {
     );
     // The head kills an actor another node hosts; its token is the cluster's.
     let address = cluster.address();
-    let token = address
-        .trim_start_matches("ray://")
-        .split('@')
-        .next()
-        .unwrap()
-        .to_string();
+    let token = common::token_of(&address);
     let (status, body) = common::http_request(
         &url,
         "POST",

@@ -69,6 +69,12 @@ pub fn init(cpus: f64) -> Ray {
     init_with(ray::Config::new().num_cpus(cpus))
 }
 
+/// The cluster token in a join address (`ray://TOKEN@HOST:PORT#CERT`).
+pub fn token_of(address: &str) -> String {
+    let rest = address.trim().trim_start_matches("ray://");
+    rest.split('@').next().unwrap_or_default().to_string()
+}
+
 /// Polls `cond` every few milliseconds until it holds or `timeout` passes; returns
 /// whether it held.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
@@ -292,4 +298,22 @@ pub fn chromium(mut command: std::process::Command, url: &str, args: &[&str]) ->
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A counter actor that the cluster tests call from several nodes: `add` returns the
+/// running total, so calls that ran out of order or twice show.
+pub struct Tally {
+    total: u64,
+}
+
+#[ray::remote]
+impl Tally {
+    pub fn new() -> Self {
+        Tally { total: 0 }
+    }
+
+    pub fn add(&mut self, n: u64) -> u64 {
+        self.total += n;
+        self.total
+    }
 }
