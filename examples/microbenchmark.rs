@@ -7,7 +7,9 @@
 //!
 //! With `BENCH_REMOTE=1` it adds cross-node figures (`BENCH_REMOTE=only`: only those): a second node process of this binary
 //! on 127.0.0.1 runs the tasks and hosts the actor, and raw QUIC throughput is measured
-//! next to the 1 GiB transfer.
+//! next to the 1 GiB transfer. `BENCH_WORKER_NETNS=NAME` puts that second node (and the
+//! raw QUIC receiver, a `BENCH_RAW_SERVER=1` process of this binary) in another network
+//! namespace: `scripts/bench-hosts.sh`.
 //!
 //! Run: `cargo run --release --example microbenchmark` (full) or with
 //! `BENCH_SCALE=0.02` for a smoke run. `BENCH_REPEATS` (default 3) sets how many times each
@@ -117,6 +119,10 @@ fn main() -> anyhow::Result<()> {
     if std::env::var("RAY_NODE_MODE").is_ok() {
         ray::init()?;
         return Ok(());
+    }
+    // The receiving endpoint of the raw QUIC figure in another network namespace.
+    if std::env::var("BENCH_RAW_SERVER").is_ok_and(|v| v == "1") {
+        return raw::raw_quinn_server();
     }
     let remote = std::env::var("BENCH_REMOTE").unwrap_or_default();
     if remote == "only" {

@@ -1,6 +1,8 @@
 //! The machine's own limits, measured in the same run as the figures: a message round
 //! trip from a synchronous caller to another thread, through a bare actix actor and
-//! through bare tokio channels (the tokio actix-rt runs on).
+//! through bare tokio channels (the tokio actix-rt runs on); and bulk throughput between
+//! two of our QUIC endpoints with nothing of the runtime around them, in this process or
+//! across network namespaces.
 
 use super::{median, n, timed};
 
@@ -79,4 +81,152 @@ pub fn raw_tokio_roundtrip() -> f64 {
     drop(tx);
     let _ = th.join();
     rate
+}
+
+/// What the raw QUIC figure's receiving endpoint does with the bulk data: drops it and
+/// answers.
+struct Discard;
+
+impl ray::transport::Service for Discard {
+    fn handle(
+        &self,
+        from: ray::NodeId,
+        _msg: ray::transport::WireMessage,
+        payload: Vec<u8>,
+    ) -> futures::future::BoxFuture<'static, (ray::transport::WireMessage, ray::transport::Bulk)>
+    {
+        use futures::FutureExt;
+        drop(payload);
+        let answer = ray::transport::WireMessage::Heartbeat { node_id: from };
+        async move { (answer, Default::default()) }.boxed()
+    }
+}
+
+/// One of our QUIC endpoints on `addr`, receiving into [`Discard`]. Must be called inside
+/// an actix system.
+fn raw_endpoint(
+    addr: std::net::SocketAddr,
+    node_id: ray::NodeId,
+) -> Result<ray::transport::Endpoint, ray::transport::TransportError> {
+    ray::transport::Endpoint::bind(
+        addr,
+        node_id,
+        "t".into(),
+        ray::transport::Identity::generate()?,
+        std::sync::Arc::new(Discard),
+    )
+}
+
+/// A node id for the raw endpoints, minted by a node started and stopped for it (ids are
+/// only minted by the runtime); nothing of the runtime runs while they measure.
+fn raw_node_id() -> anyhow::Result<ray::NodeId> {
+    ray::init()?;
+    let id = ray::runtime_context().node_id();
+    ray::shutdown();
+    Ok(id)
+}
+
+/// The bulk size of the raw QUIC figure: 1 GiB, 64 MiB in smoke runs.
+fn raw_size() -> usize {
+    if super::scale() < 1.0 {
+        64 << 20
+    } else {
+        1 << 30
+    }
+}
+
+/// The machine's QUIC limit in the same run: [`raw_size`] bytes of bulk data over our
+/// transport, with no serialization around it, GB/s (median of the repeats). Without
+/// `server_netns` both endpoints are in this process on 127.0.0.1; with it the receiving
+/// endpoint is a `BENCH_RAW_SERVER` process of this binary in that network namespace
+/// (`ip netns exec`), and every byte crosses the link between the two.
+pub fn raw_quinn_throughput(server_netns: Option<&str>) -> anyhow::Result<f64> {
+    let node_id = raw_node_id()?;
+    let mut server_process = match server_netns {
+        Some(ns) => Some(
+            std::process::Command::new("ip")
+                .args(["netns", "exec", ns])
+                .arg(std::env::current_exe()?)
+                .env("BENCH_RAW_SERVER", "1")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()?,
+        ),
+        None => None,
+    };
+    // The server process's join address: the first `ray://` line it prints.
+    let remote_address = match server_process.as_mut() {
+        Some(child) => {
+            use std::io::BufRead;
+            let stdout = child
+                .stdout
+                .take()
+                .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+            let line = std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .find(|l| l.starts_with("ray://"))
+                .ok_or_else(|| anyhow::anyhow!("the raw QUIC server printed no address"))?;
+            Some(line.parse::<ray::transport::JoinAddress>()?)
+        }
+        None => None,
+    };
+    let size = raw_size();
+    let data = vec![7u8; size];
+    let rate = actix_rt::System::new().block_on(async move {
+        let (client, _server, to) = match remote_address {
+            Some(to) => (raw_endpoint("0.0.0.0:0".parse()?, node_id)?, None, to),
+            None => {
+                let loopback = "127.0.0.1:0".parse()?;
+                let server = raw_endpoint(loopback, node_id)?;
+                let to = server.join_address()?;
+                (raw_endpoint(loopback, node_id)?, Some(server), to)
+            }
+        };
+        let peer = client.connect(&to).await?;
+        let mut rates = Vec::new();
+        for _ in 0..super::repeats() {
+            let t = std::time::Instant::now();
+            peer.request_with(&ray::transport::WireMessage::Heartbeat { node_id }, &data)
+                .await?;
+            rates.push(size as f64 / 1e9 / t.elapsed().as_secs_f64());
+        }
+        rates.sort_by(|a, b| a.total_cmp(b));
+        anyhow::Ok(rates[rates.len() / 2])
+    });
+    if let Some(mut child) = server_process {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    rate
+}
+
+/// `BENCH_RAW_SERVER=1`: only the receiving endpoint of the raw QUIC figure, on every
+/// interface. Prints its join address (naming `RAY_NODE_IP_ADDRESS`, else the address of
+/// the default route) on stdout and serves until killed or until its stdin closes (its
+/// parent is gone).
+pub fn raw_quinn_server() -> anyhow::Result<()> {
+    let node_id = raw_node_id()?;
+    let ip = match std::env::var("RAY_NODE_IP_ADDRESS") {
+        Ok(ip) => ip.parse()?,
+        Err(_) => {
+            ray::transport::default_route_ip().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into())
+        }
+    };
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
+    actix_rt::System::new().block_on(async move {
+        let server = raw_endpoint("0.0.0.0:0".parse()?, node_id)?;
+        server.advertise(ip);
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", server.join_address()?)?;
+            out.flush()?;
+        }
+        futures::future::pending::<()>().await;
+        anyhow::Ok(())
+    })
 }
