@@ -470,7 +470,8 @@ impl DagOptions {
     }
 
     /// At most `n` unfinished executions (Ray's `max_inflight_executions`); it is also
-    /// the number of slots of every ring.
+    /// the number of slots of every ring. A graph with actors on other nodes takes at
+    /// most 1,024 (each node refuses a part that asks for more).
     pub fn max_inflight(mut self, n: usize) -> Self {
         self.max_inflight = n;
         self

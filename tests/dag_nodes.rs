@@ -305,6 +305,36 @@ fn bad_parts_and_unexpected_frames_get_clear_errors() {
             other => panic!("unexpected {other:?}"),
         }
 
+        // A part that asks for u32::MAX executions in flight (a ring of that many slots),
+        // and a flood of empty parts: each refused with a clear error, no thread started.
+        let mut greedy = part(4, actor_id, vec![DagArg::Input]);
+        if let DagPart { part } = &mut greedy {
+            part.max_inflight = u32::MAX;
+        }
+        let mut ch = peer.open_channel(&greedy).await.unwrap();
+        match recv(&mut ch).await {
+            Some(WireMessage::DagReply { result: Err(e) }) => {
+                assert!(e.to_string().contains("max_inflight 4294967295"), "{e}")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        for n in 0..200 {
+            let empty = DagPart {
+                part: DagPartSpec {
+                    graph: (me, 1000 + n),
+                    max_inflight: 4,
+                    ops: Vec::new(),
+                },
+            };
+            let mut ch = peer.open_channel(&empty).await.unwrap();
+            match recv(&mut ch).await {
+                Some(WireMessage::DagReply { result: Err(e) }) => {
+                    assert!(e.to_string().contains("a part with no steps"), "{e}")
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+
         // A good part: one execution, then input that does not decode.
         let mut ch = peer
             .open_channel(&part(3, actor_id, vec![DagArg::Input]))

@@ -38,13 +38,85 @@ pub(crate) struct PartEnv {
         Box<dyn Fn((NodeId, u64), Vec<NodeId>) -> Result<Vec<(NodeId, Channel)>> + Send>,
 }
 
+/// The most executions in flight a part takes (each is a slot in each of its rings).
+pub(crate) const MAX_INFLIGHT: u32 = 1 << 10;
+/// The most steps in one part.
+const MAX_OPS: usize = 1 << 12;
+/// The most parts running at once in this process: each holds a thread, and threads are
+/// the process's to spend.
+const MAX_PARTS: usize = 64;
+static RUNNING_PARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Why a node will not run `spec`, before anything is allocated for it.
+fn refusal(spec: &DagPartSpec) -> Option<String> {
+    if spec.ops.is_empty() {
+        return Some("a part with no steps".into());
+    }
+    if spec.ops.len() > MAX_OPS {
+        return Some(format!(
+            "a part of {} steps (at most {MAX_OPS})",
+            spec.ops.len()
+        ));
+    }
+    if !(1..=MAX_INFLIGHT).contains(&spec.max_inflight) {
+        return Some(format!(
+            "max_inflight {} (from 1 to {MAX_INFLIGHT})",
+            spec.max_inflight
+        ));
+    }
+    None
+}
+
+/// A place among the [`MAX_PARTS`] running; given back when the part ends.
+struct Running;
+
+impl Running {
+    fn take() -> Option<Running> {
+        use std::sync::atomic::Ordering;
+        RUNNING_PARTS
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_PARTS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Running)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING_PARTS.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// Runs `spec`, sent by `driver` on `channel`, on a thread of its own until the driver
-/// ends the channel.
+/// ends the channel. A part that asks too much, or one past the [`MAX_PARTS`] running,
+/// is refused on the channel without a thread.
 pub(crate) fn serve_part(spec: DagPartSpec, driver: NodeId, channel: Channel, env: PartEnv) {
     let node_id = env.node_id;
+    let running = Running::take();
+    let refused = match (refusal(&spec), &running) {
+        (Some(why), _) => Some(why),
+        (None, None) => Some(format!("{MAX_PARTS} compiled-graph parts already run here")),
+        (None, Some(_)) => None,
+    };
+    if let Some(why) = refused {
+        tracing::warn!(node_id = %node_id, driver = %driver, reason = %why, "compiled-graph part refused");
+        let mut channel = channel;
+        let reply = WireMessage::DagReply {
+            result: Err(malformed(node_id, &why)),
+        };
+        actix_rt::spawn(async move {
+            let _ = channel.send(&reply).await;
+            channel.finish();
+        });
+        return;
+    }
     let spawned = std::thread::Builder::new()
         .name("ray-dag-part".into())
-        .spawn(move || run_part(spec, driver, channel, env));
+        .spawn(move || {
+            let _running = running;
+            run_part(spec, driver, channel, env)
+        });
     if let Err(e) = spawned {
         // The channel went with the closure: the driver sees it end unanswered.
         tracing::warn!(node_id = %node_id, error = %e, "cannot run a compiled graph's part");
