@@ -163,3 +163,88 @@ fn a_flood_of_peers_without_the_token_is_contained() {
     // And still answers after it.
     ask_the_head();
 }
+
+fn vm_size_bytes(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    kib << 10
+}
+
+/// A peer with the token declares 8 GiB payloads on four streams and sends a few bytes of
+/// each: the node sets aside nothing for what has not arrived (its address space, not
+/// only its resident memory, stays put).
+#[test]
+fn a_declared_8_gib_payload_allocates_nothing_before_it_arrives() {
+    let dir = std::env::temp_dir().join(format!("ray-declared-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let ray_cmd = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ray"))
+            .args(args)
+            .env("RAY_TMPDIR", &dir)
+            .output()
+            .expect("run ray");
+        assert!(out.status.success(), "{out:?}");
+    };
+    ray_cmd(&[
+        "start",
+        "--head",
+        "--num-cpus",
+        "0",
+        "--node-ip-address",
+        "127.0.0.1",
+    ]);
+    struct Stop<F: Fn(&[&str])>(F);
+    impl<F: Fn(&[&str])> Drop for Stop<F> {
+        fn drop(&mut self) {
+            (self.0)(&["stop"]);
+        }
+    }
+    let _stop = Stop(ray_cmd);
+    let pid = std::fs::read_to_string(dir.join("pids")).unwrap();
+    let pid = pid.split_whitespace().next().unwrap().to_string();
+    let address = std::fs::read_to_string(dir.join("address")).unwrap();
+    let join: ray::transport::JoinAddress = address.trim().parse().unwrap();
+    let before = vm_size_bytes(&pid);
+    let config = ray::transport::client_config(join.fingerprint).unwrap();
+    let me: ray::NodeId = rmp_serde::from_slice(&rmp_serde::to_vec(&0x8_6b_u64).unwrap()).unwrap();
+    let during = actix_rt::System::new().block_on(async move {
+        use ray::transport::{WIRE_VERSION, WireMessage, encode_frame};
+        let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        endpoint.set_default_client_config(config);
+        let conn = endpoint.connect(join.addr, "ray").unwrap().await.unwrap();
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        let hello = WireMessage::Hello {
+            version: WIRE_VERSION,
+            node_id: me,
+            token: join.token.clone(),
+        };
+        send.write_all(&encode_frame(&hello).unwrap())
+            .await
+            .unwrap();
+        let mut welcome = [0u8; 4];
+        recv.read_exact(&mut welcome).await.unwrap();
+        let mut streams = Vec::new();
+        for _ in 0..4 {
+            let (mut send, recv) = conn.open_bi().await.unwrap();
+            let mut head = encode_frame(&WireMessage::Ack).unwrap();
+            head.extend_from_slice(&(8u64 << 30).to_be_bytes());
+            head.extend(std::iter::repeat_n(7u8, 4096));
+            send.write_all(&head).await.unwrap();
+            streams.push((send, recv));
+        }
+        actix_rt::time::sleep(Duration::from_millis(500)).await;
+        let during = vm_size_bytes(&pid);
+        drop(streams);
+        during
+    });
+    let grew = during.saturating_sub(before);
+    eprintln!("declared 4 x 8 GiB: node address space {before} -> {during} (+{grew})");
+    assert!(
+        grew < 1 << 30,
+        "the node set aside {grew} bytes for declared payloads"
+    );
+}

@@ -500,24 +500,37 @@ async fn read_message(recv: &mut RecvStream) -> Result<(WireMessage, Vec<u8>), T
         });
     }
     // `len <= MAX_PAYLOAD_BYTES`, checked just above.
-    let len = len as usize;
-    let mut payload = Vec::with_capacity(len);
-    while payload.len() < len {
-        match recv
-            .read_chunk(len - payload.len(), true)
+    let payload = read_growing(recv, len as usize, 0).await?;
+    Ok((msg, payload))
+}
+
+/// What is set aside for bytes a peer announced before any of them arrived.
+const FIRST_CHUNK: usize = 64 << 10;
+
+/// Reads exactly `len` bytes (`before` already read, for errors), growing the buffer as
+/// they arrive: nothing is allocated from a length the peer only declared.
+async fn read_growing(
+    recv: &mut RecvStream,
+    len: usize,
+    before: usize,
+) -> Result<Vec<u8>, TransportError> {
+    let mut buf = Vec::with_capacity(len.min(FIRST_CHUNK));
+    while buf.len() < len {
+        let chunk = recv
+            .read_chunk(len - buf.len(), true)
             .await
-            .map_err(closed)?
-        {
-            Some(chunk) => payload.extend_from_slice(&chunk.bytes),
+            .map_err(|e| TransportError::Closed(e.to_string()))?;
+        match chunk {
+            Some(chunk) => buf.extend_from_slice(&chunk.bytes),
             None => {
                 return Err(TransportError::Truncated {
-                    expected: len,
-                    got: payload.len(),
+                    expected: before + len,
+                    got: before + buf.len(),
                 });
             }
         }
     }
-    Ok((msg, payload))
+    Ok(buf)
 }
 
 async fn read_frame(recv: &mut RecvStream) -> Result<WireMessage, TransportError> {
@@ -551,23 +564,8 @@ pub(super) async fn read_frame_or_end(
             max: MAX_FRAME_BYTES,
         });
     }
-    let mut body = vec![0u8; n];
-    read_exact(recv, &mut body, 4).await?;
+    let body = read_growing(recv, n, 4).await?;
     decode_body(&body).map(Some)
-}
-
-async fn read_exact(
-    recv: &mut RecvStream,
-    buf: &mut [u8],
-    before: usize,
-) -> Result<(), TransportError> {
-    recv.read_exact(buf).await.map_err(|e| match e {
-        quinn::ReadExactError::FinishedEarly(got) => TransportError::Truncated {
-            expected: before + buf.len(),
-            got: before + got,
-        },
-        quinn::ReadExactError::ReadError(e) => TransportError::Closed(e.to_string()),
-    })
 }
 
 /// Serves one incoming connection: the token first, then requests.
