@@ -31,14 +31,70 @@ fn ask_the_head() {
     }
 }
 
-fn rss_bytes(pid: &str) -> u64 {
+/// A figure of `/proc/PID/status` (`VmRSS`, `VmSize`), in bytes.
+fn memory(pid: &str, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let kib: u64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap();
     kib << 10
+}
+
+/// A head started by `ray start --head` on 127.0.0.1 in a state directory of its own,
+/// stopped when dropped.
+struct Head {
+    dir: std::path::PathBuf,
+    pid: String,
+    address: String,
+}
+
+impl Head {
+    fn start(tag: &str, cpus: &str) -> Head {
+        let dir = std::env::temp_dir().join(format!("ray-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut head = Head {
+            dir,
+            pid: String::new(),
+            address: String::new(),
+        };
+        head.ray(&[
+            "start",
+            "--head",
+            "--num-cpus",
+            cpus,
+            "--node-ip-address",
+            "127.0.0.1",
+        ]);
+        let pids = std::fs::read_to_string(head.dir.join("pids")).unwrap();
+        let address = std::fs::read_to_string(head.dir.join("address")).unwrap();
+        head.pid = pids.split_whitespace().next().unwrap().to_string();
+        head.address = address.trim().to_string();
+        head
+    }
+
+    fn ray(&self, args: &[&str]) {
+        let out = Command::new(env!("CARGO_BIN_EXE_ray"))
+            .args(args)
+            .env("RAY_TMPDIR", &self.dir)
+            .output()
+            .expect("run ray");
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    fn join(&self) -> ray::transport::JoinAddress {
+        self.address.parse().unwrap()
+    }
+}
+
+impl Drop for Head {
+    fn drop(&mut self) {
+        if !self.pid.is_empty() {
+            self.ray(&["stop"]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// One attacker connection: opens streams (only one is allowed), announces a frame of
@@ -73,41 +129,14 @@ async fn tokio_timeout<F: std::future::Future>(f: F) -> Result<F::Output, ()> {
 
 #[test]
 fn a_flood_of_peers_without_the_token_is_contained() {
-    let dir = std::env::temp_dir().join(format!("ray-flood-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let ray_cmd = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_ray"))
-            .args(args)
-            .env("RAY_TMPDIR", &dir)
-            .output()
-            .expect("run ray");
-        assert!(out.status.success(), "{out:?}");
-    };
-    ray_cmd(&[
-        "start",
-        "--head",
-        "--num-cpus",
-        "1",
-        "--node-ip-address",
-        "127.0.0.1",
-    ]);
-    struct Stop<F: Fn(&[&str])>(F);
-    impl<F: Fn(&[&str])> Drop for Stop<F> {
-        fn drop(&mut self) {
-            (self.0)(&["stop"]);
-        }
-    }
-    let _stop = Stop(ray_cmd);
-    let pid = std::fs::read_to_string(dir.join("pids")).unwrap();
-    let pid = pid.split_whitespace().next().unwrap().to_string();
-    let address = std::fs::read_to_string(dir.join("address")).unwrap();
-    let join: ray::transport::JoinAddress = address.trim().parse().unwrap();
+    let head = Head::start("flood", "1");
+    let (pid, join) = (head.pid.clone(), head.join());
 
     // A driver with the token, connected before the flood.
-    let _ray = common::join(address.trim());
+    let _ray = common::join(&head.address);
     ask_the_head();
     std::thread::sleep(Duration::from_millis(300));
-    let before = rss_bytes(&pid);
+    let before = memory(&pid, "VmRSS");
 
     let config = ray::transport::client_config(join.fingerprint).unwrap();
     let t0 = Instant::now();
@@ -137,7 +166,7 @@ fn a_flood_of_peers_without_the_token_is_contained() {
         let sampler = actix_rt::spawn(async move {
             let mut peak = 0;
             for _ in 0..40 {
-                peak = peak.max(rss_bytes(&pid2));
+                peak = peak.max(memory(&pid2, "VmRSS"));
                 actix_rt::time::sleep(Duration::from_millis(100)).await;
             }
             peak
@@ -164,51 +193,14 @@ fn a_flood_of_peers_without_the_token_is_contained() {
     ask_the_head();
 }
 
-fn vm_size_bytes(pid: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmSize:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap();
-    kib << 10
-}
-
 /// A peer with the token declares 8 GiB payloads on four streams and sends a few bytes of
 /// each: the node sets aside nothing for what has not arrived (its address space, not
 /// only its resident memory, stays put).
 #[test]
 fn a_declared_8_gib_payload_allocates_nothing_before_it_arrives() {
-    let dir = std::env::temp_dir().join(format!("ray-declared-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let ray_cmd = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_ray"))
-            .args(args)
-            .env("RAY_TMPDIR", &dir)
-            .output()
-            .expect("run ray");
-        assert!(out.status.success(), "{out:?}");
-    };
-    ray_cmd(&[
-        "start",
-        "--head",
-        "--num-cpus",
-        "0",
-        "--node-ip-address",
-        "127.0.0.1",
-    ]);
-    struct Stop<F: Fn(&[&str])>(F);
-    impl<F: Fn(&[&str])> Drop for Stop<F> {
-        fn drop(&mut self) {
-            (self.0)(&["stop"]);
-        }
-    }
-    let _stop = Stop(ray_cmd);
-    let pid = std::fs::read_to_string(dir.join("pids")).unwrap();
-    let pid = pid.split_whitespace().next().unwrap().to_string();
-    let address = std::fs::read_to_string(dir.join("address")).unwrap();
-    let join: ray::transport::JoinAddress = address.trim().parse().unwrap();
-    let before = vm_size_bytes(&pid);
+    let head = Head::start("declared", "0");
+    let (pid, join) = (head.pid.clone(), head.join());
+    let before = memory(&pid, "VmSize");
     let config = ray::transport::client_config(join.fingerprint).unwrap();
     let me: ray::NodeId = rmp_serde::from_slice(&rmp_serde::to_vec(&0x8_6b_u64).unwrap()).unwrap();
     let during = actix_rt::System::new().block_on(async move {
@@ -237,7 +229,7 @@ fn a_declared_8_gib_payload_allocates_nothing_before_it_arrives() {
             streams.push((send, recv));
         }
         actix_rt::time::sleep(Duration::from_millis(500)).await;
-        let during = vm_size_bytes(&pid);
+        let during = memory(&pid, "VmSize");
         drop(streams);
         during
     });
