@@ -228,7 +228,8 @@ impl Config {
     /// to the file under `$RAY_TMPDIR/logs/` it sends the node's output to). The
     /// dashboard shows its last lines (`/api/logs`, `ray logs`); it is the only file any
     /// endpoint reads. The runtime does not write it itself: the process's tracing
-    /// subscriber (or its redirected stderr) does.
+    /// subscriber (or its redirected stderr) does. The node opens it once, at start (so
+    /// it must exist by then), and always reads that file, whatever the path names later.
     ///
     /// # Examples
     /// ```

@@ -59,8 +59,11 @@ pub(crate) struct Node {
     pub(crate) join_address: std::sync::OnceLock<crate::transport::JoinAddress>,
     /// Where this node serves the dashboard, and the handle that stops it.
     pub(crate) dashboard: std::sync::OnceLock<crate::dashboard::Served>,
-    /// The file its log goes to (`Config::log_file`).
+    /// The file its log goes to (`Config::log_file`), and that file as opened when the
+    /// node started: what `/api/logs` reads, so that replacing the path later (with a
+    /// symlink to another file, say) shows nothing else.
     pub(crate) log_file: Option<std::path::PathBuf>,
+    pub(crate) log: Option<std::fs::File>,
     /// The cluster's node table as this node last saw it (empty on a lone node).
     pub(crate) view: parking_lot::RwLock<Vec<crate::transport::WireNode>>,
     /// Resource requests no live node can meet, cluster-wide (from the head).

@@ -184,6 +184,14 @@ fn a_nodes_log_file_is_shown_and_no_other_file_is() {
     assert_eq!(l["lines"], serde_json::json!(["log line 499"]));
     let (status, _) = get(&url, "/api/logs?node_id=no-such-node");
     assert_eq!(status, 404);
+    // Someone swaps the log's path for a symlink to a secret: the node still serves the
+    // file it opened at start, never what the path names now.
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "the secret\n").unwrap();
+    std::fs::remove_file(&log).unwrap();
+    std::os::unix::fs::symlink(&secret, &log).unwrap();
+    let l = json(&url, "/api/logs?lines=1");
+    assert_eq!(l["lines"], serde_json::json!(["log line 499"]), "{l}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -1,7 +1,6 @@
 //! `/api/logs`: the last lines of a node's log file. Only the file the node was started
 //! with (`Config::log_file`) is ever read: the request names a node, never a path.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use actix_web::web;
@@ -42,7 +41,16 @@ pub(super) fn logs_of(node: &Arc<Node>, query: &str) -> Value {
                       subscriber writes (nodes started with `ray start` log to a file)",
         });
     };
-    match tail(path, lines) {
+    let Some(file) = &node.log else {
+        return serde_json::json!({
+            "node_id": node_id,
+            "error": format!(
+                "{} could not be opened when the node started (create it before ray::init)",
+                path.display()
+            ),
+        });
+    };
+    match tail(file, lines) {
         Ok(lines) => serde_json::json!({
             "node_id": node_id, "file": path.display().to_string(), "lines": lines,
         }),
@@ -53,14 +61,22 @@ pub(super) fn logs_of(node: &Arc<Node>, query: &str) -> Value {
     }
 }
 
-/// The last `n` lines of the file (at most `MAX_BYTES` from its end).
-fn tail(path: &std::path::Path, n: usize) -> std::io::Result<Vec<String>> {
-    let mut f = std::fs::File::open(path)?;
+/// The last `n` lines of the file (at most `MAX_BYTES` from its end), read at positions:
+/// concurrent requests share the handle, not an offset.
+fn tail(f: &std::fs::File, n: usize) -> std::io::Result<Vec<String>> {
+    use std::os::unix::fs::FileExt;
     let len = f.metadata()?.len();
     let from = len.saturating_sub(MAX_BYTES);
-    f.seek(SeekFrom::Start(from))?;
-    let mut bytes = Vec::with_capacity((len - from) as usize);
-    f.read_to_end(&mut bytes)?;
+    // At most MAX_BYTES (4 MiB), so it fits in usize.
+    let mut bytes = vec![0u8; (len - from) as usize];
+    let mut got = 0;
+    while got < bytes.len() {
+        match f.read_at(&mut bytes[got..], from + got as u64)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    bytes.truncate(got);
     let text = String::from_utf8_lossy(&bytes);
     let mut lines: Vec<&str> = text.lines().collect();
     // A read starting mid-file begins mid-line.
@@ -125,9 +141,11 @@ mod tests {
         let path = std::env::temp_dir().join(format!("ray-tail-{}.log", std::process::id()));
         let text: String = (0..1000).map(|i| format!("line {i}\n")).collect();
         std::fs::write(&path, text).unwrap();
-        assert_eq!(tail(&path, 2).unwrap(), vec!["line 998", "line 999"]);
-        assert_eq!(tail(&path, 5000).unwrap().len(), 1000);
+        let file = std::fs::File::open(&path).unwrap();
+        assert_eq!(tail(&file, 2).unwrap(), vec!["line 998", "line 999"]);
+        assert_eq!(tail(&file, 5000).unwrap().len(), 1000);
+        // The open file is read, whatever the path names later.
         std::fs::remove_file(&path).unwrap();
-        assert!(tail(&path, 2).is_err());
+        assert_eq!(tail(&file, 1).unwrap(), vec!["line 999"]);
     }
 }

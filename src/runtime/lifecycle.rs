@@ -254,6 +254,11 @@ pub(crate) fn start(config: Config) -> Result<Global> {
         });
     let spill = config.spill_settings();
     let log_file = config.log_file.clone();
+    let log = log_file.as_deref().and_then(|path| {
+        std::fs::File::open(path)
+            .map_err(|e| tracing::warn!(file = %path.display(), error = %e, "cannot open the node's log file"))
+            .ok()
+    });
     let namespace = config.namespace.clone().unwrap_or_else(|| "default".into());
     let executors = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -315,6 +320,7 @@ pub(crate) fn start(config: Config) -> Result<Global> {
                     join_address: OnceLock::new(),
                     dashboard: OnceLock::new(),
                     log_file,
+                    log,
                     view: parking_lot::RwLock::new(Vec::new()),
                     demands: parking_lot::RwLock::new(Vec::new()),
                     jobs: parking_lot::RwLock::new(Vec::new()),
