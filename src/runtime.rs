@@ -197,7 +197,7 @@ impl Wake for ThreadWaker {
 }
 
 /// How long a blocked caller spins before parking: a reply is often microseconds away,
-/// and parking plus a wake-up costs ~16 µs here (MEASURED.md).
+/// and parking plus a wake-up costs ~16 µs here (docs/machine-limits.md).
 const SPIN: Duration = Duration::from_micros(200);
 
 /// Runs a future to completion on the calling thread, releasing the caller's CPU to the

@@ -168,7 +168,7 @@ pub(crate) struct NodeManager {
 }
 
 /// Most tasks one lease takes at once: enough to amortize the hand-off (~16 µs per thread
-/// wake-up, MEASURED.md), few enough that a long task delays little behind it.
+/// wake-up, docs/machine-limits.md), few enough that a long task delays little behind it.
 const MAX_BATCH: usize = 64;
 
 impl NodeManager {

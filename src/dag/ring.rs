@@ -14,7 +14,7 @@ use crate::Result;
 
 /// How long a waiting consumer stays awake (yielding its CPU) before it parks: a value is
 /// usually microseconds away in a running graph, and waking a parked thread costs ~16 µs
-/// on this kind of VM (MEASURED.md).
+/// on this kind of VM (docs/machine-limits.md).
 pub(crate) const SPIN: Duration = Duration::from_micros(100);
 
 /// Busy-wait rounds (a few hundred nanoseconds) before the first yield.

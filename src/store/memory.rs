@@ -2,7 +2,7 @@
 //! ready (a shared pointer to the value) or failed (the error every reader gets).
 //!
 //! It is a lock-protected table rather than an actor on purpose: `get` and `put` from any
-//! thread must not hop threads (a hop costs ~16 µs here, MEASURED.md), exactly as Ray's
+//! thread must not hop threads (a hop costs ~16 µs here, docs/machine-limits.md), exactly as Ray's
 //! core worker keeps its in-process memory store next to the caller.
 
 use std::any::Any;
