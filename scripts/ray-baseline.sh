@@ -8,7 +8,7 @@
 #
 # Creates bench-venv/ (git-ignored) with ray (2.60.* if PyPI has it) and numpy when missing.
 # Ray runs inside `unshare -n` with only loopback up: it must not bind the machine's
-# external address (see MEASURED.md). Needs root (or user namespaces) for unshare.
+# external address (see docs/machine-limits.md). Needs root (or user namespaces) for unshare.
 set -euo pipefail
 
 die() { echo "ray-baseline: $*" >&2; exit 1; }
