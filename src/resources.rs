@@ -131,6 +131,12 @@ impl Resources {
     }
 
     /// Quantities as floats, for reporting.
+    /// How much of each resource of this total `free` has, zero included: a resource
+    /// missing from such a map is one whose free amount is unknown, never all used.
+    pub(crate) fn free_map(&self, free: &Resources) -> BTreeMap<String, f64> {
+        self.0.keys().map(|k| (k.clone(), free.get(k))).collect()
+    }
+
     pub(crate) fn to_map(&self) -> BTreeMap<String, f64> {
         self.0
             .iter()

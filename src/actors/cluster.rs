@@ -229,7 +229,7 @@ pub(crate) async fn start(
         alive: true,
         // Nothing runs yet: all of it is free.
         load: NodeLoad {
-            available: available_of(&node.total, &node.total),
+            available: node.total.free_map(&node.total).into_iter().collect(),
             total: wire_resources(&node.total),
             ..NodeLoad::default()
         },
@@ -315,7 +315,7 @@ pub(crate) async fn start(
         }
         agent.peers.lock().insert(
             head_node_id(&node.view.read(), head.addr).unwrap_or(node_id),
-            futures::future::ready(Ok(peer)).boxed().shared(),
+            link::connected(peer),
         );
     }
     let addr = ctx.run(agent);
@@ -353,26 +353,13 @@ fn serving_worker_process() -> bool {
 
 fn load_of(stats: &super::NodeStats, store_bytes: usize) -> NodeLoad {
     NodeLoad {
-        available: available_of(&stats.total, &stats.available),
+        available: stats.total.free_map(&stats.available).into_iter().collect(),
         pending: (stats.queued + stats.waiting_for_deps) as u64,
         running: stats.running as u64,
         infeasible: stats.infeasible.clone(),
         object_store_bytes: store_bytes as u64,
         total: wire_resources(&stats.total),
     }
-}
-
-/// What is free of each resource in `total`, zero included: a resource missing from a
-/// load's `available` means its figure is unknown, never that it is all used.
-fn available_of(total: &Resources, free: &Resources) -> Vec<(String, f64)> {
-    total
-        .to_map()
-        .into_keys()
-        .map(|k| {
-            let v = free.get(&k);
-            (k, v)
-        })
-        .collect()
 }
 
 /// The node's current load, for its heartbeat.
@@ -413,6 +400,12 @@ impl ClusterAgent {
             self.forget_node(n.node_id);
             self.restart_actors_on(n.node_id);
         }
+        self.store_view(nodes);
+    }
+
+    /// Replaces this node's copy of the table (telling the node manager when membership
+    /// or what a node offers changed), without acting on deaths.
+    fn store_view(&self, nodes: Vec<WireNode>) {
         if let Some(node) = self.node.upgrade() {
             let changed = {
                 let mut view = node.view.write();
@@ -491,12 +484,11 @@ impl ClusterAgent {
         self.publish(nodes);
     }
 
-    /// Head: sends the current view to every live member and driver but `joined` (which
-    /// has it in its answer), so a node that joined is known everywhere at once, not a
-    /// heartbeat later.
-    fn push_view(&mut self, joined: crate::ids::NodeId, ctx: &mut Context<Self>) {
-        let view = self.view_message();
-        let WireMessage::View { nodes, jobs, .. } = &view else {
+    /// Head: sends `view` (its current one) to every live member and driver but `joined`
+    /// (which has it in its answer), so a node that joined is known everywhere at once,
+    /// not a heartbeat later.
+    fn push_view(&self, joined: NodeId, view: &WireMessage, ctx: &mut Context<Self>) {
+        let WireMessage::View { nodes, jobs, .. } = view else {
             return;
         };
         let skip = [self.node_id, joined];
@@ -540,11 +532,13 @@ impl ClusterAgent {
     /// What requests need to run outside the agent.
     fn link(&self) -> Link {
         Link {
-            node: self.node.clone(),
             peers: self.peers.clone(),
-            endpoint: self.endpoint.clone(),
-            token: self.token.clone(),
-            patience: self.timeout + self.heartbeat * 2,
+            dial: link::Dial {
+                node: self.node.clone(),
+                endpoint: self.endpoint.clone(),
+                token: self.token.clone(),
+                patience: self.timeout + self.heartbeat * 2,
+            },
         }
     }
 
@@ -643,8 +637,9 @@ impl Actor for ClusterAgent {
                     if let (Some(load), Some((n, _))) = (load, act.table.get_mut(&own)) {
                         n.load = load;
                     }
-                    // The head's own copy carries the loads heartbeats brought too.
-                    act.publish(act.table_view());
+                    // The head's own copy carries the loads heartbeats brought too
+                    // (deaths were acted on when `detect_failures` found them).
+                    act.store_view(act.table_view());
                 }));
                 return;
             }

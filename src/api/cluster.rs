@@ -82,16 +82,11 @@ pub(crate) fn nodes_of(node: &Node, stats: &crate::actors::NodeStats) -> Vec<Nod
 /// `node`'s own entry from its current `stats`: every resource's free amount, zero
 /// included (a missing one would read as unknown).
 fn here(node: &Node, stats: &crate::actors::NodeStats) -> NodeInfo {
-    let total = stats.total.to_map();
-    let available = total
-        .keys()
-        .map(|k| (k.clone(), stats.available.get(k)))
-        .collect();
     NodeInfo {
         node_id: node.id,
         alive: !node.shut_down.load(std::sync::atomic::Ordering::Relaxed),
-        resources: total,
-        available,
+        resources: stats.total.to_map(),
+        available: stats.total.free_map(&stats.available),
         pending_tasks: (stats.queued + stats.waiting_for_deps) as u64,
         running_tasks: stats.running as u64,
         object_store_bytes: node.store.summary().bytes_used as u64,

@@ -201,14 +201,14 @@ impl Handler<Admit> for ClusterAgent {
         let Admit { node, peer } = msg;
         let joined = node.node_id;
         tracing::info!(node_id = %self.node_id, joined = %joined, addr = %node.addr, "node joined");
-        self.peers.lock().insert(
-            joined,
-            futures::FutureExt::shared(futures::FutureExt::boxed(futures::future::ready(Ok(peer)))),
-        );
+        self.peers
+            .lock()
+            .insert(joined, super::link::connected(peer));
         self.table.insert(joined, (node, Instant::now()));
         self.publish(self.table_view());
-        self.push_view(joined, ctx);
-        MessageResult(self.view_message())
+        let view = self.view_message();
+        self.push_view(joined, &view, ctx);
+        MessageResult(view)
     }
 }
 

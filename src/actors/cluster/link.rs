@@ -31,25 +31,29 @@ const RETRY_MAX: Duration = Duration::from_millis(200);
 /// it meanwhile, so a burst of requests opens one connection.
 pub(super) type Connecting = futures::future::Shared<BoxFuture<'static, Result<Peer>>>;
 
+/// A connection already open, as the agent keeps it.
+pub(super) fn connected(peer: Peer) -> Connecting {
+    futures::future::ready(Ok(peer)).boxed().shared()
+}
+
 /// The agent's connections, for requests that run outside it.
 #[derive(Clone)]
 pub(super) struct Link {
-    pub(super) node: Weak<Node>,
     pub(super) peers: Arc<parking_lot::Mutex<HashMap<NodeId, Connecting>>>,
+    pub(super) dial: Dial,
+}
+
+/// What opening a connection needs: kept apart from `peers`, so that a pending connect
+/// kept in `peers` does not keep `peers` alive.
+#[derive(Clone)]
+pub(super) struct Dial {
+    pub(super) node: Weak<Node>,
     pub(super) endpoint: Arc<Endpoint>,
     pub(super) token: String,
     /// How long a node that cannot be reached is tried before it reads as dead: the
     /// head's node timeout plus two heartbeats, by which time the head has declared a
     /// node that really died dead and this node's table says so.
     pub(super) patience: Duration,
-}
-
-/// What opening a connection needs of the link.
-struct Dial {
-    node: Weak<Node>,
-    endpoint: Arc<Endpoint>,
-    token: String,
-    patience: Duration,
 }
 
 impl Dial {
@@ -107,7 +111,7 @@ impl Link {
     /// A node this node's copy of the table does not list yet (it joined after the last
     /// view arrived) or that does not answer yet (a handshake under load) is tried again
     /// until it answers or the head declares it dead: only the head's verdict, or its
-    /// silence past its `patience`, reads as [`Error::NodeDied`].
+    /// silence past [`Dial::patience`], reads as [`Error::NodeDied`].
     pub(super) fn peer(
         &self,
         target: NodeId,
@@ -117,17 +121,7 @@ impl Link {
             let mut peers = self.peers.lock();
             peers
                 .entry(target)
-                .or_insert_with(|| {
-                    // Not the whole link: a pending connect kept in `peers` must not
-                    // keep `peers` alive.
-                    let dial = Dial {
-                        node: self.node.clone(),
-                        endpoint: self.endpoint.clone(),
-                        token: self.token.clone(),
-                        patience: self.patience,
-                    };
-                    dial.connect(target, at).boxed().shared()
-                })
+                .or_insert_with(|| self.dial.clone().connect(target, at).boxed().shared())
                 .clone()
         };
         let peers = self.peers.clone();
