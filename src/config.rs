@@ -80,6 +80,25 @@ impl Config {
         self
     }
 
+    /// Custom resources as `ray start --resources` and `RAY_RESOURCES` write them:
+    /// `name=amount,name=amount`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming `source` and the entry that is not
+    /// `name=amount`.
+    ///
+    /// # Examples
+    /// ```
+    /// let c = ray::Config::new().resource_list("disk=2,gpu_box=1", "--resources").unwrap();
+    /// assert!(ray::Config::new().resource_list("disk", "--resources").is_err());
+    /// # let _ = c;
+    /// ```
+    #[doc(hidden)]
+    pub fn resource_list(mut self, list: &str, source: &str) -> Result<Self> {
+        self.resources.extend(resource_list(list, source)?);
+        Ok(self)
+    }
+
     /// Starts a cluster head in this process: a QUIC endpoint other nodes join (its
     /// address is in `runtime_context().cluster_address()`), the node table, and this
     /// node's own resources.
@@ -315,17 +334,8 @@ impl Config {
             self.namespace = std::env::var("RAY_NAMESPACE").ok();
         }
         if let Ok(list) = std::env::var("RAY_RESOURCES") {
-            // `name=amount,name=amount`, as `ray start --resources` takes them.
-            for item in list.split(',').filter(|s| !s.is_empty()) {
-                let (name, amount) = item.split_once('=').ok_or_else(|| {
-                    Error::InvalidArgument(format!(
-                        "RAY_RESOURCES entries are name=amount, got `{item}`"
-                    ))
-                })?;
-                let amount = amount.parse::<f64>().map_err(|_| {
-                    Error::InvalidArgument(format!("RAY_RESOURCES: `{amount}` is not a number"))
-                })?;
-                self.resources.entry(name.to_string()).or_insert(amount);
+            for (name, amount) in resource_list(&list, "RAY_RESOURCES")? {
+                self.resources.entry(name).or_insert(amount);
             }
         }
         for (var, slot) in [
@@ -426,4 +436,20 @@ impl Config {
         }
         Ok(r)
     }
+}
+
+/// `name=amount,name=amount`, read from `source` (named in errors).
+fn resource_list(list: &str, source: &str) -> Result<Vec<(String, f64)>> {
+    list.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            let (name, amount) = item.split_once('=').ok_or_else(|| {
+                Error::InvalidArgument(format!("{source} entries are name=amount, got `{item}`"))
+            })?;
+            let amount = amount.parse::<f64>().map_err(|_| {
+                Error::InvalidArgument(format!("{source}: `{amount}` is not a number"))
+            })?;
+            Ok((name.to_string(), amount))
+        })
+        .collect()
 }

@@ -141,17 +141,10 @@ fn parse(args: &[String]) -> CliResult<Opts> {
 
 fn config(o: &Opts) -> CliResult<ray::Config> {
     let mut c = ray::Config::new().port(o.port).without_job();
-    for item in o
-        .resources
-        .iter()
-        .flat_map(|r| r.split(','))
-        .filter(|s| !s.is_empty())
-    {
-        let (name, amount) = item
-            .split_once('=')
-            .and_then(|(n, a)| Some((n, a.parse::<f64>().ok()?)))
-            .ok_or_else(|| format!("--resources takes name=amount,..., got `{item}`"))?;
-        c = c.resource(name, amount);
+    if let Some(list) = &o.resources {
+        c = c
+            .resource_list(list, "--resources")
+            .map_err(|e| e.to_string())?;
     }
     if let Some(n) = o.num_cpus {
         c = c.num_cpus(n);

@@ -10,25 +10,8 @@ use super::CliResult;
 /// cluster at `address`, or of the one `ray start` started here: this command joins it
 /// as a node of its own and asks the other nodes over the cluster's QUIC links.
 fn get(address: Option<&str>, what: &str, query: &str) -> CliResult<Value> {
-    connect(address)?;
+    super::state::connect(address)?;
     ray::__private::cluster_state(what, query).map_err(|e| e.to_string())
-}
-
-/// Joins the cluster once per command, as a tool (no job).
-fn connect(address: Option<&str>) -> CliResult {
-    if ray::is_initialized() {
-        return Ok(());
-    }
-    let address = match address {
-        Some(a) => a.to_string(),
-        None => super::state::read("address").ok_or_else(|| {
-            "no cluster found: pass --address (or set RAY_ADDRESS), or start one with `ray start --head`"
-                .to_string()
-        })?,
-    };
-    // Joining brings the head's node and job tables: which nodes to ask is known at once.
-    ray::init_with(ray::Config::new().address(address.trim()).without_job())
-        .map_err(|e| e.to_string())
 }
 
 fn text(v: &Value) -> String {

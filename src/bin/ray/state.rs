@@ -59,9 +59,8 @@ fn check_private(dir: &Path) -> CliResult {
     }
 }
 
-/// The state directory, created (0700) and checked.
-pub(super) fn dir() -> CliResult<PathBuf> {
-    let dir = location()?;
+/// `dir`, created (0700) when missing, and checked.
+fn private_dir(dir: PathBuf) -> CliResult<PathBuf> {
     if std::fs::symlink_metadata(&dir).is_err() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -73,17 +72,14 @@ pub(super) fn dir() -> CliResult<PathBuf> {
     Ok(dir)
 }
 
+/// The state directory, created (0700) and checked.
+pub(super) fn dir() -> CliResult<PathBuf> {
+    private_dir(location()?)
+}
+
 /// Its `logs` directory, created (0700) and checked.
 pub(super) fn logs() -> CliResult<PathBuf> {
-    let logs = dir()?.join("logs");
-    if std::fs::symlink_metadata(&logs).is_err() {
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&logs)
-            .map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
-    }
-    check_private(&logs)?;
-    Ok(logs)
+    private_dir(dir()?.join("logs"))
 }
 
 /// Opens a new file of the state directory for writing, readable by this user only.
@@ -149,4 +145,22 @@ pub(super) fn our_nodes() -> Vec<u32> {
             (start_time(pid) == Some(started)).then_some(pid)
         })
         .collect()
+}
+
+/// Joins the cluster at `address`, or the one `ray start` started here, as a tool (no
+/// job), once per command. Joining brings the head's node and job tables, loads
+/// included: a command can ask at once.
+pub(super) fn connect(address: Option<&str>) -> CliResult {
+    if ray::is_initialized() {
+        return Ok(());
+    }
+    let address = match address {
+        Some(a) => a.to_string(),
+        None => read("address").ok_or_else(|| {
+            "no cluster found: pass --address (or set RAY_ADDRESS), or start one with `ray start --head`"
+                .to_string()
+        })?,
+    };
+    ray::init_with(ray::Config::new().address(address.trim()).without_job())
+        .map_err(|e| e.to_string())
 }

@@ -11,16 +11,7 @@ pub(super) fn status(args: &[String]) -> CliResult {
     if o.interval.is_some() && !o.watch {
         return Err(format!("--interval goes with --watch\n{USAGE}"));
     }
-    let address = match o.address {
-        Some(a) => a,
-        None => super::state::read("address").ok_or_else(|| {
-            "no cluster found: pass --address or start one with `ray start --head`".to_string()
-        })?,
-    };
-    ray::init_with(ray::Config::new().address(address.trim()).without_job())
-        .map_err(|e| e.to_string())?;
-    // Loads arrive with heartbeats: give every node one interval to report.
-    std::thread::sleep(Duration::from_millis(700));
+    super::state::connect(o.address.as_deref())?;
     let result = if o.watch {
         let every = Duration::from_secs_f64(o.interval.unwrap_or(2.0));
         let tty = std::io::stdout().is_terminal();
