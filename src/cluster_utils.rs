@@ -77,6 +77,11 @@ impl NodeConfig {
         self.config = self.config.node_timeout(timeout);
         self
     }
+    /// How many dead nodes the head keeps listing ([`Config::max_dead_nodes`]).
+    pub fn max_dead_nodes(mut self, n: usize) -> Self {
+        self.config = self.config.max_dead_nodes(n);
+        self
+    }
 }
 
 /// A node of a [`Cluster`].

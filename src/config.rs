@@ -32,6 +32,7 @@ pub struct Config {
     pub(crate) node_ip_address: Option<String>,
     pub(crate) heartbeat: Option<Duration>,
     pub(crate) node_timeout: Option<Duration>,
+    pub(crate) max_dead_nodes: Option<usize>,
     /// The node runs no driver program (a CLI command, a test cluster's node): it is not
     /// listed in the head's job table.
     pub(crate) no_job: bool,
@@ -147,6 +148,20 @@ impl Config {
     /// (default 10 s).
     pub fn node_timeout(mut self, timeout: Duration) -> Self {
         self.node_timeout = Some(timeout);
+        self
+    }
+
+    /// How many dead nodes the head keeps listing (`ray status`, `ray list nodes`, the
+    /// dashboard) before it forgets the oldest (default 1000, as Ray's
+    /// `maximum_gcs_dead_node_cached_count`; env `RAY_maximum_gcs_dead_node_cached_count`).
+    ///
+    /// # Examples
+    /// ```
+    /// let config = ray::Config::new().max_dead_nodes(100);
+    /// # let _ = config;
+    /// ```
+    pub fn max_dead_nodes(mut self, n: usize) -> Self {
+        self.max_dead_nodes = Some(n);
         self
     }
 
@@ -337,6 +352,15 @@ impl Config {
             for (name, amount) in resource_list(&list, "RAY_RESOURCES")? {
                 self.resources.entry(name).or_insert(amount);
             }
+        }
+        if self.max_dead_nodes.is_none()
+            && let Ok(v) = std::env::var("RAY_maximum_gcs_dead_node_cached_count")
+        {
+            self.max_dead_nodes = Some(v.parse().map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "RAY_maximum_gcs_dead_node_cached_count must be a count, got `{v}`"
+                ))
+            })?);
         }
         for (var, slot) in [
             ("RAY_HEARTBEAT_MS", &mut self.heartbeat),

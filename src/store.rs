@@ -12,7 +12,8 @@ mod spill;
 
 pub use memory::MemorySummary;
 pub use memory::StoredValue;
-pub(crate) use memory::{Elsewhere, MemoryStore};
+pub(crate) use memory::Encoded;
+pub(crate) use memory::{AnyValue, Elsewhere, MemoryStore};
 pub use object_ref::RawRef;
 pub(crate) use object_ref::downcast as object_ref_downcast;
 pub(crate) use object_ref::{Cancel, CancelHook, RefInner};

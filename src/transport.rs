@@ -11,7 +11,7 @@ mod quic;
 mod tls;
 
 pub use addr::{check_local, default_route_ip, resolve, route_source};
-pub use bulk::Bulk;
+pub use bulk::{Bulk, Piece};
 pub use channel::{Channel, DagArg, DagOp, DagPartSpec, DagPeer};
 pub(crate) use frame::decode_body;
 pub use frame::{
@@ -20,6 +20,7 @@ pub use frame::{
 };
 pub use quic::{Endpoint, Exchange, JoinAddress, MAX_PAYLOAD_BYTES, Peer, Service};
 pub use tls::Identity;
+pub(crate) use tls::MAX_STREAMS;
 
 /// The QUIC client configuration that trusts only the certificate with SHA-256 `pin`,
 /// for tests that speak QUIC to a node without our handshake (e.g. an attacker without

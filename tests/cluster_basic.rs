@@ -379,3 +379,66 @@ fn one_large_object_passed_to_tasks_on_several_nodes_arrives_whole_on_each() {
         assert_eq!(ran_on, node);
     }
 }
+
+/// A value that takes long to decode, as a large one does (1 GiB is about a second of
+/// copying into fresh memory): 4 MiB that take 3 s.
+#[derive(Clone, serde::Serialize)]
+struct SlowToDecode(serde_bytes::ByteBuf);
+
+impl<'de> serde::Deserialize<'de> for SlowToDecode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        std::thread::sleep(Duration::from_secs(3));
+        serde_bytes::ByteBuf::deserialize(d).map(SlowToDecode)
+    }
+}
+
+#[ray::remote]
+fn make_slow() -> SlowToDecode {
+    SlowToDecode(serde_bytes::ByteBuf::from(vec![5u8; 4 << 20]))
+}
+
+#[ray::remote]
+fn slow_len(refs: Vec<ray::ObjectRef<SlowToDecode>>) -> Result<u64, String> {
+    let v = ray::get(&refs[0]).map_err(|e| e.to_string())?;
+    Ok(v.0.len() as u64)
+}
+
+/// Decoding a large value pulled from another node never runs on the thread that sends
+/// the node's heartbeats: the puller stays alive through a decode three times longer than
+/// the node timeout.
+#[test]
+fn a_long_decode_does_not_stop_heartbeats() {
+    common::tracing();
+    let mut cluster = Cluster::new(
+        NodeConfig::new()
+            .num_cpus(0.0)
+            .node_timeout(Duration::from_secs(1)),
+    )
+    .unwrap();
+    cluster
+        .add_node(NodeConfig::new().num_cpus(1.0).resource("maker", 1.0))
+        .unwrap();
+    let puller = cluster
+        .add_node(NodeConfig::new().num_cpus(1.0).resource("puller", 1.0))
+        .unwrap();
+    cluster.wait_for_nodes().unwrap();
+    let _ray = common::init_with(ray::Config::new().address(cluster.address()));
+    let made = make_slow.options().resource("maker", 1.0).remote();
+    ray::wait(std::slice::from_ref(&made), 1, None).unwrap();
+    let len = slow_len.options().resource("puller", 1.0).remote(vec![made]);
+    let t = std::time::Instant::now();
+    loop {
+        let done = ray::wait(std::slice::from_ref(&len), 1, Some(Duration::from_millis(100))).unwrap();
+        if !done.0.is_empty() {
+            break;
+        }
+        let alive = ray::nodes()
+            .unwrap()
+            .iter()
+            .any(|n| n.node_id == puller.node_id() && n.alive);
+        assert!(alive, "the puller was marked dead {:?} into its pull", t.elapsed());
+        assert!(t.elapsed() < Duration::from_secs(60), "the pull never ended");
+    }
+    assert!(t.elapsed() >= Duration::from_secs(3), "the decode was not slow");
+    assert_eq!(ray::get(&len).unwrap(), 4 << 20);
+}

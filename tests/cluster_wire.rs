@@ -213,3 +213,159 @@ fn cluster_nodes(cluster: &Cluster) -> Vec<ray::NodeId> {
 fn node_id(n: u64) -> ray::NodeId {
     rmp_serde::from_slice(&rmp_serde::to_vec(&n).unwrap()).unwrap()
 }
+
+/// Calls that arrive ahead of their turn wait, within bounds: a call too far ahead of
+/// its caller's next one, or one more than the node keeps waiting, is refused at once
+/// (naming the bound), and calls whose streams closed make room again.
+#[test]
+fn calls_out_of_order_wait_within_bounds() {
+    common::tracing();
+    let _guard = common::exclusive();
+    let cluster = Cluster::new(NodeConfig::new().num_cpus(1.0)).unwrap();
+    let join: JoinAddress = cluster.address().parse().unwrap();
+    let lone = Box1::remote();
+    let actor_id = lone.id();
+    let node_id = ray::runtime_context().node_id();
+    let class = format!("{}::Box1", module_path!());
+    actix_rt::System::new().block_on(async move {
+        let (peer, _endpoint) = common::bare_peer(&join, node_id).await;
+        // The head hosts an actor for this peer.
+        let create = WireMessage::CreateActor {
+            class,
+            actor_id,
+            options: rmp_serde::to_vec(&ray::ActorOptions::default()).unwrap(),
+            failed: None,
+            resume: None,
+        };
+        assert_eq!(ask(&peer, create, &args(&[])).await, WireMessage::Ack);
+        let call = move |caller, seq| WireMessage::CallActor {
+            actor_id,
+            caller,
+            seq,
+            method: "one".into(),
+            failed: false,
+        };
+        let none = args(&[]);
+        // In order: answered.
+        let ok = ask(&peer, call(1, 0), &none).await;
+        assert_eq!(ok, WireMessage::TaskResult { error: None });
+        // Far ahead of the caller's next call: refused at once.
+        let e = task_error(ask(&peer, call(1, 1 << 20), &none).await);
+        assert!(
+            matches!(&e, ray::Error::InvalidArgument(m) if m.contains("calls ahead")),
+            "{e:?}"
+        );
+        // Nine calls of 128 MiB each that wait for a call 0 that never comes (from a
+        // second connection): eight fill the node's 1 GiB for waiting arguments, and
+        // whichever arrives last is refused at once.
+        let (flood, _flood_endpoint) = common::bare_peer(&join, node_id).await;
+        let big = std::sync::Arc::new(vec![0u8; 128 << 20]);
+        let mut waiting: Vec<_> = (1..=9)
+            .map(|seq| {
+                let (flood, big) = (flood.clone(), big.clone());
+                actix_rt::spawn(async move { flood.request_with(&call(2, seq), &big).await })
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let refused = loop {
+            assert!(Instant::now() < deadline, "no call was refused");
+            if let Some(i) = waiting.iter().position(|w| w.is_finished()) {
+                break waiting.swap_remove(i).await.unwrap().unwrap().0;
+            }
+            actix_rt::time::sleep(Duration::from_millis(50)).await;
+        };
+        let refused = task_error(refused);
+        assert!(
+            matches!(&refused, ray::Error::InvalidArgument(m) if m.contains("waiting for their turn")),
+            "{refused:?}"
+        );
+        actix_rt::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            waiting.iter().all(|w| !w.is_finished()),
+            "the other eight wait"
+        );
+        // Their connection closes: the node drops them, and a large call may wait again.
+        flood.close("done");
+        for w in waiting {
+            assert!(w.await.unwrap().is_err(), "a waiting call was answered");
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for caller in 10.. {
+            assert!(Instant::now() < deadline, "calls are still refused");
+            let msg = call(caller, 1);
+            let again = peer.request_with(&msg, &big);
+            match tokio::time::timeout(Duration::from_secs(2), again).await {
+                // It waits for its turn: room was made.
+                Err(_) => break,
+                // The node has not seen the connection close yet.
+                Ok(answer) => {
+                    let e = task_error(answer.unwrap().0);
+                    assert!(matches!(&e, ray::Error::InvalidArgument(_)), "{e:?}");
+                    actix_rt::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        // The actor still serves its callers.
+        let ok = ask(&peer, call(1, 1), &none).await;
+        assert_eq!(ok, WireMessage::TaskResult { error: None });
+    });
+    drop(lone);
+}
+
+/// The head forgets dead nodes beyond `max_dead_nodes`, those that died first: a peer
+/// that joins and leaves again and again cannot grow the node table without bound.
+#[test]
+fn the_head_keeps_only_the_latest_dead_nodes() {
+    common::tracing();
+    let _guard = common::exclusive();
+    let cluster = Cluster::new(
+        NodeConfig::new()
+            .num_cpus(1.0)
+            .node_timeout(Duration::from_secs(1))
+            .max_dead_nodes(2),
+    )
+    .unwrap();
+    let join: JoinAddress = cluster.address().parse().unwrap();
+    let fingerprint = ray::build_fingerprint();
+    let ids: Vec<ray::NodeId> = (1..=4).map(|i| node_id(0xdead_0000 + i)).collect();
+    let joined = ids.clone();
+    actix_rt::System::new().block_on(async move {
+        let mut alive = Vec::new();
+        for id in joined {
+            let (peer, endpoint) = common::bare_peer(&join, id).await;
+            let node = ray::transport::WireNode {
+                node_id: id,
+                addr: endpoint.local_addr().unwrap(),
+                fingerprint: endpoint.join_address().unwrap().fingerprint,
+                resources: vec![("CPU".into(), 1.0)],
+                alive: true,
+                load: Default::default(),
+            };
+            let answer = ask(&peer, WireMessage::Join { node, fingerprint }, &[]).await;
+            assert!(matches!(answer, WireMessage::View { .. }), "{answer:?}");
+            alive.push((peer, endpoint));
+            // Each one is last heard from later than the one before.
+            actix_rt::time::sleep(Duration::from_millis(300)).await;
+        }
+        // They never send a heartbeat: all four die.
+    });
+    ray::init_with(ray::Config::new().address(cluster.address())).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let nodes = ray::nodes().unwrap();
+        let listed: Vec<_> = ids
+            .iter()
+            .map(|id| nodes.iter().find(|n| n.node_id == *id).map(|n| n.alive))
+            .collect();
+        if listed == [None, None, Some(false), Some(false)] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the four joiners are listed as {listed:?} (None: forgotten, Some(alive))"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The live nodes are all still there.
+    assert!(ray::nodes().unwrap().iter().any(|n| n.alive));
+}

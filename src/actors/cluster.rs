@@ -15,6 +15,7 @@ mod holds;
 mod inbound;
 mod jobs;
 mod lineage;
+mod membership;
 mod link;
 mod objects;
 mod restart;
@@ -105,6 +106,8 @@ pub(crate) struct ClusterAgent {
     token: String,
     heartbeat: Duration,
     timeout: Duration,
+    /// Head: dead nodes kept in `table` (the oldest deaths go first).
+    max_dead_nodes: usize,
     /// Head: what drivers (not in the table) reported they wait for.
     driver_demands: HashMap<NodeId, (Vec<String>, Instant)>,
     /// Worker: when the head stopped answering.
@@ -179,6 +182,8 @@ pub(crate) struct AgentSettings {
     pub(crate) heartbeat: Duration,
     /// Silence after which a node counts as dead.
     pub(crate) timeout: Duration,
+    /// Head: dead nodes kept in the table.
+    pub(crate) max_dead_nodes: usize,
     /// Bytes of lineage kept for results other nodes hold.
     pub(crate) max_lineage_bytes: usize,
 }
@@ -196,6 +201,7 @@ pub(crate) async fn start(
         node_ip,
         heartbeat,
         timeout,
+        max_dead_nodes,
         max_lineage_bytes,
     } = settings;
     let token = match &role {
@@ -245,6 +251,7 @@ pub(crate) async fn start(
         token,
         heartbeat,
         timeout,
+        max_dead_nodes,
         build: has_functions().then(build_fingerprint),
         head_silent_since: None,
         driver_demands: HashMap::new(),
@@ -511,22 +518,6 @@ impl ClusterAgent {
             }
             .into_actor(self),
         );
-    }
-
-    /// Head: marks nodes not heard from within the timeout as dead.
-    fn detect_failures(&mut self) {
-        let now = Instant::now();
-        let mut changed = false;
-        for (id, (n, seen)) in self.table.iter_mut() {
-            if *id != self.node_id && n.alive && now.duration_since(*seen) > self.timeout {
-                n.alive = false;
-                changed = true;
-                tracing::warn!(node_id = %self.node_id, dead = %id, "node missed its heartbeats: marked dead");
-            }
-        }
-        if changed {
-            self.publish(self.table_view());
-        }
     }
 
     /// What requests need to run outside the agent.

@@ -276,6 +276,7 @@ pub(crate) fn start(config: Config) -> Result<Global> {
         node_ip,
         heartbeat: config.heartbeat.unwrap_or(Duration::from_millis(500)),
         timeout: config.node_timeout.unwrap_or(Duration::from_secs(10)),
+        max_dead_nodes: config.max_dead_nodes.unwrap_or(1000),
         max_lineage_bytes: config.max_lineage_bytes.unwrap_or(1 << 30),
     };
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Arc<Node>>>(1);

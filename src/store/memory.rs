@@ -31,9 +31,28 @@ pub struct StoredValue {
     pub(crate) size: usize,
     /// Encodes the value (MessagePack) when another node asks for it: the store keeps
     /// values as typed pointers, so the way back to bytes travels with them.
-    pub(crate) encode: fn(&(dyn Any + Send + Sync)) -> Result<Vec<u8>>,
+    pub(crate) encode: fn(&AnyValue) -> Result<Encoded>,
     /// Reads back what `encode` wrote (a spilled object restored).
     pub(crate) decode: fn(&[u8]) -> Result<StoredValue>,
+}
+
+/// A stored value's encoding: bytes made for it, or bulk pieces that share the value's
+/// own bytes (a byte or number buffer is sent as a `bin` header and the buffer itself).
+pub(crate) enum Encoded {
+    /// Bytes encoded from the value.
+    Made(Vec<u8>),
+    /// The value's own bytes, shared, after the header that makes them its encoding.
+    Shared(crate::transport::Bulk),
+}
+
+impl Encoded {
+    /// All of it as bulk data.
+    pub(crate) fn into_bulk(self) -> crate::transport::Bulk {
+        match self {
+            Encoded::Made(bytes) => bytes.into(),
+            Encoded::Shared(bulk) => bulk,
+        }
+    }
 }
 
 impl StoredValue {
@@ -542,8 +561,8 @@ impl MemoryStore {
                 "object store over capacity with nothing to spill (every large value is in use)");
         }
         for (id, v) in victims {
-            let written = (v.encode)(v.value.as_ref()).and_then(|bytes| {
-                spill.write(id, &bytes).map_err(|e| {
+            let written = (v.encode)(&v.value).and_then(|encoded| {
+                spill.write(id, &encoded.into_bulk().pieces()).map_err(|e| {
                     Error::Serialization(format!("cannot spill to {}: {e}", spill.dir().display()))
                 })
             });

@@ -11,7 +11,8 @@ use std::task::{Context, Poll};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{MemoryStore, StoredValue};
+use super::{Encoded, MemoryStore, StoredValue};
+use crate::transport::Bulk;
 use crate::ids::{NodeId, ObjectId};
 use crate::{Error, Result};
 
@@ -145,22 +146,28 @@ impl RawRef {
         self.0.id
     }
 
-    /// The encoding of this object's value `v` for another node. A large one is made
-    /// once and shared while any request still carries it (eight tasks on eight nodes
-    /// that take one object send one encoding); a small one is made each time.
-    pub(crate) fn encoded(&self, v: &StoredValue) -> Result<Arc<Vec<u8>>> {
+    /// The encoding of this object's value `v` for another node. A large buffer shares
+    /// the stored bytes themselves; another large value is encoded once and shared while
+    /// any request still carries it (eight tasks on eight nodes that take one object send
+    /// one encoding); a small one is encoded each time.
+    pub(crate) fn encoded(&self, v: &StoredValue) -> Result<Bulk> {
         if v.size < super::spill::INLINE_MAX {
-            return (v.encode)(v.value.as_ref()).map(Arc::new);
+            return (v.encode)(&v.value).map(Encoded::into_bulk);
         }
         // Held while encoding: a second sender waits for these bytes rather than
         // encoding the value again.
         let mut cache = self.0.encoded.lock();
         if let Some(bytes) = cache.upgrade() {
-            return Ok(bytes);
+            return Ok(bytes.into());
         }
-        let bytes = Arc::new((v.encode)(v.value.as_ref())?);
-        *cache = Arc::downgrade(&bytes);
-        Ok(bytes)
+        match (v.encode)(&v.value)? {
+            Encoded::Shared(bulk) => Ok(bulk),
+            Encoded::Made(bytes) => {
+                let bytes = Arc::new(bytes);
+                *cache = Arc::downgrade(&bytes);
+                Ok(bytes.into())
+            }
+        }
     }
 
     /// A reference sharing the count of `inner`.

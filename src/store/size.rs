@@ -8,7 +8,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::StoredValue;
+use super::memory::AnyValue;
+use super::{Encoded, StoredValue};
 
 /// Wraps a value for the store, measuring it once.
 pub(crate) fn stored<T: Serialize + DeserializeOwned + Send + Sync + 'static>(
@@ -49,6 +50,10 @@ pub(crate) mod buffer {
     use std::any::{Any, TypeId};
     use std::sync::Arc;
 
+    use crate::store::INLINE_MAX;
+    use crate::store::memory::AnyValue;
+    use crate::transport::{Bulk, Piece};
+
     /// MessagePack's `bin 32` marker; the length follows as a big-endian `u32`.
     const BIN32: u8 = 0xc6;
 
@@ -75,10 +80,52 @@ pub(crate) mod buffer {
         (data.len() == len).then_some(data)
     }
 
-    /// The `bin` form of `v` when it is a buffer of plain numbers.
-    pub(super) fn encode(v: &(dyn Any + Send + Sync)) -> Option<Vec<u8>> {
-        let mut out = Vec::new();
-        encode_into(v, &mut out).then_some(out)
+    /// The `bin` form of a large stored buffer of plain numbers (or an `Arc` of one, or
+    /// a `ByteBuf`) without copying it: a header, then the buffer itself, shared. `None`
+    /// for other values, small ones (copying them costs less than sharing), and numbers
+    /// wider than a byte on a big-endian machine (their bytes are not the wire's).
+    pub(super) fn share(v: &AnyValue) -> Option<Bulk> {
+        fn headed(len: usize, piece: Piece) -> Option<Bulk> {
+            let len32 = u32::try_from(len).ok()?;
+            if len < INLINE_MAX {
+                return None;
+            }
+            let mut head = Vec::with_capacity(5);
+            head.push(BIN32);
+            head.extend_from_slice(&len32.to_be_bytes());
+            Some(Bulk::from_pieces([Arc::new(head) as Piece, piece]))
+        }
+        if let Ok(b) = v.clone().downcast::<Vec<u8>>() {
+            return headed(b.len(), b);
+        }
+        if let Ok(b) = v.clone().downcast::<serde_bytes::ByteBuf>() {
+            return headed(b.len(), b);
+        }
+        if let Ok(b) = v.clone().downcast::<Arc<Vec<u8>>>() {
+            return headed(b.len(), Arc::clone(&*b) as Piece);
+        }
+        #[cfg(target_endian = "little")]
+        {
+            /// A buffer of numbers read as its little-endian bytes.
+            struct LeBytes<E>(Arc<Vec<E>>);
+            impl<E: bytemuck::Pod> AsRef<[u8]> for LeBytes<E> {
+                fn as_ref(&self) -> &[u8] {
+                    bytemuck::cast_slice(self.0.as_slice())
+                }
+            }
+            macro_rules! numbers {
+                ($($t:ty),*) => {$(
+                    let b = v.clone().downcast::<Vec<$t>>().ok().or_else(|| {
+                        v.clone().downcast::<Arc<Vec<$t>>>().ok().map(|a| Arc::clone(&*a))
+                    });
+                    if let Some(b) = b {
+                        return headed(std::mem::size_of_val(b.as_slice()), Arc::new(LeBytes(b)));
+                    }
+                )*};
+            }
+            numbers!(i8, u16, i16, u32, i32, u64, i64, f32, f64);
+        }
+        None
     }
 
     /// Appends `v` in the one-`bin` form if it is a buffer of plain numbers (or an `Arc`
@@ -178,14 +225,20 @@ pub(crate) mod buffer {
     }
 }
 
-fn encode_as<T: Serialize + 'static>(v: &(dyn Any + Send + Sync)) -> crate::Result<Vec<u8>> {
-    if let Some(bytes) = buffer::encode(v) {
-        return Ok(bytes);
+fn encode_as<T: Serialize + 'static>(v: &AnyValue) -> crate::Result<Encoded> {
+    if let Some(bulk) = buffer::share(v) {
+        return Ok(Encoded::Shared(bulk));
+    }
+    let mut out = Vec::new();
+    if buffer::encode_into(v.as_ref(), &mut out) {
+        return Ok(Encoded::Made(out));
     }
     let v = v
         .downcast_ref::<T>()
         .ok_or_else(|| crate::Error::Serialization("stored value has an unexpected type".into()))?;
-    rmp_serde::to_vec(v).map_err(|e| crate::Error::Serialization(e.to_string()))
+    rmp_serde::to_vec(v)
+        .map(Encoded::Made)
+        .map_err(|e| crate::Error::Serialization(e.to_string()))
 }
 
 fn slice_bytes<E>(v: &[E]) -> usize {
@@ -251,7 +304,7 @@ mod tests {
         T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let s = stored(v);
-        let bytes = (s.encode)(s.value.as_ref()).unwrap();
+        let bytes = (s.encode)(&s.value).unwrap().into_bulk().concat();
         let back = (s.decode)(&bytes).unwrap();
         (*back.value.downcast::<T>().unwrap()).clone()
     }
@@ -260,7 +313,7 @@ mod tests {
     fn buffers_travel_as_one_bin() {
         let bytes: Vec<u8> = (0..=255).collect();
         let s = stored(bytes.clone());
-        let enc = (s.encode)(s.value.as_ref()).unwrap();
+        let enc = (s.encode)(&s.value).unwrap().into_bulk().concat();
         assert_eq!(enc.len(), 5 + 256, "one header, one byte per byte");
         assert_eq!(round_trip(bytes), (0..=255).collect::<Vec<u8>>());
         assert_eq!(
@@ -285,4 +338,35 @@ mod tests {
     }
 
     const BIN_TORN: u8 = 0xc6;
+
+    #[test]
+    fn large_buffers_are_sent_as_themselves() {
+        let n = 1 << 20;
+        let bytes = stored(serde_bytes::ByteBuf::from(vec![9u8; n]));
+        let numbers = stored(vec![0.5f64; n / 8]);
+        let shared = stored(Arc::new(vec![3u8; n]));
+        for (s, data) in [
+            (&bytes, bytes.value.downcast_ref::<serde_bytes::ByteBuf>().unwrap().as_ptr()),
+            (&numbers, numbers.value.downcast_ref::<Vec<f64>>().unwrap().as_ptr().cast()),
+            (&shared, shared.value.downcast_ref::<Arc<Vec<u8>>>().unwrap().as_ptr()),
+        ] {
+            let Encoded::Shared(bulk) = (s.encode)(&s.value).unwrap() else {
+                panic!("a large buffer was copied");
+            };
+            let pieces = bulk.pieces();
+            assert_eq!(pieces[0], [0xc6, 0, 0x10, 0, 0], "one bin 32 header");
+            assert_eq!(pieces[1].as_ptr(), data, "the stored bytes themselves");
+            // The receiver reads it as it reads a copy.
+            let back = (s.decode)(&bulk.concat()).unwrap();
+            assert_eq!(back.size, s.size);
+        }
+        assert_eq!(
+            round_trip(vec![0.25f64; n / 8]),
+            vec![0.25f64; n / 8],
+            "numbers keep their values"
+        );
+        // A small buffer is copied: sharing costs more than that.
+        let small = stored(vec![1u8; 10]);
+        assert!(matches!((small.encode)(&small.value).unwrap(), Encoded::Made(_)));
+    }
 }

@@ -40,8 +40,8 @@ impl Spill {
         &self.dir
     }
 
-    /// Writes one object's encoded value; returns the file.
-    pub(crate) fn write(&self, id: ObjectId, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    /// Writes one object's encoded value (its pieces, in order); returns the file.
+    pub(crate) fn write(&self, id: ObjectId, pieces: &[&[u8]]) -> std::io::Result<PathBuf> {
         use std::io::Write as _;
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         if !self.dir.is_dir() {
@@ -57,12 +57,14 @@ impl Spill {
         }
         let path = self.dir.join(id.to_string());
         // A new file: an existing one (or a symlink) at that path is an error.
-        std::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&path)?
-            .write_all(bytes)?;
+            .open(&path)?;
+        for piece in pieces {
+            file.write_all(piece)?;
+        }
         Ok(path)
     }
 

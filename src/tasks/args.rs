@@ -198,7 +198,7 @@ impl<T: Serialize + Send + Sync + 'static> Encodable<T> {
 #[doc(hidden)]
 #[derive(Default)]
 pub struct ArgsWriter {
-    pieces: smallvec::SmallVec<[Arc<Vec<u8>>; 3]>,
+    pieces: Bulk,
     open: Vec<u8>,
 }
 
@@ -212,23 +212,25 @@ impl ArgsWriter {
         Ok(())
     }
 
-    fn push_encoded(&mut self, bytes: Arc<Vec<u8>>) {
-        self.open
-            .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        if bytes.len() < INLINE_MAX {
-            self.open.extend_from_slice(&bytes);
+    fn push_encoded(&mut self, encoded: Bulk) {
+        let len = encoded.len();
+        self.open.extend_from_slice(&(len as u64).to_le_bytes());
+        if len < INLINE_MAX {
+            for piece in encoded.pieces() {
+                self.open.extend_from_slice(piece);
+            }
         } else {
-            self.pieces.push(Arc::new(std::mem::take(&mut self.open)));
-            self.pieces.push(bytes);
+            self.pieces.append(std::mem::take(&mut self.open).into());
+            self.pieces.append(encoded);
         }
     }
 
     /// The arguments, as bulk data for the request.
     pub fn finish(mut self) -> Bulk {
         if !self.open.is_empty() {
-            self.pieces.push(Arc::new(self.open));
+            self.pieces.append(self.open.into());
         }
-        Bulk::from_pieces(self.pieces)
+        self.pieces
     }
 }
 
@@ -386,12 +388,15 @@ mod tests {
         let (pa, pb) = (a.pieces(), b.pieces());
         assert_eq!(
             pa.len(),
-            2,
-            "the small argument and the length, then the object"
+            3,
+            "the small argument and the length, the object's bin header, then the object"
         );
+        let stored = r.peek().unwrap().unwrap();
+        let data = stored.value.downcast_ref::<Vec<u8>>().unwrap();
+        assert_eq!(pa[2].as_ptr(), data.as_ptr(), "the stored bytes themselves");
         assert!(
-            std::ptr::eq(pa[1], pb[1]),
-            "both calls send the one encoding"
+            std::ptr::eq(pa[2], pb[2]),
+            "both calls send the one value"
         );
         // Read from the received bytes: the large buffer last is those bytes, not a copy.
         let bytes = a.concat();

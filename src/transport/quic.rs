@@ -633,7 +633,17 @@ async fn serve(
                     service.channel(peer, msg, super::Channel { send, recv });
                 }
                 Ok((msg, payload)) => {
-                    let (reply, bulk) = service.handle(peer, msg, payload).await;
+                    // A request its peer gave up on (it stopped reading the answer, or
+                    // the connection went) is dropped, with whatever waited for it.
+                    let answer = service.handle(peer, msg, payload);
+                    let stopped = Box::pin(send.stopped());
+                    let (reply, bulk) = match futures::future::select(answer, stopped).await {
+                        futures::future::Either::Left((answer, _)) => answer,
+                        futures::future::Either::Right(_) => {
+                            tracing::debug!(peer = %peer, "request abandoned by its peer");
+                            return;
+                        }
+                    };
                     if let Err(e) = write_message(&mut send, &reply, &bulk.pieces()).await {
                         tracing::debug!(peer = %peer, error = %e, "reply not delivered");
                     }

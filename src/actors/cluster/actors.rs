@@ -112,12 +112,53 @@ struct Order {
     parked: BTreeMap<u64, Parked>,
 }
 
+/// How far ahead of a caller's next call another of its calls may arrive: a caller opens
+/// its calls' streams in order, and no more streams than this are open at once.
+const MAX_AHEAD: u64 = crate::transport::MAX_STREAMS as u64;
+/// Calls waiting for their turn on this node, all callers together, and the bytes of
+/// their arguments: a peer that sends calls out of order and drops their streams
+/// cannot make the node keep more.
+const MAX_PARKED: usize = 1 << 16;
+const MAX_PARKED_BYTES: usize = 1 << 30;
+
 /// The caller's side: for each calling handle, when its latest call has opened its
 /// stream. A call opens its stream only after the previous call of its caller did, so
 /// streams reach the host in call order and the host never waits for a call that is
 /// itself waiting for a stream (the host runs each caller's calls in order).
 #[derive(Default)]
 pub(super) struct Calling(HashMap<u64, oneshot::Receiver<()>>);
+
+impl Hosted {
+    /// Whether one more call with `bytes` of arguments may wait for its turn; makes room
+    /// by dropping parked calls whose callers went (their streams closed) when full.
+    fn room_for(&mut self, bytes: usize) -> Result<(), String> {
+        let fits = |p: (usize, usize)| p.0 < MAX_PARKED && p.1 + bytes <= MAX_PARKED_BYTES;
+        if fits(self.parked) {
+            return Ok(());
+        }
+        let mut dropped = (0, 0);
+        for order in self.orders.values_mut() {
+            order.parked.retain(|_, call| {
+                let keep = !call.reply.is_canceled();
+                if !keep {
+                    dropped.0 += 1;
+                    dropped.1 += call.args.len();
+                }
+                keep
+            });
+        }
+        self.parked.0 -= dropped.0;
+        self.parked.1 -= dropped.1;
+        if fits(self.parked) {
+            return Ok(());
+        }
+        Err(format!(
+            "this node already has {} calls ({} bytes of arguments) waiting for their turn \
+             (at most {MAX_PARKED} calls, {MAX_PARKED_BYTES} bytes)",
+            self.parked.0, self.parked.1
+        ))
+    }
+}
 
 impl Calling {
     /// Forgets callers whose latest call has opened its stream.
@@ -136,6 +177,8 @@ pub(super) struct Hosted {
     placed: std::collections::HashSet<ActorId>,
     gone: HashMap<ActorId, Error>,
     orders: HashMap<(ActorId, u64), Order>,
+    /// Calls parked in `orders`, and the bytes of their arguments.
+    parked: (usize, usize),
     /// Actors that handles on other nodes keep alive (besides their creator).
     pub(super) holds: super::holds::Holds<ActorId, Option<Arc<dyn HostedActor>>>,
 }
@@ -267,7 +310,7 @@ impl Handler<CallRemoteActor> for ClusterAgent {
                 },
                 other => other,
             });
-            settle_from_answer(node.as_ref(), answer, msg.decode, &msg.returns);
+            settle_from_answer(node, answer, msg.decode, &msg.returns).await;
         };
         ctx.spawn(run.into_actor(self));
     }
@@ -452,14 +495,34 @@ impl ClusterAgent {
         let (reply, answer) = oneshot::channel();
         let order = self.hosted.orders.entry((actor_id, caller)).or_default();
         tracing::trace!(actor_id = %actor_id, caller, seq, next = order.next, "actor call arrived");
-        if seq < order.next || order.parked.contains_key(&seq) {
-            return async move {
-                failure(Error::InvalidArgument(format!(
-                    "call {seq} of caller {caller:x} to actor {actor_id} arrived twice"
-                )))
-            }
-            .boxed();
+        // A call parked before whose stream closed is replaced (its caller sent it again).
+        if order.parked.get(&seq).is_some_and(|p| p.reply.is_canceled())
+            && let Some(old) = order.parked.remove(&seq)
+        {
+            self.hosted.parked.0 -= 1;
+            self.hosted.parked.1 -= old.args.len();
         }
+        let refused = if seq < order.next || order.parked.contains_key(&seq) {
+            Some(format!(
+                "call {seq} of caller {caller:x} to actor {actor_id} arrived twice"
+            ))
+        } else if seq - order.next >= MAX_AHEAD {
+            Some(format!(
+                "call {seq} of caller {caller:x} to actor {actor_id} is {} calls ahead of \
+                 the next one ({}); at most {MAX_AHEAD} wait for their turn",
+                seq - order.next,
+                order.next
+            ))
+        } else {
+            self.hosted.room_for(args.len()).err()
+        };
+        if let Some(why) = refused {
+            tracing::warn!(node_id = %self.node_id, from = %from, actor_id = %actor_id, "{why}");
+            return async move { failure(Error::InvalidArgument(why)) }.boxed();
+        }
+        self.hosted.parked.0 += 1;
+        self.hosted.parked.1 += args.len();
+        let order = self.hosted.orders.entry((actor_id, caller)).or_default();
         order.parked.insert(
             seq,
             Parked {
@@ -502,8 +565,20 @@ impl ClusterAgent {
         };
         let node = self.node.upgrade();
         let holds = &mut self.hosted.holds;
-        while let Some(call) = order.parked.remove(&order.next) {
-            order.next += 1;
+        // A gone actor fails every call waiting for it, in order or not.
+        let gone = actor.is_err();
+        loop {
+            let next = if gone {
+                order.parked.pop_first()
+            } else {
+                order.parked.remove_entry(&order.next)
+            };
+            let Some((seq, call)) = next else {
+                break;
+            };
+            order.next = seq + 1;
+            self.hosted.parked.0 -= 1;
+            self.hosted.parked.1 -= call.args.len();
             // A handle on another node starts or stops keeping the actor alive, in its
             // place among that handle's calls.
             match call.method.as_str() {

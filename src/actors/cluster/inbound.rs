@@ -50,6 +50,16 @@ impl Handler<Inbound> for ClusterAgent {
                         ),
                     });
                 }
+                let live = self.live_nodes();
+                if live >= super::membership::MAX_NODES {
+                    tracing::warn!(joiner = %node.node_id, live, "refused a join: the cluster is full");
+                    return reply(WireMessage::Error {
+                        message: format!(
+                            "the cluster already has {live} live nodes (at most {})",
+                            super::membership::MAX_NODES
+                        ),
+                    });
+                }
                 // Every node must be able to reach it where it says it listens: the
                 // head dials it back before admitting it.
                 let back = JoinAddress {

@@ -18,10 +18,10 @@ use serde_bytes::ByteBuf;
 use super::ClusterAgent;
 use super::tasks::{Retry, RunRemote, place_again};
 use crate::ids::{NodeId, ObjectId};
-use crate::runtime::{Node, with_context};
-use crate::store::{Elsewhere, RawRef, StoredValue};
+use crate::runtime::{Node, off_node_thread};
+use crate::store::{AnyValue, Elsewhere, Encoded, RawRef, StoredValue};
+use crate::transport::{Bulk, Piece};
 use crate::tasks::to_resources;
-use crate::transport::Bulk;
 use crate::transport::WireMessage;
 use crate::{Error, Result, SchedulingStrategy};
 
@@ -169,10 +169,12 @@ pub(super) struct KeepResult {
 
 /// A result held for another node: its encoded bytes, served as they are.
 pub(super) fn held_value(bytes: ByteBuf) -> StoredValue {
-    fn encode(v: &(dyn std::any::Any + Send + Sync)) -> Result<Vec<u8>> {
-        v.downcast_ref::<ByteBuf>()
-            .map(|b| b.to_vec())
-            .ok_or_else(|| Error::Serialization("a held result has an unexpected type".into()))
+    // Served as they are: the held bytes themselves, shared, never copied.
+    fn encode(v: &AnyValue) -> Result<Encoded> {
+        v.clone()
+            .downcast::<ByteBuf>()
+            .map(|b| Encoded::Shared(Bulk::from_pieces([b as Piece])))
+            .map_err(|_| Error::Serialization("a held result has an unexpected type".into()))
     }
     fn decode(bytes: &[u8]) -> Result<StoredValue> {
         Ok(held_value(ByteBuf::from(bytes.to_vec())))
@@ -217,25 +219,29 @@ impl Handler<FetchHeld> for ClusterAgent {
             };
             let lost = match answer {
                 Ok((WireMessage::ObjectData { error: None }, bytes)) => {
-                    let value = with_context(Some(node.context()), || (held.decode)(&bytes))
-                        .and_then(|v| {
-                            <[StoredValue; 1]>::try_from(v)
-                                .map(|[v]| v)
-                                .map_err(|_| Error::Serialization("wrong number of returns".into()))
+                    let (decode, holder, me) = (held.decode, held.holder, ctx.address());
+                    // A large value is decoded (and stored, which may spill) off the
+                    // node thread.
+                    actix::spawn(async move {
+                        let (store, own) = (node.store.clone(), node.store.clone());
+                        let decoded = off_node_thread(bytes.len(), Some(node), move || {
+                            let value = decode(&bytes).and_then(|v| {
+                                <[StoredValue; 1]>::try_from(v).map(|[v]| v).map_err(|_| {
+                                    Error::Serialization("wrong number of returns".into())
+                                })
+                            });
+                            Ok(store.complete(id, value))
                         });
-                    let here = node.store.complete(id, value);
-                    // The holder counted this pull, and held the result for us: both go
-                    // once the value is here (the result's hold went already if every
-                    // ref dropped meanwhile).
-                    let holds = if here { 2 } else { 1 };
-                    act.handle(
-                        ReleaseHeld {
-                            holder: held.holder,
-                            id,
-                            holds,
-                        },
-                        ctx,
-                    );
+                        let here = match decoded.await {
+                            Ok(here) => here,
+                            Err(e) => own.complete(id, Err(e)),
+                        };
+                        // The holder counted this pull, and held the result for us: both
+                        // go once the value is here (the result's hold went already if
+                        // every ref dropped meanwhile).
+                        let holds = if here { 2 } else { 1 };
+                        me.do_send(ReleaseHeld { holder, id, holds });
+                    });
                     return;
                 }
                 Ok((WireMessage::ObjectData { error: Some(e) }, _)) => e,

@@ -18,7 +18,7 @@ use super::{ClusterAgent, NodeAddr};
 use crate::Result;
 use crate::error::Error;
 use crate::ids::{NodeId, ObjectId};
-use crate::runtime::with_context;
+use crate::runtime::off_node_thread;
 use crate::store::{RawRef, RefInner, StoredValue};
 use crate::transport::{Bulk, WireMessage};
 
@@ -102,10 +102,18 @@ impl Handler<PullObject> for ClusterAgent {
                 return;
             };
             let copy = RawRef::from_inner(copy);
-            let node = node.upgrade();
-            let value =
-                bytes.and_then(|b| with_context(node.map(|n| n.context()), || (msg.decode)(&b)));
-            copy.complete(value);
+            let (decode, len) = (msg.decode, bytes.as_ref().map_or(0, Vec::len));
+            let settle = copy.clone();
+            // A large value is decoded (and stored, which may spill) off this thread.
+            actix::spawn(async move {
+                let decoded = off_node_thread(len, node.upgrade(), move || {
+                    settle.complete(bytes.and_then(|b| decode(&b)));
+                    Ok(())
+                });
+                if let Err(e) = decoded.await {
+                    copy.complete(Err(e));
+                }
+            });
         }));
     }
 }
@@ -151,10 +159,13 @@ impl ClusterAgent {
             let outcome = match held {
                 None => Err(Error::unreferenced(object_id)),
                 // A large value is encoded once however many nodes ask for it at once.
-                Some(r) => r.settled().await.and_then(|v| r.encoded(&v)),
+                Some(r) => match r.settled().await {
+                    Ok(v) => off_node_thread(v.size, None, move || r.encoded(&v)).await,
+                    Err(e) => Err(e),
+                },
             };
             match outcome {
-                Ok(bytes) => (WireMessage::ObjectData { error: None }, Bulk::from(bytes)),
+                Ok(bulk) => (WireMessage::ObjectData { error: None }, bulk),
                 Err(e) => (WireMessage::ObjectData { error: Some(e) }, Bulk::default()),
             }
         }

@@ -16,7 +16,7 @@ use super::{ClusterAgent, Inbound};
 use crate::actors::SubmitTask;
 use crate::ids::{NodeId, ObjectId, TaskId};
 use crate::resources::{Resources, to_units};
-use crate::runtime::{Node, with_context};
+use crate::runtime::{HEAVY_BYTES, Node, off_node_thread, with_context};
 use crate::store::{INLINE_MAX, RawRef, StoredValue, stored};
 use crate::tasks::{Placement, RemoteBody, TaskBody, TaskSpec, lookup, place, to_resources};
 use crate::transport::{Bulk, WireMessage};
@@ -171,7 +171,7 @@ impl Handler<RunRemote> for ClusterAgent {
                     node.store.relocate(ret.id(), Arc::new(held));
                 }
                 (answer, node, _) => {
-                    settle_from_answer(node.as_ref(), answer, msg.decode, &msg.returns)
+                    settle_from_answer(node, answer, msg.decode, &msg.returns).await
                 }
             }
         };
@@ -227,21 +227,38 @@ pub(super) fn place_again(
 /// Settles a caller's `returns` from a `TaskResult` answer, decoding the values with
 /// `decode` in the node's context (refs inside them become copies pulled from their
 /// node).
-pub(super) fn settle_from_answer(
-    node: Option<&Arc<Node>>,
+pub(super) async fn settle_from_answer(
+    node: Option<Arc<Node>>,
     answer: Result<(WireMessage, Vec<u8>)>,
     decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
     returns: &[RawRef],
 ) {
     let outcome = match answer {
-        Ok((WireMessage::TaskResult { error: None }, bytes)) => {
+        Ok((WireMessage::TaskResult { error: None }, bytes)) if bytes.len() < HEAVY_BYTES => {
             with_context(node.map(|n| n.context()), || decode(&bytes))
+        }
+        Ok((WireMessage::TaskResult { error: None }, bytes)) => {
+            // A large value is decoded (and stored, which may spill) off the node thread.
+            let owned = returns.to_vec();
+            let decoded = off_node_thread(bytes.len(), node, move || {
+                settle(&owned, decode(&bytes));
+                Ok(())
+            });
+            match decoded.await {
+                Ok(()) => return,
+                Err(e) => Err(e),
+            }
         }
         Ok((WireMessage::TaskResult { error: Some(e) }, _)) => Err(e),
         Ok((WireMessage::Error { message }, _)) => Err(Error::NotConnected(message)),
         Ok((other, _)) => Err(Error::Serialization(format!("unexpected answer {other:?}"))),
         Err(e) => Err(e),
     };
+    settle(returns, outcome);
+}
+
+/// Settles `returns` with the decoded values, one each, or all with the error.
+fn settle(returns: &[RawRef], outcome: Result<Vec<StoredValue>>) {
     match outcome {
         Ok(values) if values.len() == returns.len() => {
             for (r, v) in returns.iter().zip(values) {
@@ -263,9 +280,14 @@ pub(super) fn settle_from_answer(
 
 /// The answer carrying one settled object's encoded value (or its error).
 pub(super) async fn answer_with(r: RawRef) -> (WireMessage, Bulk) {
-    match r.settled().await.and_then(|v| r.encoded(&v)) {
+    let encoded = match r.settled().await {
+        // A large value is encoded off the node thread.
+        Ok(v) => off_node_thread(v.size, None, move || r.encoded(&v)).await,
+        Err(e) => Err(e),
+    };
+    match encoded {
         // The value travels as the bulk payload, never inside a frame.
-        Ok(bytes) => (WireMessage::TaskResult { error: None }, Bulk::from(bytes)),
+        Ok(bulk) => (WireMessage::TaskResult { error: None }, bulk),
         Err(e) => (WireMessage::TaskResult { error: Some(e) }, Bulk::default()),
     }
 }
