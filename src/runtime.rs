@@ -23,9 +23,9 @@ pub(crate) use context::{
 pub use context::{RuntimeContext, runtime_context};
 pub use lifecycle::wait_for_termination;
 pub(crate) use lifecycle::{Global, start};
-pub(crate) use offload::{HEAVY_BYTES, off_node_thread};
 pub(crate) use lifecycle::{current_node, running_node};
 pub use lifecycle::{init, init_with, is_initialized, shutdown};
+pub(crate) use offload::{HEAVY_BYTES, off_node_thread};
 
 use crate::actors::{ActorRegistry, NodeManager};
 use crate::ids::{JobId, NodeId};

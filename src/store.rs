@@ -10,9 +10,9 @@ mod object_ref;
 mod size;
 mod spill;
 
+pub(crate) use memory::Encoded;
 pub use memory::MemorySummary;
 pub use memory::StoredValue;
-pub(crate) use memory::Encoded;
 pub(crate) use memory::{AnyValue, Elsewhere, MemoryStore};
 pub use object_ref::RawRef;
 pub(crate) use object_ref::downcast as object_ref_downcast;

@@ -425,10 +425,18 @@ fn a_long_decode_does_not_stop_heartbeats() {
     let _ray = common::init_with(ray::Config::new().address(cluster.address()));
     let made = make_slow.options().resource("maker", 1.0).remote();
     ray::wait(std::slice::from_ref(&made), 1, None).unwrap();
-    let len = slow_len.options().resource("puller", 1.0).remote(vec![made]);
+    let len = slow_len
+        .options()
+        .resource("puller", 1.0)
+        .remote(vec![made]);
     let t = std::time::Instant::now();
     loop {
-        let done = ray::wait(std::slice::from_ref(&len), 1, Some(Duration::from_millis(100))).unwrap();
+        let done = ray::wait(
+            std::slice::from_ref(&len),
+            1,
+            Some(Duration::from_millis(100)),
+        )
+        .unwrap();
         if !done.0.is_empty() {
             break;
         }
@@ -436,9 +444,19 @@ fn a_long_decode_does_not_stop_heartbeats() {
             .unwrap()
             .iter()
             .any(|n| n.node_id == puller.node_id() && n.alive);
-        assert!(alive, "the puller was marked dead {:?} into its pull", t.elapsed());
-        assert!(t.elapsed() < Duration::from_secs(60), "the pull never ended");
+        assert!(
+            alive,
+            "the puller was marked dead {:?} into its pull",
+            t.elapsed()
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the pull never ended"
+        );
     }
-    assert!(t.elapsed() >= Duration::from_secs(3), "the decode was not slow");
+    assert!(
+        t.elapsed() >= Duration::from_secs(3),
+        "the decode was not slow"
+    );
     assert_eq!(ray::get(&len).unwrap(), 4 << 20);
 }

@@ -12,8 +12,8 @@ use std::task::{Context, Poll};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Encoded, MemoryStore, StoredValue};
-use crate::transport::Bulk;
 use crate::ids::{NodeId, ObjectId};
+use crate::transport::Bulk;
 use crate::{Error, Result};
 
 /// The reference-count owner of one object: the store slot lives while this does.

@@ -346,9 +346,31 @@ mod tests {
         let numbers = stored(vec![0.5f64; n / 8]);
         let shared = stored(Arc::new(vec![3u8; n]));
         for (s, data) in [
-            (&bytes, bytes.value.downcast_ref::<serde_bytes::ByteBuf>().unwrap().as_ptr()),
-            (&numbers, numbers.value.downcast_ref::<Vec<f64>>().unwrap().as_ptr().cast()),
-            (&shared, shared.value.downcast_ref::<Arc<Vec<u8>>>().unwrap().as_ptr()),
+            (
+                &bytes,
+                bytes
+                    .value
+                    .downcast_ref::<serde_bytes::ByteBuf>()
+                    .unwrap()
+                    .as_ptr(),
+            ),
+            (
+                &numbers,
+                numbers
+                    .value
+                    .downcast_ref::<Vec<f64>>()
+                    .unwrap()
+                    .as_ptr()
+                    .cast(),
+            ),
+            (
+                &shared,
+                shared
+                    .value
+                    .downcast_ref::<Arc<Vec<u8>>>()
+                    .unwrap()
+                    .as_ptr(),
+            ),
         ] {
             let Encoded::Shared(bulk) = (s.encode)(&s.value).unwrap() else {
                 panic!("a large buffer was copied");
@@ -367,6 +389,9 @@ mod tests {
         );
         // A small buffer is copied: sharing costs more than that.
         let small = stored(vec![1u8; 10]);
-        assert!(matches!((small.encode)(&small.value).unwrap(), Encoded::Made(_)));
+        assert!(matches!(
+            (small.encode)(&small.value).unwrap(),
+            Encoded::Made(_)
+        ));
     }
 }

@@ -394,10 +394,7 @@ mod tests {
         let stored = r.peek().unwrap().unwrap();
         let data = stored.value.downcast_ref::<Vec<u8>>().unwrap();
         assert_eq!(pa[2].as_ptr(), data.as_ptr(), "the stored bytes themselves");
-        assert!(
-            std::ptr::eq(pa[2], pb[2]),
-            "both calls send the one value"
-        );
+        assert!(std::ptr::eq(pa[2], pb[2]), "both calls send the one value");
         // Read from the received bytes: the large buffer last is those bytes, not a copy.
         let bytes = a.concat();
         let at = bytes.as_ptr();

@@ -496,7 +496,10 @@ impl ClusterAgent {
         let order = self.hosted.orders.entry((actor_id, caller)).or_default();
         tracing::trace!(actor_id = %actor_id, caller, seq, next = order.next, "actor call arrived");
         // A call parked before whose stream closed is replaced (its caller sent it again).
-        if order.parked.get(&seq).is_some_and(|p| p.reply.is_canceled())
+        if order
+            .parked
+            .get(&seq)
+            .is_some_and(|p| p.reply.is_canceled())
             && let Some(old) = order.parked.remove(&seq)
         {
             self.hosted.parked.0 -= 1;

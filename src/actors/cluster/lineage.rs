@@ -20,9 +20,9 @@ use super::tasks::{Retry, RunRemote, place_again};
 use crate::ids::{NodeId, ObjectId};
 use crate::runtime::{Node, off_node_thread};
 use crate::store::{AnyValue, Elsewhere, Encoded, RawRef, StoredValue};
-use crate::transport::{Bulk, Piece};
 use crate::tasks::to_resources;
 use crate::transport::WireMessage;
+use crate::transport::{Bulk, Piece};
 use crate::{Error, Result, SchedulingStrategy};
 
 /// What running a task again takes.

@@ -38,7 +38,11 @@ impl ClusterAgent {
             .filter(|(_, (n, _))| !n.alive)
             .map(|(id, (_, seen))| (*seen, *id))
             .collect();
-        let Some(over) = dead.len().checked_sub(self.max_dead_nodes).filter(|n| *n > 0) else {
+        let Some(over) = dead
+            .len()
+            .checked_sub(self.max_dead_nodes)
+            .filter(|n| *n > 0)
+        else {
             return false;
         };
         dead.sort_unstable();
