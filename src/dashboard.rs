@@ -210,6 +210,21 @@ fn bad(filters: &str) -> Refused {
     Refused(400, format!("bad query: {filters}"))
 }
 
+/// The most entries one list answer carries (Ray's state API caps `limit` at the same
+/// 10,000): a bigger `limit` would make a node copy its whole table under a lock.
+pub(crate) const MAX_LIMIT: usize = 10_000;
+
+/// A list's `limit` (default 100), refused above [`MAX_LIMIT`].
+fn limit(asked: Option<usize>) -> std::result::Result<usize, Refused> {
+    match asked.unwrap_or(100) {
+        n if n > MAX_LIMIT => Err(Refused(
+            400,
+            format!("limit {n} is over the most one answer gives ({MAX_LIMIT}): ask for fewer"),
+        )),
+        n => Ok(n),
+    }
+}
+
 fn json(v: impl serde::Serialize) -> Answer {
     serde_json::to_value(v).map_err(|e| Refused(500, e.to_string()))
 }

@@ -372,24 +372,32 @@ fn a_node_stopped_by_ray_stop_leaves_no_spill_files() {
     let refs: Vec<_> = (0..4)
         .map(|i| megabyte.options().resource("spiller", 1.0).remote(i))
         .collect();
-    ray::wait(&refs, refs.len(), Some(common::LONG)).unwrap();
+    // Not `ray::wait`: it fetches the values here (Ray's `fetch_local`), which brings
+    // them back from the worker's spill files and removes those.
     let spill_dirs = || -> Vec<std::path::PathBuf> {
         std::fs::read_dir(&base)
             .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
             .unwrap_or_default()
     };
+    // The node makes its directory first and writes a file into it a moment later:
+    // wait for a file, not just the directory.
+    let spill_files = || -> Vec<std::path::PathBuf> {
+        let dirs = spill_dirs();
+        let Some(dir) = dirs.first() else {
+            return Vec::new();
+        };
+        std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
+            .unwrap_or_default()
+    };
     assert!(
-        common::wait_until(common::LONG, || !spill_dirs().is_empty()),
+        common::wait_until(common::LONG, || !spill_files().is_empty()),
         "the worker spilled nothing"
     );
     let dir = &spill_dirs()[0];
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(dir), 0o700, "{}", dir.display());
-    let files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert!(!files.is_empty());
+    let files = spill_files();
     assert!(files.iter().all(|f| mode(f) == 0o600));
     // The name ends in random hex: nobody can create it before the node does.
     let name = dir.file_name().unwrap().to_string_lossy().to_string();

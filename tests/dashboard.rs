@@ -317,3 +317,26 @@ fn a_loopback_dashboard_answers_only_to_loopback_names() {
         }
     }
 }
+
+/// A `limit` is how much one answer may copy out of a node's tables under their locks:
+/// above 10,000 (Ray's own cap) it is refused, saying the most; at the cap, a store of
+/// more objects than that gives exactly the cap.
+#[test]
+fn a_limit_above_the_most_one_answer_gives_is_refused() {
+    let _ray = common::init(1.0);
+    let url = url();
+    let refs: Vec<_> = (0..10_050u32).map(ray::put).collect();
+    for path in [
+        "/api/objects?limit=10001",
+        "/api/tasks?limit=18446744073709551615",
+    ] {
+        let (status, body) = get(&url, path);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains("10000"), "{path}: {body}");
+    }
+    let (status, body) = get(&url, "/api/objects?limit=10000");
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(listed["objects"].as_array().map(Vec::len), Some(10_000));
+    drop(refs);
+}

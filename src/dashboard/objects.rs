@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::state::from_others;
-use super::{Answer, bad};
+use super::{Answer, MAX_LIMIT, bad, limit};
 use crate::runtime::Node;
 
 /// Filters of `GET /api/objects`.
 #[derive(Deserialize)]
 pub(super) struct ObjectQuery {
-    /// At most this many objects (default 100), the largest.
+    /// At most this many objects (default 100, at most [`MAX_LIMIT`]), the largest.
     limit: Option<usize>,
     /// Only objects in this state (`READY`, `PENDING`, `SPILLED`, ...).
     state: Option<String>,
@@ -58,7 +58,12 @@ struct ObjectsJson {
 /// This node's part.
 pub(super) fn objects_of(node: &Arc<Node>, query: &str) -> Value {
     let q = web::Query::<ObjectQuery>::from_query(query).ok();
-    let limit = q.as_ref().and_then(|q| q.limit).unwrap_or(100);
+    // Another node asked with a limit its own dashboard checked; clamp all the same.
+    let limit = q
+        .as_ref()
+        .and_then(|q| q.limit)
+        .unwrap_or(100)
+        .min(MAX_LIMIT);
     let s = node.store.summary();
     let objects = node
         .store
@@ -93,6 +98,7 @@ pub(super) fn objects_of(node: &Arc<Node>, query: &str) -> Value {
 pub(super) async fn objects(node: &Arc<Node>, query: &str) -> Answer {
     let q = web::Query::<ObjectQuery>::from_query(query)
         .map_err(|_| bad("limit and state are the filters"))?;
+    limit(q.limit)?;
     let mut parts = vec![objects_of(node, query)];
     parts.extend(from_others(node, "objects", query).await);
     Ok(merge(parts, &q))

@@ -9,7 +9,7 @@ use actix_web::web;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Answer, bad, gone, json};
+use super::{Answer, MAX_LIMIT, bad, gone, json, limit};
 use crate::actors::{Ask, HeadId, ListActors, NodeAddr, QueryNode};
 use crate::api::{nodes_of, sums};
 use crate::ids::NodeId;
@@ -143,14 +143,15 @@ pub(super) struct ListQuery {
     state: Option<String>,
     /// Only tasks of this function; only actors of this name or class.
     name: Option<String>,
-    /// At most this many (default 100).
+    /// At most this many (default 100, at most [`MAX_LIMIT`]).
     limit: Option<usize>,
 }
 
 /// This node's recent tasks matching `q`.
 async fn tasks_of(node: &Arc<Node>, q: &ListQuery) -> Option<TasksJson> {
     let stats = node.manager.send(QueryNode).await.ok()?;
-    let limit = q.limit.unwrap_or(100);
+    // Another node asked with a limit its own dashboard checked; clamp all the same.
+    let limit = q.limit.unwrap_or(100).min(MAX_LIMIT);
     let recent = stats
         .history
         .iter()
@@ -192,6 +193,7 @@ async fn tasks_of(node: &Arc<Node>, q: &ListQuery) -> Option<TasksJson> {
 pub(super) async fn tasks(node: &Arc<Node>, query: &str) -> Answer {
     let q = web::Query::<ListQuery>::from_query(query)
         .map_err(|_| bad("state, name and limit are the filters"))?;
+    let limit = limit(q.limit)?;
     let mine = tasks_of(node, &q).await.ok_or_else(gone)?;
     let mut all = serde_json::to_value(mine).unwrap_or_default();
     for other in from_others(node, "tasks", query).await {
@@ -212,7 +214,7 @@ pub(super) async fn tasks(node: &Arc<Node>, query: &str) -> Answer {
         }
     }
     if let Some(list) = all["recent"].as_array_mut() {
-        list.truncate(q.limit.unwrap_or(100));
+        list.truncate(limit);
     }
     Ok(all)
 }
@@ -344,6 +346,10 @@ pub(super) async fn actors(node: &Arc<Node>, query: &str) -> Answer {
     Ok(Value::Array(all))
 }
 
+/// The most tasks one timeline draws (ten nodes' worth of [`MAX_LIMIT`]): the answer's
+/// size stays bounded however large the cluster.
+const MAX_TIMELINE: usize = 10 * MAX_LIMIT;
+
 /// `GET /api/timeline`: recent tasks of every live node as Chrome trace events (what
 /// `ray timeline -o trace.json` writes; Perfetto and `chrome://tracing` open it). One
 /// process per node, one thread per concurrent slot; times count from each node's start.
@@ -351,18 +357,20 @@ pub(super) async fn timeline(node: &Arc<Node>) -> Answer {
     let everything = ListQuery {
         state: None,
         name: None,
-        limit: Some(10_000),
+        limit: Some(MAX_LIMIT),
     };
     let mine = tasks_of(node, &everything).await.ok_or_else(gone)?;
     let mut tasks: Vec<Value> = match serde_json::to_value(mine) {
         Ok(v) => v["recent"].as_array().cloned().unwrap_or_default(),
         Err(_) => Vec::new(),
     };
-    for other in from_others(node, "tasks", "limit=10000").await {
+    for other in from_others(node, "tasks", &format!("limit={MAX_LIMIT}")).await {
         tasks.extend(other["recent"].as_array().into_iter().flatten().cloned());
     }
     let num = |v: &Value| v.as_f64().unwrap_or(0.0);
     tasks.sort_by(|a, b| num(&a["start_s"]).total_cmp(&num(&b["start_s"])));
+    // However many nodes answer, one timeline holds the latest MAX_TIMELINE tasks.
+    tasks.drain(..tasks.len().saturating_sub(MAX_TIMELINE));
     // Each node's slots: when each one is free again.
     let mut lanes: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let events: Vec<Value> = tasks
