@@ -9,7 +9,8 @@
 #   BENCH_SCALE=0.01 BENCH_REPEATS=1 scripts/bench-hosts.sh # smoke run
 #
 # BENCH_SCALE and BENCH_REPEATS pass through to the benchmark; BENCH_NO_BUILD=1 skips the
-# build. The figures go to stderr, one per line, as the benchmark prints them.
+# build; BENCH_BIN=PATH runs that benchmark binary instead (another build, for a
+# before-and-after run). The figures go to stderr, one per line, as the benchmark prints them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export BENCH_REPEATS="${BENCH_REPEATS:-3}"
@@ -17,8 +18,8 @@ export BENCH_REPEATS="${BENCH_REPEATS:-3}"
 
 target="${CARGO_TARGET_DIR:-target}"
 case "$target" in /*) ;; *) target="$PWD/$target" ;; esac
-bin="$target/release/examples/microbenchmark"
-if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+bin="${BENCH_BIN:-$target/release/examples/microbenchmark}"
+if [ "${BENCH_NO_BUILD:-0}" != 1 ] && [ -z "${BENCH_BIN:-}" ]; then
     cargo build --release --example microbenchmark
 fi
 

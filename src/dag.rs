@@ -116,7 +116,7 @@ pub use executor::PartActor;
 pub(crate) use executor::block_on_async;
 #[doc(hidden)]
 pub use node::{EncodeFn, MethodFn, NodeCore};
-pub(crate) use part::{PartEnv, serve_part};
+pub(crate) use part::{PartEnv, refusal, serve_part};
 
 use node::{Kind, ValueGlue};
 

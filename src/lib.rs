@@ -11,6 +11,8 @@ mod config;
 pub mod dag;
 mod dashboard;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod gpu;
 mod ids;
 mod placement_group;

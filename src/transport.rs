@@ -1,13 +1,15 @@
 //! Transport: the framing every byte that leaves a process goes through. One frame is a
 //! 4-byte big-endian length followed by a MessagePack-encoded, versioned [`WireMessage`].
 //! This module knows nothing about scheduling; the QUIC endpoints that carry frames
-//! between nodes (`quic.rs`, with TLS pinning in `tls.rs`) carry exactly these frames.
+//! between nodes (`quic.rs`, with TLS pinning in `tls.rs`) carry exactly these frames,
+//! one request or channel per stream (`stream.rs`).
 
 mod addr;
 mod bulk;
 mod channel;
 mod frame;
 mod quic;
+mod stream;
 mod tls;
 
 pub use addr::{check_local, default_route_ip, resolve, route_source};
@@ -18,7 +20,9 @@ pub use frame::{
     FrameReader, MAX_FRAME_BYTES, NodeLoad, WIRE_VERSION, WireActor, WireJob, WireMessage,
     WireNode, decode_frame, encode_frame,
 };
-pub use quic::{Endpoint, Exchange, JoinAddress, MAX_PAYLOAD_BYTES, Peer, Service};
+pub use quic::{Endpoint, Exchange, JoinAddress, Peer, Service};
+pub use stream::MAX_PAYLOAD_BYTES;
+pub(crate) use stream::{Chunks, FIRST_CHUNK, read_frame_or_end, read_message};
 pub use tls::Identity;
 pub(crate) use tls::MAX_STREAMS;
 

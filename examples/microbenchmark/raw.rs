@@ -135,12 +135,14 @@ fn raw_size() -> usize {
     }
 }
 
-/// The machine's QUIC limit in the same run: [`raw_size`] bytes of bulk data over our
-/// transport, with no serialization around it, GB/s (median of the repeats). Without
-/// `server_netns` both endpoints are in this process on 127.0.0.1; with it the receiving
-/// endpoint is a `BENCH_RAW_SERVER` process of this binary in that network namespace
-/// (`ip netns exec`), and every byte crosses the link between the two.
-pub fn raw_quinn_throughput(server_netns: Option<&str>) -> anyhow::Result<f64> {
+/// The machine's QUIC limits in the same run, over our transport with no runtime or
+/// serialization around it: [`raw_size`] bytes of bulk data, GB/s (median of the
+/// repeats), and empty requests one at a time, each on its own stream and answered, per
+/// second (the floor under a synchronous remote call). Without `server_netns` both
+/// endpoints are in this process on 127.0.0.1; with it the receiving endpoint is a
+/// `BENCH_RAW_SERVER` process of this binary in that network namespace (`ip netns
+/// exec`), and every byte crosses the link between the two.
+pub fn raw_quinn(server_netns: Option<&str>) -> anyhow::Result<(f64, f64)> {
     let node_id = raw_node_id()?;
     let mut server_process = match server_netns {
         Some(ns) => Some(
@@ -192,7 +194,20 @@ pub fn raw_quinn_throughput(server_netns: Option<&str>) -> anyhow::Result<f64> {
             rates.push(size as f64 / 1e9 / t.elapsed().as_secs_f64());
         }
         rates.sort_by(|a, b| a.total_cmp(b));
-        anyhow::Ok(rates[rates.len() / 2])
+        let gbps = rates[rates.len() / 2];
+        // Awaited on the endpoint's own thread: no hop to another thread on either side.
+        let ping = ray::transport::WireMessage::Heartbeat { node_id };
+        let k = super::n(2_000);
+        let mut rates = Vec::new();
+        for _ in 0..super::repeats() {
+            let t = std::time::Instant::now();
+            for _ in 0..k {
+                peer.request(&ping).await?;
+            }
+            rates.push(k as f64 / t.elapsed().as_secs_f64());
+        }
+        rates.sort_by(|a, b| a.total_cmp(b));
+        anyhow::Ok((gbps, rates[rates.len() / 2]))
     });
     if let Some(mut child) = server_process {
         let _ = child.kill();

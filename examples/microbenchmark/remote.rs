@@ -88,9 +88,8 @@ pub fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
     let _ = worker.wait();
     ray::shutdown();
     result?;
-    put(
-        "raw_quinn_1gib_gbps",
-        raw::raw_quinn_throughput(netns.as_deref())?,
-    );
+    let (gbps, requests) = raw::raw_quinn(netns.as_deref())?;
+    put("raw_quinn_1gib_gbps", gbps);
+    put("raw_quinn_requests_sync", requests);
     Ok(())
 }

@@ -48,7 +48,7 @@ const MAX_PARTS: usize = 64;
 static RUNNING_PARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Why a node will not run `spec`, before anything is allocated for it.
-fn refusal(spec: &DagPartSpec) -> Option<String> {
+pub(crate) fn refusal(spec: &DagPartSpec) -> Option<String> {
     if spec.ops.is_empty() {
         return Some("a part with no steps".into());
     }

@@ -38,7 +38,7 @@ impl Channel {
     /// # Errors
     /// [`TransportError::Closed`] when the connection is gone, or a frame error.
     pub async fn recv(&mut self) -> Result<Option<WireMessage>, TransportError> {
-        super::quic::read_frame_or_end(&mut self.recv).await
+        super::stream::read_frame_or_end(&mut self.recv).await
     }
 
     /// Ends our side: the peer's `recv` then returns `None`.

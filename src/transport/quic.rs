@@ -12,12 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use quinn::{RecvStream, SendStream, VarInt};
+use quinn::VarInt;
 
+use super::stream::{read_frame, read_message, write_frame, write_message};
 use super::tls::{self, Identity};
-use super::{
-    MAX_FRAME_BYTES, TransportError, WIRE_VERSION, WireMessage, decode_body, encode_frame,
-};
+use super::{TransportError, WIRE_VERSION, WireMessage, encode_frame};
 use crate::ids::NodeId;
 
 /// How long a new connection may take to present its token.
@@ -286,8 +285,7 @@ const SOCKET_BUFFER_BYTES: usize = 8 << 20;
 
 /// A UDP socket bound to `addr` whose buffers absorb a burst of datagrams: a bulk
 /// transfer outpaces the reading thread for a moment, and a dropped datagram costs a
-/// retransmission round trip.
-/// A UDP socket bound to `addr`. `[::]` means every interface of both families (IPv4
+/// retransmission round trip. `[::]` means every interface of both families (IPv4
 /// peers arrive as mapped addresses); where IPv6 is off, it falls back to `0.0.0.0`.
 fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
@@ -447,128 +445,6 @@ fn connection_error(e: quinn::ConnectionError) -> TransportError {
     }
 }
 
-async fn write_frame(send: &mut SendStream, msg: &WireMessage) -> Result<(), TransportError> {
-    write_message(send, msg, &[]).await
-}
-
-/// One frame, then the bulk payload (`pieces`, one after another), then the end of the
-/// stream.
-async fn write_message(
-    send: &mut SendStream,
-    msg: &WireMessage,
-    pieces: &[&[u8]],
-) -> Result<(), TransportError> {
-    let mut head = encode_frame(msg)?;
-    let len: usize = pieces.iter().map(|p| p.len()).sum();
-    if len > 0 {
-        // The payload's length goes first, so the reader allocates it once.
-        head.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    let closed = |e: quinn::WriteError| TransportError::Closed(e.to_string());
-    send.write_all(&head).await.map_err(closed)?;
-    for piece in pieces {
-        send.write_all(piece).await.map_err(closed)?;
-    }
-    let _ = send.finish();
-    Ok(())
-}
-
-/// Largest bulk payload accepted on one stream.
-pub const MAX_PAYLOAD_BYTES: usize = 8 << 30;
-
-/// One frame and the bulk data after it: nothing (the stream ends), or its length as
-/// a big-endian `u64` and that many bytes, read into one buffer of that size.
-async fn read_message(recv: &mut RecvStream) -> Result<(WireMessage, Vec<u8>), TransportError> {
-    let msg = read_frame(recv).await?;
-    let closed = |e: quinn::ReadError| TransportError::Closed(e.to_string());
-    let mut len = [0u8; 8];
-    let mut got = 0;
-    while got < len.len() {
-        match recv.read(&mut len[got..]).await.map_err(closed)? {
-            Some(n) => got += n,
-            None if got == 0 => return Ok((msg, Vec::new())),
-            None => {
-                return Err(TransportError::Truncated { expected: 8, got });
-            }
-        }
-    }
-    let len = u64::from_be_bytes(len);
-    if len > MAX_PAYLOAD_BYTES as u64 {
-        return Err(TransportError::FrameTooLarge {
-            len: usize::try_from(len).unwrap_or(usize::MAX),
-            max: MAX_PAYLOAD_BYTES,
-        });
-    }
-    // `len <= MAX_PAYLOAD_BYTES`, checked just above.
-    let payload = read_growing(recv, len as usize, 0).await?;
-    Ok((msg, payload))
-}
-
-/// What is set aside for bytes a peer announced before any of them arrived.
-const FIRST_CHUNK: usize = 64 << 10;
-
-/// Reads exactly `len` bytes (`before` already read, for errors), growing the buffer as
-/// they arrive: nothing is allocated from a length the peer only declared.
-async fn read_growing(
-    recv: &mut RecvStream,
-    len: usize,
-    before: usize,
-) -> Result<Vec<u8>, TransportError> {
-    let mut buf = Vec::with_capacity(len.min(FIRST_CHUNK));
-    while buf.len() < len {
-        let chunk = recv
-            .read_chunk(len - buf.len(), true)
-            .await
-            .map_err(|e| TransportError::Closed(e.to_string()))?;
-        match chunk {
-            Some(chunk) => buf.extend_from_slice(&chunk.bytes),
-            None => {
-                return Err(TransportError::Truncated {
-                    expected: before + len,
-                    got: before + buf.len(),
-                });
-            }
-        }
-    }
-    Ok(buf)
-}
-
-async fn read_frame(recv: &mut RecvStream) -> Result<WireMessage, TransportError> {
-    read_frame_or_end(recv)
-        .await?
-        .ok_or(TransportError::Truncated {
-            expected: 4,
-            got: 0,
-        })
-}
-
-/// The next frame, or `None` when the peer finished the stream before one began (a
-/// persistent `Channel` ends so).
-pub(super) async fn read_frame_or_end(
-    recv: &mut RecvStream,
-) -> Result<Option<WireMessage>, TransportError> {
-    let mut len = [0u8; 4];
-    match recv.read_exact(&mut len).await {
-        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
-        other => other.map_err(|e| match e {
-            quinn::ReadExactError::FinishedEarly(got) => {
-                TransportError::Truncated { expected: 4, got }
-            }
-            quinn::ReadExactError::ReadError(e) => TransportError::Closed(e.to_string()),
-        })?,
-    }
-    let n = u32::from_be_bytes(len) as usize;
-    if n > MAX_FRAME_BYTES {
-        return Err(TransportError::FrameTooLarge {
-            len: n,
-            max: MAX_FRAME_BYTES,
-        });
-    }
-    let body = read_growing(recv, n, 4).await?;
-    decode_body(&body).map(Some)
-}
-
-/// Serves one incoming connection: the token first, then requests.
 /// One of the [`MAX_UNAUTHENTICATED`] places for a connection that has not shown the
 /// token yet; dropped (given back) once it has, or once it is gone.
 struct Unauthenticated(Arc<std::sync::atomic::AtomicUsize>);
@@ -591,6 +467,7 @@ impl Drop for Unauthenticated {
     }
 }
 
+/// Serves one incoming connection: the token first, then requests.
 async fn serve(
     incoming: quinn::Incoming,
     ticket: Unauthenticated,
