@@ -182,6 +182,31 @@ impl Error {
     }
 }
 
+/// An error sent to another node: encoded for the transport, which carries it opaque.
+impl From<Error> for crate::transport::WireError {
+    fn from(e: Error) -> Self {
+        // Every variant is strings, ids and numbers: encoding cannot fail; if it ever
+        // did, the receiver still gets an error that says so.
+        let bytes = rmp_serde::to_vec(&e).unwrap_or_else(|why| {
+            rmp_serde::to_vec(&Error::Serialization(format!(
+                "an error ({e}) could not be encoded: {why}"
+            )))
+            .unwrap_or_default()
+        });
+        crate::transport::WireError(bytes)
+    }
+}
+
+/// An error another node sent; one that does not decode becomes a serialization error
+/// naming that.
+impl From<crate::transport::WireError> for Error {
+    fn from(e: crate::transport::WireError) -> Self {
+        rmp_serde::from_slice(&e.0).unwrap_or_else(|why| {
+            Error::Serialization(format!("a peer sent an error that does not decode: {why}"))
+        })
+    }
+}
+
 /// Turns a caught panic payload into a readable message.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {

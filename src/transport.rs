@@ -17,8 +17,8 @@ pub use bulk::{Bulk, Piece};
 pub use channel::{Channel, DagArg, DagOp, DagPartSpec, DagPeer};
 pub(crate) use frame::decode_body;
 pub use frame::{
-    FrameReader, MAX_FRAME_BYTES, NodeLoad, WIRE_VERSION, WireActor, WireJob, WireMessage,
-    WireNode, decode_frame, encode_frame,
+    FrameReader, MAX_FRAME_BYTES, NodeLoad, WIRE_VERSION, WireActor, WireError, WireJob,
+    WireMessage, WireNode, decode_frame, encode_frame,
 };
 pub use quic::{Endpoint, Exchange, JoinAddress, Peer, Service};
 pub use stream::MAX_PAYLOAD_BYTES;

@@ -28,7 +28,7 @@ impl Box1 {
 
 fn task_error(answer: WireMessage) -> ray::Error {
     match answer {
-        WireMessage::TaskResult { error: Some(e) } => e,
+        WireMessage::TaskResult { error: Some(e) } => e.into(),
         other => panic!("expected an error, got {other:?}"),
     }
 }

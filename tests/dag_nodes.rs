@@ -289,6 +289,7 @@ fn bad_parts_and_unexpected_frames_get_clear_errors() {
             .unwrap();
         match recv(&mut ch).await {
             Some(WireMessage::DagReply { result: Err(e) }) => {
+                let e = Error::from(e);
                 assert!(matches!(e, Error::ActorNotFound { .. }), "{e:?}")
             }
             other => panic!("unexpected {other:?}"),
@@ -300,6 +301,7 @@ fn bad_parts_and_unexpected_frames_get_clear_errors() {
             .unwrap();
         match recv(&mut ch).await {
             Some(WireMessage::DagReply { result: Err(e) }) => {
+                let e = Error::from(e);
                 assert!(e.to_string().contains("cannot run its part"), "{e}")
             }
             other => panic!("unexpected {other:?}"),
@@ -314,6 +316,7 @@ fn bad_parts_and_unexpected_frames_get_clear_errors() {
         let mut ch = peer.open_channel(&greedy).await.unwrap();
         match recv(&mut ch).await {
             Some(WireMessage::DagReply { result: Err(e) }) => {
+                let e = Error::from(e);
                 assert!(e.to_string().contains("max_inflight 4294967295"), "{e}")
             }
             other => panic!("unexpected {other:?}"),
@@ -329,6 +332,7 @@ fn bad_parts_and_unexpected_frames_get_clear_errors() {
             let mut ch = peer.open_channel(&empty).await.unwrap();
             match recv(&mut ch).await {
                 Some(WireMessage::DagReply { result: Err(e) }) => {
+                    let e = Error::from(e);
                     assert!(e.to_string().contains("a part with no steps"), "{e}")
                 }
                 other => panic!("unexpected {other:?}"),
@@ -361,6 +365,7 @@ fn bad_parts_and_unexpected_frames_get_clear_errors() {
                 edge: 0,
                 result: Err(e),
             }) => {
+                let e = Error::from(e);
                 assert!(matches!(e, Error::Serialization(_)), "{e:?}")
             }
             other => panic!("unexpected {other:?}"),

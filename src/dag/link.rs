@@ -151,7 +151,9 @@ impl<I: Value> Step<LinkEnd> for TickSend<I> {
                 Ok(_) => Ok(ByteBuf::new()),
                 Err(e) => Err(e),
             };
-            end.send(&WireMessage::DagExecute { input });
+            end.send(&WireMessage::DagExecute {
+                input: input.map_err(Into::into),
+            });
         }
         Outcome::Done
     }
@@ -171,7 +173,8 @@ impl Step<LinkEnd> for TickRecv {
         };
         match end.recv() {
             Ok(WireMessage::DagExecute { input }) => {
-                self.out.push(input.map(ByteBuf::into_vec), stop);
+                self.out
+                    .push(input.map(ByteBuf::into_vec).map_err(Error::from), stop);
                 Outcome::Done
             }
             Ok(other) => {
@@ -212,7 +215,7 @@ impl<T: Send + 'static, C: Codec<T>> Step<LinkEnd> for SendOp<T, C> {
             let result = value.and_then(C::encode).map(ByteBuf::from);
             end.send(&WireMessage::DagValue {
                 edge: self.edge,
-                result,
+                result: result.map_err(Into::into),
             });
         }
         Outcome::Done
@@ -248,9 +251,9 @@ impl<T: Clone + Send + 'static, C: Codec<T>> Step<LinkEnd> for RecvOp<T, C> {
         let value = match end {
             None => Err(died("the link is gone".into())),
             Some(end) => match end.recv() {
-                Ok(WireMessage::DagValue { edge, result }) if edge == self.edge => {
-                    result.and_then(|b| C::decode(b.into_vec()))
-                }
+                Ok(WireMessage::DagValue { edge, result }) if edge == self.edge => result
+                    .map_err(Error::from)
+                    .and_then(|b| C::decode(b.into_vec())),
                 Ok(other) => Err(died(end.unexpected(&other))),
                 Err(why) => Err(died(why)),
             },
@@ -296,7 +299,7 @@ impl LinkRunner {
     pub(crate) fn joined(&mut self) -> Result<()> {
         let why = match self.end.recv() {
             Ok(WireMessage::DagReply { result: Ok(_) }) => return Ok(()),
-            Ok(WireMessage::DagReply { result: Err(e) }) => return Err(e),
+            Ok(WireMessage::DagReply { result: Err(e) }) => return Err(e.into()),
             Ok(other) => self.end.unexpected(&other),
             Err(why) => why,
         };

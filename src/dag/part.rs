@@ -103,7 +103,7 @@ pub(crate) fn serve_part(spec: DagPartSpec, driver: NodeId, channel: Channel, en
         tracing::warn!(node_id = %node_id, driver = %driver, reason = %why, "compiled-graph part refused");
         let mut channel = channel;
         let reply = WireMessage::DagReply {
-            result: Err(malformed(node_id, &why)),
+            result: Err(malformed(node_id, &why).into()),
         };
         actix_rt::spawn(async move {
             let _ = channel.send(&reply).await;
@@ -146,9 +146,9 @@ fn run_part(spec: DagPartSpec, driver: NodeId, channel: Channel, env: PartEnv) {
     match build(&spec, &env, first, &counts, &mut link) {
         Err(e) => {
             tracing::warn!(error = %e, "compiled-graph part refused");
-            let _ = link
-                .end()
-                .send_now(&WireMessage::DagReply { result: Err(e) });
+            let _ = link.end().send_now(&WireMessage::DagReply {
+                result: Err(e.into()),
+            });
         }
         Ok(mut part) => {
             let ack = WireMessage::DagReply {

@@ -7,7 +7,21 @@ use super::TransportError;
 use crate::ids::{ActorId, JobId, NodeId, ObjectId, PlacementGroupId, TaskId};
 
 /// Version of [`WireMessage`]; bumped on every incompatible change.
-pub const WIRE_VERSION: u16 = 4;
+pub const WIRE_VERSION: u16 = 5;
+
+/// An error as it crosses the wire: the sending layer's error, MessagePack-encoded, which
+/// the receiving layer decodes (`ray::Error` converts both ways). The transport carries
+/// it without knowing its type.
+///
+/// # Examples
+/// ```
+/// use ray::transport::WireError;
+///
+/// let sent = WireError::from(ray::Error::ShutDown);
+/// assert_eq!(ray::Error::from(sent), ray::Error::ShutDown);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireError(#[serde(with = "serde_bytes")] pub Vec<u8>);
 
 /// Largest frame accepted (16 MiB). Larger objects travel in chunks on their own streams.
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
@@ -113,7 +127,7 @@ pub enum WireMessage {
     /// payload.
     TaskResult {
         /// The error, if the task failed.
-        error: Option<crate::Error>,
+        error: Option<WireError>,
     },
     /// The outcome of a `RunTask` whose result the executing node kept (`keep`): the
     /// caller fetches it from there when it is read, and releases it when its refs go.
@@ -129,7 +143,7 @@ pub enum WireMessage {
     /// The answer to `FetchObject`: the encoded value follows as the bulk payload.
     ObjectData {
         /// Why the value cannot be sent, if so.
-        error: Option<crate::Error>,
+        error: Option<WireError>,
     },
     /// A borrower dropped its last reference to objects this node owns.
     ReleaseObjects {
@@ -182,7 +196,7 @@ pub enum WireMessage {
         options: Vec<u8>,
         /// Set when the creation failed at the creator (a constructor argument failed):
         /// the host records the actor as dead with this error.
-        failed: Option<crate::Error>,
+        failed: Option<WireError>,
         /// A restart after its node died: the creating handle (`caller`) continues its
         /// calls from this number.
         #[serde(default)]
@@ -260,19 +274,19 @@ pub enum WireMessage {
     /// the part does not read it), or why it could not be encoded.
     DagExecute {
         /// The input.
-        input: Result<serde_bytes::ByteBuf, crate::Error>,
+        input: Result<serde_bytes::ByteBuf, WireError>,
     },
     /// One value of an edge between parts of a compiled graph, for the next execution.
     DagValue {
         /// The edge, as the receiving part numbers it.
         edge: u32,
         /// The encoded value, or the error that replaced it.
-        result: Result<serde_bytes::ByteBuf, crate::Error>,
+        result: Result<serde_bytes::ByteBuf, WireError>,
     },
     /// The answer to `DagPart`: the part's actors were lent (an empty value), or why not.
     DagReply {
         /// The encoded value, or what failed.
-        result: Result<serde_bytes::ByteBuf, crate::Error>,
+        result: Result<serde_bytes::ByteBuf, WireError>,
     },
 }
 

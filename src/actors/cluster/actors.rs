@@ -16,7 +16,7 @@ use futures::channel::oneshot;
 use futures::future::BoxFuture;
 
 use super::restart::Owned;
-use super::tasks::{answer_with, settle_from_answer};
+use super::tasks::{answer_with, failure, settle_from_answer};
 use super::{ClusterAgent, NodeAddr, Role};
 use crate::actors::ActorOptions;
 use crate::actors::remote::{self, EncodeArgs, HostedActor, Restart, Routing, Ticket, class};
@@ -183,10 +183,6 @@ pub(super) struct Hosted {
     pub(super) holds: super::holds::Holds<ActorId, Option<Arc<dyn HostedActor>>>,
 }
 
-fn failure(e: Error) -> (WireMessage, Bulk) {
-    (WireMessage::TaskResult { error: Some(e) }, Bulk::default())
-}
-
 impl Handler<CreateRemoteActor> for ClusterAgent {
     type Result = ();
 
@@ -209,7 +205,7 @@ impl Handler<CreateRemoteActor> for ClusterAgent {
                 class: msg.class.to_string(),
                 actor_id: msg.actor_id,
                 options,
-                failed,
+                failed: failed.map(Into::into),
                 resume: None,
             };
             let args: Bulk = payload;
@@ -432,7 +428,7 @@ impl ClusterAgent {
             return WireMessage::Ack;
         }
         let created = match failed {
-            Some(e) => Err(e),
+            Some(e) => Err(e.into()),
             None => self.create_hosted(class_name, actor_id, options, args),
         };
         let answer = match &created {

@@ -244,7 +244,7 @@ impl Handler<FetchHeld> for ClusterAgent {
                     });
                     return;
                 }
-                Ok((WireMessage::ObjectData { error: Some(e) }, _)) => e,
+                Ok((WireMessage::ObjectData { error: Some(e) }, _)) => e.into(),
                 Ok((other, _)) => {
                     let e = Error::Serialization(format!("unexpected answer {other:?}"));
                     node.store.complete(id, Err(e));

@@ -85,7 +85,7 @@ impl Handler<PullObject> for ClusterAgent {
         ctx.spawn(answer.into_actor(self).map(move |answer, act, _| {
             let bytes = match answer {
                 Ok((WireMessage::ObjectData { error: None }, bytes)) => Ok(bytes),
-                Ok((WireMessage::ObjectData { error: Some(e) }, _)) => Err(e),
+                Ok((WireMessage::ObjectData { error: Some(e) }, _)) => Err(e.into()),
                 Ok((other, _)) => Err(Error::Serialization(format!("unexpected answer {other:?}"))),
                 // The node that made the object owns its value: with it, the value is gone.
                 Err(Error::NodeDied { .. }) => Err(Error::OwnerDied {
@@ -166,7 +166,12 @@ impl ClusterAgent {
             };
             match outcome {
                 Ok(bulk) => (WireMessage::ObjectData { error: None }, bulk),
-                Err(e) => (WireMessage::ObjectData { error: Some(e) }, Bulk::default()),
+                Err(e) => (
+                    WireMessage::ObjectData {
+                        error: Some(e.into()),
+                    },
+                    Bulk::default(),
+                ),
             }
         }
         .boxed()

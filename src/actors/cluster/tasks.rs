@@ -249,7 +249,7 @@ pub(super) async fn settle_from_answer(
                 Err(e) => Err(e),
             }
         }
-        Ok((WireMessage::TaskResult { error: Some(e) }, _)) => Err(e),
+        Ok((WireMessage::TaskResult { error: Some(e) }, _)) => Err(e.into()),
         Ok((WireMessage::Error { message }, _)) => Err(Error::NotConnected(message)),
         Ok((other, _)) => Err(Error::Serialization(format!("unexpected answer {other:?}"))),
         Err(e) => Err(e),
@@ -288,7 +288,7 @@ pub(super) async fn answer_with(r: RawRef) -> (WireMessage, Bulk) {
     match encoded {
         // The value travels as the bulk payload, never inside a frame.
         Ok(bulk) => (WireMessage::TaskResult { error: None }, bulk),
-        Err(e) => (WireMessage::TaskResult { error: Some(e) }, Bulk::default()),
+        Err(e) => failure(e),
     }
 }
 
@@ -355,41 +355,58 @@ impl ClusterAgent {
             node.manager.do_send(SubmitTask(spec));
             Ok(ret)
         };
-        let ret = result();
-        async move {
-            let outcome = match ret {
-                Ok(r) => r
-                    .settled()
-                    .await
-                    .and_then(|v| crate::store::object_ref_downcast::<ByteBuf>(r.id(), v)),
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(bytes) => {
-                    let bytes = Arc::try_unwrap(bytes).unwrap_or_else(|b| (*b).clone());
-                    // A large result stays here for the caller, unless this node has
-                    // its own object under that id (it borrowed it once before).
-                    if let (Some(id), Some(node)) = (keep, &node)
-                        && bytes.len() >= INLINE_MAX
-                        && node.store.owner(id).is_none()
-                    {
-                        let size = bytes.len() as u64;
-                        let result = RawRef::ready(&node.store, id, held_value(bytes));
-                        me.do_send(KeepResult {
-                            owner: from,
-                            result,
-                        });
-                        return (WireMessage::TaskResultHeld { size }, Bulk::default());
-                    }
-                    // The returns travel as the bulk payload, never inside a frame.
-                    (
-                        WireMessage::TaskResult { error: None },
-                        bytes.into_vec().into(),
-                    )
-                }
-                Err(e) => (WireMessage::TaskResult { error: Some(e) }, Bulk::default()),
-            }
-        }
-        .boxed()
+        answer_run(result(), node, keep, from, me).boxed()
     }
+}
+
+/// The answer to a task another node sent, once its result `ret` is settled: the
+/// encoded returns, or (a large result, when the caller asked to `keep` it here) where
+/// they are held, or the error.
+async fn answer_run(
+    ret: Result<RawRef>,
+    node: Option<Arc<Node>>,
+    keep: Option<ObjectId>,
+    from: NodeId,
+    me: Addr<ClusterAgent>,
+) -> (WireMessage, Bulk) {
+    let outcome = match ret {
+        Ok(r) => r
+            .settled()
+            .await
+            .and_then(|v| crate::store::object_ref_downcast::<ByteBuf>(r.id(), v)),
+        Err(e) => Err(e),
+    };
+    let bytes = match outcome {
+        Ok(bytes) => Arc::try_unwrap(bytes).unwrap_or_else(|b| (*b).clone()),
+        Err(e) => return failure(e),
+    };
+    // A large result stays here for the caller, unless this node has its own object
+    // under that id (it borrowed it once before).
+    if let (Some(id), Some(node)) = (keep, &node)
+        && bytes.len() >= INLINE_MAX
+        && node.store.owner(id).is_none()
+    {
+        let size = bytes.len() as u64;
+        let result = RawRef::ready(&node.store, id, held_value(bytes));
+        me.do_send(KeepResult {
+            owner: from,
+            result,
+        });
+        return (WireMessage::TaskResultHeld { size }, Bulk::default());
+    }
+    // The returns travel as the bulk payload, never inside a frame.
+    (
+        WireMessage::TaskResult { error: None },
+        bytes.into_vec().into(),
+    )
+}
+
+/// The answer of a task or call that failed.
+pub(super) fn failure(e: Error) -> (WireMessage, Bulk) {
+    (
+        WireMessage::TaskResult {
+            error: Some(e.into()),
+        },
+        Bulk::default(),
+    )
 }
