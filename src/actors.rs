@@ -15,9 +15,8 @@ mod registry;
 mod remote;
 
 pub(crate) use cluster::{
-    ActorStopped, AgentSettings, Ask, BorrowState, ClusterAgent, HeadId, KillRemoteActor,
-    NameRequest, NodeAddr, OpenDagChannel, PullObject, ReleaseBorrow, Retry, Role, RunRemote,
-    StopAgent, random_token, start as start_cluster_agent,
+    ActorStopped, AgentSettings, Ask, ClusterAgent, HeadId, KillRemoteActor, NameRequest, NodeAddr,
+    OpenDagChannel, Retry, Role, RunRemote, StopAgent, random_token, start as start_cluster_agent,
 };
 pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};

@@ -5,11 +5,13 @@
 //! Invariant: an object's slot lives exactly as long as some `ObjectRef` to it (held by
 //! user code or by a pending task's arguments); the last drop frees it.
 
+mod borrow;
 mod memory;
 mod object_ref;
 mod size;
 mod spill;
 
+pub(crate) use borrow::{BorrowState, PullObject, ReleaseBorrow};
 pub(crate) use memory::Encoded;
 pub use memory::MemorySummary;
 pub use memory::StoredValue;

@@ -44,7 +44,6 @@ pub(crate) use bundles::Ask;
 pub(crate) use dag::OpenDagChannel;
 pub(crate) use link::NodeAddr;
 use link::{Connecting, Link};
-pub(crate) use objects::{BorrowState, PullObject, ReleaseBorrow};
 pub(crate) use tasks::{Retry, RunRemote};
 
 /// A request from an authenticated peer.

@@ -439,7 +439,7 @@ fn pull(
         .cloned()
         .ok_or_else(|| unreachable("but this node is not part of a cluster"))?;
     let (holder, object_id) = (w.node, w.id);
-    let state = Arc::new(crate::actors::BorrowState::default());
+    let state = Arc::new(super::BorrowState::default());
     let (release, on_drop) = (agent.clone(), state.clone());
     let r = RawRef::borrowed(
         &node.store,
@@ -447,11 +447,11 @@ fn pull(
         holder,
         Box::new(move || {
             if on_drop.dropped() {
-                release.do_send(crate::actors::ReleaseBorrow { holder, object_id });
+                release.do_send(super::ReleaseBorrow { holder, object_id });
             }
         }),
     );
-    agent.do_send(crate::actors::PullObject {
+    agent.do_send(super::PullObject {
         holder,
         at: (addr, fingerprint),
         object_id,

@@ -6,67 +6,16 @@
 //! go with it. A ref that leaves in a message is pinned for a grace period (the node
 //! timeout) so that the receiver's pull finds it.
 
-use std::sync::Arc;
-use std::sync::Weak;
-use std::sync::atomic::{AtomicU8, Ordering};
-
 use actix::prelude::*;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use super::{ClusterAgent, NodeAddr};
-use crate::Result;
+use super::ClusterAgent;
 use crate::error::Error;
 use crate::ids::{NodeId, ObjectId};
 use crate::runtime::off_node_thread;
-use crate::store::{RawRef, RefInner, StoredValue};
+use crate::store::{PullObject, RawRef, ReleaseBorrow};
 use crate::transport::{Bulk, WireMessage};
-
-/// Copies an object held by another node into the local copy `into`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct PullObject {
-    pub(crate) holder: NodeId,
-    pub(crate) at: NodeAddr,
-    pub(crate) object_id: ObjectId,
-    pub(crate) decode: fn(&[u8]) -> Result<StoredValue>,
-    pub(crate) into: Weak<RefInner>,
-    /// Who releases the borrow: see [`BorrowState`].
-    pub(crate) state: Arc<BorrowState>,
-}
-
-/// Decides who tells the holder that a copy is gone, exactly once: the copy's drop when
-/// the pull counted the borrow first, else the pull when the copy went first.
-#[derive(Default)]
-pub(crate) struct BorrowState(AtomicU8);
-
-const PULLING: u8 = 0;
-const COUNTED: u8 = 1;
-const DROPPED: u8 = 2;
-
-impl BorrowState {
-    /// The copy's last ref went: whether the drop must release the borrow.
-    pub(crate) fn dropped(&self) -> bool {
-        self.0
-            .compare_exchange(PULLING, DROPPED, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-    }
-
-    /// The holder counted the borrow: whether the pull must release it (the copy is gone).
-    fn counted(&self) -> bool {
-        self.0
-            .compare_exchange(PULLING, COUNTED, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-    }
-}
-
-/// The local copy of an object another node holds lost its last ref.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct ReleaseBorrow {
-    pub(crate) holder: NodeId,
-    pub(crate) object_id: ObjectId,
-}
 
 /// The holder's side: objects pinned for the nodes that pulled them.
 pub(super) type Borrowers = super::holds::Holds<ObjectId, RawRef>;
