@@ -24,9 +24,8 @@ pub(crate) use handle::{create as create_actor, get_actor};
 pub use host::Method;
 pub(crate) use host::{ActorCall, ActorHost, LendInstance, ReturnInstance, Terminate};
 pub(crate) use node_manager::{
-    AcquireResources, Batch, CancelTask, GpuGrant, LeaseDone, NodeManager, NodeStats, QueryNode,
-    ReleaseResources, ReserveBundles, ReturnBundles, SubmitTask, TaskBlocked, TaskFinished,
-    TaskUnblocked, ViewChanged, in_bundle,
+    AcquireResources, CancelTask, GpuGrant, NodeManager, NodeStats, QueryNode, ReleaseResources,
+    ReserveBundles, ReturnBundles, TaskBlocked, TaskUnblocked, ViewChanged,
 };
 pub use options::{ActorOptions, ActorOptionsBuilder};
 pub(crate) use placement_groups::{
@@ -37,5 +36,5 @@ pub(crate) use registry::{
     UnregisterActor,
 };
 pub(crate) use remote::HostedActor;
-pub use remote::{Hosted, RemoteClass};
+pub use remote::{Hosted, RemoteClass, build_fingerprint};
 pub(crate) use remote::{RemoteCall, hosted, returns_of};

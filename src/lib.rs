@@ -22,6 +22,7 @@ mod store;
 mod tasks;
 pub mod transport;
 
+pub use actors::build_fingerprint;
 pub use actors::{ActorHandle, ActorOptions, ActorOptionsBuilder, RemoteActor};
 pub use api::{
     Gettable, JobInfo, NodeInfo, TaskSummary, WaitResult, available_resources, cancel,
@@ -39,7 +40,6 @@ pub use runtime::{RuntimeContext, init, init_with, is_initialized, runtime_conte
 pub use store::{MemorySummary, ObjectRef, ObjectRefFuture};
 pub use tasks::{
     Arg, IntoArg, ObjectRefStream, SchedulingStrategy, TaskOptions, TaskOptionsBuilder, Value,
-    build_fingerprint,
 };
 
 #[cfg(feature = "macros")]

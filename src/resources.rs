@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::ids::PlacementGroupId;
+
 /// Fixed-point scale: 1.0 of a resource is 10,000 units (Ray's 0.0001 precision).
 const SCALE: f64 = 10_000.0;
 /// 1.0 of a resource, in fixed point.
@@ -162,6 +164,30 @@ impl fmt::Debug for Resources {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
+}
+
+// Placement-group bundles: reserving bundle `i` of group `pg` offers its resources again
+// under names only that group's work asks for (`actors/node_manager/bundles.rs`).
+
+/// What work in a group asks of the marker.
+const MARKER_ASK: i64 = 10;
+
+/// The name of `resource` in bundle `index` of `pg` (`None`: any bundle of `pg`).
+pub(crate) fn renamed(resource: &str, index: Option<u32>, pg: PlacementGroupId) -> String {
+    match index {
+        Some(i) => format!("{resource}_group_{i}_{:016x}", pg.as_u64()),
+        None => format!("{resource}_group_{:016x}", pg.as_u64()),
+    }
+}
+
+/// A request of work that runs in bundle `index` of `pg` (any bundle when `None`).
+pub(crate) fn in_bundle(req: &Resources, pg: PlacementGroupId, index: Option<u32>) -> Resources {
+    let mut out = Resources::new();
+    for (name, units) in req.iter() {
+        out.set_units(&renamed(name, index, pg), units);
+    }
+    out.set_units(&renamed("bundle", index, pg), MARKER_ASK);
+    out
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 mod args;
 mod executor;
+mod messages;
 mod options;
 mod placement;
 mod registry;
@@ -17,10 +18,11 @@ mod submit;
 pub use args::RawRefHandle;
 pub use args::{Arg, ArgReader, ArgsWriter, IntoArg, Value};
 pub(crate) use executor::{CancelRunning, TaskActor};
+pub(crate) use messages::{Batch, LeaseDone, SubmitTask, TaskFinished};
 pub use options::{SchedulingStrategy, TaskOptions, TaskOptionsBuilder};
 pub(crate) use placement::{Placement, place, to_resources};
-pub use registry::{RemoteBody, RemoteFunction, build_fingerprint};
-pub(crate) use registry::{decode, encode, has_functions, lookup};
+pub use registry::{RemoteBody, RemoteFunction};
+pub(crate) use registry::{decode, encode, lookup, signatures};
 pub use spec::TaskOutput;
 pub use spec::{Held, RemoteForm};
 pub(crate) use spec::{TaskBody, TaskSpec};

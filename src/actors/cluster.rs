@@ -33,7 +33,6 @@ use super::{QueryNode, ViewChanged};
 use crate::ids::NodeId;
 use crate::resources::Resources;
 use crate::runtime::Node;
-use crate::tasks::{build_fingerprint, has_functions};
 use crate::transport::{Bulk, Endpoint, JoinAddress, NodeLoad, Service, WireMessage, WireNode};
 use crate::{Error, Result};
 
@@ -251,7 +250,7 @@ pub(crate) async fn start(
         heartbeat,
         timeout,
         max_dead_nodes,
-        build: has_functions().then(build_fingerprint),
+        build: super::remote::build_with_functions(),
         head_silent_since: None,
         driver_demands: HashMap::new(),
         borrowers: Default::default(),
@@ -288,7 +287,7 @@ pub(crate) async fn start(
         let hello = match agent.role {
             Role::Worker(_) => WireMessage::Join {
                 node: me.clone(),
-                fingerprint: build_fingerprint(),
+                fingerprint: super::build_fingerprint(),
             },
             _ => WireMessage::GetView {
                 node_id,

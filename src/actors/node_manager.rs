@@ -18,35 +18,19 @@ mod bundles;
 mod gpus;
 mod routing;
 
-pub(crate) use bundles::{ReserveBundles, ReturnBundles, in_bundle};
+pub(crate) use bundles::{ReserveBundles, ReturnBundles};
 
 use crate::resources::Resources;
 use crate::runtime::Node;
 use crate::store::RawRef;
-use crate::tasks::{CancelRunning, TaskActor, TaskSpec};
+use crate::tasks::{
+    Batch, CancelRunning, LeaseDone, SubmitTask, TaskActor, TaskFinished, TaskSpec,
+};
 use crate::{Error, Result};
 pub(crate) use gpus::GpuGrant;
 
 /// How many finished tasks the timeline keeps (older ones are dropped).
 const HISTORY: usize = 10_000;
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct SubmitTask(pub(crate) TaskSpec);
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct TaskFinished {
-    pub(crate) task_id: TaskId,
-    pub(crate) name: Arc<str>,
-    pub(crate) start: Instant,
-    pub(crate) end: Instant,
-    pub(crate) ok: bool,
-    /// Which try it was.
-    pub(crate) attempt: u32,
-    /// What it failed with.
-    pub(crate) error: Option<Arc<str>>,
-}
 
 /// A sync task blocked in `get`: lend its CPU to others.
 #[derive(Message)]
@@ -125,10 +109,6 @@ struct Running {
     /// The GPUs an async task holds (a sync task's are its lease's).
     gpus: GpuGrant,
 }
-
-/// Tasks a worker runs back to back under one lease, without a round trip to the node
-/// manager between them (Ray's worker-lease reuse). Shared with the worker's TaskActors.
-pub(crate) type Batch = Arc<parking_lot::Mutex<VecDeque<TaskSpec>>>;
 
 /// A worker arbiter holding one task shape's resources while it drains its batch.
 struct Lease {
@@ -505,13 +485,6 @@ impl Handler<TaskFinished> for NodeManager {
         });
         self.dispatch();
     }
-}
-
-/// A worker drained its batch: its lease ends and it becomes idle.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct LeaseDone {
-    pub(crate) worker: usize,
 }
 
 impl Handler<LeaseDone> for NodeManager {

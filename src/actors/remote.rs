@@ -265,6 +265,50 @@ pub struct RemoteClass {
 
 inventory::collect!(RemoteClass);
 
+/// The fingerprint of this build's remote functions and actor classes (FNV-1a over
+/// their sorted names and signatures; `None` when there are none, a bare `ray start
+/// --head`), computed once.
+fn fingerprint() -> Option<u64> {
+    static FINGERPRINT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *FINGERPRINT.get_or_init(|| {
+        let mut entries: Vec<(&str, &str)> = crate::tasks::signatures().collect();
+        // Actor classes count too: a node of another build may lack one.
+        entries.extend(
+            inventory::iter::<RemoteClass>
+                .into_iter()
+                .map(|c| (c.name, c.signature)),
+        );
+        if entries.is_empty() {
+            return None;
+        }
+        entries.sort_unstable();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (name, sig) in entries {
+            for b in name.bytes().chain([0]).chain(sig.bytes()).chain([0]) {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        Some(h)
+    })
+}
+
+/// Identifies this build's set of remote functions and actor classes; nodes of
+/// different builds differ.
+///
+/// # Examples
+/// ```
+/// assert_eq!(ray::build_fingerprint(), ray::build_fingerprint());
+/// ```
+pub fn build_fingerprint() -> u64 {
+    // The FNV offset basis: what the hash of nothing is.
+    fingerprint().unwrap_or(0xcbf2_9ce4_8422_2325)
+}
+
+/// This build's fingerprint when it registered any remote function or actor class.
+pub(crate) fn build_with_functions() -> Option<u64> {
+    fingerprint()
+}
+
 /// The registered class `name`.
 pub(crate) fn class(name: &str, node_id: NodeId) -> Result<&'static RemoteClass> {
     inventory::iter::<RemoteClass>

@@ -12,9 +12,9 @@ use std::time::Instant;
 use actix::prelude::*;
 use futures::FutureExt;
 
+use super::{Batch, LeaseDone, TaskFinished};
 use super::{TaskBody, TaskOutput, TaskSpec};
 use crate::Error;
-use crate::actors::{Batch, LeaseDone, TaskFinished};
 use crate::error::panic_message;
 use crate::runtime::{ExecContext, Node, WithContext, with_context};
 

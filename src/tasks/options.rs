@@ -57,7 +57,7 @@ impl SchedulingStrategy {
                 group,
                 bundle_index,
                 ..
-            } => crate::actors::in_bundle(&req, *group, bundle_index.map(|i| i as u32)),
+            } => crate::resources::in_bundle(&req, *group, bundle_index.map(|i| i as u32)),
             _ => req,
         }
     }

@@ -1,6 +1,6 @@
 //! The function registry: every `#[ray::remote]` function registers itself under a stable
 //! name (`module::path::name`), so a node can run a task that another node of the same
-//! build submitted by name. The registry's fingerprint tells builds apart.
+//! build submitted by name.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -34,70 +34,33 @@ pub struct RemoteFunction {
 
 inventory::collect!(RemoteFunction);
 
-struct Registry {
-    /// No function and no actor class registered (a bare `ray start --head`).
-    empty: bool,
-    by_name: HashMap<&'static str, &'static RemoteFunction>,
-    fingerprint: u64,
-}
-
-fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| {
-        let mut by_name = HashMap::new();
-        let mut entries: Vec<(&str, &str)> = Vec::new();
-        for f in inventory::iter::<RemoteFunction> {
-            by_name.insert(f.name, f);
-            entries.push((f.name, f.signature));
-        }
-        // Actor classes count too: a node of another build may lack one.
-        let classes: Vec<(&str, &str)> = inventory::iter::<crate::actors::RemoteClass>
+fn by_name() -> &'static HashMap<&'static str, &'static RemoteFunction> {
+    static BY_NAME: OnceLock<HashMap<&'static str, &'static RemoteFunction>> = OnceLock::new();
+    BY_NAME.get_or_init(|| {
+        inventory::iter::<RemoteFunction>
             .into_iter()
-            .map(|c| (c.name, c.signature))
-            .collect();
-        let has_classes = !classes.is_empty();
-        entries.extend(classes);
-        entries.sort_unstable();
-        // FNV-1a over the sorted names and signatures: stable across runs of one build.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for (name, sig) in entries {
-            for b in name.bytes().chain([0]).chain(sig.bytes()).chain([0]) {
-                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-        Registry {
-            empty: by_name.is_empty() && !has_classes,
-            by_name,
-            fingerprint: h,
-        }
+            .map(|f| (f.name, f))
+            .collect()
     })
 }
 
-/// Whether this build registered any remote function or actor class.
-pub(crate) fn has_functions() -> bool {
-    !registry().empty
+/// Every registered function's name and signature (what the build fingerprint covers,
+/// with the actor classes: `actors::build_fingerprint`).
+pub(crate) fn signatures() -> impl Iterator<Item = (&'static str, &'static str)> {
+    inventory::iter::<RemoteFunction>
+        .into_iter()
+        .map(|f| (f.name, f.signature))
 }
 
 /// The registered function `name`.
 pub(crate) fn lookup(name: &str, node_id: crate::NodeId) -> Result<&'static RemoteFunction> {
-    registry()
-        .by_name
+    by_name()
         .get(name)
         .copied()
         .ok_or_else(|| Error::FunctionNotRegistered {
             function: name.to_string(),
             node_id,
         })
-}
-
-/// Identifies this build's set of remote functions; nodes of different builds differ.
-///
-/// # Examples
-/// ```
-/// assert_eq!(ray::build_fingerprint(), ray::build_fingerprint());
-/// ```
-pub fn build_fingerprint() -> u64 {
-    registry().fingerprint
 }
 
 /// Encodes a value for the trip to another node.

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::SubmitTask;
 use super::args::RawRefHandle;
 use super::{RemoteForm, SchedulingStrategy, TaskBody, TaskOptions, TaskSpec};
 use crate::Error;
-use crate::actors::SubmitTask;
 use crate::ids::{ObjectId, TaskId};
 use crate::runtime::current_node;
 use crate::store::RawRef;

@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::lineage::{HeldResult, KeepResult, Lineage, held_value};
 use super::{ClusterAgent, Inbound};
-use crate::actors::SubmitTask;
 use crate::ids::{NodeId, ObjectId, TaskId};
 use crate::resources::{Resources, to_units};
 use crate::runtime::{HEAVY_BYTES, Node, off_node_thread, with_context};
 use crate::store::{INLINE_MAX, RawRef, StoredValue, stored};
+use crate::tasks::SubmitTask;
 use crate::tasks::{Placement, RemoteBody, TaskBody, TaskSpec, lookup, place, to_resources};
 use crate::transport::{Bulk, WireMessage};
 use crate::{Error, Result, SchedulingStrategy};

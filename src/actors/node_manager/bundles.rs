@@ -11,32 +11,11 @@ use actix::prelude::*;
 
 use super::NodeManager;
 use crate::ids::{NodeId, PlacementGroupId};
-use crate::resources::Resources;
+use crate::resources::{Resources, renamed};
 use crate::{Error, Result};
 
 /// What a bundle marker offers (Ray: 1000 units; work asks for 0.001 of it).
 const MARKER: i64 = 1000 * 10_000;
-/// What work in a group asks of the marker.
-const MARKER_ASK: i64 = 10;
-
-/// The name of `resource` in bundle `index` of `pg` (`None`: any bundle of `pg`).
-pub(crate) fn renamed(resource: &str, index: Option<u32>, pg: PlacementGroupId) -> String {
-    match index {
-        Some(i) => format!("{resource}_group_{i}_{:016x}", pg.as_u64()),
-        None => format!("{resource}_group_{:016x}", pg.as_u64()),
-    }
-}
-
-/// A request of work that runs in bundle `index` of `pg` (any bundle when `None`).
-pub(crate) fn in_bundle(req: &Resources, pg: PlacementGroupId, index: Option<u32>) -> Resources {
-    let mut out = Resources::new();
-    for (name, units) in req.iter() {
-        out.set_units(&renamed(name, index, pg), units);
-    }
-    out.set_units(&renamed("bundle", index, pg), MARKER_ASK);
-    out
-}
-
 /// The GPU units a request asks for, directly or inside a bundle.
 pub(crate) fn gpu_units(req: &Resources) -> i64 {
     req.iter()
