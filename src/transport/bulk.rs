@@ -19,7 +19,7 @@ pub type Piece = Arc<dyn AsRef<[u8]> + Send + Sync>;
 /// use ray::transport::{Bulk, Piece};
 ///
 /// let shared = Arc::new(vec![7u8; 4]);
-/// let bulk = Bulk::from_pieces([Arc::new(vec![1, 2]) as Piece, shared.clone()]);
+/// let bulk = Bulk::from_pieces([Arc::new(vec![1u8, 2]) as Piece, shared.clone() as Piece]);
 /// assert_eq!(bulk.len(), 6);
 /// assert_eq!(bulk.concat(), [1, 2, 7, 7, 7, 7]);
 /// assert_eq!(Arc::strong_count(&shared), 2, "the piece is shared, not copied");
