@@ -29,7 +29,7 @@ use actix::prelude::*;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use super::{QueryNode, ViewChanged};
+use super::QueryNode;
 use crate::ids::NodeId;
 use crate::resources::Resources;
 use crate::runtime::Node;
@@ -393,129 +393,6 @@ impl ClusterAgent {
             Role::Head => None,
             Role::Worker(j) | Role::Driver(j) => Some(j),
         }
-    }
-
-    /// Head: the table as sent to members; dead nodes stay listed as dead.
-    fn table_view(&self) -> Vec<WireNode> {
-        self.table.values().map(|(n, _)| n.clone()).collect()
-    }
-
-    fn publish(&mut self, nodes: Vec<WireNode>) {
-        for n in nodes.iter().filter(|n| !n.alive) {
-            self.forget_node(n.node_id);
-            self.restart_actors_on(n.node_id);
-        }
-        self.store_view(nodes);
-    }
-
-    /// Replaces this node's copy of the table (telling the node manager when membership
-    /// or what a node offers changed), without acting on deaths.
-    fn store_view(&self, nodes: Vec<WireNode>) {
-        if let Some(node) = self.node.upgrade() {
-            let changed = {
-                let mut view = node.view.write();
-                // Membership, and what each node offers (bundles reserved or returned).
-                let same = |a: &WireNode, b: &WireNode| {
-                    (a.node_id, a.alive, &a.resources) == (b.node_id, b.alive, &b.resources)
-                };
-                let changed =
-                    view.len() != nodes.len() || view.iter().zip(&nodes).any(|(a, b)| !same(a, b));
-                *view = nodes;
-                changed
-            };
-            if changed {
-                node.manager.do_send(ViewChanged);
-            }
-        }
-    }
-
-    /// Head: the node table plus every demand no live node can meet, from nodes and
-    /// from drivers heard from within the timeout.
-    fn view_message(&mut self) -> WireMessage {
-        let timeout = self.timeout;
-        self.driver_demands
-            .retain(|_, (_, seen)| seen.elapsed() <= timeout);
-        let mut demands: Vec<String> = self
-            .table
-            .values()
-            .filter(|(n, _)| n.alive)
-            .flat_map(|(n, _)| n.load.infeasible.iter().cloned())
-            .chain(
-                self.driver_demands
-                    .values()
-                    .flat_map(|(d, _)| d.iter().cloned()),
-            )
-            .collect();
-        demands.sort();
-        demands.dedup();
-        if let Some(node) = self.node.upgrade() {
-            *node.demands.write() = demands.clone();
-        }
-        if let Some(job) = self.job {
-            self.jobs.heard(job, self.node_id, None);
-        }
-        let jobs = self.jobs.view(timeout);
-        self.forget_finished_drivers(&jobs);
-        if let Some(node) = self.node.upgrade() {
-            *node.jobs.write() = jobs.clone();
-        }
-        WireMessage::View {
-            nodes: self.table_view(),
-            demands,
-            jobs,
-        }
-    }
-
-    /// Member: a view from the head, answering a heartbeat or pushed on a change.
-    fn take_view(
-        &mut self,
-        nodes: Vec<WireNode>,
-        demands: Vec<String>,
-        jobs: Vec<crate::transport::WireJob>,
-    ) {
-        self.forget_finished_drivers(&jobs);
-        if let Some(node) = self.node.upgrade() {
-            *node.demands.write() = demands;
-            *node.jobs.write() = jobs;
-        }
-        self.head_silent_since = None;
-        if let Some(node) = self.node.upgrade()
-            && node
-                .head_lost
-                .swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
-            tracing::warn!(node_id = %self.node_id, "the head answers again");
-        }
-        self.publish(nodes);
-    }
-
-    /// Head: sends `view` (its current one) to every live member and driver but `joined`
-    /// (which has it in its answer), so a node that joined is known everywhere at once,
-    /// not a heartbeat later.
-    fn push_view(&self, joined: NodeId, view: &WireMessage, ctx: &mut Context<Self>) {
-        let WireMessage::View { nodes, jobs, .. } = view else {
-            return;
-        };
-        let skip = [self.node_id, joined];
-        let members = nodes
-            .iter()
-            .filter(|n| n.alive && !skip.contains(&n.node_id))
-            .map(|n| (n.node_id, None));
-        let drivers = jobs
-            .iter()
-            .filter(|j| j.alive && !skip.contains(&j.driver))
-            .filter_map(|j| Some((j.driver, Some(j.at?))));
-        let sends: Vec<_> = members
-            .chain(drivers)
-            .map(|(to, at)| self.request(to, at, view.clone(), Vec::new()))
-            .collect();
-        ctx.spawn(
-            async move {
-                // A member that misses it learns the same with its next heartbeat.
-                futures::future::join_all(sends).await;
-            }
-            .into_actor(self),
-        );
     }
 
     /// What requests need to run outside the agent.

@@ -1,11 +1,17 @@
 //! The head's node table over time: nodes that stop sending heartbeats are marked dead,
 //! and dead nodes beyond [`Config::max_dead_nodes`](crate::Config::max_dead_nodes) are
-//! forgotten, oldest death first, so the table a peer can grow stays bounded.
+//! forgotten, oldest death first, so the table a peer can grow stays bounded. The head
+//! sends its view of the table (with the demands no node meets and the jobs) to members,
+//! who keep a copy in their node.
 
 use std::time::Instant;
 
+use actix::prelude::*;
+
 use super::ClusterAgent;
+use crate::actors::ViewChanged;
 use crate::ids::NodeId;
+use crate::transport::{WireJob, WireMessage, WireNode};
 
 /// Live nodes a cluster admits: a join beyond them is refused.
 pub(super) const MAX_NODES: usize = 10_000;
@@ -57,5 +63,130 @@ impl ClusterAgent {
     /// Head: live nodes in the table.
     pub(super) fn live_nodes(&self) -> usize {
         self.table.values().filter(|(n, _)| n.alive).count()
+    }
+}
+
+impl ClusterAgent {
+    /// Head: the table as sent to members; dead nodes stay listed as dead.
+    pub(super) fn table_view(&self) -> Vec<WireNode> {
+        self.table.values().map(|(n, _)| n.clone()).collect()
+    }
+
+    pub(super) fn publish(&mut self, nodes: Vec<WireNode>) {
+        for n in nodes.iter().filter(|n| !n.alive) {
+            self.forget_node(n.node_id);
+            self.restart_actors_on(n.node_id);
+        }
+        self.store_view(nodes);
+    }
+
+    /// Replaces this node's copy of the table (telling the node manager when membership
+    /// or what a node offers changed), without acting on deaths.
+    pub(super) fn store_view(&self, nodes: Vec<WireNode>) {
+        if let Some(node) = self.node.upgrade() {
+            let changed = {
+                let mut view = node.view.write();
+                // Membership, and what each node offers (bundles reserved or returned).
+                let same = |a: &WireNode, b: &WireNode| {
+                    (a.node_id, a.alive, &a.resources) == (b.node_id, b.alive, &b.resources)
+                };
+                let changed =
+                    view.len() != nodes.len() || view.iter().zip(&nodes).any(|(a, b)| !same(a, b));
+                *view = nodes;
+                changed
+            };
+            if changed {
+                node.manager.do_send(ViewChanged);
+            }
+        }
+    }
+
+    /// Head: the node table plus every demand no live node can meet, from nodes and
+    /// from drivers heard from within the timeout.
+    pub(super) fn view_message(&mut self) -> WireMessage {
+        let timeout = self.timeout;
+        self.driver_demands
+            .retain(|_, (_, seen)| seen.elapsed() <= timeout);
+        let mut demands: Vec<String> = self
+            .table
+            .values()
+            .filter(|(n, _)| n.alive)
+            .flat_map(|(n, _)| n.load.infeasible.iter().cloned())
+            .chain(
+                self.driver_demands
+                    .values()
+                    .flat_map(|(d, _)| d.iter().cloned()),
+            )
+            .collect();
+        demands.sort();
+        demands.dedup();
+        if let Some(node) = self.node.upgrade() {
+            *node.demands.write() = demands.clone();
+        }
+        if let Some(job) = self.job {
+            self.jobs.heard(job, self.node_id, None);
+        }
+        let jobs = self.jobs.view(timeout);
+        self.forget_finished_drivers(&jobs);
+        if let Some(node) = self.node.upgrade() {
+            *node.jobs.write() = jobs.clone();
+        }
+        WireMessage::View {
+            nodes: self.table_view(),
+            demands,
+            jobs,
+        }
+    }
+
+    /// Member: a view from the head, answering a heartbeat or pushed on a change.
+    pub(super) fn take_view(
+        &mut self,
+        nodes: Vec<WireNode>,
+        demands: Vec<String>,
+        jobs: Vec<WireJob>,
+    ) {
+        self.forget_finished_drivers(&jobs);
+        if let Some(node) = self.node.upgrade() {
+            *node.demands.write() = demands;
+            *node.jobs.write() = jobs;
+        }
+        self.head_silent_since = None;
+        if let Some(node) = self.node.upgrade()
+            && node
+                .head_lost
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            tracing::warn!(node_id = %self.node_id, "the head answers again");
+        }
+        self.publish(nodes);
+    }
+
+    /// Head: sends `view` (its current one) to every live member and driver but `joined`
+    /// (which has it in its answer), so a node that joined is known everywhere at once,
+    /// not a heartbeat later.
+    pub(super) fn push_view(&self, joined: NodeId, view: &WireMessage, ctx: &mut Context<Self>) {
+        let WireMessage::View { nodes, jobs, .. } = view else {
+            return;
+        };
+        let skip = [self.node_id, joined];
+        let members = nodes
+            .iter()
+            .filter(|n| n.alive && !skip.contains(&n.node_id))
+            .map(|n| (n.node_id, None));
+        let drivers = jobs
+            .iter()
+            .filter(|j| j.alive && !skip.contains(&j.driver))
+            .filter_map(|j| Some((j.driver, Some(j.at?))));
+        let sends: Vec<_> = members
+            .chain(drivers)
+            .map(|(to, at)| self.request(to, at, view.clone(), Vec::new()))
+            .collect();
+        ctx.spawn(
+            async move {
+                // A member that misses it learns the same with its next heartbeat.
+                futures::future::join_all(sends).await;
+            }
+            .into_actor(self),
+        );
     }
 }
