@@ -18,6 +18,7 @@ mod lineage;
 mod link;
 mod membership;
 mod objects;
+mod order;
 mod restart;
 mod tasks;
 

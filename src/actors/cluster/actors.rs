@@ -7,7 +7,7 @@
 //! - Head: the directory of named actors (`NameRequest` from this node's own code,
 //!   `RegisterName`/`LookupName`/`DropName` from the others).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -15,11 +15,12 @@ use futures::FutureExt;
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
 
+use super::order::{MAX_AHEAD, Order, Parked};
 use super::restart::Owned;
-use super::tasks::{answer_with, failure, settle_from_answer};
+use super::tasks::{failure, settle_from_answer};
 use super::{ClusterAgent, NodeAddr, Role};
 use crate::actors::ActorOptions;
-use crate::actors::remote::{self, EncodeArgs, HostedActor, Restart, Routing, Ticket, class};
+use crate::actors::remote::{EncodeArgs, HostedActor, Restart, Routing, Ticket, class};
 use crate::ids::{ActorId, NodeId};
 use crate::runtime::with_context;
 use crate::store::{RawRef, StoredValue};
@@ -97,68 +98,12 @@ pub(crate) enum NameRequest {
     Drop(ActorId),
 }
 
-/// A call waiting for its turn (or for its actor's creation).
-struct Parked {
-    from: NodeId,
-    method: String,
-    args: Vec<u8>,
-    failed: bool,
-    reply: oneshot::Sender<(WireMessage, Bulk)>,
-}
-
-#[derive(Default)]
-struct Order {
-    next: u64,
-    parked: BTreeMap<u64, Parked>,
-}
-
-/// How far ahead of a caller's next call another of its calls may arrive: a caller opens
-/// its calls' streams in order, and no more streams than this are open at once.
-const MAX_AHEAD: u64 = crate::transport::MAX_STREAMS as u64;
-/// Calls waiting for their turn on this node, all callers together, and the bytes of
-/// their arguments: a peer that sends calls out of order and drops their streams
-/// cannot make the node keep more.
-const MAX_PARKED: usize = 1 << 16;
-const MAX_PARKED_BYTES: usize = 1 << 30;
-
 /// The caller's side: for each calling handle, when its latest call has opened its
 /// stream. A call opens its stream only after the previous call of its caller did, so
 /// streams reach the host in call order and the host never waits for a call that is
 /// itself waiting for a stream (the host runs each caller's calls in order).
 #[derive(Default)]
 pub(super) struct Calling(HashMap<u64, oneshot::Receiver<()>>);
-
-impl Hosted {
-    /// Whether one more call with `bytes` of arguments may wait for its turn; makes room
-    /// by dropping parked calls whose callers went (their streams closed) when full.
-    fn room_for(&mut self, bytes: usize) -> Result<(), String> {
-        let fits = |p: (usize, usize)| p.0 < MAX_PARKED && p.1 + bytes <= MAX_PARKED_BYTES;
-        if fits(self.parked) {
-            return Ok(());
-        }
-        let mut dropped = (0, 0);
-        for order in self.orders.values_mut() {
-            order.parked.retain(|_, call| {
-                let keep = !call.reply.is_canceled();
-                if !keep {
-                    dropped.0 += 1;
-                    dropped.1 += call.args.len();
-                }
-                keep
-            });
-        }
-        self.parked.0 -= dropped.0;
-        self.parked.1 -= dropped.1;
-        if fits(self.parked) {
-            return Ok(());
-        }
-        Err(format!(
-            "this node already has {} calls ({} bytes of arguments) waiting for their turn \
-             (at most {MAX_PARKED} calls, {MAX_PARKED_BYTES} bytes)",
-            self.parked.0, self.parked.1
-        ))
-    }
-}
 
 impl Calling {
     /// Forgets callers whose latest call has opened its stream.
@@ -175,10 +120,10 @@ impl Calling {
 pub(super) struct Hosted {
     /// Created here for another node, until they stop.
     placed: std::collections::HashSet<ActorId>,
-    gone: HashMap<ActorId, Error>,
-    orders: HashMap<(ActorId, u64), Order>,
+    pub(super) gone: HashMap<ActorId, Error>,
+    pub(super) orders: HashMap<(ActorId, u64), Order>,
     /// Calls parked in `orders`, and the bytes of their arguments.
-    parked: (usize, usize),
+    pub(super) parked: (usize, usize),
     /// Actors that handles on other nodes keep alive (besides their creator).
     pub(super) holds: super::holds::Holds<ActorId, Option<Arc<dyn HostedActor>>>,
 }
@@ -546,116 +491,16 @@ impl ClusterAgent {
 
     /// The actor behind `actor_id` on this node: created here for another node, or
     /// created here by this node's own code. `None` while its creation has not arrived.
-    fn hosted_actor(&self, actor_id: ActorId) -> Option<Result<Arc<dyn HostedActor>>> {
+    pub(super) fn hosted_actor(&self, actor_id: ActorId) -> Option<Result<Arc<dyn HostedActor>>> {
         if let Some(e) = self.hosted.gone.get(&actor_id) {
             return Some(Err(e.clone()));
         }
         let node = self.node.upgrade()?;
         node.actor_cells.get(actor_id)?.hosted().map(Ok)
     }
-
-    /// Runs the parked calls of `caller` that are next in order, once the actor exists.
-    fn drain(&mut self, actor_id: ActorId, caller: u64) {
-        let Some(actor) = self.hosted_actor(actor_id) else {
-            return;
-        };
-        let Some(order) = self.hosted.orders.get_mut(&(actor_id, caller)) else {
-            return;
-        };
-        let node = self.node.upgrade();
-        let holds = &mut self.hosted.holds;
-        // A gone actor fails every call waiting for it, in order or not.
-        let gone = actor.is_err();
-        loop {
-            let next = if gone {
-                order.parked.pop_first()
-            } else {
-                order.parked.remove_entry(&order.next)
-            };
-            let Some((seq, call)) = next else {
-                break;
-            };
-            order.next = seq + 1;
-            self.hosted.parked.0 -= 1;
-            self.hosted.parked.1 -= call.args.len();
-            // A handle on another node starts or stops keeping the actor alive, in its
-            // place among that handle's calls.
-            match call.method.as_str() {
-                _ if call.failed => {}
-                remote::HOLD => holds.add(actor_id, call.from, || actor.clone().ok()),
-                remote::RELEASE => {
-                    holds.release(actor_id, call.from);
-                }
-                _ => {
-                    dispatch_one(node.as_ref(), &actor, call);
-                    continue;
-                }
-            }
-            let _ = call.reply.send((WireMessage::Ack, Bulk::default()));
-        }
-    }
-}
-
-/// Submits one call to the actor; answers when it finished.
-fn dispatch_one(
-    node: Option<&Arc<crate::runtime::Node>>,
-    actor: &Result<Arc<dyn HostedActor>>,
-    call: Parked,
-) {
-    {
-        {
-            let submitted = match actor {
-                Ok(h) => with_context(node.map(|n| n.context()), || {
-                    h.dispatch(&call.method, &call.args)
-                }),
-                Err(e) => Err(e.clone()),
-            };
-            match submitted {
-                // Submitted in order; the answer goes when the call finished.
-                Ok(r) => {
-                    actix::spawn(async move {
-                        let _ = call.reply.send(answer_with(r).await);
-                    });
-                }
-                Err(e) => {
-                    let _ = call.reply.send(failure(e));
-                }
-            }
-        }
-    }
 }
 
 impl ClusterAgent {
-    /// Fails the calls still waiting for an actor whose creation never arrived.
-    fn give_up_on(&mut self, actor_id: ActorId) {
-        if self.hosted_actor(actor_id).is_some() {
-            return;
-        }
-        tracing::warn!(node_id = %self.node_id, actor_id = %actor_id, "calls for an actor this node does not host");
-        self.hosted.gone.insert(
-            actor_id,
-            Error::ActorNotFound {
-                name: actor_id.to_string(),
-                detail: format!(" on node {}", self.node_id),
-            },
-        );
-        self.drain_all(actor_id);
-    }
-
-    /// Runs what can run of every caller's parked calls to `actor_id`.
-    fn drain_all(&mut self, actor_id: ActorId) {
-        let callers: Vec<u64> = self
-            .hosted
-            .orders
-            .keys()
-            .filter(|(a, _)| *a == actor_id)
-            .map(|(_, c)| *c)
-            .collect();
-        for caller in callers {
-            self.drain(actor_id, caller);
-        }
-    }
-
     /// An actor of this node stopped: calls that arrive for it later fail at once.
     pub(super) fn actor_stopped(&mut self, actor_id: ActorId) {
         let placed = self.hosted.placed.remove(&actor_id);
