@@ -53,24 +53,7 @@ pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<Ser
         Some(j) => j.token.clone(),
         None => crate::actors::random_token()?,
     };
-    let listener = (0..PORTS_TRIED)
-        .filter_map(|i| first_port.checked_add(i))
-        .find_map(|port| TcpListener::bind((host, port)).ok())
-        .ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "no free port for the dashboard in {first_port}..{}",
-                first_port.saturating_add(PORTS_TRIED)
-            ))
-        })?;
-    let mut addr = listener
-        .local_addr()
-        .map_err(|e| Error::InvalidArgument(format!("dashboard address: {e}")))?;
-    // Bound to every interface: its URL names the address other hosts reach this node at.
-    if addr.ip().is_unspecified()
-        && let Some(join) = node.join_address.get()
-    {
-        addr.set_ip(join.addr.ip());
-    }
+    let (listener, addr) = bind(node, host, first_port)?;
     let weak: Weak<Node> = Arc::downgrade(node);
     // Beyond loopback, reads need the token too.
     let required = (!loopback).then(|| token.clone());
@@ -146,6 +129,30 @@ pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<Ser
         token,
         handle,
     })
+}
+
+/// The dashboard's socket: `host` on the first free port from `first_port`, and the
+/// address its URL names (bound to every interface: the address other hosts reach this
+/// node at).
+fn bind(node: &Node, host: &str, first_port: u16) -> Result<(TcpListener, SocketAddr)> {
+    let listener = (0..PORTS_TRIED)
+        .filter_map(|i| first_port.checked_add(i))
+        .find_map(|port| TcpListener::bind((host, port)).ok())
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "no free port for the dashboard in {first_port}..{}",
+                first_port.saturating_add(PORTS_TRIED)
+            ))
+        })?;
+    let mut addr = listener
+        .local_addr()
+        .map_err(|e| Error::InvalidArgument(format!("dashboard address: {e}")))?;
+    if addr.ip().is_unspecified()
+        && let Some(join) = node.join_address.get()
+    {
+        addr.set_ip(join.addr.ip());
+    }
+    Ok((listener, addr))
 }
 
 /// Whether a request may be served: always without a token, else with the token as

@@ -64,8 +64,6 @@ const DEBTS: &[&str] = &[
     "function over 100 lines: src/dag/compile.rs compile",
     "function over 100 lines: src/dag/part.rs build",
     "function over 100 lines: src/dag/partition.rs plan",
-    "function over 100 lines: src/dashboard.rs start",
-    "function over 100 lines: src/dashboard/metrics.rs metrics",
     "function over 100 lines: src/runtime/lifecycle.rs start",
 ];
 

@@ -51,6 +51,59 @@ fn rss_bytes() -> f64 {
     crate::store::proc_bytes("/proc/self/status", "VmRSS:").unwrap_or(0) as f64
 }
 
+/// The families about this node's store and process, and the cluster's node counts.
+fn node_families(out: &mut String, node: &Node, nodes: &[crate::NodeInfo]) {
+    let store = node.store.summary();
+    Family::start(
+        out,
+        "ray_object_store_memory",
+        "Bytes of this node's objects, in memory and spilled to disk.",
+    )
+    .sample(
+        "ray_object_store_memory",
+        &[("Location", "MMAP_SHM")],
+        store.bytes_used as f64,
+    )
+    .sample(
+        "ray_object_store_memory",
+        &[("Location", "SPILLED")],
+        store.bytes_spilled as f64,
+    );
+
+    Family::start(
+        out,
+        "ray_node_mem_used",
+        "Resident memory of this node's process, bytes.",
+    )
+    .sample(
+        "ray_node_mem_used",
+        &[("NodeId", &node.id.to_string())],
+        rss_bytes(),
+    );
+    Family::start(out, "ray_node_cpu_count", "CPUs this node offers.").sample(
+        "ray_node_cpu_count",
+        &[("NodeId", &node.id.to_string())],
+        node.total.get("CPU"),
+    );
+    let alive = nodes.iter().filter(|n| n.alive).count();
+    Family::start(
+        out,
+        "ray_cluster_active_nodes",
+        "Live nodes of the cluster.",
+    )
+    .sample("ray_cluster_active_nodes", &[], alive as f64);
+    Family::start(
+        out,
+        "ray_cluster_failed_nodes",
+        "Dead nodes of the cluster.",
+    )
+    .sample(
+        "ray_cluster_failed_nodes",
+        &[],
+        (nodes.len() - alive) as f64,
+    );
+}
+
 pub(super) async fn metrics(data: web::Data<Weak<Node>>) -> HttpResponse {
     let Some(node) = node_of(&data) else {
         return unavailable();
@@ -116,55 +169,7 @@ pub(super) async fn metrics(data: web::Data<Weak<Node>>) -> HttpResponse {
         );
     }
 
-    let store = node.store.summary();
-    Family::start(
-        &mut out,
-        "ray_object_store_memory",
-        "Bytes of this node's objects, in memory and spilled to disk.",
-    )
-    .sample(
-        "ray_object_store_memory",
-        &[("Location", "MMAP_SHM")],
-        store.bytes_used as f64,
-    )
-    .sample(
-        "ray_object_store_memory",
-        &[("Location", "SPILLED")],
-        store.bytes_spilled as f64,
-    );
-
-    Family::start(
-        &mut out,
-        "ray_node_mem_used",
-        "Resident memory of this node's process, bytes.",
-    )
-    .sample(
-        "ray_node_mem_used",
-        &[("NodeId", &node.id.to_string())],
-        rss_bytes(),
-    );
-    Family::start(&mut out, "ray_node_cpu_count", "CPUs this node offers.").sample(
-        "ray_node_cpu_count",
-        &[("NodeId", &node.id.to_string())],
-        node.total.get("CPU"),
-    );
-    let alive = nodes.iter().filter(|n| n.alive).count();
-    Family::start(
-        &mut out,
-        "ray_cluster_active_nodes",
-        "Live nodes of the cluster.",
-    )
-    .sample("ray_cluster_active_nodes", &[], alive as f64);
-    Family::start(
-        &mut out,
-        "ray_cluster_failed_nodes",
-        "Dead nodes of the cluster.",
-    )
-    .sample(
-        "ray_cluster_failed_nodes",
-        &[],
-        (nodes.len() - alive) as f64,
-    );
+    node_families(&mut out, &node, &nodes);
 
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
