@@ -18,7 +18,7 @@ mod submit;
 pub use args::RawRefHandle;
 pub use args::{Arg, ArgReader, ArgsWriter, IntoArg, Value};
 pub(crate) use executor::{CancelRunning, TaskActor};
-pub(crate) use messages::{Batch, LeaseDone, SubmitTask, TaskFinished};
+pub(crate) use messages::{Batch, LeaseDone, SubmitTask, TaskEvent, TaskFinished};
 pub use options::{SchedulingStrategy, TaskOptions, TaskOptionsBuilder};
 pub(crate) use placement::{Placement, place, to_resources};
 pub use registry::{RemoteBody, RemoteFunction};

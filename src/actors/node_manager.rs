@@ -19,13 +19,13 @@ mod routing;
 mod stats;
 
 pub(crate) use bundles::{ReserveBundles, ReturnBundles};
-pub(crate) use stats::{NodeStats, QueryNode, TaskEvent};
+pub(crate) use stats::{NodeStats, QueryNode};
 
 use crate::resources::Resources;
 use crate::runtime::Node;
 use crate::store::RawRef;
 use crate::tasks::{
-    Batch, CancelRunning, LeaseDone, SubmitTask, TaskActor, TaskFinished, TaskSpec,
+    Batch, CancelRunning, LeaseDone, SubmitTask, TaskActor, TaskEvent, TaskFinished, TaskSpec,
 };
 use crate::{Error, Result};
 pub(crate) use gpus::GpuGrant;
@@ -428,7 +428,7 @@ impl Handler<ViewChanged> for NodeManager {
 impl Handler<TaskFinished> for NodeManager {
     type Result = ();
 
-    fn handle(&mut self, msg: TaskFinished, _: &mut Context<Self>) {
+    fn handle(&mut self, TaskFinished(msg): TaskFinished, _: &mut Context<Self>) {
         if let Some(r) = self.running.remove(&msg.task_id)
             && r.worker.is_none()
         {
@@ -443,15 +443,7 @@ impl Handler<TaskFinished> for NodeManager {
         if self.history.len() == HISTORY {
             self.history.pop_front();
         }
-        self.history.push_back(TaskEvent {
-            task_id: msg.task_id,
-            name: msg.name,
-            start: msg.start,
-            end: msg.end,
-            ok: msg.ok,
-            attempt: msg.attempt,
-            error: msg.error,
-        });
+        self.history.push_back(msg);
         self.dispatch();
     }
 }

@@ -12,7 +12,7 @@ use std::time::Instant;
 use actix::prelude::*;
 use futures::FutureExt;
 
-use super::{Batch, LeaseDone, TaskFinished};
+use super::{Batch, LeaseDone, TaskEvent, TaskFinished};
 use super::{TaskBody, TaskOutput, TaskSpec};
 use crate::Error;
 use crate::error::panic_message;
@@ -62,7 +62,7 @@ impl TaskActor {
         let error = out.as_ref().err().map(|e| Arc::from(e.to_string()));
         spec.settle(out);
         tracing::debug!(task_id = %spec.id, node_id = %self.node.id, ok, "task.finish");
-        self.node.manager.do_send(TaskFinished {
+        self.node.manager.do_send(TaskFinished(TaskEvent {
             task_id: spec.id,
             name: spec.name.clone(),
             start: self.started,
@@ -70,7 +70,7 @@ impl TaskActor {
             ok,
             attempt: spec.attempt,
             error,
-        });
+        }));
     }
 }
 

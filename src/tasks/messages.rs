@@ -19,7 +19,11 @@ pub(crate) struct SubmitTask(pub(crate) TaskSpec);
 /// A task ran (for the node's counts and timeline).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub(crate) struct TaskFinished {
+pub(crate) struct TaskFinished(pub(crate) TaskEvent);
+
+/// One finished task: what the node counts and the timeline shows.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskEvent {
     pub(crate) task_id: TaskId,
     pub(crate) name: Arc<str>,
     pub(crate) start: Instant,

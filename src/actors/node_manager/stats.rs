@@ -1,31 +1,16 @@
 //! What the node manager tells of itself: resources, queue lengths and the recent task
 //! history (`available_resources`, the dashboard, `ray status`, the timeline).
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use actix::prelude::*;
 
 use super::NodeManager;
-use crate::ids::TaskId;
 use crate::resources::Resources;
+use crate::tasks::TaskEvent;
 
 /// A snapshot of the node for `available_resources`, `timeline` and the like.
 #[derive(Message)]
 #[rtype(result = "NodeStats")]
 pub(crate) struct QueryNode;
-
-/// One finished task, for the timeline.
-#[derive(Debug, Clone)]
-pub(crate) struct TaskEvent {
-    pub(crate) task_id: TaskId,
-    pub(crate) name: Arc<str>,
-    pub(crate) start: Instant,
-    pub(crate) end: Instant,
-    pub(crate) ok: bool,
-    pub(crate) attempt: u32,
-    pub(crate) error: Option<Arc<str>>,
-}
 
 #[derive(Debug, Clone, MessageResponse)]
 pub(crate) struct NodeStats {
