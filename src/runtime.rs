@@ -49,6 +49,9 @@ pub(crate) struct Node {
     /// Arbiters that run async task bodies; sync bodies get worker arbiters of their own.
     pub(crate) executors: Vec<ArbiterHandle>,
     next_executor: AtomicUsize,
+    /// Round-robin position of this node's actor placement over the cluster's nodes
+    /// (each node keeps its own, as its `NodeManager` does for tasks).
+    pub(crate) actor_turn: AtomicUsize,
     pub(crate) shut_down: AtomicBool,
     pub(crate) started: Instant,
     /// Threads of stopped actors, kept for the next actors (starting a thread and its

@@ -13,6 +13,7 @@ use futures::channel::oneshot;
 
 use crate::ids::{IdMap, TaskId};
 
+mod admission;
 mod bundles;
 mod gpus;
 mod routing;
@@ -116,10 +117,6 @@ pub(crate) struct NodeManager {
     failed: u64,
 }
 
-/// Most tasks one lease takes at once: enough to amortize the hand-off (~16 µs per thread
-/// wake-up, docs/machine-limits.md), few enough that a long task delays little behind it.
-const MAX_BATCH: usize = 64;
-
 impl NodeManager {
     pub(crate) fn new(node: Weak<Node>, total: Resources) -> Self {
         let cpus = total.get("CPU").ceil() as usize;
@@ -177,46 +174,13 @@ impl NodeManager {
                 }
             }
         }
-        let shapes: Vec<Resources> = self
-            .ready
-            .iter()
-            .filter(|(_, q)| !q.is_empty())
-            .map(|(shape, _)| shape.clone())
-            .collect();
-        for shape in shapes {
-            loop {
-                if !self.available.covers(&shape) {
-                    break;
-                }
-                let Some(queue) = self.ready.get_mut(&shape) else {
-                    break;
-                };
-                let Some(front) = queue.front() else { break };
-                if front.is_sync()
-                    && self.idle_workers.is_empty()
-                    && self.num_workers >= self.max_workers
-                {
-                    break;
-                }
-                let Some(spec) = queue.pop_front() else { break };
-                if spec.cancelled.load(Ordering::Relaxed) {
-                    continue; // dropping the spec settles its returns as cancelled
-                }
-                if spec.is_sync() {
-                    self.lease(spec);
-                } else {
-                    self.start_async(spec);
-                }
-            }
-            // An emptied queue stays for the shape's next task (a new queue and map
-            // entry per task was the largest allocation of a synchronous task), unless
-            // it grew large or shapes pile up.
-            if self
-                .ready
-                .get(&shape)
-                .is_some_and(|q| q.is_empty() && (q.capacity() > 64 || self.ready.len() > 64))
-            {
-                self.ready.remove(&shape);
+        let mut workers =
+            self.idle_workers.len() + self.max_workers.saturating_sub(self.num_workers);
+        for (shape, spec) in admission::admit(&mut self.ready, &mut self.available, &mut workers) {
+            if spec.is_sync() {
+                self.lease(shape, spec);
+            } else {
+                self.start_async(shape, spec);
             }
         }
         self.steal();
@@ -245,16 +209,11 @@ impl NodeManager {
                 && !self.has_queued(&shape)
                 && (!self.idle_workers.is_empty() || self.num_workers < self.max_workers)
             {
-                let stolen = {
-                    let mut b = batch.lock();
-                    let ready_at_back = b
-                        .back()
-                        .is_some_and(|s| s.deps.iter().all(|d| d.peek().is_some()));
-                    if ready_at_back { b.pop_back() } else { None }
-                };
+                let stolen = admission::steal_from(&mut batch.lock());
                 let Some(spec) = stolen else { break };
                 self.running.remove(&spec.id);
-                self.lease(spec);
+                self.available.take(&shape);
+                self.lease(shape.clone(), spec);
             }
         }
     }
@@ -289,32 +248,28 @@ impl NodeManager {
         );
     }
 
-    /// Leases a worker for `spec`'s shape and hands it `spec` plus a fair share of the
-    /// queued tasks of the same shape.
-    fn lease(&mut self, mut spec: TaskSpec) {
+    /// Leases a worker for `spec`, whose `shape` the caller has taken from the available
+    /// resources, and hands it `spec` plus a fair share of the queued tasks of the shape.
+    fn lease(&mut self, shape: Resources, mut spec: TaskSpec) {
         let Some(node) = self.node.upgrade() else {
+            self.available.give_within(&shape, &self.total);
             return;
         };
         let Some((worker, arbiter)) = self.worker() else {
+            self.available.give_within(&shape, &self.total);
             spec.fail(Error::InvalidArgument(
                 "no worker thread could be started".into(),
             ));
             return;
         };
-        let shape = spec.resources.clone();
-        self.available.take(&shape);
         let gpus = self.gpus.take(bundles::gpu_units(&shape));
         spec.gpu_ids = gpus.ids();
-        let mut batch = VecDeque::new();
-        if let Some(queue) = self.ready.get_mut(&shape) {
-            let share = (queue.len() / self.cpu_slots).min(MAX_BATCH - 1);
-            // Only sync bodies run back to back on a worker; async ones go to executors.
-            while batch.len() < share && queue.front().is_some_and(TaskSpec::is_sync) {
-                batch.extend(queue.pop_front().map(|mut s| {
-                    s.gpu_ids = spec.gpu_ids.clone();
-                    s
-                }));
-            }
+        let mut batch = match self.ready.get_mut(&shape) {
+            Some(queue) => admission::take_batch(queue, self.cpu_slots),
+            None => VecDeque::new(),
+        };
+        for s in &mut batch {
+            s.gpu_ids = spec.gpu_ids.clone();
         }
         for s in &batch {
             self.track(s, Some(worker), None);
@@ -337,15 +292,16 @@ impl NodeManager {
         );
     }
 
-    fn start_async(&mut self, mut spec: TaskSpec) {
+    /// Starts an async task on an executor; the caller has taken its `shape`.
+    fn start_async(&mut self, shape: Resources, mut spec: TaskSpec) {
         let Some(node) = self.node.upgrade() else {
+            self.available.give_within(&shape, &self.total);
             return;
         };
-        self.available.take(&spec.resources);
-        let gpus = self.gpus.take(bundles::gpu_units(&spec.resources));
+        let gpus = self.gpus.take(bundles::gpu_units(&shape));
         spec.gpu_ids = gpus.ids();
         let id = spec.id;
-        let resources = spec.resources.clone();
+        let resources = shape;
         let returns = spec.returns.clone();
         let cancelled = spec.cancelled.clone();
         let executor = node.executor().clone();

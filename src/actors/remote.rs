@@ -7,7 +7,7 @@
 //!   `HostedActor`, the type-erased handle through which calls arriving by name reach it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix::Addr;
 
@@ -168,7 +168,6 @@ pub(crate) fn new_caller() -> u64 {
 /// The node a new actor goes to: `None` for this node (also when no live node fits: it
 /// waits here for resources, as a local actor does).
 pub(crate) fn placement(node: &Arc<Node>, req: &Resources, opts: &ActorOptions) -> Option<NodeId> {
-    static TURN: AtomicUsize = AtomicUsize::new(0);
     if opts.placed.is_some() || node.cluster.get().is_none() {
         return None;
     }
@@ -179,7 +178,7 @@ pub(crate) fn placement(node: &Arc<Node>, req: &Resources, opts: &ActorOptions) 
         .find(|n| n.node_id == node.id)
         .map(|n| to_resources(&n.load.available))
         .unwrap_or_else(|| node.total.clone());
-    let mut turn = TURN.load(Ordering::Relaxed);
+    let mut turn = node.actor_turn.load(Ordering::Relaxed);
     let decision = place(
         node.id,
         &node.total,
@@ -189,7 +188,7 @@ pub(crate) fn placement(node: &Arc<Node>, req: &Resources, opts: &ActorOptions) 
         &view,
         &mut turn,
     );
-    TURN.store(turn, Ordering::Relaxed);
+    node.actor_turn.store(turn, Ordering::Relaxed);
     match decision {
         Placement::Remote(n) => Some(n),
         _ => None,

@@ -314,6 +314,7 @@ pub(crate) fn start(config: Config) -> Result<Global> {
                     system: System::current(),
                     executors: arbiters,
                     next_executor: AtomicUsize::new(0),
+                    actor_turn: AtomicUsize::new(0),
                     shut_down: AtomicBool::new(false),
                     started: Instant::now(),
                     idle_actor_threads: parking_lot::Mutex::new(Vec::new()),
