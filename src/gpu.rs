@@ -11,6 +11,7 @@
 mod buffer;
 mod detect;
 mod kernel;
+mod poller;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -108,6 +109,8 @@ pub struct GpuContext {
     pipelines: Mutex<kernel::Pipelines>,
     /// Copies between the host and `GpuBuffer`s on this GPU, each way.
     transfers: buffer::Transfers,
+    /// The thread that waits for this GPU's kernels and read-backs.
+    poller: poller::Poller,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -223,6 +226,7 @@ impl GpuContext {
             queue,
             pipelines: Mutex::new(kernel::Pipelines::default()),
             transfers: Default::default(),
+            poller: Default::default(),
         })
     }
 }

@@ -292,6 +292,50 @@ fn concurrent_kernels_on_one_gpu_each_get_their_own_result() {
     }
 }
 
+/// The names of this process's threads (as the kernel shortens them: 15 bytes).
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn many_kernels_in_flight_are_waited_for_by_one_poller_thread() {
+    let _env = software(true);
+    let ctx = gpu0();
+    let inputs: Vec<Vec<i32>> = (0..64)
+        .map(|k| (0..4_096).map(|i| i ^ k).collect())
+        .collect();
+    // 64 kernels launched before any is awaited: with a thread per kernel, 64 threads.
+    let args: Vec<[&[i32]; 1]> = inputs.iter().map(|x| [x.as_slice()]).collect();
+    let kernels: Vec<_> = args
+        .iter()
+        .map(|a| ctx.run_kernel(NEGATE, "negate", a, a[0].len(), (64, 1, 1)))
+        .collect();
+    let results = futures::executor::block_on(futures::future::join_all(kernels));
+    for (x, got) in inputs.iter().zip(results) {
+        assert_eq!(
+            got.expect("negate"),
+            x.iter().map(|v| -v).collect::<Vec<_>>()
+        );
+    }
+    // A read-back waits on the same thread.
+    let buffer = ctx.upload(&inputs[0]).expect("upload");
+    assert_eq!(buffer.to_vec().expect("read back"), inputs[0]);
+    let names = thread_names();
+    let pollers = names
+        .iter()
+        .filter(|n| n.starts_with("ray-gpu0-poll"))
+        .count();
+    assert_eq!(pollers, 1, "one poller for GPU 0; threads: {names:?}");
+    assert!(
+        !names.iter().any(|n| n == "ray-gpu-wait"),
+        "no thread per kernel: {names:?}"
+    );
+}
+
 // --- With the scheduler: tasks given `num_gpus` ---
 
 #[ray::remote]

@@ -129,7 +129,7 @@ impl<T: Element> GpuBuffer<T> {
             let _ = tx.send(r);
         });
         ctx.transfers.0.fetch_add(1, Ordering::Relaxed);
-        Pending {
+        let pending = Pending {
             id: ctx.id,
             device: ctx.device.clone(),
             staging,
@@ -137,8 +137,8 @@ impl<T: Element> GpuBuffer<T> {
             mapped,
             len: self.len,
             _element: PhantomData,
-        }
-        .wait()
+        };
+        ctx.poller.run_blocking(ctx.id, move || pending.wait())
     }
 }
 

@@ -1,6 +1,7 @@
 //! One WGSL compute kernel over storage buffers: `GpuContext::run_kernel` (async) and
 //! `run_kernel_blocking`. Validation happens inside wgpu error scopes on the calling
-//! thread; waiting for the GPU happens on a thread of its own, never on an executor.
+//! thread; waiting for the GPU happens on the GPU's poller thread (`gpu/poller.rs`),
+//! never on an executor.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -37,6 +38,10 @@ pub(super) struct Pipelines(HashMap<(String, String, usize), wgpu::ComputePipeli
 /// Kernels kept compiled per GPU; past it the cache starts over.
 const MAX_PIPELINES: usize = 64;
 
+/// How long a finished submission's map callback may take to arrive when another
+/// thread's poll took it (see `Pending::wait`).
+const CALLBACK_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A submitted kernel whose result is not read yet.
 pub(super) struct Pending<T> {
     pub(super) id: u32,
@@ -55,7 +60,7 @@ impl GpuContext {
     /// `workgroups` is the dispatch size in workgroups (x, y, z). Compiled kernels are
     /// cached per GPU.
     ///
-    /// The GPU is waited for on a thread of its own, so this is safe to await in async
+    /// The GPU is waited for on its poller thread, so this is safe to await in async
     /// tasks and actix handlers.
     ///
     /// # Errors
@@ -94,24 +99,7 @@ impl GpuContext {
         workgroups: (u32, u32, u32),
     ) -> crate::Result<Vec<T>> {
         let pending = self.launch(wgsl, entry, inputs, output_len, workgroups)?;
-        let id = self.id;
-        let (tx, rx) = futures::channel::oneshot::channel();
-        std::thread::Builder::new()
-            .name("ray-gpu-wait".into())
-            .spawn(move || {
-                let _ = tx.send(pending.wait());
-            })
-            .map_err(|e| GpuError::DeviceFailed {
-                id,
-                message: format!("cannot start a thread to wait for the GPU: {e}"),
-            })?;
-        rx.await.unwrap_or_else(|_| {
-            Err(GpuError::DeviceFailed {
-                id,
-                message: "the thread waiting for the GPU ended without a result".into(),
-            }
-            .into())
-        })
+        self.poller.run(self.id, move || pending.wait()).await
     }
 
     /// [`GpuContext::run_kernel`] for synchronous code (a sync task, a driver): blocks
@@ -144,8 +132,8 @@ impl GpuContext {
         output_len: usize,
         workgroups: (u32, u32, u32),
     ) -> crate::Result<Vec<T>> {
-        self.launch(wgsl, entry, inputs, output_len, workgroups)?
-            .wait()
+        let pending = self.launch(wgsl, entry, inputs, output_len, workgroups)?;
+        self.poller.run_blocking(self.id, move || pending.wait())
     }
 
     /// Checks, compiles (or reuses), uploads, dispatches and submits; does not wait.
@@ -342,36 +330,25 @@ impl<T: Element> Pending<T> {
             tracing::debug!(gpu_id = id, %message, "kernel failed");
             GpuError::DeviceFailed { id, message }.into()
         };
-        let mut index = Some(self.index);
-        // The map callback runs inside a poll once the submission is done; a poll on
-        // another thread may have run it already, or be running it right now (our poll
-        // then finds nothing left to wait for): after the full waits, wait for that
-        // thread's call.
-        let mut polls = 0;
-        let mapped = loop {
-            match self.mapped.try_recv() {
-                Ok(r) => break r,
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    return Err(failed("the result's mapping was dropped".into()));
-                }
-                Err(mpsc::TryRecvError::Empty) if polls < 3 => {
-                    polls += 1;
-                    self.device
-                        .poll(wgpu::PollType::Wait {
-                            submission_index: index.take(),
-                            timeout: None,
-                        })
-                        .map_err(|e| failed(e.to_string()))?;
-                }
-                Err(mpsc::TryRecvError::Empty) => {
-                    break self
-                        .mapped
-                        .recv_timeout(std::time::Duration::from_secs(30))
-                        .map_err(|_| {
-                            failed("the GPU finished but never mapped the result".into())
-                        })?;
-                }
+        // This runs on the GPU's poller, the one thread of ours that polls its device,
+        // so the map callback runs inside this wait for the submission. A user polling
+        // the device on a thread of their own may have taken the callback into their poll
+        // instead, where it runs at once: it gets a moment more.
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(self.index),
+                timeout: None,
+            })
+            .map_err(|e| failed(e.to_string()))?;
+        let mapped = match self.mapped.try_recv() {
+            Ok(r) => r,
+            Err(mpsc::TryRecvError::Disconnected) => {
+                return Err(failed("the result's mapping was dropped".into()));
             }
+            Err(mpsc::TryRecvError::Empty) => self
+                .mapped
+                .recv_timeout(CALLBACK_GRACE)
+                .map_err(|_| failed("the GPU finished but never mapped the result".into()))?,
         };
         mapped.map_err(|e| failed(format!("reading the result back failed: {e}")))?;
         let view = self
