@@ -9,6 +9,7 @@ mod bulk;
 mod channel;
 mod frame;
 mod quic;
+mod serve;
 mod stream;
 mod tls;
 

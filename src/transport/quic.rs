@@ -9,26 +9,19 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use quinn::VarInt;
 
-use super::stream::{read_frame, read_message, write_frame, write_message};
+use super::serve::{Unauthenticated, serve};
+use super::stream::{read_frame, read_message, write_message};
 use super::tls::{self, Identity};
 use super::{TransportError, WIRE_VERSION, WireMessage, encode_frame};
 use crate::ids::NodeId;
 
-/// How long a new connection may take to present its token.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
-/// The largest `Hello` frame a peer may announce.
-const HELLO_MAX_BYTES: usize = 4 << 10;
-/// Connections at once whose peer has not yet shown the token; more are refused.
-const MAX_UNAUTHENTICATED: usize = 64;
-
 /// Application close codes.
-const CLOSE_REFUSED: u32 = 1;
-const CLOSE_BAD_FRAME: u32 = 2;
+pub(super) const CLOSE_REFUSED: u32 = 1;
+pub(super) const CLOSE_BAD_FRAME: u32 = 2;
 const CLOSE_STOPPED: u32 = 3;
 
 /// Where and how to join a cluster: `ray://TOKEN@HOST:PORT#CERT_SHA256`. `HOST` is an
@@ -421,13 +414,26 @@ impl Exchange {
         pieces: &[&[u8]],
     ) -> Result<(WireMessage, Vec<u8>), TransportError> {
         write_message(&mut self.send, msg, pieces).await?;
-        read_message(&mut self.recv)
-            .await
-            .map_err(|e| match self.conn.close_reason() {
-                Some(reason) => connection_error(reason),
-                None => e,
-            })
+        let answer =
+            read_message(&mut self.recv)
+                .await
+                .map_err(|e| match self.conn.close_reason() {
+                    Some(reason) => connection_error(reason),
+                    None => e,
+                })?;
+        take_end(&mut self.recv);
+        Ok(answer)
     }
+}
+
+/// Reads the end of a stream whose last message was read, when it is already here (the
+/// peer finishes a request or an answer in the packet that carries it). A stream dropped
+/// before its end was read makes quinn tell the peer to stop sending (`STOP_SENDING`),
+/// in a packet of its own when nothing else is being sent: one more datagram, and one
+/// more wake-up of the peer's node thread, per request.
+pub(super) fn take_end(recv: &mut quinn::RecvStream) {
+    use futures::FutureExt;
+    let _ = recv.read_chunk(usize::MAX, true).now_or_never();
 }
 
 fn connection_error(e: quinn::ConnectionError) -> TransportError {
@@ -443,149 +449,4 @@ fn connection_error(e: quinn::ConnectionError) -> TransportError {
         quinn::ConnectionError::TransportError(t) => TransportError::Tls(t.to_string()),
         other => TransportError::Closed(other.to_string()),
     }
-}
-
-/// One of the [`MAX_UNAUTHENTICATED`] places for a connection that has not shown the
-/// token yet; dropped (given back) once it has, or once it is gone.
-struct Unauthenticated(Arc<std::sync::atomic::AtomicUsize>);
-
-impl Unauthenticated {
-    fn take(count: &Arc<std::sync::atomic::AtomicUsize>) -> Option<Self> {
-        use std::sync::atomic::Ordering;
-        count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_UNAUTHENTICATED).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Unauthenticated(count.clone()))
-    }
-}
-
-impl Drop for Unauthenticated {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
-}
-
-/// Serves one incoming connection: the token first, then requests.
-async fn serve(
-    incoming: quinn::Incoming,
-    ticket: Unauthenticated,
-    token: Arc<str>,
-    node_id: NodeId,
-    service: Arc<dyn Service>,
-) {
-    let remote = incoming.remote_address();
-    let conn = match incoming.await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(node_id = %node_id, %remote, error = %e, "QUIC handshake failed");
-            return;
-        }
-    };
-    let peer = match actix_rt::time::timeout(HELLO_TIMEOUT, hello(&conn, &token)).await {
-        Ok(Ok(peer)) => peer,
-        Ok(Err(why)) => {
-            tracing::warn!(node_id = %node_id, %remote, reason = %why, "peer refused");
-            conn.close(VarInt::from_u32(CLOSE_REFUSED), why.as_bytes());
-            return;
-        }
-        Err(_) => {
-            tracing::warn!(node_id = %node_id, %remote, "peer refused: no hello in time");
-            conn.close(VarInt::from_u32(CLOSE_REFUSED), b"no hello in time");
-            return;
-        }
-    };
-    // It showed the token: the limits of an authenticated peer.
-    drop(ticket);
-    conn.set_max_concurrent_bi_streams(VarInt::from_u32(tls::MAX_STREAMS));
-    conn.set_receive_window(VarInt::from_u32(tls::RECEIVE_WINDOW));
-    tracing::info!(node_id = %node_id, peer = %peer, %remote, "peer connected");
-    while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-        let service = service.clone();
-        let conn = conn.clone();
-        actix_rt::spawn(async move {
-            match read_message(&mut recv).await {
-                Ok((msg, _)) if msg.opens_channel() => {
-                    service.channel(peer, msg, super::Channel { send, recv });
-                }
-                Ok((msg, payload)) => {
-                    // A request its peer gave up on (it stopped reading the answer, or
-                    // the connection went) is dropped, with whatever waited for it.
-                    let answer = service.handle(peer, msg, payload);
-                    let stopped = Box::pin(send.stopped());
-                    let (reply, bulk) = match futures::future::select(answer, stopped).await {
-                        futures::future::Either::Left((answer, _)) => answer,
-                        futures::future::Either::Right(_) => {
-                            tracing::debug!(peer = %peer, "request abandoned by its peer");
-                            return;
-                        }
-                    };
-                    if let Err(e) = write_message(&mut send, &reply, &bulk.pieces()).await {
-                        tracing::debug!(peer = %peer, error = %e, "reply not delivered");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(peer = %peer, %remote, error = %e, "bad frame: closing the connection");
-                    conn.close(VarInt::from_u32(CLOSE_BAD_FRAME), e.to_string().as_bytes());
-                }
-            }
-        });
-    }
-}
-
-/// Compares tokens in time independent of where they differ (and of their length):
-/// compares their SHA-256 digests with no early exit.
-fn same_token(a: &str, b: &str) -> bool {
-    let (x, y) = (
-        tls::fingerprint(a.as_bytes()),
-        tls::fingerprint(b.as_bytes()),
-    );
-    x.iter().zip(y).fold(0u8, |acc, (p, q)| acc | (p ^ q)) == 0
-}
-
-/// Reads the first request, which must be a `Hello` with our token and wire version.
-async fn hello(conn: &quinn::Connection, token: &str) -> Result<NodeId, String> {
-    let (mut send, mut recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
-    // A small frame, read whole before anything is decoded or allocated for it.
-    let mut len = [0u8; 4];
-    recv.read_exact(&mut len).await.map_err(|e| e.to_string())?;
-    let announced = u32::from_be_bytes(len);
-    let len = announced as usize;
-    if len > HELLO_MAX_BYTES {
-        return Err(format!(
-            "a Hello of {len} bytes (the limit is {HELLO_MAX_BYTES})"
-        ));
-    }
-    let mut frame = announced.to_be_bytes().to_vec();
-    frame.resize(4 + len, 0);
-    recv.read_exact(&mut frame[4..])
-        .await
-        .map_err(|e| e.to_string())?;
-    let msg = super::decode_frame(&frame)
-        .map_err(|e| e.to_string())?
-        .ok_or("a truncated Hello")?
-        .0;
-    let WireMessage::Hello {
-        version,
-        node_id,
-        token: theirs,
-    } = msg
-    else {
-        return Err("the first message must be Hello".into());
-    };
-    if version != WIRE_VERSION {
-        return Err(TransportError::VersionMismatch {
-            got: version,
-            ours: WIRE_VERSION,
-        }
-        .to_string());
-    }
-    if !same_token(&theirs, token) {
-        return Err("wrong cluster token".into());
-    }
-    write_frame(&mut send, &WireMessage::Welcome { node_id })
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(node_id)
 }
