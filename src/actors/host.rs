@@ -25,9 +25,11 @@ use crate::{Error, Result};
 
 mod call;
 mod lend;
+mod steps;
 pub use call::Method;
-pub(crate) use call::{ActorCall, CallCancel, CancelCall};
+pub(crate) use call::{ActorCall, CallCancel};
 pub(crate) use lend::{LendInstance, Loan, ReturnInstance};
+use steps::{Front, Phase, Step, crash_plan, step};
 
 /// How long an idle actor thread waits for the next call before parking.
 const LINGER: std::time::Duration = std::time::Duration::from_micros(50);
@@ -187,65 +189,94 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
         })
     }
 
-    /// Starts every call at the head of the queue that may start now.
+    fn phase(&self) -> Phase {
+        match self.state {
+            State::Starting => Phase::Starting,
+            State::Alive(_) => Phase::Alive,
+            State::Lent => Phase::Lent,
+            State::Compiled(_) => Phase::Compiled,
+            State::Dead(_) => Phase::Dead,
+        }
+    }
+
+    /// Starts every call at the head of the queue that may start now (`steps::step`).
     fn pump(&mut self, ctx: &mut Context<Self>) {
         loop {
-            if let State::Dead(err) = &self.state {
-                let err = err.clone();
-                for mut call in self.queue.drain(..) {
-                    call.fail(err.clone());
-                }
-                if let Some(reply) = self.lend.take() {
-                    let _ = reply.send(Err(err));
-                }
-                if self.draining {
-                    ctx.stop();
-                }
-                return;
-            }
-            if let State::Compiled(_) = &self.state {
-                let err = lend::lent_error(self.id);
-                for mut call in self.queue.drain(..) {
-                    call.fail(err.clone());
-                }
-                return;
-            }
-            let State::Alive(_) = self.state else { return };
-            let Some(front) = self.queue.front() else {
-                if self.draining && self.in_flight.is_empty() {
-                    ctx.stop();
-                }
-                self.try_lend();
-                return;
-            };
-            if !front.deps.iter().all(|d| d.peek().is_some()) {
-                if !self.waiting_deps {
-                    self.waiting_deps = true;
-                    let deps = front.deps.clone();
-                    let wait = async move {
-                        for d in &deps {
-                            let _ = d.settled().await;
-                        }
+            let front = self.queue.front().map(|c| Front {
+                deps_ready: c.deps.iter().all(|d| d.peek().is_some()),
+                exclusive: c.exclusive(),
+            });
+            let next = step(
+                self.phase(),
+                front,
+                self.in_flight.len(),
+                self.max_concurrency,
+                self.draining,
+            );
+            match next {
+                Step::FailDead { stop } => {
+                    let State::Dead(err) = &self.state else {
+                        return;
                     };
-                    ctx.spawn(wait.into_actor(self).map(|_, act, ctx| {
-                        act.waiting_deps = false;
-                        act.pump(ctx);
-                    }));
+                    let err = err.clone();
+                    for mut call in self.queue.drain(..) {
+                        call.fail(err.clone());
+                    }
+                    if let Some(reply) = self.lend.take() {
+                        let _ = reply.send(Err(err));
+                    }
+                    if stop {
+                        ctx.stop();
+                    }
+                    return;
                 }
-                return;
-            }
-            let busy = if front.exclusive() {
-                !self.in_flight.is_empty()
-            } else {
-                self.in_flight.len() >= self.max_concurrency
-            };
-            if busy {
-                return;
-            }
-            if let Some(call) = self.queue.pop_front() {
-                self.run(call, ctx);
+                Step::FailCompiled => {
+                    let err = lend::lent_error(self.id);
+                    for mut call in self.queue.drain(..) {
+                        call.fail(err.clone());
+                    }
+                    return;
+                }
+                Step::Wait | Step::Busy => return,
+                Step::Empty { stop } => {
+                    if stop {
+                        ctx.stop();
+                    }
+                    self.try_lend();
+                    return;
+                }
+                Step::WaitDeps => {
+                    self.wait_for_front_deps(ctx);
+                    return;
+                }
+                Step::Start => {
+                    if let Some(call) = self.queue.pop_front() {
+                        self.run(call, ctx);
+                    }
+                }
             }
         }
+    }
+
+    /// Pumps again once the front call's arguments are settled (one wait at a time).
+    fn wait_for_front_deps(&mut self, ctx: &mut Context<Self>) {
+        if self.waiting_deps {
+            return;
+        }
+        let Some(front) = self.queue.front() else {
+            return;
+        };
+        self.waiting_deps = true;
+        let deps = front.deps.clone();
+        let wait = async move {
+            for d in &deps {
+                let _ = d.settled().await;
+            }
+        };
+        ctx.spawn(wait.into_actor(self).map(|_, act, ctx| {
+            act.waiting_deps = false;
+            act.pump(ctx);
+        }));
     }
 
     fn run(&mut self, mut call: ActorCall<A>, ctx: &mut Context<Self>) {
@@ -411,9 +442,9 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
 
     /// The instance is lost: restart it if allowed, else the actor is dead.
     fn crash(&mut self, reason: String, ctx: &mut Context<Self>) {
-        if self.restarts_left != 0 && self.max_task_retries != 0 {
-            // Calls that had not started yet run on the restarted instance (Ray's
-            // `max_task_retries`); those that were running are lost with the instance.
+        let plan = crash_plan(self.restarts_left, self.max_task_retries);
+        if plan.keep_queued {
+            // Calls that were running are lost with the instance.
             self.fail_in_flight(&reason, ctx);
         } else {
             self.fail_all(&reason, ctx);
@@ -421,19 +452,20 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             self.fail_before = self.submitted.load(Ordering::SeqCst);
             self.crash_reason = reason.clone();
         }
-        if self.restarts_left != 0 {
-            if self.restarts_left > 0 {
-                self.restarts_left -= 1;
+        match plan.restart {
+            Some(left) => {
+                self.restarts_left = left;
+                self.restarted = true;
+                self.restarts += 1;
+                self.report(ActorState::Restarting, None);
+                set_thread_context(Some(self.exec_context(None)));
+                tracing::warn!(actor_id = %self.id, %reason, "actor crashed, restarting");
+                self.construct();
             }
-            self.restarted = true;
-            self.restarts += 1;
-            self.report(ActorState::Restarting, None);
-            set_thread_context(Some(self.exec_context(None)));
-            tracing::warn!(actor_id = %self.id, %reason, "actor crashed, restarting");
-            self.construct();
-        } else {
-            self.state = self.dead(reason);
-            self.release();
+            None => {
+                self.state = self.dead(reason);
+                self.release();
+            }
         }
     }
 
@@ -542,30 +574,6 @@ impl<A: Send + Sync + 'static> Handler<ActorCall<A>> for ActorHost<A> {
         if self.queue.is_empty() && self.in_flight.is_empty() {
             self.linger(seq);
         }
-    }
-}
-
-impl<A: Send + Sync + 'static> Handler<CancelCall> for ActorHost<A> {
-    type Result = ();
-
-    fn handle(&mut self, msg: CancelCall, ctx: &mut Context<Self>) {
-        let cancelled = Error::Cancelled {
-            task_id: msg.task_id,
-        };
-        if let Some(pos) = self.queue.iter().position(|c| c.task_id == msg.task_id) {
-            if let Some(mut call) = self.queue.remove(pos) {
-                call.fail(cancelled);
-            }
-        } else if matches!(self.state, State::Lent) {
-            // The in-flight call holds the instance itself (`async fn(&mut self)`):
-            // aborting it would lose the actor's state, so it finishes.
-        } else if let Some((handle, returns)) = self.in_flight.remove(&msg.task_id) {
-            ctx.cancel_future(handle);
-            for r in returns {
-                r.complete(Err(cancelled.clone()));
-            }
-        }
-        self.pump(ctx);
     }
 }
 

@@ -13,6 +13,8 @@ use crate::ids::{ActorId, TaskId};
 use crate::store::{Cancel, RawRef};
 use crate::tasks::TaskOutput;
 
+use super::{ActorHost, State};
+
 /// A call's returns: inline for the usual one.
 pub(crate) type Returns = smallvec::SmallVec<[RawRef; 1]>;
 
@@ -129,4 +131,28 @@ impl<A: Send + Sync + 'static> Cancel for CallCancel<A> {
 #[rtype(result = "()")]
 pub(crate) struct CancelCall {
     pub(crate) task_id: TaskId,
+}
+
+impl<A: Send + Sync + 'static> Handler<CancelCall> for ActorHost<A> {
+    type Result = ();
+
+    fn handle(&mut self, msg: CancelCall, ctx: &mut Context<Self>) {
+        let cancelled = Error::Cancelled {
+            task_id: msg.task_id,
+        };
+        if let Some(pos) = self.queue.iter().position(|c| c.task_id == msg.task_id) {
+            if let Some(mut call) = self.queue.remove(pos) {
+                call.fail(cancelled);
+            }
+        } else if matches!(self.state, State::Lent) {
+            // The in-flight call holds the instance itself (`async fn(&mut self)`):
+            // aborting it would lose the actor's state, so it finishes.
+        } else if let Some((handle, returns)) = self.in_flight.remove(&msg.task_id) {
+            ctx.cancel_future(handle);
+            for r in returns {
+                r.complete(Err(cancelled.clone()));
+            }
+        }
+        self.pump(ctx);
+    }
 }
