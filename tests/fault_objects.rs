@@ -146,3 +146,44 @@ fn a_held_result_passed_to_another_task_and_to_wait_arrives() {
         holder
     ) == 0));
 }
+
+/// Holds the node's only CPU for `ms` milliseconds.
+#[ray::remote]
+fn hold_cpu(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// The length of the first value, read only when the task runs (refs inside a `Vec` are
+/// decoded, and pulled, by the task's body).
+#[ray::remote]
+fn first_len(refs: Vec<ray::ObjectRef<serde_bytes::ByteBuf>>) -> Result<u64, String> {
+    let v = ray::get(&refs[0]).map_err(|e| e.to_string())?;
+    Ok(v.len() as u64)
+}
+
+/// A ref sent to another node stays pinned until that node is done with the request
+/// that carried it, however long the request waits there: here the receiving task
+/// queues behind another for three node timeouts before it decodes and pulls the ref,
+/// and the sender dropped its own ref right after sending.
+#[test]
+fn a_ref_pulled_long_after_it_was_sent_still_arrives() {
+    let (cluster, _nodes) = common::two_nodes_with("r");
+    let _ray = driver(&cluster, 1 << 30);
+    // Both nodes busy for 3 s: whichever gets the reader queues it behind the holder.
+    let busy: Vec<_> = (0..2)
+        .map(|_| hold_cpu.options().resource("r", 1.0).remote(3_000))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let big = ray::put(serde_bytes::ByteBuf::from(vec![9u8; MIB]));
+    let len = first_len
+        .options()
+        .resource("r", 1.0)
+        .remote(vec![big.clone()]);
+    drop(big);
+    let got = ray::get_timeout(&len, Duration::from_secs(30));
+    assert_eq!(got.expect("the ref arrived"), MIB as u64);
+    for b in &busy {
+        assert_eq!(ray::get(b).unwrap(), 3_000);
+    }
+}
