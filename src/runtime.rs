@@ -98,6 +98,16 @@ impl Node {
         self.escaped.lock().push_back((Instant::now(), r));
     }
 
+    /// The error for `what` (a task's function) when it needs another node and the
+    /// head stopped answering: the cluster is lost (`head_lost`).
+    pub(crate) fn cluster_lost(&self, what: &str) -> Option<Error> {
+        self.head_lost.load(Ordering::SeqCst).then(|| {
+            Error::NotConnected(format!(
+                "`{what}` needs another node, but the cluster's head stopped answering: the cluster is lost"
+            ))
+        })
+    }
+
     /// The context for code that runs for this node but outside any task (the node's
     /// own thread decoding values that arrived from other nodes).
     pub(crate) fn context(self: &Arc<Self>) -> ExecContext {

@@ -25,6 +25,9 @@ pub use registry::{RemoteBody, RemoteFunction};
 pub(crate) use registry::{decode, encode, lookup, signatures};
 pub use spec::TaskOutput;
 pub use spec::{Held, RemoteForm};
+
+/// Decodes a task's or call's encoded returns (what another node answered) into values.
+pub(crate) type DecodeReturns = fn(&[u8]) -> crate::Result<Vec<crate::store::StoredValue>>;
 pub(crate) use spec::{TaskBody, TaskSpec};
 pub use stream::ObjectRefStream;
 pub use stream::StreamSender;

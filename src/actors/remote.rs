@@ -38,7 +38,7 @@ pub(crate) struct RemoteCall {
     pub(crate) deps: Vec<RawRef>,
     pub(crate) encode: EncodeArgs,
     /// Decodes the answer into the call's return value.
-    pub(crate) decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
+    pub(crate) decode: crate::tasks::DecodeReturns,
 }
 
 /// Where the actor of a cell lives when it is not on the cell's node.

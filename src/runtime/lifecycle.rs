@@ -15,6 +15,7 @@ use super::{Node, current_context};
 use crate::actors::{ActorRegistry, NodeManager, Role, start_cluster_agent};
 use crate::config::Config;
 use crate::ids::{JobId, NodeId};
+use crate::resources::Resources;
 use crate::store::MemoryStore;
 use crate::transport::JoinAddress;
 use crate::{Error, Result};
@@ -218,8 +219,24 @@ pub(crate) fn running_node() -> Option<Arc<Node>> {
     GLOBAL.lock().as_ref().map(|g| g.node.clone())
 }
 
-pub(crate) fn start(config: Config) -> Result<Global> {
-    let t0 = Instant::now();
+/// What `start` takes from the configuration before the node's thread starts.
+struct Plan {
+    role: Option<Role>,
+    total: Resources,
+    /// Whether this node runs no job (a worker node, or `Config::no_job`).
+    no_job: bool,
+    /// Where the dashboard binds, if this node serves one.
+    dashboard: Option<(String, u16)>,
+    /// The store's capacity and where it spills.
+    spill: (usize, Option<std::path::PathBuf>),
+    log_file: Option<std::path::PathBuf>,
+    log: Option<std::fs::File>,
+    namespace: String,
+    executors: usize,
+    settings: crate::actors::AgentSettings,
+}
+
+fn plan(config: Config) -> Result<Plan> {
     let config = config.with_env()?;
     let role = match (&config.address, config.head) {
         (_, true) => Some(Role::Head),
@@ -237,9 +254,6 @@ pub(crate) fn start(config: Config) -> Result<Global> {
         }
         (None, false) => None,
     };
-    let total = config.total_resources()?;
-    let no_job = config.no_job;
-    // Where the dashboard binds, if this node serves one.
     let dashboard = (config.dashboard.unwrap_or(true) && (config.head || config.address.is_none()))
         .then(|| {
             (
@@ -252,17 +266,12 @@ pub(crate) fn start(config: Config) -> Result<Global> {
                     .unwrap_or(crate::dashboard::DEFAULT_PORT),
             )
         });
-    let spill = config.spill_settings();
     let log_file = config.log_file.clone();
     let log = log_file.as_deref().and_then(|path| {
         std::fs::File::open(path)
             .map_err(|e| tracing::warn!(file = %path.display(), error = %e, "cannot open the node's log file"))
             .ok()
     });
-    let namespace = config.namespace.clone().unwrap_or_else(|| "default".into());
-    let executors = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 8);
     let node_ip = match config.node_ip_address.as_deref() {
         None => None,
         Some(ip) => Some(ip.trim().parse().map_err(|_| {
@@ -271,14 +280,94 @@ pub(crate) fn start(config: Config) -> Result<Global> {
             ))
         })?),
     };
-    let settings = crate::actors::AgentSettings {
-        port: config.port,
-        node_ip,
-        heartbeat: config.heartbeat.unwrap_or(Duration::from_millis(500)),
-        timeout: config.node_timeout.unwrap_or(Duration::from_secs(10)),
-        max_dead_nodes: config.max_dead_nodes.unwrap_or(1000),
-        max_lineage_bytes: config.max_lineage_bytes.unwrap_or(1 << 30),
-    };
+    Ok(Plan {
+        role,
+        total: config.total_resources()?,
+        no_job: config.no_job,
+        dashboard,
+        spill: config.spill_settings(),
+        log_file,
+        log,
+        namespace: config.namespace.clone().unwrap_or_else(|| "default".into()),
+        executors: std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 8),
+        settings: crate::actors::AgentSettings {
+            port: config.port,
+            node_ip,
+            heartbeat: config.heartbeat.unwrap_or(Duration::from_millis(500)),
+            timeout: config.node_timeout.unwrap_or(Duration::from_secs(10)),
+            max_dead_nodes: config.max_dead_nodes.unwrap_or(1000),
+            max_lineage_bytes: config.max_lineage_bytes.unwrap_or(1 << 30),
+        },
+    })
+}
+
+/// Makes the node on its own thread's actix system: executors, store, node manager,
+/// registry, then (networked) the cluster agent and (head or embedded) the dashboard.
+async fn make_node(plan: Plan, node_id: NodeId) -> Result<Arc<Node>> {
+    let mut arbiters = Vec::with_capacity(plan.executors);
+    for _ in 0..plan.executors {
+        let arbiter = actix_rt::Arbiter::try_new()
+            .map_err(|e| Error::InvalidArgument(format!("cannot start runtime threads: {e}")))?;
+        arbiters.push(arbiter.handle());
+    }
+    let (capacity, base) = plan.spill;
+    let spill = crate::store::Spill::new(node_id, capacity, base.as_deref());
+    let store = MemoryStore::with_spill(node_id, Some(spill));
+    let actor_cells = Arc::new(crate::actors::ActorCells::default());
+    let total = plan.total;
+    let node = Arc::new_cyclic(|weak| Node {
+        id: store.node_id(),
+        job_id: JobId::new(),
+        namespace: plan.namespace,
+        manager: NodeManager::new(weak.clone(), total.clone()).start(),
+        registry: ActorRegistry::new(actor_cells.clone()).start(),
+        placement_groups: crate::actors::PlacementGroups::new(weak.clone()).start(),
+        actor_cells,
+        escaped: parking_lot::Mutex::new(std::collections::VecDeque::new()),
+        store,
+        total,
+        system: System::current(),
+        executors: arbiters,
+        next_executor: AtomicUsize::new(0),
+        actor_turn: AtomicUsize::new(0),
+        shut_down: AtomicBool::new(false),
+        started: Instant::now(),
+        idle_actor_threads: parking_lot::Mutex::new(Vec::new()),
+        cluster: OnceLock::new(),
+        join_address: OnceLock::new(),
+        dashboard: OnceLock::new(),
+        log_file: plan.log_file,
+        log: plan.log,
+        view: parking_lot::RwLock::new(Vec::new()),
+        demands: parking_lot::RwLock::new(Vec::new()),
+        jobs: parking_lot::RwLock::new(Vec::new()),
+        head_lost: AtomicBool::new(false),
+    });
+    if let Some(role) = plan.role {
+        // A head or driver running a user program is a job; a worker is not.
+        let job = (!plan.no_job && !matches!(role, Role::Worker(_))).then_some(node.job_id);
+        let (agent, join) = start_cluster_agent(&node, role, job, plan.settings).await?;
+        let _ = node.cluster.set(agent);
+        let _ = node.join_address.set(join);
+    }
+    // Heads and the embedded runtime serve the dashboard; workers and drivers joining a
+    // cluster do not (the head's is the cluster's).
+    if let Some((host, port)) = plan.dashboard {
+        match crate::dashboard::start(&node, &host, port) {
+            Ok(served) => {
+                let _ = node.dashboard.set(served);
+            }
+            Err(e) => tracing::warn!(error = %e, "no dashboard"),
+        }
+    }
+    Ok(node)
+}
+
+pub(crate) fn start(config: Config) -> Result<Global> {
+    let t0 = Instant::now();
+    let plan = plan(config)?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Arc<Node>>>(1);
     let thread = std::thread::Builder::new()
         .name("ray-node".into())
@@ -288,66 +377,7 @@ pub(crate) fn start(config: Config) -> Result<Global> {
             let node_id = NodeId::new();
             let _span = tracing::info_span!("node", %node_id).entered();
             let runner = System::new();
-            let node = runner.block_on(async move {
-                let mut arbiters = Vec::with_capacity(executors);
-                for _ in 0..executors {
-                    let arbiter = actix_rt::Arbiter::try_new().map_err(|e| {
-                        Error::InvalidArgument(format!("cannot start runtime threads: {e}"))
-                    })?;
-                    arbiters.push(arbiter.handle());
-                }
-                let (capacity, base) = spill;
-                let spill = crate::store::Spill::new(node_id, capacity, base.as_deref());
-                let store = MemoryStore::with_spill(node_id, Some(spill));
-                let actor_cells = Arc::new(crate::actors::ActorCells::default());
-                let node = Arc::new_cyclic(|weak| Node {
-                    id: store.node_id(),
-                    job_id: JobId::new(),
-                    namespace,
-                    manager: NodeManager::new(weak.clone(), total.clone()).start(),
-                    registry: ActorRegistry::new(actor_cells.clone()).start(),
-                    placement_groups: crate::actors::PlacementGroups::new(weak.clone()).start(),
-                    actor_cells,
-                    escaped: parking_lot::Mutex::new(std::collections::VecDeque::new()),
-                    store,
-                    total,
-                    system: System::current(),
-                    executors: arbiters,
-                    next_executor: AtomicUsize::new(0),
-                    actor_turn: AtomicUsize::new(0),
-                    shut_down: AtomicBool::new(false),
-                    started: Instant::now(),
-                    idle_actor_threads: parking_lot::Mutex::new(Vec::new()),
-                    cluster: OnceLock::new(),
-                    join_address: OnceLock::new(),
-                    dashboard: OnceLock::new(),
-                    log_file,
-                    log,
-                    view: parking_lot::RwLock::new(Vec::new()),
-                    demands: parking_lot::RwLock::new(Vec::new()),
-                    jobs: parking_lot::RwLock::new(Vec::new()),
-                    head_lost: AtomicBool::new(false),
-                });
-                if let Some(role) = role {
-                    // A head or driver running a user program is a job; a worker is not.
-                    let job = (!no_job && !matches!(role, Role::Worker(_))).then_some(node.job_id);
-                    let (agent, join) = start_cluster_agent(&node, role, job, settings).await?;
-                    let _ = node.cluster.set(agent);
-                    let _ = node.join_address.set(join);
-                }
-                // Heads and the embedded runtime serve the dashboard; workers and
-                // drivers joining a cluster do not (the head's is the cluster's).
-                if let Some((host, port)) = dashboard {
-                    match crate::dashboard::start(&node, &host, port) {
-                        Ok(served) => {
-                            let _ = node.dashboard.set(served);
-                        }
-                        Err(e) => tracing::warn!(error = %e, "no dashboard"),
-                    }
-                }
-                Ok::<_, Error>(node)
-            });
-            match node {
+            match runner.block_on(make_node(plan, node_id)) {
                 Ok(node) => {
                     let _ = tx.send(Ok(node));
                     let _ = runner.run();

@@ -23,7 +23,7 @@ use crate::actors::ActorOptions;
 use crate::actors::remote::{EncodeArgs, HostedActor, Restart, Routing, Ticket, class};
 use crate::ids::{ActorId, NodeId};
 use crate::runtime::with_context;
-use crate::store::{RawRef, StoredValue};
+use crate::store::RawRef;
 use crate::transport::{Bulk, WireActor, WireMessage};
 use crate::{Error, Result};
 
@@ -52,7 +52,7 @@ pub(crate) struct CallRemoteActor {
     pub(crate) method: &'static str,
     pub(crate) deps: Vec<RawRef>,
     pub(crate) encode: EncodeArgs,
-    pub(crate) decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
+    pub(crate) decode: crate::tasks::DecodeReturns,
     pub(crate) returns: Vec<RawRef>,
     /// How often the call runs again on the restarted actor when its node dies under it
     /// (`max_task_retries`; -1: always).

@@ -81,7 +81,7 @@ pub(crate) struct HeldResult {
     agent: Addr<ClusterAgent>,
     node: Weak<Node>,
     holder: NodeId,
-    decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
+    decode: crate::tasks::DecodeReturns,
     /// `None` when it did not fit the budget: then the object cannot be made again.
     lineage: Option<Kept>,
 }
@@ -91,7 +91,7 @@ impl HeldResult {
         agent: Addr<ClusterAgent>,
         node: Weak<Node>,
         holder: NodeId,
-        decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
+        decode: crate::tasks::DecodeReturns,
         lineage: Lineage,
         budget: &Arc<LineageBudget>,
     ) -> Self {

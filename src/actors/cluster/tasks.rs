@@ -11,7 +11,7 @@ use serde_bytes::ByteBuf;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::lineage::{HeldResult, KeepResult, Lineage, held_value};
+use super::lineage::{HeldResult, KeepResult, Lineage, LineageBudget, held_value};
 use super::{ClusterAgent, Inbound};
 use crate::ids::{NodeId, ObjectId, TaskId};
 use crate::resources::{Resources, to_units};
@@ -31,7 +31,7 @@ pub(crate) struct RunRemote {
     /// The encoded arguments, and the resolved ones kept alive until the answer.
     pub(crate) args: Result<(Bulk, crate::tasks::Held)>,
     pub(crate) resources: Vec<(String, f64)>,
-    pub(crate) decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
+    pub(crate) decode: crate::tasks::DecodeReturns,
     pub(crate) returns: Vec<RawRef>,
     pub(crate) retry: Retry,
 }
@@ -92,14 +92,8 @@ impl Handler<RunRemote> for ClusterAgent {
             let mut lost = Vec::new();
             let answer = loop {
                 let here = Some(target) == node.as_ref().map(|n| n.id);
-                if !here
-                    && node
-                        .as_ref()
-                        .is_some_and(|n| n.head_lost.load(Ordering::SeqCst))
-                {
-                    break Err(Error::NotConnected(format!(
-                        "`{function}` needs another node, but the cluster's head stopped answering: the cluster is lost"
-                    )));
+                if !here && let Some(lost) = node.as_ref().and_then(|n| n.cluster_lost(function)) {
+                    break Err(lost);
                 }
                 tracing::debug!(target = %target, function, "task sent to another node");
                 if let WireMessage::RunTask { keep: k, .. } = &mut request {
@@ -142,40 +136,46 @@ impl Handler<RunRemote> for ClusterAgent {
                 }
             };
             drop(held);
-            match (answer, node, msg.returns.first()) {
-                (Ok((WireMessage::TaskResultHeld { size }, _)), Some(node), Some(ret)) => {
-                    tracing::debug!(object_id = %ret.id(), holder = %target, bytes = size, "task result held by the node that made it");
-                    let WireMessage::RunTask {
-                        resources, attempt, ..
-                    } = request
-                    else {
-                        return;
-                    };
-                    let lineage = Lineage {
-                        function,
-                        args,
-                        resources,
-                        strategy: retry.strategy,
-                        retries_left: retry.left,
-                        attempt,
-                        cancelled: retry.cancelled,
-                    };
-                    let held = HeldResult::new(
-                        me,
-                        Arc::downgrade(&node),
-                        target,
-                        msg.decode,
-                        lineage,
-                        &budget,
-                    );
-                    node.store.relocate(ret.id(), Arc::new(held));
-                }
-                (answer, node, _) => {
-                    settle_from_answer(node, answer, msg.decode, &msg.returns).await
-                }
-            }
+            let WireMessage::RunTask {
+                resources, attempt, ..
+            } = request
+            else {
+                return;
+            };
+            let lineage = Lineage {
+                function,
+                args,
+                resources,
+                strategy: retry.strategy,
+                retries_left: retry.left,
+                attempt,
+                cancelled: retry.cancelled,
+            };
+            let returns = (msg.returns, msg.decode);
+            settle_sent(answer, node, returns, lineage, (me, target), &budget).await;
         };
         ctx.spawn(run.into_actor(self));
+    }
+}
+
+/// Settles the returns of a task sent to node `at.1` from its answer: a large result that
+/// node keeps becomes a held ref here, with the `lineage` to make it again if it is lost
+/// (`lineage.rs`); anything else is decoded into the returns here.
+async fn settle_sent(
+    answer: Result<(WireMessage, Vec<u8>)>,
+    node: Option<Arc<Node>>,
+    (returns, decode): (Vec<RawRef>, crate::tasks::DecodeReturns),
+    lineage: Lineage,
+    (me, target): (Addr<ClusterAgent>, NodeId),
+    budget: &Arc<LineageBudget>,
+) {
+    match (answer, node, returns.first()) {
+        (Ok((WireMessage::TaskResultHeld { size }, _)), Some(node), Some(ret)) => {
+            tracing::debug!(object_id = %ret.id(), holder = %target, bytes = size, "task result held by the node that made it");
+            let held = HeldResult::new(me, Arc::downgrade(&node), target, decode, lineage, budget);
+            node.store.relocate(ret.id(), Arc::new(held));
+        }
+        (answer, node, _) => settle_from_answer(node, answer, decode, &returns).await,
     }
 }
 
@@ -230,7 +230,7 @@ pub(super) fn place_again(
 pub(super) async fn settle_from_answer(
     node: Option<Arc<Node>>,
     answer: Result<(WireMessage, Vec<u8>)>,
-    decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
+    decode: crate::tasks::DecodeReturns,
     returns: &[RawRef],
 ) {
     let outcome = match answer {

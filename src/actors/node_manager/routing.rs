@@ -48,17 +48,10 @@ impl NodeManager {
     pub(super) fn refusal(&self, p: &Placement, spec: &TaskSpec) -> Option<Error> {
         let node = self.node.upgrade();
         let networked = node.as_ref().is_some_and(|n| n.cluster.get().is_some());
-        let lost = node
-            .as_ref()
-            .is_some_and(|n| n.head_lost.load(std::sync::atomic::Ordering::SeqCst));
+        let lost = node.as_ref().and_then(|n| n.cluster_lost(&spec.name));
         match p {
             Placement::Local | Placement::Remote(_) => None,
-            Placement::Infeasible | Placement::NodeGone(_) if lost => {
-                Some(Error::NotConnected(format!(
-                    "`{}` needs another node, but the cluster's head stopped answering: the cluster is lost",
-                    spec.name
-                )))
-            }
+            Placement::Infeasible | Placement::NodeGone(_) if lost.is_some() => lost,
             Placement::Infeasible if networked => None,
             Placement::Infeasible => Some(Error::Infeasible {
                 function: spec.name.to_string(),
