@@ -17,6 +17,7 @@ mod jobs;
 mod lineage;
 mod link;
 mod membership;
+mod names;
 mod objects;
 mod order;
 mod restart;
@@ -123,8 +124,8 @@ pub(crate) struct ClusterAgent {
     calling: actors::Calling,
     /// Actors this node created elsewhere that restart when their node dies.
     owned: HashMap<crate::ids::ActorId, restart::Owned>,
-    /// Head only: named actors, by `namespace/name`.
-    names: HashMap<String, crate::transport::WireActor>,
+    /// Head only: the directory of named actors.
+    names: Option<Addr<names::NameDirectory>>,
     /// Head only: the driver programs it has heard from.
     jobs: jobs::Jobs,
     /// This node's job, when it runs a driver program (sent with its heartbeats).
@@ -258,13 +259,14 @@ pub(crate) async fn start(
         hosted: Default::default(),
         calling: Default::default(),
         owned: HashMap::new(),
-        names: HashMap::new(),
+        names: None,
         jobs: Default::default(),
         job,
         lineage: lineage::LineageBudget::new(max_lineage_bytes),
     };
     let head_join = match &agent.role {
         Role::Head => {
+            agent.names = Some(names::NameDirectory::default().start());
             agent.table.insert(node_id, (me.clone(), Instant::now()));
             *node.view.write() = vec![me.clone()];
             None
@@ -478,7 +480,9 @@ impl ClusterAgent {
             // Requests in flight to it fail now instead of after the idle timeout.
             peer.close("the node is dead");
         }
-        self.names.retain(|_, a| a.node_id != dead);
+        if let Some(names) = &self.names {
+            names.do_send(names::ForgetNames(dead));
+        }
         if let Some(node) = self.node.upgrade() {
             // Placement-group bundles it made here go with it.
             node.manager

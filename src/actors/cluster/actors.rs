@@ -290,7 +290,7 @@ impl Handler<NameRequest> for ClusterAgent {
         };
         let answer = if matches!(self.role, Role::Head) {
             let local = self.head_request(request);
-            async move { Ok((local, Vec::new())) }.boxed()
+            async move { Ok((local.await, Vec::new())) }.boxed()
         } else {
             match self.head_id() {
                 Some(head) => self.request(head, None, request, Vec::new()),
@@ -312,35 +312,22 @@ impl Handler<NameRequest> for ClusterAgent {
 }
 
 impl ClusterAgent {
-    /// Head: answers a directory request.
-    pub(super) fn head_request(&mut self, request: WireMessage) -> WireMessage {
-        match request {
-            WireMessage::RegisterName { actor } => {
-                let alive = |n: NodeId| self.table.get(&n).is_none_or(|(w, _)| w.alive);
-                match self.names.get(&actor.name) {
-                    Some(a) if a.actor_id != actor.actor_id && alive(a.node_id) => {
-                        WireMessage::Error {
-                            message: format!("the actor name `{}` is taken", actor.name),
-                        }
-                    }
-                    _ => {
-                        tracing::info!(name = %actor.name, actor_id = %actor.actor_id, node = %actor.node_id, "named actor registered");
-                        self.names.insert(actor.name.clone(), actor);
-                        WireMessage::Ack
-                    }
-                }
-            }
-            WireMessage::DropName { actor_id } => {
-                self.names.retain(|_, a| a.actor_id != actor_id);
-                WireMessage::Ack
-            }
-            WireMessage::LookupName { name } => WireMessage::ActorAt {
-                actor: self.names.get(&name).cloned(),
-            },
-            other => WireMessage::Error {
-                message: format!("the head cannot serve {other:?}"),
-            },
+    /// Head: answers a directory request (its `NameDirectory`).
+    pub(super) fn head_request(&self, request: WireMessage) -> BoxFuture<'static, WireMessage> {
+        let Some(names) = &self.names else {
+            let message = format!(
+                "node {} keeps no name directory: ask the head",
+                self.node_id
+            );
+            return async move { WireMessage::Error { message } }.boxed();
+        };
+        let answer = names.send(super::names::DirectoryRequest(request));
+        async move {
+            answer.await.unwrap_or_else(|_| WireMessage::Error {
+                message: "the head's name directory stopped".into(),
+            })
         }
+        .boxed()
     }
 
     /// Host: creates an actor another node placed here.

@@ -183,7 +183,8 @@ impl Handler<Inbound> for ClusterAgent {
             | WireMessage::LookupName { .. })
                 if matches!(self.role, Role::Head) =>
             {
-                reply(self.head_request(m))
+                let answer = self.head_request(m);
+                Box::pin(async move { (answer.await, Bulk::default()) })
             }
             WireMessage::Heartbeat { .. } => reply(WireMessage::Heartbeat {
                 node_id: self.node_id,
