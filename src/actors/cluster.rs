@@ -274,53 +274,7 @@ pub(crate) async fn start(
         Role::Worker(j) | Role::Driver(j) => Some(j.clone()),
     };
     if let Some(head) = head_join {
-        let unreachable = |why: String| {
-            Error::NotConnected(format!("cannot reach the head at {}: {why}", head.addr))
-        };
-        let peer = actix_rt::time::timeout(link::CONNECT_TIMEOUT, endpoint.connect(&head))
-            .await
-            .map_err(|_| {
-                unreachable(format!(
-                    "no answer within {:?} (is the address right, and UDP port {} open?)",
-                    link::CONNECT_TIMEOUT,
-                    head.addr.port()
-                ))
-            })?
-            .map_err(|e| unreachable(e.to_string()))?;
-        let hello = match agent.role {
-            Role::Worker(_) => WireMessage::Join {
-                node: me.clone(),
-                fingerprint: super::build_fingerprint(),
-            },
-            _ => WireMessage::GetView {
-                node_id,
-                load: None,
-                job,
-                at: Some((me.addr, me.fingerprint)),
-            },
-        };
-        match peer
-            .request(&hello)
-            .await
-            .map_err(|e| Error::NotConnected(e.to_string()))?
-        {
-            WireMessage::View {
-                nodes,
-                demands,
-                jobs,
-            } => {
-                // All of it: a tool that joins only to ask asks at once.
-                *node.view.write() = nodes;
-                *node.demands.write() = demands;
-                *node.jobs.write() = jobs;
-            }
-            WireMessage::Error { message } => return Err(Error::NotConnected(message)),
-            other => {
-                return Err(Error::NotConnected(format!(
-                    "unexpected answer from the head: {other:?}"
-                )));
-            }
-        }
+        let peer = greet_head(node, &endpoint, &head, hello_for(&agent.role, &me, job)).await?;
         agent.peers.lock().insert(
             head_node_id(&node.view.read(), head.addr).unwrap_or(node_id),
             link::connected(peer),
@@ -328,6 +282,65 @@ pub(crate) async fn start(
     }
     let addr = ctx.run(agent);
     Ok((addr, join))
+}
+
+/// What a node says first to the head: a worker joins the table; a driver (or a tool)
+/// asks for the view, with where it can be reached.
+fn hello_for(role: &Role, me: &WireNode, job: Option<crate::ids::JobId>) -> WireMessage {
+    match role {
+        Role::Worker(_) => WireMessage::Join {
+            node: me.clone(),
+            fingerprint: super::build_fingerprint(),
+        },
+        _ => WireMessage::GetView {
+            node_id: me.node_id,
+            load: None,
+            job,
+            at: Some((me.addr, me.fingerprint)),
+        },
+    }
+}
+
+/// Connects to the head within the connect timeout, says `hello`, and stores the view it
+/// answers with on `node`: all of it, so that a tool that joins only to ask asks at once.
+async fn greet_head(
+    node: &Arc<Node>,
+    endpoint: &Endpoint,
+    head: &JoinAddress,
+    hello: WireMessage,
+) -> Result<crate::transport::Peer> {
+    let unreachable =
+        |why: String| Error::NotConnected(format!("cannot reach the head at {}: {why}", head.addr));
+    let peer = actix_rt::time::timeout(link::CONNECT_TIMEOUT, endpoint.connect(head))
+        .await
+        .map_err(|_| {
+            unreachable(format!(
+                "no answer within {:?} (is the address right, and UDP port {} open?)",
+                link::CONNECT_TIMEOUT,
+                head.addr.port()
+            ))
+        })?
+        .map_err(|e| unreachable(e.to_string()))?;
+    match peer
+        .request(&hello)
+        .await
+        .map_err(|e| Error::NotConnected(e.to_string()))?
+    {
+        WireMessage::View {
+            nodes,
+            demands,
+            jobs,
+        } => {
+            *node.view.write() = nodes;
+            *node.demands.write() = demands;
+            *node.jobs.write() = jobs;
+            Ok(peer)
+        }
+        WireMessage::Error { message } => Err(Error::NotConnected(message)),
+        other => Err(Error::NotConnected(format!(
+            "unexpected answer from the head: {other:?}"
+        ))),
+    }
 }
 
 /// The address this node hands out: the one given (checked to be this host's), else
