@@ -43,7 +43,7 @@ static GLOBAL: Mutex<Option<Global>> = Mutex::new(None);
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for bad `RAY_*` environment variables; [`Error::NotConnected`]
-/// when `RAY_ADDRESS` names a cluster (joining one is not supported by this build yet).
+/// when `RAY_ADDRESS` names a cluster that cannot be reached or refuses this node.
 ///
 /// # Examples
 /// ```

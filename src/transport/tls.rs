@@ -1,6 +1,7 @@
-//! TLS for node-to-node QUIC: a self-signed certificate generated when a cluster starts,
-//! and a client verifier that accepts exactly that certificate (pinned by its SHA-256,
-//! which travels in the join address). No public CA is involved.
+//! TLS for node-to-node QUIC: a self-signed certificate each node generates when it
+//! starts, and a client verifier that accepts exactly the certificate it was given for
+//! that node (pinned by its SHA-256, which travels in the join address and the node
+//! table). No public CA is involved.
 
 use std::sync::Arc;
 
