@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use futures::FutureExt;
+use futures::channel::oneshot;
 use futures::future::BoxFuture;
 
 use super::QueryNode;
@@ -54,6 +55,10 @@ pub(crate) struct Inbound {
     pub(crate) from: NodeId,
     pub(crate) msg: WireMessage,
     pub(crate) payload: Vec<u8>,
+    /// Resolves when the peer gave up on the request (its stream or connection went):
+    /// the answer is dropped then, with whatever waited for it (a parked call). actix
+    /// runs a handler's answer to completion even when nobody waits for it any more.
+    pub(crate) gone: Option<oneshot::Receiver<()>>,
 }
 
 /// Stops the agent (and with it the node's QUIC endpoint).
@@ -153,17 +158,25 @@ impl Service for AgentService {
         payload: Vec<u8>,
     ) -> BoxFuture<'static, (WireMessage, Bulk)> {
         let addr = self.0.clone();
+        // Dropped with this future when the transport stops waiting for the answer.
+        let (waiting, gone) = oneshot::channel::<()>();
         async move {
-            addr.send(Inbound { from, msg, payload })
-                .await
-                .unwrap_or_else(|_| {
-                    (
-                        WireMessage::Error {
-                            message: "the node is shutting down".into(),
-                        },
-                        Bulk::default(),
-                    )
-                })
+            let _waiting = waiting;
+            addr.send(Inbound {
+                from,
+                msg,
+                payload,
+                gone: Some(gone),
+            })
+            .await
+            .unwrap_or_else(|_| {
+                (
+                    WireMessage::Error {
+                        message: "the node is shutting down".into(),
+                    },
+                    Bulk::default(),
+                )
+            })
         }
         .boxed()
     }
@@ -274,7 +287,13 @@ pub(crate) async fn start(
         Role::Worker(j) | Role::Driver(j) => Some(j.clone()),
     };
     if let Some(head) = head_join {
-        let peer = greet_head(node, &endpoint, &head, hello_for(&agent.role, &me, job)).await?;
+        let peer = membership::greet_head(
+            node,
+            &endpoint,
+            &head,
+            membership::hello_for(&agent.role, &me, job),
+        )
+        .await?;
         agent.peers.lock().insert(
             head_node_id(&node.view.read(), head.addr).unwrap_or(node_id),
             link::connected(peer),
@@ -282,65 +301,6 @@ pub(crate) async fn start(
     }
     let addr = ctx.run(agent);
     Ok((addr, join))
-}
-
-/// What a node says first to the head: a worker joins the table; a driver (or a tool)
-/// asks for the view, with where it can be reached.
-fn hello_for(role: &Role, me: &WireNode, job: Option<crate::ids::JobId>) -> WireMessage {
-    match role {
-        Role::Worker(_) => WireMessage::Join {
-            node: me.clone(),
-            fingerprint: super::build_fingerprint(),
-        },
-        _ => WireMessage::GetView {
-            node_id: me.node_id,
-            load: None,
-            job,
-            at: Some((me.addr, me.fingerprint)),
-        },
-    }
-}
-
-/// Connects to the head within the connect timeout, says `hello`, and stores the view it
-/// answers with on `node`: all of it, so that a tool that joins only to ask asks at once.
-async fn greet_head(
-    node: &Arc<Node>,
-    endpoint: &Endpoint,
-    head: &JoinAddress,
-    hello: WireMessage,
-) -> Result<crate::transport::Peer> {
-    let unreachable =
-        |why: String| Error::NotConnected(format!("cannot reach the head at {}: {why}", head.addr));
-    let peer = actix_rt::time::timeout(link::CONNECT_TIMEOUT, endpoint.connect(head))
-        .await
-        .map_err(|_| {
-            unreachable(format!(
-                "no answer within {:?} (is the address right, and UDP port {} open?)",
-                link::CONNECT_TIMEOUT,
-                head.addr.port()
-            ))
-        })?
-        .map_err(|e| unreachable(e.to_string()))?;
-    match peer
-        .request(&hello)
-        .await
-        .map_err(|e| Error::NotConnected(e.to_string()))?
-    {
-        WireMessage::View {
-            nodes,
-            demands,
-            jobs,
-        } => {
-            *node.view.write() = nodes;
-            *node.demands.write() = demands;
-            *node.jobs.write() = jobs;
-            Ok(peer)
-        }
-        WireMessage::Error { message } => Err(Error::NotConnected(message)),
-        other => Err(Error::NotConnected(format!(
-            "unexpected answer from the head: {other:?}"
-        ))),
-    }
 }
 
 /// The address this node hands out: the one given (checked to be this host's), else

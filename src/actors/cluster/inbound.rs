@@ -13,10 +13,34 @@ use crate::transport::{Bulk, JoinAddress, Peer, WireMessage, WireNode};
 impl Handler<Inbound> for ClusterAgent {
     type Result = ResponseFuture<(WireMessage, Bulk)>;
 
-    fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) -> Self::Result {
+    /// Serves the request, until its peer gives up on it (`Inbound::gone`).
+    fn handle(&mut self, mut msg: Inbound, ctx: &mut Context<Self>) -> Self::Result {
+        let gone = msg.gone.take();
+        let answer = self.serve(msg, ctx);
+        let Some(gone) = gone else {
+            return answer;
+        };
+        Box::pin(async move {
+            match futures::future::select(answer, gone).await {
+                futures::future::Either::Left((answer, _)) => answer,
+                futures::future::Either::Right(_) => super::tasks::failure(
+                    crate::Error::NotConnected("the peer stopped waiting for the answer".into()),
+                ),
+            }
+        })
+    }
+}
+
+impl ClusterAgent {
+    fn serve(
+        &mut self,
+        msg: Inbound,
+        ctx: &mut Context<Self>,
+    ) -> ResponseFuture<(WireMessage, Bulk)> {
         tracing::trace!(node_id = %self.node_id, from = %msg.from, "request");
-        let reply =
-            |m: WireMessage| -> Self::Result { Box::pin(async move { (m, Bulk::default()) }) };
+        let reply = |m: WireMessage| -> ResponseFuture<(WireMessage, Bulk)> {
+            Box::pin(async move { (m, Bulk::default()) })
+        };
         match msg.msg {
             WireMessage::Join { node, fingerprint } if matches!(self.role, Role::Head) => {
                 let build = *self.build.get_or_insert(fingerprint);

@@ -2,16 +2,21 @@
 //! and dead nodes beyond [`Config::max_dead_nodes`](crate::Config::max_dead_nodes) are
 //! forgotten, oldest death first, so the table a peer can grow stays bounded. The head
 //! sends its view of the table (with the demands no node meets and the jobs) to members,
-//! who keep a copy in their node.
+//! who keep a copy in their node. A node that is not the head starts by greeting it
+//! (`greet_head`).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
 
-use super::ClusterAgent;
+use super::{ClusterAgent, Role};
 use crate::actors::ViewChanged;
 use crate::ids::NodeId;
+use crate::runtime::Node;
+use crate::transport::{Endpoint, JoinAddress};
 use crate::transport::{WireJob, WireMessage, WireNode};
+use crate::{Error, Result};
 
 /// Live nodes a cluster admits: a join beyond them is refused.
 pub(super) const MAX_NODES: usize = 10_000;
@@ -188,5 +193,64 @@ impl ClusterAgent {
             }
             .into_actor(self),
         );
+    }
+}
+
+/// What a node says first to the head: a worker joins the table; a driver (or a tool)
+/// asks for the view, with where it can be reached.
+pub(super) fn hello_for(role: &Role, me: &WireNode, job: Option<crate::ids::JobId>) -> WireMessage {
+    match role {
+        Role::Worker(_) => WireMessage::Join {
+            node: me.clone(),
+            fingerprint: crate::actors::build_fingerprint(),
+        },
+        _ => WireMessage::GetView {
+            node_id: me.node_id,
+            load: None,
+            job,
+            at: Some((me.addr, me.fingerprint)),
+        },
+    }
+}
+
+/// Connects to the head within the connect timeout, says `hello`, and stores the view it
+/// answers with on `node`: all of it, so that a tool that joins only to ask asks at once.
+pub(super) async fn greet_head(
+    node: &Arc<Node>,
+    endpoint: &Endpoint,
+    head: &JoinAddress,
+    hello: WireMessage,
+) -> Result<crate::transport::Peer> {
+    let unreachable =
+        |why: String| Error::NotConnected(format!("cannot reach the head at {}: {why}", head.addr));
+    let peer = actix_rt::time::timeout(super::link::CONNECT_TIMEOUT, endpoint.connect(head))
+        .await
+        .map_err(|_| {
+            unreachable(format!(
+                "no answer within {:?} (is the address right, and UDP port {} open?)",
+                super::link::CONNECT_TIMEOUT,
+                head.addr.port()
+            ))
+        })?
+        .map_err(|e| unreachable(e.to_string()))?;
+    match peer
+        .request(&hello)
+        .await
+        .map_err(|e| Error::NotConnected(e.to_string()))?
+    {
+        WireMessage::View {
+            nodes,
+            demands,
+            jobs,
+        } => {
+            *node.view.write() = nodes;
+            *node.demands.write() = demands;
+            *node.jobs.write() = jobs;
+            Ok(peer)
+        }
+        WireMessage::Error { message } => Err(Error::NotConnected(message)),
+        other => Err(Error::NotConnected(format!(
+            "unexpected answer from the head: {other:?}"
+        ))),
     }
 }

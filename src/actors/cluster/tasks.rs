@@ -104,6 +104,7 @@ impl Handler<RunRemote> for ClusterAgent {
                         from: target,
                         msg: request.clone(),
                         payload: args.concat(),
+                        gone: None,
                     };
                     me.send(local)
                         .await
