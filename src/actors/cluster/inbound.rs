@@ -8,6 +8,7 @@ use actix::prelude::*;
 
 use super::link::CONNECT_TIMEOUT;
 use super::{ClusterAgent, Inbound, Role};
+use crate::ids::NodeId;
 use crate::transport::{Bulk, JoinAddress, Peer, WireMessage, WireNode};
 
 impl Handler<Inbound> for ClusterAgent {
@@ -43,67 +44,10 @@ impl ClusterAgent {
         };
         match msg.msg {
             WireMessage::Join { node, fingerprint } if matches!(self.role, Role::Head) => {
-                let build = *self.build.get_or_insert(fingerprint);
-                if fingerprint != build {
-                    tracing::warn!(joiner = %node.node_id, "refused a node of another build");
-                    return reply(WireMessage::Error {
-                        message: format!(
-                            "node {} runs another build (functions fingerprint {fingerprint:x}, head has {:x}): run the same binary on every node",
-                            node.node_id, build
-                        ),
-                    });
+                if let Some(message) = self.join_refusal(msg.from, &node, fingerprint) {
+                    return reply(WireMessage::Error { message });
                 }
-                // A node joins as itself (the id its connection authenticated with),
-                // and never in place of a live node: its address and certificate pin
-                // cannot be taken over.
-                if node.node_id != msg.from {
-                    tracing::warn!(from = %msg.from, claimed = %node.node_id, "refused a join in another node's name");
-                    return reply(WireMessage::Error {
-                        message: format!(
-                            "a node joins as itself: this connection is node {}, the join names {}",
-                            msg.from, node.node_id
-                        ),
-                    });
-                }
-                if self.table.get(&node.node_id).is_some_and(|(n, _)| n.alive) {
-                    tracing::warn!(joiner = %node.node_id, "refused a join reusing a live node's id");
-                    return reply(WireMessage::Error {
-                        message: format!(
-                            "node {} is already a live member of this cluster",
-                            node.node_id
-                        ),
-                    });
-                }
-                let live = self.live_nodes();
-                if live >= super::membership::MAX_NODES {
-                    tracing::warn!(joiner = %node.node_id, live, "refused a join: the cluster is full");
-                    return reply(WireMessage::Error {
-                        message: format!(
-                            "the cluster already has {live} live nodes (at most {})",
-                            super::membership::MAX_NODES
-                        ),
-                    });
-                }
-                // Every node must be able to reach it where it says it listens: the
-                // head dials it back before admitting it.
-                let back = JoinAddress {
-                    addr: node.addr,
-                    token: self.token.clone(),
-                    fingerprint: node.fingerprint,
-                };
-                let (endpoint, me) = (self.endpoint.clone(), ctx.address());
-                Box::pin(async move {
-                    let dial = endpoint.connect(&back);
-                    let answer = match actix_rt::time::timeout(CONNECT_TIMEOUT, dial).await {
-                        Ok(Ok(peer)) => me.send(Admit { node, peer }).await.ok(),
-                        Ok(Err(e)) => Some(refuse_unreachable(&node, &e.to_string())),
-                        Err(_) => Some(refuse_unreachable(&node, "no answer")),
-                    };
-                    let answer = answer.unwrap_or_else(|| WireMessage::Error {
-                        message: "the head is shutting down".into(),
-                    });
-                    (answer, Bulk::default())
-                })
+                self.dial_back(node, ctx)
             }
             WireMessage::View {
                 nodes,
@@ -119,29 +63,7 @@ impl ClusterAgent {
                 job,
                 at,
             } if matches!(self.role, Role::Head) => {
-                if let Some(job) = job {
-                    self.jobs.heard(job, node_id, at);
-                }
-                if !self.table.contains_key(&node_id)
-                    && let Some(load) = &load
-                {
-                    self.driver_demands
-                        .insert(node_id, (load.infeasible.clone(), Instant::now()));
-                }
-                if let Some((n, seen)) = self.table.get_mut(&node_id) {
-                    *seen = Instant::now();
-                    if let Some(load) = load {
-                        if !load.total.is_empty() {
-                            // Placement-group bundles change what a node offers.
-                            n.resources = load.total.clone();
-                        }
-                        n.load = load;
-                    }
-                    if !n.alive {
-                        n.alive = true;
-                        tracing::info!(node_id = %node_id, "node is back");
-                    }
-                }
+                self.heard_from(node_id, load, job, at);
                 reply(self.view_message())
             }
             WireMessage::RunTask {
@@ -179,15 +101,7 @@ impl ClusterAgent {
                 msg.payload,
             ),
             WireMessage::LocateActor { actor_id } => reply(self.locate(actor_id)),
-            WireMessage::GetState { what, query } => match self.node.upgrade() {
-                Some(node) => Box::pin(async move {
-                    let json = crate::dashboard::local_state(&node, &what, &query).await;
-                    (WireMessage::State { json }, Bulk::default())
-                }),
-                None => reply(WireMessage::Error {
-                    message: "the node is shutting down".into(),
-                }),
-            },
+            WireMessage::GetState { what, query } => self.local_state(what, query),
             WireMessage::ReserveBundles { pg, bundles } => {
                 self.reserve_bundles(msg.from, pg, bundles)
             }
@@ -256,5 +170,122 @@ fn refuse_unreachable(node: &WireNode, why: &str) -> WireMessage {
             node.addr,
             node.addr.port()
         ),
+    }
+}
+
+impl ClusterAgent {
+    /// Head: why a node asking to join (over a connection authenticated as `from`) is
+    /// refused, if it is: another build, another node's name, a live node's id, or a
+    /// full cluster.
+    fn join_refusal(&mut self, from: NodeId, node: &WireNode, fingerprint: u64) -> Option<String> {
+        let build = *self.build.get_or_insert(fingerprint);
+        if fingerprint != build {
+            tracing::warn!(joiner = %node.node_id, "refused a node of another build");
+            return Some(format!(
+                "node {} runs another build (functions fingerprint {fingerprint:x}, head has {:x}): run the same binary on every node",
+                node.node_id, build
+            ));
+        }
+        // A node joins as itself (the id its connection authenticated with), and never in
+        // place of a live node: its address and certificate pin cannot be taken over.
+        if node.node_id != from {
+            tracing::warn!(from = %from, claimed = %node.node_id, "refused a join in another node's name");
+            return Some(format!(
+                "a node joins as itself: this connection is node {from}, the join names {}",
+                node.node_id
+            ));
+        }
+        if self.table.get(&node.node_id).is_some_and(|(n, _)| n.alive) {
+            tracing::warn!(joiner = %node.node_id, "refused a join reusing a live node's id");
+            return Some(format!(
+                "node {} is already a live member of this cluster",
+                node.node_id
+            ));
+        }
+        let live = self.live_nodes();
+        if live >= super::membership::MAX_NODES {
+            tracing::warn!(joiner = %node.node_id, live, "refused a join: the cluster is full");
+            return Some(format!(
+                "the cluster already has {live} live nodes (at most {})",
+                super::membership::MAX_NODES
+            ));
+        }
+        None
+    }
+
+    /// Head: a member's or driver's `GetView` is its heartbeat: its job, what it waits
+    /// for that no node meets (drivers), its load, and that it is alive (again).
+    fn heard_from(
+        &mut self,
+        node_id: NodeId,
+        load: Option<crate::transport::NodeLoad>,
+        job: Option<crate::ids::JobId>,
+        at: Option<(std::net::SocketAddr, [u8; 32])>,
+    ) {
+        if let Some(job) = job {
+            self.jobs.heard(job, node_id, at);
+        }
+        if !self.table.contains_key(&node_id)
+            && let Some(load) = &load
+        {
+            self.driver_demands
+                .insert(node_id, (load.infeasible.clone(), Instant::now()));
+        }
+        if let Some((n, seen)) = self.table.get_mut(&node_id) {
+            *seen = Instant::now();
+            if let Some(load) = load {
+                if !load.total.is_empty() {
+                    // Placement-group bundles change what a node offers.
+                    n.resources = load.total.clone();
+                }
+                n.load = load;
+            }
+            if !n.alive {
+                n.alive = true;
+                tracing::info!(node_id = %node_id, "node is back");
+            }
+        }
+    }
+}
+
+impl ClusterAgent {
+    /// Head: admits a joiner once it dialed it back where it says it listens (every node
+    /// must be able to reach it there), else refuses it naming that address.
+    fn dial_back(
+        &self,
+        node: WireNode,
+        ctx: &mut Context<Self>,
+    ) -> ResponseFuture<(WireMessage, Bulk)> {
+        let back = JoinAddress {
+            addr: node.addr,
+            token: self.token.clone(),
+            fingerprint: node.fingerprint,
+        };
+        let (endpoint, me) = (self.endpoint.clone(), ctx.address());
+        Box::pin(async move {
+            let dial = endpoint.connect(&back);
+            let answer = match actix_rt::time::timeout(CONNECT_TIMEOUT, dial).await {
+                Ok(Ok(peer)) => me.send(Admit { node, peer }).await.ok(),
+                Ok(Err(e)) => Some(refuse_unreachable(&node, &e.to_string())),
+                Err(_) => Some(refuse_unreachable(&node, "no answer")),
+            };
+            let answer = answer.unwrap_or_else(|| WireMessage::Error {
+                message: "the head is shutting down".into(),
+            });
+            (answer, Bulk::default())
+        })
+    }
+
+    /// This node's part of a state query (`ray list`, `ray summary`, the dashboard).
+    fn local_state(&self, what: String, query: String) -> ResponseFuture<(WireMessage, Bulk)> {
+        let node = self.node.upgrade();
+        Box::pin(async move {
+            let Some(node) = node else {
+                let message = "the node is shutting down".to_string();
+                return (WireMessage::Error { message }, Bulk::default());
+            };
+            let json = crate::dashboard::local_state(&node, &what, &query).await;
+            (WireMessage::State { json }, Bulk::default())
+        })
     }
 }
