@@ -63,23 +63,7 @@ pub(crate) fn plan(
     outputs: &[usize],
 ) -> Result<Plan> {
     let parts = peers.len();
-    // Where each node's value is read, in order of first reader.
-    let mut readers: Vec<Vec<Loc>> = vec![Vec::new(); nodes.len()];
-    let mut add = |p: usize, at: Loc| {
-        if !readers[p].contains(&at) {
-            readers[p].push(at);
-        }
-    };
-    for (c, n) in nodes.iter().enumerate() {
-        if let Some(at) = loc[c] {
-            for a in &n.args {
-                add(index[&Arc::as_ptr(a)], at);
-            }
-        }
-    }
-    for &o in outputs {
-        add(o, Loc::Driver);
-    }
+    let readers = readers(nodes, index, loc, outputs);
 
     let mut plan = Plan {
         parts: vec![Vec::new(); parts],
@@ -122,18 +106,7 @@ pub(crate) fn plan(
                 }
             }
             Some(Loc::Part(k)) => {
-                let mut args = Vec::with_capacity(n.args.len());
-                for a in &n.args {
-                    let p = index[&Arc::as_ptr(a)];
-                    args.push(match nodes[p].kind {
-                        Kind::Input => DagArg::Input,
-                        Kind::Const => DagArg::Const(nodes[p].glue.encode_constant()?.into()),
-                        Kind::Call { .. } => match value[k].get(&p) {
-                            Some(&v) => DagArg::Value(v),
-                            None => return Err(unplanned(actor.id())),
-                        },
-                    });
-                }
+                let args = part_args(nodes, index, n, &value[k], actor.id())?;
                 let trigger = args.iter().all(|a| matches!(a, DagArg::Const(_)));
                 plan.with_input[k] |= trigger || args.contains(&DagArg::Input);
                 plan.parts[k].push(DagOp::Call {
@@ -173,6 +146,58 @@ pub(crate) fn plan(
         }
     }
     Ok(plan)
+}
+
+/// Where each node's value is read (parts, or the driver for outputs), in order of
+/// first reader.
+fn readers(
+    nodes: &[Arc<NodeCore>],
+    index: &HashMap<*const NodeCore, usize>,
+    loc: &[Option<Loc>],
+    outputs: &[usize],
+) -> Vec<Vec<Loc>> {
+    let mut readers: Vec<Vec<Loc>> = vec![Vec::new(); nodes.len()];
+    let mut add = |p: usize, at: Loc| {
+        if !readers[p].contains(&at) {
+            readers[p].push(at);
+        }
+    };
+    for (c, n) in nodes.iter().enumerate() {
+        if let Some(at) = loc[c] {
+            for a in &n.args {
+                add(index[&Arc::as_ptr(a)], at);
+            }
+        }
+    }
+    for &o in outputs {
+        add(o, Loc::Driver);
+    }
+    readers
+}
+
+/// The arguments of call `n` in a part whose values so far are `value` (graph node →
+/// value number): the input, constants, or values computed or received there before.
+fn part_args(
+    nodes: &[Arc<NodeCore>],
+    index: &HashMap<*const NodeCore, usize>,
+    n: &NodeCore,
+    value: &HashMap<usize, u32>,
+    actor_id: ActorId,
+) -> Result<Vec<DagArg>> {
+    n.args
+        .iter()
+        .map(|a| {
+            let p = index[&Arc::as_ptr(a)];
+            Ok(match nodes[p].kind {
+                Kind::Input => DagArg::Input,
+                Kind::Const => DagArg::Const(nodes[p].glue.encode_constant()?.into()),
+                Kind::Call { .. } => match value.get(&p) {
+                    Some(&v) => DagArg::Value(v),
+                    None => return Err(unplanned(actor_id)),
+                },
+            })
+        })
+        .collect()
 }
 
 /// A value read before it was planned: the graph's order is broken (never for graphs
