@@ -96,7 +96,6 @@
 mod actor_loop;
 mod compile;
 mod compiled;
-mod error;
 mod executor;
 mod link;
 mod node;
@@ -108,9 +107,9 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::error::DagError;
 pub use actor_loop::DagArgs;
 pub use compiled::{CompiledDag, CompiledRef, CompiledRefFuture};
-pub use error::DagError;
 #[doc(hidden)]
 pub use executor::PartActor;
 pub(crate) use executor::block_on_async;

@@ -2,6 +2,12 @@
 //! happened and its `Display` says what to do about it. Errors are `Clone` because one
 //! failed object can be read by many getters and propagates into every dependent task.
 
+mod dag;
+mod gpu;
+
+pub use dag::DagError;
+pub use gpu::GpuError;
+
 use std::time::Duration;
 
 use crate::ids::{ActorId, NodeId, ObjectId, TaskId};
@@ -155,10 +161,10 @@ pub enum Error {
     Transport(#[from] crate::transport::TransportError),
     /// A GPU failure: no GPU assigned, a kernel rejected, a device lost (`ray::gpu`).
     #[error(transparent)]
-    Gpu(#[from] crate::gpu::GpuError),
+    Gpu(#[from] GpuError),
     /// A compiled graph could not compile or take an execution (`ray::dag`).
     #[error(transparent)]
-    Dag(#[from] crate::dag::DagError),
+    Dag(#[from] DagError),
 }
 
 impl Error {
