@@ -71,15 +71,87 @@ enum Slot {
     Link(usize),
 }
 
+/// The driver's steps in the graph's order: (slot, step of that slot).
+type StepOrder = Vec<(usize, usize)>;
+
 pub(crate) fn compile<I: Value, O: DagOutput<I>>(
     output: O,
     opts: &DagOptions,
 ) -> Result<CompiledDag<I, O>> {
+    let outputs = output.nodes();
+    let (nodes, index) = order(&outputs);
+    validate(&outputs, &nodes, opts)?;
+    let cap = opts.max_inflight;
+    let node = crate::runtime::current_node()?;
+    let node_id = node.id;
+
+    let (sites, loc, actors) = locate(&nodes)?;
+    let peers: Vec<DagPeer> = sites
+        .iter()
+        .map(|s| DagPeer::Node {
+            node_id: s.node,
+            at: s.at,
+        })
+        .collect();
+    let output_at: Vec<usize> = outputs.iter().map(|o| index[&Arc::as_ptr(o)]).collect();
+    let mut plan = partition::plan(&nodes, &index, &loc, &peers, &output_at)?;
+
+    let mut wiring = Wiring::<I> {
+        produces: vec![Vec::new(); nodes.len()],
+        triggers: Vec::new(),
+        nodes,
+        index,
+        cap,
+    };
+    let mut inputs = wiring.driver_inputs(&loc)?;
+    let results = wiring.result_rings::<O::Value>(&output_at)?;
+    let mut link_steps = wiring.link_steps(&plan)?;
+    let input_rings = wiring.input_rings()?;
+    let (slots, order) = wiring.driver_slots(&plan.order, &mut inputs)?;
+
+    // Send each node its part: they all lend their actors while the driver lends its.
+    let graph = (node_id, GRAPHS.fetch_add(1, Ordering::Relaxed));
+    let counts = Arc::new(Counts::default());
+    let mut links = Vec::with_capacity(sites.len());
+    for (site, ops) in sites.iter().zip(&mut plan.parts) {
+        let part = DagPartSpec {
+            graph,
+            max_inflight: u32::try_from(cap).unwrap_or(u32::MAX),
+            ops: std::mem::take(ops),
+        };
+        links.push(Some(open_part(site, part, &counts, &node)?));
+    }
+    let runners = runners(slots, links, &mut link_steps)?;
+    let groups = group(runners, &order, opts.loop_threads);
+    let threads = groups.len();
+    let stop = Arc::new(AtomicBool::new(false));
+    let loops = start_loops(groups, &stop, node_id)?;
+    tracing::info!(
+        node_id = %node_id,
+        actors = actors.len(),
+        parts = sites.len(),
+        threads,
+        nodes = wiring.nodes.len(),
+        max_inflight = cap,
+        "graph compiled"
+    );
+    let shared = Shared::new(results, cap);
+    Ok(CompiledDag::new(
+        shared,
+        Writer::new(input_rings),
+        loops,
+        stop,
+        actors,
+        opts.submit_timeout,
+        counts,
+    ))
+}
+
+/// The shapes a graph may not have.
+fn validate(outputs: &[Arc<NodeCore>], nodes: &[Arc<NodeCore>], opts: &DagOptions) -> Result<()> {
     if opts.max_inflight == 0 {
         return Err(DagError::ZeroInflight.into());
     }
-    let outputs = output.nodes();
-    let (nodes, index) = order(&outputs);
     if !nodes.iter().any(|n| matches!(n.kind, Kind::Call { .. })) {
         return Err(DagError::NoActorCall.into());
     }
@@ -94,15 +166,18 @@ pub(crate) fn compile<I: Value, O: DagOutput<I>>(
     {
         return Err(DagError::TwoInputs.into());
     }
-    let cap = opts.max_inflight;
-    let node = crate::runtime::current_node()?;
-    let node_id = node.id;
+    Ok(())
+}
 
-    // Where each call runs: here, or in the part of the node hosting its actor.
+/// The graph's actors and where each call runs: here, or in the part of the node
+/// hosting its actor (one part per such node).
+type Located = (Vec<Site>, Vec<Option<Loc>>, Vec<Arc<dyn DagActor>>);
+
+fn locate(nodes: &[Arc<NodeCore>]) -> Result<Located> {
     let mut sites: Vec<Site> = Vec::new();
     let mut loc: Vec<Option<Loc>> = Vec::with_capacity(nodes.len());
     let mut actors: Vec<Arc<dyn DagActor>> = Vec::new();
-    for n in &nodes {
+    for n in nodes {
         let Kind::Call { actor } = &n.kind else {
             loc.push(None);
             continue;
@@ -121,152 +196,199 @@ pub(crate) fn compile<I: Value, O: DagOutput<I>>(
             },
         }));
     }
-    let peers: Vec<DagPeer> = sites
-        .iter()
-        .map(|s| DagPeer::Node {
-            node_id: s.node,
-            at: s.at,
-        })
-        .collect();
-    let output_at: Vec<usize> = outputs.iter().map(|o| index[&Arc::as_ptr(o)]).collect();
-    let mut plan = partition::plan(&nodes, &index, &loc, &peers, &output_at)?;
+    Ok((sites, loc, actors))
+}
 
-    // Every edge read on the driver gets its ring; producers learn where to write.
-    let mut produces: Vec<Vec<AnyRing>> = vec![Vec::new(); nodes.len()];
-    let mut triggers: Vec<Arc<Ring<I>>> = Vec::new();
-    let mut inputs: Vec<Option<Inputs>> = Vec::with_capacity(nodes.len());
-    for (n, at) in nodes.iter().zip(&loc) {
-        if *at != Some(Loc::Driver) {
-            inputs.push(None);
-            continue;
-        }
-        let mut readers = Vec::with_capacity(n.args.len());
-        let mut fed = false;
-        for a in &n.args {
-            let p = index[&Arc::as_ptr(a)];
-            let producer = &nodes[p];
-            if matches!(producer.kind, Kind::Const) {
-                readers.push(producer.glue.reader(None)?);
+/// The rings of the edges the driver reads, made while its steps are planned:
+/// `produces[p]` are the rings node `p` writes, `triggers` the input rings of calls that
+/// read only constants and of the links' starting steps.
+struct Wiring<I> {
+    nodes: Vec<Arc<NodeCore>>,
+    index: HashMap<*const NodeCore, usize>,
+    cap: usize,
+    produces: Vec<Vec<AnyRing>>,
+    triggers: Vec<Arc<Ring<I>>>,
+}
+
+impl<I: Value> Wiring<I> {
+    /// Every edge read by a call on the driver gets its ring; producers learn where to
+    /// write.
+    fn driver_inputs(&mut self, loc: &[Option<Loc>]) -> Result<Vec<Option<Inputs>>> {
+        let mut inputs = Vec::with_capacity(self.nodes.len());
+        for (n, at) in self.nodes.iter().zip(loc) {
+            if *at != Some(Loc::Driver) {
+                inputs.push(None);
                 continue;
             }
-            let ring = producer.glue.ring(cap);
-            readers.push(producer.glue.reader(Some(&ring))?);
-            produces[p].push(ring);
-            fed = true;
-        }
-        let trigger = if fed {
-            None
-        } else {
-            let ring = Ring::<I>::new(cap);
-            triggers.push(ring.clone());
-            Some(Box::new(RingReader::new(ring)) as Box<dyn Reader>)
-        };
-        inputs.push(Some(Inputs { readers, trigger }));
-    }
-    let mut results: Vec<Arc<Ring<O::Value>>> = Vec::with_capacity(outputs.len());
-    for &p in &output_at {
-        let ring = nodes[p].glue.ring(cap);
-        produces[p].push(ring.clone());
-        results.push(typed_ring::<O::Value>(ring)?);
-    }
-
-    // The driver's links to the parts: start each execution, then send and receive the
-    // edges in the graph's order.
-    let mut link_steps: Vec<Vec<LinkStep>> = Vec::with_capacity(sites.len());
-    for (k, ops) in plan.links.iter().enumerate() {
-        let ring = Ring::<I>::new(cap);
-        triggers.push(ring.clone());
-        let mut steps: Vec<LinkStep> = vec![Box::new(TickSend {
-            ring,
-            with_input: plan.with_input[k],
-        })];
-        for op in ops {
-            steps.push(match *op {
-                LinkOp::Send { edge, producer } => {
-                    let ring = nodes[producer].glue.ring(cap);
-                    let step = nodes[producer].glue.send_step(&ring, edge)?;
-                    produces[producer].push(ring);
-                    step
-                }
-                LinkOp::Recv { edge, producer } => {
-                    let Kind::Call { actor } = &nodes[producer].kind else {
-                        return Err(DagError::NoActorCall.into());
-                    };
-                    nodes[producer]
-                        .glue
-                        .recv_step(&produces[producer], edge, actor.id())?
-                }
-            });
-        }
-        link_steps.push(steps);
-    }
-    let mut input_rings = triggers;
-    for (n, rings) in nodes.iter().zip(&mut produces) {
-        if matches!(n.kind, Kind::Input) {
-            for r in std::mem::take(rings) {
-                input_rings.push(typed_ring::<I>(r)?);
-            }
-        }
-    }
-
-    // The driver's runners in the order the graph first uses them, and its steps.
-    let mut slots: Vec<Slot> = Vec::new();
-    let mut actor_slot: HashMap<ActorId, usize> = HashMap::new();
-    let mut link_slot: Vec<Option<usize>> = vec![None; sites.len()];
-    let mut order: Vec<(usize, usize)> = Vec::new();
-    for s in &plan.order {
-        match *s {
-            DriverStep::Call(i) => {
-                let (Kind::Call { actor }, Some(ins)) = (&nodes[i].kind, inputs[i].take()) else {
+            let mut readers = Vec::with_capacity(n.args.len());
+            let mut fed = false;
+            for a in &n.args {
+                let p = self.index[&Arc::as_ptr(a)];
+                let producer = &self.nodes[p];
+                if matches!(producer.kind, Kind::Const) {
+                    readers.push(producer.glue.reader(None)?);
                     continue;
-                };
-                let step = nodes[i].glue.step(ins.readers, ins.trigger, &produces[i])?;
-                let at = *actor_slot.entry(actor.id()).or_insert_with(|| {
-                    slots.push(Slot::Actor(actor.clone(), Vec::new()));
-                    slots.len() - 1
-                });
-                if let Some(Slot::Actor(_, steps)) = slots.get_mut(at) {
-                    order.push((at, steps.len()));
-                    steps.push(step);
                 }
+                let ring = producer.glue.ring(self.cap);
+                readers.push(producer.glue.reader(Some(&ring))?);
+                self.produces[p].push(ring);
+                fed = true;
             }
-            DriverStep::Link { part, step } => {
-                let at = *link_slot[part].get_or_insert_with(|| {
-                    slots.push(Slot::Link(part));
-                    slots.len() - 1
-                });
-                order.push((at, step));
-            }
+            let trigger = if fed {
+                None
+            } else {
+                let ring = Ring::<I>::new(self.cap);
+                self.triggers.push(ring.clone());
+                Some(Box::new(RingReader::new(ring)) as Box<dyn Reader>)
+            };
+            inputs.push(Some(Inputs { readers, trigger }));
         }
+        Ok(inputs)
     }
 
-    // Send each node its part: they all lend their actors while the driver lends its.
-    let graph = (node_id, GRAPHS.fetch_add(1, Ordering::Relaxed));
-    let counts = Arc::new(Counts::default());
-    let mut links: Vec<Option<LinkRunner>> = Vec::with_capacity(sites.len());
-    for (site, ops) in sites.iter().zip(&mut plan.parts) {
-        let first = ops
-            .iter()
-            .find_map(|op| match op {
-                DagOp::Call { actor_id, .. } => Some(*actor_id),
-                _ => None,
-            })
-            .unwrap_or_else(ActorId::new);
-        let open = OpenDagChannel {
-            node: site.node,
-            at: site.at,
-            open: WireMessage::DagPart {
-                part: DagPartSpec {
-                    graph,
-                    max_inflight: u32::try_from(cap).unwrap_or(u32::MAX),
-                    ops: std::mem::take(ops),
-                },
-            },
-        };
-        let channel = block_on(site.agent.send(open)).map_err(|_| Error::ShutDown)??;
-        let end = LinkEnd::new(channel, format!("node {}", site.node), counts.clone());
-        links.push(Some(LinkRunner::new(first, end, node.context(), true)));
+    /// The rings the driver reads the graph's outputs from.
+    fn result_rings<V: Send + 'static>(
+        &mut self,
+        output_at: &[usize],
+    ) -> Result<Vec<Arc<Ring<V>>>> {
+        let mut results = Vec::with_capacity(output_at.len());
+        for &p in output_at {
+            let ring = self.nodes[p].glue.ring(self.cap);
+            self.produces[p].push(ring.clone());
+            results.push(typed_ring::<V>(ring)?);
+        }
+        Ok(results)
     }
+
+    /// The driver's links to the parts: start each execution, then send and receive the
+    /// edges in the graph's order.
+    fn link_steps(&mut self, plan: &partition::Plan) -> Result<Vec<Vec<LinkStep>>> {
+        let mut link_steps = Vec::with_capacity(plan.links.len());
+        for (k, ops) in plan.links.iter().enumerate() {
+            let ring = Ring::<I>::new(self.cap);
+            self.triggers.push(ring.clone());
+            let mut steps: Vec<LinkStep> = vec![Box::new(TickSend {
+                ring,
+                with_input: plan.with_input[k],
+            })];
+            for op in ops {
+                steps.push(match *op {
+                    LinkOp::Send { edge, producer } => {
+                        let ring = self.nodes[producer].glue.ring(self.cap);
+                        let step = self.nodes[producer].glue.send_step(&ring, edge)?;
+                        self.produces[producer].push(ring);
+                        step
+                    }
+                    LinkOp::Recv { edge, producer } => {
+                        let Kind::Call { actor } = &self.nodes[producer].kind else {
+                            return Err(DagError::NoActorCall.into());
+                        };
+                        self.nodes[producer].glue.recv_step(
+                            &self.produces[producer],
+                            edge,
+                            actor.id(),
+                        )?
+                    }
+                });
+            }
+            link_steps.push(steps);
+        }
+        Ok(link_steps)
+    }
+
+    /// The rings a submitted input is written to: the triggers and the input node's.
+    fn input_rings(&mut self) -> Result<Vec<Arc<Ring<I>>>> {
+        let mut rings = std::mem::take(&mut self.triggers);
+        for (n, produced) in self.nodes.iter().zip(&mut self.produces) {
+            if matches!(n.kind, Kind::Input) {
+                for r in std::mem::take(produced) {
+                    rings.push(typed_ring::<I>(r)?);
+                }
+            }
+        }
+        Ok(rings)
+    }
+
+    /// The driver's runners in the order the graph first uses them, and its steps in the
+    /// graph's order (runner, step of that runner).
+    fn driver_slots(
+        &self,
+        plan_order: &[DriverStep],
+        inputs: &mut [Option<Inputs>],
+    ) -> Result<(Vec<Slot>, StepOrder)> {
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut actor_slot: HashMap<ActorId, usize> = HashMap::new();
+        let mut link_slot: Vec<Option<usize>> = Vec::new();
+        let mut order: Vec<(usize, usize)> = Vec::new();
+        for s in plan_order {
+            match *s {
+                DriverStep::Call(i) => {
+                    let (Kind::Call { actor }, Some(ins)) = (&self.nodes[i].kind, inputs[i].take())
+                    else {
+                        continue;
+                    };
+                    let step =
+                        self.nodes[i]
+                            .glue
+                            .step(ins.readers, ins.trigger, &self.produces[i])?;
+                    let at = *actor_slot.entry(actor.id()).or_insert_with(|| {
+                        slots.push(Slot::Actor(actor.clone(), Vec::new()));
+                        slots.len() - 1
+                    });
+                    if let Some(Slot::Actor(_, steps)) = slots.get_mut(at) {
+                        order.push((at, steps.len()));
+                        steps.push(step);
+                    }
+                }
+                DriverStep::Link { part, step } => {
+                    if link_slot.len() <= part {
+                        link_slot.resize(part + 1, None);
+                    }
+                    let at = *link_slot[part].get_or_insert_with(|| {
+                        slots.push(Slot::Link(part));
+                        slots.len() - 1
+                    });
+                    order.push((at, step));
+                }
+            }
+        }
+        Ok((slots, order))
+    }
+}
+
+/// Opens the channel to the node of one part, sending it its ops; the driver's end of
+/// the link to it.
+fn open_part(
+    site: &Site,
+    part: DagPartSpec,
+    counts: &Arc<Counts>,
+    node: &Arc<crate::runtime::Node>,
+) -> Result<LinkRunner> {
+    let first = part
+        .ops
+        .iter()
+        .find_map(|op| match op {
+            DagOp::Call { actor_id, .. } => Some(*actor_id),
+            _ => None,
+        })
+        .unwrap_or_else(ActorId::new);
+    let open = OpenDagChannel {
+        node: site.node,
+        at: site.at,
+        open: WireMessage::DagPart { part },
+    };
+    let channel = block_on(site.agent.send(open)).map_err(|_| Error::ShutDown)??;
+    let end = LinkEnd::new(channel, format!("node {}", site.node), counts.clone());
+    Ok(LinkRunner::new(first, end, node.context(), true))
+}
+
+/// The runners of the driver's slots: its actors, lent by their hosts, and its links
+/// with their steps once their parts joined.
+fn runners(
+    slots: Vec<Slot>,
+    mut links: Vec<Option<LinkRunner>>,
+    link_steps: &mut [Vec<LinkStep>],
+) -> Result<Vec<Box<dyn Runner>>> {
     let mut runners: Vec<Box<dyn Runner>> = Vec::with_capacity(slots.len());
     for slot in slots {
         match slot {
@@ -288,10 +410,16 @@ pub(crate) fn compile<I: Value, O: DagOutput<I>>(
             }
         }
     }
-    let groups = group(runners, &order, opts.loop_threads);
-    let threads = groups.len();
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut loops = Vec::with_capacity(threads);
+    Ok(runners)
+}
+
+/// Starts one loop thread per group; if one cannot start, stops those that did.
+fn start_loops(
+    groups: Vec<Group>,
+    stop: &Arc<AtomicBool>,
+    node_id: crate::ids::NodeId,
+) -> Result<Vec<std::thread::JoinHandle<()>>> {
+    let mut loops = Vec::with_capacity(groups.len());
     for g in groups {
         match executor::start(g, stop.clone(), node_id) {
             Ok(h) => loops.push(h),
@@ -305,25 +433,7 @@ pub(crate) fn compile<I: Value, O: DagOutput<I>>(
             }
         }
     }
-    tracing::info!(
-        node_id = %node_id,
-        actors = actors.len(),
-        parts = sites.len(),
-        threads,
-        nodes = nodes.len(),
-        max_inflight = cap,
-        "graph compiled"
-    );
-    let shared = Shared::new(results, cap);
-    Ok(CompiledDag::new(
-        shared,
-        Writer::new(input_rings),
-        loops,
-        stop,
-        actors,
-        opts.submit_timeout,
-        counts,
-    ))
+    Ok(loops)
 }
 
 /// Splits the actors, in the order the graph first calls them, into contiguous groups,

@@ -202,6 +202,8 @@ fn position<T: PartialEq>(list: &mut Vec<T>, x: T) -> usize {
     }
 }
 
+/// Builds the part: who takes part, the rings between its steps, the steps in order,
+/// then its links and lent actors.
 fn build(
     spec: &DagPartSpec,
     env: &PartEnv,
@@ -211,29 +213,9 @@ fn build(
 ) -> Result<Part> {
     let me = env.node_id;
     let cap = (spec.max_inflight as usize).max(1);
-    // Who takes part: the actors, the nodes this part sends to, those it receives from.
-    let mut actor_ids: Vec<ActorId> = Vec::new();
-    let mut outs: Vec<(NodeId, Option<crate::actors::NodeAddr>)> = Vec::new();
-    let mut ins: Vec<NodeId> = Vec::new();
-    for op in &spec.ops {
-        match op {
-            DagOp::Call { actor_id, .. } => {
-                position(&mut actor_ids, *actor_id);
-            }
-            DagOp::Send {
-                to: DagPeer::Node { node_id, at },
-                ..
-            } if !outs.iter().any(|(n, _)| n == node_id) => outs.push((*node_id, *at)),
-            DagOp::Recv {
-                from: DagPeer::Node { node_id, .. },
-                ..
-            } => {
-                position(&mut ins, *node_id);
-            }
-            _ => {}
-        }
-    }
-    let actors = actor_ids
+    let mut who = Members::of(spec);
+    let actors = who
+        .actors
         .iter()
         .map(|id| {
             (env.find)(*id).ok_or_else(|| Error::ActorNotFound {
@@ -242,20 +224,114 @@ fn build(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let (a, o) = (actors.len(), outs.len());
-    let driver_at = a + o + ins.len();
+    let reading = reads(spec, cap, me)?;
+    let steps = place(spec, &mut who, &actors, reading, driver, me)?;
 
-    // Every value's readers get their rings.
+    // Open the links to the nodes this part sends to (their parts may still be setting
+    // up: the channels wait for them there), lend the actors, then wait for the links
+    // from the nodes this part receives from.
+    let link = |channel: Channel, node_id: NodeId, steps: Vec<LinkStep>| {
+        let end = LinkEnd::new(channel, format!("node {node_id}"), counts.clone());
+        let mut link = LinkRunner::new(first, end, env.context.clone(), false);
+        for step in steps {
+            link.push(step);
+        }
+        link
+    };
+    let mut runners: Vec<Box<dyn Runner>> = Vec::with_capacity(steps.driver_at + 1);
+    let mut out_links = Vec::with_capacity(who.outs.len());
+    for ((node_id, at), steps) in who.outs.iter().zip(steps.outs) {
+        let open = WireMessage::DagEdges {
+            graph: spec.graph,
+            from: me,
+        };
+        out_links.push(link((env.open)(*node_id, *at, open)?, *node_id, steps));
+    }
+    for (actor, steps) in actors.iter().zip(steps.actors) {
+        let mut runner = actor.0.lend()?;
+        runner.set_steps(steps)?;
+        runners.push(runner);
+    }
+    for l in out_links {
+        runners.push(Box::new(l));
+    }
+    let mut arrived = if who.ins.is_empty() {
+        Vec::new()
+    } else {
+        (env.edges)(spec.graph, who.ins.clone())?
+    };
+    for (node_id, steps) in who.ins.iter().zip(steps.ins) {
+        let at = arrived
+            .iter()
+            .position(|(from, _)| from == node_id)
+            .ok_or_else(|| malformed(me, "a link from another node is missing"))?;
+        let (_, channel) = arrived.swap_remove(at);
+        runners.push(Box::new(link(channel, *node_id, steps)));
+    }
+    Ok(Part {
+        runners,
+        order: steps.order,
+    })
+}
+
+/// Who takes part: the actors, the nodes this part sends to (with where they listen, if
+/// known), those it receives from; each numbered by first appearance.
+struct Members {
+    actors: Vec<ActorId>,
+    outs: Vec<(NodeId, Option<crate::actors::NodeAddr>)>,
+    ins: Vec<NodeId>,
+}
+
+impl Members {
+    fn of(spec: &DagPartSpec) -> Self {
+        let mut who = Members {
+            actors: Vec::new(),
+            outs: Vec::new(),
+            ins: Vec::new(),
+        };
+        for op in &spec.ops {
+            match op {
+                DagOp::Call { actor_id, .. } => {
+                    position(&mut who.actors, *actor_id);
+                }
+                DagOp::Send {
+                    to: DagPeer::Node { node_id, at },
+                    ..
+                } if !who.outs.iter().any(|(n, _)| n == node_id) => who.outs.push((*node_id, *at)),
+                DagOp::Recv {
+                    from: DagPeer::Node { node_id, .. },
+                    ..
+                } => {
+                    position(&mut who.ins, *node_id);
+                }
+                _ => {}
+            }
+        }
+        who
+    }
+}
+
+type Rings = Vec<Vec<Arc<Ring<Vec<u8>>>>>;
+
+/// What every op reads (`reads`, one per op): `rings[v]` are the rings of value `v`'s
+/// readers, `input` those the input is written to.
+struct Reading {
+    rings: Rings,
+    input: Vec<Arc<Ring<Vec<u8>>>>,
+    reads: Vec<Reads>,
+}
+
+fn reads(spec: &DagPartSpec, cap: usize, me: NodeId) -> Result<Reading> {
     let values = spec
         .ops
         .iter()
         .filter(|op| !matches!(op, DagOp::Send { .. }))
         .count();
-    let mut rings: Vec<Vec<Arc<Ring<Vec<u8>>>>> = vec![Vec::new(); values];
+    let mut rings: Rings = vec![Vec::new(); values];
     let mut input: Vec<Arc<Ring<Vec<u8>>>> = Vec::new();
     let mut reads = Vec::with_capacity(spec.ops.len());
     let mut made = 0usize;
-    let ring_of = |rings: &mut Vec<Vec<Arc<Ring<Vec<u8>>>>>, v: u32, made: usize| {
+    let ring_of = |rings: &mut Rings, v: u32, made: usize| {
         let v = v as usize;
         if v >= made {
             return Err(malformed(me, "a step reads a value made after it"));
@@ -298,17 +374,52 @@ fn build(
             }
         }
     }
+    Ok(Reading {
+        rings,
+        input,
+        reads,
+    })
+}
 
-    // The steps, in order; each producer writes to its readers' rings.
-    let mut order = vec![(
+/// The part's steps, per runner, and the order they run in (runner, step): the actors
+/// first, then the links out, the links in, and the driver's link last.
+struct Steps {
+    order: Vec<(usize, usize)>,
+    actors: Vec<Vec<AnyStep>>,
+    outs: Vec<Vec<LinkStep>>,
+    ins: Vec<Vec<LinkStep>>,
+    driver_at: usize,
+}
+
+/// Places every op's step on its runner, in order; each producer writes to its
+/// readers' rings.
+fn place(
+    spec: &DagPartSpec,
+    who: &mut Members,
+    actors: &[PartActor],
+    reading: Reading,
+    driver: &mut LinkRunner,
+    me: NodeId,
+) -> Result<Steps> {
+    let Reading {
+        mut rings,
+        input,
+        reads,
+    } = reading;
+    let (a, o) = (actors.len(), who.outs.len());
+    let driver_at = a + o + who.ins.len();
+    let mut steps = Steps {
+        order: vec![(
+            driver_at,
+            driver.push(Box::new(TickRecv {
+                out: Writer::new(input),
+            })),
+        )],
+        actors: (0..a).map(|_| Vec::new()).collect(),
+        outs: (0..o).map(|_| Vec::new()).collect(),
+        ins: (0..who.ins.len()).map(|_| Vec::new()).collect(),
         driver_at,
-        driver.push(Box::new(TickRecv {
-            out: Writer::new(input),
-        })),
-    )];
-    let mut actor_steps: Vec<Vec<AnyStep>> = (0..a).map(|_| Vec::new()).collect();
-    let mut out_steps: Vec<Vec<LinkStep>> = (0..o).map(|_| Vec::new()).collect();
-    let mut in_steps: Vec<Vec<LinkStep>> = (0..ins.len()).map(|_| Vec::new()).collect();
+    };
     let mut made = 0usize;
     for (op, read) in spec.ops.iter().zip(reads) {
         match (op, read) {
@@ -321,26 +432,27 @@ fn build(
                 },
                 Reads::Call(readers, trigger),
             ) => {
-                let i = position(&mut actor_ids, *actor_id);
+                let i = position(&mut who.actors, *actor_id);
                 let out = Writer::new(std::mem::take(&mut rings[made]));
                 made += 1;
                 let step = actors[i]
                     .0
                     .encoded_step(method, args.len(), readers, trigger, out);
-                order.push((i, actor_steps[i].len()));
-                actor_steps[i].push(step);
+                steps.order.push((i, steps.actors[i].len()));
+                steps.actors[i].push(step);
             }
             (DagOp::Send { edge, to, .. }, Reads::Send(ring)) => {
                 let step: LinkStep = Box::new(SendOp::<Vec<u8>, Encoded>::new(ring, *edge));
                 match to {
-                    DagPeer::Driver => order.push((driver_at, driver.push(step))),
+                    DagPeer::Driver => steps.order.push((driver_at, driver.push(step))),
                     DagPeer::Node { node_id, .. } => {
-                        let i = outs
+                        let i = who
+                            .outs
                             .iter()
                             .position(|(n, _)| n == node_id)
                             .ok_or_else(|| malformed(me, "a link to another node is missing"))?;
-                        order.push((a + i, out_steps[i].len()));
-                        out_steps[i].push(step);
+                        steps.order.push((a + i, steps.outs[i].len()));
+                        steps.outs[i].push(step);
                     }
                 }
             }
@@ -357,61 +469,16 @@ fn build(
                 let step: LinkStep =
                     Box::new(RecvOp::<Vec<u8>, Encoded>::new(*edge, *producer, out));
                 match from {
-                    DagPeer::Driver => order.push((driver_at, driver.push(step))),
+                    DagPeer::Driver => steps.order.push((driver_at, driver.push(step))),
                     DagPeer::Node { node_id, .. } => {
-                        let i = position(&mut ins, *node_id);
-                        order.push((a + o + i, in_steps[i].len()));
-                        in_steps[i].push(step);
+                        let i = position(&mut who.ins, *node_id);
+                        steps.order.push((a + o + i, steps.ins[i].len()));
+                        steps.ins[i].push(step);
                     }
                 }
             }
             _ => return Err(malformed(me, "steps and their reads disagree")),
         }
     }
-
-    // Open the links to the nodes this part sends to (their parts may still be setting
-    // up: the channels wait for them there), lend the actors, then wait for the links
-    // from the nodes this part receives from.
-    let mut runners: Vec<Box<dyn Runner>> = Vec::with_capacity(driver_at + 1);
-    let mut out_links = Vec::with_capacity(o);
-    for ((node_id, at), steps) in outs.iter().zip(out_steps) {
-        let open = WireMessage::DagEdges {
-            graph: spec.graph,
-            from: me,
-        };
-        let channel = (env.open)(*node_id, *at, open)?;
-        let end = LinkEnd::new(channel, format!("node {node_id}"), counts.clone());
-        let mut link = LinkRunner::new(first, end, env.context.clone(), false);
-        for step in steps {
-            link.push(step);
-        }
-        out_links.push(link);
-    }
-    for (actor, steps) in actors.iter().zip(actor_steps) {
-        let mut runner = actor.0.lend()?;
-        runner.set_steps(steps)?;
-        runners.push(runner);
-    }
-    for link in out_links {
-        runners.push(Box::new(link));
-    }
-    let mut arrived = if ins.is_empty() {
-        Vec::new()
-    } else {
-        (env.edges)(spec.graph, ins.clone())?
-    };
-    for (node_id, steps) in ins.iter().zip(in_steps) {
-        let at = arrived
-            .iter()
-            .position(|(from, _)| from == node_id)
-            .ok_or_else(|| malformed(me, "a link from another node is missing"))?;
-        let (_, channel) = arrived.swap_remove(at);
-        let end = LinkEnd::new(channel, format!("node {node_id}"), counts.clone());
-        let mut link = LinkRunner::new(first, end, env.context.clone(), false);
-        for step in steps {
-            link.push(step);
-        }
-        runners.push(Box::new(link));
-    }
-    Ok(Part { runners, order })
+    Ok(steps)
 }
