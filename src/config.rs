@@ -326,7 +326,7 @@ impl Config {
     pub(crate) fn spill_settings(&self) -> (usize, Option<std::path::PathBuf>) {
         (
             self.object_store_memory
-                .unwrap_or_else(crate::store::default_capacity),
+                .unwrap_or_else(default_store_capacity),
             self.spill_dir.clone(),
         )
     }
@@ -411,7 +411,7 @@ impl Config {
         }
         if self.allow_software_gpus.is_none() {
             let v = std::env::var("RAY_GPU_ALLOW_SOFTWARE").unwrap_or_default();
-            let allow = crate::gpu::parse_flag(&v).ok_or_else(|| {
+            let allow = crate::machine::parse_flag(&v).ok_or_else(|| {
                 Error::InvalidArgument(format!("RAY_GPU_ALLOW_SOFTWARE must be 1 or 0, got `{v}`"))
             })?;
             self.allow_software_gpus = Some(allow);
@@ -439,13 +439,13 @@ impl Config {
         let gpus = self.num_gpus.unwrap_or_else(|| {
             let allow = self
                 .allow_software_gpus
-                .unwrap_or_else(crate::gpu::allow_software_from_env);
-            crate::gpu::count_at_start(allow) as f64
+                .unwrap_or_else(crate::machine::allow_software_from_env);
+            crate::machine::count_at_start(allow) as f64
         });
         r.set_units("GPU", to_units("GPU", gpus)?);
         let memory = self.memory.unwrap_or_else(|| {
             let store = self.spill_settings().0 as f64;
-            (crate::store::machine_memory() as f64 * 0.7 - store)
+            (crate::machine::machine_memory() as f64 * 0.7 - store)
                 .max(0.0)
                 .floor()
         });
@@ -476,4 +476,9 @@ fn resource_list(list: &str, source: &str) -> Result<Vec<(String, f64)>> {
             Ok((name.to_string(), amount))
         })
         .collect()
+}
+
+/// The object store's default capacity: 30% of the machine's memory, as Ray sizes it.
+fn default_store_capacity() -> usize {
+    usize::try_from(crate::machine::machine_memory() / 10 * 3).unwrap_or(usize::MAX)
 }

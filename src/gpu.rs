@@ -9,37 +9,23 @@
 //! run where `scripts/test.sh` runs them: it installs lavapipe and sets that variable.
 
 mod buffer;
-mod detect;
 mod kernel;
 mod poller;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::FutureExt;
 use parking_lot::Mutex;
 
 pub use crate::error::GpuError;
+pub use crate::machine::allow_software_from_env;
+pub(crate) use crate::machine::{Adapter, detect, ready};
 pub use buffer::GpuBuffer;
-pub use detect::allow_software_from_env;
-pub(crate) use detect::{Adapter, count_at_start, detect, parse_flag};
 pub use kernel::Element;
 /// The wgpu this crate is built with, for work on [`GpuContext::device`] beyond
 /// [`GpuContext::run_kernel`] without a second copy of wgpu to keep in step.
 pub use wgpu;
-
-/// A future wgpu-core resolves at once (enumeration, device creation, error scopes):
-/// taken without an executor, so this works inside any executor; one that is not ready
-/// is waited for.
-fn ready<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    match f.as_mut().now_or_never() {
-        Some(v) => v,
-        None => futures::executor::block_on(f),
-    }
-}
 
 /// One GPU's device and queue, created once per process and shared by every task that
 /// uses that GPU.

@@ -15,6 +15,7 @@ mod error;
 pub mod fuzz;
 pub mod gpu;
 mod ids;
+mod machine;
 mod placement_group;
 mod resources;
 mod runtime;

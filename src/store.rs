@@ -22,4 +22,4 @@ pub(crate) use object_ref::{Cancel, CancelHook, RefInner};
 pub use object_ref::{ObjectRef, ObjectRefFuture};
 pub(crate) use size::buffer::{decode as decode_buffer, take_bytes};
 pub(crate) use size::{encode_into, stored};
-pub(crate) use spill::{INLINE_MAX, Spill, default_capacity, machine_memory, proc_bytes};
+pub(crate) use spill::{INLINE_MAX, Spill};

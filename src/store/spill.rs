@@ -101,25 +101,3 @@ pub(crate) fn remove_file(path: &Path) {
         tracing::warn!(file = %path.display(), error = %e, "cannot remove a spilled object");
     }
 }
-
-/// The default capacity: 30% of the machine's memory, as Ray sizes its object store.
-pub(crate) fn default_capacity() -> usize {
-    usize::try_from(machine_memory() / 10 * 3).unwrap_or(usize::MAX)
-}
-
-/// The machine's memory in bytes (8 GiB when it cannot be read).
-pub(crate) fn machine_memory() -> u64 {
-    // Read once: every node's start asks (store capacity, `memory` resource).
-    static MEMORY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *MEMORY.get_or_init(|| proc_bytes("/proc/meminfo", "MemTotal:").unwrap_or(8 << 30))
-}
-
-/// A `KEY: N kB` line of a /proc file (`/proc/meminfo`, `/proc/self/status`), in bytes.
-pub(crate) fn proc_bytes(path: &str, key: &str) -> Option<u64> {
-    std::fs::read_to_string(path).ok().and_then(|m| {
-        m.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kib| kib * 1024)
-    })
-}

@@ -1,10 +1,22 @@
 //! Finding the machine's GPUs: wgpu adapters enumerated once per process, filtered,
 //! ordered and numbered as the node numbers its GPUs. Devices are made in `gpu.rs`.
 
+use std::future::Future;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::ready;
+use futures::FutureExt;
+
+/// A future wgpu-core resolves at once (enumeration, device creation, error scopes):
+/// taken without an executor, so this works inside any executor; one that is not ready
+/// is waited for.
+pub(crate) fn ready<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().now_or_never() {
+        Some(v) => v,
+        None => futures::executor::block_on(f),
+    }
+}
 
 /// One detected adapter, numbered as the node numbers its GPUs.
 #[derive(Debug, Clone)]
@@ -12,7 +24,7 @@ pub(crate) struct Adapter {
     pub(crate) id: u32,
     pub(crate) info: wgpu::AdapterInfo,
     /// The adapter itself, to create the GPU's device from.
-    pub(super) wgpu: wgpu::Adapter,
+    pub(crate) wgpu: wgpu::Adapter,
 }
 
 impl Adapter {

@@ -1,0 +1,25 @@
+//! What this host has, read once per process: its memory and its GPU adapters. Ground
+//! level: `config` sizes a node from it and `gpu` makes devices from its adapters, and
+//! it uses nothing of the crate but errors.
+
+mod gpus;
+
+pub use gpus::allow_software_from_env;
+pub(crate) use gpus::{Adapter, count_at_start, detect, parse_flag, ready};
+
+/// The machine's memory in bytes (8 GiB when it cannot be read).
+pub(crate) fn machine_memory() -> u64 {
+    // Read once: every node's start asks (store capacity, `memory` resource).
+    static MEMORY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *MEMORY.get_or_init(|| proc_bytes("/proc/meminfo", "MemTotal:").unwrap_or(8 << 30))
+}
+
+/// A `KEY: N kB` line of a /proc file (`/proc/meminfo`, `/proc/self/status`), in bytes.
+pub(crate) fn proc_bytes(path: &str, key: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kib| kib * 1024)
+    })
+}
