@@ -39,6 +39,9 @@ pub struct Config {
     pub(crate) object_store_memory: Option<usize>,
     pub(crate) spill_dir: Option<std::path::PathBuf>,
     pub(crate) max_lineage_bytes: Option<usize>,
+    /// Testing only: how long this node waits before each pull of another node's object
+    /// (as Ray's `testing_asio_delay_us`), to show that hand-offs do not depend on time.
+    pub(crate) testing_pull_delay: Option<Duration>,
     pub(crate) memory: Option<f64>,
     /// Whether software adapters (lavapipe, llvmpipe) count as GPUs.
     pub(crate) allow_software_gpus: Option<bool>,
@@ -308,6 +311,21 @@ impl Config {
         self
     }
 
+    /// Testing only: delays each pull of another node's object by `delay` (env
+    /// `RAY_TESTING_PULL_DELAY_MS`), as Ray's `testing_asio_delay_us` delays handlers.
+    ///
+    /// # Examples
+    /// ```
+    /// # use std::time::Duration;
+    /// ray::init_with(ray::Config::new().testing_pull_delay(Duration::from_millis(5))).unwrap();
+    /// ray::shutdown();
+    /// ```
+    #[doc(hidden)]
+    pub fn testing_pull_delay(mut self, delay: Duration) -> Self {
+        self.testing_pull_delay = Some(delay);
+        self
+    }
+
     /// Whether software GPU adapters, which run on the CPU (Mesa's lavapipe and
     /// llvmpipe), count as GPUs of this node (default: no, or env
     /// `RAY_GPU_ALLOW_SOFTWARE=1`). For tests and CI without a GPU.
@@ -365,6 +383,7 @@ impl Config {
         for (var, slot) in [
             ("RAY_HEARTBEAT_MS", &mut self.heartbeat),
             ("RAY_NODE_TIMEOUT_MS", &mut self.node_timeout),
+            ("RAY_TESTING_PULL_DELAY_MS", &mut self.testing_pull_delay),
         ] {
             if slot.is_none()
                 && let Ok(v) = std::env::var(var)

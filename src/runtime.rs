@@ -80,8 +80,10 @@ pub(crate) struct Node {
     pub(crate) jobs: parking_lot::RwLock<Vec<crate::transport::WireJob>>,
     /// Actor id → live handle cell, shared with the registry.
     pub(crate) actor_cells: Arc<crate::actors::ActorCells>,
-    /// Objects whose refs left this node recently, pinned until the receivers had time
-    /// to pull them (swept by the cluster agent).
+    /// Objects whose refs left this node recently in a message that lends nothing
+    /// (`store/handoff.rs`: actor creation arguments, compiled-graph channels), pinned
+    /// for the node timeout so that the receivers' pulls find them (swept by the
+    /// cluster agent).
     pub(crate) escaped: parking_lot::Mutex<std::collections::VecDeque<(Instant, Escaped)>>,
 }
 

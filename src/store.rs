@@ -6,12 +6,14 @@
 //! user code or by a pending task's arguments); the last drop frees it.
 
 mod borrow;
+mod handoff;
 mod memory;
 mod object_ref;
 mod size;
 mod spill;
 
 pub(crate) use borrow::{BorrowState, PullObject, ReleaseBorrow};
+pub(crate) use handoff::{Handoff, Loan};
 pub(crate) use memory::Encoded;
 pub use memory::MemorySummary;
 pub use memory::StoredValue;

@@ -28,7 +28,7 @@ impl Box1 {
 
 fn task_error(answer: WireMessage) -> ray::Error {
     match answer {
-        WireMessage::TaskResult { error: Some(e) } => e.into(),
+        WireMessage::TaskResult { error: Some(e), .. } => e.into(),
         other => panic!("expected an error, got {other:?}"),
     }
 }
@@ -80,6 +80,7 @@ fn bad_requests_get_errors_that_say_what_is_wrong() {
             attempt: 0,
             keep: None,
             capture: None,
+            lent: vec![],
         };
         let e = task_error(ask(&peer, run("nowhere::missing"), &[]).await);
         assert!(
@@ -107,7 +108,7 @@ fn bad_requests_get_errors_that_say_what_is_wrong() {
         }
         let right = args(&[enc(40i64), enc(2i64)]);
         let ok = ask(&peer, run(&name), &right).await;
-        assert_eq!(ok, WireMessage::TaskResult { error: None });
+        assert_eq!(ok, WireMessage::TaskResult { error: None, lent: vec![] });
 
         // An unknown actor class: the error names the class and the node.
         let options = rmp_serde::to_vec(&ray::ActorOptions::default()).unwrap();
@@ -131,6 +132,7 @@ fn bad_requests_get_errors_that_say_what_is_wrong() {
             seq: 0,
             method: "one".into(),
             failed: false,
+            lent: vec![],
         };
         let unit = args(&[]);
         // A call to that actor fails at once.
@@ -244,11 +246,12 @@ fn calls_out_of_order_wait_within_bounds() {
             seq,
             method: "one".into(),
             failed: false,
+            lent: vec![],
         };
         let none = args(&[]);
         // In order: answered.
         let ok = ask(&peer, call(1, 0), &none).await;
-        assert_eq!(ok, WireMessage::TaskResult { error: None });
+        assert_eq!(ok, WireMessage::TaskResult { error: None, lent: vec![] });
         // Far ahead of the caller's next call: refused at once.
         let e = task_error(ask(&peer, call(1, 1 << 20), &none).await);
         assert!(
@@ -309,7 +312,7 @@ fn calls_out_of_order_wait_within_bounds() {
         }
         // The actor still serves its callers.
         let ok = ask(&peer, call(1, 1), &none).await;
-        assert_eq!(ok, WireMessage::TaskResult { error: None });
+        assert_eq!(ok, WireMessage::TaskResult { error: None, lent: vec![] });
     });
     drop(lone);
 }

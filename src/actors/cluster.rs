@@ -104,6 +104,9 @@ pub(crate) struct ClusterAgent {
     endpoint: Arc<Endpoint>,
     role: Role,
     me: WireNode,
+    /// This agent's own address, for the work it spawns (weak: it must not keep itself
+    /// alive).
+    addr: actix::WeakAddr<ClusterAgent>,
     /// Head only: every node with when it was last heard from.
     table: BTreeMap<NodeId, (WireNode, Instant)>,
     /// Open connections, shared with the requests in flight (they add the ones they open).
@@ -120,9 +123,8 @@ pub(crate) struct ClusterAgent {
     /// Head only: the build whose functions this cluster runs. A head started without
     /// user code (`ray start --head`) adopts the first joiner's build.
     build: Option<u64>,
-    /// Objects of this node that other nodes hold copies of, with how many pulls each
-    /// node made and has not released.
-    borrowers: objects::Borrowers,
+    /// What this node lends other nodes: its objects they copied, counted per node.
+    lending: objects::Lending,
     /// Actors this node hosts for other nodes, and their callers' ordering state.
     hosted: actors::Hosted,
     /// This node's handles to actors elsewhere: their calls' order of sending.
@@ -199,6 +201,8 @@ pub(crate) struct AgentSettings {
     pub(crate) max_dead_nodes: usize,
     /// Bytes of lineage kept for results other nodes hold.
     pub(crate) max_lineage_bytes: usize,
+    /// Testing only: a wait before each pull (`Config::testing_pull_delay`).
+    pub(crate) testing_pull_delay: Option<Duration>,
 }
 
 /// Starts the agent for `node`: binds its QUIC endpoint and, unless it is the head,
@@ -216,6 +220,7 @@ pub(crate) async fn start(
         timeout,
         max_dead_nodes,
         max_lineage_bytes,
+        testing_pull_delay,
     } = settings;
     let token = match &role {
         Role::Head => random_token()?,
@@ -259,6 +264,7 @@ pub(crate) async fn start(
         endpoint: endpoint.clone(),
         role,
         me: me.clone(),
+        addr: ctx.address().downgrade(),
         table: BTreeMap::new(),
         peers: Arc::default(),
         token,
@@ -268,7 +274,7 @@ pub(crate) async fn start(
         build: super::remote::build_with_functions(),
         head_silent_since: None,
         driver_demands: HashMap::new(),
-        borrowers: Default::default(),
+        lending: objects::Lending::new(testing_pull_delay),
         hosted: Default::default(),
         calling: Default::default(),
         owned: HashMap::new(),
@@ -299,8 +305,7 @@ pub(crate) async fn start(
             link::connected(peer),
         );
     }
-    let addr = ctx.run(agent);
-    Ok((addr, join))
+    Ok((ctx.run(agent), join))
 }
 
 /// The address this node hands out: the one given (checked to be this host's), else
@@ -445,7 +450,7 @@ impl ClusterAgent {
 
     /// Drops what this node keeps for a node that died.
     fn forget_node(&mut self, dead: NodeId) {
-        self.borrowers.forget(dead);
+        self.lending.forget(dead);
         self.hosted.holds.forget(dead);
         if let Some(connecting) = self.peers.lock().remove(&dead)
             && let Some(Ok(peer)) = connecting.peek()

@@ -299,6 +299,7 @@ fn plan(config: Config) -> Result<Plan> {
             timeout: config.node_timeout.unwrap_or(Duration::from_secs(10)),
             max_dead_nodes: config.max_dead_nodes.unwrap_or(1000),
             max_lineage_bytes: config.max_lineage_bytes.unwrap_or(1 << 30),
+            testing_pull_delay: config.testing_pull_delay,
         },
     })
 }

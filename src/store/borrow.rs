@@ -24,11 +24,13 @@ pub(crate) struct PullObject {
     pub(crate) into: Weak<RefInner>,
     /// Who releases the borrow: see [`BorrowState`].
     pub(crate) state: Arc<BorrowState>,
+    /// The holder counted this borrow before it sent the ref (`handoff.rs`): the pull
+    /// must not count it again, and the copy's drop releases it.
+    pub(crate) lent: bool,
 }
 
 /// Decides who tells the holder that a copy is gone, exactly once: the copy's drop when
 /// the pull counted the borrow first, else the pull when the copy went first.
-#[derive(Default)]
 pub(crate) struct BorrowState(AtomicU8);
 
 const PULLING: u8 = 0;
@@ -36,6 +38,11 @@ const COUNTED: u8 = 1;
 const DROPPED: u8 = 2;
 
 impl BorrowState {
+    /// A copy still to be pulled; `counted` when the holder counted its borrow already.
+    pub(crate) fn new(counted: bool) -> Self {
+        BorrowState(AtomicU8::new(if counted { COUNTED } else { PULLING }))
+    }
+
     /// The copy's last ref went: whether the drop must release the borrow.
     pub(crate) fn dropped(&self) -> bool {
         self.0

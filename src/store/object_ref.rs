@@ -149,7 +149,8 @@ impl RawRef {
     /// The encoding of this object's value `v` for another node. A large buffer shares
     /// the stored bytes themselves; another large value is encoded once and shared while
     /// any request still carries it (eight tasks on eight nodes that take one object send
-    /// one encoding); a small one is encoded each time.
+    /// one encoding), unless refs travel inside it (each message lends its own: see
+    /// `handoff.rs`); a small one is encoded each time.
     pub(crate) fn encoded(&self, v: &StoredValue) -> Result<Bulk> {
         if v.size < super::spill::INLINE_MAX {
             return (v.encode)(&v.value).map(Encoded::into_bulk);
@@ -160,13 +161,16 @@ impl RawRef {
         if let Some(bytes) = cache.upgrade() {
             return Ok(bytes.into());
         }
-        match (v.encode)(&v.value)? {
-            Encoded::Shared(bulk) => Ok(bulk),
-            Encoded::Made(bytes) => {
-                let bytes = Arc::new(bytes);
-                *cache = Arc::downgrade(&bytes);
-                Ok(bytes.into())
-            }
+        match super::handoff::carrying(|| (v.encode)(&v.value)) {
+            (encoded, true) => encoded.map(Encoded::into_bulk),
+            (encoded, false) => match encoded? {
+                Encoded::Shared(bulk) => Ok(bulk),
+                Encoded::Made(bytes) => {
+                    let bytes = Arc::new(bytes);
+                    *cache = Arc::downgrade(&bytes);
+                    Ok(bytes.into())
+                }
+            },
         }
     }
 
@@ -374,16 +378,19 @@ struct WireRef {
 }
 
 impl<T> Serialize for ObjectRef<T> {
-    /// Sends the id and where to fetch the value. The object stays pinned here for a
-    /// grace period, so that the receiver's pull finds it even if every reference on this
-    /// node is dropped meanwhile; the pull then registers the receiver as a borrower.
+    /// Sends the id and where to fetch the value. Encoded for a message that carries a
+    /// loan (`handoff.rs`), the receiver is counted as a borrower before the message
+    /// goes; otherwise the object stays pinned here for the node timeout, so that the
+    /// receiver's pull finds it even if every reference on this node is dropped meanwhile.
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let node = self.raw.store().node_id();
         let here = crate::runtime::current_node().ok().filter(|n| n.id == node);
         let at = here
             .as_ref()
             .and_then(|n| n.join_address.get().map(|j| (j.addr, j.fingerprint)));
-        if let (Some(n), Some(_)) = (&here, at) {
+        if let (Some(n), Some(_)) = (&here, at)
+            && !super::handoff::escaping(&self.raw)
+        {
             n.pin_escaped(Box::new(self.raw.clone()));
         }
         WireRef {
@@ -417,17 +424,20 @@ impl<'de, T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static> De
                 w.id
             )));
         }
-        pull(&node, &w, super::size::decode_as::<T>)
+        let lent = super::handoff::lent(w.node, w.id);
+        pull(&node, &w, super::size::decode_as::<T>, lent)
             .map(ObjectRef::from_raw)
             .map_err(|e| D::Error::custom(e.to_string()))
     }
 }
 
-/// Starts copying the value of a ref held by another node into this node's store.
+/// Starts copying the value of a ref held by another node into this node's store;
+/// `lent`: the holder counted this node's borrow already (the copy takes it over).
 fn pull(
     node: &Arc<crate::runtime::Node>,
     w: &WireRef,
     decode: fn(&[u8]) -> Result<StoredValue>,
+    lent: bool,
 ) -> Result<RawRef> {
     let unreachable =
         |why: &str| Error::NotConnected(format!("object {} lives on node {}, {why}", w.id, w.node));
@@ -439,7 +449,7 @@ fn pull(
         .cloned()
         .ok_or_else(|| unreachable("but this node is not part of a cluster"))?;
     let (holder, object_id) = (w.node, w.id);
-    let state = Arc::new(super::BorrowState::default());
+    let state = Arc::new(super::BorrowState::new(lent));
     let (release, on_drop) = (agent.clone(), state.clone());
     let r = RawRef::borrowed(
         &node.store,
@@ -458,6 +468,7 @@ fn pull(
         decode,
         into: Arc::downgrade(&r.0),
         state,
+        lent,
     });
     Ok(r)
 }

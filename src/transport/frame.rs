@@ -7,7 +7,7 @@ use super::TransportError;
 use crate::ids::{ActorId, JobId, NodeId, ObjectId, PlacementGroupId, TaskId};
 
 /// Version of [`WireMessage`]; bumped on every incompatible change.
-pub const WIRE_VERSION: u16 = 5;
+pub const WIRE_VERSION: u16 = 6;
 
 /// An error as it crosses the wire: the sending layer's error, MessagePack-encoded, which
 /// the receiving layer decodes (`ray::Error` converts both ways). The transport carries
@@ -122,12 +122,22 @@ pub enum WireMessage {
         /// The placement group the task's own tasks run in (`capture_child_tasks`).
         #[serde(default)]
         capture: Option<PlacementGroupId>,
+        /// Objects of the sender's that the payload carries refs to, each counted with
+        /// the receiver as a borrower before sending: the receiver's copies take these
+        /// borrows over, and it releases the rest (an acknowledged hand-off).
+        #[serde(default)]
+        lent: Vec<ObjectId>,
     },
     /// The outcome of a `RunTask`: on success the encoded returns follow as the bulk
     /// payload.
     TaskResult {
         /// The error, if the task failed.
         error: Option<WireError>,
+        /// Objects of the sender's that the payload carries refs to, each counted with
+        /// the receiver as a borrower before sending: the receiver's copies take these
+        /// borrows over, and it releases the rest (an acknowledged hand-off).
+        #[serde(default)]
+        lent: Vec<ObjectId>,
     },
     /// The outcome of a `RunTask` whose result the executing node kept (`keep`): the
     /// caller fetches it from there when it is read, and releases it when its refs go.
@@ -139,11 +149,20 @@ pub enum WireMessage {
     FetchObject {
         /// The object, as that node knows it.
         object_id: ObjectId,
+        /// The sender counted this borrow already (it lent the ref): do not count it
+        /// again.
+        #[serde(default)]
+        borrowed: bool,
     },
     /// The answer to `FetchObject`: the encoded value follows as the bulk payload.
     ObjectData {
         /// Why the value cannot be sent, if so.
         error: Option<WireError>,
+        /// Objects of the sender's that the payload carries refs to, each counted with
+        /// the receiver as a borrower before sending: the receiver's copies take these
+        /// borrows over, and it releases the rest (an acknowledged hand-off).
+        #[serde(default)]
+        lent: Vec<ObjectId>,
     },
     /// A borrower dropped its last reference to objects this node owns.
     ReleaseObjects {
@@ -217,6 +236,11 @@ pub enum WireMessage {
         /// Set when the call failed at the caller (an argument failed): the host only
         /// advances past `seq`.
         failed: bool,
+        /// Objects of the sender's that the payload carries refs to, each counted with
+        /// the receiver as a borrower before sending: the receiver's copies take these
+        /// borrows over, and it releases the rest (an acknowledged hand-off).
+        #[serde(default)]
+        lent: Vec<ObjectId>,
     },
     /// Stops an actor the receiving node hosts: `force` kills it now; otherwise its
     /// creator dropped its handles and it stops once no handle on its node remains.

@@ -23,7 +23,7 @@ use crate::actors::ActorOptions;
 use crate::actors::remote::{EncodeArgs, HostedActor, Restart, Routing, Ticket, class};
 use crate::ids::{ActorId, NodeId};
 use crate::runtime::with_context;
-use crate::store::RawRef;
+use crate::store::{Handoff, RawRef};
 use crate::transport::{Bulk, WireActor, WireMessage};
 use crate::{Error, Result};
 
@@ -186,7 +186,7 @@ impl Handler<CallRemoteActor> for ClusterAgent {
     type Result = ();
 
     fn handle(&mut self, msg: CallRemoteActor, ctx: &mut Context<Self>) {
-        let link = self.link();
+        let (link, me) = (self.link(), ctx.address());
         let node = self.node.upgrade();
         // How long a call lost with its node waits for its actor to restart.
         let patience = self.timeout * 4;
@@ -196,7 +196,9 @@ impl Handler<CallRemoteActor> for ClusterAgent {
             for d in &msg.deps {
                 let _ = d.settled().await;
             }
-            let args = with_context(node.as_ref().map(|n| n.context()), msg.encode);
+            // Refs inside the arguments are lent to the actor's node.
+            let mut handoff = Handoff::default();
+            let args = handoff.run(|| with_context(node.as_ref().map(|n| n.context()), msg.encode));
             let (payload, held, failed) = match args {
                 Ok((bytes, held)) => (bytes, Some(held), None),
                 Err(e) => (Bulk::default(), None, Some(e)),
@@ -212,6 +214,7 @@ impl Handler<CallRemoteActor> for ClusterAgent {
                 seq,
                 method: msg.method.to_string(),
                 failed: failed.is_some(),
+                lent: super::objects::lend(&me, node.as_ref(), target, handoff.escaped()),
             };
             if let Some(previous) = previous {
                 // Resolves when the previous call opened its stream (or gave up).
@@ -224,6 +227,8 @@ impl Handler<CallRemoteActor> for ClusterAgent {
                 Ok(stream) => link.exchange(stream, target, &request, &payload).await,
                 Err(e) => Err(e),
             };
+            // The node that answered: the actor's, or the one it restarted on.
+            let mut answered = target;
             if msg.restarts && failed.is_none() {
                 let lost = super::follow::Lost {
                     link: &link,
@@ -231,7 +236,9 @@ impl Handler<CallRemoteActor> for ClusterAgent {
                     actor_id: msg.actor_id,
                     patience,
                 };
-                answer = lost.follow(request, &payload, answer, msg.retries).await;
+                (answer, answered) = lost
+                    .follow(request, &payload, answer, (msg.retries, target))
+                    .await;
             }
             drop(held);
             if let Some(e) = failed {
@@ -251,7 +258,7 @@ impl Handler<CallRemoteActor> for ClusterAgent {
                 },
                 other => other,
             });
-            settle_from_answer(node, answer, msg.decode, &msg.returns).await;
+            settle_from_answer(node, answer, msg.decode, &msg.returns, (&me, answered)).await;
         };
         ctx.spawn(run.into_actor(self));
     }
@@ -411,12 +418,22 @@ impl ClusterAgent {
         &mut self,
         ctx: &mut Context<Self>,
         from: NodeId,
-        call: (ActorId, u64, u64),
-        method: String,
-        failed: bool,
+        call: WireMessage,
         args: Vec<u8>,
     ) -> BoxFuture<'static, (WireMessage, Bulk)> {
-        let (actor_id, caller, seq) = call;
+        let WireMessage::CallActor {
+            actor_id,
+            caller,
+            seq,
+            method,
+            failed,
+            lent,
+        } = call
+        else {
+            return async { failure(Error::InvalidArgument("not an actor call".into())) }.boxed();
+        };
+        // Released when the call is done with, run or refused.
+        let loan = super::objects::loan(&ctx.address(), from, lent);
         if self.hosted_actor(actor_id).is_none() {
             ctx.run_later(self.timeout, move |act, _| act.give_up_on(actor_id));
         }
@@ -460,6 +477,7 @@ impl ClusterAgent {
                 from,
                 method,
                 args,
+                loan,
                 failed,
                 reply,
             },

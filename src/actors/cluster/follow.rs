@@ -19,14 +19,14 @@ pub(super) struct Lost<'a> {
 impl Lost<'_> {
     /// While the call's node keeps dying under it: follows the actor to its new node and,
     /// with tries left, runs the call again there as a new call of the handle. Returns
-    /// the last answer.
+    /// the last answer and the node it came from (`answered`: the first try's).
     pub(super) async fn follow(
         &self,
         mut request: WireMessage,
         payload: &crate::transport::Bulk,
         mut answer: Result<(WireMessage, Vec<u8>)>,
-        mut left: i32,
-    ) -> Result<(WireMessage, Vec<u8>)> {
+        (mut left, mut answered): (i32, NodeId),
+    ) -> (Result<(WireMessage, Vec<u8>)>, NodeId) {
         while let Err(Error::NodeDied { node_id: dead }) = answer {
             // The creator's own handle has nothing to learn when no try is left; a
             // borrowed one must learn where the actor went for its next calls.
@@ -38,17 +38,24 @@ impl Lost<'_> {
             }
             left -= i32::from(left > 0);
             let ticket = self.routing.next();
-            if let WireMessage::CallActor { caller, seq, .. } = &mut request {
-                // A new call of the handle: it runs after the calls already made.
+            if let WireMessage::CallActor {
+                caller, seq, lent, ..
+            } = &mut request
+            {
+                // A new call of the handle: it runs after the calls already made. The
+                // refs in its arguments were lent to the dead node: the new one pulls
+                // them as any ref, while this call keeps them alive.
                 (*caller, *seq) = (ticket.caller, ticket.seq);
+                lent.clear();
             }
+            answered = ticket.target;
             tracing::warn!(actor_id = %self.actor_id, dead = %dead, target = %ticket.target, "actor call lost with its node: running it again on the restarted actor");
             answer = self
                 .link
                 .request(ticket.target, None, request.clone(), payload.clone())
                 .await;
         }
-        answer
+        (answer, answered)
     }
 
     /// Waits until the handle routes to a node other than `dead`: its creator moves it
@@ -97,6 +104,7 @@ impl Lost<'_> {
             seq: first.seq,
             method: remote::HOLD.to_string(),
             failed: false,
+            lent: Vec::new(),
         };
         let send = self.link.request(first.target, None, request, Vec::new());
         // Not awaited: the calls after it wait for it at the host.

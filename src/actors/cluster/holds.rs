@@ -45,6 +45,11 @@ impl<K: Eq + Hash + Copy, V> Holds<K, V> {
         true
     }
 
+    /// Whether any node holds `key`.
+    pub(super) fn holds(&self, key: &K) -> bool {
+        self.0.contains_key(key)
+    }
+
     /// Drops every hold of a node that died.
     pub(super) fn forget(&mut self, dead: NodeId) {
         self.0.retain(|_, (_, counts)| {

@@ -66,19 +66,13 @@ impl ClusterAgent {
                 self.heard_from(node_id, load, job, at);
                 reply(self.view_message())
             }
-            WireMessage::RunTask {
-                function,
-                resources,
-                attempt,
-                keep,
-                capture,
-            } => self.run_task(
-                msg.from,
-                (function, resources, attempt, keep, capture),
-                msg.payload,
-                ctx.address(),
-            ),
-            WireMessage::FetchObject { object_id } => self.serve_object(msg.from, object_id),
+            run @ WireMessage::RunTask { .. } => {
+                self.run_task(msg.from, run, msg.payload, ctx.address())
+            }
+            WireMessage::FetchObject {
+                object_id,
+                borrowed,
+            } => self.serve_object(msg.from, object_id, borrowed, ctx.address()),
             WireMessage::ReleaseObjects { object_ids } => {
                 self.release_borrows(msg.from, &object_ids);
                 reply(WireMessage::Ack)
@@ -86,20 +80,9 @@ impl ClusterAgent {
             create @ WireMessage::CreateActor { .. } => {
                 reply(self.host_actor(msg.from, create, &msg.payload))
             }
-            WireMessage::CallActor {
-                actor_id,
-                caller,
-                seq,
-                method,
-                failed,
-            } => self.call_hosted(
-                ctx,
-                msg.from,
-                (actor_id, caller, seq),
-                method,
-                failed,
-                msg.payload,
-            ),
+            call @ WireMessage::CallActor { .. } => {
+                self.call_hosted(ctx, msg.from, call, msg.payload)
+            }
             WireMessage::LocateActor { actor_id } => reply(self.locate(actor_id)),
             WireMessage::GetState { what, query } => self.local_state(what, query),
             WireMessage::ReserveBundles { pg, bundles } => {

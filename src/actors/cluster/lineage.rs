@@ -19,7 +19,7 @@ use super::ClusterAgent;
 use super::tasks::{Retry, RunRemote, place_again};
 use crate::ids::{NodeId, ObjectId};
 use crate::runtime::{Node, off_node_thread};
-use crate::store::{AnyValue, Elsewhere, Encoded, RawRef, StoredValue};
+use crate::store::{AnyValue, Elsewhere, Encoded, Handoff, RawRef, StoredValue};
 use crate::tasks::to_resources;
 use crate::transport::WireMessage;
 use crate::transport::{Bulk, Piece};
@@ -165,6 +165,9 @@ struct ReleaseHeld {
 pub(super) struct KeepResult {
     pub(super) owner: NodeId,
     pub(super) result: RawRef,
+    /// This node's refs the result carries: kept with it, lent to the owner when it
+    /// fetches the result.
+    pub(super) carried: Vec<RawRef>,
 }
 
 /// A result held for another node: its encoded bytes, served as they are.
@@ -192,8 +195,12 @@ impl Handler<KeepResult> for ClusterAgent {
 
     fn handle(&mut self, msg: KeepResult, _: &mut Context<Self>) {
         let result = msg.result;
-        self.borrowers
+        self.lending
+            .borrowers
             .add(result.id(), msg.owner, || result.clone());
+        if !msg.carried.is_empty() {
+            self.lending.carried.insert(result.id(), msg.carried);
+        }
     }
 }
 
@@ -211,21 +218,25 @@ impl Handler<FetchHeld> for ClusterAgent {
     fn handle(&mut self, msg: FetchHeld, ctx: &mut Context<Self>) {
         let FetchHeld { id, held } = msg;
         tracing::debug!(node_id = %self.node_id, object_id = %id, holder = %held.holder, "fetching a result held elsewhere");
-        let request = WireMessage::FetchObject { object_id: id };
+        let request = WireMessage::FetchObject {
+            object_id: id,
+            borrowed: false,
+        };
         let answer = self.request(held.holder, None, request, Vec::new());
         ctx.spawn(answer.into_actor(self).map(move |answer, act, ctx| {
             let Some(node) = act.node.upgrade() else {
                 return;
             };
             let lost = match answer {
-                Ok((WireMessage::ObjectData { error: None }, bytes)) => {
+                Ok((WireMessage::ObjectData { error: None, lent }, bytes)) => {
                     let (decode, holder, me) = (held.decode, held.holder, ctx.address());
+                    let mut handoff = Handoff::with(super::objects::loan(&me, holder, lent));
                     // A large value is decoded (and stored, which may spill) off the
                     // node thread.
                     actix::spawn(async move {
                         let (store, own) = (node.store.clone(), node.store.clone());
                         let decoded = off_node_thread(bytes.len(), Some(node), move || {
-                            let value = decode(&bytes).and_then(|v| {
+                            let value = handoff.run(|| decode(&bytes)).and_then(|v| {
                                 <[StoredValue; 1]>::try_from(v).map(|[v]| v).map_err(|_| {
                                     Error::Serialization("wrong number of returns".into())
                                 })
@@ -244,7 +255,7 @@ impl Handler<FetchHeld> for ClusterAgent {
                     });
                     return;
                 }
-                Ok((WireMessage::ObjectData { error: Some(e) }, _)) => e.into(),
+                Ok((WireMessage::ObjectData { error: Some(e), .. }, _)) => e.into(),
                 Ok((other, _)) => {
                     let e = Error::Serialization(format!("unexpected answer {other:?}"));
                     node.store.complete(id, Err(e));
@@ -310,6 +321,8 @@ impl ClusterAgent {
             target,
             function: l.function,
             args: Ok((l.args.clone(), Box::new(()))),
+            // Refs inside kept arguments are not lent again: pulled as any ref is.
+            carried: Vec::new(),
             resources: l.resources.clone(),
             decode: held.decode,
             returns: vec![RawRef::from_inner(owner)],

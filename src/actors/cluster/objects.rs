@@ -3,22 +3,131 @@
 //! background (`PullObject`) and shared by every ref on that node. The holder counts each
 //! node's pulls as borrows and keeps the object while any borrow is outstanding; a copy
 //! whose last ref drops releases its borrow (`ReleaseBorrow`), and a dead node's borrows
-//! go with it. A ref that leaves in a message is pinned for a grace period (the node
-//! timeout) so that the receiver's pull finds it.
+//! go with it. A ref that leaves in a message is lent (`store/handoff.rs`): the receiver
+//! is counted as a borrower before the message goes (`Lend`), and its copy takes the
+//! borrow over or it releases it; a ref in a message that carries no loan is pinned for
+//! the node timeout instead.
 
 use actix::prelude::*;
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::ClusterAgent;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::ids::{NodeId, ObjectId};
-use crate::runtime::off_node_thread;
-use crate::store::{PullObject, RawRef, ReleaseBorrow};
+use crate::runtime::{Node, off_node_thread};
+use crate::store::{Handoff, Loan, PullObject, RawRef, ReleaseBorrow, StoredValue};
 use crate::transport::{Bulk, WireMessage};
 
-/// The holder's side: objects pinned for the nodes that pulled them.
-pub(super) type Borrowers = super::holds::Holds<ObjectId, RawRef>;
+/// Counts node `to` as a borrower of each of `refs` (this node's refs that a message to
+/// it carries), before that message goes: the receiver's copies take these borrows over.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct Lend {
+    to: NodeId,
+    refs: Vec<RawRef>,
+}
+
+impl Handler<Lend> for ClusterAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: Lend, _: &mut Context<Self>) {
+        // A node known dead takes nothing over: its borrows went with it.
+        let dead = self.node.upgrade().is_some_and(|n| {
+            n.view
+                .read()
+                .iter()
+                .any(|w| w.node_id == msg.to && !w.alive)
+        });
+        if dead {
+            return;
+        }
+        for r in msg.refs {
+            self.lending.borrowers.add(r.id(), msg.to, || r.clone());
+        }
+    }
+}
+
+/// Lends `refs` (this node's refs that a message to node `to` carries) to `to`, before
+/// the message goes; returns the message's loan list. A message to this node itself
+/// lends nothing: its refs are pinned for the node timeout instead.
+pub(super) fn lend(
+    me: &Addr<ClusterAgent>,
+    node: Option<&Arc<Node>>,
+    to: NodeId,
+    refs: Vec<RawRef>,
+) -> Vec<ObjectId> {
+    if refs.is_empty() {
+        return Vec::new();
+    }
+    if let Some(n) = node
+        && n.id == to
+    {
+        for r in refs {
+            n.pin_escaped(Box::new(r));
+        }
+        return Vec::new();
+    }
+    let ids = refs.iter().map(RawRef::id).collect();
+    me.do_send(Lend { to, refs });
+    ids
+}
+
+/// The loan of a message from `holder` listing `ids`, released through `me`.
+pub(super) fn loan(me: &Addr<ClusterAgent>, holder: NodeId, ids: Vec<ObjectId>) -> Option<Loan> {
+    Loan::of(holder, ids, Some(me.clone().recipient()))
+}
+
+/// The encoding of the settled object `r` for node `to`, with its loan list: refs of
+/// this node inside the value are lent to `to` (`lend`). A large value is encoded off
+/// the node thread.
+pub(super) async fn encode_for(
+    r: RawRef,
+    v: StoredValue,
+    to: NodeId,
+    me: Addr<ClusterAgent>,
+    node: Option<Arc<Node>>,
+) -> Result<(Bulk, Vec<ObjectId>)> {
+    // In the node's context: refs inside are encoded as this node's.
+    let (bytes, carried) = off_node_thread(v.size, node.clone(), move || {
+        let mut handoff = Handoff::default();
+        let bytes = handoff.run(|| r.encoded(&v))?;
+        Ok((bytes, handoff.escaped()))
+    })
+    .await?;
+    Ok((bytes, lend(&me, node.as_ref(), to, carried)))
+}
+
+/// The holder's side: its objects that other nodes copied or were lent, kept while any
+/// of them holds one.
+pub(super) struct Lending {
+    /// Each object, pinned, with how many borrows each node has not released.
+    pub(super) borrowers: super::holds::Holds<ObjectId, RawRef>,
+    /// The refs that results kept here for other nodes carry: lent with them.
+    pub(super) carried: HashMap<ObjectId, Vec<RawRef>>,
+    /// Testing only: a wait before each pull (`Config::testing_pull_delay`).
+    pull_delay: Option<Duration>,
+}
+
+impl Lending {
+    pub(super) fn new(pull_delay: Option<Duration>) -> Self {
+        Lending {
+            borrowers: Default::default(),
+            carried: HashMap::new(),
+            pull_delay,
+        }
+    }
+
+    /// Drops the borrows of a node that died.
+    pub(super) fn forget(&mut self, dead: NodeId) {
+        self.borrowers.forget(dead);
+        let borrowers = &self.borrowers;
+        self.carried.retain(|id, _| borrowers.holds(id));
+    }
+}
 
 impl Handler<PullObject> for ClusterAgent {
     type Result = ();
@@ -26,15 +135,28 @@ impl Handler<PullObject> for ClusterAgent {
     fn handle(&mut self, msg: PullObject, ctx: &mut Context<Self>) {
         let request = WireMessage::FetchObject {
             object_id: msg.object_id,
+            borrowed: msg.lent,
         };
         let answer = self.request(msg.holder, Some(msg.at), request, Vec::new());
-        let node = self.node.clone();
+        let (node, me) = (self.node.clone(), ctx.address());
         let holder = msg.holder;
-        tracing::debug!(node_id = %self.node_id, object_id = %msg.object_id, holder = %holder, "pulling an object");
+        tracing::debug!(node_id = %self.node_id, object_id = %msg.object_id, holder = %holder, lent = msg.lent, "pulling an object");
+        let delay = self.lending.pull_delay;
+        let answer = async move {
+            if let Some(delay) = delay {
+                actix_rt::time::sleep(delay).await;
+            }
+            answer.await
+        };
         ctx.spawn(answer.into_actor(self).map(move |answer, act, _| {
+            let mut nested = None;
             let bytes = match answer {
-                Ok((WireMessage::ObjectData { error: None }, bytes)) => Ok(bytes),
-                Ok((WireMessage::ObjectData { error: Some(e) }, _)) => Err(e.into()),
+                Ok((WireMessage::ObjectData { error: None, lent }, bytes)) => {
+                    // Refs inside the value come with their own loan.
+                    nested = loan(&me, holder, lent);
+                    Ok(bytes)
+                }
+                Ok((WireMessage::ObjectData { error: Some(e), .. }, _)) => Err(e.into()),
                 Ok((other, _)) => Err(Error::Serialization(format!("unexpected answer {other:?}"))),
                 // The node that made the object owns its value: with it, the value is gone.
                 Err(Error::NodeDied { .. }) => Err(Error::OwnerDied {
@@ -42,8 +164,9 @@ impl Handler<PullObject> for ClusterAgent {
                 }),
                 Err(e) => Err(e),
             };
-            if bytes.is_ok() && msg.state.counted() {
-                // Every ref to the copy went while the value travelled.
+            if bytes.is_ok() && !msg.lent && msg.state.counted() {
+                // Every ref to the copy went while the value travelled (a lent copy's
+                // drop released its borrow itself).
                 act.release_remote(holder, msg.object_id, 1);
                 return;
             }
@@ -56,7 +179,8 @@ impl Handler<PullObject> for ClusterAgent {
             // A large value is decoded (and stored, which may spill) off this thread.
             actix::spawn(async move {
                 let decoded = off_node_thread(len, node.upgrade(), move || {
-                    settle.complete(bytes.and_then(|b| decode(&b)));
+                    let mut handoff = Handoff::with(nested);
+                    settle.complete(handoff.run(|| bytes.and_then(|b| decode(&b))));
                     Ok(())
                 });
                 if let Err(e) = decoded.await {
@@ -90,34 +214,50 @@ impl ClusterAgent {
     }
 
     /// Sends the encoded value of a local object (waiting for it if still pending), and
-    /// counts the asking node as a borrower of it.
+    /// counts the asking node as a borrower of it (unless it was `borrowed` already: a
+    /// lent ref). Refs inside the value are lent to the asking node, and so are those a
+    /// result kept here for it carries (`carried`).
     pub(super) fn serve_object(
         &mut self,
         from: NodeId,
         object_id: ObjectId,
+        borrowed: bool,
+        me: Addr<ClusterAgent>,
     ) -> BoxFuture<'static, (WireMessage, Bulk)> {
-        let held = self
-            .node
-            .upgrade()
+        let node = self.node.upgrade();
+        let held = node
+            .as_ref()
             .and_then(|n| n.store.owner(object_id))
             .map(RawRef::from_inner);
-        if let Some(r) = &held {
-            self.borrowers.add(object_id, from, || r.clone());
+        if let Some(r) = &held
+            && !borrowed
+        {
+            self.lending.borrowers.add(object_id, from, || r.clone());
         }
+        let carried = self
+            .lending
+            .carried
+            .get(&object_id)
+            .cloned()
+            .unwrap_or_default();
         async move {
             let outcome = match held {
                 None => Err(Error::unreferenced(object_id)),
                 // A large value is encoded once however many nodes ask for it at once.
                 Some(r) => match r.settled().await {
-                    Ok(v) => off_node_thread(v.size, None, move || r.encoded(&v)).await,
+                    Ok(v) => encode_for(r, v, from, me.clone(), node.clone()).await,
                     Err(e) => Err(e),
                 },
             };
             match outcome {
-                Ok(bulk) => (WireMessage::ObjectData { error: None }, bulk),
+                Ok((bulk, mut lent)) => {
+                    lent.extend(lend(&me, node.as_ref(), from, carried));
+                    (WireMessage::ObjectData { error: None, lent }, bulk)
+                }
                 Err(e) => (
                     WireMessage::ObjectData {
                         error: Some(e.into()),
+                        lent: Vec::new(),
                     },
                     Bulk::default(),
                 ),
@@ -128,7 +268,9 @@ impl ClusterAgent {
 
     pub(super) fn release_borrows(&mut self, from: NodeId, ids: &[ObjectId]) {
         for id in ids {
-            self.borrowers.release(*id, from);
+            if !self.lending.borrowers.release(*id, from) {
+                self.lending.carried.remove(id);
+            }
         }
     }
 

@@ -13,14 +13,18 @@ use super::tasks::{answer_with, failure};
 use crate::actors::remote::{self, HostedActor};
 use crate::ids::{ActorId, NodeId};
 use crate::runtime::with_context;
+use crate::store::{Handoff, Loan};
 use crate::transport::{Bulk, WireMessage};
 use crate::{Error, Result};
+use actix::Addr;
 
 /// A call waiting for its turn (or for its actor's creation).
 pub(super) struct Parked {
     pub(super) from: NodeId,
     pub(super) method: String,
     pub(super) args: Vec<u8>,
+    /// The borrows the caller lent with the arguments (`store/handoff.rs`).
+    pub(super) loan: Option<Loan>,
     pub(super) failed: bool,
     pub(super) reply: oneshot::Sender<(WireMessage, Bulk)>,
 }
@@ -82,6 +86,7 @@ impl ClusterAgent {
             return;
         };
         let node = self.node.upgrade();
+        let me = self.addr.upgrade();
         let holds = &mut self.hosted.holds;
         // A gone actor fails every call waiting for it, in order or not.
         let gone = actor.is_err();
@@ -106,7 +111,7 @@ impl ClusterAgent {
                     holds.release(actor_id, call.from);
                 }
                 _ => {
-                    dispatch_one(node.as_ref(), &actor, call);
+                    dispatch_one(node.as_ref(), &actor, call, me.clone());
                     continue;
                 }
             }
@@ -145,23 +150,32 @@ impl ClusterAgent {
     }
 }
 
-/// Submits one call to the actor; answers when it finished.
+/// Submits one call to the actor (its arguments decoded under their loan); answers
+/// when it finished.
 fn dispatch_one(
     node: Option<&Arc<crate::runtime::Node>>,
     actor: &Result<Arc<dyn HostedActor>>,
-    call: Parked,
+    mut call: Parked,
+    me: Option<Addr<ClusterAgent>>,
 ) {
+    let Some(me) = me else {
+        let _ = call.reply.send(failure(Error::ShutDown));
+        return;
+    };
     let submitted = match actor {
-        Ok(h) => with_context(node.map(|n| n.context()), || {
-            h.dispatch(&call.method, &call.args)
+        Ok(h) => Handoff::with(call.loan.take()).run(|| {
+            with_context(node.map(|n| n.context()), || {
+                h.dispatch(&call.method, &call.args)
+            })
         }),
         Err(e) => Err(e.clone()),
     };
     match submitted {
         // Submitted in order; the answer goes when the call finished.
         Ok(r) => {
+            let (to, node) = (call.from, node.cloned());
             actix::spawn(async move {
-                let _ = call.reply.send(answer_with(r).await);
+                let _ = call.reply.send(answer_with(r, to, me, node).await);
             });
         }
         Err(e) => {

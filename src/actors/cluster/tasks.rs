@@ -12,11 +12,12 @@ use serde_bytes::ByteBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::lineage::{HeldResult, KeepResult, Lineage, LineageBudget, held_value};
+use super::objects::{encode_for, lend, loan};
 use super::{ClusterAgent, Inbound};
 use crate::ids::{NodeId, ObjectId, TaskId};
 use crate::resources::{Resources, to_units};
 use crate::runtime::{HEAVY_BYTES, Node, off_node_thread, with_context};
-use crate::store::{INLINE_MAX, RawRef, StoredValue, stored};
+use crate::store::{Handoff, INLINE_MAX, RawRef, StoredValue, stored};
 use crate::tasks::SubmitTask;
 use crate::tasks::{Placement, RemoteBody, TaskBody, TaskSpec, lookup, place, to_resources};
 use crate::transport::{Bulk, WireMessage};
@@ -30,21 +31,14 @@ pub(crate) struct RunRemote {
     pub(crate) function: &'static str,
     /// The encoded arguments, and the resolved ones kept alive until the answer.
     pub(crate) args: Result<(Bulk, crate::tasks::Held)>,
+    /// This node's refs the encoded arguments carry: lent to each node the task is sent
+    /// to (`store/handoff.rs`).
+    pub(crate) carried: Vec<RawRef>,
     pub(crate) resources: Vec<(String, f64)>,
     pub(crate) decode: crate::tasks::DecodeReturns,
     pub(crate) returns: Vec<RawRef>,
     pub(crate) retry: Retry,
 }
-
-/// What a `RunTask` asks to run: function, resources, attempt, the id to keep a large
-/// result under, and the placement group its own tasks run in.
-pub(super) type RunSpec = (
-    String,
-    Vec<(String, f64)>,
-    u32,
-    Option<ObjectId>,
-    Option<crate::ids::PlacementGroupId>,
-);
 
 /// What a task sent to another node needs to be tried again elsewhere when that node
 /// dies (Ray's `max_retries` for system failures).
@@ -77,7 +71,9 @@ impl Handler<RunRemote> for ClusterAgent {
             attempt: msg.retry.attempt,
             keep: None,
             capture: msg.retry.strategy.captures(),
+            lent: Vec::new(),
         };
+        let carried = msg.carried;
         // A single result may stay on the node that makes it (`lineage.rs`).
         let keep = match msg.returns.as_slice() {
             [one] => Some(one.id()),
@@ -96,8 +92,10 @@ impl Handler<RunRemote> for ClusterAgent {
                     break Err(lost);
                 }
                 tracing::debug!(target = %target, function, "task sent to another node");
-                if let WireMessage::RunTask { keep: k, .. } = &mut request {
+                if let WireMessage::RunTask { keep: k, lent, .. } = &mut request {
                     *k = keep.filter(|_| !here);
+                    // Each node the task goes to borrows the refs in its arguments.
+                    *lent = lend(&me, node.as_ref(), target, carried.clone());
                 }
                 let answer = if here {
                     let local = Inbound {
@@ -176,7 +174,9 @@ async fn settle_sent(
             let held = HeldResult::new(me, Arc::downgrade(&node), target, decode, lineage, budget);
             node.store.relocate(ret.id(), Arc::new(held));
         }
-        (answer, node, _) => settle_from_answer(node, answer, decode, &returns).await,
+        (answer, node, _) => {
+            settle_from_answer(node, answer, decode, &returns, (&me, target)).await
+        }
     }
 }
 
@@ -225,24 +225,27 @@ pub(super) fn place_again(
     }
 }
 
-/// Settles a caller's `returns` from a `TaskResult` answer, decoding the values with
-/// `decode` in the node's context (refs inside them become copies pulled from their
-/// node).
+/// Settles a caller's `returns` from a `TaskResult` answer of node `from.1`, decoding the
+/// values with `decode` in the node's context (refs inside them become copies pulled from
+/// their node, taking over the borrows the answer lent).
 pub(super) async fn settle_from_answer(
     node: Option<Arc<Node>>,
     answer: Result<(WireMessage, Vec<u8>)>,
     decode: crate::tasks::DecodeReturns,
     returns: &[RawRef],
+    (me, from): (&Addr<ClusterAgent>, NodeId),
 ) {
     let outcome = match answer {
-        Ok((WireMessage::TaskResult { error: None }, bytes)) if bytes.len() < HEAVY_BYTES => {
-            with_context(node.map(|n| n.context()), || decode(&bytes))
+        Ok((WireMessage::TaskResult { error: None, lent }, bytes)) if bytes.len() < HEAVY_BYTES => {
+            let mut handoff = Handoff::with(loan(me, from, lent));
+            handoff.run(|| with_context(node.map(|n| n.context()), || decode(&bytes)))
         }
-        Ok((WireMessage::TaskResult { error: None }, bytes)) => {
+        Ok((WireMessage::TaskResult { error: None, lent }, bytes)) => {
             // A large value is decoded (and stored, which may spill) off the node thread.
             let owned = returns.to_vec();
+            let mut handoff = Handoff::with(loan(me, from, lent));
             let decoded = off_node_thread(bytes.len(), node, move || {
-                settle(&owned, decode(&bytes));
+                settle(&owned, handoff.run(|| decode(&bytes)));
                 Ok(())
             });
             match decoded.await {
@@ -250,7 +253,7 @@ pub(super) async fn settle_from_answer(
                 Err(e) => Err(e),
             }
         }
-        Ok((WireMessage::TaskResult { error: Some(e) }, _)) => Err(e.into()),
+        Ok((WireMessage::TaskResult { error: Some(e), .. }, _)) => Err(e.into()),
         Ok((WireMessage::Error { message }, _)) => Err(Error::NotConnected(message)),
         Ok((other, _)) => Err(Error::Serialization(format!("unexpected answer {other:?}"))),
         Err(e) => Err(e),
@@ -279,16 +282,21 @@ fn settle(returns: &[RawRef], outcome: Result<Vec<StoredValue>>) {
     }
 }
 
-/// The answer carrying one settled object's encoded value (or its error).
-pub(super) async fn answer_with(r: RawRef) -> (WireMessage, Bulk) {
+/// The answer carrying one settled object's encoded value (or its error) to node `to`:
+/// refs of this node inside the value are lent to it.
+pub(super) async fn answer_with(
+    r: RawRef,
+    to: NodeId,
+    me: Addr<ClusterAgent>,
+    node: Option<Arc<Node>>,
+) -> (WireMessage, Bulk) {
     let encoded = match r.settled().await {
-        // A large value is encoded off the node thread.
-        Ok(v) => off_node_thread(v.size, None, move || r.encoded(&v)).await,
+        Ok(v) => encode_for(r, v, to, me, node).await,
         Err(e) => Err(e),
     };
     match encoded {
         // The value travels as the bulk payload, never inside a frame.
-        Ok(bulk) => (WireMessage::TaskResult { error: None }, bulk),
+        Ok((bulk, lent)) => (WireMessage::TaskResult { error: None, lent }, bulk),
         Err(e) => failure(e),
     }
 }
@@ -298,12 +306,27 @@ impl ClusterAgent {
     pub(super) fn run_task(
         &self,
         from: NodeId,
-        run: RunSpec,
+        run: WireMessage,
         args: Vec<u8>,
         me: Addr<ClusterAgent>,
     ) -> BoxFuture<'static, (WireMessage, Bulk)> {
-        let (function, resources, attempt, keep, capture) = run;
+        let WireMessage::RunTask {
+            function,
+            resources,
+            attempt,
+            keep,
+            capture,
+            lent,
+        } = run
+        else {
+            return async { failure(Error::InvalidArgument("not a task".into())) }.boxed();
+        };
         let node = self.node.upgrade();
+        // The arguments are decoded under the loan they came with; the refs the result
+        // carries out are lent to the caller with the answer.
+        let handoff = Handoff::with(loan(&me, from, lent));
+        let carried: Arc<parking_lot::Mutex<Vec<RawRef>>> = Arc::default();
+        let out = carried.clone();
         let result = || -> Result<RawRef> {
             let node = node.clone().ok_or(Error::ShutDown)?;
             let f = lookup(&function, node.id)?;
@@ -311,24 +334,30 @@ impl ClusterAgent {
             for (k, v) in &resources {
                 req.set_units(k, to_units(k, *v)?);
             }
-            let mut body = Some((f.body)(args));
-            let task_body = match body.take() {
-                Some(RemoteBody::Sync(run)) => {
-                    let mut run = Some(run);
+            let task_body = match (f.body)(args) {
+                RemoteBody::Sync(run) => {
+                    let mut run = Some((run, handoff));
                     TaskBody::Sync(Box::new(move |_| match run.take() {
-                        Some(run) => Ok(vec![stored(ByteBuf::from(run()?))]),
+                        Some((run, mut handoff)) => {
+                            let bytes = handoff.run(run);
+                            *out.lock() = handoff.escaped();
+                            Ok(vec![stored(ByteBuf::from(bytes?))])
+                        }
                         None => Err(crate::__private::consumed()),
                     }))
                 }
-                Some(RemoteBody::Async(run)) => {
-                    let mut run = Some(run);
+                RemoteBody::Async(run) => {
+                    let mut run = Some((run, handoff, out));
                     TaskBody::Async(Box::new(move |_| match run.take() {
-                        Some(run) => async move { Ok(vec![stored(ByteBuf::from(run().await?))]) }
-                            .boxed_local(),
+                        Some((run, handoff, out)) => async move {
+                            let (bytes, escaped) = handoff.around(async move { run().await }).await;
+                            *out.lock() = escaped;
+                            Ok(vec![stored(ByteBuf::from(bytes?))])
+                        }
+                        .boxed_local(),
                         None => async { Err(crate::__private::consumed()) }.boxed_local(),
                     }))
                 }
-                None => return Err(Error::InvalidArgument("no body".into())),
             };
             let id = TaskId::new();
             let ret = RawRef::pending(&node.store, ObjectId::for_return(id, 0));
@@ -356,18 +385,19 @@ impl ClusterAgent {
             node.manager.do_send(SubmitTask(spec));
             Ok(ret)
         };
-        answer_run(result(), node, keep, from, me).boxed()
+        answer_run(result(), node, keep, (from, carried), me).boxed()
     }
 }
 
-/// The answer to a task another node sent, once its result `ret` is settled: the
+/// The answer to a task node `from` sent, once its result `ret` is settled: the
 /// encoded returns, or (a large result, when the caller asked to `keep` it here) where
-/// they are held, or the error.
+/// they are held, or the error. The refs the result `carried` out are lent to the
+/// caller, or kept with the result held here.
 async fn answer_run(
     ret: Result<RawRef>,
     node: Option<Arc<Node>>,
     keep: Option<ObjectId>,
-    from: NodeId,
+    (from, carried): (NodeId, Arc<parking_lot::Mutex<Vec<RawRef>>>),
     me: Addr<ClusterAgent>,
 ) -> (WireMessage, Bulk) {
     let outcome = match ret {
@@ -381,6 +411,7 @@ async fn answer_run(
         Ok(bytes) => Arc::try_unwrap(bytes).unwrap_or_else(|b| (*b).clone()),
         Err(e) => return failure(e),
     };
+    let carried = std::mem::take(&mut *carried.lock());
     // A large result stays here for the caller, unless this node has its own object
     // under that id (it borrowed it once before).
     if let (Some(id), Some(node)) = (keep, &node)
@@ -392,12 +423,14 @@ async fn answer_run(
         me.do_send(KeepResult {
             owner: from,
             result,
+            carried,
         });
         return (WireMessage::TaskResultHeld { size }, Bulk::default());
     }
+    let lent = lend(&me, node.as_ref(), from, carried);
     // The returns travel as the bulk payload, never inside a frame.
     (
-        WireMessage::TaskResult { error: None },
+        WireMessage::TaskResult { error: None, lent },
         bytes.into_vec().into(),
     )
 }
@@ -407,6 +440,7 @@ pub(super) fn failure(e: Error) -> (WireMessage, Bulk) {
     (
         WireMessage::TaskResult {
             error: Some(e.into()),
+            lent: Vec::new(),
         },
         Bulk::default(),
     )

@@ -85,11 +85,16 @@ impl NodeManager {
                 };
                 // The returns move to the agent, which settles them with the answer.
                 let returns = std::mem::take(&mut spec.returns);
+                // Refs inside the arguments are serialized as this node's, and lent to
+                // the node the task goes to.
+                let mut handoff = crate::store::Handoff::default();
+                let args = handoff
+                    .run(|| crate::runtime::with_context(node.map(|n| n.context()), form.encode));
                 agent.do_send(RunRemote {
                     target,
                     function: form.function,
-                    // Refs inside the arguments are serialized as this node's.
-                    args: crate::runtime::with_context(node.map(|n| n.context()), form.encode),
+                    args,
+                    carried: handoff.escaped(),
                     resources: spec.resources.to_map().into_iter().collect(),
                     decode: form.decode,
                     returns,
