@@ -22,6 +22,6 @@ pub use object_ref::RawRef;
 pub(crate) use object_ref::downcast as object_ref_downcast;
 pub(crate) use object_ref::{Cancel, CancelHook, RefInner};
 pub use object_ref::{ObjectRef, ObjectRefFuture};
-pub(crate) use size::buffer::{decode as decode_buffer, take_bytes};
-pub(crate) use size::{encode_into, stored};
+pub(crate) use size::buffer::take_bytes;
+pub(crate) use size::{decode, encode, encode_into, stored};
 pub(crate) use spill::{INLINE_MAX, Spill};

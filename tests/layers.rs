@@ -34,7 +34,6 @@ const DEBTS: &[&str] = &[
     "cycle: runtime -> dashboard",
     "cycle: runtime -> store",
     "cycle: store -> runtime",
-    "cycle: store -> tasks",
     "cycle: tasks -> runtime",
     "cycle: tasks -> store",
 ];

@@ -24,7 +24,6 @@ pub(crate) fn stored<T: Serialize + DeserializeOwned + Send + Sync + 'static>(
     }
 }
 
-/// Reads back what `encode_as::<T>` wrote (a spilled object restored).
 /// Appends the encoding of `v` for another node to `out`: a buffer of plain numbers as
 /// one `bin` (as stored values travel), anything else in serde's form.
 pub(crate) fn encode_into<T: Serialize + Send + Sync + 'static>(
@@ -37,10 +36,26 @@ pub(crate) fn encode_into<T: Serialize + Send + Sync + 'static>(
     rmp_serde::encode::write(out, v).map_err(|e| crate::Error::Serialization(e.to_string()))
 }
 
+/// Encodes a value for the trip to another node.
+pub(crate) fn encode<T: Serialize>(v: &T) -> crate::Result<Vec<u8>> {
+    rmp_serde::to_vec(v).map_err(|e| crate::Error::Serialization(e.to_string()))
+}
+
+/// Decodes a value that came from another node: in serde's form, or a buffer of plain
+/// numbers in the one-`bin` form stored values travel in.
+pub(crate) fn decode<T: DeserializeOwned + 'static>(bytes: &[u8]) -> crate::Result<T> {
+    if let Some(v) = buffer::decode::<T>(bytes) {
+        return v;
+    }
+    rmp_serde::from_slice(bytes).map_err(|e| crate::Error::Serialization(e.to_string()))
+}
+
+/// Decodes a value of type `T` into a stored value (a ref's copy arriving, a spilled
+/// object restored).
 pub(crate) fn decode_as<T: Serialize + DeserializeOwned + Send + Sync + 'static>(
     bytes: &[u8],
 ) -> crate::Result<StoredValue> {
-    crate::tasks::decode::<T>(bytes).map(stored)
+    decode::<T>(bytes).map(stored)
 }
 
 /// Buffers of plain numbers travel as one MessagePack `bin` of their little-endian bytes

@@ -63,16 +63,5 @@ pub(crate) fn lookup(name: &str, node_id: crate::NodeId) -> Result<&'static Remo
         })
 }
 
-/// Encodes a value for the trip to another node.
-pub(crate) fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
-    rmp_serde::to_vec(v).map_err(|e| Error::Serialization(e.to_string()))
-}
-
-/// Decodes a value that came from another node: in serde's form, or a buffer of plain
-/// numbers in the one-`bin` form stored values travel in.
-pub(crate) fn decode<T: serde::de::DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T> {
-    if let Some(v) = crate::store::decode_buffer::<T>(bytes) {
-        return v;
-    }
-    rmp_serde::from_slice(bytes).map_err(|e| Error::Serialization(e.to_string()))
-}
+/// The codec of values between nodes lives with the store's encodings.
+pub(crate) use crate::store::{decode, encode};

@@ -78,6 +78,9 @@ pub(super) fn lend(
 
 /// The loan of a message from `holder` listing `ids`, released through `me`.
 pub(super) fn loan(me: &Addr<ClusterAgent>, holder: NodeId, ids: Vec<ObjectId>) -> Option<Loan> {
+    if ids.is_empty() {
+        return None;
+    }
     Loan::of(holder, ids, Some(me.clone().recipient()))
 }
 
