@@ -260,7 +260,9 @@ impl Handler<CallRemoteActor> for ClusterAgent {
             });
             settle_from_answer(node, answer, msg.decode, &msg.returns, (&me, answered)).await;
         };
-        ctx.spawn(run.into_actor(self));
+        // Its own task: the agent's context polls every item it holds on each wake-up,
+        // and thousands of calls may be in flight.
+        actix::spawn(run);
     }
 }
 

@@ -144,14 +144,15 @@ impl Handler<PullObject> for ClusterAgent {
         let (node, me) = (self.node.clone(), ctx.address());
         let holder = msg.holder;
         tracing::debug!(node_id = %self.node_id, object_id = %msg.object_id, holder = %holder, lent = msg.lent, "pulling an object");
-        let delay = self.lending.pull_delay;
-        let answer = async move {
+        let (delay, link) = (self.lending.pull_delay, self.link());
+        // Its own task, not an item of the agent's context (which polls every item on
+        // each wake-up: thousands of pulls in flight would make each wake-up cost that
+        // many polls).
+        actix::spawn(async move {
             if let Some(delay) = delay {
                 actix_rt::time::sleep(delay).await;
             }
-            answer.await
-        };
-        ctx.spawn(answer.into_actor(self).map(move |answer, act, _| {
+            let answer = answer.await;
             let mut nested = None;
             let bytes = match answer {
                 Ok((WireMessage::ObjectData { error: None, lent }, bytes)) => {
@@ -170,7 +171,7 @@ impl Handler<PullObject> for ClusterAgent {
             if bytes.is_ok() && !msg.lent && msg.state.counted() {
                 // Every ref to the copy went while the value travelled (a lent copy's
                 // drop released its borrow itself).
-                act.release_remote(holder, msg.object_id, 1);
+                release(&link, holder, msg.object_id, 1);
                 return;
             }
             let Some(copy) = msg.into.upgrade() else {
@@ -190,8 +191,20 @@ impl Handler<PullObject> for ClusterAgent {
                     copy.complete(Err(e));
                 }
             });
-        }));
+        });
     }
+}
+
+/// Lets `holder` drop `holds` of this node's holds on `object_id`.
+fn release(link: &super::Link, holder: NodeId, object_id: ObjectId, holds: usize) {
+    let request = WireMessage::ReleaseObjects {
+        object_ids: vec![object_id; holds],
+    };
+    // Fire and forget: a holder that cannot be reached has nothing left to release.
+    let send = link.request(holder, None, request, Vec::new());
+    actix::spawn(async move {
+        let _ = send.await;
+    });
 }
 
 impl Handler<ReleaseBorrow> for ClusterAgent {
@@ -206,14 +219,7 @@ impl ClusterAgent {
     /// Lets `holder` drop `holds` of the holds this node has on `object_id` (a copy
     /// gone; a held result read or dropped).
     pub(super) fn release_remote(&self, holder: NodeId, object_id: ObjectId, holds: usize) {
-        let request = WireMessage::ReleaseObjects {
-            object_ids: vec![object_id; holds],
-        };
-        // Fire and forget: a holder that cannot be reached has nothing left to release.
-        let send = self.request(holder, None, request, Vec::new());
-        actix::spawn(async move {
-            let _ = send.await;
-        });
+        release(&self.link(), holder, object_id, holds);
     }
 
     /// Sends the encoded value of a local object (waiting for it if still pending), and

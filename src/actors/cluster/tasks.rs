@@ -153,7 +153,9 @@ impl Handler<RunRemote> for ClusterAgent {
             let returns = (msg.returns, msg.decode);
             settle_sent(answer, node, returns, lineage, (me, target), &budget).await;
         };
-        ctx.spawn(run.into_actor(self));
+        // Its own task: the agent's context polls every item it holds on each wake-up,
+        // and thousands of tasks may be in flight.
+        actix::spawn(run);
     }
 }
 
