@@ -73,7 +73,6 @@ impl Handler<RunRemote> for ClusterAgent {
             capture: msg.retry.strategy.captures(),
             lent: Vec::new(),
         };
-        let carried = msg.carried;
         // A single result may stay on the node that makes it (`lineage.rs`).
         let keep = match msg.returns.as_slice() {
             [one] => Some(one.id()),
@@ -81,7 +80,8 @@ impl Handler<RunRemote> for ClusterAgent {
         };
         let budget = self.lineage.clone();
         let (node, link, me) = (self.node.upgrade(), self.link(), ctx.address());
-        let (pause, mut retry, function) = (self.heartbeat, msg.retry, msg.function);
+        let (pause, mut retry, function, carried) =
+            (self.heartbeat, msg.retry, msg.function, msg.carried);
         let mut target = msg.target;
         let run = async move {
             // Nodes that died under this task: not chosen again for it.
@@ -153,9 +153,7 @@ impl Handler<RunRemote> for ClusterAgent {
             let returns = (msg.returns, msg.decode);
             settle_sent(answer, node, returns, lineage, (me, target), &budget).await;
         };
-        // Its own task: the agent's context polls every item it holds on each wake-up,
-        // and thousands of tasks may be in flight.
-        actix::spawn(run);
+        actix::spawn(run); // Its own task, not a context item (docs/internals.md).
     }
 }
 
