@@ -19,7 +19,7 @@ use super::{DagError, DagOptions, DagOutput};
 use crate::actors::OpenDagChannel;
 use crate::ids::ActorId;
 use crate::runtime::block_on;
-use crate::transport::{DagOp, DagPartSpec, DagPeer, WireMessage};
+use crate::transport::{DagPartSpec, DagPeer, WireMessage};
 use crate::{Error, Result, Value};
 
 /// The nodes reachable from `outputs`, each after its arguments.
@@ -364,14 +364,7 @@ fn open_part(
     counts: &Arc<Counts>,
     node: &Arc<crate::runtime::Node>,
 ) -> Result<LinkRunner> {
-    let first = part
-        .ops
-        .iter()
-        .find_map(|op| match op {
-            DagOp::Call { actor_id, .. } => Some(*actor_id),
-            _ => None,
-        })
-        .unwrap_or_else(ActorId::new);
+    let first = super::part::first_actor(&part);
     let open = OpenDagChannel {
         node: site.node,
         at: site.at,

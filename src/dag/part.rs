@@ -123,18 +123,22 @@ pub(crate) fn serve_part(spec: DagPartSpec, driver: NodeId, channel: Channel, en
     }
 }
 
-fn run_part(spec: DagPartSpec, driver: NodeId, channel: Channel, env: PartEnv) {
-    let span = tracing::info_span!("dag.part", node_id = %env.node_id, driver = %driver, graph = spec.graph.1);
-    let _entered = span.enter();
-    set_thread_context(Some(env.context.clone()));
-    let first = spec
-        .ops
+/// The first actor a part calls (its link's errors name it), or a fresh id.
+pub(super) fn first_actor(spec: &DagPartSpec) -> ActorId {
+    spec.ops
         .iter()
         .find_map(|op| match op {
             DagOp::Call { actor_id, .. } => Some(*actor_id),
             _ => None,
         })
-        .unwrap_or_else(ActorId::new);
+        .unwrap_or_else(ActorId::new)
+}
+
+fn run_part(spec: DagPartSpec, driver: NodeId, channel: Channel, env: PartEnv) {
+    let span = tracing::info_span!("dag.part", node_id = %env.node_id, driver = %driver, graph = spec.graph.1);
+    let _entered = span.enter();
+    set_thread_context(Some(env.context.clone()));
+    let first = first_actor(&spec);
     let counts = Arc::new(Counts::default());
     let end = LinkEnd::new(
         channel,
