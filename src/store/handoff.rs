@@ -39,23 +39,22 @@ thread_local! {
 pub(crate) struct Loan {
     holder: NodeId,
     ids: Vec<ObjectId>,
-    release: Option<Recipient<ReleaseBorrow>>,
+    release: Recipient<ReleaseBorrow>,
 }
 
 impl Loan {
     /// The loan of a message from `holder` listing `ids`; what is not taken over is
-    /// released through `release` (the receiving node's cluster agent). `None` when the
-    /// message lent nothing.
-    pub(crate) fn of(
+    /// released through `release` (the receiving node's cluster agent).
+    pub(crate) fn new(
         holder: NodeId,
         ids: Vec<ObjectId>,
-        release: Option<Recipient<ReleaseBorrow>>,
-    ) -> Option<Loan> {
-        (!ids.is_empty()).then_some(Loan {
+        release: Recipient<ReleaseBorrow>,
+    ) -> Loan {
+        Loan {
             holder,
             ids,
             release,
-        })
+        }
     }
 
     /// Takes over one borrow of `object_id` held for this node by `holder`, if lent.
@@ -77,11 +76,8 @@ impl Drop for Loan {
     /// Releases the borrows no copy took over (the ref was a copy already here, or the
     /// message was never decoded).
     fn drop(&mut self) {
-        let Some(release) = &self.release else {
-            return;
-        };
         for object_id in self.ids.drain(..) {
-            release.do_send(ReleaseBorrow {
+            self.release.do_send(ReleaseBorrow {
                 holder: self.holder,
                 object_id,
             });

@@ -78,10 +78,7 @@ pub(super) fn lend(
 
 /// The loan of a message from `holder` listing `ids`, released through `me`.
 pub(super) fn loan(me: &Addr<ClusterAgent>, holder: NodeId, ids: Vec<ObjectId>) -> Option<Loan> {
-    if ids.is_empty() {
-        return None;
-    }
-    Loan::of(holder, ids, Some(me.clone().recipient()))
+    (!ids.is_empty()).then(|| Loan::new(holder, ids, me.clone().recipient()))
 }
 
 /// The encoding of the settled object `r` for node `to`, with its loan list: refs of
@@ -144,7 +141,7 @@ impl Handler<PullObject> for ClusterAgent {
         let (node, me) = (self.node.clone(), ctx.address());
         let holder = msg.holder;
         tracing::debug!(node_id = %self.node_id, object_id = %msg.object_id, holder = %holder, lent = msg.lent, "pulling an object");
-        let (delay, link) = (self.lending.pull_delay, self.link());
+        let delay = self.lending.pull_delay;
         // Its own task, not an item of the agent's context (which polls every item on
         // each wake-up: thousands of pulls in flight would make each wake-up cost that
         // many polls).
@@ -171,7 +168,10 @@ impl Handler<PullObject> for ClusterAgent {
             if bytes.is_ok() && !msg.lent && msg.state.counted() {
                 // Every ref to the copy went while the value travelled (a lent copy's
                 // drop released its borrow itself).
-                release(&link, holder, msg.object_id, 1);
+                me.do_send(ReleaseBorrow {
+                    holder,
+                    object_id: msg.object_id,
+                });
                 return;
             }
             let Some(copy) = msg.into.upgrade() else {
@@ -195,18 +195,6 @@ impl Handler<PullObject> for ClusterAgent {
     }
 }
 
-/// Lets `holder` drop `holds` of this node's holds on `object_id`.
-fn release(link: &super::Link, holder: NodeId, object_id: ObjectId, holds: usize) {
-    let request = WireMessage::ReleaseObjects {
-        object_ids: vec![object_id; holds],
-    };
-    // Fire and forget: a holder that cannot be reached has nothing left to release.
-    let send = link.request(holder, None, request, Vec::new());
-    actix::spawn(async move {
-        let _ = send.await;
-    });
-}
-
 impl Handler<ReleaseBorrow> for ClusterAgent {
     type Result = ();
 
@@ -219,7 +207,14 @@ impl ClusterAgent {
     /// Lets `holder` drop `holds` of the holds this node has on `object_id` (a copy
     /// gone; a held result read or dropped).
     pub(super) fn release_remote(&self, holder: NodeId, object_id: ObjectId, holds: usize) {
-        release(&self.link(), holder, object_id, holds);
+        let request = WireMessage::ReleaseObjects {
+            object_ids: vec![object_id; holds],
+        };
+        // Fire and forget: a holder that cannot be reached has nothing left to release.
+        let send = self.request(holder, None, request, Vec::new());
+        actix::spawn(async move {
+            let _ = send.await;
+        });
     }
 
     /// Sends the encoded value of a local object (waiting for it if still pending), and
