@@ -100,6 +100,22 @@ impl ray::transport::Service for Discard {
         let answer = ray::transport::WireMessage::Heartbeat { node_id: from };
         async move { (answer, Default::default()) }.boxed()
     }
+
+    /// Echoes every frame of a channel back on it.
+    fn channel(
+        &self,
+        _from: ray::NodeId,
+        _open: ray::transport::WireMessage,
+        mut channel: ray::transport::Channel,
+    ) {
+        actix_rt::spawn(async move {
+            while let Ok(Some(msg)) = channel.recv().await {
+                if channel.send(&msg).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
 }
 
 /// One of our QUIC endpoints on `addr`, receiving into [`Discard`]. Must be called inside
@@ -135,14 +151,23 @@ fn raw_size() -> usize {
     }
 }
 
+/// The raw QUIC figures of one run (medians of the repeats).
+pub struct RawQuic {
+    /// [`raw_size`] bytes of bulk data, GB/s.
+    pub gbps: f64,
+    /// Empty requests one at a time, each on its own stream and answered, per second
+    /// (the floor under a synchronous remote call as the runtime sends it).
+    pub requests: f64,
+    /// The same requests as frames on one long-lived stream, echoed back, per second.
+    pub frames: f64,
+}
+
 /// The machine's QUIC limits in the same run, over our transport with no runtime or
-/// serialization around it: [`raw_size`] bytes of bulk data, GB/s (median of the
-/// repeats), and empty requests one at a time, each on its own stream and answered, per
-/// second (the floor under a synchronous remote call). Without `server_netns` both
+/// serialization around it (see [`RawQuic`]). Without `server_netns` both
 /// endpoints are in this process on 127.0.0.1; with it the receiving endpoint is a
 /// `BENCH_RAW_SERVER` process of this binary in that network namespace (`ip netns
 /// exec`), and every byte crosses the link between the two.
-pub fn raw_quinn(server_netns: Option<&str>) -> anyhow::Result<(f64, f64)> {
+pub fn raw_quinn(server_netns: Option<&str>) -> anyhow::Result<RawQuic> {
     let node_id = raw_node_id()?;
     let mut server_process = match server_netns {
         Some(ns) => Some(
@@ -207,7 +232,27 @@ pub fn raw_quinn(server_netns: Option<&str>) -> anyhow::Result<(f64, f64)> {
             rates.push(k as f64 / t.elapsed().as_secs_f64());
         }
         rates.sort_by(|a, b| a.total_cmp(b));
-        anyhow::Ok((gbps, rates[rates.len() / 2]))
+        let per_stream = rates[rates.len() / 2];
+        let open = ray::transport::WireMessage::DagEdges {
+            graph: (node_id, 0),
+            from: node_id,
+        };
+        let mut channel = peer.open_channel(&open).await?;
+        let mut rates = Vec::new();
+        for _ in 0..super::repeats() {
+            let t = std::time::Instant::now();
+            for _ in 0..k {
+                channel.send(&ping).await?;
+                channel.recv().await?;
+            }
+            rates.push(k as f64 / t.elapsed().as_secs_f64());
+        }
+        rates.sort_by(|a, b| a.total_cmp(b));
+        anyhow::Ok(RawQuic {
+            gbps,
+            requests: per_stream,
+            frames: rates[rates.len() / 2],
+        })
     });
     if let Some(mut child) = server_process {
         let _ = child.kill();

@@ -88,8 +88,9 @@ pub fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
     let _ = worker.wait();
     ray::shutdown();
     result?;
-    let (gbps, requests) = raw::raw_quinn(netns.as_deref())?;
-    put("raw_quinn_1gib_gbps", gbps);
-    put("raw_quinn_requests_sync", requests);
+    let raw = raw::raw_quinn(netns.as_deref())?;
+    put("raw_quinn_1gib_gbps", raw.gbps);
+    put("raw_quinn_requests_sync", raw.requests);
+    put("raw_quinn_frames_sync", raw.frames);
     Ok(())
 }
