@@ -16,7 +16,7 @@ pub(crate) use cluster::{nodes_of, sums};
 
 use crate::actors::{ActorHandle, CancelTask, QueryNode, RemoteActor};
 use crate::ids::ObjectId;
-use crate::runtime::{block_on, block_on_deadline, current_node};
+use crate::node::{block_on, block_on_deadline, current_node};
 use crate::store::{MemorySummary, ObjectRef, RawRef, object_ref_downcast, stored};
 use crate::tasks::Value;
 use crate::{Error, Result};

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::ids::NodeId;
-use crate::runtime::{Global, start};
+use crate::node::Global;
+use crate::runtime::start;
 use crate::{Error, Result};
 
 /// How to start one node of a [`Cluster`].

@@ -23,7 +23,7 @@ use std::sync::{Arc, Weak};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, guard, web};
 
-use crate::runtime::Node;
+use crate::node::Node;
 use crate::{Error, Result};
 
 /// The port Ray's dashboard uses; the next free one is taken when it is busy.
@@ -279,7 +279,7 @@ async fn serve_api(
 /// [`Error::InvalidArgument`] for an unknown query or bad filters,
 /// [`Error::ShutDown`] when the runtime stops meanwhile.
 pub fn state(what: &str, query: &str) -> Result<serde_json::Value> {
-    let node = crate::runtime::current_node()?;
+    let node = crate::node::current_node()?;
     let (tx, rx) = futures::channel::oneshot::channel();
     let (what, query) = (what.to_string(), query.to_string());
     // On the node's own thread: the queries use its actix runtime.
@@ -289,7 +289,7 @@ pub fn state(what: &str, query: &str) -> Result<serde_json::Value> {
             let _ = tx.send(api(&node, &what, &query).await);
         }
     });
-    match crate::runtime::block_on(rx) {
+    match crate::node::block_on(rx) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(Refused(503, _))) | Err(_) => Err(Error::ShutDown),
         Ok(Err(Refused(_, why))) => Err(Error::InvalidArgument(why)),

@@ -200,7 +200,7 @@ static CONTEXTS: Mutex<BTreeMap<u32, Arc<GpuContext>>> = Mutex::new(BTreeMap::ne
 /// # Ok::<(), ray::Error>(())
 /// ```
 pub fn context() -> crate::Result<Arc<GpuContext>> {
-    if crate::runtime::current_context().is_none() {
+    if crate::node::current_context().is_none() {
         tracing::debug!("gpu::context() called outside a task");
         return Err(GpuError::NotAssigned.into());
     }

@@ -16,6 +16,7 @@ pub mod fuzz;
 pub mod gpu;
 mod ids;
 mod machine;
+mod node;
 mod placement_group;
 mod resources;
 mod runtime;
@@ -64,7 +65,7 @@ pub mod __private {
 
     /// Runs a future to completion on the calling thread (for `#[ray::main] async fn`).
     pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        crate::runtime::block_on(f)
+        crate::node::block_on(f)
     }
 
     pub use crate::actors::{ActorCell, Method};

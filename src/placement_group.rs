@@ -17,8 +17,8 @@ use parking_lot::{Condvar, Mutex};
 pub(crate) use place::place_bundles;
 
 use crate::ids::{NodeId, PlacementGroupId};
+use crate::node::current_node;
 use crate::resources::{Resources, to_units};
-use crate::runtime::current_node;
 use crate::store::RawRef;
 use crate::{Error, ObjectRef, Result};
 
@@ -294,7 +294,7 @@ pub fn placement_group_with(options: PlacementGroupOptions) -> Result<PlacementG
         changed: Condvar::new(),
         ready: Mutex::new(Vec::new()),
     });
-    crate::runtime::block_on(
+    crate::node::block_on(
         node.placement_groups
             .send(crate::actors::CreateGroup(group.clone())),
     )
@@ -314,7 +314,7 @@ pub fn placement_group_with(options: PlacementGroupOptions) -> Result<PlacementG
 /// ```
 pub fn remove_placement_group(pg: &PlacementGroup) {
     if let Ok(node) = current_node() {
-        let _ = crate::runtime::block_on(
+        let _ = crate::node::block_on(
             node.placement_groups
                 .send(crate::actors::RemoveGroup(pg.0.id)),
         );
@@ -336,7 +336,7 @@ pub fn remove_placement_group(pg: &PlacementGroup) {
 /// ```
 pub fn get_placement_group(name: &str) -> Result<PlacementGroup> {
     let node = current_node()?;
-    crate::runtime::block_on(
+    crate::node::block_on(
         node.placement_groups
             .send(crate::actors::FindGroup(name.to_string())),
     )

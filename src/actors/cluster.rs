@@ -34,8 +34,8 @@ use futures::future::BoxFuture;
 
 use super::QueryNode;
 use crate::ids::NodeId;
+use crate::node::Node;
 use crate::resources::Resources;
-use crate::runtime::Node;
 use crate::transport::{Bulk, Endpoint, JoinAddress, NodeLoad, Service, WireMessage, WireNode};
 use crate::{Error, Result};
 

@@ -17,7 +17,7 @@ use super::registry::{AnyCell, LiveCell};
 use super::remote::{self, Creator, EncodeArgs, RemoteCall, RemoteSite};
 use super::{ActorCall, ActorHost, ActorOptions, LookupActor, Method, RegisterActor, Terminate};
 use crate::ids::{ActorId, NodeId, ObjectId, TaskId};
-use crate::runtime::{Node, block_on, current_node};
+use crate::node::{Node, block_on, current_node};
 use crate::store::{CancelHook, RawRef, StoredValue, stored};
 use crate::tasks::RawRefHandle;
 use crate::transport::WireActor;

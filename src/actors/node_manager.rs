@@ -22,8 +22,8 @@ mod stats;
 pub(crate) use bundles::{ReserveBundles, ReturnBundles};
 pub(crate) use stats::{NodeStats, QueryNode};
 
+use crate::node::Node;
 use crate::resources::Resources;
-use crate::runtime::Node;
 use crate::store::RawRef;
 use crate::tasks::{
     Batch, CancelRunning, LeaseDone, SubmitTask, TaskActor, TaskEvent, TaskFinished, TaskSpec,

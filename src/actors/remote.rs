@@ -20,8 +20,8 @@ use super::cluster::{
 };
 use super::{ActorHandle, ActorOptions, RemoteActor};
 use crate::ids::{ActorId, NodeId, ObjectId, TaskId};
+use crate::node::{Node, block_on};
 use crate::resources::Resources;
-use crate::runtime::{Node, block_on};
 use crate::store::{RawRef, StoredValue};
 use crate::tasks::{Held, RawRefHandle};
 use crate::tasks::{Placement, place, to_resources};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::query;
 use crate::Result;
 use crate::ids::{JobId, NodeId};
-use crate::runtime::{Node, current_node};
+use crate::node::{Node, current_node};
 
 /// One node of the cluster, as [`nodes`] reports it.
 #[derive(Debug, Clone, PartialEq)]

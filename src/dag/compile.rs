@@ -18,7 +18,7 @@ use super::ring::Ring;
 use super::{DagError, DagOptions, DagOutput};
 use crate::actors::OpenDagChannel;
 use crate::ids::ActorId;
-use crate::runtime::block_on;
+use crate::node::block_on;
 use crate::transport::{DagPartSpec, DagPeer, WireMessage};
 use crate::{Error, Result, Value};
 
@@ -82,7 +82,7 @@ pub(crate) fn compile<I: Value, O: DagOutput<I>>(
     let (nodes, index) = order(&outputs);
     validate(&outputs, &nodes, opts)?;
     let cap = opts.max_inflight;
-    let node = crate::runtime::current_node()?;
+    let node = crate::node::current_node()?;
     let node_id = node.id;
 
     let (sites, loc, actors) = locate(&nodes)?;
@@ -362,7 +362,7 @@ fn open_part(
     site: &Site,
     part: DagPartSpec,
     counts: &Arc<Counts>,
-    node: &Arc<crate::runtime::Node>,
+    node: &Arc<crate::node::Node>,
 ) -> Result<LinkRunner> {
     let first = super::part::first_actor(&part);
     let open = OpenDagChannel {

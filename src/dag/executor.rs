@@ -15,7 +15,7 @@ use super::actor_loop::{CallOp, Outcome, Reader, Step, Writer};
 use super::node::{AnyStep, MethodFn};
 use crate::actors::{ActorHost, LendInstance, ReturnInstance};
 use crate::ids::{ActorId, NodeId};
-use crate::runtime::{ExecContext, block_on, set_thread_context};
+use crate::node::{ExecContext, block_on, set_thread_context};
 use crate::{ActorHandle, Error, RemoteActor, Result};
 
 /// An actor of a graph, its class erased (its handle: the actor lives while the graph

@@ -22,7 +22,7 @@ use super::executor::Runner;
 use super::node::AnyStep;
 use super::ring::Ring;
 use crate::ids::ActorId;
-use crate::runtime::{ExecContext, block_on, set_thread_context};
+use crate::node::{ExecContext, block_on, set_thread_context};
 use crate::transport::{Channel, WireMessage};
 use crate::{Error, Result, Value};
 

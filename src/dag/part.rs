@@ -17,7 +17,7 @@ use super::link::{Counts, Encoded, LinkEnd, LinkRunner, LinkStep, RecvOp, SendOp
 use super::node::AnyStep;
 use super::ring::Ring;
 use crate::ids::{ActorId, NodeId};
-use crate::runtime::{ExecContext, set_thread_context};
+use crate::node::{ExecContext, set_thread_context};
 use crate::transport::{Channel, DagArg, DagOp, DagPartSpec, DagPeer, WireMessage};
 use crate::{Error, Result};
 

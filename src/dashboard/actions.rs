@@ -12,7 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::{node_of, same, unavailable};
 use crate::actors::{CancelTask, KillRemoteActor};
 use crate::ids::{ActorId, TaskId};
-use crate::runtime::Node;
+use crate::node::Node;
 
 /// What a mutating request must show.
 #[derive(Clone)]

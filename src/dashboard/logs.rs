@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{Answer, Refused, bad, gone};
 use crate::actors::{Ask, HeadId};
-use crate::runtime::Node;
+use crate::node::Node;
 use crate::transport::WireMessage;
 
 /// Lines given when the request does not say.

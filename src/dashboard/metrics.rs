@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, web};
 use super::{node_of, unavailable};
 use crate::actors::{ActorState, QueryNode};
 use crate::api::{nodes_of, sums};
-use crate::runtime::Node;
+use crate::node::Node;
 
 /// One metric family: its help, type and samples.
 struct Family<'a> {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::state::from_others;
 use super::{Answer, MAX_LIMIT, bad, limit};
-use crate::runtime::Node;
+use crate::node::Node;
 
 /// Filters of `GET /api/objects`.
 #[derive(Deserialize)]

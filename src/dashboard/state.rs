@@ -13,7 +13,7 @@ use super::{Answer, MAX_LIMIT, bad, gone, json, limit};
 use crate::actors::{Ask, HeadId, ListActors, NodeAddr, QueryNode};
 use crate::api::{nodes_of, sums};
 use crate::ids::NodeId;
-use crate::runtime::Node;
+use crate::node::Node;
 use crate::transport::WireMessage;
 
 #[derive(Serialize)]

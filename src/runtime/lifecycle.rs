@@ -4,26 +4,22 @@
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use actix::Actor;
 use actix_rt::System;
-use parking_lot::Mutex;
 
-use super::{Node, current_context};
 use crate::actors::{ActorRegistry, NodeManager, Role, start_cluster_agent};
 use crate::config::Config;
 use crate::ids::{JobId, NodeId};
+use crate::node::{Global, Node, Starter, with_global};
 use crate::resources::Resources;
 use crate::store::MemoryStore;
 use crate::transport::JoinAddress;
 use crate::{Error, Result};
 
-pub(crate) struct Global {
-    pub(crate) node: Arc<Node>,
-    thread: JoinHandle<()>,
-}
+// The embedded runtime the first Ray call of a process starts.
+inventory::submit! { Starter(|| start(Config::new())) }
 
 impl Global {
     /// Stops the node and waits for its system thread.
@@ -34,9 +30,6 @@ impl Global {
         }
     }
 }
-
-/// The driver's node. The only global state of the crate.
-static GLOBAL: Mutex<Option<Global>> = Mutex::new(None);
 
 /// Starts the embedded single-node runtime with default settings (every CPU of the
 /// machine). Optional: the first Ray call starts it. A second call is a no-op.
@@ -53,14 +46,15 @@ static GLOBAL: Mutex<Option<Global>> = Mutex::new(None);
 /// assert!(!ray::is_initialized());
 /// ```
 pub fn init() -> Result<()> {
-    let mut g = GLOBAL.lock();
-    if g.is_some() {
-        return Ok(());
-    }
-    let started = start(Config::new())?;
-    let worker = started.node.cluster.get().is_some() && node_mode();
-    *g = Some(started);
-    drop(g);
+    let worker = with_global(|g| {
+        if g.is_some() {
+            return Ok(false);
+        }
+        let started = start(Config::new())?;
+        let worker = started.node.cluster.get().is_some() && node_mode();
+        *g = Some(started);
+        Ok::<_, Error>(worker)
+    })?;
     if worker {
         serve_forever();
     }
@@ -77,7 +71,7 @@ fn node_mode() -> bool {
 /// `ray::init()` joins the cluster and then serves tasks until the process is stopped
 /// (SIGTERM or SIGINT: it shuts down cleanly) or killed.
 fn serve_forever() -> ! {
-    let node = GLOBAL.lock().as_ref().map(|g| g.node.clone());
+    let node = with_global(|g| g.as_ref().map(|g| g.node.clone()));
     if let Some(node) = node {
         tracing::info!(node_id = %node.id, "running as a worker node until killed");
         eprintln!(
@@ -134,14 +128,15 @@ pub fn wait_for_termination() {
 /// ray::shutdown();
 /// ```
 pub fn init_with(config: Config) -> Result<()> {
-    let mut g = GLOBAL.lock();
-    if g.is_some() {
-        return Err(Error::InvalidArgument(
-            "ray is already initialized: call ray::shutdown() before init_with".into(),
-        ));
-    }
-    *g = Some(start(config)?);
-    Ok(())
+    with_global(|g| {
+        if g.is_some() {
+            return Err(Error::InvalidArgument(
+                "ray is already initialized: call ray::shutdown() before init_with".into(),
+            ));
+        }
+        *g = Some(start(config)?);
+        Ok(())
+    })
 }
 
 /// Whether a runtime is running in this process.
@@ -154,7 +149,7 @@ pub fn init_with(config: Config) -> Result<()> {
 /// # ray::shutdown();
 /// ```
 pub fn is_initialized() -> bool {
-    GLOBAL.lock().is_some()
+    with_global(|g| g.is_some())
 }
 
 /// Stops the runtime: actors die, pending objects fail with [`Error::ShutDown`], and the
@@ -170,7 +165,7 @@ pub fn is_initialized() -> bool {
 /// # ray::shutdown();
 /// ```
 pub fn shutdown() {
-    let Some(g) = GLOBAL.lock().take() else {
+    let Some(g) = with_global(Option::take) else {
         return;
     };
     let node_id = g.node.id;
@@ -193,30 +188,6 @@ pub(crate) fn stop_node(node: &Node) {
     }
     node.store.shut_down(&Error::ShutDown);
     node.system.stop();
-}
-
-/// The node of the calling code: its execution context's, else the driver's (started on
-/// first use).
-pub(crate) fn current_node() -> Result<Arc<Node>> {
-    if let Some(ctx) = current_context() {
-        return Ok(ctx.node);
-    }
-    let mut g = GLOBAL.lock();
-    if let Some(g) = g.as_ref() {
-        return Ok(g.node.clone());
-    }
-    let started = start(Config::new())?;
-    let node = started.node.clone();
-    *g = Some(started);
-    Ok(node)
-}
-
-/// The calling code's node, without starting one.
-pub(crate) fn running_node() -> Option<Arc<Node>> {
-    if let Some(ctx) = current_context() {
-        return Some(ctx.node);
-    }
-    GLOBAL.lock().as_ref().map(|g| g.node.clone())
 }
 
 /// What `start` takes from the configuration before the node's thread starts.

@@ -289,7 +289,7 @@ impl<T: Send + Sync + 'static> ObjectRef<T> {
     /// # Errors
     /// The task's error, [`Error::ObjectLost`], or [`Error::ShutDown`].
     pub fn get_arc(&self) -> Result<Arc<T>> {
-        let v = crate::runtime::block_on(self.raw.settled())?;
+        let v = crate::node::block_on(self.raw.settled())?;
         downcast(self.id(), v)
     }
 }
@@ -384,7 +384,7 @@ impl<T> Serialize for ObjectRef<T> {
     /// receiver's pull finds it even if every reference on this node is dropped meanwhile.
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let node = self.raw.store().node_id();
-        let here = crate::runtime::current_node().ok().filter(|n| n.id == node);
+        let here = crate::node::current_node().ok().filter(|n| n.id == node);
         let at = here
             .as_ref()
             .and_then(|n| n.join_address.get().map(|j| (j.addr, j.fingerprint)));
@@ -412,7 +412,7 @@ impl<'de, T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static> De
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         use serde::de::Error as _;
         let w = WireRef::deserialize(d)?;
-        let node = crate::runtime::running_node().ok_or_else(|| {
+        let node = crate::node::running_node().ok_or_else(|| {
             D::Error::custom("an ObjectRef can only be decoded inside a ray runtime")
         })?;
         if let Some(inner) = node.store.owner(w.id) {
@@ -434,7 +434,7 @@ impl<'de, T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static> De
 /// Starts copying the value of a ref held by another node into this node's store;
 /// `lent`: the holder counted this node's borrow already (the copy takes it over).
 fn pull(
-    node: &Arc<crate::runtime::Node>,
+    node: &Arc<crate::node::Node>,
     w: &WireRef,
     decode: fn(&[u8]) -> Result<StoredValue>,
     lent: bool,

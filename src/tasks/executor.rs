@@ -16,7 +16,7 @@ use super::{Batch, LeaseDone, TaskEvent, TaskFinished};
 use super::{TaskBody, TaskOutput, TaskSpec};
 use crate::Error;
 use crate::error::panic_message;
-use crate::runtime::{ExecContext, Node, WithContext, with_context};
+use crate::node::{ExecContext, Node, WithContext, with_context};
 
 pub(crate) struct TaskActor {
     spec: Option<TaskSpec>,

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::ids::ObjectId;
-use crate::runtime::{block_on, current_node};
+use crate::node::{block_on, current_node};
 use crate::store::{ObjectRef, RawRef, stored};
 
 /// The producing side, moved into the generator task's body.

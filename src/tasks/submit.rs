@@ -9,7 +9,7 @@ use super::args::RawRefHandle;
 use super::{RemoteForm, SchedulingStrategy, TaskBody, TaskOptions, TaskSpec};
 use crate::Error;
 use crate::ids::{ObjectId, TaskId};
-use crate::runtime::current_node;
+use crate::node::current_node;
 use crate::store::RawRef;
 
 /// Submits a task on the caller's node and returns its `num_returns` return references.
@@ -33,7 +33,7 @@ pub(crate) fn submit(
     };
     // A task submitted from work in a placement group that captures its children runs
     // in that group too (any bundle), unless it says where to run.
-    let captured = crate::runtime::captured_group();
+    let captured = crate::node::captured_group();
     let strategy = match (&opts.strategy, captured) {
         (SchedulingStrategy::Default, Some(group)) => SchedulingStrategy::PlacementGroup {
             group,

@@ -22,7 +22,7 @@ use super::{ClusterAgent, NodeAddr, Role};
 use crate::actors::ActorOptions;
 use crate::actors::remote::{EncodeArgs, HostedActor, Restart, Routing, Ticket, class};
 use crate::ids::{ActorId, NodeId};
-use crate::runtime::with_context;
+use crate::node::with_context;
 use crate::store::{Handoff, RawRef};
 use crate::transport::{Bulk, WireActor, WireMessage};
 use crate::{Error, Result};

@@ -13,7 +13,7 @@ use futures::channel::oneshot;
 use super::{ClusterAgent, NodeAddr};
 use crate::dag::{DagError, PartEnv};
 use crate::ids::NodeId;
-use crate::runtime::{block_on, block_on_deadline};
+use crate::node::{block_on, block_on_deadline};
 use crate::transport::{Channel, WireMessage};
 use crate::{Error, Result};
 
@@ -110,7 +110,7 @@ fn await_edges(
     match block_on_deadline(rx, Some(Instant::now() + EDGES_WAIT)) {
         Ok(Ok(channels)) => Ok(channels),
         _ => Err(DagError::Part {
-            node_id: crate::runtime::current_node().map_or(graph.0, |n| n.id),
+            node_id: crate::node::current_node().map_or(graph.0, |n| n.id),
             reason: format!(
                 "the parts on nodes {from:?} did not connect within {}s",
                 EDGES_WAIT.as_secs()

@@ -18,7 +18,7 @@ use serde_bytes::ByteBuf;
 use super::ClusterAgent;
 use super::tasks::{Retry, RunRemote, place_again};
 use crate::ids::{NodeId, ObjectId};
-use crate::runtime::{Node, off_node_thread};
+use crate::node::{Node, off_node_thread};
 use crate::store::{AnyValue, Elsewhere, Encoded, Handoff, RawRef, StoredValue};
 use crate::tasks::to_resources;
 use crate::transport::WireMessage;

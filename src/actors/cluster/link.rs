@@ -10,7 +10,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use crate::ids::NodeId;
-use crate::runtime::Node;
+use crate::node::Node;
 use crate::transport::{Bulk, Endpoint, JoinAddress, Peer, WireMessage};
 use crate::{Error, Result};
 

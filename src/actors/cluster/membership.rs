@@ -13,7 +13,7 @@ use actix::prelude::*;
 use super::{ClusterAgent, Role};
 use crate::actors::ViewChanged;
 use crate::ids::NodeId;
-use crate::runtime::Node;
+use crate::node::Node;
 use crate::transport::{Endpoint, JoinAddress};
 use crate::transport::{WireJob, WireMessage, WireNode};
 use crate::{Error, Result};

@@ -18,7 +18,7 @@ use std::time::Duration;
 use super::ClusterAgent;
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, ObjectId};
-use crate::runtime::{Node, off_node_thread};
+use crate::node::{Node, off_node_thread};
 use crate::store::{Handoff, Loan, PullObject, RawRef, ReleaseBorrow, StoredValue};
 use crate::transport::{Bulk, WireMessage};
 
@@ -284,7 +284,7 @@ impl ClusterAgent {
             return;
         };
         let grace = self.timeout;
-        let expired: Vec<crate::runtime::Escaped> = {
+        let expired: Vec<crate::node::Escaped> = {
             let mut q = node.escaped.lock();
             let keep = q
                 .iter()

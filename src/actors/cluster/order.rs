@@ -12,7 +12,7 @@ use super::actors::Hosted;
 use super::tasks::{answer_with, failure};
 use crate::actors::remote::{self, HostedActor};
 use crate::ids::{ActorId, NodeId};
-use crate::runtime::with_context;
+use crate::node::with_context;
 use crate::store::{Handoff, Loan};
 use crate::transport::{Bulk, WireMessage};
 use crate::{Error, Result};
@@ -153,7 +153,7 @@ impl ClusterAgent {
 /// Submits one call to the actor (its arguments decoded under their loan); answers
 /// when it finished.
 fn dispatch_one(
-    node: Option<&Arc<crate::runtime::Node>>,
+    node: Option<&Arc<crate::node::Node>>,
     actor: &Result<Arc<dyn HostedActor>>,
     mut call: Parked,
     me: Option<Addr<ClusterAgent>>,

@@ -15,8 +15,8 @@ use super::lineage::{HeldResult, KeepResult, Lineage, LineageBudget, held_value}
 use super::objects::{encode_for, lend, loan};
 use super::{ClusterAgent, Inbound};
 use crate::ids::{NodeId, ObjectId, TaskId};
+use crate::node::{HEAVY_BYTES, Node, off_node_thread, with_context};
 use crate::resources::{Resources, to_units};
-use crate::runtime::{HEAVY_BYTES, Node, off_node_thread, with_context};
 use crate::store::{Handoff, INLINE_MAX, RawRef, StoredValue, stored};
 use crate::tasks::SubmitTask;
 use crate::tasks::{Placement, RemoteBody, TaskBody, TaskSpec, lookup, place, to_resources};

@@ -10,7 +10,7 @@ use futures::channel::oneshot;
 
 use super::{ActorHost, State};
 use crate::Error;
-use crate::runtime::ExecContext;
+use crate::node::ExecContext;
 
 /// The instance, on loan to a compiled graph.
 pub(crate) struct Loan<A> {

@@ -89,7 +89,7 @@ impl NodeManager {
                 // the node the task goes to.
                 let mut handoff = crate::store::Handoff::default();
                 let args = handoff
-                    .run(|| crate::runtime::with_context(node.map(|n| n.context()), form.encode));
+                    .run(|| crate::node::with_context(node.map(|n| n.context()), form.encode));
                 agent.do_send(RunRemote {
                     target,
                     function: form.function,

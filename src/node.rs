@@ -1,0 +1,268 @@
+//! One node as every layer above the store and task specs sees it: `Node` (its store,
+//! manager and registry addresses, its tables), the per-thread execution context through
+//! which code inside a task reaches *its* node, the one process-wide handle to the
+//! driver's node, and `block_on` for synchronous callers. Starting and stopping a node is
+//! the composition root's (`runtime`), which registers itself here as the [`Starter`].
+
+mod context;
+mod global;
+mod offload;
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use actix::Addr;
+use actix_rt::{ArbiterHandle, System};
+
+pub(crate) use context::{
+    ExecContext, WithContext, captured_group, current_context, set_thread_context, with_context,
+};
+pub(crate) use global::{Global, Starter, current_node, running_node, with_global};
+pub(crate) use offload::{HEAVY_BYTES, off_node_thread};
+
+use crate::actors::{ActorRegistry, NodeManager};
+use crate::ids::{JobId, NodeId};
+use crate::resources::Resources;
+use crate::store::MemoryStore;
+use crate::{Error, Result};
+
+/// One node: what every component of it shares. Held as `Arc<Node>` by the global handle
+/// and by the execution context of every task and actor running on it.
+pub(crate) struct Node {
+    pub(crate) id: NodeId,
+    pub(crate) job_id: JobId,
+    pub(crate) namespace: String,
+    pub(crate) store: Arc<MemoryStore>,
+    pub(crate) total: Resources,
+    pub(crate) manager: Addr<NodeManager>,
+    pub(crate) registry: Addr<ActorRegistry>,
+    /// The placement groups this node created.
+    pub(crate) placement_groups: Addr<crate::actors::PlacementGroups>,
+    pub(crate) system: System,
+    /// Arbiters that run async task bodies; sync bodies get worker arbiters of their own.
+    pub(crate) executors: Vec<ArbiterHandle>,
+    pub(crate) next_executor: AtomicUsize,
+    /// Round-robin position of this node's actor placement over the cluster's nodes
+    /// (each node keeps its own, as its `NodeManager` does for tasks).
+    pub(crate) actor_turn: AtomicUsize,
+    pub(crate) shut_down: AtomicBool,
+    pub(crate) started: Instant,
+    /// Threads of stopped actors, kept for the next actors (starting a thread and its
+    /// event loop is most of an actor's creation cost).
+    /// Each with whether its runtime has an I/O driver (see `actor_thread`).
+    pub(crate) idle_actor_threads: parking_lot::Mutex<Vec<(bool, ArbiterHandle)>>,
+    /// Membership in a cluster, if this node is networked.
+    pub(crate) cluster: std::sync::OnceLock<Addr<crate::actors::ClusterAgent>>,
+    /// The address other nodes join this cluster with (set on networked nodes).
+    pub(crate) join_address: std::sync::OnceLock<crate::transport::JoinAddress>,
+    /// Where this node serves the dashboard, and the handle that stops it.
+    pub(crate) dashboard: std::sync::OnceLock<crate::dashboard::Served>,
+    /// The file its log goes to (`Config::log_file`), and that file as opened when the
+    /// node started: what `/api/logs` reads, so that replacing the path later (with a
+    /// symlink to another file, say) shows nothing else.
+    pub(crate) log_file: Option<std::path::PathBuf>,
+    pub(crate) log: Option<std::fs::File>,
+    /// The cluster's node table as this node last saw it (empty on a lone node).
+    pub(crate) view: parking_lot::RwLock<Vec<crate::transport::WireNode>>,
+    /// Resource requests no live node can meet, cluster-wide (from the head).
+    pub(crate) demands: parking_lot::RwLock<Vec<String>>,
+    /// Set while the head does not answer for longer than the node timeout: the cluster
+    /// is lost (Ray without GCS fault tolerance), and work for other nodes fails at once.
+    pub(crate) head_lost: AtomicBool,
+    /// The cluster's jobs (driver programs) as this node last heard from the head.
+    pub(crate) jobs: parking_lot::RwLock<Vec<crate::transport::WireJob>>,
+    /// Actor id → live handle cell, shared with the registry.
+    pub(crate) actor_cells: Arc<crate::actors::ActorCells>,
+    /// Objects whose refs left this node recently in a message that lends nothing
+    /// (`store/handoff.rs`: actor creation arguments, compiled-graph channels), pinned
+    /// for the node timeout so that the receivers' pulls find them (swept by the
+    /// cluster agent).
+    pub(crate) escaped: parking_lot::Mutex<std::collections::VecDeque<(Instant, Escaped)>>,
+}
+
+/// Something pinned while a message carrying it travels.
+pub(crate) type Escaped = Box<dyn std::any::Any + Send + Sync>;
+
+/// Idle actor threads kept per node; more are stopped.
+const MAX_IDLE_ACTOR_THREADS: usize = 64;
+
+impl Node {
+    /// Keeps `r` (an object's ref, an actor's handle cell) alive for the grace period
+    /// after it left in a message.
+    pub(crate) fn pin_escaped(&self, r: Escaped) {
+        self.escaped.lock().push_back((Instant::now(), r));
+    }
+
+    /// The error for `what` (a task's function) when it needs another node and the
+    /// head stopped answering: the cluster is lost (`head_lost`).
+    pub(crate) fn cluster_lost(&self, what: &str) -> Option<Error> {
+        self.head_lost.load(Ordering::SeqCst).then(|| {
+            Error::NotConnected(format!(
+                "`{what}` needs another node, but the cluster's head stopped answering: the cluster is lost"
+            ))
+        })
+    }
+
+    /// The context for code that runs for this node but outside any task (the node's
+    /// own thread decoding values that arrived from other nodes).
+    pub(crate) fn context(self: &Arc<Self>) -> ExecContext {
+        ExecContext {
+            node: self.clone(),
+            task_id: None,
+            actor_id: None,
+            cancelled: None,
+            releases_cpu: false,
+            restarted: false,
+            attempt: 0,
+            gpu_ids: Arc::from([]),
+            capture: None,
+        }
+    }
+
+    /// The next executor arbiter, round robin.
+    pub(crate) fn executor(&self) -> &ArbiterHandle {
+        let i = self.next_executor.fetch_add(1, Ordering::Relaxed) % self.executors.len();
+        &self.executors[i]
+    }
+
+    /// An arbiter (OS thread) for a new actor: an idle one, or a fresh one. With `io`,
+    /// its tokio runtime has an I/O driver (async methods may use sockets); without, only
+    /// a timer: a sync-only actor needs no more, and the driver's epoll and wake-up
+    /// descriptors (4 per thread) would cap a node at ~5,000 actors under a
+    /// 20,000-descriptor limit.
+    pub(crate) fn actor_thread(&self, io: bool) -> Result<ArbiterHandle> {
+        let mut idle = self.idle_actor_threads.lock();
+        if let Some(i) = idle.iter().rposition(|(kind, _)| *kind == io) {
+            return Ok(idle.swap_remove(i).1);
+        }
+        drop(idle);
+        if io {
+            return self.spawn_arbiter().map(|a| a.handle());
+        }
+        self.spawn_arbiter_with(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+        })
+        .map(|a| a.handle())
+    }
+
+    /// Takes back the thread of a stopped actor (called on that thread).
+    pub(crate) fn recycle_actor_thread(&self, arbiter: ArbiterHandle, io: bool) {
+        let mut idle = self.idle_actor_threads.lock();
+        if idle.len() < MAX_IDLE_ACTOR_THREADS && !self.shut_down.load(Ordering::Relaxed) {
+            idle.push((io, arbiter));
+        } else {
+            arbiter.stop();
+        }
+    }
+
+    /// Starts a dedicated arbiter (OS thread) registered with this node's actix System,
+    /// whatever System (if any) the calling thread belongs to.
+    pub(crate) fn spawn_arbiter(&self) -> Result<actix_rt::Arbiter> {
+        // What actix-rt builds by default.
+        self.spawn_arbiter_with(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        })
+    }
+
+    /// `spawn_arbiter` with the tokio runtime `make` builds.
+    fn spawn_arbiter_with(
+        &self,
+        make: impl FnOnce() -> std::io::Result<tokio::runtime::Runtime> + Send + 'static,
+    ) -> Result<actix_rt::Arbiter> {
+        let previous = System::try_current();
+        let ours = previous
+            .as_ref()
+            .is_some_and(|s| s.id() == self.system.id());
+        if !ours {
+            System::set_current(self.system.clone());
+        }
+        let arbiter = actix_rt::Arbiter::try_with_tokio_rt(make);
+        // A thread that had no System keeps ours registered: actix-rt offers no way to
+        // unregister, and it only matters to code that starts arbiters on that thread.
+        if let (false, Some(p)) = (ours, previous) {
+            System::set_current(p);
+        }
+        arbiter.map_err(|e| Error::OutOfResources(format!("cannot start a thread: {e}")))
+    }
+}
+
+/// Wakes a parked thread; the flag lets the waiter spin briefly before parking.
+struct ThreadWaker {
+    thread: Thread,
+    woken: AtomicBool,
+}
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+/// How long a blocked caller spins before parking: a reply is often microseconds away,
+/// and parking plus a wake-up costs ~16 µs here (docs/machine-limits.md).
+const SPIN: Duration = Duration::from_micros(200);
+
+/// Runs a future to completion on the calling thread, releasing the caller's CPU to the
+/// node while it waits if the caller is a synchronous task (so nested tasks never
+/// deadlock, as in Ray).
+pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
+    block_on_deadline(fut, None).unwrap_or_else(|_| unreachable_timeout())
+}
+
+fn unreachable_timeout() -> ! {
+    // `block_on_deadline` only times out when given a deadline, and `block_on` gives none.
+    unreachable!("block_on without a deadline cannot time out")
+}
+
+/// Like [`block_on`], giving up at `deadline` with `Err(())`.
+pub(crate) fn block_on_deadline<F: Future>(
+    fut: F,
+    deadline: Option<Instant>,
+) -> std::result::Result<F::Output, ()> {
+    let mut fut = pin!(fut);
+    let tw = Arc::new(ThreadWaker {
+        thread: std::thread::current(),
+        woken: AtomicBool::new(false),
+    });
+    let waker = Waker::from(tw.clone());
+    let mut cx = Context::from_waker(&waker);
+    if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+        return Ok(v);
+    }
+    // The value is not there yet: let the node use our CPU meanwhile.
+    let _released = context::BlockedGuard::enter();
+    let spin_until = Instant::now() + SPIN;
+    loop {
+        if tw.woken.swap(false, Ordering::Acquire) {
+            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                return Ok(v);
+            }
+            continue;
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return Err(());
+        }
+        if now < spin_until {
+            std::thread::yield_now();
+            continue;
+        }
+        match deadline {
+            Some(d) => std::thread::park_timeout(d.saturating_duration_since(now)),
+            None => std::thread::park(),
+        }
+    }
+}
