@@ -7,6 +7,7 @@
 mod context;
 mod global;
 mod offload;
+mod refs;
 
 use std::future::Future;
 use std::pin::pin;

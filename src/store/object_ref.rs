@@ -1,6 +1,7 @@
 //! `ObjectRef<T>`: a typed, reference-counted handle to an object in a node's store. It is
 //! a future of the value (`r.await`), it can be passed to tasks (resolved to the value
-//! before the task runs), and it serializes to its id for the trip to another process.
+//! before the task runs), and it serializes to its id for the trip to another process
+//! (that encoding, and a blocking read, involve the node: `node/refs.rs`).
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -8,8 +9,6 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Encoded, MemoryStore, StoredValue};
 use crate::ids::{NodeId, ObjectId};
@@ -74,6 +73,11 @@ impl Drop for RefInner {
 pub struct RawRef(Arc<RefInner>);
 
 impl RawRef {
+    /// The owner of the object, weakly: what a pull fills in if the ref still lives.
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<RefInner> {
+        Arc::downgrade(&self.0)
+    }
+
     /// A reference to an object that a task will produce.
     pub(crate) fn pending(store: &Arc<MemoryStore>, id: ObjectId) -> Self {
         Self::pending_with_cancel(store, id, None)
@@ -282,18 +286,6 @@ impl<T> ObjectRef<T> {
     }
 }
 
-impl<T: Send + Sync + 'static> ObjectRef<T> {
-    /// Blocks until the value is available and returns a shared pointer to it: no copy,
-    /// however large the value.
-    ///
-    /// # Errors
-    /// The task's error, [`Error::ObjectLost`], or [`Error::ShutDown`].
-    pub fn get_arc(&self) -> Result<Arc<T>> {
-        let v = crate::node::block_on(self.raw.settled())?;
-        downcast(self.id(), v)
-    }
-}
-
 impl<T> Clone for ObjectRef<T> {
     fn clone(&self) -> Self {
         Self::from_raw(self.raw.clone())
@@ -365,110 +357,4 @@ impl<T: Clone + Send + Sync + 'static> IntoFuture for &ObjectRef<T> {
     fn into_future(self) -> Self::IntoFuture {
         self.clone().into_future()
     }
-}
-
-/// An object reference on the wire: the object and the node to fetch it from.
-#[derive(Serialize, Deserialize)]
-struct WireRef {
-    id: ObjectId,
-    node: NodeId,
-    /// Where the holding node can be reached (its QUIC endpoint and certificate), when
-    /// it is networked: another node fetches the value from there.
-    at: Option<(std::net::SocketAddr, [u8; 32])>,
-}
-
-impl<T> Serialize for ObjectRef<T> {
-    /// Sends the id and where to fetch the value. Encoded for a message that carries a
-    /// loan (`handoff.rs`), the receiver is counted as a borrower before the message
-    /// goes; otherwise the object stays pinned here for the node timeout, so that the
-    /// receiver's pull finds it even if every reference on this node is dropped meanwhile.
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let node = self.raw.store().node_id();
-        let here = crate::node::current_node().ok().filter(|n| n.id == node);
-        let at = here
-            .as_ref()
-            .and_then(|n| n.join_address.get().map(|j| (j.addr, j.fingerprint)));
-        if let (Some(n), Some(_)) = (&here, at)
-            && !super::handoff::escaping(&self.raw)
-        {
-            n.pin_escaped(Box::new(self.raw.clone()));
-        }
-        WireRef {
-            id: self.id(),
-            node,
-            at,
-        }
-        .serialize(s)
-    }
-}
-
-impl<'de, T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static> Deserialize<'de>
-    for ObjectRef<T>
-{
-    /// A ref of this node joins the object's reference count, and so does a ref of an
-    /// object already copied here. A ref of another node's object becomes a local copy
-    /// under the same id whose value is pulled from that node in the background: decoding
-    /// never blocks, and the copy is shared by every ref to it on this node.
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        use serde::de::Error as _;
-        let w = WireRef::deserialize(d)?;
-        let node = crate::node::running_node().ok_or_else(|| {
-            D::Error::custom("an ObjectRef can only be decoded inside a ray runtime")
-        })?;
-        if let Some(inner) = node.store.owner(w.id) {
-            return Ok(ObjectRef::from_raw(RawRef(inner)));
-        }
-        if node.id == w.node {
-            return Err(D::Error::custom(format!(
-                "object {} is lost: no reference to it remains",
-                w.id
-            )));
-        }
-        let lent = super::handoff::lent(w.node, w.id);
-        pull(&node, &w, super::size::decode_as::<T>, lent)
-            .map(ObjectRef::from_raw)
-            .map_err(|e| D::Error::custom(e.to_string()))
-    }
-}
-
-/// Starts copying the value of a ref held by another node into this node's store;
-/// `lent`: the holder counted this node's borrow already (the copy takes it over).
-fn pull(
-    node: &Arc<crate::node::Node>,
-    w: &WireRef,
-    decode: fn(&[u8]) -> Result<StoredValue>,
-    lent: bool,
-) -> Result<RawRef> {
-    let unreachable =
-        |why: &str| Error::NotConnected(format!("object {} lives on node {}, {why}", w.id, w.node));
-    let (addr, fingerprint) =
-        w.at.ok_or_else(|| unreachable("which is not part of a cluster this node can reach"))?;
-    let agent = node
-        .cluster
-        .get()
-        .cloned()
-        .ok_or_else(|| unreachable("but this node is not part of a cluster"))?;
-    let (holder, object_id) = (w.node, w.id);
-    let state = Arc::new(super::BorrowState::new(lent));
-    let (release, on_drop) = (agent.clone(), state.clone());
-    let r = RawRef::borrowed(
-        &node.store,
-        object_id,
-        holder,
-        Box::new(move || {
-            if on_drop.dropped() {
-                release.do_send(super::ReleaseBorrow { holder, object_id });
-            }
-        }),
-    );
-    agent.do_send(super::PullObject {
-        holder,
-        at: (addr, fingerprint),
-        object_id,
-        decode,
-        into: Arc::downgrade(&r.0),
-        state,
-        lent,
-    });
-    Ok(r)
 }
