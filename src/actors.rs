@@ -13,6 +13,7 @@ mod options;
 mod placement_groups;
 mod registry;
 mod remote;
+mod task;
 
 pub(crate) use cluster::{
     ActorStopped, AgentSettings, Ask, ClusterAgent, HeadId, KillRemoteActor, NameRequest, NodeAddr,
@@ -38,3 +39,4 @@ pub(crate) use registry::{
 pub(crate) use remote::HostedActor;
 pub use remote::{Hosted, RemoteClass, build_fingerprint};
 pub(crate) use remote::{RemoteCall, hosted, returns_of};
+pub(crate) use task::{CancelRunning, TaskActor};

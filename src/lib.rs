@@ -34,15 +34,14 @@ pub use api::{
 pub use config::Config;
 pub use error::{Error, Result};
 pub use ids::{ActorId, JobId, NodeId, ObjectId, PlacementGroupId, TaskId};
+pub use node::ObjectRefStream;
 pub use placement_group::{
     Bundle, PlacementGroup, PlacementGroupOptions, PlacementGroupState, PlacementStrategy, bundle,
     get_placement_group, placement_group, placement_group_with, remove_placement_group,
 };
 pub use runtime::{RuntimeContext, init, init_with, is_initialized, runtime_context, shutdown};
 pub use store::{MemorySummary, ObjectRef, ObjectRefFuture};
-pub use tasks::{
-    Arg, IntoArg, ObjectRefStream, SchedulingStrategy, TaskOptions, TaskOptionsBuilder, Value,
-};
+pub use tasks::{Arg, IntoArg, SchedulingStrategy, TaskOptions, TaskOptionsBuilder, Value};
 
 #[cfg(feature = "macros")]
 pub use ray_macros::{main, remote};
@@ -71,10 +70,10 @@ pub mod __private {
     pub use crate::actors::{ActorCell, Method};
     /// The cluster's state lists, for the `ray` command (see `dashboard::state`).
     pub use crate::dashboard::state as cluster_state;
+    pub use crate::node::StreamSender;
     /// Blocks until SIGTERM or SIGINT: what `ray start --block` serves until.
     pub use crate::runtime::wait_for_termination;
     pub use crate::store::StoredValue;
-    pub use crate::tasks::StreamSender;
     use crate::tasks::TaskBody;
     pub use crate::tasks::{RawRefHandle, TaskOutput};
     use crate::{
@@ -110,7 +109,7 @@ pub mod __private {
         body: impl FnMut(bool) -> TaskOutput + Send + 'static,
         remote: Option<RemoteForm>,
     ) -> Vec<RawRefHandle> {
-        handles(crate::tasks::submit(
+        handles(crate::node::submit(
             name,
             opts,
             deps,
@@ -129,7 +128,7 @@ pub mod __private {
         body: impl FnMut(bool) -> LocalBoxFuture<'static, TaskOutput> + Send + 'static,
         remote: Option<RemoteForm>,
     ) -> Vec<RawRefHandle> {
-        handles(crate::tasks::submit(
+        handles(crate::node::submit(
             name,
             opts,
             deps,

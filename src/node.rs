@@ -8,6 +8,8 @@ mod context;
 mod global;
 mod offload;
 mod refs;
+mod stream;
+mod submit;
 
 use std::future::Future;
 use std::pin::pin;
@@ -25,6 +27,8 @@ pub(crate) use context::{
 };
 pub(crate) use global::{Global, Starter, current_node, running_node, with_global};
 pub(crate) use offload::{HEAVY_BYTES, off_node_thread};
+pub use stream::{ObjectRefStream, StreamSender};
+pub(crate) use submit::submit;
 
 use crate::actors::{ActorRegistry, NodeManager};
 use crate::ids::{JobId, NodeId};

@@ -6,18 +6,14 @@
 //! [`crate::Error::ShutDown`] — so no reader can wait forever.
 
 mod args;
-mod executor;
 mod messages;
 mod options;
 mod placement;
 mod registry;
 mod spec;
-mod stream;
-mod submit;
 
 pub use args::RawRefHandle;
 pub use args::{Arg, ArgReader, ArgsWriter, IntoArg, Value};
-pub(crate) use executor::{CancelRunning, TaskActor};
 pub(crate) use messages::{Batch, LeaseDone, SubmitTask, TaskEvent, TaskFinished};
 pub use options::{SchedulingStrategy, TaskOptions, TaskOptionsBuilder};
 pub(crate) use placement::{Placement, place, to_resources};
@@ -29,6 +25,3 @@ pub use spec::{Held, RemoteForm};
 /// Decodes a task's or call's encoded returns (what another node answered) into values.
 pub(crate) type DecodeReturns = fn(&[u8]) -> crate::Result<Vec<crate::store::StoredValue>>;
 pub(crate) use spec::{TaskBody, TaskSpec};
-pub use stream::ObjectRefStream;
-pub use stream::StreamSender;
-pub(crate) use submit::submit;

@@ -22,12 +22,11 @@ mod stats;
 pub(crate) use bundles::{ReserveBundles, ReturnBundles};
 pub(crate) use stats::{NodeStats, QueryNode};
 
+use super::{CancelRunning, TaskActor};
 use crate::node::Node;
 use crate::resources::Resources;
 use crate::store::RawRef;
-use crate::tasks::{
-    Batch, CancelRunning, LeaseDone, SubmitTask, TaskActor, TaskEvent, TaskFinished, TaskSpec,
-};
+use crate::tasks::{Batch, LeaseDone, SubmitTask, TaskEvent, TaskFinished, TaskSpec};
 use crate::{Error, Result};
 pub(crate) use gpus::GpuGrant;
 

@@ -9,9 +9,9 @@ use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 
+use super::{block_on, current_node};
 use crate::Result;
 use crate::ids::ObjectId;
-use crate::node::{block_on, current_node};
 use crate::store::{ObjectRef, RawRef, stored};
 
 /// The producing side, moved into the generator task's body.

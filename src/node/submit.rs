@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::SubmitTask;
-use super::args::RawRefHandle;
-use super::{RemoteForm, SchedulingStrategy, TaskBody, TaskOptions, TaskSpec};
+use super::{captured_group, current_node};
 use crate::Error;
 use crate::ids::{ObjectId, TaskId};
-use crate::node::current_node;
 use crate::store::RawRef;
+use crate::tasks::{
+    RawRefHandle, RemoteForm, SchedulingStrategy, SubmitTask, TaskBody, TaskOptions, TaskSpec,
+};
 
 /// Submits a task on the caller's node and returns its `num_returns` return references.
 /// Never fails: a problem (no runtime, bad options) settles the returns with the error.
@@ -33,7 +33,7 @@ pub(crate) fn submit(
     };
     // A task submitted from work in a placement group that captures its children runs
     // in that group too (any bundle), unless it says where to run.
-    let captured = crate::node::captured_group();
+    let captured = captured_group();
     let strategy = match (&opts.strategy, captured) {
         (SchedulingStrategy::Default, Some(group)) => SchedulingStrategy::PlacementGroup {
             group,

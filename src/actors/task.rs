@@ -12,11 +12,10 @@ use std::time::Instant;
 use actix::prelude::*;
 use futures::FutureExt;
 
-use super::{Batch, LeaseDone, TaskEvent, TaskFinished};
-use super::{TaskBody, TaskOutput, TaskSpec};
 use crate::Error;
 use crate::error::panic_message;
 use crate::node::{ExecContext, Node, WithContext, with_context};
+use crate::tasks::{Batch, LeaseDone, TaskBody, TaskEvent, TaskFinished, TaskOutput, TaskSpec};
 
 pub(crate) struct TaskActor {
     spec: Option<TaskSpec>,
