@@ -9,7 +9,9 @@ mod cluster;
 mod handle;
 mod host;
 mod node_manager;
+mod node_table;
 mod options;
+mod parts;
 mod placement_groups;
 mod registry;
 mod remote;
@@ -17,7 +19,8 @@ mod task;
 
 pub(crate) use cluster::{
     ActorStopped, AgentSettings, Ask, ClusterAgent, HeadId, KillRemoteActor, NameRequest, NodeAddr,
-    OpenDagChannel, Retry, Role, RunRemote, StopAgent, random_token, start as start_cluster_agent,
+    OpenDagChannel, OpenedChannel, Retry, Role, RunRemote, StopAgent, Upcalls, random_token,
+    start as start_cluster_agent,
 };
 pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};
@@ -26,12 +29,16 @@ pub use host::Method;
 pub(crate) use host::{ActorCall, ActorHost, LendInstance, ReturnInstance, Terminate};
 pub(crate) use node_manager::{
     AcquireResources, CancelTask, GpuGrant, NodeManager, NodeStats, QueryNode, ReleaseResources,
-    ReserveBundles, ReturnBundles, TaskBlocked, TaskUnblocked, ViewChanged,
+    ReserveBundles, ReturnBundles, ViewChanged,
 };
+pub use node_table::NodeInfo;
+pub(crate) use node_table::{nodes_of, sums};
 pub use options::{ActorOptions, ActorOptionsBuilder};
+pub(crate) use parts::{NodeActors, Parts};
 pub(crate) use placement_groups::{
-    CreateGroup, FindGroup, ListGroups, PlacementGroups, RemoveGroup,
+    CreateGroup, FindGroup, Group, ListGroups, PlacementGroups, RemoveGroup,
 };
+pub use placement_groups::{PlacementGroupState, PlacementStrategy};
 pub(crate) use registry::{
     ActorCells, ActorLifecycle, ActorRegistry, ActorState, ListActors, LookupActor, RegisterActor,
     UnregisterActor,

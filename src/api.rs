@@ -9,11 +9,10 @@ use std::time::{Duration, Instant};
 
 mod cluster;
 
-pub use cluster::{
-    JobInfo, NodeInfo, available_resources, cluster_resources, jobs, nodes, pending_demands,
-};
-pub(crate) use cluster::{nodes_of, sums};
+pub use crate::actors::NodeInfo;
+pub use cluster::{JobInfo, available_resources, cluster_resources, jobs, nodes, pending_demands};
 
+use crate::actors::NodeActors;
 use crate::actors::{ActorHandle, CancelTask, QueryNode, RemoteActor};
 use crate::ids::ObjectId;
 use crate::node::{block_on, block_on_deadline, current_node};
@@ -330,7 +329,7 @@ pub fn cancel<T>(r: &ObjectRef<T>, force: bool) -> Result<()> {
         return Ok(());
     }
     let node = current_node()?;
-    node.manager.do_send(CancelTask {
+    node.actors().manager.do_send(CancelTask {
         task_id: id.task_id(),
     });
     Ok(())
@@ -384,7 +383,7 @@ pub fn get_actor<A: RemoteActor>(name: &str) -> Result<ActorHandle<A>> {
 
 pub(crate) fn query() -> Result<crate::actors::NodeStats> {
     let node = current_node()?;
-    block_on(node.manager.send(QueryNode)).map_err(|_| Error::ShutDown)
+    block_on(node.actors().manager.send(QueryNode)).map_err(|_| Error::ShutDown)
 }
 
 /// Task counts of the caller's node, as `ray summary tasks` reports them.

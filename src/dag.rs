@@ -94,6 +94,7 @@
 //! [`crate::gpu::GpuBuffer`] does not cross nodes.
 
 mod actor_loop;
+mod channels;
 mod compile;
 mod compiled;
 mod executor;
@@ -109,6 +110,7 @@ use std::time::Duration;
 
 pub use crate::error::DagError;
 pub use actor_loop::DagArgs;
+pub(crate) use channels::take_channel;
 pub use compiled::{CompiledDag, CompiledRef, CompiledRefFuture};
 #[doc(hidden)]
 pub use executor::PartActor;

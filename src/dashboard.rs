@@ -16,7 +16,7 @@ mod metrics;
 mod objects;
 mod state;
 
-pub(crate) use state::local_state;
+pub(crate) use state::answer_state;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Weak};
@@ -33,17 +33,9 @@ const PORTS_TRIED: u16 = 100;
 
 const INDEX: &str = include_str!("dashboard/index.html");
 
-/// A node's dashboard: where it serves, its token (which the mutating endpoints always
-/// need, and every request when bound beyond loopback), and the handle that stops it.
-pub(crate) struct Served {
-    pub(crate) addr: SocketAddr,
-    pub(crate) token: String,
-    pub(crate) handle: actix_web::dev::ServerHandle,
-}
-
 /// Binds the dashboard for `node` on `host` and starts serving it on the node's actix
 /// system.
-pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<Served> {
+pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<crate::node::Served> {
     let loopback = host == "localhost"
         || host
             .parse::<std::net::IpAddr>()
@@ -124,7 +116,7 @@ pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<Ser
     let handle = server.handle();
     actix_rt::spawn(server);
     tracing::info!(node_id = %node.id, url = %format!("http://{addr}"), token_required = !loopback, "dashboard serving");
-    Ok(Served {
+    Ok(crate::node::Served {
         addr,
         token,
         handle,

@@ -231,6 +231,11 @@ pub mod __private {
 
     pub use crate::actors::{Hosted, RemoteClass};
 
+    /// The handle as a compiled graph's part takes it (`RemoteActor::part_actor`).
+    pub fn part_actor<A: RemoteActor>(h: ActorHandle<A>) -> Box<dyn std::any::Any + Send> {
+        Box::new(crate::dag::PartActor(Arc::new(h)))
+    }
+
     /// The handle as an actor hosted for other nodes.
     pub fn hosted<A: RemoteActor>(h: ActorHandle<A>) -> Hosted {
         crate::actors::hosted(h)

@@ -19,7 +19,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use actix::Addr;
+use actix::Recipient;
 use actix_rt::{ArbiterHandle, System};
 
 pub(crate) use context::{
@@ -30,10 +30,10 @@ pub(crate) use offload::{HEAVY_BYTES, off_node_thread};
 pub use stream::{ObjectRefStream, StreamSender};
 pub(crate) use submit::submit;
 
-use crate::actors::{ActorRegistry, NodeManager};
 use crate::ids::{JobId, NodeId};
 use crate::resources::Resources;
-use crate::store::MemoryStore;
+use crate::store::{MemoryStore, PullObject, ReleaseBorrow};
+use crate::tasks::{SubmitTask, TaskBlocked, TaskUnblocked};
 use crate::{Error, Result};
 
 /// One node: what every component of it shares. Held as `Arc<Node>` by the global handle
@@ -44,29 +44,25 @@ pub(crate) struct Node {
     pub(crate) namespace: String,
     pub(crate) store: Arc<MemoryStore>,
     pub(crate) total: Resources,
-    pub(crate) manager: Addr<NodeManager>,
-    pub(crate) registry: Addr<ActorRegistry>,
-    /// The placement groups this node created.
-    pub(crate) placement_groups: Addr<crate::actors::PlacementGroups>,
+    /// What this layer sends the node's scheduler.
+    pub(crate) scheduler: Scheduler,
     pub(crate) system: System,
     /// Arbiters that run async task bodies; sync bodies get worker arbiters of their own.
     pub(crate) executors: Vec<ArbiterHandle>,
     pub(crate) next_executor: AtomicUsize,
-    /// Round-robin position of this node's actor placement over the cluster's nodes
-    /// (each node keeps its own, as its `NodeManager` does for tasks).
-    pub(crate) actor_turn: AtomicUsize,
     pub(crate) shut_down: AtomicBool,
     pub(crate) started: Instant,
     /// Threads of stopped actors, kept for the next actors (starting a thread and its
     /// event loop is most of an actor's creation cost).
     /// Each with whether its runtime has an I/O driver (see `actor_thread`).
     pub(crate) idle_actor_threads: parking_lot::Mutex<Vec<(bool, ArbiterHandle)>>,
-    /// Membership in a cluster, if this node is networked.
-    pub(crate) cluster: std::sync::OnceLock<Addr<crate::actors::ClusterAgent>>,
+    /// How a ref decoded here reaches the node holding its object (set on networked
+    /// nodes).
+    pub(crate) peers: std::sync::OnceLock<Peers>,
     /// The address other nodes join this cluster with (set on networked nodes).
     pub(crate) join_address: std::sync::OnceLock<crate::transport::JoinAddress>,
     /// Where this node serves the dashboard, and the handle that stops it.
-    pub(crate) dashboard: std::sync::OnceLock<crate::dashboard::Served>,
+    pub(crate) dashboard: std::sync::OnceLock<Served>,
     /// The file its log goes to (`Config::log_file`), and that file as opened when the
     /// node started: what `/api/logs` reads, so that replacing the path later (with a
     /// symlink to another file, say) shows nothing else.
@@ -81,13 +77,40 @@ pub(crate) struct Node {
     pub(crate) head_lost: AtomicBool,
     /// The cluster's jobs (driver programs) as this node last heard from the head.
     pub(crate) jobs: parking_lot::RwLock<Vec<crate::transport::WireJob>>,
-    /// Actor id → live handle cell, shared with the registry.
-    pub(crate) actor_cells: Arc<crate::actors::ActorCells>,
     /// Objects whose refs left this node recently in a message that lends nothing
     /// (`store/handoff.rs`: actor creation arguments, compiled-graph channels), pinned
     /// for the node timeout so that the receivers' pulls find them (swept by the
     /// cluster agent).
     pub(crate) escaped: parking_lot::Mutex<std::collections::VecDeque<(Instant, Escaped)>>,
+    /// The part the layer above keeps per node (the actors' addresses: `actors::Parts`),
+    /// opaque here.
+    pub(crate) above: Box<dyn std::any::Any + Send + Sync>,
+}
+
+/// The node manager as this layer reaches it: with the messages `tasks` owns.
+pub(crate) struct Scheduler {
+    /// A task to run here or route elsewhere.
+    pub(crate) submit: Recipient<SubmitTask>,
+    /// A synchronous task blocked in `get`: its CPU is lent back meanwhile.
+    pub(crate) blocked: Recipient<TaskBlocked>,
+    /// The blocked task resumes.
+    pub(crate) unblocked: Recipient<TaskUnblocked>,
+}
+
+/// The cluster agent as a ref decoded here reaches it: with the messages `store` owns.
+pub(crate) struct Peers {
+    /// Copies an object held by another node.
+    pub(crate) pull: Recipient<PullObject>,
+    /// Tells a holder that this node's copy of its object is gone.
+    pub(crate) release: Recipient<ReleaseBorrow>,
+}
+
+/// A node's dashboard: where it serves, its token (which the mutating endpoints always
+/// need, and every request when bound beyond loopback), and the handle that stops it.
+pub(crate) struct Served {
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) token: String,
+    pub(crate) handle: actix_web::dev::ServerHandle,
 }
 
 /// Something pinned while a message carrying it travels.

@@ -6,42 +6,19 @@
 //! returns what it got when any node refuses, trying again while the group waits. A node
 //! holding bundles keeps them until the group is removed or its creator's node dies.
 
-mod place;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use crate::actors::Group;
+pub use crate::actors::{PlacementGroupState, PlacementStrategy};
 
-pub(crate) use place::place_bundles;
-
-use crate::ids::{NodeId, PlacementGroupId};
+use crate::actors::NodeActors;
+use crate::ids::PlacementGroupId;
 use crate::node::current_node;
 use crate::resources::{Resources, to_units};
 use crate::store::RawRef;
 use crate::{Error, ObjectRef, Result};
-
-/// How a group's bundles spread over nodes.
-///
-/// # Examples
-/// ```
-/// let pg = ray::placement_group(vec![ray::bundle([("CPU", 1.0)])], ray::PlacementStrategy::StrictPack).unwrap();
-/// assert!(pg.wait(std::time::Duration::from_secs(5)).unwrap());
-/// # ray::shutdown();
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PlacementStrategy {
-    /// As few nodes as possible (best effort).
-    #[default]
-    Pack,
-    /// As many nodes as possible (best effort).
-    Spread,
-    /// All bundles on one node, or the group waits.
-    StrictPack,
-    /// Every bundle on a different node, or the group waits.
-    StrictSpread,
-}
 
 /// One bundle: resource name to amount, e.g. `{"CPU": 1.0, "GPU": 0.5}`.
 pub type Bundle = BTreeMap<String, f64>;
@@ -55,54 +32,6 @@ pub type Bundle = BTreeMap<String, f64>;
 /// ```
 pub fn bundle<const N: usize>(items: [(&str, f64); N]) -> Bundle {
     items.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
-/// Where a group is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlacementGroupState {
-    /// Waiting for nodes that can hold it.
-    Pending,
-    /// Reserved: the node holding each bundle, by bundle index.
-    Created(Vec<NodeId>),
-    /// Removed: its bundles were returned.
-    Removed,
-}
-
-/// What the creating node keeps of one group (shared with its handles).
-pub(crate) struct Group {
-    pub(crate) id: PlacementGroupId,
-    pub(crate) bundles: Vec<Resources>,
-    pub(crate) strategy: PlacementStrategy,
-    pub(crate) name: Option<String>,
-    state: Mutex<PlacementGroupState>,
-    changed: Condvar,
-    /// Refs from `ready()`, settled when the group is created or removed.
-    ready: Mutex<Vec<RawRef>>,
-}
-
-impl Group {
-    pub(crate) fn state(&self) -> PlacementGroupState {
-        self.state.lock().clone()
-    }
-
-    /// Moves the group to `state`, waking waiters and settling `ready()` refs.
-    pub(crate) fn set(&self, state: PlacementGroupState) {
-        let outcome = match &state {
-            PlacementGroupState::Created(_) => Some(Ok(crate::store::stored(()))),
-            PlacementGroupState::Removed => Some(Err(Error::InvalidArgument(format!(
-                "placement group {} was removed",
-                self.id
-            )))),
-            PlacementGroupState::Pending => None,
-        };
-        *self.state.lock() = state;
-        self.changed.notify_all();
-        if let Some(outcome) = outcome {
-            for r in self.ready.lock().drain(..) {
-                r.complete(outcome.clone());
-            }
-        }
-    }
 }
 
 /// A placement group: bundles of resources reserved together. Cheap to clone.
@@ -285,17 +214,10 @@ pub fn placement_group_with(options: PlacementGroupOptions) -> Result<PlacementG
         bundles.push(r);
     }
     let node = current_node()?;
-    let group = Arc::new(Group {
-        id: PlacementGroupId::new(),
-        bundles,
-        strategy: options.strategy,
-        name: options.name,
-        state: Mutex::new(PlacementGroupState::Pending),
-        changed: Condvar::new(),
-        ready: Mutex::new(Vec::new()),
-    });
+    let group = Arc::new(Group::new(bundles, options.strategy, options.name));
     crate::node::block_on(
-        node.placement_groups
+        node.actors()
+            .placement_groups
             .send(crate::actors::CreateGroup(group.clone())),
     )
     .map_err(|_| Error::ShutDown)??;
@@ -315,7 +237,8 @@ pub fn placement_group_with(options: PlacementGroupOptions) -> Result<PlacementG
 pub fn remove_placement_group(pg: &PlacementGroup) {
     if let Ok(node) = current_node() {
         let _ = crate::node::block_on(
-            node.placement_groups
+            node.actors()
+                .placement_groups
                 .send(crate::actors::RemoveGroup(pg.0.id)),
         );
     }
@@ -337,7 +260,8 @@ pub fn remove_placement_group(pg: &PlacementGroup) {
 pub fn get_placement_group(name: &str) -> Result<PlacementGroup> {
     let node = current_node()?;
     crate::node::block_on(
-        node.placement_groups
+        node.actors()
+            .placement_groups
             .send(crate::actors::FindGroup(name.to_string())),
     )
     .map_err(|_| Error::ShutDown)?

@@ -14,7 +14,9 @@ mod spec;
 
 pub use args::RawRefHandle;
 pub use args::{Arg, ArgReader, ArgsWriter, IntoArg, Value};
-pub(crate) use messages::{Batch, LeaseDone, SubmitTask, TaskEvent, TaskFinished};
+pub(crate) use messages::{
+    Batch, LeaseDone, SubmitTask, TaskBlocked, TaskEvent, TaskFinished, TaskUnblocked,
+};
 pub use options::{SchedulingStrategy, TaskOptions, TaskOptionsBuilder};
 pub(crate) use placement::{Placement, place, to_resources};
 pub use registry::{RemoteBody, RemoteFunction};

@@ -112,6 +112,11 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
                     _ => Err(::ray::__private::no_method(#class_str, __method)),
                 }
             }
+            fn part_actor(
+                __h: ::ray::ActorHandle<Self>,
+            ) -> ::std::boxed::Box<dyn ::std::any::Any + ::std::marker::Send> {
+                ::ray::__private::part_actor(__h)
+            }
             #[allow(unreachable_code, clippy::let_unit_value, clippy::unit_arg)]
             fn dag_call(
                 __this: &mut Self,

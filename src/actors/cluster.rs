@@ -9,7 +9,7 @@
 
 mod actors;
 mod bundles;
-mod dag;
+mod channels;
 mod follow;
 mod holds;
 mod inbound;
@@ -33,6 +33,7 @@ use futures::channel::oneshot;
 use futures::future::BoxFuture;
 
 use super::QueryNode;
+use crate::actors::NodeActors;
 use crate::ids::NodeId;
 use crate::node::Node;
 use crate::resources::Resources;
@@ -43,7 +44,7 @@ pub(crate) use actors::{
     ActorStopped, CallRemoteActor, CreateRemoteActor, KillRemoteActor, NameRequest,
 };
 pub(crate) use bundles::Ask;
-pub(crate) use dag::OpenDagChannel;
+pub(crate) use channels::{OpenDagChannel, OpenedChannel};
 pub(crate) use link::NodeAddr;
 use link::{Connecting, Link};
 pub(crate) use tasks::{Retry, RunRemote};
@@ -139,6 +140,8 @@ pub(crate) struct ClusterAgent {
     job: Option<crate::ids::JobId>,
     /// The lineage of results other nodes hold for this one, against its cap.
     lineage: Arc<lineage::LineageBudget>,
+    /// What it hands to the layers above (`Upcalls`).
+    upcalls: Upcalls,
 }
 
 /// Forwards transport requests to the agent.
@@ -146,7 +149,7 @@ struct AgentService(Addr<ClusterAgent>);
 
 impl Service for AgentService {
     fn channel(&self, from: NodeId, open: WireMessage, channel: crate::transport::Channel) {
-        self.0.do_send(dag::OpenedChannel {
+        self.0.do_send(channels::OpenedChannel {
             from,
             open,
             channel,
@@ -203,6 +206,20 @@ pub(crate) struct AgentSettings {
     pub(crate) max_lineage_bytes: usize,
     /// Testing only: a wait before each pull (`Config::testing_pull_delay`).
     pub(crate) testing_pull_delay: Option<Duration>,
+    /// What the agent hands to the layers above it.
+    pub(crate) upcalls: Upcalls,
+}
+
+/// What the agent hands to the layers above it, set by the composition root: this layer
+/// serves other nodes' requests but knows neither the dashboard nor compiled graphs.
+#[derive(Clone, Copy)]
+pub(crate) struct Upcalls {
+    /// This node's part of a state query (`GetState`: `ray list`, the dashboard): what
+    /// `what` lists with `query`, as JSON.
+    pub(crate) local_state:
+        fn(Arc<Node>, String, String) -> futures::future::LocalBoxFuture<'static, String>,
+    /// Takes a channel another node opened (a compiled graph's part or edge).
+    pub(crate) channel: fn(Arc<Node>, OpenedChannel),
 }
 
 /// Starts the agent for `node`: binds its QUIC endpoint and, unless it is the head,
@@ -213,24 +230,15 @@ pub(crate) async fn start(
     job: Option<crate::ids::JobId>,
     settings: AgentSettings,
 ) -> Result<(Addr<ClusterAgent>, JoinAddress)> {
-    let AgentSettings {
-        port,
-        node_ip,
-        heartbeat,
-        timeout,
-        max_dead_nodes,
-        max_lineage_bytes,
-        testing_pull_delay,
-    } = settings;
     let token = match &role {
         Role::Head => random_token()?,
         Role::Worker(j) | Role::Driver(j) => j.token.clone(),
     };
     let identity = crate::transport::Identity::generate()?;
-    let ip = node_address(node_ip, &role)?;
+    let ip = node_address(settings.node_ip, &role)?;
     // Every interface and both families (peers may be IPv4 or IPv6 whatever this node
     // advertises): other hosts reach it at `ip`, this host's programs at loopback.
-    let bind = std::net::SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), port);
+    let bind = std::net::SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), settings.port);
     let node_id = node.id;
     // The service needs the agent's address and the agent needs the endpoint: start the
     // agent first with a context, then bind.
@@ -268,20 +276,21 @@ pub(crate) async fn start(
         table: BTreeMap::new(),
         peers: Arc::default(),
         token,
-        heartbeat,
-        timeout,
-        max_dead_nodes,
+        heartbeat: settings.heartbeat,
+        timeout: settings.timeout,
+        max_dead_nodes: settings.max_dead_nodes,
         build: super::remote::build_with_functions(),
         head_silent_since: None,
         driver_demands: HashMap::new(),
-        lending: objects::Lending::new(testing_pull_delay),
+        lending: objects::Lending::new(settings.testing_pull_delay),
         hosted: Default::default(),
         calling: Default::default(),
         owned: HashMap::new(),
         names: None,
         jobs: Default::default(),
         job,
-        lineage: lineage::LineageBudget::new(max_lineage_bytes),
+        lineage: lineage::LineageBudget::new(settings.max_lineage_bytes),
+        upcalls: settings.upcalls,
     };
     let head_join = match &agent.role {
         Role::Head => {
@@ -351,7 +360,7 @@ fn load_of(stats: &super::NodeStats, store_bytes: usize) -> NodeLoad {
 /// The node's current load, for its heartbeat.
 async fn current_load(node: Weak<Node>) -> Option<NodeLoad> {
     let node = node.upgrade()?;
-    let stats = node.manager.send(QueryNode).await.ok()?;
+    let stats = node.actors().manager.send(QueryNode).await.ok()?;
     Some(load_of(&stats, node.store.summary().bytes_used))
 }
 
@@ -463,7 +472,8 @@ impl ClusterAgent {
         }
         if let Some(node) = self.node.upgrade() {
             // Placement-group bundles it made here go with it.
-            node.manager
+            node.actors()
+                .manager
                 .do_send(crate::actors::ReturnBundles::Creator(dead));
         }
     }

@@ -16,6 +16,7 @@ use super::host::{Ctor, HostConfig};
 use super::registry::{AnyCell, LiveCell};
 use super::remote::{self, Creator, EncodeArgs, RemoteCall, RemoteSite};
 use super::{ActorCall, ActorHost, ActorOptions, LookupActor, Method, RegisterActor, Terminate};
+use crate::actors::NodeActors;
 use crate::ids::{ActorId, NodeId, ObjectId, TaskId};
 use crate::node::{Node, block_on, current_node};
 use crate::store::{CancelHook, RawRef, StoredValue, stored};
@@ -57,6 +58,10 @@ pub trait RemoteActor: Send + Sync + Sized + 'static {
     #[doc(hidden)]
     fn dispatch(handle: &ActorHandle<Self>, method: &str, args: &[u8])
     -> Result<Vec<RawRefHandle>>;
+    /// The handle as a compiled graph's part takes it (a `dag::PartActor`, opaque at this
+    /// layer, which sits below compiled graphs).
+    #[doc(hidden)]
+    fn part_actor(handle: ActorHandle<Self>) -> Box<dyn std::any::Any + Send>;
     /// Runs `method` (`Class.method`) on the instance with encoded arguments and encodes
     /// its result (a compiled graph's call from another node).
     #[doc(hidden)]
@@ -364,7 +369,7 @@ impl<A: RemoteActor> Serialize for ActorHandle<A> {
             ),
             None => (here.id, here_at, Some(me), false, 0),
         };
-        if here.cluster.get().is_some() {
+        if here.actors().cluster.get().is_some() {
             // Kept for the grace period, so that the actor outlives its trip to a node
             // whose handle then keeps it alive.
             here.pin_escaped(Box::new(self.cell.clone()));
@@ -408,11 +413,11 @@ fn handle_at<A: RemoteActor>(node: &Arc<Node>, w: &WireHandle) -> Result<ActorHa
         name: id.to_string(),
         detail,
     };
-    let cell = match node.actor_cells.get(id) {
+    let cell = match node.actors().actor_cells.get(id) {
         Some(cell) => cell,
         None if host == node.id => return Err(not_found(" (it is no longer alive)".into())),
         None => {
-            let agent = node.cluster.get().cloned().ok_or_else(|| {
+            let agent = node.actors().cluster.get().cloned().ok_or_else(|| {
                 Error::NotConnected(format!(
                     "actor {id} lives on node {host}, but this node is not part of a cluster"
                 ))
@@ -422,7 +427,7 @@ fn handle_at<A: RemoteActor>(node: &Arc<Node>, w: &WireHandle) -> Result<ActorHa
             site.restarts = w.restarts;
             site.task_retries = w.task_retries;
             let ours: Arc<ActorCell<A>> = Arc::new(ActorCell::at(id, site, false, submitted));
-            let cell = node.actor_cells.get_or_insert(id, ours.clone());
+            let cell = node.actors().actor_cells.get_or_insert(id, ours.clone());
             if let Some(site) = ours.remote.as_ref().filter(|_| ours.is_stored_as(&cell)) {
                 // This node's first handle to it: the actor lives at least as long.
                 site.hold(id, true);
@@ -442,7 +447,7 @@ fn handle_at<A: RemoteActor>(node: &Arc<Node>, w: &WireHandle) -> Result<ActorHa
 pub(crate) fn get_actor<A: RemoteActor>(name: &str) -> Result<ActorHandle<A>> {
     let node = current_node()?;
     let query = LookupActor(name.to_string());
-    if let Some(cell) = block_on(node.registry.send(query)).map_err(|_| Error::ShutDown)? {
+    if let Some(cell) = block_on(node.actors().registry.send(query)).map_err(|_| Error::ShutDown)? {
         let cell = cell
             .as_any()
             .downcast::<ActorCell<A>>()
@@ -514,7 +519,7 @@ pub(crate) fn create<A: RemoteActor>(
             Ok(site) => {
                 let cell: Arc<ActorCell<A>> =
                     Arc::new(ActorCell::at(id, site, opts.detached, submitted));
-                node.actor_cells.get_or_insert(id, cell.clone());
+                node.actors().actor_cells.get_or_insert(id, cell.clone());
                 ActorHandle::from_cell(cell)
             }
             Err(e) => dead(e),
@@ -536,7 +541,7 @@ pub(crate) fn create<A: RemoteActor>(
         max_task_retries: opts.max_task_retries,
         resources,
         // Its name is dropped from the cluster's directory when it stops.
-        named: scoped_name.is_some() && node.cluster.get().is_some(),
+        named: scoped_name.is_some() && node.actors().cluster.get().is_some(),
         io_thread: A::HAS_ASYNC,
     };
     let host_node: Arc<Node> = node.clone();
@@ -547,7 +552,7 @@ pub(crate) fn create<A: RemoteActor>(
     });
     let cell = Arc::new(ActorCell::new(id, Ok(addr), None, opts.detached, submitted));
     let any = cell.clone() as AnyCell;
-    node.actor_cells.get_or_insert(id, any.clone());
+    node.actors().actor_cells.get_or_insert(id, any.clone());
     let register = RegisterActor {
         id,
         name: opts.name.clone(),
@@ -558,11 +563,12 @@ pub(crate) fn create<A: RemoteActor>(
     if opts.name.is_none() || opts.placed.is_some() {
         // An actor placed here by another node had its name checked by the head already
         // (and this may be the node's own thread, which must not block).
-        node.registry.do_send(register);
+        node.actors().registry.do_send(register);
         return handle;
     }
     // Named: the caller must learn now whether the name is free, here and cluster-wide.
-    let mut registered = block_on(node.registry.send(register)).unwrap_or(Err(Error::ShutDown));
+    let mut registered =
+        block_on(node.actors().registry.send(register)).unwrap_or(Err(Error::ShutDown));
     if let (Ok(()), Some(name)) = (&registered, scoped_name) {
         let at = node.join_address.get().map(|j| (j.addr, j.fingerprint));
         let entry = WireActor {

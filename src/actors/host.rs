@@ -14,6 +14,7 @@ use futures::FutureExt;
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 
+use super::NodeActors;
 use super::{AcquireResources, ActorLifecycle, ActorState, ReleaseResources, UnregisterActor};
 use crate::error::panic_message;
 use crate::ids::{ActorId, TaskId};
@@ -171,7 +172,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
 
     /// Tells the node's registry (the state API) where the actor is in its life.
     fn report(&self, state: ActorState, death_cause: Option<String>) {
-        self.node.registry.do_send(ActorLifecycle {
+        self.node.actors().registry.do_send(ActorLifecycle {
             id: self.id,
             class: self.class,
             state,
@@ -486,7 +487,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
 
     fn release(&mut self) {
         if std::mem::take(&mut self.holding) {
-            self.node.manager.do_send(ReleaseResources(
+            self.node.actors().manager.do_send(ReleaseResources(
                 self.resources.clone(),
                 std::mem::take(&mut self.gpus),
             ));
@@ -512,7 +513,7 @@ impl<A: Send + Sync + 'static> Actor for ActorHost<A> {
                 return Ok(None);
             }
             let (reply, rx) = oneshot::channel();
-            node.manager.do_send(AcquireResources {
+            node.actors().manager.do_send(AcquireResources {
                 resources,
                 what,
                 reply,
@@ -546,8 +547,9 @@ impl<A: Send + Sync + 'static> Actor for ActorHost<A> {
         }
         self.fail_all("the actor was stopped", ctx);
         self.release();
-        self.node.registry.do_send(UnregisterActor { id: self.id });
-        if let Some(agent) = self.node.cluster.get() {
+        let actors = self.node.actors();
+        actors.registry.do_send(UnregisterActor { id: self.id });
+        if let Some(agent) = actors.cluster.get() {
             agent.do_send(super::ActorStopped(self.id));
             if self.named {
                 agent.do_send(super::NameRequest::Drop(self.id));

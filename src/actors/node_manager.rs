@@ -26,26 +26,14 @@ use super::{CancelRunning, TaskActor};
 use crate::node::Node;
 use crate::resources::Resources;
 use crate::store::RawRef;
-use crate::tasks::{Batch, LeaseDone, SubmitTask, TaskEvent, TaskFinished, TaskSpec};
+use crate::tasks::{
+    Batch, LeaseDone, SubmitTask, TaskBlocked, TaskEvent, TaskFinished, TaskSpec, TaskUnblocked,
+};
 use crate::{Error, Result};
 pub(crate) use gpus::GpuGrant;
 
 /// How many finished tasks the timeline keeps (older ones are dropped).
 const HISTORY: usize = 10_000;
-
-/// A sync task blocked in `get`: lend its CPU to others.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct TaskBlocked {
-    pub(crate) task_id: TaskId,
-}
-
-/// The blocked task resumes: take its CPU back (possibly oversubscribing briefly).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct TaskUnblocked {
-    pub(crate) task_id: TaskId,
-}
 
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -3,6 +3,9 @@
 //! reserve its bundles, all or none), tries waiting groups again every 100 ms, places a
 //! group again when a node holding its bundles dies, and removes groups.
 
+mod group;
+mod place;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -11,13 +14,16 @@ use actix::prelude::*;
 
 use super::cluster::Ask;
 use super::{QueryNode, ReserveBundles, ReturnBundles};
+use crate::actors::NodeActors;
 use crate::ids::{NodeId, PlacementGroupId};
 use crate::node::Node;
-use crate::placement_group::{Group, PlacementGroupState, place_bundles};
 use crate::resources::Resources;
 use crate::tasks::to_resources;
 use crate::transport::WireMessage;
 use crate::{Error, Result};
+pub(crate) use group::Group;
+pub use group::{PlacementGroupState, PlacementStrategy};
+use place::place_bundles;
 
 /// How often waiting groups are tried again.
 const RETRY: Duration = Duration::from_millis(100);
@@ -94,7 +100,7 @@ impl PlacementGroups {
         let group = e.group.clone();
         let attempt = async move {
             // This node with what it has free now, then the live nodes as last heard.
-            let here = node.manager.send(QueryNode).await.ok()?.available;
+            let here = node.actors().manager.send(QueryNode).await.ok()?.available;
             let mut nodes = vec![(node.id, here)];
             nodes.extend(
                 node.view
@@ -160,6 +166,7 @@ async fn reserve(
             bundles,
         };
         return node
+            .actors()
             .manager
             .send(ask)
             .await
@@ -167,6 +174,7 @@ async fn reserve(
             .map(|()| target);
     }
     let agent = node
+        .actors()
         .cluster
         .get()
         .ok_or_else(|| Error::NotConnected("this node is not part of a cluster".into()))?;
@@ -200,8 +208,8 @@ fn give_back(node: &Arc<Node>, pg: PlacementGroupId, nodes: &[NodeId]) {
     nodes.dedup();
     for target in nodes {
         if target == node.id {
-            node.manager.do_send(ReturnBundles::Group(pg));
-        } else if let Some(agent) = node.cluster.get() {
+            node.actors().manager.do_send(ReturnBundles::Group(pg));
+        } else if let Some(agent) = node.actors().cluster.get() {
             agent.do_send(Ask {
                 at: None,
                 target,

@@ -19,6 +19,7 @@ use super::cluster::{
     CallRemoteActor, ClusterAgent, CreateRemoteActor, KillRemoteActor, NameRequest, NodeAddr,
 };
 use super::{ActorHandle, ActorOptions, RemoteActor};
+use crate::actors::NodeActors;
 use crate::ids::{ActorId, NodeId, ObjectId, TaskId};
 use crate::node::{Node, block_on};
 use crate::resources::Resources;
@@ -168,7 +169,7 @@ pub(crate) fn new_caller() -> u64 {
 /// The node a new actor goes to: `None` for this node (also when no live node fits: it
 /// waits here for resources, as a local actor does).
 pub(crate) fn placement(node: &Arc<Node>, req: &Resources, opts: &ActorOptions) -> Option<NodeId> {
-    if opts.placed.is_some() || node.cluster.get().is_none() {
+    if opts.placed.is_some() || node.actors().cluster.get().is_none() {
         return None;
     }
     let view = node.view.read();
@@ -178,7 +179,7 @@ pub(crate) fn placement(node: &Arc<Node>, req: &Resources, opts: &ActorOptions) 
         .find(|n| n.node_id == node.id)
         .map(|n| to_resources(&n.load.available))
         .unwrap_or_else(|| node.total.clone());
-    let mut turn = node.actor_turn.load(Ordering::Relaxed);
+    let mut turn = node.actors().actor_turn.load(Ordering::Relaxed);
     let decision = place(
         node.id,
         &node.total,
@@ -188,7 +189,7 @@ pub(crate) fn placement(node: &Arc<Node>, req: &Resources, opts: &ActorOptions) 
         &view,
         &mut turn,
     );
-    node.actor_turn.store(turn, Ordering::Relaxed);
+    node.actors().actor_turn.store(turn, Ordering::Relaxed);
     match decision {
         Placement::Remote(n) => Some(n),
         _ => None,
@@ -197,7 +198,7 @@ pub(crate) fn placement(node: &Arc<Node>, req: &Resources, opts: &ActorOptions) 
 
 /// The head's directory of named actors, asked from any node (blocking the caller).
 pub(crate) fn ask_names(node: &Node, req: NameRequest) -> Result<Option<WireActor>> {
-    let Some(agent) = node.cluster.get() else {
+    let Some(agent) = node.actors().cluster.get() else {
         return Ok(None);
     };
     block_on(agent.send(req)).map_err(|_| Error::ShutDown)?
@@ -216,7 +217,8 @@ pub trait HostedActor: Send + Sync {
     /// Kills the actor now.
     fn terminate(&self, reason: &str);
     /// The actor as a part of a compiled graph driven from another node takes it.
-    fn dag_actor(&self) -> crate::dag::PartActor;
+    /// (A `dag::PartActor`, opaque here: see `RemoteActor::part_actor`.)
+    fn dag_actor(&self) -> Box<dyn std::any::Any + Send>;
 }
 
 /// The name of the call that only waits for the constructor (`handle.ready()`).
@@ -242,8 +244,8 @@ impl<A: RemoteActor> HostedActor for ActorHandle<A> {
         ActorHandle::terminate(self, reason);
     }
 
-    fn dag_actor(&self) -> crate::dag::PartActor {
-        crate::dag::PartActor(Arc::new(self.clone()))
+    fn dag_actor(&self) -> Box<dyn std::any::Any + Send> {
+        A::part_actor(self.clone())
     }
 }
 
@@ -342,6 +344,7 @@ pub(crate) fn create_on(
     submitted: &Arc<AtomicU64>,
 ) -> Result<RemoteSite> {
     let agent = node
+        .actors()
         .cluster
         .get()
         .cloned()

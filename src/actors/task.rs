@@ -13,6 +13,7 @@ use actix::prelude::*;
 use futures::FutureExt;
 
 use crate::Error;
+use crate::actors::NodeActors;
 use crate::error::panic_message;
 use crate::node::{ExecContext, Node, WithContext, with_context};
 use crate::tasks::{Batch, LeaseDone, TaskBody, TaskEvent, TaskFinished, TaskOutput, TaskSpec};
@@ -61,7 +62,7 @@ impl TaskActor {
         let error = out.as_ref().err().map(|e| Arc::from(e.to_string()));
         spec.settle(out);
         tracing::debug!(task_id = %spec.id, node_id = %self.node.id, ok, "task.finish");
-        self.node.manager.do_send(TaskFinished(TaskEvent {
+        self.node.actors().manager.do_send(TaskFinished(TaskEvent {
             task_id: spec.id,
             name: spec.name.clone(),
             start: self.started,
@@ -131,7 +132,10 @@ impl TaskActor {
             match next {
                 Some(next) => spec = next,
                 None => {
-                    self.node.manager.do_send(LeaseDone { worker: *worker });
+                    self.node
+                        .actors()
+                        .manager
+                        .do_send(LeaseDone { worker: *worker });
                     self.lease = None;
                     return;
                 }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Weak};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{node_of, same, unavailable};
+use crate::actors::NodeActors;
 use crate::actors::{CancelTask, KillRemoteActor};
 use crate::ids::{ActorId, TaskId};
 use crate::node::Node;
@@ -76,13 +77,18 @@ pub(super) async fn kill_actor(
         Ok(admitted) => admitted,
         Err(no) => return *no,
     };
-    if let Some(hosted) = node.actor_cells.get(actor_id).and_then(|c| c.hosted()) {
+    if let Some(hosted) = node
+        .actors()
+        .actor_cells
+        .get(actor_id)
+        .and_then(|c| c.hosted())
+    {
         hosted.terminate("killed from the dashboard");
         tracing::warn!(node_id = %node.id, %actor_id, "actor killed from the dashboard");
         return HttpResponse::Ok().json(serde_json::json!({ "killed": actor_id.to_string() }));
     }
     // Elsewhere: the node hosting it stops it; the others have nothing to stop.
-    let Some(agent) = node.cluster.get() else {
+    let Some(agent) = node.actors().cluster.get() else {
         return HttpResponse::NotFound().body(format!("no actor {actor_id} on this node"));
     };
     for (target, at) in super::state::others(&node) {
@@ -109,7 +115,7 @@ pub(super) async fn cancel_task(
         Ok(admitted) => admitted,
         Err(no) => return *no,
     };
-    node.manager.do_send(CancelTask { task_id });
+    node.actors().manager.do_send(CancelTask { task_id });
     tracing::warn!(node_id = %node.id, %task_id, "task cancel sent from the dashboard");
     HttpResponse::Accepted().json(serde_json::json!({ "cancel_sent": task_id.to_string() }))
 }

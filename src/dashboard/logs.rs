@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Answer, Refused, bad, gone};
+use crate::actors::NodeActors;
 use crate::actors::{Ask, HeadId};
 use crate::node::Node;
 use crate::transport::WireMessage;
@@ -93,7 +94,7 @@ pub(super) async fn logs(node: &Arc<Node>, query: &str) -> Answer {
         .map_err(|_| bad("node_id and lines are the filters"))?;
     let query = query.to_string();
     // Without a node: the head's log (the node itself on a lone node or the head).
-    let head = match (&q.node_id, node.cluster.get()) {
+    let head = match (&q.node_id, node.actors().cluster.get()) {
         (None, Some(agent)) => agent.send(HeadId).await.ok().flatten(),
         _ => None,
     };
@@ -110,6 +111,7 @@ pub(super) async fn logs(node: &Arc<Node>, query: &str) -> Answer {
         .find(|(id, _)| id.to_string() == target)
         .ok_or_else(|| Refused(404, format!("no live node {target}")))?;
     let agent = node
+        .actors()
         .cluster
         .get()
         .ok_or_else(|| Refused(404, "this node is not part of a cluster".into()))?;

@@ -8,8 +8,9 @@ use std::sync::Weak;
 use actix_web::{HttpResponse, web};
 
 use super::{node_of, unavailable};
+use crate::actors::NodeActors;
 use crate::actors::{ActorState, QueryNode};
-use crate::api::{nodes_of, sums};
+use crate::actors::{nodes_of, sums};
 use crate::node::Node;
 
 /// One metric family: its help, type and samples.
@@ -108,7 +109,7 @@ pub(super) async fn metrics(data: web::Data<Weak<Node>>) -> HttpResponse {
     let Some(node) = node_of(&data) else {
         return unavailable();
     };
-    let Ok(stats) = node.manager.send(QueryNode).await else {
+    let Ok(stats) = node.actors().manager.send(QueryNode).await else {
         return unavailable();
     };
     let nodes = nodes_of(&node, &stats);
@@ -130,6 +131,7 @@ pub(super) async fn metrics(data: web::Data<Weak<Node>>) -> HttpResponse {
     .sample("ray_tasks", &[("State", "FAILED")], stats.failed as f64);
 
     let actors = node
+        .actors()
         .registry
         .send(crate::actors::ListActors)
         .await

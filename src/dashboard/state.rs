@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Answer, MAX_LIMIT, bad, gone, json, limit};
+use crate::actors::NodeActors;
 use crate::actors::{Ask, HeadId, ListActors, NodeAddr, QueryNode};
-use crate::api::{nodes_of, sums};
+use crate::actors::{nodes_of, sums};
 use crate::ids::NodeId;
 use crate::node::Node;
 use crate::transport::WireMessage;
@@ -75,11 +76,16 @@ struct ClusterJson {
 
 /// `GET /api/cluster`.
 pub(super) async fn cluster(node: &Arc<Node>) -> Answer {
-    let stats = node.manager.send(QueryNode).await.map_err(|_| gone())?;
+    let stats = node
+        .actors()
+        .manager
+        .send(QueryNode)
+        .await
+        .map_err(|_| gone())?;
     let nodes = nodes_of(node, &stats);
     let (total, available) = sums(&nodes);
     let store = node.store.summary();
-    let head = match node.cluster.get() {
+    let head = match node.actors().cluster.get() {
         Some(agent) => agent.send(HeadId).await.ok().flatten(),
         None => None,
     };
@@ -149,7 +155,7 @@ pub(super) struct ListQuery {
 
 /// This node's recent tasks matching `q`.
 async fn tasks_of(node: &Arc<Node>, q: &ListQuery) -> Option<TasksJson> {
-    let stats = node.manager.send(QueryNode).await.ok()?;
+    let stats = node.actors().manager.send(QueryNode).await.ok()?;
     // Another node asked with a limit its own dashboard checked; clamp all the same.
     let limit = q.limit.unwrap_or(100).min(MAX_LIMIT);
     let recent = stats
@@ -219,6 +225,15 @@ pub(super) async fn tasks(node: &Arc<Node>, query: &str) -> Answer {
     Ok(all)
 }
 
+/// [`local_state`] as the cluster agent asks it (`Upcalls::local_state`).
+pub(crate) fn answer_state(
+    node: Arc<Node>,
+    what: String,
+    query: String,
+) -> futures::future::LocalBoxFuture<'static, String> {
+    Box::pin(async move { local_state(&node, &what, &query).await })
+}
+
 /// This node's part of a list, as JSON (what another node's `GetState` gets).
 pub(crate) async fn local_state(node: &Arc<Node>, what: &str, query: &str) -> String {
     let value = match what {
@@ -255,7 +270,7 @@ pub(super) fn others(node: &Arc<Node>) -> Vec<(NodeId, Option<NodeAddr>)> {
 
 /// The other live nodes' part of a list (nodes that do not answer are left out).
 pub(super) async fn from_others(node: &Arc<Node>, what: &str, query: &str) -> Vec<Value> {
-    let Some(agent) = node.cluster.get() else {
+    let Some(agent) = node.actors().cluster.get() else {
         return Vec::new();
     };
     let asks = others(node).into_iter().map(|(target, at)| {
@@ -301,7 +316,7 @@ fn unix_s(t: std::time::SystemTime) -> f64 {
 
 /// The actors this node hosts: live ones, then the most recent dead ones.
 async fn actors_of(node: &Arc<Node>) -> Option<Vec<ActorJson>> {
-    let list = node.registry.send(ListActors).await.ok()?;
+    let list = node.actors().registry.send(ListActors).await.ok()?;
     Some(
         list.into_iter()
             .map(|a| ActorJson {
@@ -400,6 +415,7 @@ pub(super) async fn timeline(node: &Arc<Node>) -> Answer {
 /// The groups this node created, with where each bundle is.
 async fn placement_groups_of(node: &Arc<Node>) -> Option<Vec<Value>> {
     let groups = node
+        .actors()
         .placement_groups
         .send(crate::actors::ListGroups)
         .await

@@ -10,8 +10,8 @@ use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll};
 
 use super::Node;
-use crate::actors::{TaskBlocked, TaskUnblocked};
 use crate::ids::{ActorId, TaskId};
+use crate::tasks::{TaskBlocked, TaskUnblocked};
 
 /// What the current thread is executing.
 #[derive(Clone)]
@@ -98,7 +98,9 @@ impl BlockedGuard {
             })
         });
         if let Some((node, task_id)) = &who {
-            node.manager.do_send(TaskBlocked { task_id: *task_id });
+            node.scheduler
+                .blocked
+                .do_send(TaskBlocked { task_id: *task_id });
         }
         BlockedGuard(who)
     }
@@ -107,7 +109,7 @@ impl BlockedGuard {
 impl Drop for BlockedGuard {
     fn drop(&mut self) {
         if let Some((node, task_id)) = self.0.take() {
-            node.manager.do_send(TaskUnblocked { task_id });
+            node.scheduler.unblocked.do_send(TaskUnblocked { task_id });
         }
     }
 }

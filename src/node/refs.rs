@@ -104,14 +104,13 @@ fn pull(
         |why: &str| Error::NotConnected(format!("object {} lives on node {}, {why}", w.id, w.node));
     let (addr, fingerprint) =
         w.at.ok_or_else(|| unreachable("which is not part of a cluster this node can reach"))?;
-    let agent = node
-        .cluster
+    let peers = node
+        .peers
         .get()
-        .cloned()
         .ok_or_else(|| unreachable("but this node is not part of a cluster"))?;
     let (holder, object_id) = (w.node, w.id);
     let state = Arc::new(BorrowState::new(lent));
-    let (release, on_drop) = (agent.clone(), state.clone());
+    let (release, on_drop) = (peers.release.clone(), state.clone());
     let r = RawRef::borrowed(
         &node.store,
         object_id,
@@ -122,7 +121,7 @@ fn pull(
             }
         }),
     );
-    agent.do_send(PullObject {
+    peers.pull.do_send(PullObject {
         holder,
         at: (addr, fingerprint),
         object_id,

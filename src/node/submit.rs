@@ -70,7 +70,7 @@ pub(crate) fn submit(
         gpu_ids: std::sync::Arc::from([]),
     };
     tracing::debug!(task_id = %id, node_id = %node.id, function = name, "task.submit");
-    node.manager.do_send(SubmitTask(spec));
+    node.scheduler.submit.do_send(SubmitTask(spec));
     if node.shut_down.load(Ordering::SeqCst) {
         // Raced with shutdown: the manager may never see the spec.
         for r in &returns {

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use actix::Actor;
 use actix_rt::System;
 
-use crate::actors::{ActorRegistry, NodeManager, Role, start_cluster_agent};
+use crate::actors::{ActorRegistry, NodeActors, NodeManager, Parts, Role, start_cluster_agent};
 use crate::config::Config;
 use crate::ids::{JobId, NodeId};
-use crate::node::{Global, Node, Starter, with_global};
+use crate::node::{Global, Node, Peers, Scheduler, Starter, with_global};
 use crate::resources::Resources;
 use crate::store::MemoryStore;
 use crate::transport::JoinAddress;
@@ -51,7 +51,7 @@ pub fn init() -> Result<()> {
             return Ok(false);
         }
         let started = start(Config::new())?;
-        let worker = started.node.cluster.get().is_some() && node_mode();
+        let worker = started.node.actors().cluster.get().is_some() && node_mode();
         *g = Some(started);
         Ok::<_, Error>(worker)
     })?;
@@ -178,7 +178,7 @@ pub fn shutdown() {
 pub(crate) fn stop_node(node: &Node) {
     node.shut_down
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    if let Some(agent) = node.cluster.get() {
+    if let Some(agent) = node.actors().cluster.get() {
         // Closes the QUIC endpoint: peers see the connection drop, with no goodbye.
         agent.do_send(crate::actors::StopAgent);
     }
@@ -271,6 +271,10 @@ fn plan(config: Config) -> Result<Plan> {
             max_dead_nodes: config.max_dead_nodes.unwrap_or(1000),
             max_lineage_bytes: config.max_lineage_bytes.unwrap_or(1 << 30),
             testing_pull_delay: config.testing_pull_delay,
+            upcalls: crate::actors::Upcalls {
+                local_state: crate::dashboard::answer_state,
+                channel: crate::dag::take_channel,
+            },
         },
     })
 }
@@ -289,39 +293,54 @@ async fn make_node(plan: Plan, node_id: NodeId) -> Result<Arc<Node>> {
     let store = MemoryStore::with_spill(node_id, Some(spill));
     let actor_cells = Arc::new(crate::actors::ActorCells::default());
     let total = plan.total;
-    let node = Arc::new_cyclic(|weak| Node {
-        id: store.node_id(),
-        job_id: JobId::new(),
-        namespace: plan.namespace,
-        manager: NodeManager::new(weak.clone(), total.clone()).start(),
-        registry: ActorRegistry::new(actor_cells.clone()).start(),
-        placement_groups: crate::actors::PlacementGroups::new(weak.clone()).start(),
-        actor_cells,
-        escaped: parking_lot::Mutex::new(std::collections::VecDeque::new()),
-        store,
-        total,
-        system: System::current(),
-        executors: arbiters,
-        next_executor: AtomicUsize::new(0),
-        actor_turn: AtomicUsize::new(0),
-        shut_down: AtomicBool::new(false),
-        started: Instant::now(),
-        idle_actor_threads: parking_lot::Mutex::new(Vec::new()),
-        cluster: OnceLock::new(),
-        join_address: OnceLock::new(),
-        dashboard: OnceLock::new(),
-        log_file: plan.log_file,
-        log: plan.log,
-        view: parking_lot::RwLock::new(Vec::new()),
-        demands: parking_lot::RwLock::new(Vec::new()),
-        jobs: parking_lot::RwLock::new(Vec::new()),
-        head_lost: AtomicBool::new(false),
+    let node = Arc::new_cyclic(|weak| {
+        let manager = NodeManager::new(weak.clone(), total.clone()).start();
+        Node {
+            id: store.node_id(),
+            job_id: JobId::new(),
+            namespace: plan.namespace,
+            scheduler: Scheduler {
+                submit: manager.clone().recipient(),
+                blocked: manager.clone().recipient(),
+                unblocked: manager.clone().recipient(),
+            },
+            above: Box::new(Parts {
+                manager,
+                registry: ActorRegistry::new(actor_cells.clone()).start(),
+                placement_groups: crate::actors::PlacementGroups::new(weak.clone()).start(),
+                cluster: OnceLock::new(),
+                actor_cells,
+                actor_turn: AtomicUsize::new(0),
+            }),
+            escaped: parking_lot::Mutex::new(std::collections::VecDeque::new()),
+            store,
+            total,
+            system: System::current(),
+            executors: arbiters,
+            next_executor: AtomicUsize::new(0),
+            shut_down: AtomicBool::new(false),
+            started: Instant::now(),
+            idle_actor_threads: parking_lot::Mutex::new(Vec::new()),
+            peers: OnceLock::new(),
+            join_address: OnceLock::new(),
+            dashboard: OnceLock::new(),
+            log_file: plan.log_file,
+            log: plan.log,
+            view: parking_lot::RwLock::new(Vec::new()),
+            demands: parking_lot::RwLock::new(Vec::new()),
+            jobs: parking_lot::RwLock::new(Vec::new()),
+            head_lost: AtomicBool::new(false),
+        }
     });
     if let Some(role) = plan.role {
         // A head or driver running a user program is a job; a worker is not.
         let job = (!plan.no_job && !matches!(role, Role::Worker(_))).then_some(node.job_id);
         let (agent, join) = start_cluster_agent(&node, role, job, plan.settings).await?;
-        let _ = node.cluster.set(agent);
+        let _ = node.peers.set(Peers {
+            pull: agent.clone().recipient(),
+            release: agent.clone().recipient(),
+        });
+        let _ = node.actors().cluster.set(agent);
         let _ = node.join_address.set(join);
     }
     // Heads and the embedded runtime serve the dashboard; workers and drivers joining a

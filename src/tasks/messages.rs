@@ -1,5 +1,6 @@
 //! What tasks send their node's manager (`actors/node_manager.rs`, which handles them):
-//! a task to schedule, a finished task, a worker whose batch ran out. The messages belong
+//! a task to schedule, a finished task, a worker whose batch ran out, a synchronous task
+//! blocked in `get` and resumed. The messages belong
 //! to this layer; the manager is above it.
 
 use std::collections::VecDeque;
@@ -15,6 +16,20 @@ use crate::ids::TaskId;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct SubmitTask(pub(crate) TaskSpec);
+
+/// A sync task blocked in `get`: lend its CPU to others.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct TaskBlocked {
+    pub(crate) task_id: TaskId,
+}
+
+/// The blocked task resumes: take its CPU back (possibly oversubscribing briefly).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct TaskUnblocked {
+    pub(crate) task_id: TaskId,
+}
 
 /// A task ran (for the node's counts and timeline).
 #[derive(Message)]

@@ -20,6 +20,7 @@ use super::restart::Owned;
 use super::tasks::{failure, settle_from_answer};
 use super::{ClusterAgent, NodeAddr, Role};
 use crate::actors::ActorOptions;
+use crate::actors::NodeActors;
 use crate::actors::remote::{EncodeArgs, HostedActor, Restart, Routing, Ticket, class};
 use crate::ids::{ActorId, NodeId};
 use crate::node::with_context;
@@ -503,7 +504,7 @@ impl ClusterAgent {
             return Some(Err(e.clone()));
         }
         let node = self.node.upgrade()?;
-        node.actor_cells.get(actor_id)?.hosted().map(Ok)
+        node.actors().actor_cells.get(actor_id)?.hosted().map(Ok)
     }
 }
 

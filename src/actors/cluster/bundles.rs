@@ -8,6 +8,7 @@ use futures::future::BoxFuture;
 
 use super::ClusterAgent;
 use crate::Result;
+use crate::actors::NodeActors;
 use crate::ids::NodeId;
 use crate::resources::Resources;
 use crate::transport::{Bulk, WireMessage};
@@ -37,7 +38,8 @@ impl ClusterAgent {
                     creator,
                     bundles: parsed,
                 };
-                node.manager
+                node.actors()
+                    .manager
                     .send(ask)
                     .await
                     .map_err(|_| crate::Error::ShutDown)?

@@ -8,6 +8,7 @@ use actix::prelude::*;
 
 use super::link::CONNECT_TIMEOUT;
 use super::{ClusterAgent, Inbound, Role};
+use crate::actors::NodeActors;
 use crate::ids::NodeId;
 use crate::transport::{Bulk, JoinAddress, Peer, WireMessage, WireNode};
 
@@ -90,7 +91,8 @@ impl ClusterAgent {
             }
             WireMessage::ReturnBundles { pg } => {
                 if let Some(node) = self.node.upgrade() {
-                    node.manager
+                    node.actors()
+                        .manager
                         .do_send(crate::actors::ReturnBundles::Group(pg));
                 }
                 reply(WireMessage::Ack)
@@ -262,12 +264,13 @@ impl ClusterAgent {
     /// This node's part of a state query (`ray list`, `ray summary`, the dashboard).
     fn local_state(&self, what: String, query: String) -> ResponseFuture<(WireMessage, Bulk)> {
         let node = self.node.upgrade();
+        let upcalls = self.upcalls;
         Box::pin(async move {
             let Some(node) = node else {
                 let message = "the node is shutting down".to_string();
                 return (WireMessage::Error { message }, Bulk::default());
             };
-            let json = crate::dashboard::local_state(&node, &what, &query).await;
+            let json = (upcalls.local_state)(node, what, query).await;
             (WireMessage::State { json }, Bulk::default())
         })
     }

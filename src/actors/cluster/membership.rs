@@ -11,6 +11,7 @@ use std::time::Instant;
 use actix::prelude::*;
 
 use super::{ClusterAgent, Role};
+use crate::actors::NodeActors;
 use crate::actors::ViewChanged;
 use crate::ids::NodeId;
 use crate::node::Node;
@@ -101,7 +102,7 @@ impl ClusterAgent {
                 changed
             };
             if changed {
-                node.manager.do_send(ViewChanged);
+                node.actors().manager.do_send(ViewChanged);
             }
         }
     }

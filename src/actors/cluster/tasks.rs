@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::lineage::{HeldResult, KeepResult, Lineage, LineageBudget, held_value};
 use super::objects::{encode_for, lend, loan};
 use super::{ClusterAgent, Inbound};
+use crate::actors::NodeActors;
 use crate::ids::{NodeId, ObjectId, TaskId};
 use crate::node::{HEAVY_BYTES, Node, off_node_thread, with_context};
 use crate::resources::{Resources, to_units};
@@ -382,7 +383,7 @@ impl ClusterAgent {
                 gpu_ids: Arc::from([]),
                 capture,
             };
-            node.manager.do_send(SubmitTask(spec));
+            node.actors().manager.do_send(SubmitTask(spec));
             Ok(ret)
         };
         answer_run(result(), node, keep, (from, carried), me).boxed()

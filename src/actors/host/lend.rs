@@ -92,10 +92,10 @@ impl<A: Send + Sync + 'static> Handler<LendInstance<A>> for ActorHost<A> {
         let busy = match &self.state {
             State::Dead(e) => Some(e.clone()),
             State::Compiled(_) => {
-                Some(crate::dag::DagError::ActorBusy { actor_id: self.id }.into())
+                Some(crate::error::DagError::ActorBusy { actor_id: self.id }.into())
             }
             _ if self.lend.is_some() => {
-                Some(crate::dag::DagError::ActorBusy { actor_id: self.id }.into())
+                Some(crate::error::DagError::ActorBusy { actor_id: self.id }.into())
             }
             _ => None,
         };

@@ -6,6 +6,7 @@ use actix::prelude::*;
 
 use super::NodeManager;
 use crate::Error;
+use crate::actors::NodeActors;
 use crate::actors::RunRemote;
 use crate::tasks::{Placement, TaskSpec, place};
 
@@ -47,7 +48,9 @@ impl NodeManager {
     /// no live node fits is not refused: a node that fits may join, so it waits (`park`).
     pub(super) fn refusal(&self, p: &Placement, spec: &TaskSpec) -> Option<Error> {
         let node = self.node.upgrade();
-        let networked = node.as_ref().is_some_and(|n| n.cluster.get().is_some());
+        let networked = node
+            .as_ref()
+            .is_some_and(|n| n.actors().cluster.get().is_some());
         let lost = node.as_ref().and_then(|n| n.cluster_lost(&spec.name));
         match p {
             Placement::Local | Placement::Remote(_) => None,
@@ -70,7 +73,10 @@ impl NodeManager {
             Placement::Local => self.enqueue(spec),
             Placement::Remote(target) => {
                 let node = self.node.upgrade();
-                let Some(agent) = node.as_ref().and_then(|n| n.cluster.get().cloned()) else {
+                let Some(agent) = node
+                    .as_ref()
+                    .and_then(|n| n.actors().cluster.get().cloned())
+                else {
                     spec.fail(Error::NotConnected(
                         "this node is not part of a cluster".into(),
                     ));

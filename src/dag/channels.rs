@@ -1,96 +1,65 @@
-//! Compiled graphs across nodes (`ray::dag`), in the agent: opening a persistent channel
-//! to another node (a driver sending a node its part of a graph, or one part reaching
-//! another), starting the part another node's driver sent (it runs on a thread of its
-//! own), and `DagEdges`, which holds the channels between parts until the part they go
-//! to asks for them (the two parts set up at the same time, in either order).
+//! Compiled graphs across nodes, on the receiving side: starting the part another node's
+//! driver sent (it runs on a thread of its own), and `DagEdges`, which holds the channels
+//! between parts until the part they go to asks for them (the two parts set up at the
+//! same time, in either order). The cluster agent hands these channels over
+//! ([`take_channel`], its upcall); opening them is the agent's (`OpenDagChannel`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use futures::channel::oneshot;
 
-use super::{ClusterAgent, NodeAddr};
-use crate::dag::{DagError, PartEnv};
+use super::{DagError, PartActor, PartEnv};
+use crate::actors::{NodeActors, OpenDagChannel, OpenedChannel};
 use crate::ids::NodeId;
-use crate::node::{block_on, block_on_deadline};
+use crate::node::{Node, block_on, block_on_deadline};
 use crate::transport::{Channel, WireMessage};
 use crate::{Error, Result};
 
 /// How long a part waits for the other nodes' parts to connect to it.
 const EDGES_WAIT: Duration = Duration::from_secs(30);
 
-/// Opens a channel to node `node` (reached at `at` when the table does not list it) with
-/// `open` as its first frame (`DagPart` or `DagEdges`).
-#[derive(Message)]
-#[rtype(result = "Result<Channel>")]
-pub(crate) struct OpenDagChannel {
-    pub(crate) node: NodeId,
-    pub(crate) at: Option<NodeAddr>,
-    pub(crate) open: WireMessage,
-}
-
-impl Handler<OpenDagChannel> for ClusterAgent {
-    type Result = ResponseFuture<Result<Channel>>;
-
-    fn handle(&mut self, msg: OpenDagChannel, _: &mut Context<Self>) -> Self::Result {
-        let link = self.link();
-        Box::pin(async move {
-            let peer = link.peer(msg.node, msg.at).await?;
-            Ok(peer.open_channel(&msg.open).await?)
-        })
-    }
-}
-
-/// A channel another node opened (`DagPart` or `DagEdges`).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct OpenedChannel {
-    pub(crate) from: NodeId,
-    pub(crate) open: WireMessage,
-    pub(crate) channel: Channel,
-}
-
-impl Handler<OpenedChannel> for ClusterAgent {
-    type Result = ();
-
-    fn handle(&mut self, msg: OpenedChannel, ctx: &mut Context<Self>) {
-        match msg.open {
-            WireMessage::DagPart { part } => {
-                let Some(node) = self.node.upgrade() else {
-                    return;
-                };
-                tracing::info!(node_id = %self.node_id, driver = %msg.from, graph = part.graph.1, "compiled-graph part opened");
-                let cells = node.actor_cells.clone();
-                let agent = ctx.address();
-                let edges = DagEdges::from_registry();
-                let env = PartEnv {
-                    node_id: self.node_id,
-                    context: node.context(),
-                    find: Box::new(move |id| {
-                        cells
-                            .get(id)
-                            .and_then(|cell| cell.hosted())
-                            .map(|h| h.dag_actor())
-                    }),
-                    open: Box::new(move |node, at, open| {
-                        block_on(agent.send(OpenDagChannel { node, at, open }))
-                            .map_err(|_| Error::ShutDown)?
-                    }),
-                    edges: Box::new(move |graph, from| await_edges(&edges, graph, from)),
-                };
-                crate::dag::serve_part(part, msg.from, msg.channel, env);
-            }
-            WireMessage::DagEdges { graph, from } if from == msg.from => {
-                DagEdges::from_registry().do_send(EdgeArrived {
-                    graph,
-                    from,
-                    channel: msg.channel,
-                });
-            }
-            other => {
-                tracing::warn!(node_id = %self.node_id, from = %msg.from, frame = ?other, "unexpected channel refused");
-            }
+/// Takes a channel another node opened to `node`: a driver's `DagPart` starts that part
+/// here; another part's `DagEdges` waits for the part it goes to. Runs on the node's
+/// thread (the agent's upcall).
+pub(crate) fn take_channel(node: Arc<Node>, msg: OpenedChannel) {
+    match msg.open {
+        WireMessage::DagPart { part } => {
+            tracing::info!(node_id = %node.id, driver = %msg.from, graph = part.graph.1, "compiled-graph part opened");
+            let cells = node.actors().actor_cells.clone();
+            let Some(agent) = node.actors().cluster.get().cloned() else {
+                return;
+            };
+            let edges = DagEdges::from_registry();
+            let env = PartEnv {
+                node_id: node.id,
+                context: node.context(),
+                find: Box::new(move |id| {
+                    cells
+                        .get(id)
+                        .and_then(|cell| cell.hosted())
+                        .and_then(|h| h.dag_actor().downcast::<PartActor>().ok())
+                        .map(|part| *part)
+                }),
+                open: Box::new(move |node, at, open| {
+                    block_on(agent.send(OpenDagChannel { node, at, open }))
+                        .map_err(|_| Error::ShutDown)?
+                }),
+                edges: Box::new(move |graph, from| await_edges(&edges, graph, from)),
+            };
+            crate::dag::serve_part(part, msg.from, msg.channel, env);
+        }
+        WireMessage::DagEdges { graph, from } if from == msg.from => {
+            DagEdges::from_registry().do_send(EdgeArrived {
+                graph,
+                from,
+                channel: msg.channel,
+            });
+        }
+        other => {
+            tracing::warn!(node_id = %node.id, from = %msg.from, frame = ?other, "unexpected channel refused");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Where a placement group's bundles go (a pure function, as `tasks/placement.rs` is for
 //! tasks): each strategy's rule over the live nodes and what they have free.
 
-use super::PlacementStrategy;
+use super::group::PlacementStrategy;
 use crate::ids::NodeId;
 use crate::resources::Resources;
 
