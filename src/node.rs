@@ -53,8 +53,10 @@ pub(crate) struct Node {
     pub(crate) shut_down: AtomicBool,
     pub(crate) started: Instant,
     /// Threads of stopped actors, kept for the next actors (starting a thread and its
-    /// event loop is most of an actor's creation cost).
-    /// Each with whether its runtime has an I/O driver (see `actor_thread`).
+    /// event loop is most of an actor's creation cost), each with whether its runtime
+    /// has an I/O driver (see `actor_thread`). A lock, not an actor's state: whichever
+    /// thread creates an actor takes one synchronously, and asking an actor would add a
+    /// thread round trip (~16 µs, docs/machine-limits.md) to every creation.
     pub(crate) idle_actor_threads: parking_lot::Mutex<Vec<(bool, ArbiterHandle)>>,
     /// How a ref decoded here reaches the node holding its object (set on networked
     /// nodes).
@@ -68,20 +70,15 @@ pub(crate) struct Node {
     /// symlink to another file, say) shows nothing else.
     pub(crate) log_file: Option<std::path::PathBuf>,
     pub(crate) log: Option<std::fs::File>,
-    /// The cluster's node table as this node last saw it (empty on a lone node).
+    /// The cluster's node table as this node last saw it (empty on a lone node). Written
+    /// by the cluster agent, but a lock rather than the agent's own state: the node
+    /// manager reads it to place each task bound for another node, and asking the agent
+    /// would cost a thread round trip (~16 µs, docs/machine-limits.md) per task, against
+    /// ~25 µs per task for `remote_tasks_async_10k` (BENCHMARKS.md).
     pub(crate) view: parking_lot::RwLock<Vec<crate::transport::WireNode>>,
-    /// Resource requests no live node can meet, cluster-wide (from the head).
-    pub(crate) demands: parking_lot::RwLock<Vec<String>>,
     /// Set while the head does not answer for longer than the node timeout: the cluster
     /// is lost (Ray without GCS fault tolerance), and work for other nodes fails at once.
     pub(crate) head_lost: AtomicBool,
-    /// The cluster's jobs (driver programs) as this node last heard from the head.
-    pub(crate) jobs: parking_lot::RwLock<Vec<crate::transport::WireJob>>,
-    /// Objects whose refs left this node recently in a message that lends nothing
-    /// (`store/handoff.rs`: actor creation arguments, compiled-graph channels), pinned
-    /// for the node timeout so that the receivers' pulls find them (swept by the
-    /// cluster agent).
-    pub(crate) escaped: parking_lot::Mutex<std::collections::VecDeque<(Instant, Escaped)>>,
     /// The part the layer above keeps per node (the actors' addresses: `actors::Parts`),
     /// opaque here.
     pub(crate) above: Box<dyn std::any::Any + Send + Sync>,
@@ -103,7 +100,16 @@ pub(crate) struct Peers {
     pub(crate) pull: Recipient<PullObject>,
     /// Tells a holder that this node's copy of its object is gone.
     pub(crate) release: Recipient<ReleaseBorrow>,
+    /// Pins what left this node in a message that lends nothing (see [`PinEscaped`]).
+    pub(crate) pin: Recipient<PinEscaped>,
 }
+
+/// An object's ref or an actor's handle cell that left this node in a message that lends
+/// nothing (`store/handoff.rs`: actor creation arguments, compiled-graph channels):
+/// the cluster agent keeps it for the node timeout, so that the receivers' pulls find it.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub(crate) struct PinEscaped(pub(crate) Escaped);
 
 /// A node's dashboard: where it serves, its token (which the mutating endpoints always
 /// need, and every request when bound beyond loopback), and the handle that stops it.
@@ -121,9 +127,11 @@ const MAX_IDLE_ACTOR_THREADS: usize = 64;
 
 impl Node {
     /// Keeps `r` (an object's ref, an actor's handle cell) alive for the grace period
-    /// after it left in a message.
+    /// after it left in a message. A lone node has nobody to keep it for.
     pub(crate) fn pin_escaped(&self, r: Escaped) {
-        self.escaped.lock().push_back((Instant::now(), r));
+        if let Some(peers) = self.peers.get() {
+            peers.pin.do_send(PinEscaped(r));
+        }
     }
 
     /// The error for `what` (a task's function) when it needs another node and the

@@ -47,6 +47,7 @@ pub(crate) use bundles::Ask;
 pub(crate) use channels::{OpenDagChannel, OpenedChannel};
 pub(crate) use link::NodeAddr;
 use link::{Connecting, Link};
+pub(crate) use membership::{Heard, QueryHeard};
 pub(crate) use tasks::{Retry, RunRemote};
 
 /// A request from an authenticated peer.
@@ -142,6 +143,8 @@ pub(crate) struct ClusterAgent {
     lineage: Arc<lineage::LineageBudget>,
     /// What it hands to the layers above (`Upcalls`).
     upcalls: Upcalls,
+    /// The demands and jobs the head last told this node of.
+    heard: membership::Heard,
 }
 
 /// Forwards transport requests to the agent.
@@ -290,6 +293,7 @@ pub(crate) async fn start(
         jobs: Default::default(),
         job,
         lineage: lineage::LineageBudget::new(settings.max_lineage_bytes),
+        heard: Default::default(),
         upcalls: settings.upcalls,
     };
     let head_join = match &agent.role {
@@ -302,13 +306,14 @@ pub(crate) async fn start(
         Role::Worker(j) | Role::Driver(j) => Some(j.clone()),
     };
     if let Some(head) = head_join {
-        let peer = membership::greet_head(
+        let (peer, heard) = membership::greet_head(
             node,
             &endpoint,
             &head,
             membership::hello_for(&agent.role, &me, job),
         )
         .await?;
+        agent.heard = heard;
         agent.peers.lock().insert(
             head_node_id(&node.view.read(), head.addr).unwrap_or(node_id),
             link::connected(peer),

@@ -15,7 +15,7 @@ use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 
 use super::NodeActors;
-use super::{AcquireResources, ActorLifecycle, ActorState, ReleaseResources, UnregisterActor};
+use super::{ActorLifecycle, ActorState};
 use crate::error::panic_message;
 use crate::ids::{ActorId, TaskId};
 use crate::node::{ExecContext, Node, WithContext, set_thread_context, with_context};
@@ -26,6 +26,7 @@ use crate::{Error, Result};
 
 mod call;
 mod lend;
+mod life;
 mod steps;
 pub use call::Method;
 pub(crate) use call::{ActorCall, CallCancel};
@@ -70,22 +71,24 @@ pub(crate) struct ActorHost<A: Send + Sync + 'static> {
     restarts_left: i32,
     max_task_retries: i32,
     restarted: bool,
-    /// Restarts of the instance so far, and why a graceful stop was asked for.
+    /// Restarts of the instance so far.
     restarts: u32,
-    stop_reason: Option<String>,
     /// Calls submitted so far; calls numbered below `fail_before` were submitted before
     /// the last crash and fail with `crash_reason` (unless `max_task_retries`).
     submitted: Arc<AtomicU64>,
     fail_before: u64,
     crash_reason: String,
     resources: Resources,
-    holding: bool,
-    draining: bool,
-    waiting_deps: bool,
+    /// What the node granted it for its lifetime, with its GPUs (`num_gpus`): held from
+    /// the grant until the actor stops or dies, then given back once.
+    held: Option<crate::actors::GpuGrant>,
+    /// Set when a graceful stop was asked for, with why: the actor stops once its queue
+    /// and calls are done.
+    stopping: Option<String>,
+    /// The wait for the front call's arguments, while one is in flight (one at a time).
+    deps_wait: Option<SpawnHandle>,
     named: bool,
     io_thread: bool,
-    /// The GPUs it holds for its lifetime (`num_gpus`).
-    gpus: crate::actors::GpuGrant,
     /// A compiled graph waiting for the instance (lent once the queue is empty).
     lend: Option<oneshot::Sender<Result<Loan<A>>>>,
 }
@@ -125,17 +128,16 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             max_task_retries: cfg.max_task_retries,
             restarted: false,
             restarts: 0,
-            stop_reason: None,
+
             submitted,
             fail_before: 0,
             crash_reason: String::new(),
             resources: cfg.resources,
-            holding: false,
-            draining: false,
-            waiting_deps: false,
+            held: None,
+            stopping: None,
+            deps_wait: None,
             named: cfg.named,
             io_thread: cfg.io_thread,
-            gpus: Default::default(),
             lend: None,
         }
     }
@@ -149,7 +151,10 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             releases_cpu: false,
             restarted: self.restarted,
             attempt: 0,
-            gpu_ids: self.gpus.ids(),
+            gpu_ids: self
+                .held
+                .as_ref()
+                .map_or_else(|| Arc::from([]), |gpus| gpus.ids()),
             capture: None,
         }
     }
@@ -212,7 +217,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
                 front,
                 self.in_flight.len(),
                 self.max_concurrency,
-                self.draining,
+                self.stopping.is_some(),
             );
             match next {
                 Step::FailDead { stop } => {
@@ -261,23 +266,23 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
 
     /// Pumps again once the front call's arguments are settled (one wait at a time).
     fn wait_for_front_deps(&mut self, ctx: &mut Context<Self>) {
-        if self.waiting_deps {
+        if self.deps_wait.is_some() {
             return;
         }
         let Some(front) = self.queue.front() else {
             return;
         };
-        self.waiting_deps = true;
         let deps = front.deps.clone();
         let wait = async move {
             for d in &deps {
                 let _ = d.settled().await;
             }
         };
-        ctx.spawn(wait.into_actor(self).map(|_, act, ctx| {
-            act.waiting_deps = false;
+        let handle = ctx.spawn(wait.into_actor(self).map(|_, act, ctx| {
+            act.deps_wait = None;
             act.pump(ctx);
         }));
+        self.deps_wait = Some(handle);
     }
 
     fn run(&mut self, mut call: ActorCall<A>, ctx: &mut Context<Self>) {
@@ -484,82 +489,6 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             std::thread::yield_now();
         }
     }
-
-    fn release(&mut self) {
-        if std::mem::take(&mut self.holding) {
-            self.node.actors().manager.do_send(ReleaseResources(
-                self.resources.clone(),
-                std::mem::take(&mut self.gpus),
-            ));
-        }
-    }
-}
-
-impl<A: Send + Sync + 'static> Actor for ActorHost<A> {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        set_thread_context(Some(self.exec_context(None)));
-        self.report(ActorState::PendingCreation, None);
-        let deps = self.ctor_deps.clone();
-        let resources = self.resources.clone();
-        let node = self.node.clone();
-        let what = format!("actor {}", self.class);
-        let prepare = async move {
-            for d in &deps {
-                let _ = d.settled().await;
-            }
-            if resources == Resources::new() {
-                return Ok(None);
-            }
-            let (reply, rx) = oneshot::channel();
-            node.actors().manager.do_send(AcquireResources {
-                resources,
-                what,
-                reply,
-            });
-            rx.await.unwrap_or(Err(Error::ShutDown)).map(Some)
-        };
-        ctx.wait(prepare.into_actor(self).map(|granted, act, ctx| {
-            match granted {
-                Ok(grant) => {
-                    act.holding = act.resources != Resources::new();
-                    if let Some(grant) = grant {
-                        act.gpus = grant;
-                        // The constructor and every method see their GPUs.
-                        set_thread_context(Some(act.exec_context(None)));
-                    }
-                    act.construct();
-                }
-                Err(e) => act.state = act.dead(e.to_string()),
-            }
-            act.pump(ctx);
-        }));
-    }
-
-    fn stopped(&mut self, ctx: &mut Context<Self>) {
-        if !matches!(self.state, State::Dead(_)) {
-            let why = self.stop_reason.take();
-            self.report(
-                ActorState::Dead,
-                Some(why.unwrap_or_else(|| "the actor was stopped".into())),
-            );
-        }
-        self.fail_all("the actor was stopped", ctx);
-        self.release();
-        let actors = self.node.actors();
-        actors.registry.do_send(UnregisterActor { id: self.id });
-        if let Some(agent) = actors.cluster.get() {
-            agent.do_send(super::ActorStopped(self.id));
-            if self.named {
-                agent.do_send(super::NameRequest::Drop(self.id));
-            }
-        }
-        tracing::info!(actor_id = %self.id, class = self.class, "actor stopped");
-        set_thread_context(None);
-        self.node
-            .recycle_actor_thread(actix_rt::Arbiter::current(), self.io_thread);
-    }
 }
 
 impl<A: Send + Sync + 'static> Handler<ActorCall<A>> for ActorHost<A> {
@@ -592,8 +521,7 @@ impl<A: Send + Sync + 'static> Handler<Terminate> for ActorHost<A> {
             self.release();
             ctx.stop();
         } else {
-            self.draining = true;
-            self.stop_reason = Some(msg.reason);
+            self.stopping = Some(msg.reason);
             self.pump(ctx);
         }
     }

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use super::query;
 use crate::Result;
-use crate::actors::{NodeActors, NodeInfo, nodes_of, sums};
+use crate::actors::{Heard, NodeActors, NodeInfo, QueryHeard, nodes_of, sums};
 use crate::ids::{JobId, NodeId};
-use crate::node::current_node;
+use crate::node::{block_on, current_node};
 
 /// The nodes of the cluster (one for the embedded runtime).
 ///
@@ -77,8 +77,16 @@ pub fn available_resources() -> BTreeMap<String, f64> {
 /// # ray::shutdown();
 /// ```
 pub fn pending_demands() -> Vec<String> {
-    current_node()
-        .map(|n| n.demands.read().clone())
+    heard().demands
+}
+
+/// What the caller's node last heard from the head (nothing on a lone node).
+fn heard() -> Heard {
+    let agent = current_node()
+        .ok()
+        .and_then(|n| n.actors().cluster.get().cloned());
+    agent
+        .and_then(|a| block_on(a.send(QueryHeard)).ok())
         .unwrap_or_default()
 }
 
@@ -126,8 +134,8 @@ pub fn jobs() -> Vec<JobInfo> {
             age: node.started.elapsed(),
         }];
     }
-    node.jobs
-        .read()
+    heard()
+        .jobs
         .iter()
         .map(|j| JobInfo {
             job_id: j.job_id,

@@ -91,7 +91,7 @@ pub(super) async fn kill_actor(
     let Some(agent) = node.actors().cluster.get() else {
         return HttpResponse::NotFound().body(format!("no actor {actor_id} on this node"));
     };
-    for (target, at) in super::state::others(&node) {
+    for (target, at) in super::state::others(&node).await {
         agent.do_send(KillRemoteActor {
             target,
             at,

@@ -107,6 +107,7 @@ pub(super) async fn logs(node: &Arc<Node>, query: &str) -> Answer {
             .map_err(|_| gone());
     };
     let (target, at) = super::state::others(node)
+        .await
         .into_iter()
         .find(|(id, _)| id.to_string() == target)
         .ok_or_else(|| Refused(404, format!("no live node {target}")))?;

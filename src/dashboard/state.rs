@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{Answer, MAX_LIMIT, bad, gone, json, limit};
 use crate::actors::NodeActors;
-use crate::actors::{Ask, HeadId, ListActors, NodeAddr, QueryNode};
+use crate::actors::{Ask, HeadId, Heard, ListActors, NodeAddr, QueryHeard, QueryNode};
 use crate::actors::{nodes_of, sums};
 use crate::ids::NodeId;
 use crate::node::Node;
@@ -115,7 +115,7 @@ pub(super) async fn cluster(node: &Arc<Node>) -> Answer {
             bytes_spilled: store.bytes_spilled,
             capacity: store.capacity,
         },
-        pending_demands: node.demands.read().clone(),
+        pending_demands: heard(node).await.demands,
     })
 }
 
@@ -250,9 +250,17 @@ pub(crate) async fn local_state(node: &Arc<Node>, what: &str, query: &str) -> St
     value.unwrap_or_default().to_string()
 }
 
+/// What `node` last heard from the head (nothing on a lone node).
+async fn heard(node: &Arc<Node>) -> Heard {
+    match node.actors().cluster.get() {
+        Some(agent) => agent.send(QueryHeard).await.unwrap_or_default(),
+        None => Heard::default(),
+    }
+}
+
 /// The other live nodes of the cluster, and the live drivers' nodes (which the node
 /// table does not list), with where to reach those.
-pub(super) fn others(node: &Arc<Node>) -> Vec<(NodeId, Option<NodeAddr>)> {
+pub(super) async fn others(node: &Arc<Node>) -> Vec<(NodeId, Option<NodeAddr>)> {
     let mut out: Vec<(NodeId, Option<NodeAddr>)> = node
         .view
         .read()
@@ -260,7 +268,7 @@ pub(super) fn others(node: &Arc<Node>) -> Vec<(NodeId, Option<NodeAddr>)> {
         .filter(|n| n.alive && n.node_id != node.id)
         .map(|n| (n.node_id, None))
         .collect();
-    for job in node.jobs.read().iter() {
+    for job in heard(node).await.jobs {
         if job.alive && job.driver != node.id && out.iter().all(|(id, _)| *id != job.driver) {
             out.push((job.driver, job.at));
         }
@@ -273,7 +281,7 @@ pub(super) async fn from_others(node: &Arc<Node>, what: &str, query: &str) -> Ve
     let Some(agent) = node.actors().cluster.get() else {
         return Vec::new();
     };
-    let asks = others(node).into_iter().map(|(target, at)| {
+    let asks = others(node).await.into_iter().map(|(target, at)| {
         agent.send(Ask {
             target,
             at,

@@ -312,7 +312,6 @@ async fn make_node(plan: Plan, node_id: NodeId) -> Result<Arc<Node>> {
                 actor_cells,
                 actor_turn: AtomicUsize::new(0),
             }),
-            escaped: parking_lot::Mutex::new(std::collections::VecDeque::new()),
             store,
             total,
             system: System::current(),
@@ -327,8 +326,6 @@ async fn make_node(plan: Plan, node_id: NodeId) -> Result<Arc<Node>> {
             log_file: plan.log_file,
             log: plan.log,
             view: parking_lot::RwLock::new(Vec::new()),
-            demands: parking_lot::RwLock::new(Vec::new()),
-            jobs: parking_lot::RwLock::new(Vec::new()),
             head_lost: AtomicBool::new(false),
         }
     });
@@ -339,6 +336,7 @@ async fn make_node(plan: Plan, node_id: NodeId) -> Result<Arc<Node>> {
         let _ = node.peers.set(Peers {
             pull: agent.clone().recipient(),
             release: agent.clone().recipient(),
+            pin: agent.clone().recipient(),
         });
         let _ = node.actors().cluster.set(agent);
         let _ = node.join_address.set(join);

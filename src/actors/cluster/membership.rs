@@ -126,17 +126,13 @@ impl ClusterAgent {
             .collect();
         demands.sort();
         demands.dedup();
-        if let Some(node) = self.node.upgrade() {
-            *node.demands.write() = demands.clone();
-        }
+        self.heard.demands = demands.clone();
         if let Some(job) = self.job {
             self.jobs.heard(job, self.node_id, None);
         }
         let jobs = self.jobs.view(timeout);
         self.forget_finished_drivers(&jobs);
-        if let Some(node) = self.node.upgrade() {
-            *node.jobs.write() = jobs.clone();
-        }
+        self.heard.jobs = jobs.clone();
         WireMessage::View {
             nodes: self.table_view(),
             demands,
@@ -152,10 +148,7 @@ impl ClusterAgent {
         jobs: Vec<WireJob>,
     ) {
         self.forget_finished_drivers(&jobs);
-        if let Some(node) = self.node.upgrade() {
-            *node.demands.write() = demands;
-            *node.jobs.write() = jobs;
-        }
+        self.heard = Heard { demands, jobs };
         self.head_silent_since = None;
         if let Some(node) = self.node.upgrade()
             && node
@@ -221,7 +214,7 @@ pub(super) async fn greet_head(
     endpoint: &Endpoint,
     head: &JoinAddress,
     hello: WireMessage,
-) -> Result<crate::transport::Peer> {
+) -> Result<(crate::transport::Peer, Heard)> {
     let unreachable =
         |why: String| Error::NotConnected(format!("cannot reach the head at {}: {why}", head.addr));
     let peer = actix_rt::time::timeout(super::link::CONNECT_TIMEOUT, endpoint.connect(head))
@@ -245,13 +238,32 @@ pub(super) async fn greet_head(
             jobs,
         } => {
             *node.view.write() = nodes;
-            *node.demands.write() = demands;
-            *node.jobs.write() = jobs;
-            Ok(peer)
+            Ok((peer, Heard { demands, jobs }))
         }
         WireMessage::Error { message } => Err(Error::NotConnected(message)),
         other => Err(Error::NotConnected(format!(
             "unexpected answer from the head: {other:?}"
         ))),
+    }
+}
+
+/// What the head last told this node of the cluster beyond its node table: resource
+/// requests no live node can meet, and the jobs (driver programs).
+#[derive(Clone, Default)]
+pub(crate) struct Heard {
+    pub(crate) demands: Vec<String>,
+    pub(crate) jobs: Vec<WireJob>,
+}
+
+/// Asks the agent for [`Heard`] (`ray::pending_demands`, `ray::jobs`, the dashboard).
+#[derive(Message)]
+#[rtype(result = "Heard")]
+pub(crate) struct QueryHeard;
+
+impl Handler<QueryHeard> for ClusterAgent {
+    type Result = MessageResult<QueryHeard>;
+
+    fn handle(&mut self, _: QueryHeard, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.heard.clone())
     }
 }

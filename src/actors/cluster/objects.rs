@@ -18,7 +18,7 @@ use std::time::Duration;
 use super::ClusterAgent;
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, ObjectId};
-use crate::node::{Node, off_node_thread};
+use crate::node::{Escaped, Node, PinEscaped, off_node_thread};
 use crate::store::{Handoff, Loan, PullObject, RawRef, ReleaseBorrow, StoredValue};
 use crate::transport::{Bulk, WireMessage};
 
@@ -108,6 +108,9 @@ pub(super) struct Lending {
     pub(super) borrowers: super::holds::Holds<ObjectId, RawRef>,
     /// The refs that results kept here for other nodes carry: lent with them.
     pub(super) carried: HashMap<ObjectId, Vec<RawRef>>,
+    /// What left this node in messages that lend nothing, with when: kept for the node
+    /// timeout (`PinEscaped`).
+    escaped: std::collections::VecDeque<(std::time::Instant, Escaped)>,
     /// Testing only: a wait before each pull (`Config::testing_pull_delay`).
     pull_delay: Option<Duration>,
 }
@@ -117,6 +120,7 @@ impl Lending {
         Lending {
             borrowers: Default::default(),
             carried: HashMap::new(),
+            escaped: Default::default(),
             pull_delay,
         }
     }
@@ -279,20 +283,23 @@ impl ClusterAgent {
     }
 
     /// Unpins the refs that left this node longer than the grace period ago.
-    pub(super) fn sweep_escaped(&self) {
-        let Some(node) = self.node.upgrade() else {
-            return;
-        };
+    pub(super) fn sweep_escaped(&mut self) {
         let grace = self.timeout;
-        let expired: Vec<crate::node::Escaped> = {
-            let mut q = node.escaped.lock();
-            let keep = q
-                .iter()
-                .position(|(t, _)| t.elapsed() < grace)
-                .unwrap_or(q.len());
-            q.drain(..keep).map(|(_, r)| r).collect()
-        };
-        // Freed outside the lock.
-        drop(expired);
+        let q = &mut self.lending.escaped;
+        let keep = q
+            .iter()
+            .position(|(t, _)| t.elapsed() < grace)
+            .unwrap_or(q.len());
+        q.drain(..keep);
+    }
+}
+
+impl Handler<PinEscaped> for ClusterAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: PinEscaped, _: &mut Context<Self>) {
+        self.lending
+            .escaped
+            .push_back((std::time::Instant::now(), msg.0));
     }
 }
