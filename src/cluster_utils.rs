@@ -83,6 +83,13 @@ impl NodeConfig {
         self.config = self.config.max_dead_nodes(n);
         self
     }
+    /// Testing only: a wait before each of the node's pulls
+    /// ([`Config::testing_pull_delay`]).
+    #[doc(hidden)]
+    pub fn testing_pull_delay(mut self, delay: Duration) -> Self {
+        self.config = self.config.testing_pull_delay(delay);
+        self
+    }
 }
 
 /// A node of a [`Cluster`].

@@ -105,7 +105,7 @@ pub(crate) struct Peers {
 }
 
 /// An object's ref or an actor's handle cell that left this node in a message that lends
-/// nothing (`store/handoff.rs`: actor creation arguments, compiled-graph channels):
+/// nothing (`store/handoff.rs`: compiled-graph channels, actor handles inside values):
 /// the cluster agent keeps it for the node timeout, so that the receivers' pulls find it.
 #[derive(actix::Message)]
 #[rtype(result = "()")]

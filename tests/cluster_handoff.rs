@@ -3,7 +3,8 @@
 //! node timeout before every pull (`Config::testing_pull_delay`) and still gets every
 //! value a worker node made and sent it a ref to (in a task's result, in an actor
 //! method's result, nested inside another object); once it lets go, the worker frees
-//! them all.
+//! them all. The other way round, a worker node that pulls as late still gets the refs
+//! an actor it hosts was created with.
 
 mod common;
 
@@ -55,6 +56,23 @@ impl Maker {
 
     pub fn forget(&mut self) -> bool {
         self.kept.take().is_some()
+    }
+}
+
+/// Keeps the refs it was created with.
+pub struct Holder {
+    refs: Vec<ObjectRef<ByteBuf>>,
+}
+
+#[ray::remote]
+impl Holder {
+    pub fn new(refs: Vec<ObjectRef<ByteBuf>>) -> Self {
+        Holder { refs }
+    }
+
+    /// The first ref's value, or why it could not be read.
+    pub fn read(&self) -> Result<ByteBuf, String> {
+        ray::get(&self.refs[0]).map_err(|e| e.to_string())
     }
 }
 
@@ -120,4 +138,33 @@ fn a_ref_pulled_after_more_than_the_node_timeout_still_gets_its_value() {
         "b still holds {} B",
         common::store_bytes(b.node_id())
     );
+}
+
+#[test]
+fn an_actor_gets_the_refs_it_was_created_with_however_late_its_node_pulls() {
+    common::tracing();
+    let mut cluster =
+        Cluster::new(NodeConfig::new().num_cpus(0.0).node_timeout(TIMEOUT)).expect("a head");
+    cluster
+        .add_node(
+            NodeConfig::new()
+                .num_cpus(2.0)
+                .resource("b", 1.0)
+                .node_timeout(TIMEOUT)
+                .testing_pull_delay(TIMEOUT * 3),
+        )
+        .expect("a node");
+    cluster.wait_for_nodes().expect("nodes joined");
+    let _driver = common::init_with(
+        ray::Config::new()
+            .address(cluster.address())
+            .heartbeat_interval(Duration::from_millis(100))
+            .node_timeout(TIMEOUT),
+    );
+    // The driver's only ref goes with the creation: nothing here keeps the value but the
+    // loan to the actor's node, which pulls it three node timeouts later.
+    let holder = Holder::options()
+        .resource("b", 0.5)
+        .remote(vec![ray::put(value(7))]);
+    assert_eq!(ray::get(&holder.read.remote()).unwrap(), value(7));
 }

@@ -118,6 +118,7 @@ fn bad_requests_get_errors_that_say_what_is_wrong() {
             options,
             failed: None,
             resume: None,
+            lent: vec![],
         };
         match ask(&peer, create, &[]).await {
             WireMessage::Error { message } => {
@@ -238,6 +239,7 @@ fn calls_out_of_order_wait_within_bounds() {
             options: rmp_serde::to_vec(&ray::ActorOptions::default()).unwrap(),
             failed: None,
             resume: None,
+            lent: vec![],
         };
         assert_eq!(ask(&peer, create, &args(&[])).await, WireMessage::Ack);
         let call = move |caller, seq| WireMessage::CallActor {

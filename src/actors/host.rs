@@ -14,8 +14,8 @@ use futures::FutureExt;
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 
-use super::NodeActors;
 use super::{ActorLifecycle, ActorState};
+use super::{GpuGrant, NodeActors};
 use crate::error::panic_message;
 use crate::ids::{ActorId, TaskId};
 use crate::node::{ExecContext, Node, WithContext, set_thread_context, with_context};
@@ -81,7 +81,7 @@ pub(crate) struct ActorHost<A: Send + Sync + 'static> {
     resources: Resources,
     /// What the node granted it for its lifetime, with its GPUs (`num_gpus`): held from
     /// the grant until the actor stops or dies, then given back once.
-    held: Option<crate::actors::GpuGrant>,
+    held: Option<GpuGrant>,
     /// Set when a graceful stop was asked for, with why: the actor stops once its queue
     /// and calls are done.
     stopping: Option<String>,
@@ -151,10 +151,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             releases_cpu: false,
             restarted: self.restarted,
             attempt: 0,
-            gpu_ids: self
-                .held
-                .as_ref()
-                .map_or_else(|| Arc::from([]), |gpus| gpus.ids()),
+            gpu_ids: self.held.as_ref().unwrap_or(&GpuGrant::NONE).ids(),
             capture: None,
         }
     }

@@ -13,8 +13,11 @@
 //! the loan not taken over is released when the message is done with, decoded or not.
 //! Nothing waits for a grace period; a dead receiver's borrows go with it.
 //!
-//! A ref encoded outside any [`Handoff`] (messages that carry no loan yet) is pinned
-//! for the node timeout instead (`Node::pin_escaped`).
+//! Messages that lend: task specs and results (`RunTask`, `TaskResult`), actor creations
+//! and calls (`CreateActor`, `CallActor`), pulled values (`ObjectData`). A ref encoded
+//! outside any [`Handoff`] (compiled-graph channels, actor handles inside values, calls
+//! sent again to a restarted actor) is pinned for the node timeout instead
+//! (`Node::pin_escaped`).
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;

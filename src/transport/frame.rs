@@ -7,7 +7,7 @@ use super::TransportError;
 use crate::ids::{ActorId, JobId, NodeId, ObjectId, PlacementGroupId, TaskId};
 
 /// Version of [`WireMessage`]; bumped on every incompatible change.
-pub const WIRE_VERSION: u16 = 6;
+pub const WIRE_VERSION: u16 = 7;
 
 /// An error as it crosses the wire: the sending layer's error, MessagePack-encoded, which
 /// the receiving layer decodes (`ray::Error` converts both ways). The transport carries
@@ -220,6 +220,10 @@ pub enum WireMessage {
         /// calls from this number.
         #[serde(default)]
         resume: Option<(u64, u64)>,
+        /// The creator's objects whose refs the constructor's arguments carry, lent to
+        /// the receiving node (see `RunTask`).
+        #[serde(default)]
+        lent: Vec<ObjectId>,
     },
     /// Calls a method of an actor the receiving node hosts; the encoded arguments follow
     /// as the bulk payload. Calls of one caller run in `seq` order whatever order they

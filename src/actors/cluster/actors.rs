@@ -133,14 +133,16 @@ impl Handler<CreateRemoteActor> for ClusterAgent {
     type Result = ();
 
     fn handle(&mut self, msg: CreateRemoteActor, ctx: &mut Context<Self>) {
-        let link = self.link();
+        let (link, me) = (self.link(), ctx.address());
         let node = self.node.upgrade();
         let options = crate::tasks::encode(&msg.options);
         let run = async move {
             for d in &msg.deps {
                 let _ = d.settled().await;
             }
-            let args = with_context(node.map(|n| n.context()), msg.encode);
+            // Refs inside the arguments are lent to the actor's node.
+            let mut handoff = Handoff::default();
+            let args = handoff.run(|| with_context(node.as_ref().map(|n| n.context()), msg.encode));
             let (options, payload, failed, held) = match (options, args) {
                 (Ok(options), Ok((bytes, held))) => (options, bytes, None, Some(held)),
                 (Ok(options), Err(e)) => (options, Default::default(), Some(e), None),
@@ -153,6 +155,7 @@ impl Handler<CreateRemoteActor> for ClusterAgent {
                 options,
                 failed: failed.map(Into::into),
                 resume: None,
+                lent: super::objects::lend(&me, node.as_ref(), msg.target, handoff.escaped()),
             };
             let args: Bulk = payload;
             let answer = link
@@ -353,6 +356,7 @@ impl ClusterAgent {
             options,
             failed,
             resume,
+            lent,
         } = create
         else {
             return WireMessage::Error {
@@ -369,9 +373,17 @@ impl ClusterAgent {
             // Released (or killed) by its creator before its creation arrived.
             return WireMessage::Ack;
         }
+        // Released once the constructor's arguments are decoded (their copies take the
+        // borrows over), or with the creation if it fails first.
+        let loan = self
+            .addr
+            .upgrade()
+            .and_then(|me| super::objects::loan(&me, creator, lent));
         let created = match failed {
             Some(e) => Err(e.into()),
-            None => self.create_hosted(class_name, actor_id, options, args),
+            None => {
+                Handoff::with(loan).run(|| self.create_hosted(class_name, actor_id, options, args))
+            }
         };
         let answer = match &created {
             Ok(_) => WireMessage::Ack,

@@ -50,8 +50,11 @@ impl ClusterAgent {
             owned.restart.left -= i32::from(owned.restart.left > 0);
             // Calls numbered from here on go there, continuing the creator's order.
             let (caller, next) = routing.restarted(target);
-            if let WireMessage::CreateActor { resume, .. } = &mut owned.request {
+            if let WireMessage::CreateActor { resume, lent, .. } = &mut owned.request {
                 *resume = Some((caller, next));
+                // The arguments' refs were lent to the dead node: the new one pulls
+                // them as any decoder does.
+                lent.clear();
             }
             tracing::warn!(actor_id = %id, dead = %dead, target = %target, "the actor's node died: restarting it elsewhere");
             if target == self.node_id {

@@ -13,6 +13,9 @@ const WHOLE: i64 = 10_000;
 pub(crate) struct GpuGrant(Vec<(u32, i64)>);
 
 impl GpuGrant {
+    /// No GPUs.
+    pub(crate) const NONE: GpuGrant = GpuGrant(Vec::new());
+
     /// The ids, for the execution context.
     pub(crate) fn ids(&self) -> Arc<[u32]> {
         if self.0.is_empty() {
