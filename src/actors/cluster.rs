@@ -14,6 +14,7 @@ mod follow;
 mod holds;
 mod inbound;
 mod jobs;
+mod lender;
 mod lineage;
 mod link;
 mod membership;
@@ -125,8 +126,11 @@ pub(crate) struct ClusterAgent {
     /// Head only: the build whose functions this cluster runs. A head started without
     /// user code (`ray start --head`) adopts the first joiner's build.
     build: Option<u64>,
-    /// What this node lends other nodes: its objects they copied, counted per node.
-    lending: objects::Lending,
+    /// What this node lends other nodes (its objects they copied, counted per node): an
+    /// actor of its own, which this one forwards to.
+    lender: Addr<lender::Lender>,
+    /// Testing only: a wait before each pull (`Config::testing_pull_delay`).
+    pull_delay: Option<Duration>,
     /// Actors this node hosts for other nodes, and their callers' ordering state.
     hosted: actors::Hosted,
     /// This node's handles to actors elsewhere: their calls' order of sending.
@@ -285,7 +289,9 @@ pub(crate) async fn start(
         build: super::remote::build_with_functions(),
         head_silent_since: None,
         driver_demands: HashMap::new(),
-        lending: objects::Lending::new(settings.testing_pull_delay),
+        lender: lender::Lender::new(Arc::downgrade(node), settings.timeout, settings.heartbeat)
+            .start(),
+        pull_delay: settings.testing_pull_delay,
         hosted: Default::default(),
         calling: Default::default(),
         owned: HashMap::new(),
@@ -464,7 +470,7 @@ impl ClusterAgent {
 
     /// Drops what this node keeps for a node that died.
     fn forget_node(&mut self, dead: NodeId) {
-        self.lending.forget(dead);
+        self.lender.do_send(lender::Forget(dead));
         self.hosted.holds.forget(dead);
         if let Some(connecting) = self.peers.lock().remove(&dead)
             && let Some(Ok(peer)) = connecting.peek()
@@ -490,7 +496,6 @@ impl Actor for ClusterAgent {
     fn started(&mut self, ctx: &mut Context<Self>) {
         tracing::info!(node_id = %self.node_id, addr = %self.me.addr, "cluster agent started");
         ctx.run_interval(self.heartbeat, |act, ctx| {
-            act.sweep_escaped();
             act.calling.prune();
             if matches!(act.role, Role::Head) {
                 act.detect_failures();

@@ -75,7 +75,7 @@ impl ClusterAgent {
                 borrowed,
             } => self.serve_object(msg.from, object_id, borrowed, ctx.address()),
             WireMessage::ReleaseObjects { object_ids } => {
-                self.release_borrows(msg.from, &object_ids);
+                self.release_borrows(msg.from, object_ids);
                 reply(WireMessage::Ack)
             }
             create @ WireMessage::CreateActor { .. } => {

@@ -194,13 +194,7 @@ impl Handler<KeepResult> for ClusterAgent {
     type Result = ();
 
     fn handle(&mut self, msg: KeepResult, _: &mut Context<Self>) {
-        let result = msg.result;
-        self.lending
-            .borrowers
-            .add(result.id(), msg.owner, || result.clone());
-        if !msg.carried.is_empty() {
-            self.lending.carried.insert(result.id(), msg.carried);
-        }
+        self.lender.do_send(msg);
     }
 }
 

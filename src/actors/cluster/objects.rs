@@ -11,43 +11,21 @@
 use actix::prelude::*;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::ClusterAgent;
+use super::lender::{Borrow, Lend, Returned};
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, ObjectId};
-use crate::node::{Escaped, Node, PinEscaped, off_node_thread};
+use crate::node::{Node, PinEscaped, off_node_thread};
 use crate::store::{Handoff, Loan, PullObject, RawRef, ReleaseBorrow, StoredValue};
 use crate::transport::{Bulk, WireMessage};
-
-/// Counts node `to` as a borrower of each of `refs` (this node's refs that a message to
-/// it carries), before that message goes: the receiver's copies take these borrows over.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(super) struct Lend {
-    to: NodeId,
-    refs: Vec<RawRef>,
-}
 
 impl Handler<Lend> for ClusterAgent {
     type Result = ();
 
     fn handle(&mut self, msg: Lend, _: &mut Context<Self>) {
-        // A node known dead takes nothing over: its borrows went with it.
-        let dead = self.node.upgrade().is_some_and(|n| {
-            n.view
-                .read()
-                .iter()
-                .any(|w| w.node_id == msg.to && !w.alive)
-        });
-        if dead {
-            return;
-        }
-        for r in msg.refs {
-            self.lending.borrowers.add(r.id(), msg.to, || r.clone());
-        }
+        self.lender.do_send(msg);
     }
 }
 
@@ -101,38 +79,6 @@ pub(super) async fn encode_for(
     Ok((bytes, lend(&me, node.as_ref(), to, carried)))
 }
 
-/// The holder's side: its objects that other nodes copied or were lent, kept while any
-/// of them holds one.
-pub(super) struct Lending {
-    /// Each object, pinned, with how many borrows each node has not released.
-    pub(super) borrowers: super::holds::Holds<ObjectId, RawRef>,
-    /// The refs that results kept here for other nodes carry: lent with them.
-    pub(super) carried: HashMap<ObjectId, Vec<RawRef>>,
-    /// What left this node in messages that lend nothing, with when: kept for the node
-    /// timeout (`PinEscaped`).
-    escaped: std::collections::VecDeque<(std::time::Instant, Escaped)>,
-    /// Testing only: a wait before each pull (`Config::testing_pull_delay`).
-    pull_delay: Option<Duration>,
-}
-
-impl Lending {
-    pub(super) fn new(pull_delay: Option<Duration>) -> Self {
-        Lending {
-            borrowers: Default::default(),
-            carried: HashMap::new(),
-            escaped: Default::default(),
-            pull_delay,
-        }
-    }
-
-    /// Drops the borrows of a node that died.
-    pub(super) fn forget(&mut self, dead: NodeId) {
-        self.borrowers.forget(dead);
-        let borrowers = &self.borrowers;
-        self.carried.retain(|id, _| borrowers.holds(id));
-    }
-}
-
 impl Handler<PullObject> for ClusterAgent {
     type Result = ();
 
@@ -145,7 +91,7 @@ impl Handler<PullObject> for ClusterAgent {
         let (node, me) = (self.node.clone(), ctx.address());
         let holder = msg.holder;
         tracing::debug!(node_id = %self.node_id, object_id = %msg.object_id, holder = %holder, lent = msg.lent, "pulling an object");
-        let delay = self.lending.pull_delay;
+        let delay = self.pull_delay;
         // Its own task, not an item of the agent's context (which polls every item on
         // each wake-up: thousands of pulls in flight would make each wake-up cost that
         // many polls).
@@ -237,18 +183,16 @@ impl ClusterAgent {
             .as_ref()
             .and_then(|n| n.store.owner(object_id))
             .map(RawRef::from_inner);
-        if let Some(r) = &held
-            && !borrowed
-        {
-            self.lending.borrowers.add(object_id, from, || r.clone());
-        }
-        let carried = self
-            .lending
-            .carried
-            .get(&object_id)
-            .cloned()
-            .unwrap_or_default();
+        // Asked now, not in the future below: a release from the same node that arrives
+        // later reaches the lender after this borrow.
+        let carried = self.lender.send(Borrow {
+            from,
+            object_id,
+            held: held.clone(),
+            borrowed,
+        });
         async move {
+            let carried = carried.await.unwrap_or_default();
             let outcome = match held {
                 None => Err(Error::unreferenced(object_id)),
                 // A large value is encoded once however many nodes ask for it at once.
@@ -274,23 +218,8 @@ impl ClusterAgent {
         .boxed()
     }
 
-    pub(super) fn release_borrows(&mut self, from: NodeId, ids: &[ObjectId]) {
-        for id in ids {
-            if !self.lending.borrowers.release(*id, from) {
-                self.lending.carried.remove(id);
-            }
-        }
-    }
-
-    /// Unpins the refs that left this node longer than the grace period ago.
-    pub(super) fn sweep_escaped(&mut self) {
-        let grace = self.timeout;
-        let q = &mut self.lending.escaped;
-        let keep = q
-            .iter()
-            .position(|(t, _)| t.elapsed() < grace)
-            .unwrap_or(q.len());
-        q.drain(..keep);
+    pub(super) fn release_borrows(&mut self, from: NodeId, ids: Vec<ObjectId>) {
+        self.lender.do_send(Returned { from, ids });
     }
 }
 
@@ -298,8 +227,6 @@ impl Handler<PinEscaped> for ClusterAgent {
     type Result = ();
 
     fn handle(&mut self, msg: PinEscaped, _: &mut Context<Self>) {
-        self.lending
-            .escaped
-            .push_back((std::time::Instant::now(), msg.0));
+        self.lender.do_send(msg);
     }
 }
