@@ -221,10 +221,10 @@ pub(crate) struct AgentSettings {
 /// serves other nodes' requests but knows neither the dashboard nor compiled graphs.
 #[derive(Clone, Copy)]
 pub(crate) struct Upcalls {
-    /// This node's part of a state query (`GetState`: `ray list`, the dashboard): what
-    /// `what` lists with `query`, as JSON.
+    /// This node's part of a state query (`GetState`: `ray list`, the dashboard), as
+    /// JSON; the query is the dashboard's, encoded.
     pub(crate) local_state:
-        fn(Arc<Node>, String, String) -> futures::future::LocalBoxFuture<'static, String>,
+        fn(Arc<Node>, Vec<u8>) -> futures::future::LocalBoxFuture<'static, String>,
     /// Takes a channel another node opened (a compiled graph's part or edge).
     pub(crate) channel: fn(Arc<Node>, OpenedChannel),
 }

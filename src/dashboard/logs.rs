@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use actix_web::web;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Answer, Refused, bad, gone};
@@ -20,7 +20,7 @@ const MAX_LINES: usize = 10_000;
 /// The most bytes read from the end of the file.
 const MAX_BYTES: u64 = 4 << 20;
 
-#[derive(Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(super) struct LogQuery {
     /// Whose log (default: the head's).
     node_id: Option<String>,
@@ -28,12 +28,8 @@ pub(super) struct LogQuery {
 }
 
 /// This node's log tail, as JSON: `{node_id, file, lines}` or `{node_id, error}`.
-pub(super) fn logs_of(node: &Arc<Node>, query: &str) -> Value {
-    let lines = web::Query::<LogQuery>::from_query(query)
-        .ok()
-        .and_then(|q| q.lines)
-        .unwrap_or(DEFAULT_LINES)
-        .min(MAX_LINES);
+pub(super) fn logs_of(node: &Arc<Node>, q: &LogQuery) -> Value {
+    let lines = q.lines.unwrap_or(DEFAULT_LINES).min(MAX_LINES);
     let node_id = node.id.to_string();
     let Some(path) = &node.log_file else {
         return serde_json::json!({
@@ -92,7 +88,6 @@ fn tail(f: &std::fs::File, n: usize) -> std::io::Result<Vec<String>> {
 pub(super) async fn logs(node: &Arc<Node>, query: &str) -> Answer {
     let q = web::Query::<LogQuery>::from_query(query)
         .map_err(|_| bad("node_id and lines are the filters"))?;
-    let query = query.to_string();
     // Without a node: the head's log (the node itself on a lone node or the head).
     let head = match (&q.node_id, node.actors().cluster.get()) {
         (None, Some(agent)) => agent.send(HeadId).await.ok().flatten(),
@@ -101,8 +96,8 @@ pub(super) async fn logs(node: &Arc<Node>, query: &str) -> Answer {
     let named = q.node_id.clone().or(head.map(|h| h.to_string()));
     let target = named.as_deref().filter(|id| *id != node.id.to_string());
     let Some(target) = target else {
-        let here = node.clone();
-        return web::block(move || logs_of(&here, &query))
+        let (here, q) = (node.clone(), q.into_inner());
+        return web::block(move || logs_of(&here, &q))
             .await
             .map_err(|_| gone());
     };
@@ -120,10 +115,7 @@ pub(super) async fn logs(node: &Arc<Node>, query: &str) -> Answer {
         .send(Ask {
             target,
             at,
-            msg: WireMessage::GetState {
-                what: "logs".into(),
-                query,
-            },
+            msg: super::state::StateQuery::Logs(q.into_inner()).message(),
         })
         .await;
     match asked {

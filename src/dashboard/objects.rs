@@ -8,12 +8,12 @@ use actix_web::web;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::state::from_others;
+use super::state::{StateQuery, from_others};
 use super::{Answer, MAX_LIMIT, bad, limit};
 use crate::node::Node;
 
 /// Filters of `GET /api/objects`.
-#[derive(Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(super) struct ObjectQuery {
     /// At most this many objects (default 100, at most [`MAX_LIMIT`]), the largest.
     limit: Option<usize>,
@@ -56,14 +56,9 @@ struct ObjectsJson {
 }
 
 /// This node's part.
-pub(super) fn objects_of(node: &Arc<Node>, query: &str) -> Value {
-    let q = web::Query::<ObjectQuery>::from_query(query).ok();
+pub(super) fn objects_of(node: &Arc<Node>, q: &ObjectQuery) -> Value {
     // Another node asked with a limit its own dashboard checked; clamp all the same.
-    let limit = q
-        .as_ref()
-        .and_then(|q| q.limit)
-        .unwrap_or(100)
-        .min(MAX_LIMIT);
+    let limit = q.limit.unwrap_or(100).min(MAX_LIMIT);
     let s = node.store.summary();
     let objects = node
         .store
@@ -99,8 +94,8 @@ pub(super) async fn objects(node: &Arc<Node>, query: &str) -> Answer {
     let q = web::Query::<ObjectQuery>::from_query(query)
         .map_err(|_| bad("limit and state are the filters"))?;
     limit(q.limit)?;
-    let mut parts = vec![objects_of(node, query)];
-    parts.extend(from_others(node, "objects", query).await);
+    let mut parts = vec![objects_of(node, &q)];
+    parts.extend(from_others(node, &StateQuery::Objects((*q).clone())).await);
     Ok(merge(parts, &q))
 }
 

@@ -143,7 +143,7 @@ struct TasksJson {
 }
 
 /// Filters of `GET /api/tasks` and `GET /api/actors`.
-#[derive(Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(super) struct ListQuery {
     /// Tasks: `FINISHED` or `FAILED`; actors: `ALIVE`, `DEAD`, ...
     state: Option<String>,
@@ -202,7 +202,7 @@ pub(super) async fn tasks(node: &Arc<Node>, query: &str) -> Answer {
     let limit = limit(q.limit)?;
     let mine = tasks_of(node, &q).await.ok_or_else(gone)?;
     let mut all = serde_json::to_value(mine).unwrap_or_default();
-    for other in from_others(node, "tasks", query).await {
+    for other in from_others(node, &StateQuery::Tasks((*q).clone())).await {
         for key in [
             "queued",
             "waiting_for_deps",
@@ -225,27 +225,48 @@ pub(super) async fn tasks(node: &Arc<Node>, query: &str) -> Answer {
     Ok(all)
 }
 
-/// [`local_state`] as the cluster agent asks it (`Upcalls::local_state`).
+/// Which list one node asks another for, with its filters: what `GetState` carries
+/// (encoded here; the transport sees bytes).
+#[derive(Serialize, Deserialize)]
+pub(super) enum StateQuery {
+    Tasks(ListQuery),
+    Actors,
+    Objects(super::objects::ObjectQuery),
+    Logs(super::logs::LogQuery),
+    PlacementGroups,
+}
+
+impl StateQuery {
+    /// As `GetState` carries it.
+    pub(super) fn message(&self) -> WireMessage {
+        WireMessage::GetState {
+            query: rmp_serde::to_vec(self).unwrap_or_default().into(),
+        }
+    }
+}
+
+/// [`local_state`] as the cluster agent asks it (`Upcalls::local_state`): a query that
+/// does not decode gets `null`.
 pub(crate) fn answer_state(
     node: Arc<Node>,
-    what: String,
-    query: String,
+    query: Vec<u8>,
 ) -> futures::future::LocalBoxFuture<'static, String> {
-    Box::pin(async move { local_state(&node, &what, &query).await })
+    Box::pin(async move {
+        match rmp_serde::from_slice::<StateQuery>(&query) {
+            Ok(q) => local_state(&node, q).await,
+            Err(_) => Value::Null.to_string(),
+        }
+    })
 }
 
 /// This node's part of a list, as JSON (what another node's `GetState` gets).
-pub(crate) async fn local_state(node: &Arc<Node>, what: &str, query: &str) -> String {
-    let value = match what {
-        "tasks" => match web::Query::<ListQuery>::from_query(query) {
-            Ok(q) => serde_json::to_value(tasks_of(node, &q).await),
-            Err(_) => Ok(Value::Null),
-        },
-        "actors" => serde_json::to_value(actors_of(node).await),
-        "objects" => Ok(super::objects::objects_of(node, query)),
-        "logs" => Ok(super::logs::logs_of(node, query)),
-        "placement_groups" => serde_json::to_value(placement_groups_of(node).await),
-        _ => Ok(Value::Null),
+async fn local_state(node: &Arc<Node>, query: StateQuery) -> String {
+    let value = match query {
+        StateQuery::Tasks(q) => serde_json::to_value(tasks_of(node, &q).await),
+        StateQuery::Actors => serde_json::to_value(actors_of(node).await),
+        StateQuery::Objects(q) => Ok(super::objects::objects_of(node, &q)),
+        StateQuery::Logs(q) => Ok(super::logs::logs_of(node, &q)),
+        StateQuery::PlacementGroups => serde_json::to_value(placement_groups_of(node).await),
     };
     value.unwrap_or_default().to_string()
 }
@@ -277,7 +298,7 @@ pub(super) async fn others(node: &Arc<Node>) -> Vec<(NodeId, Option<NodeAddr>)> 
 }
 
 /// The other live nodes' part of a list (nodes that do not answer are left out).
-pub(super) async fn from_others(node: &Arc<Node>, what: &str, query: &str) -> Vec<Value> {
+pub(super) async fn from_others(node: &Arc<Node>, query: &StateQuery) -> Vec<Value> {
     let Some(agent) = node.actors().cluster.get() else {
         return Vec::new();
     };
@@ -285,10 +306,7 @@ pub(super) async fn from_others(node: &Arc<Node>, what: &str, query: &str) -> Ve
         agent.send(Ask {
             target,
             at,
-            msg: WireMessage::GetState {
-                what: what.to_string(),
-                query: query.to_string(),
-            },
+            msg: query.message(),
         })
     });
     futures::future::join_all(asks)
@@ -353,7 +371,7 @@ pub(super) async fn actors(node: &Arc<Node>, query: &str) -> Answer {
         .into_iter()
         .filter_map(|a| serde_json::to_value(a).ok())
         .collect();
-    for other in from_others(node, "actors", "").await {
+    for other in from_others(node, &StateQuery::Actors).await {
         all.extend(other.as_array().into_iter().flatten().cloned());
     }
     all.retain(|a| {
@@ -387,7 +405,7 @@ pub(super) async fn timeline(node: &Arc<Node>) -> Answer {
         Ok(v) => v["recent"].as_array().cloned().unwrap_or_default(),
         Err(_) => Vec::new(),
     };
-    for other in from_others(node, "tasks", &format!("limit={MAX_LIMIT}")).await {
+    for other in from_others(node, &StateQuery::Tasks(everything)).await {
         tasks.extend(other["recent"].as_array().into_iter().flatten().cloned());
     }
     let num = |v: &Value| v.as_f64().unwrap_or(0.0);
@@ -456,7 +474,7 @@ async fn placement_groups_of(node: &Arc<Node>) -> Option<Vec<Value>> {
 /// `GET /api/placement_groups`: the groups every live node created.
 pub(super) async fn placement_groups(node: &Arc<Node>) -> Answer {
     let mut all = placement_groups_of(node).await.ok_or_else(gone)?;
-    for other in from_others(node, "placement_groups", "").await {
+    for other in from_others(node, &StateQuery::PlacementGroups).await {
         all.extend(other.as_array().into_iter().flatten().cloned());
     }
     Ok(Value::Array(all))

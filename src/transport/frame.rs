@@ -7,7 +7,7 @@ use super::TransportError;
 use crate::ids::{ActorId, JobId, NodeId, ObjectId, PlacementGroupId, TaskId};
 
 /// Version of [`WireMessage`]; bumped on every incompatible change.
-pub const WIRE_VERSION: u16 = 7;
+pub const WIRE_VERSION: u16 = 8;
 
 /// An error as it crosses the wire: the sending layer's error, MessagePack-encoded, which
 /// the receiving layer decodes (`ray::Error` converts both ways). The transport carries
@@ -169,13 +169,11 @@ pub enum WireMessage {
         /// The objects.
         object_ids: Vec<ObjectId>,
     },
-    /// Asks a node for its part of the state API (`actors` or `tasks`, with the
-    /// dashboard's query string). Answered by `State`.
+    /// Asks a node for its part of the state API. Answered by `State`.
     GetState {
-        /// Which list.
-        what: String,
-        /// Its filters (`state=FAILED&name=f&limit=100`).
-        query: String,
+        /// Which list with which filters: the dashboard's own typed query, encoded by it
+        /// (opaque here).
+        query: serde_bytes::ByteBuf,
     },
     /// The answer to `GetState`: the node's JSON for that list.
     State {

@@ -85,7 +85,7 @@ impl ClusterAgent {
                 self.call_hosted(ctx, msg.from, call, msg.payload)
             }
             WireMessage::LocateActor { actor_id } => reply(self.locate(actor_id)),
-            WireMessage::GetState { what, query } => self.local_state(what, query),
+            WireMessage::GetState { query } => self.local_state(query.into_vec()),
             WireMessage::ReserveBundles { pg, bundles } => {
                 self.reserve_bundles(msg.from, pg, bundles)
             }
@@ -262,7 +262,7 @@ impl ClusterAgent {
     }
 
     /// This node's part of a state query (`ray list`, `ray summary`, the dashboard).
-    fn local_state(&self, what: String, query: String) -> ResponseFuture<(WireMessage, Bulk)> {
+    fn local_state(&self, query: Vec<u8>) -> ResponseFuture<(WireMessage, Bulk)> {
         let node = self.node.upgrade();
         let upcalls = self.upcalls;
         Box::pin(async move {
@@ -270,7 +270,7 @@ impl ClusterAgent {
                 let message = "the node is shutting down".to_string();
                 return (WireMessage::Error { message }, Bulk::default());
             };
-            let json = (upcalls.local_state)(node, what, query).await;
+            let json = (upcalls.local_state)(node, query).await;
             (WireMessage::State { json }, Bulk::default())
         })
     }
