@@ -18,9 +18,9 @@ mod remote;
 mod task;
 
 pub(crate) use cluster::{
-    ActorStopped, AgentSettings, Ask, ClusterAgent, HeadId, Heard, KillRemoteActor, NameRequest,
-    NodeAddr, OpenDagChannel, OpenedChannel, QueryHeard, Retry, Role, RunRemote, StopAgent,
-    Upcalls, random_token, start as start_cluster_agent,
+    ActorStopped, AgentSettings, Ask, ClusterAgent, HeadId, KillRemoteActor, NameRequest, NodeAddr,
+    OpenDagChannel, OpenedChannel, Retry, Role, RunRemote, StopAgent, Upcalls, heard, random_token,
+    start as start_cluster_agent,
 };
 pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};

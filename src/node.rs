@@ -106,7 +106,8 @@ pub(crate) struct Peers {
 
 /// An object's ref or an actor's handle cell that left this node in a message that lends
 /// nothing (`store/handoff.rs`: compiled-graph channels, actor handles inside values):
-/// the cluster agent keeps it for the node timeout, so that the receivers' pulls find it.
+/// the cluster agent's lender keeps it for the node timeout, so that the receivers' pulls
+/// find it.
 #[derive(actix::Message)]
 #[rtype(result = "()")]
 pub(crate) struct PinEscaped(pub(crate) Escaped);

@@ -36,7 +36,7 @@ use futures::future::BoxFuture;
 use super::QueryNode;
 use crate::actors::NodeActors;
 use crate::ids::NodeId;
-use crate::node::Node;
+use crate::node::{Node, Peers};
 use crate::resources::Resources;
 use crate::transport::{Bulk, Endpoint, JoinAddress, NodeLoad, Service, WireMessage, WireNode};
 use crate::{Error, Result};
@@ -48,7 +48,7 @@ pub(crate) use bundles::Ask;
 pub(crate) use channels::{OpenDagChannel, OpenedChannel};
 pub(crate) use link::NodeAddr;
 use link::{Connecting, Link};
-pub(crate) use membership::{Heard, QueryHeard};
+pub(crate) use membership::heard;
 pub(crate) use tasks::{Retry, RunRemote};
 
 /// A request from an authenticated peer.
@@ -230,13 +230,14 @@ pub(crate) struct Upcalls {
 }
 
 /// Starts the agent for `node`: binds its QUIC endpoint and, unless it is the head,
-/// joins the head. Runs on the node's system thread.
+/// joins the head. Runs on the node's system thread. Returns the agent, the address
+/// other nodes join with, and how the node's refs reach the agent and its lender.
 pub(crate) async fn start(
     node: &Arc<Node>,
     role: Role,
     job: Option<crate::ids::JobId>,
     settings: AgentSettings,
-) -> Result<(Addr<ClusterAgent>, JoinAddress)> {
+) -> Result<(Addr<ClusterAgent>, JoinAddress, Peers)> {
     let token = match &role {
         Role::Head => random_token()?,
         Role::Worker(j) | Role::Driver(j) => j.token.clone(),
@@ -273,6 +274,8 @@ pub(crate) async fn start(
             ..NodeLoad::default()
         },
     };
+    let lender =
+        lender::Lender::new(Arc::downgrade(node), settings.timeout, settings.heartbeat).start();
     let mut agent = ClusterAgent {
         node: Arc::downgrade(node),
         node_id,
@@ -289,8 +292,7 @@ pub(crate) async fn start(
         build: super::remote::build_with_functions(),
         head_silent_since: None,
         driver_demands: HashMap::new(),
-        lender: lender::Lender::new(Arc::downgrade(node), settings.timeout, settings.heartbeat)
-            .start(),
+        lender: lender.clone(),
         pull_delay: settings.testing_pull_delay,
         hosted: Default::default(),
         calling: Default::default(),
@@ -325,7 +327,19 @@ pub(crate) async fn start(
             link::connected(peer),
         );
     }
-    Ok((ctx.run(agent), join))
+    let agent = ctx.run(agent);
+    let peers = peers_of(&agent, lender);
+    Ok((agent, join, peers))
+}
+
+/// How the node's refs reach other nodes: pulls and releases through the agent, pins
+/// of what leaves unlent straight to its lender.
+fn peers_of(agent: &Addr<ClusterAgent>, lender: Addr<lender::Lender>) -> Peers {
+    Peers {
+        pull: agent.clone().recipient(),
+        release: agent.clone().recipient(),
+        pin: lender.recipient(),
+    }
 }
 
 /// The address this node hands out: the one given (checked to be this host's), else

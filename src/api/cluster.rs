@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::query;
 use crate::Result;
-use crate::actors::{Heard, NodeActors, NodeInfo, QueryHeard, nodes_of, sums};
+use crate::actors::{NodeActors, NodeInfo, heard, nodes_of, sums};
 use crate::ids::{JobId, NodeId};
 use crate::node::{block_on, current_node};
 
@@ -77,16 +77,8 @@ pub fn available_resources() -> BTreeMap<String, f64> {
 /// # ray::shutdown();
 /// ```
 pub fn pending_demands() -> Vec<String> {
-    heard().demands
-}
-
-/// What the caller's node last heard from the head (nothing on a lone node).
-fn heard() -> Heard {
-    let agent = current_node()
-        .ok()
-        .and_then(|n| n.actors().cluster.get().cloned());
-    agent
-        .and_then(|a| block_on(a.send(QueryHeard)).ok())
+    current_node()
+        .map(|n| block_on(heard(&n)).demands)
         .unwrap_or_default()
 }
 
@@ -134,7 +126,7 @@ pub fn jobs() -> Vec<JobInfo> {
             age: node.started.elapsed(),
         }];
     }
-    heard()
+    block_on(heard(&node))
         .jobs
         .iter()
         .map(|j| JobInfo {

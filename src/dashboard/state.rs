@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{Answer, MAX_LIMIT, bad, gone, json, limit};
 use crate::actors::NodeActors;
-use crate::actors::{Ask, HeadId, Heard, ListActors, NodeAddr, QueryHeard, QueryNode};
+use crate::actors::{Ask, HeadId, ListActors, NodeAddr, QueryNode, heard};
 use crate::actors::{nodes_of, sums};
 use crate::ids::NodeId;
 use crate::node::Node;
@@ -269,14 +269,6 @@ async fn local_state(node: &Arc<Node>, query: StateQuery) -> String {
         StateQuery::PlacementGroups => serde_json::to_value(placement_groups_of(node).await),
     };
     value.unwrap_or_default().to_string()
-}
-
-/// What `node` last heard from the head (nothing on a lone node).
-async fn heard(node: &Arc<Node>) -> Heard {
-    match node.actors().cluster.get() {
-        Some(agent) => agent.send(QueryHeard).await.unwrap_or_default(),
-        None => Heard::default(),
-    }
 }
 
 /// The other live nodes of the cluster, and the live drivers' nodes (which the node

@@ -12,7 +12,7 @@ use actix_rt::System;
 use crate::actors::{ActorRegistry, NodeActors, NodeManager, Parts, Role, start_cluster_agent};
 use crate::config::Config;
 use crate::ids::{JobId, NodeId};
-use crate::node::{Global, Node, Peers, Scheduler, Starter, with_global};
+use crate::node::{Global, Node, Scheduler, Starter, with_global};
 use crate::resources::Resources;
 use crate::store::MemoryStore;
 use crate::transport::JoinAddress;
@@ -332,12 +332,8 @@ async fn make_node(plan: Plan, node_id: NodeId) -> Result<Arc<Node>> {
     if let Some(role) = plan.role {
         // A head or driver running a user program is a job; a worker is not.
         let job = (!plan.no_job && !matches!(role, Role::Worker(_))).then_some(node.job_id);
-        let (agent, join) = start_cluster_agent(&node, role, job, plan.settings).await?;
-        let _ = node.peers.set(Peers {
-            pull: agent.clone().recipient(),
-            release: agent.clone().recipient(),
-            pin: agent.clone().recipient(),
-        });
+        let (agent, join, peers) = start_cluster_agent(&node, role, job, plan.settings).await?;
+        let _ = node.peers.set(peers);
         let _ = node.actors().cluster.set(agent);
         let _ = node.join_address.set(join);
     }

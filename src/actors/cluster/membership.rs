@@ -255,7 +255,16 @@ pub(crate) struct Heard {
     pub(crate) jobs: Vec<WireJob>,
 }
 
-/// Asks the agent for [`Heard`] (`ray::pending_demands`, `ray::jobs`, the dashboard).
+/// What `node` last heard from the head (nothing on a lone node): for
+/// `ray::pending_demands`, `ray::jobs` and the dashboard.
+pub(crate) async fn heard(node: &Node) -> Heard {
+    match node.actors().cluster.get() {
+        Some(agent) => agent.send(QueryHeard).await.unwrap_or_default(),
+        None => Heard::default(),
+    }
+}
+
+/// Asks the agent for [`Heard`].
 #[derive(Message)]
 #[rtype(result = "Heard")]
 pub(crate) struct QueryHeard;

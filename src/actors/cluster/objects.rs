@@ -17,7 +17,7 @@ use super::ClusterAgent;
 use super::lender::{Borrow, Lend, Returned};
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, ObjectId};
-use crate::node::{Node, PinEscaped, off_node_thread};
+use crate::node::{Node, off_node_thread};
 use crate::store::{Handoff, Loan, PullObject, RawRef, ReleaseBorrow, StoredValue};
 use crate::transport::{Bulk, WireMessage};
 
@@ -220,13 +220,5 @@ impl ClusterAgent {
 
     pub(super) fn release_borrows(&mut self, from: NodeId, ids: Vec<ObjectId>) {
         self.lender.do_send(Returned { from, ids });
-    }
-}
-
-impl Handler<PinEscaped> for ClusterAgent {
-    type Result = ();
-
-    fn handle(&mut self, msg: PinEscaped, _: &mut Context<Self>) {
-        self.lender.do_send(msg);
     }
 }
