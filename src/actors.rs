@@ -8,6 +8,7 @@
 mod cluster;
 mod handle;
 mod host;
+mod job_manager;
 mod node_manager;
 mod node_table;
 mod options;
@@ -18,15 +19,16 @@ mod remote;
 mod task;
 
 pub(crate) use cluster::{
-    ActorStopped, AgentSettings, Ask, ClusterAgent, HeadId, KillRemoteActor, NameRequest, NodeAddr,
-    OpenDagChannel, OpenedChannel, Retry, Role, RunRemote, StopAgent, Upcalls, heard, random_token,
-    start as start_cluster_agent,
+    ActorStopped, AgentSettings, Ask, AskJobs, ClusterAgent, HeadId, KillRemoteActor, NameRequest,
+    NodeAddr, OpenDagChannel, OpenedChannel, Retry, Role, RunRemote, StopAgent, Upcalls, heard,
+    random_token, start as start_cluster_agent,
 };
 pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};
 pub(crate) use handle::{create as create_actor, get_actor};
 pub use host::Method;
 pub(crate) use host::{ActorCall, ActorHost, LendInstance, ReturnInstance, Terminate};
+pub(crate) use job_manager::{JobManager, pack_dir, sha256};
 pub(crate) use node_manager::{
     AcquireResources, CancelTask, GpuGrant, NodeManager, NodeStats, QueryNode, ReleaseResources,
     ReserveBundles, ReturnBundles, ViewChanged,

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 mod cluster;
+pub mod job_submission;
 
 pub use crate::actors::NodeInfo;
 pub use cluster::{JobInfo, available_resources, cluster_resources, jobs, nodes, pending_demands};

@@ -36,6 +36,9 @@ pub struct Config {
     /// The node runs no driver program (a CLI command, a test cluster's node): it is not
     /// listed in the head's job table.
     pub(crate) no_job: bool,
+    /// The job this driver runs as: set by the head for a submitted job's driver
+    /// (`RAY_JOB_ID`), minted otherwise.
+    pub(crate) job_id: Option<crate::ids::JobId>,
     pub(crate) object_store_memory: Option<usize>,
     pub(crate) spill_dir: Option<std::path::PathBuf>,
     pub(crate) max_lineage_bytes: Option<usize>,
@@ -434,6 +437,13 @@ impl Config {
                 Error::InvalidArgument(format!("RAY_GPU_ALLOW_SOFTWARE must be 1 or 0, got `{v}`"))
             })?;
             self.allow_software_gpus = Some(allow);
+        }
+        if self.job_id.is_none()
+            && let Ok(v) = std::env::var("RAY_JOB_ID")
+        {
+            self.job_id = Some(v.parse().map_err(|_| {
+                Error::InvalidArgument(format!("RAY_JOB_ID must be a job id, got `{v}`"))
+            })?);
         }
         if std::env::var("RAY_NODE_MODE").is_ok_and(|m| m == "worker") {
             self.worker = true;

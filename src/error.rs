@@ -153,6 +153,10 @@ pub enum Error {
     /// descriptors, memory mappings (each actor has a thread of its own).
     #[error("out of resources: {0}")]
     OutOfResources(String),
+    /// The cluster refused or could not serve a job request (`ray job`): an unknown job,
+    /// a program that cannot run there, an upload that does not match its hash.
+    #[error("job request failed: {0}")]
+    Job(String),
     /// The runtime is shutting down or was shut down while the call waited.
     #[error("the ray runtime was shut down: call `ray::init()` again")]
     ShutDown,

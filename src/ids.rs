@@ -33,6 +33,24 @@ fn random() -> u64 {
     t ^ (u64::from(std::process::id()) << 32) ^ NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+/// A string that is not an id of the kind asked for (from `str::parse`).
+///
+/// # Examples
+/// ```
+/// let err = "nonsense".parse::<ray::JobId>().unwrap_err();
+/// assert!(err.to_string().contains("not a JobId"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidId(String);
+
+impl fmt::Display for InvalidId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidId {}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         id_type!($(#[$doc])* $name, $prefix, next);
@@ -59,6 +77,18 @@ macro_rules! id_type {
             pub(crate) fn parse(s: &str) -> Option<Self> {
                 let hex = s.strip_prefix($prefix)?;
                 u64::from_str_radix(hex, 16).ok().map(Self)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = InvalidId;
+
+            /// Reads back what `Display` writes.
+            fn from_str(s: &str) -> Result<Self, InvalidId> {
+                Self::parse(s.trim()).ok_or_else(|| InvalidId(format!(
+                    concat!("`{}` is not a ", stringify!($name), " (", $prefix, " and hex digits)"),
+                    s
+                )))
             }
         }
 

@@ -26,6 +26,7 @@ pub mod transport;
 
 pub use actors::build_fingerprint;
 pub use actors::{ActorHandle, ActorOptions, ActorOptionsBuilder, RemoteActor};
+pub use api::job_submission;
 pub use api::{
     Gettable, JobInfo, NodeInfo, TaskSummary, WaitResult, available_resources, cancel,
     cluster_resources, get, get_actor, get_timeout, jobs, kill, memory_summary, nodes,
@@ -33,7 +34,7 @@ pub use api::{
 };
 pub use config::Config;
 pub use error::{Error, Result};
-pub use ids::{ActorId, JobId, NodeId, ObjectId, PlacementGroupId, TaskId};
+pub use ids::{ActorId, InvalidId, JobId, NodeId, ObjectId, PlacementGroupId, TaskId};
 pub use node::ObjectRefStream;
 pub use placement_group::{
     Bundle, PlacementGroup, PlacementGroupOptions, PlacementGroupState, PlacementStrategy, bundle,

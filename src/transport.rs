@@ -8,6 +8,7 @@ mod addr;
 mod bulk;
 mod channel;
 mod frame;
+mod job;
 mod quic;
 mod serve;
 mod stream;
@@ -20,6 +21,10 @@ pub(crate) use frame::decode_body;
 pub use frame::{
     FrameReader, MAX_FRAME_BYTES, NodeLoad, WIRE_VERSION, WireActor, WireError, WireJob,
     WireMessage, WireNode, decode_frame, encode_frame,
+};
+pub use job::{
+    BlobKind, ContentHash, JobRecord, JobReply, JobRequest, JobSpec, JobState,
+    MAX_WORKING_DIR_BYTES,
 };
 pub use quic::{Endpoint, Exchange, JoinAddress, Peer, Service};
 pub use stream::MAX_PAYLOAD_BYTES;

@@ -46,6 +46,7 @@ pub(crate) use actors::{
 };
 pub(crate) use bundles::Ask;
 pub(crate) use channels::{OpenDagChannel, OpenedChannel};
+pub(crate) use jobs::AskJobs;
 pub(crate) use link::NodeAddr;
 use link::{Connecting, Link};
 pub(crate) use membership::heard;
@@ -141,6 +142,8 @@ pub(crate) struct ClusterAgent {
     names: Option<Addr<names::NameDirectory>>,
     /// Head only: the driver programs it has heard from.
     jobs: jobs::Jobs,
+    /// Head only: submitted jobs (`ray job`), when their directory could be made.
+    submissions: Option<Addr<crate::actors::JobManager>>,
     /// This node's job, when it runs a driver program (sent with its heartbeats).
     job: Option<crate::ids::JobId>,
     /// The lineage of results other nodes hold for this one, against its cap.
@@ -299,6 +302,7 @@ pub(crate) async fn start(
         owned: HashMap::new(),
         names: None,
         jobs: Default::default(),
+        submissions: None,
         job,
         lineage: lineage::LineageBudget::new(settings.max_lineage_bytes),
         heard: Default::default(),
@@ -307,6 +311,7 @@ pub(crate) async fn start(
     let head_join = match &agent.role {
         Role::Head => {
             agent.names = Some(names::NameDirectory::default().start());
+            agent.submissions = jobs::manager(node_id, &join);
             agent.table.insert(node_id, (me.clone(), Instant::now()));
             *node.view.write() = vec![me.clone()];
             None

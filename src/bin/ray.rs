@@ -5,6 +5,8 @@
 //! a private state directory (`state.rs`) so that `status` and `stop` find them; each
 //! node's log is in its `logs/`.
 
+#[path = "ray/job.rs"]
+mod job;
 #[path = "ray/list.rs"]
 mod list;
 #[path = "ray/progress.rs"]
@@ -31,6 +33,11 @@ usage:
   ray memory [--address ADDRESS] [--format json]
   ray logs [--address ADDRESS] [--node-id ID] [--lines N]
   ray timeline [--address ADDRESS] [-o trace.json]
+  ray job submit [--address ADDRESS] [--working-dir DIR] [--env K=V ...] [--no-wait]
+                 -- PROGRAM ARGS...
+  ray job list [--address ADDRESS] [--format json]
+  ray job status|stop ID [--address ADDRESS]
+  ray job logs ID [--address ADDRESS] [--follow]
   ray stop
 
 --address (or RAY_ADDRESS) is the join address `ray start --head` printed; without it,
@@ -64,6 +71,11 @@ fn main() {
         Some("logs") => list::logs(&args[1..]),
         Some("timeline") => list::timeline(&args[1..]),
         Some("stop") => stop(),
+        Some("job") => match job::job(&args[1..]) {
+            // `ray job submit` exits as its job did.
+            Ok(code) => std::process::exit(code),
+            Err(e) => Err(e),
+        },
         _ => Err(USAGE.to_string()),
     };
     if let Err(e) = result {
@@ -245,8 +257,10 @@ fn start(args: &[String]) -> CliResult {
             .map_or(0, |d| d.as_nanos())
     ));
     let log = state::create(&log_path)?;
-    // The node knows its log file, so that the dashboard and `ray logs` can show it.
-    cmd.env("RAY_LOG_FILE", &log_path);
+    // The node knows its log file, so that the dashboard and `ray logs` can show it; a
+    // head keeps submitted jobs' builds and logs in the private state directory.
+    cmd.env("RAY_LOG_FILE", &log_path)
+        .env("RAY_SESSION_DIR", state::dir()?);
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(if o.head {

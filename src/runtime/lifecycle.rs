@@ -196,6 +196,8 @@ struct Plan {
     total: Resources,
     /// Whether this node runs no job (a worker node, or `Config::no_job`).
     no_job: bool,
+    /// The job id given to this driver (`RAY_JOB_ID`), if any.
+    job_id: Option<JobId>,
     /// Where the dashboard binds, if this node serves one.
     dashboard: Option<(String, u16)>,
     /// The store's capacity and where it spills.
@@ -255,6 +257,7 @@ fn plan(config: Config) -> Result<Plan> {
         role,
         total: config.total_resources()?,
         no_job: config.no_job,
+        job_id: config.job_id,
         dashboard,
         spill: config.spill_settings(),
         log_file,
@@ -297,7 +300,7 @@ async fn make_node(plan: Plan, node_id: NodeId) -> Result<Arc<Node>> {
         let manager = NodeManager::new(weak.clone(), total.clone()).start();
         Node {
             id: store.node_id(),
-            job_id: JobId::new(),
+            job_id: plan.job_id.unwrap_or_else(JobId::new),
             namespace: plan.namespace,
             scheduler: Scheduler {
                 submit: manager.clone().recipient(),

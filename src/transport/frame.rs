@@ -7,7 +7,7 @@ use super::TransportError;
 use crate::ids::{ActorId, JobId, NodeId, ObjectId, PlacementGroupId, TaskId};
 
 /// Version of [`WireMessage`]; bumped on every incompatible change.
-pub const WIRE_VERSION: u16 = 8;
+pub const WIRE_VERSION: u16 = 9;
 
 /// An error as it crosses the wire: the sending layer's error, MessagePack-encoded, which
 /// the receiving layer decodes (`ray::Error` converts both ways). The transport carries
@@ -313,6 +313,17 @@ pub enum WireMessage {
     DagReply {
         /// The encoded value, or what failed.
         result: Result<serde_bytes::ByteBuf, WireError>,
+    },
+    /// A `ray job` request to the head (an upload's bytes follow as the bulk payload).
+    /// Answered by `JobReply`, or `Error`.
+    Job {
+        /// The request.
+        request: super::job::JobRequest,
+    },
+    /// The head's answer to `Job`.
+    JobReply {
+        /// The answer.
+        reply: super::job::JobReply,
     },
 }
 

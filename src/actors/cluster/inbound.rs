@@ -109,6 +109,10 @@ impl ClusterAgent {
                 let answer = self.head_request(m);
                 Box::pin(async move { (answer.await, Bulk::default()) })
             }
+            WireMessage::Job { request } if matches!(self.role, Role::Head) => {
+                let answer = self.job_request(request, msg.payload);
+                Box::pin(async move { (answer.await, Bulk::default()) })
+            }
             WireMessage::Heartbeat { .. } => reply(WireMessage::Heartbeat {
                 node_id: self.node_id,
             }),

@@ -1,11 +1,111 @@
-//! The head's job table: every driver program it has heard from (drivers send their job
-//! id with each heartbeat), alive while its heartbeats keep coming.
+//! Jobs in the agent: the head's table of every driver program it has heard from
+//! (drivers send their job id with each heartbeat), alive while its heartbeats keep
+//! coming; and `ray job` requests, which any node sends to the head's `JobManager`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use actix::prelude::*;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::{ClusterAgent, Role};
+use crate::actors::JobManager;
+use crate::actors::job_manager::JobCall;
 use crate::ids::{JobId, NodeId};
-use crate::transport::WireJob;
+use crate::transport::{JobReply, JobRequest, WireJob, WireMessage};
+use crate::{Error, Result};
+
+/// Head: its job manager, keeping its files under `RAY_SESSION_DIR/jobs` (which `ray
+/// start` sets to its private state directory), else under a new private directory in
+/// the temporary directory; `None`, with a warning, when that cannot be made.
+pub(super) fn manager(
+    node_id: NodeId,
+    join: &crate::transport::JoinAddress,
+) -> Option<Addr<JobManager>> {
+    let root = match std::env::var_os("RAY_SESSION_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => std::path::PathBuf::from(dir).join("jobs"),
+        None => std::env::temp_dir().join(format!("ray-jobs-{node_id}")),
+    };
+    match JobManager::new(root, join.to_string()) {
+        Ok(manager) => Some(manager.start()),
+        Err(why) => {
+            tracing::warn!(node_id = %node_id, error = %why, "no job submission on this head");
+            None
+        }
+    }
+}
+
+/// A `ray job` request from this node's own code, sent to the head.
+#[derive(Message)]
+#[rtype(result = "Result<JobReply>")]
+pub(crate) struct AskJobs {
+    pub(crate) request: JobRequest,
+    /// An upload's bytes.
+    pub(crate) payload: Vec<u8>,
+}
+
+impl Handler<AskJobs> for ClusterAgent {
+    type Result = ResponseFuture<Result<JobReply>>;
+
+    fn handle(&mut self, msg: AskJobs, _: &mut Context<Self>) -> Self::Result {
+        let answer = match (&self.role, self.head_id()) {
+            (Role::Head, _) => self.job_request(msg.request, msg.payload),
+            (_, Some(head)) => {
+                let sent = self.request(
+                    head,
+                    None,
+                    WireMessage::Job {
+                        request: msg.request,
+                    },
+                    msg.payload,
+                );
+                async move {
+                    sent.await
+                        .map(|(m, _)| m)
+                        .unwrap_or_else(|e| WireMessage::Error {
+                            message: e.to_string(),
+                        })
+                }
+                .boxed()
+            }
+            (_, None) => {
+                return Box::pin(async { Err(Error::NotConnected("the head is unknown".into())) });
+            }
+        };
+        Box::pin(async move {
+            match answer.await {
+                WireMessage::JobReply { reply } => Ok(reply),
+                WireMessage::Error { message } => Err(Error::Job(message)),
+                other => Err(Error::Serialization(format!("unexpected answer {other:?}"))),
+            }
+        })
+    }
+}
+
+impl ClusterAgent {
+    /// Head: serves a `ray job` request with its job manager.
+    pub(super) fn job_request(
+        &self,
+        request: JobRequest,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'static, WireMessage> {
+        let Some(manager) = self.submissions.clone() else {
+            let message = "this head takes no job submissions (its job directory could not be made: see its log)".to_string();
+            return async move { WireMessage::Error { message } }.boxed();
+        };
+        async move {
+            match manager.send(JobCall { request, payload }).await {
+                Ok(Ok(reply)) => WireMessage::JobReply { reply },
+                Ok(Err(message)) => WireMessage::Error { message },
+                Err(_) => WireMessage::Error {
+                    message: "the head's job manager stopped".into(),
+                },
+            }
+        }
+        .boxed()
+    }
+}
 
 /// Finished jobs kept for `ray status`; older ones are forgotten.
 const KEEP_FINISHED: usize = 100;

@@ -23,7 +23,7 @@ fn text(v: &Value) -> String {
 }
 
 /// Prints `rows` (JSON objects) as columns `cols`, or as JSON.
-fn print(rows: &[Value], cols: &[&str], json: bool) -> CliResult {
+pub(super) fn print(rows: &[Value], cols: &[&str], json: bool) -> CliResult {
     if json {
         println!(
             "{}",
