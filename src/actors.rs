@@ -20,8 +20,8 @@ mod task;
 
 pub(crate) use cluster::{
     ActorStopped, AgentSettings, Ask, AskJobs, ClusterAgent, HeadId, KillRemoteActor, NameRequest,
-    NodeAddr, OpenDagChannel, OpenedChannel, Retry, Role, RunRemote, StopAgent, Upcalls, heard,
-    random_token, start as start_cluster_agent,
+    NodeAddr, OpenDagChannel, OpenedChannel, Retry, Role, RunRemote, StartWorkerOn, StopAgent,
+    Upcalls, WorkerGone, heard, random_token, start as start_cluster_agent,
 };
 pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};
@@ -46,6 +46,7 @@ pub(crate) use registry::{
     UnregisterActor,
 };
 pub(crate) use remote::HostedActor;
+pub(crate) use remote::build_with_functions;
 pub use remote::{Hosted, RemoteClass, build_fingerprint};
 pub(crate) use remote::{RemoteCall, hosted, returns_of};
 pub(crate) use task::{CancelRunning, TaskActor};

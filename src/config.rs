@@ -39,6 +39,8 @@ pub struct Config {
     /// The job this driver runs as: set by the head for a submitted job's driver
     /// (`RAY_JOB_ID`), minted otherwise.
     pub(crate) job_id: Option<crate::ids::JobId>,
+    /// A job's worker process: the generic node that started it (`RAY_JOB_HOST`).
+    pub(crate) job_host: Option<crate::ids::NodeId>,
     pub(crate) object_store_memory: Option<usize>,
     pub(crate) spill_dir: Option<std::path::PathBuf>,
     pub(crate) max_lineage_bytes: Option<usize>,
@@ -443,6 +445,11 @@ impl Config {
         {
             self.job_id = Some(v.parse().map_err(|_| {
                 Error::InvalidArgument(format!("RAY_JOB_ID must be a job id, got `{v}`"))
+            })?);
+        }
+        if let Ok(v) = std::env::var("RAY_JOB_HOST") {
+            self.job_host = Some(v.parse().map_err(|_| {
+                Error::InvalidArgument(format!("RAY_JOB_HOST must be a node id, got `{v}`"))
             })?);
         }
         if std::env::var("RAY_NODE_MODE").is_ok_and(|m| m == "worker") {

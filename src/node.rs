@@ -41,6 +41,9 @@ use crate::{Error, Result};
 pub(crate) struct Node {
     pub(crate) id: NodeId,
     pub(crate) job_id: JobId,
+    /// Whose work this node places: its build, and its job when that was submitted
+    /// (`ray job submit`), whose worker processes generic nodes start.
+    pub(crate) work: crate::tasks::Who,
     pub(crate) namespace: String,
     pub(crate) store: Arc<MemoryStore>,
     pub(crate) total: Resources,

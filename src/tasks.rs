@@ -18,7 +18,7 @@ pub(crate) use messages::{
     Batch, LeaseDone, SubmitTask, TaskBlocked, TaskEvent, TaskFinished, TaskUnblocked,
 };
 pub use options::{SchedulingStrategy, TaskOptions, TaskOptionsBuilder};
-pub(crate) use placement::{Placement, place, to_resources};
+pub(crate) use placement::{Placement, Who, place, to_resources};
 pub use registry::{RemoteBody, RemoteFunction};
 pub(crate) use registry::{decode, encode, lookup, signatures};
 pub use spec::TaskOutput;

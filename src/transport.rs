@@ -12,6 +12,7 @@ mod job;
 mod quic;
 mod serve;
 mod stream;
+mod table;
 mod tls;
 
 pub use addr::{check_local, default_route_ip, resolve, route_source};
@@ -19,16 +20,16 @@ pub use bulk::{Bulk, Piece};
 pub use channel::{Channel, DagArg, DagOp, DagPartSpec, DagPeer};
 pub(crate) use frame::decode_body;
 pub use frame::{
-    FrameReader, MAX_FRAME_BYTES, NodeLoad, WIRE_VERSION, WireActor, WireError, WireJob,
-    WireMessage, WireNode, decode_frame, encode_frame,
+    FrameReader, MAX_FRAME_BYTES, WIRE_VERSION, WireError, WireMessage, decode_frame, encode_frame,
 };
 pub use job::{
     BlobKind, ContentHash, JobRecord, JobReply, JobRequest, JobSpec, JobState,
-    MAX_WORKING_DIR_BYTES,
+    MAX_WORKING_DIR_BYTES, WorkerRequest,
 };
 pub use quic::{Endpoint, Exchange, JoinAddress, Peer, Service};
 pub use stream::MAX_PAYLOAD_BYTES;
 pub(crate) use stream::{Chunks, FIRST_CHUNK, read_frame_or_end, read_message};
+pub use table::{NodeLoad, WireActor, WireJob, WireNode};
 pub use tls::Identity;
 pub(crate) use tls::MAX_STREAMS;
 

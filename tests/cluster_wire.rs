@@ -169,6 +169,9 @@ fn a_join_cannot_speak_for_another_node_or_replace_a_live_one() {
             resources: vec![("CPU".into(), 64.0)],
             alive: true,
             load: Default::default(),
+            build: Some(fingerprint),
+            job: None,
+            host: None,
         };
         for (claimed, says) in [
             (node_id(0x5eed_0002), "a node joins as itself"),
@@ -347,6 +350,9 @@ fn the_head_keeps_only_the_latest_dead_nodes() {
                 resources: vec![("CPU".into(), 1.0)],
                 alive: true,
                 load: Default::default(),
+                build: Some(fingerprint),
+                job: None,
+                host: None,
             };
             let answer = ask(&peer, WireMessage::Join { node, fingerprint }, &[]).await;
             assert!(matches!(answer, WireMessage::View { .. }), "{answer:?}");

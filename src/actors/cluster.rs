@@ -23,6 +23,7 @@ mod objects;
 mod order;
 mod restart;
 mod tasks;
+mod workers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
@@ -33,7 +34,6 @@ use futures::FutureExt;
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
 
-use super::QueryNode;
 use crate::actors::NodeActors;
 use crate::ids::NodeId;
 use crate::node::{Node, Peers};
@@ -47,10 +47,11 @@ pub(crate) use actors::{
 pub(crate) use bundles::Ask;
 pub(crate) use channels::{OpenDagChannel, OpenedChannel};
 pub(crate) use jobs::AskJobs;
-pub(crate) use link::NodeAddr;
 use link::{Connecting, Link};
+pub(crate) use link::{NodeAddr, random_token};
 pub(crate) use membership::heard;
 pub(crate) use tasks::{Retry, RunRemote};
+pub(crate) use workers::{StartWorkerOn, WorkerGone};
 
 /// A request from an authenticated peer.
 #[derive(Message)]
@@ -144,6 +145,8 @@ pub(crate) struct ClusterAgent {
     jobs: jobs::Jobs,
     /// Head only: submitted jobs (`ray job`), when their directory could be made.
     submissions: Option<Addr<crate::actors::JobManager>>,
+    /// Job workers: a generic node's pool and leases, the starts this node asked for.
+    workers: workers::Workers,
     /// This node's job, when it runs a driver program (sent with its heartbeats).
     job: Option<crate::ids::JobId>,
     /// The lineage of results other nodes hold for this one, against its cap.
@@ -197,7 +200,7 @@ impl Service for AgentService {
     }
 }
 
-fn wire_resources(r: &Resources) -> Vec<(String, f64)> {
+pub(super) fn wire_resources(r: &Resources) -> Vec<(String, f64)> {
     r.to_map().into_iter().collect()
 }
 
@@ -216,6 +219,9 @@ pub(crate) struct AgentSettings {
     pub(crate) max_lineage_bytes: usize,
     /// Testing only: a wait before each pull (`Config::testing_pull_delay`).
     pub(crate) testing_pull_delay: Option<Duration>,
+    /// A job worker: the generic node that started it (`RAY_JOB_HOST`), whose
+    /// resources it leases.
+    pub(crate) job_host: Option<NodeId>,
     /// What the agent hands to the layers above it.
     pub(crate) upcalls: Upcalls,
 }
@@ -242,11 +248,11 @@ pub(crate) async fn start(
     settings: AgentSettings,
 ) -> Result<(Addr<ClusterAgent>, JoinAddress, Peers)> {
     let token = match &role {
-        Role::Head => random_token()?,
+        Role::Head => link::random_token()?,
         Role::Worker(j) | Role::Driver(j) => j.token.clone(),
     };
     let identity = crate::transport::Identity::generate()?;
-    let ip = node_address(settings.node_ip, &role)?;
+    let ip = link::node_address(settings.node_ip, &role)?;
     // Every interface and both families (peers may be IPv4 or IPv6 whatever this node
     // advertises): other hosts reach it at `ip`, this host's programs at loopback.
     let bind = std::net::SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), settings.port);
@@ -268,7 +274,12 @@ pub(crate) async fn start(
         node_id,
         addr: join.addr,
         fingerprint: join.fingerprint,
-        resources: wire_resources(&node.total),
+        // A job worker offers nothing of its own: it leases its generic node's.
+        resources: if settings.job_host.is_some() {
+            Vec::new()
+        } else {
+            wire_resources(&node.total)
+        },
         alive: true,
         // Nothing runs yet: all of it is free.
         load: NodeLoad {
@@ -276,6 +287,9 @@ pub(crate) async fn start(
             total: wire_resources(&node.total),
             ..NodeLoad::default()
         },
+        build: super::remote::build_with_functions(),
+        job: settings.job_host.map(|_| node.job_id),
+        host: settings.job_host,
     };
     let lender =
         lender::Lender::new(Arc::downgrade(node), settings.timeout, settings.heartbeat).start();
@@ -303,6 +317,7 @@ pub(crate) async fn start(
         names: None,
         jobs: Default::default(),
         submissions: None,
+        workers: Default::default(),
         job,
         lineage: lineage::LineageBudget::new(settings.max_lineage_bytes),
         heard: Default::default(),
@@ -332,6 +347,7 @@ pub(crate) async fn start(
             link::connected(peer),
         );
     }
+    agent.start_pool(&ctx);
     let agent = ctx.run(agent);
     let peers = peers_of(&agent, lender);
     Ok((agent, join, peers))
@@ -347,64 +363,14 @@ fn peers_of(agent: &Addr<ClusterAgent>, lender: Addr<lender::Lender>) -> Peers {
     }
 }
 
-/// The address this node hands out: the one given (checked to be this host's), else
-/// the local address of the route to the head, else (a head) the default route's, else
-/// loopback, said in the log.
-fn node_address(given: Option<std::net::IpAddr>, role: &Role) -> Result<std::net::IpAddr> {
-    use crate::transport::{check_local, default_route_ip, route_source};
-    if let Some(ip) = given {
-        check_local(ip).map_err(|e| {
-            Error::InvalidArgument(format!(
-                "{e} (set by Config::node_ip_address, RAY_NODE_IP_ADDRESS or --node-ip-address)"
-            ))
-        })?;
-        return Ok(ip);
-    }
-    let found = match role {
-        Role::Head => default_route_ip(),
-        Role::Worker(j) | Role::Driver(j) => route_source(j.addr),
-    };
-    Ok(found.unwrap_or_else(|| {
-        tracing::warn!("no route to other hosts: this node uses 127.0.0.1, so only programs on this host can reach it (set --node-ip-address to change that)");
-        std::net::Ipv4Addr::LOCALHOST.into()
-    }))
-}
-
 /// Whether this process is a worker node of the single-binary model (it exists only to
 /// serve the cluster, so it exits with it).
 fn serving_worker_process() -> bool {
     std::env::var("RAY_NODE_MODE").is_ok_and(|m| m == "worker")
 }
 
-fn load_of(stats: &super::NodeStats, store_bytes: usize) -> NodeLoad {
-    NodeLoad {
-        available: stats.total.free_map(&stats.available).into_iter().collect(),
-        pending: (stats.queued + stats.waiting_for_deps) as u64,
-        running: stats.running as u64,
-        infeasible: stats.infeasible.clone(),
-        object_store_bytes: store_bytes as u64,
-        total: wire_resources(&stats.total),
-    }
-}
-
-/// The node's current load, for its heartbeat.
-async fn current_load(node: Weak<Node>) -> Option<NodeLoad> {
-    let node = node.upgrade()?;
-    let stats = node.actors().manager.send(QueryNode).await.ok()?;
-    Some(load_of(&stats, node.store.summary().bytes_used))
-}
-
 fn head_node_id(view: &[WireNode], addr: std::net::SocketAddr) -> Option<NodeId> {
     view.iter().find(|n| n.addr == addr).map(|n| n.node_id)
-}
-
-pub(crate) fn random_token() -> Result<String> {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| Error::InvalidArgument("no randomness for the cluster token".into()))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 impl ClusterAgent {
@@ -520,7 +486,7 @@ impl Actor for ClusterAgent {
                 act.detect_failures();
                 // The head's own load, like everyone else's.
                 let own = act.node_id;
-                let query = current_load(act.node.clone());
+                let query = membership::current_load(act.node.clone());
                 ctx.spawn(query.into_actor(act).map(move |load, act, _| {
                     if let (Some(load), Some((n, _))) = (load, act.table.get_mut(&own)) {
                         n.load = load;
@@ -543,7 +509,7 @@ impl Actor for ClusterAgent {
             let job = act.job;
             let at = job.map(|_| (act.me.addr, act.me.fingerprint));
             let limit = act.timeout;
-            let load = current_load(act.node.clone());
+            let load = membership::current_load(act.node.clone());
             let link = act.link();
             let ask = async move {
                 let ask = async move {

@@ -4,7 +4,8 @@
 //! file (`driver.rs`), and records each job's state for `ray job list|status|logs|stop`.
 
 mod blobs;
-mod driver;
+mod process;
+mod workers;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use actix::prelude::*;
 
 pub(crate) use blobs::{pack_dir, sha256};
+pub(crate) use workers::{JobWorkers, LiveJobs, StartWorker, WorkerSetup};
 
 use crate::ids::JobId;
 use crate::transport::{JobRecord, JobReply, JobRequest, JobSpec, JobState};
@@ -40,9 +42,11 @@ pub(crate) struct JobManager {
 
 struct Job {
     record: JobRecord,
+    /// What was submitted (nodes that start the job's workers ask for it).
+    spec: JobSpec,
     log: PathBuf,
     /// Its driver's process group, while it runs.
-    group: Option<driver::Group>,
+    group: Option<process::Group>,
     stopping: bool,
 }
 
@@ -91,15 +95,17 @@ impl JobManager {
             message: None,
             driver_pid: None,
         };
-        let launch = driver::Launch {
-            job_id,
+        let launch = process::Launch {
             program: &build,
-            spec: &spec,
+            args: &spec.args,
+            env: job_env(&spec, &self.address, job_id),
             cwd: cwd.as_deref(),
             log: &log,
-            address: &self.address,
+            what: format!("ray-job-{job_id}"),
         };
-        let group = match driver::start(launch, ctx.address().recipient()) {
+        let exited = ctx.address().recipient();
+        let report = move |code| exited.do_send(DriverExited { job_id, code });
+        let group = match process::start(launch, report) {
             Ok(group) => {
                 record.state = JobState::Running;
                 record.driver_pid = Some(group.pid());
@@ -118,6 +124,7 @@ impl JobManager {
             job_id,
             Job {
                 record,
+                spec,
                 log,
                 group,
                 stopping: false,
@@ -190,6 +197,15 @@ impl JobManager {
     }
 }
 
+/// The environment of a job's processes: what it was submitted with, then the
+/// cluster's address and its id (which the runtime reads in `ray::init`).
+fn job_env(spec: &JobSpec, address: &str, job_id: JobId) -> Vec<(String, String)> {
+    let mut env = spec.env.clone();
+    env.push(("RAY_ADDRESS".into(), address.into()));
+    env.push(("RAY_JOB_ID".into(), job_id.to_string()));
+    env
+}
+
 fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -212,38 +228,44 @@ impl Drop for JobManager {
     }
 }
 
-/// A `ray job` request that reached the head, with its upload's bytes.
+/// A `ray job` request that reached the head, with its upload's bytes; answered with
+/// the reply and its bulk payload (a fetched blob).
 #[derive(Message)]
-#[rtype(result = "Result<JobReply, String>")]
+#[rtype(result = "Result<(JobReply, Vec<u8>), String>")]
 pub(crate) struct JobCall {
     pub(crate) request: JobRequest,
     pub(crate) payload: Vec<u8>,
 }
 
 impl Handler<JobCall> for JobManager {
-    type Result = Result<JobReply, String>;
+    type Result = Result<(JobReply, Vec<u8>), String>;
 
     fn handle(&mut self, msg: JobCall, ctx: &mut Context<Self>) -> Self::Result {
-        match msg.request {
-            JobRequest::Have { hashes } => Ok(JobReply::Missing {
+        let reply = match msg.request {
+            JobRequest::Have { hashes } => JobReply::Missing {
                 hashes: self.blobs.missing(&hashes),
-            }),
+            },
             JobRequest::Upload { hash, kind } => {
                 self.blobs.store(hash, kind, &msg.payload)?;
-                Ok(JobReply::Stored)
+                JobReply::Stored
             }
-            JobRequest::Submit(spec) => self.submit(spec, ctx),
-            JobRequest::List => Ok(JobReply::Jobs {
+            JobRequest::Submit(spec) => self.submit(spec, ctx)?,
+            JobRequest::List => JobReply::Jobs {
                 jobs: self
                     .order
                     .iter()
                     .filter_map(|id| self.jobs.get(id))
                     .map(|j| j.record.clone())
                     .collect(),
-            }),
-            JobRequest::Logs { job_id, offset } => self.logs(job_id, offset),
-            JobRequest::Stop { job_id } => self.stop(job_id, ctx),
-        }
+            },
+            JobRequest::Logs { job_id, offset } => self.logs(job_id, offset)?,
+            JobRequest::Stop { job_id } => self.stop(job_id, ctx)?,
+            JobRequest::Describe { job_id } => JobReply::Spec(self.record(job_id)?.spec.clone()),
+            JobRequest::Fetch { hash, kind } => {
+                return Ok((JobReply::Blob, self.blobs.read(&hash, kind)?));
+            }
+        };
+        Ok((reply, Vec::new()))
     }
 }
 
@@ -252,8 +274,7 @@ impl Handler<JobCall> for JobManager {
 #[rtype(result = "()")]
 pub(crate) struct DriverExited {
     job_id: JobId,
-    /// Its exit code, or `None` when a signal ended it (with the signal's number).
-    code: Result<i32, Option<i32>>,
+    code: process::Exit,
 }
 
 impl Handler<DriverExited> for JobManager {

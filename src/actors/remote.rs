@@ -187,6 +187,7 @@ pub(crate) fn placement(node: &Arc<Node>, req: &Resources, opts: &ActorOptions) 
         req,
         &opts.strategy,
         &view,
+        &node.work,
         &mut turn,
     );
     node.actors().actor_turn.store(turn, Ordering::Relaxed);

@@ -152,7 +152,9 @@ fn ask(request: JobRequest, payload: Vec<u8>) -> Result<JobReply> {
                 .into(),
         )
     })?;
-    block_on(agent.send(AskJobs { request, payload })).map_err(|_| Error::ShutDown)?
+    block_on(agent.send(AskJobs { request, payload }))
+        .map_err(|_| Error::ShutDown)?
+        .map(|(reply, _)| reply)
 }
 
 fn unexpected(reply: JobReply) -> Error {

@@ -274,6 +274,7 @@ fn plan(config: Config) -> Result<Plan> {
             max_dead_nodes: config.max_dead_nodes.unwrap_or(1000),
             max_lineage_bytes: config.max_lineage_bytes.unwrap_or(1 << 30),
             testing_pull_delay: config.testing_pull_delay,
+            job_host: config.job_host,
             upcalls: crate::actors::Upcalls {
                 local_state: crate::dashboard::answer_state,
                 channel: crate::dag::take_channel,
@@ -301,6 +302,10 @@ async fn make_node(plan: Plan, node_id: NodeId) -> Result<Arc<Node>> {
         Node {
             id: store.node_id(),
             job_id: plan.job_id.unwrap_or_else(JobId::new),
+            work: crate::tasks::Who {
+                build: crate::actors::build_with_functions(),
+                job: plan.job_id,
+            },
             namespace: plan.namespace,
             scheduler: Scheduler {
                 submit: manager.clone().recipient(),

@@ -5,7 +5,7 @@
 //! over every node that fits; node affinity pins (hard) or prefers (soft) one node.
 
 use crate::SchedulingStrategy;
-use crate::ids::NodeId;
+use crate::ids::{JobId, NodeId};
 use crate::resources::Resources;
 use crate::transport::WireNode;
 
@@ -18,6 +18,9 @@ pub(crate) enum Placement {
     Infeasible,
     /// Hard affinity to a node that is not alive.
     NodeGone(NodeId),
+    /// No process of the work's build fits, but this generic node can start one (a
+    /// worker of the work's job): ask it to, and wait.
+    StartWorker(NodeId),
 }
 
 /// A resource list as the wire carries it, as a resource set (entries that are not valid
@@ -36,8 +39,65 @@ pub(crate) fn resources_of(node: &WireNode) -> Resources {
     to_resources(&node.resources)
 }
 
+/// Whose work is placed: it runs only in processes of its build, and a submitted job's
+/// work also in worker processes that generic nodes start for it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Who {
+    /// The build's functions fingerprint.
+    pub(crate) build: Option<u64>,
+    /// The submitted job it belongs to.
+    pub(crate) job: Option<JobId>,
+}
+
+/// A node that can run `who`'s work, with the resources that work uses there (a job
+/// worker's are its generic node's).
+struct Candidate<'a> {
+    id: NodeId,
+    on: &'a WireNode,
+}
+
+/// The nodes of `view` (alive, other than `local`) that run `who`'s work, and the
+/// generic nodes that could start a worker for it.
+fn candidates<'a>(
+    view: &'a [WireNode],
+    local: NodeId,
+    who: &Who,
+) -> (Vec<Candidate<'a>>, Vec<&'a WireNode>) {
+    let live = || view.iter().filter(move |n| n.alive && n.node_id != local);
+    let mut direct = Vec::new();
+    for n in live() {
+        match (n.job, n.host) {
+            (Some(job), Some(host)) if Some(job) == who.job => {
+                if let Some(h) = view.iter().find(|h| h.node_id == host && h.alive) {
+                    direct.push(Candidate {
+                        id: n.node_id,
+                        on: h,
+                    });
+                }
+            }
+            (Some(_), _) => {}
+            (None, _) if n.build.is_some() && n.build == who.build => {
+                direct.push(Candidate {
+                    id: n.node_id,
+                    on: n,
+                });
+            }
+            _ => {}
+        }
+    }
+    let served = |host: NodeId| {
+        view.iter()
+            .any(|w| w.alive && w.host == Some(host) && w.job.is_some() && w.job == who.job)
+    };
+    let startable = live()
+        .filter(|n| who.job.is_some() && n.build.is_none() && !served(n.node_id))
+        .collect();
+    (direct, startable)
+}
+
 /// Decides where a task with request `req` runs. `turn` advances on every remote or
 /// spread decision, for round robin.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn place(
     local: NodeId,
     local_total: &Resources,
@@ -45,26 +105,39 @@ pub(crate) fn place(
     req: &Resources,
     strategy: &SchedulingStrategy,
     view: &[WireNode],
+    who: &Who,
     turn: &mut usize,
 ) -> Placement {
     let fits_local = local_total.covers(req);
-    let remote: Vec<NodeId> = view
-        .iter()
-        .filter(|n| n.alive && n.node_id != local && resources_of(n).covers(req))
-        .map(|n| n.node_id)
-        .collect();
+    let (direct, startable) = candidates(view, local, who);
+    let fits = |n: &WireNode| resources_of(n).covers(req);
+    let free_now = |n: &WireNode| to_resources(&n.load.available).covers(req);
+    let remote: Vec<NodeId> = direct.iter().filter(|c| fits(c.on)).map(|c| c.id).collect();
     let mut pick = |candidates: &[NodeId]| {
         let i = *turn % candidates.len().max(1);
         *turn = turn.wrapping_add(1);
         candidates.get(i).copied()
+    };
+    let start = |pred: &dyn Fn(&WireNode) -> bool| {
+        startable
+            .iter()
+            .find(|n| fits(n) && pred(n))
+            .map(|n| Placement::StartWorker(n.node_id))
     };
     match strategy {
         SchedulingStrategy::NodeAffinity { node_id, soft } => {
             if *node_id == local && fits_local {
                 return Placement::Local;
             }
-            if remote.contains(node_id) {
-                return Placement::Remote(*node_id);
+            // A generic node named: its worker for this job, or a new one.
+            let on = direct
+                .iter()
+                .find(|c| c.on.node_id == *node_id && fits(c.on));
+            if let Some(c) = on {
+                return Placement::Remote(c.id);
+            }
+            if let Some(p) = start(&|n| n.node_id == *node_id) {
+                return p;
             }
             if !soft {
                 return Placement::NodeGone(*node_id);
@@ -78,7 +151,7 @@ pub(crate) fn place(
             return match pick(&all) {
                 Some(n) if n == local => Placement::Local,
                 Some(n) => Placement::Remote(n),
-                None => Placement::Infeasible,
+                None => start(&|_| true).unwrap_or(Placement::Infeasible),
             };
         }
         // Inside a placement group the request names the group's resources, which only
@@ -88,21 +161,25 @@ pub(crate) fn place(
     if fits_local && local_free.covers(req) {
         return Placement::Local;
     }
-    // Busy here (or never fits here): a node with the resources free right now.
-    let free: Vec<NodeId> = view
+    // Busy here (or never fits here): a node with the resources free right now, or a
+    // generic node with them free that can start a worker.
+    let free: Vec<NodeId> = direct
         .iter()
-        .filter(|n| remote.contains(&n.node_id) && to_resources(&n.load.available).covers(req))
-        .map(|n| n.node_id)
+        .filter(|c| remote.contains(&c.id) && free_now(c.on))
+        .map(|c| c.id)
         .collect();
     if let Some(n) = pick(&free) {
         return Placement::Remote(n);
+    }
+    if let Some(p) = start(&free_now) {
+        return p;
     }
     if fits_local {
         return Placement::Local;
     }
     match pick(&remote) {
         Some(n) => Placement::Remote(n),
-        None => Placement::Infeasible,
+        None => start(&|_| true).unwrap_or(Placement::Infeasible),
     }
 }
 
@@ -110,6 +187,11 @@ pub(crate) fn place(
 mod tests {
     use super::*;
     use crate::resources::to_units;
+
+    const WHO: Who = Who {
+        build: Some(1),
+        job: None,
+    };
 
     fn node(cpus: f64, special: f64, alive: bool) -> WireNode {
         WireNode {
@@ -119,6 +201,9 @@ mod tests {
             resources: vec![("CPU".into(), cpus), ("special".into(), special)],
             alive,
             load: Default::default(),
+            build: Some(1),
+            job: None,
+            host: None,
         }
     }
 
@@ -139,7 +224,16 @@ mod tests {
         let mut turn = 0;
         let d = SchedulingStrategy::Default;
         assert_eq!(
-            place(me, &local, &local, &req("CPU", 1.0), &d, &view, &mut turn),
+            place(
+                me,
+                &local,
+                &local,
+                &req("CPU", 1.0),
+                &d,
+                &view,
+                &WHO,
+                &mut turn
+            ),
             Placement::Local
         );
         assert_eq!(
@@ -150,6 +244,7 @@ mod tests {
                 &req("special", 1.0),
                 &d,
                 &view,
+                &WHO,
                 &mut turn
             ),
             Placement::Remote(special.node_id)
@@ -163,6 +258,7 @@ mod tests {
                 &req("special", 5.0),
                 &d,
                 &view,
+                &WHO,
                 &mut turn
             ),
             Placement::Infeasible
@@ -179,6 +275,7 @@ mod tests {
                 &req("CPU", 1.0),
                 &hard,
                 &view,
+                &WHO,
                 &mut turn
             ),
             Placement::NodeGone(dead.node_id)
@@ -195,6 +292,7 @@ mod tests {
                 &req("CPU", 1.0),
                 &soft,
                 &view,
+                &WHO,
                 &mut turn
             ),
             Placement::Local
@@ -215,12 +313,30 @@ mod tests {
         let mut turn = 0;
         let d = SchedulingStrategy::Default;
         assert_eq!(
-            place(me, &total, &busy, &req("CPU", 1.0), &d, &view, &mut turn),
+            place(
+                me,
+                &total,
+                &busy,
+                &req("CPU", 1.0),
+                &d,
+                &view,
+                &WHO,
+                &mut turn
+            ),
             Placement::Remote(idle.node_id)
         );
         // Everyone busy: queue here, where it fits.
         assert_eq!(
-            place(me, &total, &busy, &req("CPU", 1.0), &d, &[full], &mut turn),
+            place(
+                me,
+                &total,
+                &busy,
+                &req("CPU", 1.0),
+                &d,
+                &[full],
+                &WHO,
+                &mut turn
+            ),
             Placement::Local
         );
     }
@@ -241,10 +357,62 @@ mod tests {
                     &req("CPU", 1.0),
                     &SchedulingStrategy::Spread,
                     &view,
+                    &WHO,
                     &mut turn,
                 )
             })
             .collect();
         assert_eq!(picks.len(), 3);
+    }
+
+    #[test]
+    fn job_work_goes_to_its_workers_or_starts_one_on_a_generic_node() {
+        let me = NodeId::new();
+        let none = Resources::new();
+        let job = JobId::new();
+        let who = Who {
+            build: Some(7),
+            job: Some(job),
+        };
+        let mut generic = node(4.0, 0.0, true);
+        generic.build = None;
+        generic.load.available = generic.resources.clone();
+        let mut other_build = node(4.0, 0.0, true);
+        other_build.build = Some(8);
+        other_build.load.available = other_build.resources.clone();
+        let d = SchedulingStrategy::Default;
+        let cpu = req("CPU", 1.0);
+        let mut turn = 0;
+        let view = vec![generic.clone(), other_build.clone()];
+        assert_eq!(
+            place(me, &none, &none, &cpu, &d, &view, &who, &mut turn),
+            Placement::StartWorker(generic.node_id),
+            "no process of this build: the generic node starts one"
+        );
+        // Its worker joined: it runs there, with the generic node's resources.
+        let mut worker = node(0.0, 0.0, true);
+        (worker.build, worker.job, worker.host) = (Some(7), Some(job), Some(generic.node_id));
+        worker.resources.clear();
+        let mut other_job = worker.clone();
+        (other_job.node_id, other_job.job) = (NodeId::new(), Some(JobId::new()));
+        let view = vec![
+            generic.clone(),
+            other_build,
+            other_job.clone(),
+            worker.clone(),
+        ];
+        assert_eq!(
+            place(me, &none, &none, &cpu, &d, &view, &who, &mut turn),
+            Placement::Remote(worker.node_id)
+        );
+        // Work that is not a submitted job's never goes to generic nodes.
+        let unsubmitted = Who {
+            build: Some(7),
+            job: None,
+        };
+        assert_eq!(
+            place(me, &none, &none, &cpu, &d, &view, &unsubmitted, &mut turn),
+            Placement::Infeasible
+        );
     }
 }

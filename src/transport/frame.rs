@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::TransportError;
+use super::{NodeLoad, WireActor, WireJob, WireNode};
 use crate::ids::{ActorId, JobId, NodeId, ObjectId, PlacementGroupId, TaskId};
 
 /// Version of [`WireMessage`]; bumped on every incompatible change.
@@ -325,6 +326,11 @@ pub enum WireMessage {
         /// The answer.
         reply: super::job::JobReply,
     },
+    /// Between generic nodes, the job workers they start, and the head.
+    Worker {
+        /// The request.
+        request: super::job::WorkerRequest,
+    },
 }
 
 impl WireMessage {
@@ -333,74 +339,6 @@ impl WireMessage {
     pub fn opens_channel(&self) -> bool {
         matches!(self, Self::DagPart { .. } | Self::DagEdges { .. })
     }
-}
-
-/// One job (a driver program) in the head's job table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WireJob {
-    /// The job.
-    pub job_id: JobId,
-    /// The node its driver runs.
-    pub driver: NodeId,
-    /// Whether the driver was heard from within the node timeout.
-    pub alive: bool,
-    /// Seconds since the head first heard from it.
-    pub age_s: f64,
-    /// Where the driver listens, with its certificate's SHA-256.
-    #[serde(default)]
-    pub at: Option<(std::net::SocketAddr, [u8; 32])>,
-}
-
-/// A named actor in the head's directory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WireActor {
-    /// The actor.
-    pub actor_id: ActorId,
-    /// Its name, with its namespace (`namespace/name`).
-    pub name: String,
-    /// Its class's registered name.
-    pub class: String,
-    /// The node hosting it.
-    pub node_id: NodeId,
-    /// That node's endpoint and certificate hash, when it is not in the node table (a
-    /// driver).
-    pub at: Option<(std::net::SocketAddr, [u8; 32])>,
-}
-
-/// One node as the cluster's node table lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WireNode {
-    /// The node.
-    pub node_id: NodeId,
-    /// Its QUIC endpoint.
-    pub addr: std::net::SocketAddr,
-    /// SHA-256 of its certificate (peers pin it).
-    pub fingerprint: [u8; 32],
-    /// Its total resources.
-    pub resources: Vec<(String, f64)>,
-    /// Whether the head hears its heartbeats.
-    pub alive: bool,
-    /// Its load at its last heartbeat.
-    pub load: NodeLoad,
-}
-
-/// What a node reports with each heartbeat, for `ray status`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct NodeLoad {
-    /// Resources not held by tasks or actors.
-    pub available: Vec<(String, f64)>,
-    /// Tasks waiting for resources or arguments.
-    pub pending: u64,
-    /// Tasks running.
-    pub running: u64,
-    /// Resource requests of tasks that no live node can run (they wait).
-    pub infeasible: Vec<String>,
-    /// Bytes held by the node's object store.
-    #[serde(default)]
-    pub object_store_bytes: u64,
-    /// The node's resources now: they change as placement groups reserve bundles.
-    #[serde(default)]
-    pub total: Vec<(String, f64)>,
 }
 
 /// Encodes one message as a frame: length prefix plus MessagePack body.

@@ -54,6 +54,19 @@ pub enum JobRequest {
         /// The job.
         job_id: JobId,
     },
+    /// A submitted job's spec, for a node that starts the job's workers. Answered by
+    /// `Spec`.
+    Describe {
+        /// The job.
+        job_id: JobId,
+    },
+    /// A stored blob, as the answer's bulk payload. Answered by `Blob`.
+    Fetch {
+        /// Its content hash.
+        hash: ContentHash,
+        /// What it is.
+        kind: BlobKind,
+    },
 }
 
 /// A job to start.
@@ -145,6 +158,10 @@ pub enum JobReply {
         /// The records, oldest first.
         jobs: Vec<JobRecord>,
     },
+    /// A job's spec.
+    Spec(JobSpec),
+    /// A blob's bytes follow as the bulk payload.
+    Blob,
     /// Part of a job's output.
     Logs {
         /// The bytes from the asked offset.
@@ -152,5 +169,33 @@ pub enum JobReply {
         data: Vec<u8>,
         /// Whether the job has ended and this reply reaches the end of its output.
         done: bool,
+    },
+}
+
+/// What a generic node, the job worker processes it starts, and the head say to each
+/// other (inside [`super::WireMessage::Worker`]); each is answered by `Ack` or `Error`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum WorkerRequest {
+    /// To a generic node: start a worker process of job `job_id` there, unless one runs.
+    Start {
+        /// The job.
+        job_id: JobId,
+    },
+    /// From a job worker to its generic node: holds `resources` of that node's for one
+    /// task, answered once they are free (the machine's resources are shared by every
+    /// job's workers).
+    Lease {
+        /// The resources.
+        resources: Vec<(String, f64)>,
+    },
+    /// From a job worker to its generic node: gives a lease back.
+    Return {
+        /// The resources.
+        resources: Vec<(String, f64)>,
+    },
+    /// From a generic node to the head: its worker process of job `job_id` exited.
+    Exited {
+        /// The job.
+        job_id: JobId,
     },
 }

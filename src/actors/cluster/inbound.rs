@@ -111,6 +111,13 @@ impl ClusterAgent {
             }
             WireMessage::Job { request } if matches!(self.role, Role::Head) => {
                 let answer = self.job_request(request, msg.payload);
+                Box::pin(async move {
+                    let (m, bulk) = answer.await;
+                    (m, bulk.into())
+                })
+            }
+            WireMessage::Worker { request } => {
+                let answer = self.serve_worker(msg.from, request, ctx);
                 Box::pin(async move { (answer.await, Bulk::default()) })
             }
             WireMessage::Heartbeat { .. } => reply(WireMessage::Heartbeat {
@@ -167,7 +174,14 @@ impl ClusterAgent {
     /// refused, if it is: another build, another node's name, a live node's id, or a
     /// full cluster.
     fn join_refusal(&mut self, from: NodeId, node: &WireNode, fingerprint: u64) -> Option<String> {
-        let build = *self.build.get_or_insert(fingerprint);
+        // A generic node runs no functions of its own and a job's worker only its job's:
+        // the cluster's one build binds only the nodes that run any job's work.
+        let legacy = node.job.is_none() && node.build.is_some();
+        let build = if legacy {
+            *self.build.get_or_insert(fingerprint)
+        } else {
+            fingerprint
+        };
         if fingerprint != build {
             tracing::warn!(joiner = %node.node_id, "refused a node of another build");
             return Some(format!(

@@ -16,18 +16,13 @@ use crate::ids::{JobId, NodeId};
 use crate::transport::{JobReply, JobRequest, WireJob, WireMessage};
 use crate::{Error, Result};
 
-/// Head: its job manager, keeping its files under `RAY_SESSION_DIR/jobs` (which `ray
-/// start` sets to its private state directory), else under a new private directory in
-/// the temporary directory; `None`, with a warning, when that cannot be made.
+/// Head: its job manager, keeping its files under [`job_dir`]; `None`, with a warning,
+/// when that cannot be made.
 pub(super) fn manager(
     node_id: NodeId,
     join: &crate::transport::JoinAddress,
 ) -> Option<Addr<JobManager>> {
-    let root = match std::env::var_os("RAY_SESSION_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) => std::path::PathBuf::from(dir).join("jobs"),
-        None => std::env::temp_dir().join(format!("ray-jobs-{node_id}")),
-    };
-    match JobManager::new(root, join.to_string()) {
+    match JobManager::new(job_dir(node_id), join.to_string()) {
         Ok(manager) => Some(manager.start()),
         Err(why) => {
             tracing::warn!(node_id = %node_id, error = %why, "no job submission on this head");
@@ -36,9 +31,19 @@ pub(super) fn manager(
     }
 }
 
+/// Where a node keeps jobs' builds, working directories and logs: `RAY_SESSION_DIR/jobs`
+/// (which `ray start` sets to its private state directory), else a new private
+/// directory in the temporary directory.
+pub(super) fn job_dir(node_id: NodeId) -> std::path::PathBuf {
+    match std::env::var_os("RAY_SESSION_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => std::path::PathBuf::from(dir).join("jobs"),
+        None => std::env::temp_dir().join(format!("ray-jobs-{node_id}")),
+    }
+}
+
 /// A `ray job` request from this node's own code, sent to the head.
 #[derive(Message)]
-#[rtype(result = "Result<JobReply>")]
+#[rtype(result = "Result<(JobReply, Vec<u8>)>")]
 pub(crate) struct AskJobs {
     pub(crate) request: JobRequest,
     /// An upload's bytes.
@@ -46,7 +51,7 @@ pub(crate) struct AskJobs {
 }
 
 impl Handler<AskJobs> for ClusterAgent {
-    type Result = ResponseFuture<Result<JobReply>>;
+    type Result = ResponseFuture<Result<(JobReply, Vec<u8>)>>;
 
     fn handle(&mut self, msg: AskJobs, _: &mut Context<Self>) -> Self::Result {
         let answer = match (&self.role, self.head_id()) {
@@ -61,11 +66,10 @@ impl Handler<AskJobs> for ClusterAgent {
                     msg.payload,
                 );
                 async move {
-                    sent.await
-                        .map(|(m, _)| m)
-                        .unwrap_or_else(|e| WireMessage::Error {
-                            message: e.to_string(),
-                        })
+                    sent.await.unwrap_or_else(|e| {
+                        let message = e.to_string();
+                        (WireMessage::Error { message }, Vec::new())
+                    })
                 }
                 .boxed()
             }
@@ -75,9 +79,9 @@ impl Handler<AskJobs> for ClusterAgent {
         };
         Box::pin(async move {
             match answer.await {
-                WireMessage::JobReply { reply } => Ok(reply),
-                WireMessage::Error { message } => Err(Error::Job(message)),
-                other => Err(Error::Serialization(format!("unexpected answer {other:?}"))),
+                (WireMessage::JobReply { reply }, bulk) => Ok((reply, bulk)),
+                (WireMessage::Error { message }, _) => Err(Error::Job(message)),
+                (other, _) => Err(Error::Serialization(format!("unexpected answer {other:?}"))),
             }
         })
     }
@@ -89,24 +93,26 @@ impl ClusterAgent {
         &self,
         request: JobRequest,
         payload: Vec<u8>,
-    ) -> BoxFuture<'static, WireMessage> {
+    ) -> BoxFuture<'static, (WireMessage, Vec<u8>)> {
         let Some(manager) = self.submissions.clone() else {
             let message = "this head takes no job submissions (its job directory could not be made: see its log)".to_string();
-            return async move { WireMessage::Error { message } }.boxed();
+            return async move { (WireMessage::Error { message }, Vec::new()) }.boxed();
         };
         async move {
             match manager.send(JobCall { request, payload }).await {
-                Ok(Ok(reply)) => WireMessage::JobReply { reply },
-                Ok(Err(message)) => WireMessage::Error { message },
-                Err(_) => WireMessage::Error {
-                    message: "the head's job manager stopped".into(),
-                },
+                Ok(Ok((reply, bulk))) => (WireMessage::JobReply { reply }, bulk),
+                Ok(Err(message)) => (WireMessage::Error { message }, Vec::new()),
+                Err(_) => (
+                    WireMessage::Error {
+                        message: "the head's job manager stopped".into(),
+                    },
+                    Vec::new(),
+                ),
             }
         }
         .boxed()
     }
 }
-
 /// Finished jobs kept for `ray status`; older ones are forgotten.
 const KEEP_FINISHED: usize = 100;
 

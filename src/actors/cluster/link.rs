@@ -183,3 +183,38 @@ impl Link {
         })
     }
 }
+
+/// The address this node hands out: the one given (checked to be this host's), else
+/// the local address of the route to the head, else (a head) the default route's, else
+/// loopback, said in the log.
+pub(super) fn node_address(
+    given: Option<std::net::IpAddr>,
+    role: &super::Role,
+) -> crate::Result<std::net::IpAddr> {
+    use crate::transport::{check_local, default_route_ip, route_source};
+    if let Some(ip) = given {
+        check_local(ip).map_err(|e| {
+            crate::Error::InvalidArgument(format!(
+                "{e} (set by Config::node_ip_address, RAY_NODE_IP_ADDRESS or --node-ip-address)"
+            ))
+        })?;
+        return Ok(ip);
+    }
+    let found = match role {
+        super::Role::Head => default_route_ip(),
+        super::Role::Worker(j) | super::Role::Driver(j) => route_source(j.addr),
+    };
+    Ok(found.unwrap_or_else(|| {
+        tracing::warn!("no route to other hosts: this node uses 127.0.0.1, so only programs on this host can reach it (set --node-ip-address to change that)");
+        std::net::Ipv4Addr::LOCALHOST.into()
+    }))
+}
+
+pub(crate) fn random_token() -> crate::Result<String> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| crate::Error::InvalidArgument("no randomness for the cluster token".into()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -148,6 +148,7 @@ impl ClusterAgent {
         jobs: Vec<WireJob>,
     ) {
         self.forget_finished_drivers(&jobs);
+        self.jobs_heard(&jobs);
         self.heard = Heard { demands, jobs };
         self.head_silent_since = None;
         if let Some(node) = self.node.upgrade()
@@ -275,4 +276,32 @@ impl Handler<QueryHeard> for ClusterAgent {
     fn handle(&mut self, _: QueryHeard, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.heard.clone())
     }
+}
+
+pub(super) fn load_of(
+    stats: &crate::actors::NodeStats,
+    store_bytes: usize,
+) -> crate::transport::NodeLoad {
+    crate::transport::NodeLoad {
+        available: stats.total.free_map(&stats.available).into_iter().collect(),
+        pending: (stats.queued + stats.waiting_for_deps) as u64,
+        running: stats.running as u64,
+        infeasible: stats.infeasible.clone(),
+        object_store_bytes: store_bytes as u64,
+        total: super::wire_resources(&stats.total),
+    }
+}
+
+/// The node's current load, for its heartbeat.
+pub(super) async fn current_load(
+    node: std::sync::Weak<Node>,
+) -> Option<crate::transport::NodeLoad> {
+    let node = node.upgrade()?;
+    let stats = node
+        .actors()
+        .manager
+        .send(crate::actors::QueryNode)
+        .await
+        .ok()?;
+    Some(load_of(&stats, node.store.summary().bytes_used))
 }

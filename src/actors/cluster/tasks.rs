@@ -218,6 +218,7 @@ pub(super) fn place_again(
         req,
         strategy,
         &view,
+        &node.work,
         &mut turn,
     ) {
         Placement::Local if !lost.contains(&node.id) => Some(node.id),
@@ -328,8 +329,12 @@ impl ClusterAgent {
         let handoff = Handoff::with(loan(&me, from, lent));
         let carried: Arc<parking_lot::Mutex<Vec<RawRef>>> = Arc::default();
         let out = carried.clone();
-        let result = || -> Result<RawRef> {
-            let node = node.clone().ok_or(Error::ShutDown)?;
+        // A job worker runs another node's task under a lease on its generic node's
+        // resources, held until the answer is made.
+        let lease = self.lease_for_task(&resources);
+        let this_node = node.clone();
+        let result = move || -> Result<RawRef> {
+            let node = this_node.ok_or(Error::ShutDown)?;
             let f = lookup(&function, node.id)?;
             let mut req = Resources::new();
             for (k, v) in &resources {
@@ -386,7 +391,16 @@ impl ClusterAgent {
             node.actors().manager.do_send(SubmitTask(spec));
             Ok(ret)
         };
-        answer_run(result(), node, keep, (from, carried), me).boxed()
+        match lease {
+            None => answer_run(result(), node, keep, (from, carried), me).boxed(),
+            Some(lease) => async move {
+                match lease.await {
+                    Ok(_held) => answer_run(result(), node, keep, (from, carried), me).await,
+                    Err(e) => failure(e),
+                }
+            }
+            .boxed(),
+        }
     }
 }
 

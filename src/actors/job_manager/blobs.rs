@@ -161,6 +161,33 @@ fn unpack(bytes: &[u8], into: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Renames `tmp` (once `written`) to `path`; one that another process made first is as
+/// good. `tmp` is gone afterwards either way.
+fn publish(written: Result<(), String>, tmp: &Path, path: &Path) -> Result<(), String> {
+    let renamed = written.and_then(|()| match std::fs::rename(tmp, path) {
+        Ok(()) => Ok(()),
+        Err(_) if path.exists() => Ok(()),
+        Err(e) => Err(format!("cannot store {}: {e}", path.display())),
+    });
+    if tmp.is_dir() {
+        let _ = std::fs::remove_dir_all(tmp);
+    } else {
+        let _ = std::fs::remove_file(tmp);
+    }
+    renamed
+}
+
+/// Writes a new file of mode `mode` (it must not exist yet).
+fn write_private(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| format!("cannot store {}: {e}", path.display()))
+}
+
 /// Creates `dir` (0700); it must not exist yet.
 pub(crate) fn private_dir(dir: &Path) -> Result<(), String> {
     std::fs::DirBuilder::new()
@@ -170,7 +197,7 @@ pub(crate) fn private_dir(dir: &Path) -> Result<(), String> {
 }
 
 /// Builds and working directories by content hash, under one private directory.
-pub(super) struct Blobs {
+pub(crate) struct Blobs {
     root: PathBuf,
     /// Builds whose bytes were hashed since this head started (at upload, or before
     /// their first run): a build is run only once its hash matched.
@@ -182,9 +209,10 @@ pub(super) struct Blobs {
 
 impl Blobs {
     /// The store under `root`, which is created (0700) when missing.
-    pub(super) fn new(root: PathBuf) -> Result<Self, String> {
+    pub(crate) fn new(root: PathBuf) -> Result<Self, String> {
         for dir in [root.clone(), root.join("builds"), root.join("dirs")] {
-            if !dir.exists() {
+            // Another node of this machine's may share the directory and make it first.
+            if !dir.exists() && private_dir(&dir).is_err() && !dir.is_dir() {
                 private_dir(&dir)?;
             }
         }
@@ -204,7 +232,7 @@ impl Blobs {
     }
 
     /// Of `hashes`, those stored as neither a build nor a working directory.
-    pub(super) fn missing(&self, hashes: &[ContentHash]) -> Vec<ContentHash> {
+    pub(crate) fn missing(&self, hashes: &[ContentHash]) -> Vec<ContentHash> {
         hashes
             .iter()
             .filter(|h| {
@@ -217,7 +245,7 @@ impl Blobs {
 
     /// Stores an upload after checking it: its hash, and for a build, that it runs here.
     /// Written under a temporary name and renamed, so a blob is whole or absent.
-    pub(super) fn store(
+    pub(crate) fn store(
         &mut self,
         hash: ContentHash,
         kind: BlobKind,
@@ -230,19 +258,16 @@ impl Blobs {
         if path.exists() {
             return Ok(());
         }
-        let tmp = path.with_extension(format!("part-{}", crate::ids::NodeId::new()));
-        let written = match kind {
+        // Written under temporary names and renamed, so a blob is whole or absent, also
+        // when another node sharing this directory stores the same one meanwhile.
+        let tmp = |ext: &str| path.with_extension(format!("{ext}-{}", crate::ids::NodeId::new()));
+        match kind {
             BlobKind::Build => {
                 if let Some(why) = not_runnable_here(bytes) {
                     return Err(format!("the program cannot run on this cluster: {why}"));
                 }
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o700)
-                    .open(&tmp)
-                    .and_then(|mut f| f.write_all(bytes))
-                    .map_err(|e| format!("cannot store the build: {e}"))
+                let part = tmp("part");
+                publish(write_private(&part, bytes, 0o700), &part, &path)?;
             }
             BlobKind::WorkingDir => {
                 if bytes.len() as u64 > MAX_WORKING_DIR_BYTES + (1 << 20) {
@@ -251,17 +276,17 @@ impl Blobs {
                         bytes.len()
                     ));
                 }
-                unpack(bytes, &tmp)
+                // The packed bytes too, for the nodes that fetch it.
+                let (dir, pack) = (tmp("part"), tmp("pack"));
+                let unpacked = unpack(bytes, &dir);
+                let packed = unpacked.and_then(|()| write_private(&pack, bytes, 0o600));
+                publish(packed, &pack, &path.with_extension("pack"))
+                    .and_then(|()| publish(Ok(()), &dir, &path))
+                    .inspect_err(|_| {
+                        let _ = std::fs::remove_dir_all(&dir);
+                    })?;
             }
-        };
-        let stored = written.and_then(|()| {
-            std::fs::rename(&tmp, &path).map_err(|e| format!("cannot store the upload: {e}"))
-        });
-        if stored.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-            let _ = std::fs::remove_dir_all(&tmp);
         }
-        stored?;
         if kind == BlobKind::Build {
             self.verified.insert(hash);
         }
@@ -271,7 +296,7 @@ impl Blobs {
     }
 
     /// The stored build `hash`, checked against its hash once per head lifetime.
-    pub(super) fn build(&mut self, hash: &ContentHash) -> Result<PathBuf, String> {
+    pub(crate) fn build(&mut self, hash: &ContentHash) -> Result<PathBuf, String> {
         let path = self.path(BlobKind::Build, hash);
         if !self.verified.contains(hash) {
             let bytes = std::fs::read(&path)
@@ -287,8 +312,17 @@ impl Blobs {
         Ok(path)
     }
 
+    /// A stored blob's bytes (a working directory packed), for a node that fetches it.
+    pub(super) fn read(&mut self, hash: &ContentHash, kind: BlobKind) -> Result<Vec<u8>, String> {
+        let path = match kind {
+            BlobKind::Build => self.build(hash)?,
+            BlobKind::WorkingDir => self.path(kind, hash).with_extension("pack"),
+        };
+        std::fs::read(&path).map_err(|_| format!("no {kind:?} {} on this node", hex(hash)))
+    }
+
     /// The stored working directory `hash`.
-    pub(super) fn working_dir(&self, hash: &ContentHash) -> Result<PathBuf, String> {
+    pub(crate) fn working_dir(&self, hash: &ContentHash) -> Result<PathBuf, String> {
         let path = self.path(BlobKind::WorkingDir, hash);
         if path.is_dir() {
             Ok(path)

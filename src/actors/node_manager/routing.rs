@@ -40,6 +40,7 @@ impl NodeManager {
             &spec.resources,
             &spec.strategy,
             &view,
+            &node.work,
             &mut self.turn,
         )
     }
@@ -53,7 +54,7 @@ impl NodeManager {
             .is_some_and(|n| n.actors().cluster.get().is_some());
         let lost = node.as_ref().and_then(|n| n.cluster_lost(&spec.name));
         match p {
-            Placement::Local | Placement::Remote(_) => None,
+            Placement::Local | Placement::Remote(_) | Placement::StartWorker(_) => None,
             Placement::Infeasible | Placement::NodeGone(_) if lost.is_some() => lost,
             Placement::Infeasible if networked => None,
             Placement::Infeasible => Some(Error::Infeasible {
@@ -111,6 +112,23 @@ impl NodeManager {
                         attempt: spec.attempt,
                     },
                 });
+            }
+            Placement::StartWorker(host) => {
+                // Waits for the worker to join: a change of the node table routes it again.
+                let node = self.node.upgrade();
+                match (
+                    node.as_ref()
+                        .and_then(|n| n.actors().cluster.get().cloned()),
+                    node.as_ref().and_then(|n| n.work.job),
+                ) {
+                    (Some(agent), Some(job_id)) => {
+                        agent.do_send(crate::actors::StartWorkerOn { host, job_id });
+                        self.infeasible.push(spec);
+                    }
+                    _ => spec.fail(Error::NotConnected(
+                        "this node is not part of a cluster".into(),
+                    )),
+                }
             }
             Placement::Infeasible | Placement::NodeGone(_) => {
                 match self.refusal(&placement, &spec) {

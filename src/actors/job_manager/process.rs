@@ -1,22 +1,18 @@
-//! One job's driver process: started from its verified build in a process group of its
-//! own (so a stop reaches whatever it started), with the cluster's address and its job
-//! id in its environment and its output in the job's log; a thread waits for it and
-//! tells the manager how it ended.
+//! A job's processes (its driver on the head, its workers on generic nodes): started
+//! from the job's verified build in a process group of their own (so a stop reaches
+//! whatever they started), with the cluster's address and the job's id in their
+//! environment and their output in a log file; a thread waits for each and reports how
+//! it ended.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use actix::Recipient;
 use rustix::process::{Pid, Signal, kill_process_group};
 
-use super::DriverExited;
-use crate::ids::JobId;
-use crate::transport::JobSpec;
-
-/// Variables of the head's own process that describe the head, not the job: a driver
-/// must not inherit them (it would take the head's log file or port).
+/// Variables of the starting node's own process that describe that node, not the job: a
+/// job's process must not inherit them (it would take the node's log file or port).
 const HEAD_ONLY: [&str; 10] = [
     "RAY_NODE_MODE",
     "RAY_LOG_FILE",
@@ -30,17 +26,22 @@ const HEAD_ONLY: [&str; 10] = [
     "RAY_OBJECT_SPILLING_DIRECTORY",
 ];
 
-/// What a driver is started from.
+/// What a job's process is started from.
 pub(super) struct Launch<'a> {
-    pub(super) job_id: JobId,
     pub(super) program: &'a Path,
-    pub(super) spec: &'a JobSpec,
+    pub(super) args: &'a [String],
+    /// The job's own variables, then ours (which win).
+    pub(super) env: Vec<(String, String)>,
     pub(super) cwd: Option<&'a Path>,
     pub(super) log: &'a Path,
-    pub(super) address: &'a str,
+    /// For the waiting thread's name.
+    pub(super) what: String,
 }
 
-/// A running driver's process group (its id is the driver's pid).
+/// How a process ended: its exit code, or the signal that ended it (if known).
+pub(super) type Exit = Result<i32, Option<i32>>;
+
+/// A running process's group (its id is the process's pid).
 pub(super) struct Group(Pid);
 
 impl Group {
@@ -59,8 +60,11 @@ impl Group {
     }
 }
 
-/// Starts the driver, and a thread that reports its end to `exited`.
-pub(super) fn start(launch: Launch<'_>, exited: Recipient<DriverExited>) -> Result<Group, String> {
+/// Starts the process, and a thread that reports its end to `exited`.
+pub(super) fn start(
+    launch: Launch<'_>,
+    exited: impl FnOnce(Exit) + Send + 'static,
+) -> Result<Group, String> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -72,10 +76,8 @@ pub(super) fn start(launch: Launch<'_>, exited: Recipient<DriverExited>) -> Resu
     for var in HEAD_ONLY {
         cmd.env_remove(var);
     }
-    cmd.args(&launch.spec.args)
-        .envs(launch.spec.env.iter().map(|(k, v)| (k, v)))
-        .env("RAY_ADDRESS", launch.address)
-        .env("RAY_JOB_ID", launch.job_id.to_string())
+    cmd.args(launch.args)
+        .envs(launch.env)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(err)
@@ -85,21 +87,20 @@ pub(super) fn start(launch: Launch<'_>, exited: Recipient<DriverExited>) -> Resu
     }
     let mut child = cmd
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", launch.spec.program))?;
+        .map_err(|e| format!("cannot start {}: {e}", launch.program.display()))?;
     let group = Group(Pid::from_child(&child));
-    let job_id = launch.job_id;
     std::thread::Builder::new()
-        .name(format!("ray-job-{job_id}"))
+        .name(launch.what)
         .spawn(move || {
             let code = match child.wait() {
                 Ok(status) => status.code().ok_or(status.signal()),
                 Err(_) => Err(None),
             };
-            exited.do_send(DriverExited { job_id, code });
+            exited(code);
         })
         .map_err(|e| {
             group.kill();
-            format!("cannot watch the job's driver: {e}")
+            format!("cannot watch the job's process: {e}")
         })?;
     Ok(group)
 }
