@@ -440,6 +440,15 @@ impl Config {
             })?;
             self.allow_software_gpus = Some(allow);
         }
+        if std::env::var("RAY_NODE_MODE").is_ok_and(|m| m == "worker") {
+            self.worker = true;
+        }
+        self.with_job_env()
+    }
+
+    /// A submitted job's processes: `RAY_JOB_ID` (the job, set for its driver and its
+    /// workers) and `RAY_JOB_HOST` (a worker's generic node).
+    fn with_job_env(mut self) -> Result<Self> {
         if self.job_id.is_none()
             && let Ok(v) = std::env::var("RAY_JOB_ID")
         {
@@ -451,9 +460,6 @@ impl Config {
             self.job_host = Some(v.parse().map_err(|_| {
                 Error::InvalidArgument(format!("RAY_JOB_HOST must be a node id, got `{v}`"))
             })?);
-        }
-        if std::env::var("RAY_NODE_MODE").is_ok_and(|m| m == "worker") {
-            self.worker = true;
         }
         Ok(self)
     }

@@ -270,27 +270,7 @@ pub(crate) async fn start(
     )?);
     endpoint.advertise(ip);
     let join = endpoint.join_address()?;
-    let me = WireNode {
-        node_id,
-        addr: join.addr,
-        fingerprint: join.fingerprint,
-        // A job worker offers nothing of its own: it leases its generic node's.
-        resources: if settings.job_host.is_some() {
-            Vec::new()
-        } else {
-            wire_resources(&node.total)
-        },
-        alive: true,
-        // Nothing runs yet: all of it is free.
-        load: NodeLoad {
-            available: node.total.free_map(&node.total).into_iter().collect(),
-            total: wire_resources(&node.total),
-            ..NodeLoad::default()
-        },
-        build: super::remote::build_with_functions(),
-        job: settings.job_host.map(|_| node.job_id),
-        host: settings.job_host,
-    };
+    let me = me_of(node, &join, &settings);
     let lender =
         lender::Lender::new(Arc::downgrade(node), settings.timeout, settings.heartbeat).start();
     let mut agent = ClusterAgent {
@@ -351,6 +331,31 @@ pub(crate) async fn start(
     let agent = ctx.run(agent);
     let peers = peers_of(&agent, lender);
     Ok((agent, join, peers))
+}
+
+/// This node as the node table lists it.
+fn me_of(node: &Node, join: &JoinAddress, settings: &AgentSettings) -> WireNode {
+    WireNode {
+        node_id: node.id,
+        addr: join.addr,
+        fingerprint: join.fingerprint,
+        // A job worker offers nothing of its own: it leases its generic node's.
+        resources: if settings.job_host.is_some() {
+            Vec::new()
+        } else {
+            wire_resources(&node.total)
+        },
+        alive: true,
+        // Nothing runs yet: all of it is free.
+        load: NodeLoad {
+            available: node.total.free_map(&node.total).into_iter().collect(),
+            total: wire_resources(&node.total),
+            ..NodeLoad::default()
+        },
+        build: super::remote::build_with_functions(),
+        job: settings.job_host.map(|_| node.job_id),
+        host: settings.job_host,
+    }
 }
 
 /// How the node's refs reach other nodes: pulls and releases through the agent, pins
@@ -510,6 +515,15 @@ impl Actor for ClusterAgent {
             let at = job.map(|_| (act.me.addr, act.me.fingerprint));
             let limit = act.timeout;
             let load = membership::current_load(act.node.clone());
+            // A job worker offers nothing of its own (its generic node's resources are
+            // the ones its work uses).
+            let offers = act.me.host.is_none();
+            let load = async move {
+                load.await.map(|l| match offers {
+                    true => l,
+                    false => NodeLoad { total: Vec::new(), available: Vec::new(), ..l },
+                })
+            };
             let link = act.link();
             let ask = async move {
                 let ask = async move {

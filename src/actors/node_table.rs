@@ -37,7 +37,10 @@ pub(crate) fn nodes_of(node: &Node, stats: &NodeStats) -> Vec<NodeInfo> {
     if view.is_empty() {
         return vec![here(node, stats)];
     }
+    // A job's worker processes are not nodes of their own to the user (as Ray's
+    // workers are not): their generic node stands for the machine.
     view.into_iter()
+        .filter(|n| n.host.is_none())
         .map(|n| {
             if n.node_id == node.id {
                 // This node's own figures are current, not a heartbeat old.

@@ -113,11 +113,11 @@ pub(crate) fn place(
     let fits = |n: &WireNode| resources_of(n).covers(req);
     let free_now = |n: &WireNode| to_resources(&n.load.available).covers(req);
     let remote: Vec<NodeId> = direct.iter().filter(|c| fits(c.on)).map(|c| c.id).collect();
-    let mut pick = |candidates: &[NodeId]| {
+    fn rotate<T: Copy>(turn: &mut usize, candidates: &[T]) -> Option<T> {
         let i = *turn % candidates.len().max(1);
         *turn = turn.wrapping_add(1);
         candidates.get(i).copied()
-    };
+    }
     let start = |pred: &dyn Fn(&WireNode) -> bool| {
         startable
             .iter()
@@ -144,15 +144,21 @@ pub(crate) fn place(
             }
         }
         SchedulingStrategy::Spread => {
-            let mut all = remote.clone();
+            // Over every process that fits, and every generic node that could start one.
+            let mut all: Vec<Placement> = remote.iter().map(|n| Placement::Remote(*n)).collect();
+            all.extend(
+                startable
+                    .iter()
+                    .filter(|n| fits(n))
+                    .map(|n| Placement::StartWorker(n.node_id)),
+            );
             if fits_local {
-                all.push(local);
+                all.push(Placement::Local);
             }
-            return match pick(&all) {
-                Some(n) if n == local => Placement::Local,
-                Some(n) => Placement::Remote(n),
-                None => start(&|_| true).unwrap_or(Placement::Infeasible),
-            };
+            let options: Vec<usize> = (0..all.len()).collect();
+            return rotate(turn, &options)
+                .and_then(|i| all.get(i).cloned())
+                .unwrap_or(Placement::Infeasible);
         }
         // Inside a placement group the request names the group's resources, which only
         // the nodes holding its bundles have.
@@ -168,7 +174,7 @@ pub(crate) fn place(
         .filter(|c| remote.contains(&c.id) && free_now(c.on))
         .map(|c| c.id)
         .collect();
-    if let Some(n) = pick(&free) {
+    if let Some(n) = rotate(turn, &free) {
         return Placement::Remote(n);
     }
     if let Some(p) = start(&free_now) {
@@ -177,7 +183,7 @@ pub(crate) fn place(
     if fits_local {
         return Placement::Local;
     }
-    match pick(&remote) {
+    match rotate(turn, &remote) {
         Some(n) => Placement::Remote(n),
         None => start(&|_| true).unwrap_or(Placement::Infeasible),
     }

@@ -126,9 +126,23 @@ impl Handler<RunRemote> for ClusterAgent {
                 }
                 lost.push(dead);
                 tracing::warn!(function, dead = %dead, retries_left = retry.left, "the task's node died: trying it again elsewhere");
-                match next_node(node.as_ref(), &request, &retry.strategy, &lost) {
-                    Some(n) => target = n,
-                    None => {
+                let again = || next_node(node.as_ref(), &me, &request, &retry.strategy, &lost);
+                match again() {
+                    Next::Node(n) => target = n,
+                    Next::Starting => {
+                        // A generic node starts a worker of this job for it: wait for the
+                        // worker to join (the start itself has a deadline there).
+                        let deadline = std::time::Instant::now() + WORKER_START_WAIT;
+                        target = loop {
+                            actix_rt::time::sleep(pause).await;
+                            match again() {
+                                Next::Node(n) => break n,
+                                _ if std::time::Instant::now() > deadline => break dead,
+                                _ => {}
+                            }
+                        };
+                    }
+                    Next::None => {
                         // No live node fits now: wait for the table to change.
                         actix_rt::time::sleep(pause).await;
                         lost.retain(|n| *n != dead);
@@ -181,17 +195,46 @@ async fn settle_sent(
     }
 }
 
-/// Where to try a task again: a live node that fits it and has not died under it.
+/// How long a task waits for a generic node to start a worker of its job to retry on.
+const WORKER_START_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Where a task tries again.
+enum Next {
+    /// A live node that fits it.
+    Node(NodeId),
+    /// None yet: a generic node was asked to start a worker of its job.
+    Starting,
+    /// None.
+    None,
+}
+
+/// Where to try a task again: a live node that fits it and has not died under it, or a
+/// generic node asked to start a worker for it.
 fn next_node(
     node: Option<&Arc<Node>>,
+    me: &Addr<ClusterAgent>,
     request: &WireMessage,
     strategy: &SchedulingStrategy,
     lost: &[NodeId],
-) -> Option<NodeId> {
+) -> Next {
     let WireMessage::RunTask { resources, .. } = request else {
-        return None;
+        return Next::None;
     };
-    place_again(node, &to_resources(resources), strategy, lost)
+    let Some(node) = node else {
+        return Next::None;
+    };
+    match (
+        placement_again(node, &to_resources(resources), strategy, lost),
+        node.work.job,
+    ) {
+        (Placement::Local, _) => Next::Node(node.id),
+        (Placement::Remote(n), _) => Next::Node(n),
+        (Placement::StartWorker(host), Some(job_id)) => {
+            me.do_send(super::StartWorkerOn { host, job_id });
+            Next::Starting
+        }
+        _ => Next::None,
+    }
 }
 
 /// A live node for work that needs `req`, other than the nodes in `lost` (which died
@@ -202,7 +245,20 @@ pub(super) fn place_again(
     strategy: &SchedulingStrategy,
     lost: &[NodeId],
 ) -> Option<NodeId> {
-    let node = node?;
+    match placement_again(node?, req, strategy, lost) {
+        Placement::Local => node.map(|n| n.id),
+        Placement::Remote(n) => Some(n),
+        _ => None,
+    }
+}
+
+/// Where work that needs `req` goes, leaving out the nodes in `lost`.
+fn placement_again(
+    node: &Arc<Node>,
+    req: &Resources,
+    strategy: &SchedulingStrategy,
+    lost: &[NodeId],
+) -> Placement {
     let view: Vec<_> = node
         .view
         .read()
@@ -211,7 +267,7 @@ pub(super) fn place_again(
         .cloned()
         .collect();
     let mut turn = lost.len();
-    match place(
+    let placement = place(
         node.id,
         &node.total,
         &node.total,
@@ -220,10 +276,10 @@ pub(super) fn place_again(
         &view,
         &node.work,
         &mut turn,
-    ) {
-        Placement::Local if !lost.contains(&node.id) => Some(node.id),
-        Placement::Remote(n) => Some(n),
-        _ => None,
+    );
+    match placement {
+        Placement::Local if lost.contains(&node.id) => Placement::Infeasible,
+        p => p,
     }
 }
 

@@ -21,7 +21,7 @@ use crate::transport::{WireMessage, WorkerRequest};
 use crate::{Error, Result};
 
 /// How long a node waits before asking a generic node again to start a job's worker.
-const START_AGAIN: Duration = Duration::from_secs(10);
+const START_AGAIN: Duration = Duration::from_secs(3);
 
 /// The agent's part in job workers.
 #[derive(Default)]

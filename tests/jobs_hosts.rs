@@ -1,0 +1,381 @@
+//! Jobs on a standing cluster of separate network stacks: a head and two generic worker
+//! nodes (`ray start` without a program), each on a host of its own, and `ray job` run
+//! from a fourth host. Two programs of different builds (this test binary and the
+//! quickstart example) run at once; a job's tasks run in worker processes of its build
+//! that the generic nodes start, reading the job's working directory; a second
+//! submission uploads nothing; a worker that aborts fails only its task, which runs
+//! again; `ray job stop` leaves no process of the job on any host; `ray job logs
+//! --follow` shows output as it is written; bad submissions fail with clear errors.
+//!
+//! The job programs are this test binary, told its role by `RAY_TEST_ROLE` (`--env`)
+//! and to run only this test; as a job's worker (`RAY_NODE_MODE=worker`) it serves.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::netns::Hosts;
+use ray::prelude::*;
+
+const TEST: &str = "jobs_share_generic_nodes_across_hosts";
+
+/// Where a task ran (the generic node's address its worker was given) and what it read
+/// from its current directory: the job's working directory.
+#[ray::remote]
+fn where_and_what(pause_ms: u64) -> (String, String, bool) {
+    std::thread::sleep(Duration::from_millis(pause_ms));
+    (
+        std::env::var("RAY_NODE_IP_ADDRESS").unwrap_or_default(),
+        std::fs::read_to_string("data.txt").unwrap_or_else(|e| format!("unreadable: {e}")),
+        std::env::var("RAY_JOB_HOST").is_ok(),
+    )
+}
+
+/// Aborts its worker the first time (as a crash would), then succeeds.
+#[ray::remote]
+fn abort_once(marker: String) -> String {
+    if std::fs::metadata(&marker).is_err() {
+        std::fs::write(&marker, "tried").unwrap();
+        std::process::abort();
+    }
+    "survived".into()
+}
+
+#[ray::remote]
+fn forever() {
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// The nodes with CPUs: the generic nodes (the head has none).
+fn generic_nodes() -> Vec<ray::NodeId> {
+    ray::nodes()
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.resources.get("CPU").is_some_and(|c| *c > 0.0))
+        .map(|n| n.node_id)
+        .collect()
+}
+
+fn pinned(node_id: ray::NodeId) -> ray::SchedulingStrategy {
+    ray::SchedulingStrategy::NodeAffinity {
+        node_id,
+        soft: false,
+    }
+}
+
+/// What a job does, by its role.
+fn job(role: &str) {
+    ray::init().expect("join the cluster as the job's driver");
+    match role {
+        "spread" => {
+            // Four tasks pinned to each generic node, which starts a worker of this job.
+            let refs: Vec<_> = generic_nodes()
+                .iter()
+                .flat_map(|node_id| std::iter::repeat_n(*node_id, 4))
+                .map(|node_id| {
+                    where_and_what
+                        .options()
+                        .scheduling_strategy(pinned(node_id))
+                        .remote(100)
+                })
+                .collect();
+            let got = ray::get(&refs).expect("the tasks' results");
+            let hosts: BTreeSet<_> = got.iter().map(|(ip, _, _)| ip.clone()).collect();
+            let data: BTreeSet<_> = got.iter().map(|(_, d, _)| d.trim().to_string()).collect();
+            println!("HOSTS {}", hosts.into_iter().collect::<Vec<_>>().join(","));
+            println!("DATA {}", data.into_iter().collect::<Vec<_>>().join(","));
+            println!("IN-WORKERS {}", got.iter().all(|(_, _, w)| *w));
+        }
+        "abort" => {
+            let marker = std::env::var("RAY_TEST_MARKER").unwrap();
+            let r = abort_once.options().max_retries(3).remote(marker);
+            println!("ABORT {}", ray::get(&r).expect("the retried task"));
+        }
+        "forever" => {
+            let _refs: Vec<_> = generic_nodes()
+                .into_iter()
+                .map(|node_id| {
+                    forever
+                        .options()
+                        .scheduling_strategy(pinned(node_id))
+                        .remote()
+                })
+                .collect();
+            println!("STARTED");
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+        "ticks" => {
+            for i in 0..6 {
+                println!("tick {i}");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+        other => panic!("unknown role {other}"),
+    }
+    ray::shutdown();
+}
+
+/// The `ray` command on host `i` with a state directory of that host's own.
+fn ray_on(hosts: &Hosts, i: usize, state: &std::path::Path) -> Command {
+    let mut c = hosts.command(i, env!("CARGO_BIN_EXE_ray"));
+    c.env("RAY_TMPDIR", state.join(format!("h{i}")))
+        .env("RAY_HEARTBEAT_MS", "100")
+        .env("RAY_NODE_TIMEOUT_MS", "1500")
+        .env_remove("RAY_ADDRESS");
+    c
+}
+
+/// Output (stdout then stderr) and whether it succeeded.
+fn output(mut c: Command) -> (String, bool) {
+    let out = c.output().expect("run ray");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (text, out.status.success())
+}
+
+fn run(c: Command) -> String {
+    let (text, ok) = output(c);
+    assert!(ok, "failed:\n{text}");
+    text
+}
+
+/// The processes (on any host: network namespaces share the process table) whose
+/// environment names `job_id`.
+fn processes_of(job_id: &str) -> Vec<u32> {
+    let needle = format!("RAY_JOB_ID={job_id}");
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
+        })
+        .collect()
+}
+
+fn job_id_in(text: &str) -> String {
+    text.split('\'')
+        .find(|w| w.starts_with("job-"))
+        .unwrap_or_else(|| panic!("no job id in:\n{text}"))
+        .to_string()
+}
+
+#[test]
+fn jobs_share_generic_nodes_across_hosts() {
+    if std::env::var("RAY_NODE_MODE").is_ok() {
+        ray::init().expect("serve as a job's worker");
+        return;
+    }
+    if let Ok(role) = std::env::var("RAY_TEST_ROLE") {
+        return job(&role);
+    }
+    let hosts = Hosts::new("j", 4);
+    let state = std::env::temp_dir().join(format!("ray-jobs-{}", std::process::id()));
+    let me = std::env::current_exe().unwrap();
+    let me = me.to_str().unwrap().to_string();
+    let quickstart = std::path::Path::new(env!("CARGO_BIN_EXE_ray"))
+        .with_file_name("examples")
+        .join("quickstart");
+    assert!(
+        quickstart.exists(),
+        "build the examples first (`cargo build --examples`, as scripts/test.sh does)"
+    );
+
+    let mut head = ray_on(&hosts, 1, &state);
+    head.args(["start", "--head", "--port", "6379", "--num-cpus", "0"]);
+    run(head);
+    let address = std::fs::read_to_string(state.join("h1/address")).unwrap();
+    for i in [2, 3] {
+        let mut w = ray_on(&hosts, i, &state);
+        w.args(["start", "--address", &address, "--num-cpus", "2"]);
+        run(w);
+    }
+    let job_cmd = |args: &[&str]| {
+        let mut c = ray_on(&hosts, 4, &state);
+        c.args(["job"]).args(args).args(["--address", &address]);
+        c
+    };
+    let submit = |extra: &[&str], program: &[&str]| {
+        let mut c = job_cmd(&["submit"]);
+        c.args(extra).arg("--").args(program);
+        c
+    };
+    // This test binary as a job, told to run only this test (its role is in `--env`).
+    let this_test = [me.as_str(), "--exact", TEST, "--nocapture"];
+    let workdir = state.join("workdir");
+    std::fs::create_dir_all(&workdir).unwrap();
+    std::fs::write(workdir.join("data.txt"), "from the working directory").unwrap();
+    let workdir_arg = workdir.to_str().unwrap().to_string();
+
+    // Two programs of different builds at once.
+    let spread = submit(
+        &[
+            "--env",
+            "RAY_TEST_ROLE=spread",
+            "--working-dir",
+            &workdir_arg,
+        ],
+        &this_test,
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let other = run(submit(&[], &[quickstart.to_str().unwrap()]));
+    assert!(
+        other.contains("[0, 1, 4, 9]\n10\n10000.0\n1000000.0"),
+        "{other}"
+    );
+    assert!(other.contains("SUCCEEDED"), "{other}");
+    let spread = spread.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&spread.stdout).into_owned()
+        + &String::from_utf8_lossy(&spread.stderr);
+    assert!(spread.status.success(), "{text}");
+    assert!(
+        text.contains("HOSTS 10.88.0.2,10.88.0.3"),
+        "tasks on both generic hosts:\n{text}"
+    );
+    assert!(text.contains("DATA from the working directory"), "{text}");
+    assert!(text.contains("IN-WORKERS true"), "{text}");
+    assert!(
+        !text.contains("uploaded 0 bytes"),
+        "the first submission uploads:\n{text}"
+    );
+
+    // The same build and working directory again: nothing is uploaded.
+    let again = run(submit(
+        &[
+            "--env",
+            "RAY_TEST_ROLE=spread",
+            "--working-dir",
+            &workdir_arg,
+        ],
+        &this_test,
+    ));
+    assert!(again.contains("(uploaded 0 bytes)"), "{again}");
+    assert!(again.contains("HOSTS 10.88.0.2,10.88.0.3"), "{again}");
+
+    // A worker that aborts fails only its task, which runs again; a job running beside
+    // it is untouched.
+    let marker = state.join("abort-marker");
+    let ticks = submit(&["--env", "RAY_TEST_ROLE=ticks"], &this_test)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let aborted = run(submit(
+        &[
+            "--env",
+            "RAY_TEST_ROLE=abort",
+            "--env",
+            &format!("RAY_TEST_MARKER={}", marker.display()),
+        ],
+        &this_test,
+    ));
+    assert!(aborted.contains("ABORT survived"), "{aborted}");
+    assert!(marker.exists(), "the first try ran (and aborted)");
+    let ticks = ticks.wait_with_output().unwrap();
+    let ticks_text = String::from_utf8_lossy(&ticks.stdout);
+    assert!(
+        ticks.status.success() && ticks_text.contains("tick 5"),
+        "{ticks_text}"
+    );
+
+    // `logs --follow` shows output as it is written, from another host.
+    let started = run(submit(
+        &["--no-wait", "--env", "RAY_TEST_ROLE=ticks"],
+        &this_test,
+    ));
+    let ticking = job_id_in(&started);
+    let mut follow = job_cmd(&["logs", &ticking, "--follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let mut arrivals = Vec::new();
+    for line in BufReader::new(follow.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.starts_with("tick ") {
+            arrivals.push((line, t0.elapsed()));
+        }
+    }
+    assert!(follow.wait().unwrap().success());
+    assert_eq!(arrivals.len(), 6, "{arrivals:?}");
+    assert!(
+        arrivals[5].1 - arrivals[0].1 >= Duration::from_secs(2),
+        "lines arrive as written, not at the end: {arrivals:?}"
+    );
+
+    // `ray job stop` leaves no process of the job on any host.
+    let started = run(submit(
+        &["--no-wait", "--env", "RAY_TEST_ROLE=forever"],
+        &this_test,
+    ));
+    let forever_id = job_id_in(&started);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while processes_of(&forever_id).len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the job's driver and two workers did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stopped = run(job_cmd(&["stop", &forever_id]));
+    assert!(stopped.contains("STOPPED"), "{stopped}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !processes_of(&forever_id).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "processes of the stopped job remain: {:?}",
+            processes_of(&forever_id)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let list = run(job_cmd(&["list"]));
+    assert!(
+        list.contains(&forever_id) && list.contains("STOPPED"),
+        "{list}"
+    );
+
+    // Bad submissions: each a clear error, nothing started.
+    let script = state.join("script.sh");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    let (text, ok) = output(submit(&[], &[script.to_str().unwrap()]));
+    assert!(!ok && text.contains("not an ELF executable"), "{text}");
+    let big = state.join("big");
+    std::fs::create_dir_all(&big).unwrap();
+    std::fs::File::create(big.join("sparse"))
+        .unwrap()
+        .set_len(ray::job_submission::MAX_WORKING_DIR_BYTES + 1)
+        .unwrap();
+    let (text, ok) = output(submit(
+        &["--working-dir", big.to_str().unwrap()],
+        &this_test,
+    ));
+    assert!(!ok && text.contains("over the limit"), "{text}");
+    let (text, ok) = output(job_cmd(&["status", "job-00000001"]));
+    assert!(!ok && text.contains("no job job-00000001"), "{text}");
+    let token = common::token_of(&address);
+    let wrong = address.replace(&token, "0123456789abcdef0123456789abcdef");
+    let mut c = ray_on(&hosts, 4, &state);
+    c.args(["job", "submit", "--address", &wrong, "--"])
+        .args(this_test);
+    let (text, ok) = output(c);
+    assert!(!ok && text.contains("wrong cluster token"), "{text}");
+    let jobs = run(job_cmd(&["list"]));
+    assert_eq!(jobs.matches("RUNNING").count(), 0, "{jobs}");
+
+    let mut stop = ray_on(&hosts, 1, &state);
+    stop.arg("stop");
+    run(stop);
+    let _ = std::fs::remove_dir_all(&state);
+}
