@@ -19,9 +19,9 @@ mod remote;
 mod task;
 
 pub(crate) use cluster::{
-    ActorStopped, AgentSettings, Ask, AskJobs, ClusterAgent, HeadId, KillRemoteActor, NameRequest,
-    NodeAddr, OpenDagChannel, OpenedChannel, Retry, Role, RunRemote, StartWorkerOn, StopAgent,
-    Upcalls, WorkerGone, heard, random_token, start as start_cluster_agent,
+    ActorStopped, AgentSettings, Ask, AskJobs, ClusterAgent, HeadId, JobEnded, KillRemoteActor,
+    NameRequest, NodeAddr, OpenDagChannel, OpenedChannel, Retry, Role, RunRemote, StartWorkerOn,
+    StopAgent, Upcalls, WorkerGone, heard, random_token, start as start_cluster_agent,
 };
 pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};
@@ -31,7 +31,7 @@ pub(crate) use host::{ActorCall, ActorHost, LendInstance, ReturnInstance, Termin
 pub(crate) use job_manager::{JobManager, pack_dir, sha256};
 pub(crate) use node_manager::{
     AcquireResources, CancelTask, GpuGrant, NodeManager, NodeStats, QueryNode, ReleaseResources,
-    ReserveBundles, ReturnBundles, ViewChanged,
+    ReserveBundles, ReturnBundles, ViewChanged, WorkerStartFailed,
 };
 pub use node_table::NodeInfo;
 pub(crate) use node_table::{nodes_of, sums};

@@ -11,6 +11,7 @@
 //! it off.
 
 mod actions;
+mod jobs;
 mod logs;
 mod metrics;
 mod objects;
@@ -240,6 +241,7 @@ pub(crate) async fn api(node: &Arc<Node>, what: &str, query: &str) -> Answer {
         "logs" => logs::logs(node, query).await,
         "timeline" => state::timeline(node).await,
         "placement_groups" => state::placement_groups(node).await,
+        "jobs" => jobs::jobs(node).await,
         _ => Err(Refused(404, format!("no state `{what}`"))),
     }
 }

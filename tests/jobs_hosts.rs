@@ -191,7 +191,8 @@ fn jobs_share_generic_nodes_across_hosts() {
     );
 
     let mut head = ray_on(&hosts, 1, &state);
-    head.args(["start", "--head", "--port", "6379", "--num-cpus", "0"]);
+    head.args(["start", "--head", "--port", "6379", "--num-cpus", "0"])
+        .args(["--dashboard-host", "0.0.0.0"]);
     run(head);
     let address = std::fs::read_to_string(state.join("h1/address")).unwrap();
     for i in [2, 3] {
@@ -373,6 +374,35 @@ fn jobs_share_generic_nodes_across_hosts() {
     assert!(!ok && text.contains("wrong cluster token"), "{text}");
     let jobs = run(job_cmd(&["list"]));
     assert_eq!(jobs.matches("RUNNING").count(), 0, "{jobs}");
+
+    // The jobs panel of the dashboard, in a browser on the submitter's host.
+    let dashboard = std::fs::read_to_string(state.join("h1/dashboard")).unwrap();
+    let page = common::chromium(
+        hosts.command(4, "chromium"),
+        &format!("{dashboard}/#token={token}"),
+        &["--dump-dom"],
+    );
+    let panel = page
+        .split("id=\"jobs\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no jobs panel:\n{page}"));
+    assert!(
+        panel.contains(&format!(">{forever_id}<")) && panel.contains(">STOPPED<"),
+        "{panel}"
+    );
+    assert!(
+        panel.contains(">SUCCEEDED<") && panel.contains(">quickstart<"),
+        "{panel}"
+    );
+    let listed = run({
+        let mut c = ray_on(&hosts, 4, &state);
+        c.args(["list", "jobs", "--address", &address]);
+        c
+    });
+    assert!(
+        listed.contains(&forever_id) && listed.contains("SUBMISSION"),
+        "{listed}"
+    );
 
     let mut stop = ray_on(&hosts, 1, &state);
     stop.arg("stop");

@@ -46,7 +46,7 @@ pub(crate) use actors::{
 };
 pub(crate) use bundles::Ask;
 pub(crate) use channels::{OpenDagChannel, OpenedChannel};
-pub(crate) use jobs::AskJobs;
+pub(crate) use jobs::{AskJobs, JobEnded};
 use link::{Connecting, Link};
 pub(crate) use link::{NodeAddr, random_token};
 pub(crate) use membership::heard;
@@ -306,7 +306,7 @@ pub(crate) async fn start(
     let head_join = match &agent.role {
         Role::Head => {
             agent.names = Some(names::NameDirectory::default().start());
-            agent.submissions = jobs::manager(node_id, &join);
+            agent.submissions = jobs::manager(node_id, &join, ctx.address().recipient());
             agent.table.insert(node_id, (me.clone(), Instant::now()));
             *node.view.write() = vec![me.clone()];
             None

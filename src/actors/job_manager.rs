@@ -38,6 +38,8 @@ pub(crate) struct JobManager {
     jobs: BTreeMap<JobId, Job>,
     /// Submission order, for listings.
     order: Vec<JobId>,
+    /// Told when a job's driver exits (the head's job table ends the job at once).
+    ended: Recipient<crate::actors::JobEnded>,
 }
 
 struct Job {
@@ -52,7 +54,11 @@ struct Job {
 
 impl JobManager {
     /// A manager keeping its files under `root` (created 0700 when missing).
-    pub(crate) fn new(root: PathBuf, address: String) -> Result<Self, String> {
+    pub(crate) fn new(
+        root: PathBuf,
+        address: String,
+        ended: Recipient<crate::actors::JobEnded>,
+    ) -> Result<Self, String> {
         let blobs = blobs::Blobs::new(root.clone())?;
         let logs = root.join("logs");
         if !logs.exists() {
@@ -64,6 +70,7 @@ impl JobManager {
             logs,
             jobs: BTreeMap::new(),
             order: Vec::new(),
+            ended,
         })
     }
 
@@ -313,5 +320,6 @@ impl Handler<DriverExited> for JobManager {
             ),
         };
         tracing::info!(job_id = %msg.job_id, state = r.state.name(), exit_code = ?r.exit_code, "job ended");
+        self.ended.do_send(crate::actors::JobEnded(msg.job_id));
     }
 }

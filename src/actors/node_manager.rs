@@ -17,6 +17,7 @@ mod admission;
 mod bundles;
 mod gpus;
 mod routing;
+pub(crate) use routing::WorkerStartFailed;
 mod stats;
 
 pub(crate) use bundles::{ReserveBundles, ReturnBundles};

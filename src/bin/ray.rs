@@ -27,7 +27,7 @@ usage:
   ray start --address ADDRESS [--port P] [--node-ip-address IP] [--num-cpus N]
             [--resources name=amount,...] [-- PROGRAM ARGS...]
   ray status [--address ADDRESS] [--watch [--interval SECONDS]]
-  ray list nodes|actors|tasks|objects|placement-groups [--address ADDRESS] [--format json]
+  ray list nodes|actors|tasks|objects|placement-groups|jobs [--address ADDRESS] [--format json]
            [--state STATE] [--name NAME] [--limit N]
   ray summary tasks|actors [--address ADDRESS]
   ray memory [--address ADDRESS] [--format json]

@@ -21,9 +21,15 @@ use crate::{Error, Result};
 pub(super) fn manager(
     node_id: NodeId,
     join: &crate::transport::JoinAddress,
+    agent: Recipient<JobEnded>,
 ) -> Option<Addr<JobManager>> {
-    match JobManager::new(job_dir(node_id), join.to_string()) {
-        Ok(manager) => Some(manager.start()),
+    match JobManager::new(job_dir(node_id), join.to_string(), agent) {
+        // Uploads are hashed and written off the node's thread: a large build would
+        // otherwise hold up the agent's heartbeats.
+        Ok(manager) => Some(JobManager::start_in_arbiter(
+            &actix::Arbiter::new().handle(),
+            |_| manager,
+        )),
         Err(why) => {
             tracing::warn!(node_id = %node_id, error = %why, "no job submission on this head");
             None
@@ -120,6 +126,9 @@ const KEEP_FINISHED: usize = 100;
 pub(super) struct Jobs(BTreeMap<JobId, Entry>);
 
 struct Entry {
+    /// Its driver exited (the head's job manager saw it): it ends now, not a node
+    /// timeout later.
+    ended: bool,
     driver: NodeId,
     at: Option<super::NodeAddr>,
     started: Instant,
@@ -133,6 +142,7 @@ impl Jobs {
         let e = self.0.entry(job_id).or_insert_with(|| {
             tracing::info!(job_id = %job_id, driver = %driver, "job started");
             Entry {
+                ended: false,
                 driver,
                 at,
                 started: now,
@@ -147,7 +157,7 @@ impl Jobs {
         let finished: Vec<JobId> = self
             .0
             .iter()
-            .filter(|(_, e)| e.seen.elapsed() > timeout)
+            .filter(|(_, e)| e.ended || e.seen.elapsed() > timeout)
             .map(|(id, _)| *id)
             .collect();
         for id in finished
@@ -161,10 +171,25 @@ impl Jobs {
             .map(|(id, e)| WireJob {
                 job_id: *id,
                 driver: e.driver,
-                alive: e.seen.elapsed() <= timeout,
+                alive: !e.ended && e.seen.elapsed() <= timeout,
                 age_s: e.started.elapsed().as_secs_f64(),
                 at: e.at,
             })
             .collect()
+    }
+}
+
+/// Head: a submitted job's driver exited.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct JobEnded(pub(crate) JobId);
+
+impl Handler<JobEnded> for ClusterAgent {
+    type Result = ();
+
+    fn handle(&mut self, JobEnded(job_id): JobEnded, _: &mut Context<Self>) {
+        if let Some(e) = self.jobs.0.get_mut(&job_id) {
+            e.ended = true;
+        }
     }
 }

@@ -127,26 +127,10 @@ impl Handler<RunRemote> for ClusterAgent {
                 lost.push(dead);
                 tracing::warn!(function, dead = %dead, retries_left = retry.left, "the task's node died: trying it again elsewhere");
                 let again = || next_node(node.as_ref(), &me, &request, &retry.strategy, &lost);
-                match again() {
-                    Next::Node(n) => target = n,
-                    Next::Starting => {
-                        // A generic node starts a worker of this job for it: wait for the
-                        // worker to join (the start itself has a deadline there).
-                        let deadline = std::time::Instant::now() + WORKER_START_WAIT;
-                        target = loop {
-                            actix_rt::time::sleep(pause).await;
-                            match again() {
-                                Next::Node(n) => break n,
-                                _ if std::time::Instant::now() > deadline => break dead,
-                                _ => {}
-                            }
-                        };
-                    }
-                    Next::None => {
-                        // No live node fits now: wait for the table to change.
-                        actix_rt::time::sleep(pause).await;
-                        lost.retain(|n| *n != dead);
-                    }
+                match retry_target(again, pause, dead).await {
+                    Some(n) => target = n,
+                    // No live node fits now: the table may change; the dead one may too.
+                    None => lost.retain(|n| *n != dead),
                 }
             };
             drop(held);
@@ -191,6 +175,36 @@ async fn settle_sent(
         }
         (answer, node, _) => {
             settle_from_answer(node, answer, decode, &returns, (&me, target)).await
+        }
+    }
+}
+
+/// Where a task whose node `dead` died tries again (`again` places it): a live node
+/// that fits, found now or (while a generic node starts a worker of its job) once the
+/// worker joins; `None` after a pause when none does.
+async fn retry_target(
+    again: impl Fn() -> Next,
+    pause: std::time::Duration,
+    dead: NodeId,
+) -> Option<NodeId> {
+    match again() {
+        Next::Node(n) => Some(n),
+        Next::Starting => {
+            // The start itself has a deadline on the generic node; this one bounds
+            // the wait for the worker to appear in the table.
+            let deadline = std::time::Instant::now() + WORKER_START_WAIT;
+            loop {
+                actix_rt::time::sleep(pause).await;
+                match again() {
+                    Next::Node(n) => return Some(n),
+                    _ if std::time::Instant::now() > deadline => return Some(dead),
+                    _ => {}
+                }
+            }
+        }
+        Next::None => {
+            actix_rt::time::sleep(pause).await;
+            None
         }
     }
 }

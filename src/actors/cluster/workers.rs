@@ -89,8 +89,17 @@ impl ClusterAgent {
         match request {
             WorkerRequest::Start { job_id } => match &self.workers.pool {
                 Some(pool) => {
-                    pool.do_send(StartWorker(job_id));
-                    done(WireMessage::Ack)
+                    let started = pool.send(StartWorker(job_id));
+                    async move {
+                        match started.await {
+                            Ok(Ok(())) => WireMessage::Ack,
+                            Ok(Err(message)) => WireMessage::Error { message },
+                            Err(_) => WireMessage::Error {
+                                message: "the node is shutting down".into(),
+                            },
+                        }
+                    }
+                    .boxed()
                 }
                 None => done(WireMessage::Error {
                     message: format!(
@@ -211,17 +220,21 @@ impl ClusterAgent {
             return;
         }
         self.workers.asked.insert((host, job_id), now);
-        let sent = self.request(
-            host,
-            None,
-            WireMessage::Worker {
-                request: WorkerRequest::Start { job_id },
-            },
-            Vec::new(),
-        );
+        let ask = WireMessage::Worker {
+            request: WorkerRequest::Start { job_id },
+        };
+        let sent = self.request(host, None, ask, Vec::new());
+        let manager = self.node.upgrade().map(|n| n.actors().manager.clone());
         actix::spawn(async move {
-            if let Err(e) = sent.await {
-                tracing::warn!(host = %host, job_id = %job_id, error = %e, "cannot ask for a job worker");
+            let why = match sent.await {
+                Ok((WireMessage::Ack, _)) => return,
+                Ok((WireMessage::Error { message }, _)) => message,
+                Ok((other, _)) => format!("unexpected answer {other:?}"),
+                Err(e) => e.to_string(),
+            };
+            tracing::warn!(host = %host, job_id = %job_id, error = %why, "no job worker started");
+            if let Some(manager) = manager {
+                manager.do_send(crate::actors::WorkerStartFailed { host, why });
             }
         });
     }

@@ -48,6 +48,8 @@ struct Worker {
     /// Its process group, once started.
     group: Option<Group>,
     since: Instant,
+    /// Who waits for it to start (or fail to).
+    waiters: Vec<futures::channel::oneshot::Sender<std::result::Result<(), String>>>,
 }
 
 impl JobWorkers {
@@ -157,34 +159,45 @@ impl Drop for JobWorkers {
     }
 }
 
-/// Starts job `job_id`'s worker here, unless one runs or is starting.
+/// Starts job `job_id`'s worker here, unless one runs or is starting; answered once it
+/// started, or with why it could not.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "std::result::Result<(), String>")]
 pub(crate) struct StartWorker(pub(crate) JobId);
 
 impl Handler<StartWorker> for JobWorkers {
-    type Result = ();
+    type Result = ResponseFuture<std::result::Result<(), String>>;
 
-    fn handle(&mut self, StartWorker(job_id): StartWorker, ctx: &mut Context<Self>) {
-        if self.workers.contains_key(&job_id) {
-            return;
+    fn handle(
+        &mut self,
+        StartWorker(job_id): StartWorker,
+        ctx: &mut Context<Self>,
+    ) -> Self::Result {
+        let (tell, told) = futures::channel::oneshot::channel();
+        let answer = Box::pin(async move {
+            told.await
+                .unwrap_or_else(|_| Err("the node is shutting down".into()))
+        });
+        match self.workers.get_mut(&job_id) {
+            Some(w) if w.group.is_some() => return Box::pin(async { Ok(()) }),
+            Some(w) => {
+                w.waiters.push(tell);
+                return answer;
+            }
+            None => {}
         }
         let Some(agent) = self.setup.agent.upgrade() else {
-            return;
+            return Box::pin(async { Err("the node is shutting down".into()) });
         };
         self.workers.insert(
             job_id,
             Worker {
                 group: None,
                 since: Instant::now(),
+                waiters: vec![tell],
             },
         );
         tracing::info!(job_id = %job_id, "starting a worker process for the job");
-        let missing_of = |spec: &JobSpec| -> Vec<ContentHash> {
-            std::iter::once(spec.build)
-                .chain(spec.working_dir)
-                .collect()
-        };
         let ask = agent.send(AskJobs {
             request: JobRequest::Describe { job_id },
             payload: Vec::new(),
@@ -195,7 +208,9 @@ impl Handler<StartWorker> for JobWorkers {
                 .then(move |described, act, _| {
                     let result = match described {
                         Ok((JobReply::Spec(spec), _)) => {
-                            let missing = act.blobs.missing(&missing_of(&spec));
+                            let wanted: Vec<ContentHash> =
+                                std::iter::once(spec.build).chain(spec.working_dir).collect();
+                            let missing = act.blobs.missing(&wanted);
                             Ok((spec, missing))
                         }
                         Ok((other, _)) => Err(Error::Job(format!("unexpected answer {other:?}"))),
@@ -217,20 +232,29 @@ impl Handler<StartWorker> for JobWorkers {
                         }
                         act.spawn_worker(job_id, &spec, ctx)
                     });
-                    match started {
+                    let Some(w) = act.workers.get_mut(&job_id) else {
+                        return;
+                    };
+                    let outcome = match started {
                         Ok(group) => {
                             tracing::info!(job_id = %job_id, pid = group.pid(), "job worker started");
-                            if let Some(w) = act.workers.get_mut(&job_id) {
-                                w.group = Some(group);
-                            }
+                            w.group = Some(group);
+                            Ok(())
                         }
                         Err(why) => {
                             tracing::warn!(job_id = %job_id, error = %why, "cannot start a worker for the job");
-                            act.workers.remove(&job_id);
+                            Err(why)
                         }
+                    };
+                    for waiter in std::mem::take(&mut w.waiters) {
+                        let _ = waiter.send(outcome.clone());
+                    }
+                    if outcome.is_err() {
+                        act.workers.remove(&job_id);
                     }
                 }),
         );
+        answer
     }
 }
 

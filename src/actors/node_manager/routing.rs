@@ -214,3 +214,29 @@ impl NodeManager {
         }
     }
 }
+
+/// A generic node could not start a worker of this node's job: the parked tasks that
+/// wait for one there fail with why, instead of waiting forever.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct WorkerStartFailed {
+    pub(crate) host: crate::ids::NodeId,
+    pub(crate) why: String,
+}
+
+impl Handler<WorkerStartFailed> for NodeManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: WorkerStartFailed, _: &mut Context<Self>) {
+        for spec in std::mem::take(&mut self.infeasible) {
+            if self.placement(&spec) == Placement::StartWorker(msg.host) {
+                spec.fail(Error::Job(format!(
+                    "node {} could not start a worker of this job: {}",
+                    msg.host, msg.why
+                )));
+            } else {
+                self.infeasible.push(spec);
+            }
+        }
+    }
+}

@@ -151,6 +151,22 @@ pub(super) fn list(args: &[String]) -> CliResult {
                 json,
             )
         }
+        "jobs" => {
+            let jobs = o.get("jobs", &[])?;
+            let rows = jobs.as_array().cloned().unwrap_or_default();
+            print(
+                &rows,
+                &[
+                    "job_id",
+                    "kind",
+                    "state",
+                    "entrypoint",
+                    "exit_code",
+                    "driver_node_id",
+                ],
+                json,
+            )
+        }
         "placement-groups" => {
             let mut rows = o
                 .get("placement_groups", &[])?

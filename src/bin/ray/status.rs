@@ -74,16 +74,29 @@ fn print_status() -> CliResult {
     let pending: u64 = nodes.iter().map(|n| n.pending_tasks).sum();
     println!("Pending tasks: {pending}");
     let jobs = ray::jobs();
+    // Submitted jobs (`ray job submit`) with their states; a cluster without job
+    // submission (an embedded head of an old build) lists none.
+    let submitted = ray::job_submission::list_jobs().unwrap_or_default();
     let running = jobs.iter().filter(|j| j.alive).count();
     println!("Jobs: {running} running, {} finished", jobs.len() - running);
     for j in &jobs {
         let state = if j.alive { "RUNNING" } else { "FINISHED" };
+        let entry = submitted
+            .iter()
+            .find(|s| s.job_id == j.job_id)
+            .map_or_else(String::new, |s| format!("  {}", s.entrypoint));
         println!(
-            " {} {state:8} driver {}  started {:.0} s ago",
+            " {} {state:8} driver {}  started {:.0} s ago{entry}",
             j.job_id,
             j.driver,
             j.age.as_secs_f64()
         );
+    }
+    for s in submitted
+        .iter()
+        .filter(|s| jobs.iter().all(|j| j.job_id != s.job_id))
+    {
+        println!(" {} {:8} {}", s.job_id, s.state.name(), s.entrypoint);
     }
     let demands = ray::pending_demands();
     if !demands.is_empty() {
