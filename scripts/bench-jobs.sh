@@ -62,10 +62,10 @@ on() { # on HOST CMD...: CMD on host HOST with a state directory of its own
     mkdir -p -m 700 "$work/h$i"
     RAY_TMPDIR="$work/h$i" ip netns exec "${prefix}h$i" "$@"
 }
-on 1 "$ray" start --head --port 6379 --num-cpus 0 >/dev/null
+on 1 "$ray" start --head --port 6379 --num-cpus 0 >/dev/null 2>&1
 address="$(cat "$work/h1/address")"
-on 2 "$ray" start --address "$address" --num-cpus 2 >/dev/null
-on 3 "$ray" start --address "$address" --num-cpus 2 >/dev/null
+on 2 "$ray" start --address "$address" --num-cpus 2 >/dev/null 2>&1
+on 3 "$ray" start --address "$address" --num-cpus 2 >/dev/null 2>&1
 
 # submit PROGRAM: runs it as a job from the submitter; prints "first all upload" seconds.
 submit() {
@@ -90,13 +90,17 @@ for _ in $(seq "$repeats"); do submit "$job" >>"$work/warm"; done
 printf 'warm_submit_to_first_result_s %.3f\n' "$(cut -d' ' -f1 "$work/warm" | median)"
 printf 'warm_submit_to_all_nodes_s %.3f\n' "$(cut -d' ' -f2 "$work/warm" | median)"
 : >"$work/big"
+# The program without its debug information, padded to 50 MB (the loader ignores bytes
+# past the last section).
+strip -o "$work/job-stripped" "$job"
+[ "$(stat -c %s "$work/job-stripped")" -lt 52428800 ] || { echo "bench-jobs: the stripped build is over 50 MB" >&2; exit 1; }
 for i in $(seq 3); do
     # A new build each time (a unique tail): uploaded and fetched afresh.
-    cp "$job" "$work/job50-$i"
+    cp "$work/job-stripped" "$work/job50-$i"
     truncate -s 50M "$work/job50-$i"
     printf 'run %s %s' "$i" "$RANDOM" >>"$work/job50-$i"
     submit "$work/job50-$i" >>"$work/big"
 done
 printf 'build_50mb_upload_s %.3f\n' "$(cut -d' ' -f3 "$work/big" | median)"
 printf 'build_50mb_to_every_node_s %.3f\n' "$(cut -d' ' -f2 "$work/big" | median)"
-on 1 "$ray" stop >/dev/null
+on 1 "$ray" stop >/dev/null 2>&1

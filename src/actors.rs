@@ -19,9 +19,10 @@ mod remote;
 mod task;
 
 pub(crate) use cluster::{
-    ActorStopped, AgentSettings, Ask, AskJobs, ClusterAgent, HeadId, JobEnded, KillRemoteActor,
-    NameRequest, NodeAddr, OpenDagChannel, OpenedChannel, Retry, Role, RunRemote, StartWorkerOn,
-    StopAgent, Upcalls, WorkerGone, heard, random_token, start as start_cluster_agent,
+    ActorStopped, AgentSettings, Ask, AskJobs, CancelRemote, ClusterAgent, HeadId, JobEnded,
+    KillRemoteActor, NameRequest, NodeAddr, OpenDagChannel, OpenedChannel, Retry, Role, RunRemote,
+    StartWorkerOn, StopAgent, Upcalls, WorkerGone, heard, random_token,
+    start as start_cluster_agent,
 };
 pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};

@@ -297,8 +297,13 @@ pub fn wait<T>(
 /// call is dropped; a running async task or async method is aborted; a running sync task
 /// is flagged (`runtime_context().is_canceled()`) and its result ignored, and a running
 /// sync method finishes (as in Ray). Except for that last case, `get(r)` then returns
-/// [`Error::Cancelled`]. `force` is accepted
-/// for Ray parity: in-process workers cannot be killed, so it acts like `false`.
+/// [`Error::Cancelled`]. A task sent to another node is cancelled there the same way
+/// from the caller's side: `get(r)` returns `Cancelled` at once and it is not tried
+/// again. With `force`, a task running in a job's worker process (a job submitted with
+/// `ray job submit`, on a generic node) ends that process, as Ray's `force=True` ends
+/// the worker: the job's other tasks there are tried again on a new worker. Elsewhere
+/// (this process, or a node running its own program) tasks share the process with
+/// others, so `force` acts like `false`.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] when `r` is a `put` object (only tasks can be cancelled).
@@ -319,7 +324,6 @@ pub fn wait<T>(
 /// # ray::shutdown();
 /// ```
 pub fn cancel<T>(r: &ObjectRef<T>, force: bool) -> Result<()> {
-    let _ = force;
     let id = r.id();
     if id.is_put() {
         return Err(Error::InvalidArgument(format!(
@@ -332,6 +336,7 @@ pub fn cancel<T>(r: &ObjectRef<T>, force: bool) -> Result<()> {
     let node = current_node()?;
     node.actors().manager.do_send(CancelTask {
         task_id: id.task_id(),
+        force,
     });
     Ok(())
 }

@@ -4,8 +4,10 @@
 //! quickstart example) run at once; a job's tasks run in worker processes of its build
 //! that the generic nodes start, reading the job's working directory; a second
 //! submission uploads nothing; a worker that aborts fails only its task, which runs
-//! again; `ray job stop` leaves no process of the job on any host; `ray job logs
-//! --follow` shows output as it is written; bad submissions fail with clear errors.
+//! again; a force cancel ends the worker process its task runs in; `ray job stop`
+//! leaves no process of the job on any host; `ray job logs --follow` shows output as it
+//! is written; the jobs panel of the dashboard lists them; bad submissions fail with
+//! clear errors.
 //!
 //! The job programs are this test binary, told its role by `RAY_TEST_ROLE` (`--env`)
 //! and to run only this test; as a job's worker (`RAY_NODE_MODE=worker`) it serves.
@@ -111,6 +113,28 @@ fn job(role: &str) {
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
+        "cancel" => {
+            // A force cancel ends the worker process the task runs in.
+            let me = std::env::var("RAY_JOB_ID").unwrap();
+            let host = generic_nodes()[0];
+            let r = forever.options().scheduling_strategy(pinned(host)).remote();
+            let others = || {
+                let mine = std::process::id();
+                processes_of(&me).into_iter().filter(|p| *p != mine).count()
+            };
+            wait_until("the job's worker starts", || others() == 1);
+            // It joined; its task is sent to it right after.
+            std::thread::sleep(Duration::from_secs(1));
+            ray::cancel(&r, true).unwrap();
+            println!("CANCELLED {}", ray::get(&r).unwrap_err().is_cancelled());
+            wait_until("the worker ends", || others() == 0);
+            println!("WORKER-ENDED");
+            let after = where_and_what
+                .options()
+                .scheduling_strategy(pinned(host))
+                .remote(0);
+            println!("AFTER {}", ray::get(&after).unwrap().2);
+        }
         "ticks" => {
             for i in 0..6 {
                 println!("tick {i}");
@@ -164,6 +188,14 @@ fn processes_of(job_id: &str) -> Vec<u32> {
                 .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
         })
         .collect()
+}
+
+fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn job_id_in(text: &str) -> String {
@@ -294,6 +326,12 @@ fn jobs_share_generic_nodes_across_hosts() {
         ticks.status.success() && ticks_text.contains("tick 5"),
         "{ticks_text}"
     );
+
+    // `ray::cancel(&r, true)` ends the job worker running the task; the job goes on.
+    let cancelled = run(submit(&["--env", "RAY_TEST_ROLE=cancel"], &this_test));
+    assert!(cancelled.contains("CANCELLED true"), "{cancelled}");
+    assert!(cancelled.contains("WORKER-ENDED"), "{cancelled}");
+    assert!(cancelled.contains("AFTER true"), "{cancelled}");
 
     // `logs --follow` shows output as it is written, from another host.
     let started = run(submit(

@@ -9,6 +9,7 @@
 
 mod actors;
 mod bundles;
+mod cancel;
 mod channels;
 mod follow;
 mod holds;
@@ -45,6 +46,7 @@ pub(crate) use actors::{
     ActorStopped, CallRemoteActor, CreateRemoteActor, KillRemoteActor, NameRequest,
 };
 pub(crate) use bundles::Ask;
+pub(crate) use cancel::CancelRemote;
 pub(crate) use channels::{OpenDagChannel, OpenedChannel};
 pub(crate) use jobs::{AskJobs, JobEnded};
 use link::{Connecting, Link};
@@ -147,6 +149,8 @@ pub(crate) struct ClusterAgent {
     submissions: Option<Addr<crate::actors::JobManager>>,
     /// Job workers: a generic node's pool and leases, the starts this node asked for.
     workers: workers::Workers,
+    /// Tasks this node sent to other nodes and waits for (what a cancel needs).
+    flights: cancel::Flights,
     /// This node's job, when it runs a driver program (sent with its heartbeats).
     job: Option<crate::ids::JobId>,
     /// The lineage of results other nodes hold for this one, against its cap.
@@ -298,6 +302,7 @@ pub(crate) async fn start(
         jobs: Default::default(),
         submissions: None,
         workers: Default::default(),
+        flights: Default::default(),
         job,
         lineage: lineage::LineageBudget::new(settings.max_lineage_bytes),
         heard: Default::default(),

@@ -40,6 +40,8 @@ const HISTORY: usize = 10_000;
 #[rtype(result = "()")]
 pub(crate) struct CancelTask {
     pub(crate) task_id: TaskId,
+    /// Also end the process it runs in, when that is a job's worker process.
+    pub(crate) force: bool,
 }
 
 /// Reserves resources for an actor's lifetime; answered when they are free.
@@ -484,6 +486,18 @@ impl Handler<CancelTask> for NodeManager {
             }
         }
         let Some(r) = self.running.get(&id) else {
+            // Not here: maybe sent to another node.
+            if let Some(agent) = self.node.upgrade().and_then(|n| {
+                crate::actors::NodeActors::actors(&*n)
+                    .cluster
+                    .get()
+                    .cloned()
+            }) {
+                agent.do_send(crate::actors::CancelRemote {
+                    task_id: id,
+                    force: msg.force,
+                });
+            }
             return;
         };
         r.cancelled.store(true, Ordering::SeqCst);

@@ -115,7 +115,10 @@ pub(super) async fn cancel_task(
         Ok(admitted) => admitted,
         Err(no) => return *no,
     };
-    node.actors().manager.do_send(CancelTask { task_id });
+    node.actors().manager.do_send(CancelTask {
+        task_id,
+        force: false,
+    });
     tracing::warn!(node_id = %node.id, %task_id, "task cancel sent from the dashboard");
     HttpResponse::Accepted().json(serde_json::json!({ "cancel_sent": task_id.to_string() }))
 }

@@ -193,6 +193,12 @@ pub enum WorkerRequest {
         /// The resources.
         resources: Vec<(String, f64)>,
     },
+    /// To a job worker, from a node that force-cancelled task `task_id` running there:
+    /// the worker process ends (as Ray's `cancel(force=True)` ends the worker).
+    End {
+        /// The cancelled task, for the worker's log.
+        task_id: crate::ids::TaskId,
+    },
     /// From a generic node to the head: its worker process of job `job_id` exited.
     Exited {
         /// The job.

@@ -148,7 +148,7 @@ impl ClusterAgent {
         jobs: Vec<WireJob>,
     ) {
         self.forget_finished_drivers(&jobs);
-        self.jobs_heard(&jobs);
+        self.jobs_heard(&jobs, &nodes);
         self.heard = Heard { demands, jobs };
         self.head_silent_since = None;
         if let Some(node) = self.node.upgrade()

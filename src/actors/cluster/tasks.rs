@@ -84,10 +84,16 @@ impl Handler<RunRemote> for ClusterAgent {
         let (pause, mut retry, function, carried) =
             (self.heartbeat, msg.retry, msg.function, msg.carried);
         let mut target = msg.target;
+        let flight = self
+            .flights
+            .start(&msg.returns, target, retry.cancelled.clone());
         let run = async move {
             // Nodes that died under this task: not chosen again for it.
             let mut lost = Vec::new();
             let answer = loop {
+                if let Some(f) = &flight {
+                    f.at(target);
+                }
                 let here = Some(target) == node.as_ref().map(|n| n.id);
                 if !here && let Some(lost) = node.as_ref().and_then(|n| n.cluster_lost(function)) {
                     break Err(lost);

@@ -17,11 +17,12 @@ use crate::actors::job_manager::{JobWorkers, LiveJobs, StartWorker, WorkerSetup}
 use crate::actors::{AcquireResources, GpuGrant, NodeActors, ReleaseResources};
 use crate::ids::{JobId, NodeId};
 use crate::tasks::to_resources;
-use crate::transport::{WireMessage, WorkerRequest};
+use crate::transport::{WireMessage, WireNode, WorkerRequest};
 use crate::{Error, Result};
 
-/// How long a node waits before asking a generic node again to start a job's worker.
-const START_AGAIN: Duration = Duration::from_secs(3);
+/// How long a start asked of a generic node and not answered yet (it answers once the
+/// worker joined) keeps this node from asking again.
+const START_AGAIN: Duration = Duration::from_secs(30);
 
 /// The agent's part in job workers.
 #[derive(Default)]
@@ -72,9 +73,16 @@ impl ClusterAgent {
 
     /// A generic node: the jobs the head lists, for the pool to end the workers of
     /// ended jobs.
-    pub(super) fn jobs_heard(&self, jobs: &[crate::transport::WireJob]) {
+    pub(super) fn jobs_heard(&self, jobs: &[crate::transport::WireJob], nodes: &[WireNode]) {
         if let Some(pool) = &self.workers.pool {
-            pool.do_send(LiveJobs(jobs.iter().map(|j| (j.job_id, j.alive)).collect()));
+            pool.do_send(LiveJobs {
+                jobs: jobs.iter().map(|j| (j.job_id, j.alive)).collect(),
+                joined: nodes
+                    .iter()
+                    .filter(|n| n.alive && n.host == Some(self.node_id))
+                    .filter_map(|n| n.job)
+                    .collect(),
+            });
         }
     }
 
@@ -115,6 +123,7 @@ impl ClusterAgent {
                 self.give_back(from, &resources);
                 done(WireMessage::Ack)
             }
+            WorkerRequest::End { task_id } => done(self.end_worker(from, task_id)),
             WorkerRequest::Exited { job_id } if matches!(self.role, Role::Head) => {
                 self.workers_exited(from, job_id);
                 done(WireMessage::Ack)
@@ -225,9 +234,21 @@ impl ClusterAgent {
         };
         let sent = self.request(host, None, ask, Vec::new());
         let manager = self.node.upgrade().map(|n| n.actors().manager.clone());
+        let me = self.addr.clone();
         actix::spawn(async move {
-            let why = match sent.await {
-                Ok((WireMessage::Ack, _)) => return,
+            let answer = sent.await;
+            // Asked again from now on when a task needs it (the worker may die later).
+            if let Some(me) = me.upgrade() {
+                me.do_send(Answered { host, job_id });
+            }
+            let why = match answer {
+                Ok((WireMessage::Ack, _)) => {
+                    // The worker joined: the tasks parked for it go there now.
+                    if let Some(manager) = manager {
+                        manager.do_send(crate::actors::ViewChanged);
+                    }
+                    return;
+                }
                 Ok((WireMessage::Error { message }, _)) => message,
                 Ok((other, _)) => format!("unexpected answer {other:?}"),
                 Err(e) => e.to_string(),
@@ -370,5 +391,21 @@ impl Handler<StartWorkerOn> for ClusterAgent {
 
     fn handle(&mut self, msg: StartWorkerOn, _: &mut Context<Self>) {
         self.ask_start(msg.host, msg.job_id);
+    }
+}
+
+/// A generic node answered this node's request to start a worker.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Answered {
+    host: NodeId,
+    job_id: JobId,
+}
+
+impl Handler<Answered> for ClusterAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: Answered, _: &mut Context<Self>) {
+        self.workers.asked.remove(&(msg.host, msg.job_id));
     }
 }

@@ -19,6 +19,10 @@ use crate::ids::{JobId, NodeId};
 use crate::transport::{BlobKind, ContentHash, JobReply, JobRequest, JobSpec};
 use crate::{Error, Result};
 
+/// How long a started worker has to join the cluster before it is ended (its exit then
+/// fails who waits for it).
+const JOIN_WAIT: Duration = Duration::from_secs(60);
+
 /// How long a worker outlives its job's absence from the head's job table (a job is
 /// listed once its driver's first heartbeat reached the head).
 const UNLISTED_GRACE: Duration = Duration::from_secs(30);
@@ -179,7 +183,9 @@ impl Handler<StartWorker> for JobWorkers {
                 .unwrap_or_else(|_| Err("the node is shutting down".into()))
         });
         match self.workers.get_mut(&job_id) {
-            Some(w) if w.group.is_some() => return Box::pin(async { Ok(()) }),
+            Some(w) if w.group.is_some() && w.waiters.is_empty() => {
+                return Box::pin(async { Ok(()) });
+            }
             Some(w) => {
                 w.waiters.push(tell);
                 return answer;
@@ -235,22 +241,19 @@ impl Handler<StartWorker> for JobWorkers {
                     let Some(w) = act.workers.get_mut(&job_id) else {
                         return;
                     };
-                    let outcome = match started {
+                    // Who waits is answered when the worker joins (`LiveJobs`), or fails.
+                    match started {
                         Ok(group) => {
                             tracing::info!(job_id = %job_id, pid = group.pid(), "job worker started");
                             w.group = Some(group);
-                            Ok(())
                         }
                         Err(why) => {
                             tracing::warn!(job_id = %job_id, error = %why, "cannot start a worker for the job");
-                            Err(why)
+                            for waiter in std::mem::take(&mut w.waiters) {
+                                let _ = waiter.send(Err(why.clone()));
+                            }
+                            act.workers.remove(&job_id);
                         }
-                    };
-                    for waiter in std::mem::take(&mut w.waiters) {
-                        let _ = waiter.send(outcome.clone());
-                    }
-                    if outcome.is_err() {
-                        act.workers.remove(&job_id);
                     }
                 }),
         );
@@ -258,15 +261,34 @@ impl Handler<StartWorker> for JobWorkers {
     }
 }
 
-/// The jobs the head lists, with whether each is alive: workers of ended jobs end.
+/// What the head last said: the jobs it lists, with whether each is alive (workers of
+/// ended jobs end), and the jobs whose worker here has joined the cluster (who waits
+/// for it to start is answered then: work can be sent to it).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub(crate) struct LiveJobs(pub(crate) Vec<(JobId, bool)>);
+pub(crate) struct LiveJobs {
+    pub(crate) jobs: Vec<(JobId, bool)>,
+    pub(crate) joined: Vec<JobId>,
+}
 
 impl Handler<LiveJobs> for JobWorkers {
     type Result = ();
 
-    fn handle(&mut self, LiveJobs(jobs): LiveJobs, _: &mut Context<Self>) {
+    fn handle(&mut self, LiveJobs { jobs, joined }: LiveJobs, _: &mut Context<Self>) {
+        for (job_id, w) in self.workers.iter_mut() {
+            if w.group.is_some() && joined.contains(job_id) {
+                for waiter in std::mem::take(&mut w.waiters) {
+                    let _ = waiter.send(Ok(()));
+                }
+            } else if w.group.is_some()
+                && !w.waiters.is_empty()
+                && w.since.elapsed() > JOIN_WAIT
+                && let Some(group) = &w.group
+            {
+                tracing::warn!(job_id = %job_id, "the job's worker did not join the cluster in time: ended");
+                group.kill();
+            }
+        }
         for (job_id, w) in &self.workers {
             let ended = match jobs.iter().find(|(id, _)| id == job_id) {
                 Some((_, alive)) => !alive,
@@ -292,10 +314,16 @@ impl Handler<WorkerExited> for JobWorkers {
     type Result = ();
 
     fn handle(&mut self, msg: WorkerExited, _: &mut Context<Self>) {
-        if let Some(w) = self.workers.remove(&msg.job_id)
-            && let Some(group) = w.group
-        {
-            group.kill();
+        if let Some(w) = self.workers.remove(&msg.job_id) {
+            if let Some(group) = w.group {
+                group.kill();
+            }
+            for waiter in w.waiters {
+                let _ = waiter.send(Err(format!(
+                    "the worker exited ({:?}) before it joined",
+                    msg.code
+                )));
+            }
         }
         tracing::info!(job_id = %msg.job_id, code = ?msg.code, "job worker exited");
         if let Some(agent) = self.setup.agent.upgrade() {
