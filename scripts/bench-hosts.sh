@@ -24,33 +24,11 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ] && [ -z "${BENCH_BIN:-}" ]; then
 fi
 
 prefix="rbench$$"
-br="${prefix}br" h1="${prefix}h1" h2="${prefix}h2"
-cleanup() {
-    for ns in "$h1" "$h2" "$br"; do
-        if ip netns list | grep -qw "$ns"; then
-            for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
-            sleep 0.2
-            for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
-            ip netns del "$ns" 2>/dev/null || true
-        fi
-    done
-}
-trap cleanup EXIT
+h1="${prefix}h1" h2="${prefix}h2"
+. scripts/netns.sh
+trap 'netns_down "$prefix" 2' EXIT
 trap 'exit 130' INT TERM
-
-ip netns add "$br"
-ip -n "$br" link add br0 type bridge
-ip -n "$br" link set br0 up
-for i in 1 2; do
-    ns="${prefix}h$i"
-    ip netns add "$ns"
-    ip -n "$br" link add "v$i" type veth peer name eth0 netns "$ns"
-    ip -n "$br" link set "v$i" master br0 up
-    ip -n "$ns" link set lo up
-    ip -n "$ns" addr add "10.88.0.$i/24" dev eth0
-    ip -n "$ns" link set eth0 up
-    ip -n "$ns" route add default dev eth0
-done
+netns_up "$prefix" 2
 
 echo "bench-hosts: head in $h1 (10.88.0.1), worker node and raw QUIC receiver in $h2 (10.88.0.2); BENCH_SCALE=${BENCH_SCALE:-1} BENCH_REPEATS=$BENCH_REPEATS" >&2
 BENCH_REMOTE=only BENCH_WORKER_NETNS="$h2" ip netns exec "$h1" "$bin"

@@ -28,34 +28,10 @@ job="$target/release/examples/job_bench"
 work="$(mktemp -d)"
 
 prefix="rjobs$$"
-br="${prefix}br"
-cleanup() {
-    for i in 1 2 3 4; do
-        ns="${prefix}h$i"
-        if ip netns list | grep -qw "$ns"; then
-            for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
-            ip netns del "$ns" 2>/dev/null || true
-        fi
-    done
-    ip netns del "$br" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+. scripts/netns.sh
+trap 'netns_down "$prefix" 4; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
-
-ip netns add "$br"
-ip -n "$br" link add br0 type bridge
-ip -n "$br" link set br0 up
-for i in 1 2 3 4; do
-    ns="${prefix}h$i"
-    ip netns add "$ns"
-    ip -n "$br" link add "v$i" type veth peer name eth0 netns "$ns"
-    ip -n "$br" link set "v$i" master br0 up
-    ip -n "$ns" link set lo up
-    ip -n "$ns" addr add "10.88.0.$i/24" dev eth0
-    ip -n "$ns" link set eth0 up
-    ip -n "$ns" route add default dev eth0
-done
+netns_up "$prefix" 4
 
 on() { # on HOST CMD...: CMD on host HOST with a state directory of its own
     local i="$1"; shift

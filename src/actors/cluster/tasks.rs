@@ -66,19 +66,8 @@ impl Handler<RunRemote> for ClusterAgent {
                 return;
             }
         };
-        let mut request = WireMessage::RunTask {
-            function: msg.function.to_string(),
-            resources: msg.resources,
-            attempt: msg.retry.attempt,
-            keep: None,
-            capture: msg.retry.strategy.captures(),
-            lent: Vec::new(),
-        };
-        // A single result may stay on the node that makes it (`lineage.rs`).
-        let keep = match msg.returns.as_slice() {
-            [one] => Some(one.id()),
-            _ => None,
-        };
+        let (mut request, keep) =
+            run_task_of(msg.function, msg.resources, &msg.returns, &msg.retry);
         let budget = self.lineage.clone();
         let (node, link, me) = (self.node.upgrade(), self.link(), ctx.address());
         let (pause, mut retry, function, carried) =
@@ -160,6 +149,29 @@ impl Handler<RunRemote> for ClusterAgent {
         };
         actix::spawn(run); // Its own task, not a context item (docs/internals.md).
     }
+}
+
+/// The `RunTask` request a task is sent as, and the id under which its one result may
+/// stay on the node that makes it (`lineage.rs`).
+fn run_task_of(
+    function: &str,
+    resources: Vec<(String, f64)>,
+    returns: &[RawRef],
+    retry: &Retry,
+) -> (WireMessage, Option<ObjectId>) {
+    let request = WireMessage::RunTask {
+        function: function.to_string(),
+        resources,
+        attempt: retry.attempt,
+        keep: None,
+        capture: retry.strategy.captures(),
+        lent: Vec::new(),
+    };
+    let keep = match returns {
+        [one] => Some(one.id()),
+        _ => None,
+    };
+    (request, keep)
 }
 
 /// Settles the returns of a task sent to node `at.1` from its answer: a large result that
