@@ -188,6 +188,23 @@ fn write_private(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
         .map_err(|e| format!("cannot store {}: {e}", path.display()))
 }
 
+/// Refuses a directory that is a symlink, is another user's, or that group or others
+/// may write: whoever could write there could swap a build after its hash was checked.
+fn check_private(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    if !meta.is_dir() || Some(meta.uid()) != me || meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "refusing {} for jobs' builds: it must be a directory of this user's that group and others cannot write (mode {:o})",
+            dir.display(),
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
+}
+
 /// Creates `dir` (0700); it must not exist yet.
 pub(crate) fn private_dir(dir: &Path) -> Result<(), String> {
     std::fs::DirBuilder::new()
@@ -215,6 +232,7 @@ impl Blobs {
             if !dir.exists() && private_dir(&dir).is_err() && !dir.is_dir() {
                 private_dir(&dir)?;
             }
+            check_private(&dir)?;
         }
         Ok(Self {
             root,
@@ -385,6 +403,13 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("outside"), "{err}");
         assert!(!base.join("store/escaped").exists());
+
+        // A store others may write is refused.
+        let open = base.join("open");
+        std::fs::create_dir_all(open.join("builds")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(Blobs::new(open).err().unwrap().contains("cannot write"));
         let _ = std::fs::remove_dir_all(&base);
     }
 }
