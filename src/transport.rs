@@ -31,7 +31,7 @@ pub use stream::MAX_PAYLOAD_BYTES;
 pub(crate) use stream::{Chunks, FIRST_CHUNK, read_frame_or_end, read_message};
 pub use table::{NodeLoad, WireActor, WireJob, WireNode};
 pub use tls::Identity;
-pub(crate) use tls::MAX_STREAMS;
+pub(crate) use tls::{MAX_STREAMS, hex, sha256};
 
 /// The QUIC client configuration that trusts only the certificate with SHA-256 `pin`,
 /// for tests that speak QUIC to a node without our handshake (e.g. an attacker without

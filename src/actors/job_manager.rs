@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
 
-pub(crate) use blobs::{pack_dir, sha256};
+pub(crate) use blobs::pack_dir;
 pub(crate) use workers::{JobWorkers, LiveJobs, StartWorker, WorkerSetup};
 
 use crate::ids::JobId;
@@ -219,20 +219,10 @@ fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// The cluster ends its jobs when it ends, as Ray's do: the manager is dropped when the
+/// head's node stops, and with it each driver's `Group`.
 impl Actor for JobManager {
     type Context = Context<Self>;
-}
-
-impl Drop for JobManager {
-    /// The cluster ends its jobs when it ends, as Ray's do (the manager is dropped
-    /// when the head's node stops, whether or not its actor was stopped first).
-    fn drop(&mut self) {
-        for job in self.jobs.values() {
-            if let Some(group) = &job.group {
-                group.kill();
-            }
-        }
-    }
 }
 
 /// A `ray job` request that reached the head, with its upload's bytes; answered with
@@ -292,9 +282,7 @@ impl Handler<DriverExited> for JobManager {
             return;
         };
         // Whatever the driver left running in its group ends with it.
-        if let Some(group) = job.group.take() {
-            group.kill();
-        }
+        job.group = None;
         let r = &mut job.record;
         r.end_time_s = Some(unix_now());
         r.driver_pid = None;

@@ -26,10 +26,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::actors::{AskJobs, NodeActors, pack_dir, sha256};
+use crate::actors::{AskJobs, NodeActors, pack_dir};
 use crate::ids::JobId;
 use crate::node::{block_on, current_node};
-use crate::transport::{BlobKind, ContentHash, JobReply, JobRequest, JobSpec};
+use crate::transport::{BlobKind, ContentHash, JobReply, JobRequest, JobSpec, sha256};
 use crate::{Error, Result};
 
 pub use crate::transport::{JobRecord, JobState, MAX_WORKING_DIR_BYTES};

@@ -24,11 +24,6 @@ pub(super) async fn write_message(
 ) -> Result<(), TransportError> {
     let mut head = encode_frame(msg)?;
     let len: usize = pieces.iter().map(|p| p.len()).sum();
-    if len >= LOW_PRIORITY_BYTES {
-        // Small requests on the same connection (heartbeats, calls) are sent before the
-        // rest of a large payload rather than queued behind all of it.
-        let _ = send.set_priority(-1);
-    }
     if len > 0 {
         // The payload's length goes first, so the reader allocates it once.
         head.extend_from_slice(&(len as u64).to_be_bytes());
@@ -41,9 +36,6 @@ pub(super) async fn write_message(
     let _ = send.finish();
     Ok(())
 }
-
-/// Payloads at least this large are sent at a lower priority than other streams.
-const LOW_PRIORITY_BYTES: usize = 4 << 20;
 
 /// Largest bulk payload accepted on one stream.
 pub const MAX_PAYLOAD_BYTES: usize = 8 << 30;

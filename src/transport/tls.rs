@@ -31,9 +31,9 @@ impl std::fmt::Debug for Identity {
     }
 }
 
-/// SHA-256 of a certificate.
-pub(crate) fn fingerprint(cert: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, cert);
+/// SHA-256 of `bytes` (a certificate's is its fingerprint; an uploaded build's, its name).
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
     out
@@ -53,7 +53,7 @@ impl Identity {
             .map_err(|e| TransportError::Tls(e.to_string()))?;
         let cert = certified.cert.der().clone();
         Ok(Self {
-            fingerprint: fingerprint(&cert),
+            fingerprint: sha256(&cert),
             cert,
             key: Arc::new(certified.signing_key.serialize_der()),
         })
@@ -152,12 +152,12 @@ impl ServerCertVerifier for PinnedCert {
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if fingerprint(end_entity) == self.pin {
+        if sha256(end_entity) == self.pin {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::General(format!(
                 "certificate {} is not the cluster's pinned certificate {}",
-                hex(&fingerprint(end_entity)),
+                hex(&sha256(end_entity)),
                 hex(&self.pin)
             )))
         }

@@ -152,6 +152,13 @@ impl Jobs {
         e.seen = now;
     }
 
+    /// A submitted job's driver exited: the job ends now.
+    fn ended(&mut self, job_id: JobId) {
+        if let Some(e) = self.0.get_mut(&job_id) {
+            e.ended = true;
+        }
+    }
+
     /// The table as members see it; a job not heard from within `timeout` has ended.
     pub(super) fn view(&mut self, timeout: Duration) -> Vec<WireJob> {
         let finished: Vec<JobId> = self
@@ -188,8 +195,6 @@ impl Handler<JobEnded> for ClusterAgent {
     type Result = ();
 
     fn handle(&mut self, JobEnded(job_id): JobEnded, _: &mut Context<Self>) {
-        if let Some(e) = self.jobs.0.get_mut(&job_id) {
-            e.ended = true;
-        }
+        self.jobs.ended(job_id);
     }
 }

@@ -281,7 +281,7 @@ impl ClusterAgent {
                     (WireMessage::Ack, _) => Ok(LeaseGuard {
                         host,
                         resources,
-                        link: Some(link),
+                        link,
                     }),
                     (WireMessage::Error { message }, _) => Err(Error::NotConnected(message)),
                     (other, _) => Err(Error::Serialization(format!("unexpected answer {other:?}"))),
@@ -296,20 +296,17 @@ impl ClusterAgent {
 pub(super) struct LeaseGuard {
     host: NodeId,
     resources: Vec<(String, f64)>,
-    link: Option<super::link::Link>,
+    link: super::link::Link,
 }
 
 impl Drop for LeaseGuard {
     fn drop(&mut self) {
-        let Some(link) = self.link.take() else {
-            return;
-        };
         let give = WireMessage::Worker {
             request: WorkerRequest::Return {
                 resources: std::mem::take(&mut self.resources),
             },
         };
-        let sent = link.request(self.host, None, give, Vec::new());
+        let sent = self.link.request(self.host, None, give, Vec::new());
         actix::spawn(async move {
             let _ = sent.await;
         });

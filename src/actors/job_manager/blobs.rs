@@ -11,20 +11,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::transport::{BlobKind, ContentHash, MAX_WORKING_DIR_BYTES};
-
-/// The SHA-256 of `bytes`.
-pub(crate) fn sha256(bytes: &[u8]) -> ContentHash {
-    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
-}
-
-/// A hash as lowercase hex (file names, logs).
-pub(crate) fn hex(hash: &ContentHash) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::transport::{BlobKind, ContentHash, MAX_WORKING_DIR_BYTES, hex, sha256};
 
 /// The ELF machine this build runs on (`e_machine`).
 const MACHINE: Option<u16> = if cfg!(target_arch = "x86_64") {
@@ -219,9 +206,6 @@ pub(crate) struct Blobs {
     /// Builds whose bytes were hashed since this head started (at upload, or before
     /// their first run): a build is run only once its hash matched.
     verified: HashSet<ContentHash>,
-    /// Uploads stored, for `ray job` to report (a second submission of the same build
-    /// uploads nothing).
-    pub(super) uploads: u64,
 }
 
 impl Blobs {
@@ -237,7 +221,6 @@ impl Blobs {
         Ok(Self {
             root,
             verified: HashSet::new(),
-            uploads: 0,
         })
     }
 
@@ -308,7 +291,6 @@ impl Blobs {
         if kind == BlobKind::Build {
             self.verified.insert(hash);
         }
-        self.uploads += 1;
         tracing::info!(hash = %hex(&hash), size = bytes.len(), ?kind, "stored an upload");
         Ok(())
     }

@@ -41,7 +41,8 @@ pub(super) struct Launch<'a> {
 /// How a process ended: its exit code, or the signal that ended it (if known).
 pub(super) type Exit = Result<i32, Option<i32>>;
 
-/// A running process's group (its id is the process's pid).
+/// A running process's group (its id is the process's pid). Dropped, whatever runs in
+/// it is killed: a job's processes never outlive the record that started them.
 pub(super) struct Group(Pid);
 
 impl Group {
@@ -57,6 +58,12 @@ impl Group {
     /// Ends every process of the group now (SIGKILL); a group already gone is fine.
     pub(super) fn kill(&self) {
         let _ = kill_process_group(self.0, Signal::KILL);
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -98,9 +105,7 @@ pub(super) fn start(
             };
             exited(code);
         })
-        .map_err(|e| {
-            group.kill();
-            format!("cannot watch the job's process: {e}")
-        })?;
+        // Unwatched, it is killed (`group` drops).
+        .map_err(|e| format!("cannot watch the job's process: {e}"))?;
     Ok(group)
 }

@@ -148,19 +148,9 @@ impl JobWorkers {
     }
 }
 
+/// A job's workers end with the node that started them (their `Group`s drop with it).
 impl Actor for JobWorkers {
     type Context = Context<Self>;
-}
-
-impl Drop for JobWorkers {
-    /// A job's workers end with the node that started them.
-    fn drop(&mut self) {
-        for w in self.workers.values() {
-            if let Some(group) = &w.group {
-                group.kill();
-            }
-        }
-    }
 }
 
 /// Starts job `job_id`'s worker here, unless one runs or is starting; answered once it
@@ -314,10 +304,8 @@ impl Handler<WorkerExited> for JobWorkers {
     type Result = ();
 
     fn handle(&mut self, msg: WorkerExited, _: &mut Context<Self>) {
+        // Its group drops with the entry: whatever the worker started ends too.
         if let Some(w) = self.workers.remove(&msg.job_id) {
-            if let Some(group) = w.group {
-                group.kill();
-            }
             for waiter in w.waiters {
                 let _ = waiter.send(Err(format!(
                     "the worker exited ({:?}) before it joined",

@@ -99,20 +99,7 @@ pub(super) fn job(args: &[String]) -> CliResult<i32> {
         }
         "logs" => {
             o.connect()?;
-            let job_id = o.job_id()?;
-            if o.follow {
-                follow(job_id)?;
-            } else {
-                let mut offset = 0;
-                loop {
-                    let chunk = jobs::get_job_logs(job_id, offset).map_err(|e| e.to_string())?;
-                    write_out(&chunk.data)?;
-                    offset += chunk.data.len() as u64;
-                    if chunk.data.is_empty() || chunk.done {
-                        break;
-                    }
-                }
-            }
+            print_logs(o.job_id()?, o.follow)?;
             Ok(0)
         }
         "stop" => {
@@ -167,7 +154,8 @@ fn submit(o: &Opts) -> CliResult<i32> {
         println!("Stop it:             ray job stop {job_id}");
         return Ok(0);
     }
-    let info = follow(job_id)?;
+    print_logs(job_id, true)?;
+    let info = jobs::wait_job(job_id).map_err(|e| e.to_string())?;
     describe(&info);
     Ok(match (info.state, info.exit_code) {
         (JobState::Succeeded, _) => 0,
@@ -176,18 +164,17 @@ fn submit(o: &Opts) -> CliResult<i32> {
     })
 }
 
-/// Prints the job's output as it is written, until it ends; its final record.
-fn follow(job_id: JobId) -> CliResult<JobRecord> {
+/// Prints the job's output so far, or (`follow`) as it is written until the job ends.
+fn print_logs(job_id: JobId, follow: bool) -> CliResult {
     let mut offset = 0;
     loop {
         let chunk = jobs::get_job_logs(job_id, offset).map_err(|e| e.to_string())?;
         write_out(&chunk.data)?;
         offset += chunk.data.len() as u64;
-        if chunk.done {
-            return jobs::wait_job(job_id).map_err(|e| e.to_string());
-        }
-        if chunk.data.is_empty() {
-            std::thread::sleep(POLL);
+        match (chunk.done, chunk.data.is_empty(), follow) {
+            (true, _, _) | (_, true, false) => return Ok(()),
+            (_, true, true) => std::thread::sleep(POLL),
+            _ => {}
         }
     }
 }
