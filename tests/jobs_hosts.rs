@@ -53,6 +53,55 @@ fn forever() {
     }
 }
 
+/// A job's actor: where it lives, and a way to kill its process as the kernel's OOM
+/// killer does (SIGKILL).
+pub struct Keeper {
+    n: u64,
+}
+
+#[ray::remote]
+impl Keeper {
+    pub fn new(start: u64) -> Self {
+        Keeper { n: start }
+    }
+
+    pub fn add(&mut self, k: u64) -> u64 {
+        self.n += k;
+        self.n
+    }
+
+    /// The generic node its worker was started by, that node's address, and whether it
+    /// runs in a job worker at all.
+    pub fn home(&self) -> (String, String, bool) {
+        (
+            std::env::var("RAY_JOB_HOST").unwrap_or_default(),
+            std::env::var("RAY_NODE_IP_ADDRESS").unwrap_or_default(),
+            std::env::var("RAY_JOB_HOST").is_ok(),
+        )
+    }
+
+    /// SIGKILLs its own process the first time (the marker file is written first).
+    pub fn killed_once(&self, marker: String) -> u64 {
+        if std::fs::metadata(&marker).is_err() {
+            std::fs::write(&marker, "killed").unwrap();
+            let me = std::process::id().to_string();
+            let _ = Command::new("kill").args(["-KILL", &me]).status();
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        self.n
+    }
+}
+
+/// The free CPUs of node `id`, as its last heartbeat reported them.
+fn free_cpus(id: ray::NodeId) -> f64 {
+    ray::nodes()
+        .unwrap()
+        .into_iter()
+        .find(|n| n.node_id == id)
+        .and_then(|n| n.available.get("CPU").copied())
+        .unwrap_or(-1.0)
+}
+
 /// The nodes with CPUs: the generic nodes (the head has none).
 fn generic_nodes() -> Vec<ray::NodeId> {
     ray::nodes()
@@ -134,6 +183,37 @@ fn job(role: &str) {
                 .scheduling_strategy(pinned(host))
                 .remote(0);
             println!("AFTER {}", ray::get(&after).unwrap().2);
+        }
+        "actors" => {
+            // The driver has no CPUs: an actor needing one goes to a worker of this job
+            // that a generic node starts, and holds the CPU there while it lives.
+            let k = Keeper::options()
+                .num_cpus(1.0)
+                .max_restarts(1)
+                .max_task_retries(1)
+                .remote(0);
+            let sums = ray::get(&(1..=20).map(|i| k.add.remote(i)).collect::<Vec<_>>()).unwrap();
+            let expected: Vec<u64> = (1..=20)
+                .scan(0, |n, i| Some(*n + i).inspect(|s| *n = *s))
+                .collect();
+            println!("ORDERED {}", sums == expected);
+            let (host, ip, in_worker) = ray::get(&k.home.remote()).unwrap();
+            println!("ACTOR-IN-WORKER {in_worker} {ip}");
+            let host: ray::NodeId = host.parse().unwrap();
+            wait_until("the generic node holds the actor's CPU", || {
+                free_cpus(host) == 1.0
+            });
+            println!("LEASED");
+            // Its worker is SIGKILLed in a call: the actor comes back in a new worker
+            // of the job, and the call runs again there (from the constructor's state).
+            let marker = std::env::var("RAY_TEST_MARKER").unwrap();
+            let again = ray::get_timeout(&k.killed_once.remote(marker), Duration::from_secs(60));
+            println!("RESTARTED {again:?}");
+            let (_, _, still) = ray::get(&k.home.remote()).unwrap();
+            println!("STILL-IN-WORKER {still}");
+            ray::kill(&k);
+            wait_until("the actor's CPU is free again", || free_cpus(host) == 2.0);
+            println!("RELEASED");
         }
         "ticks" => {
             for i in 0..6 {
@@ -326,6 +406,28 @@ fn jobs_share_generic_nodes_across_hosts() {
         ticks.status.success() && ticks_text.contains("tick 5"),
         "{ticks_text}"
     );
+
+    // A job's actor lives in a job worker on a generic node, holds its CPU there, and
+    // comes back in a new worker when its process is SIGKILLed.
+    let actors = run(submit(
+        &[
+            "--env",
+            "RAY_TEST_ROLE=actors",
+            "--env",
+            &format!("RAY_TEST_MARKER={}", state.join("kill-marker").display()),
+        ],
+        &this_test,
+    ));
+    for line in [
+        "ORDERED true",
+        "ACTOR-IN-WORKER true 10.88.0.",
+        "LEASED",
+        "RESTARTED Ok(0)",
+        "STILL-IN-WORKER true",
+        "RELEASED",
+    ] {
+        assert!(actors.contains(line), "no `{line}` in:\n{actors}");
+    }
 
     // `ray::cancel(&r, true)` ends the job worker running the task; the job goes on.
     let cancelled = run(submit(&["--env", "RAY_TEST_ROLE=cancel"], &this_test));

@@ -53,7 +53,7 @@ use link::{Connecting, Link};
 pub(crate) use link::{NodeAddr, random_token};
 pub(crate) use membership::heard;
 pub(crate) use tasks::{Retry, RunRemote};
-pub(crate) use workers::{StartWorkerOn, WorkerGone};
+pub(crate) use workers::{LeaseGuard, LeaseOnHost, StartWorkerOn, WorkerGone, WorkerOn};
 
 /// A request from an authenticated peer.
 #[derive(Message)]
@@ -204,7 +204,7 @@ impl Service for AgentService {
     }
 }
 
-pub(super) fn wire_resources(r: &Resources) -> Vec<(String, f64)> {
+pub(crate) fn wire_resources(r: &Resources) -> Vec<(String, f64)> {
     r.to_map().into_iter().collect()
 }
 

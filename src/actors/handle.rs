@@ -484,6 +484,21 @@ pub(crate) fn get_actor<A: RemoteActor>(name: &str) -> Result<ActorHandle<A>> {
     }
 }
 
+/// Creates actor `id` on node `target`: the handle sends its calls there.
+fn create_on<A: RemoteActor>(
+    node: &Arc<Node>,
+    target: NodeId,
+    id: ActorId,
+    opts: &ActorOptions,
+    args: (Vec<RawRef>, EncodeArgs),
+) -> Result<ActorHandle<A>> {
+    let submitted = Arc::new(AtomicU64::new(0));
+    let site = remote::create_on(node, target, id, A::PATH, opts, args, &submitted)?;
+    let cell: Arc<ActorCell<A>> = Arc::new(ActorCell::at(id, site, opts.detached, submitted));
+    node.actors().actor_cells.get_or_insert(id, cell.clone());
+    Ok(ActorHandle::from_cell(cell))
+}
+
 /// Creates an actor; used by the generated `A::remote(..)`. It goes to this node when
 /// it has the resources, else to another node that has them (placement as for tasks);
 /// `encode` gives the constructor's arguments for that trip.
@@ -511,19 +526,12 @@ pub(crate) fn create<A: RemoteActor>(
         Ok(x) => x,
         Err(e) => return dead(e),
     };
-    if let Some(target) = remote::placement(&node, &resources, opts) {
-        let submitted = Arc::new(AtomicU64::new(0));
-        let created =
-            remote::create_on(&node, target, id, A::PATH, opts, (deps, encode), &submitted);
-        return match created {
-            Ok(site) => {
-                let cell: Arc<ActorCell<A>> =
-                    Arc::new(ActorCell::at(id, site, opts.detached, submitted));
-                node.actors().actor_cells.get_or_insert(id, cell.clone());
-                ActorHandle::from_cell(cell)
-            }
-            Err(e) => dead(e),
-        };
+    match remote::placement(&node, &resources, opts) {
+        Ok(Some(target)) => {
+            return create_on(&node, target, id, opts, (deps, encode)).unwrap_or_else(dead);
+        }
+        Ok(None) => {}
+        Err(e) => return dead(e),
     }
     let arbiter = match node.actor_thread(A::HAS_ASYNC) {
         Ok(a) => a,

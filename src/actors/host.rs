@@ -82,6 +82,9 @@ pub(crate) struct ActorHost<A: Send + Sync + 'static> {
     /// What the node granted it for its lifetime, with its GPUs (`num_gpus`): held from
     /// the grant until the actor stops or dies, then given back once.
     held: Option<GpuGrant>,
+    /// In a job worker, the same resources leased from its generic node (which owns
+    /// them) for the actor's lifetime; given back with `held`.
+    lease: Option<crate::actors::LeaseGuard>,
     /// Set when a graceful stop was asked for, with why: the actor stops once its queue
     /// and calls are done.
     stopping: Option<String>,
@@ -134,6 +137,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             crash_reason: String::new(),
             resources: cfg.resources,
             held: None,
+            lease: None,
             stopping: None,
             deps_wait: None,
             named: cfg.named,

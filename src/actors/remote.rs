@@ -17,6 +17,7 @@ pub(crate) use routing::{Creator, Routing, Ticket};
 
 use super::cluster::{
     CallRemoteActor, ClusterAgent, CreateRemoteActor, KillRemoteActor, NameRequest, NodeAddr,
+    WorkerOn,
 };
 use super::{ActorHandle, ActorOptions, RemoteActor};
 use crate::actors::NodeActors;
@@ -167,11 +168,20 @@ pub(crate) fn new_caller() -> u64 {
 }
 
 /// The node a new actor goes to: `None` for this node (also when no live node fits: it
-/// waits here for resources, as a local actor does).
-pub(crate) fn placement(node: &Arc<Node>, req: &Resources, opts: &ActorOptions) -> Option<NodeId> {
-    if opts.placed.is_some() || node.actors().cluster.get().is_none() {
-        return None;
+/// waits here for resources, as a local actor does). An actor of a submitted job that
+/// fits no process of its build goes to a job worker that a generic node starts for it:
+/// this waits until that worker joined.
+pub(crate) fn placement(
+    node: &Arc<Node>,
+    req: &Resources,
+    opts: &ActorOptions,
+) -> Result<Option<NodeId>> {
+    if opts.placed.is_some() {
+        return Ok(None);
     }
+    let Some(agent) = node.actors().cluster.get() else {
+        return Ok(None);
+    };
     let view = node.view.read();
     // Free resources here as of the last heartbeat (the node table lists this node too).
     let free = view
@@ -191,9 +201,16 @@ pub(crate) fn placement(node: &Arc<Node>, req: &Resources, opts: &ActorOptions) 
         &mut turn,
     );
     node.actors().actor_turn.store(turn, Ordering::Relaxed);
-    match decision {
-        Placement::Remote(n) => Some(n),
-        _ => None,
+    drop(view);
+    match (decision, node.work.job) {
+        (Placement::Remote(n), _) => Ok(Some(n)),
+        (Placement::StartWorker(host), Some(job_id)) => {
+            tracing::info!(node_id = %node.id, host = %host, job_id = %job_id, "the actor waits for a worker of its job");
+            block_on(agent.send(WorkerOn { host, job_id }))
+                .map_err(|_| Error::ShutDown)?
+                .map(Some)
+        }
+        _ => Ok(None),
     }
 }
 

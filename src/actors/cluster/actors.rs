@@ -167,6 +167,7 @@ impl Handler<CreateRemoteActor> for ClusterAgent {
                 request,
                 args,
                 restart,
+                waiting: false,
             });
             let problem = match answer {
                 Ok((WireMessage::Error { message }, _)) => Some(message),

@@ -285,7 +285,7 @@ pub(super) fn place_again(
 }
 
 /// Where work that needs `req` goes, leaving out the nodes in `lost`.
-fn placement_again(
+pub(super) fn placement_again(
     node: &Arc<Node>,
     req: &Resources,
     strategy: &SchedulingStrategy,

@@ -260,8 +260,8 @@ impl ClusterAgent {
         });
     }
 
-    /// A job worker: holds `resources` of its generic node's for one task; the lease
-    /// to give back when it ends (dropped: given back).
+    /// A job worker: holds `resources` of its generic node's for one task or actor; the
+    /// lease to give back when it ends (dropped: given back).
     pub(super) fn lease_for_task(
         &self,
         resources: &[(String, f64)],
@@ -293,7 +293,7 @@ impl ClusterAgent {
 }
 
 /// A job worker's lease on its generic node's resources, given back when dropped.
-pub(super) struct LeaseGuard {
+pub(crate) struct LeaseGuard {
     host: NodeId,
     resources: Vec<(String, f64)>,
     link: super::link::Link,
@@ -388,6 +388,89 @@ impl Handler<StartWorkerOn> for ClusterAgent {
 
     fn handle(&mut self, msg: StartWorkerOn, _: &mut Context<Self>) {
         self.ask_start(msg.host, msg.job_id);
+    }
+}
+
+/// Job `job_id`'s worker on generic node `host`, started there when none runs: answered
+/// with its node id once it joined and this node's table lists it (an actor goes there).
+#[derive(Message)]
+#[rtype(result = "Result<NodeId>")]
+pub(crate) struct WorkerOn {
+    pub(crate) host: NodeId,
+    pub(crate) job_id: JobId,
+}
+
+/// How long a worker that its generic node reported joined may take to reach this
+/// node's table (it comes with the head's next table update).
+const LISTED_WAIT: Duration = Duration::from_secs(10);
+
+impl Handler<WorkerOn> for ClusterAgent {
+    type Result = ResponseFuture<Result<NodeId>>;
+
+    fn handle(
+        &mut self,
+        WorkerOn { host, job_id }: WorkerOn,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        let ask = WireMessage::Worker {
+            request: WorkerRequest::Start { job_id },
+        };
+        let sent = self.request(host, None, ask, Vec::new());
+        let node = self.node.clone();
+        Box::pin(async move {
+            match sent.await? {
+                (WireMessage::Ack, _) => {}
+                (WireMessage::Error { message }, _) => {
+                    return Err(Error::Job(format!(
+                        "node {host} started no worker of {job_id}: {message}"
+                    )));
+                }
+                (other, _) => {
+                    return Err(Error::Serialization(format!("unexpected answer {other:?}")));
+                }
+            }
+            let listed = Instant::now() + LISTED_WAIT;
+            loop {
+                let node = node.upgrade().ok_or(Error::ShutDown)?;
+                let found = node
+                    .view
+                    .read()
+                    .iter()
+                    .find(|w| w.alive && w.host == Some(host) && w.job == Some(job_id))
+                    .map(|w| w.node_id);
+                if let Some(worker) = found {
+                    return Ok(worker);
+                }
+                if Instant::now() > listed {
+                    return Err(Error::Job(format!(
+                        "the worker of {job_id} on node {host} joined but is not listed after {LISTED_WAIT:?}"
+                    )));
+                }
+                drop(node);
+                actix_rt::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    }
+}
+
+/// An actor of a job worker holds `0` of its generic node's resources for its
+/// lifetime: the lease (`None` on any other node, whose resources are its own).
+#[derive(Message)]
+#[rtype(result = "Result<Option<LeaseGuard>>")]
+pub(crate) struct LeaseOnHost(pub(crate) Vec<(String, f64)>);
+
+impl Handler<LeaseOnHost> for ClusterAgent {
+    type Result = ResponseFuture<Result<Option<LeaseGuard>>>;
+
+    fn handle(
+        &mut self,
+        LeaseOnHost(resources): LeaseOnHost,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        match self.lease_for_task(&resources) {
+            Some(lease) => Box::pin(async move { lease.await.map(Some) }),
+            None => Box::pin(async { Ok(None) }),
+        }
     }
 }
 

@@ -8,8 +8,8 @@ use futures::channel::oneshot;
 use super::{ActorHost, State};
 use crate::Error;
 use crate::actors::{
-    AcquireResources, ActorState, ActorStopped, NameRequest, NodeActors, ReleaseResources,
-    UnregisterActor,
+    AcquireResources, ActorState, ActorStopped, LeaseOnHost, NameRequest, NodeActors,
+    ReleaseResources, UnregisterActor,
 };
 use crate::node::set_thread_context;
 use crate::resources::Resources;
@@ -17,6 +17,7 @@ use crate::resources::Resources;
 impl<A: Send + Sync + 'static> ActorHost<A> {
     /// Gives back what the node granted for the actor's lifetime, once.
     pub(super) fn release(&mut self) {
+        self.lease = None;
         if let Some(gpus) = self.held.take() {
             self.node
                 .actors()
@@ -24,6 +25,19 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
                 .do_send(ReleaseResources(self.resources.clone(), gpus));
         }
     }
+}
+
+/// Gives back a grant that the generic node's lease did not follow; `e` is why.
+fn release_on<T>(
+    node: &crate::node::Node,
+    resources: Resources,
+    grant: crate::actors::GpuGrant,
+    e: Error,
+) -> Result<T, Error> {
+    node.actors()
+        .manager
+        .do_send(ReleaseResources(resources, grant));
+    Err(e)
 }
 
 impl<A: Send + Sync + 'static> Actor for ActorHost<A> {
@@ -45,17 +59,31 @@ impl<A: Send + Sync + 'static> Actor for ActorHost<A> {
             }
             let (reply, rx) = oneshot::channel();
             node.actors().manager.do_send(AcquireResources {
-                resources,
+                resources: resources.clone(),
                 what,
                 reply,
             });
-            rx.await.unwrap_or(Err(Error::ShutDown)).map(Some)
+            let grant = rx.await.unwrap_or(Err(Error::ShutDown))?;
+            // A job worker's resources are its generic node's: held there too.
+            let lease = match node.actors().cluster.get() {
+                Some(agent) => {
+                    let wire = crate::actors::wire_resources(&resources);
+                    match agent.send(LeaseOnHost(wire)).await {
+                        Ok(Ok(lease)) => lease,
+                        Ok(Err(e)) => return release_on(&node, resources, grant, e),
+                        Err(_) => return release_on(&node, resources, grant, Error::ShutDown),
+                    }
+                }
+                None => None,
+            };
+            Ok(Some((grant, lease)))
         };
         ctx.wait(prepare.into_actor(self).map(|granted, act, ctx| {
             match granted {
                 Ok(grant) => {
-                    if let Some(grant) = grant {
+                    if let Some((grant, lease)) = grant {
                         act.held = Some(grant);
+                        act.lease = lease;
                         // The constructor and every method see their GPUs.
                         set_thread_context(Some(act.exec_context(None)));
                     }
