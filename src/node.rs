@@ -44,6 +44,9 @@ pub(crate) struct Node {
     /// Whose work this node places: its build, and its job when that was submitted
     /// (`ray job submit`), whose worker processes generic nodes start.
     pub(crate) work: crate::tasks::Who,
+    /// A job worker: the generic node whose resources it runs on, leased task by task
+    /// and actor by actor.
+    pub(crate) leases_from: Option<NodeId>,
     pub(crate) namespace: String,
     pub(crate) store: Arc<MemoryStore>,
     pub(crate) total: Resources,

@@ -92,6 +92,26 @@ impl Keeper {
     }
 }
 
+/// When it ran (ms since the epoch), after sleeping `ms` (on one CPU, the default).
+#[ray::remote]
+fn span(ms: u64) -> (u128, u128) {
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    };
+    let start = now();
+    std::thread::sleep(Duration::from_millis(ms));
+    (start, now())
+}
+
+/// Runs two `span`s from inside a task (here, in a job worker) and waits for both.
+#[ray::remote]
+fn parent(ms: u64) -> Vec<(u128, u128)> {
+    ray::get(&[span.remote(ms), span.remote(ms)]).unwrap()
+}
+
 /// The free CPUs of node `id`, as its last heartbeat reported them.
 fn free_cpus(id: ray::NodeId) -> f64 {
     ray::nodes()
@@ -214,6 +234,29 @@ fn job(role: &str) {
             ray::kill(&k);
             wait_until("the actor's CPU is free again", || free_cpus(host) == 2.0);
             println!("RELEASED");
+        }
+        "nested" => {
+            // A task on a generic node (2 CPUs) waits in `get` for two tasks it
+            // submitted: they lease the node's CPUs as any task does (it shows none
+            // free), and the waiting parent gave its own back (both run at once).
+            let host = generic_nodes()[0];
+            let r = parent
+                .options()
+                .num_cpus(1.0)
+                .scheduling_strategy(pinned(host))
+                .remote(2000);
+            let mut lowest = f64::MAX;
+            while ray::wait(std::slice::from_ref(&r), 1, Some(Duration::ZERO))
+                .unwrap()
+                .0
+                .is_empty()
+            {
+                lowest = lowest.min(free_cpus(host));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let spans = ray::get(&r).unwrap();
+            let overlap = spans[0].0.max(spans[1].0) < spans[0].1.min(spans[1].1);
+            println!("NESTED lowest-free {lowest} together {overlap}");
         }
         "ticks" => {
             for i in 0..6 {
@@ -428,6 +471,12 @@ fn jobs_share_generic_nodes_across_hosts() {
     ] {
         assert!(actors.contains(line), "no `{line}` in:\n{actors}");
     }
+
+    let nested = run(submit(&["--env", "RAY_TEST_ROLE=nested"], &this_test));
+    assert!(
+        nested.contains("NESTED lowest-free 0 together true"),
+        "{nested}"
+    );
 
     // `ray::cancel(&r, true)` ends the job worker running the task; the job goes on.
     let cancelled = run(submit(&["--env", "RAY_TEST_ROLE=cancel"], &this_test));

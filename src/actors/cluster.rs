@@ -15,6 +15,7 @@ mod follow;
 mod holds;
 mod inbound;
 mod jobs;
+mod leases;
 mod lender;
 mod lineage;
 mod link;
@@ -49,6 +50,7 @@ pub(crate) use bundles::Ask;
 pub(crate) use cancel::CancelRemote;
 pub(crate) use channels::{OpenDagChannel, OpenedChannel};
 pub(crate) use jobs::{AskJobs, JobEnded};
+pub(crate) use leases::{LeaseBlocked, LeaseThenQueue};
 use link::{Connecting, Link};
 pub(crate) use link::{NodeAddr, random_token};
 pub(crate) use membership::heard;
@@ -149,6 +151,8 @@ pub(crate) struct ClusterAgent {
     submissions: Option<Addr<crate::actors::JobManager>>,
     /// Job workers: a generic node's pool and leases, the starts this node asked for.
     workers: workers::Workers,
+    /// A job worker's leases on its generic node's resources, by task.
+    host_leases: leases::HostLeases,
     /// Tasks this node sent to other nodes and waits for (what a cancel needs).
     flights: cancel::Flights,
     /// This node's job, when it runs a driver program (sent with its heartbeats).
@@ -302,6 +306,7 @@ pub(crate) async fn start(
         jobs: Default::default(),
         submissions: None,
         workers: Default::default(),
+        host_leases: Default::default(),
         flights: Default::default(),
         job,
         lineage: lineage::LineageBudget::new(settings.max_lineage_bytes),

@@ -23,7 +23,7 @@ mod stats;
 pub(crate) use bundles::{ReserveBundles, ReturnBundles};
 pub(crate) use stats::{NodeStats, QueryNode};
 
-use super::{CancelRunning, TaskActor};
+use super::{CancelRunning, NodeActors, TaskActor};
 use crate::node::Node;
 use crate::resources::Resources;
 use crate::store::RawRef;
@@ -421,6 +421,14 @@ impl Handler<TaskBlocked> for NodeManager {
     type Result = ();
 
     fn handle(&mut self, msg: TaskBlocked, ctx: &mut Context<Self>) {
+        if self.in_job_worker()
+            && let Some(agent) = self
+                .node
+                .upgrade()
+                .and_then(|n| n.actors().cluster.get().cloned())
+        {
+            agent.do_send(crate::actors::LeaseBlocked(msg.task_id));
+        }
         let Some(worker) = self.running.get(&msg.task_id).and_then(|r| r.worker) else {
             return;
         };

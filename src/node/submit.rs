@@ -66,6 +66,7 @@ pub(crate) fn submit(
         attempt: 0,
         remote,
         capture: strategy.captures(),
+        host_leased: false,
         strategy,
         gpu_ids: std::sync::Arc::from([]),
     };

@@ -306,6 +306,7 @@ async fn make_node(plan: Plan, node_id: NodeId) -> Result<Arc<Node>> {
                 build: crate::actors::build_with_functions(),
                 job: plan.job_id,
             },
+            leases_from: plan.settings.job_host,
             namespace: plan.namespace,
             scheduler: Scheduler {
                 submit: manager.clone().recipient(),

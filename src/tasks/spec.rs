@@ -72,6 +72,9 @@ pub(crate) struct TaskSpec {
     pub(crate) gpu_ids: Arc<[u32]>,
     /// The placement group its own tasks run in (`capture_child_tasks`).
     pub(crate) capture: Option<crate::ids::PlacementGroupId>,
+    /// In a job worker: it holds a lease on the generic node's resources (sent by
+    /// another node, which leased before running it, or leased here before queueing).
+    pub(crate) host_leased: bool,
 }
 
 impl crate::SchedulingStrategy {

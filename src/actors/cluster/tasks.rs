@@ -421,6 +421,7 @@ impl ClusterAgent {
         // resources, held until the answer is made.
         let lease = self.lease_for_task(&resources);
         let this_node = node.clone();
+        let id = TaskId::new();
         let result = move || -> Result<RawRef> {
             let node = this_node.ok_or(Error::ShutDown)?;
             let f = lookup(&function, node.id)?;
@@ -453,7 +454,6 @@ impl ClusterAgent {
                     }))
                 }
             };
-            let id = TaskId::new();
             let ret = RawRef::pending(&node.store, ObjectId::for_return(id, 0));
             let spec = TaskSpec {
                 id,
@@ -475,20 +475,19 @@ impl ClusterAgent {
                 },
                 gpu_ids: Arc::from([]),
                 capture,
+                host_leased: true,
             };
             node.actors().manager.do_send(SubmitTask(spec));
             Ok(ret)
         };
-        match lease {
-            None => answer_run(result(), node, keep, (from, carried), me).boxed(),
-            Some(lease) => async move {
-                match lease.await {
-                    Ok(_held) => answer_run(result(), node, keep, (from, carried), me).await,
-                    Err(e) => failure(e),
-                }
-            }
-            .boxed(),
+        let Some(lease) = lease else {
+            return answer_run(result(), node, keep, (from, carried), me).boxed();
+        };
+        async move {
+            let ret = super::leases::under_lease(lease, id, &me, result).await;
+            answer_run(ret, node, keep, (from, carried), me).await
         }
+        .boxed()
     }
 }
 

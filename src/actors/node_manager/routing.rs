@@ -69,9 +69,18 @@ impl NodeManager {
     /// Queues a task whose arguments are ready here, or sends it to the node chosen for
     /// it.
     pub(super) fn route(&mut self, mut spec: TaskSpec) {
-        let placement = self.placement(&spec);
+        // A job worker's task that holds its generic node's lease runs here.
+        let placement = if spec.host_leased && self.in_job_worker() {
+            Placement::Local
+        } else {
+            self.placement(&spec)
+        };
         match placement {
-            Placement::Local => self.enqueue(spec),
+            Placement::Local => {
+                if let Some(spec) = self.leased_first(spec) {
+                    self.enqueue(spec);
+                }
+            }
             Placement::Remote(target) => {
                 let node = self.node.upgrade();
                 let Some(agent) = node
@@ -139,6 +148,30 @@ impl NodeManager {
         }
     }
 
+    /// Whether this node is a job worker (it leases its generic node's resources).
+    pub(super) fn in_job_worker(&self) -> bool {
+        self.node.upgrade().is_some_and(|n| n.leases_from.is_some())
+    }
+
+    /// In a job worker, a task of its own goes to the agent to lease its resources from
+    /// the generic node first (it comes back leased); anything else is given back.
+    fn leased_first(&self, spec: TaskSpec) -> Option<TaskSpec> {
+        if spec.host_leased || spec.resources == crate::resources::Resources::new() {
+            return Some(spec);
+        }
+        let node = self.node.upgrade()?;
+        if node.leases_from.is_none() {
+            return Some(spec);
+        }
+        match node.actors().cluster.get() {
+            Some(agent) => {
+                agent.do_send(crate::actors::LeaseThenQueue(spec));
+                None
+            }
+            None => Some(spec),
+        }
+    }
+
     /// Keeps a task that fits no live node until the node table changes.
     pub(super) fn park(&mut self, spec: TaskSpec) {
         tracing::warn!(task_id = %spec.id, function = %spec.name, requested = %spec.resources,
@@ -173,7 +206,11 @@ impl NodeManager {
         mut spec: TaskSpec,
         placement: &Placement,
     ) -> Option<TaskSpec> {
-        if !spec.is_sync() || *placement != Placement::Local {
+        // A job worker's task of its own leases first (`route`).
+        if !spec.is_sync()
+            || *placement != Placement::Local
+            || !spec.host_leased && self.in_job_worker()
+        {
             return Some(spec);
         }
         let mut target = None;
