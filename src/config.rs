@@ -354,7 +354,7 @@ impl Config {
         )
     }
 
-    /// Fills unset fields from `RAY_ADDRESS`, `RAY_NUM_CPUS`, `RAY_NAMESPACE` and the other
+    /// Fills unset fields from `RAY_ADDRESS`, `RAY_NUM_CPUS`, `RAY_NUM_GPUS`, `RAY_NAMESPACE` and the other
     /// `RAY_*` variables.
     pub(crate) fn with_env(mut self) -> Result<Self> {
         if self.address.is_none() {
@@ -367,6 +367,14 @@ impl Config {
                 Error::InvalidArgument(format!("RAY_NUM_CPUS must be a number, got `{v}`"))
             })?;
             self.num_cpus = Some(n);
+        }
+        if self.num_gpus.is_none()
+            && let Ok(v) = std::env::var("RAY_NUM_GPUS")
+        {
+            let n = v.parse::<f64>().map_err(|_| {
+                Error::InvalidArgument(format!("RAY_NUM_GPUS must be a number, got `{v}`"))
+            })?;
+            self.num_gpus = Some(n);
         }
         if self.namespace.is_none() {
             self.namespace = std::env::var("RAY_NAMESPACE").ok();

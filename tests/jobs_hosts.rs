@@ -95,21 +95,46 @@ impl Keeper {
 /// When it ran (ms since the epoch), after sleeping `ms` (on one CPU, the default).
 #[ray::remote]
 fn span(ms: u64) -> (u128, u128) {
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-    };
-    let start = now();
+    let start = now_ms();
     std::thread::sleep(Duration::from_millis(ms));
-    (start, now())
+    (start, now_ms())
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
 }
 
 /// Runs two `span`s from inside a task (here, in a job worker) and waits for both.
 #[ray::remote]
 fn parent(ms: u64) -> Vec<(u128, u128)> {
     ray::get(&[span.remote(ms), span.remote(ms)]).unwrap()
+}
+
+const ADD: &str = "
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(256)
+fn add(@builtin(global_invocation_id) id: vec3<u32>) {
+    let i = id.x;
+    if i < arrayLength(&out) { out[i] = a[i] + b[i]; }
+}";
+
+/// Adds two vectors on the GPU its lease gives it (wgpu, lavapipe here), holding it
+/// `ms`: its GPU ids, when it held it, and whether the sums were right.
+#[ray::remote]
+fn on_gpu(ms: u64) -> (Vec<u32>, (u128, u128), bool) {
+    let start = now_ms();
+    let a: Vec<f32> = (0..4096).map(|i| i as f32).collect();
+    let b: Vec<f32> = (0..4096).map(|i| (2 * i) as f32).collect();
+    let ok = ray::gpu::context()
+        .and_then(|ctx| ctx.run_kernel_blocking(ADD, "add", &[&a, &b], a.len(), (16, 1, 1)))
+        .is_ok_and(|sum: Vec<f32>| sum.iter().enumerate().all(|(i, s)| *s == (3 * i) as f32));
+    std::thread::sleep(Duration::from_millis(ms));
+    (ray::runtime_context().gpu_ids(), (start, now_ms()), ok)
 }
 
 /// The free CPUs of node `id`, as its last heartbeat reported them.
@@ -258,6 +283,19 @@ fn job(role: &str) {
             let overlap = spans[0].0.max(spans[1].0) < spans[0].1.min(spans[1].1);
             println!("NESTED lowest-free {lowest} together {overlap}");
         }
+        "gpu" => {
+            // Only the first generic node has a GPU: two tasks needing it go to this
+            // job's worker there, run one at a time on GPU 0, and compute on it.
+            let refs: Vec<_> = (0..2)
+                .map(|_| on_gpu.options().num_gpus(1.0).remote(500))
+                .collect();
+            let got = ray::get(&refs).unwrap();
+            let ids: Vec<_> = got.iter().map(|(ids, _, _)| ids.clone()).collect();
+            let (a, b) = (got[0].1, got[1].1);
+            let apart = a.1 <= b.0 || b.1 <= a.0;
+            let computed = got.iter().all(|(_, _, ok)| *ok);
+            println!("GPU ids {ids:?} apart {apart} computed {computed}");
+        }
         "ticks" => {
             for i in 0..6 {
                 println!("tick {i}");
@@ -357,6 +395,8 @@ fn jobs_share_generic_nodes_across_hosts() {
     for i in [2, 3] {
         let mut w = ray_on(&hosts, i, &state);
         w.args(["start", "--address", &address, "--num-cpus", "2"]);
+        // One GPU on the first (lavapipe: software Vulkan, which CI installs).
+        w.args(["--num-gpus", if i == 2 { "1" } else { "0" }]);
         run(w);
     }
     let job_cmd = |args: &[&str]| {
@@ -472,6 +512,19 @@ fn jobs_share_generic_nodes_across_hosts() {
         assert!(actors.contains(line), "no `{line}` in:\n{actors}");
     }
 
+    let gpu = run(submit(
+        &[
+            "--env",
+            "RAY_TEST_ROLE=gpu",
+            "--env",
+            "RAY_GPU_ALLOW_SOFTWARE=1",
+        ],
+        &this_test,
+    ));
+    assert!(
+        gpu.contains("GPU ids [[0], [0]] apart true computed true"),
+        "{gpu}"
+    );
     let nested = run(submit(&["--env", "RAY_TEST_ROLE=nested"], &this_test));
     assert!(
         nested.contains("NESTED lowest-free 0 together true"),

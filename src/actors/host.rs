@@ -155,7 +155,11 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             releases_cpu: false,
             restarted: self.restarted,
             attempt: 0,
-            gpu_ids: self.held.as_ref().unwrap_or(&GpuGrant::NONE).ids(),
+            // In a job worker, the generic node's GPUs that its lease holds.
+            gpu_ids: match &self.lease {
+                Some(lease) => lease.gpus.clone(),
+                None => self.held.as_ref().unwrap_or(&GpuGrant::NONE).ids(),
+            },
             capture: None,
         }
     }

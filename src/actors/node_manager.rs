@@ -252,14 +252,22 @@ impl NodeManager {
             ));
             return;
         };
-        let gpus = self.gpus.take(bundles::gpu_units(&shape));
-        spec.gpu_ids = gpus.ids();
-        let mut batch = match self.ready.get_mut(&shape) {
-            Some(queue) => admission::take_batch(queue, self.cpu_slots),
-            None => VecDeque::new(),
+        // A job worker's tasks run on the GPUs of their own leases on the generic node.
+        let leased_gpus = bundles::gpu_units(&shape) > 0 && self.in_job_worker();
+        let gpus = if leased_gpus {
+            GpuGrant::NONE
+        } else {
+            self.gpus.take(bundles::gpu_units(&shape))
         };
-        for s in &mut batch {
-            s.gpu_ids = spec.gpu_ids.clone();
+        let mut batch = match self.ready.get_mut(&shape) {
+            Some(queue) if !leased_gpus => admission::take_batch(queue, self.cpu_slots),
+            _ => VecDeque::new(),
+        };
+        if !leased_gpus {
+            spec.gpu_ids = gpus.ids();
+            for s in &mut batch {
+                s.gpu_ids = spec.gpu_ids.clone();
+            }
         }
         for s in &batch {
             self.track(s, Some(worker), None);
@@ -288,8 +296,13 @@ impl NodeManager {
             self.available.give_within(&shape, &self.total);
             return;
         };
-        let gpus = self.gpus.take(bundles::gpu_units(&shape));
-        spec.gpu_ids = gpus.ids();
+        let gpus = if bundles::gpu_units(&shape) > 0 && self.in_job_worker() {
+            GpuGrant::NONE // Its lease on the generic node's GPUs set them.
+        } else {
+            let gpus = self.gpus.take(bundles::gpu_units(&shape));
+            spec.gpu_ids = gpus.ids();
+            gpus
+        };
         let id = spec.id;
         let resources = shape;
         let returns = spec.returns.clone();

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 const USAGE: &str = "\
 usage:
   ray start --head [--port P] [--node-ip-address IP] [--dashboard-host HOST] [--num-cpus N]
-            [--resources name=amount,...]
-  ray start --address ADDRESS [--port P] [--node-ip-address IP] [--num-cpus N]
+            [--num-gpus N] [--resources name=amount,...]
+  ray start --address ADDRESS [--port P] [--node-ip-address IP] [--num-cpus N] [--num-gpus N]
             [--resources name=amount,...] [-- PROGRAM ARGS...]
   ray status [--address ADDRESS] [--watch [--interval SECONDS]]
   ray list nodes|actors|tasks|objects|placement-groups|jobs [--address ADDRESS] [--format json]
@@ -94,6 +94,7 @@ struct Opts {
     node_ip_address: Option<String>,
     dashboard_host: Option<String>,
     num_cpus: Option<f64>,
+    num_gpus: Option<f64>,
     resources: Option<String>,
     program: Vec<String>,
     /// `status --watch`: redraw every `interval`.
@@ -124,6 +125,13 @@ fn parse(args: &[String]) -> CliResult<Opts> {
                     value("--num-cpus")?
                         .parse()
                         .map_err(|_| "--num-cpus needs a number".to_string())?,
+                )
+            }
+            "--num-gpus" => {
+                o.num_gpus = Some(
+                    value("--num-gpus")?
+                        .parse()
+                        .map_err(|_| "--num-gpus needs a number".to_string())?,
                 )
             }
             "--resources" => o.resources = Some(value("--resources")?),
@@ -157,6 +165,9 @@ fn config(o: &Opts) -> CliResult<ray::Config> {
         c = c
             .resource_list(list, "--resources")
             .map_err(|e| e.to_string())?;
+    }
+    if let Some(n) = o.num_gpus {
+        c = c.num_gpus(n);
     }
     if let Some(n) = o.num_cpus {
         c = c.num_cpus(n);
@@ -235,6 +246,9 @@ fn start(args: &[String]) -> CliResult {
             .env("RAY_ADDRESS", o.address.clone().unwrap_or_default());
         if let Some(n) = o.num_cpus {
             c.env("RAY_NUM_CPUS", n.to_string());
+        }
+        if let Some(n) = o.num_gpus {
+            c.env("RAY_NUM_GPUS", n.to_string());
         }
         if let Some(r) = &o.resources {
             c.env("RAY_RESOURCES", r);

@@ -8,7 +8,7 @@ use super::{NodeLoad, WireActor, WireJob, WireNode};
 use crate::ids::{ActorId, JobId, NodeId, ObjectId, PlacementGroupId, TaskId};
 
 /// Version of [`WireMessage`]; bumped on every incompatible change.
-pub const WIRE_VERSION: u16 = 9;
+pub const WIRE_VERSION: u16 = 10;
 
 /// An error as it crosses the wire: the sending layer's error, MessagePack-encoded, which
 /// the receiving layer decodes (`ray::Error` converts both ways). The transport carries
@@ -275,6 +275,12 @@ pub enum WireMessage {
     },
     /// A request that needs no answer beyond success.
     Ack,
+    /// The answer to a job worker's `Lease`: granted, with the ids of the generic node's
+    /// GPUs it holds (the work under it uses those).
+    Leased {
+        /// The GPU ids.
+        gpus: Vec<u32>,
+    },
     /// The request could not be served.
     Error {
         /// Why.

@@ -192,6 +192,8 @@ pub enum WorkerRequest {
     Return {
         /// The resources.
         resources: Vec<(String, f64)>,
+        /// The GPU ids the lease was granted.
+        gpus: Vec<u32>,
     },
     /// To a job worker, from a node that force-cancelled task `task_id` running there:
     /// the worker process ends (as Ray's `cancel(force=True)` ends the worker).

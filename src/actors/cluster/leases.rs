@@ -7,6 +7,7 @@
 //! without one (an unblocked Ray task may oversubscribe its node the same way).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix::prelude::*;
 use futures::future::BoxFuture;
@@ -68,6 +69,7 @@ impl Handler<LeaseThenQueue> for ClusterAgent {
                 .into_actor(self)
                 .map(move |leased, act, ctx| match leased {
                     Ok(guard) => {
+                        spec.gpu_ids = guard.gpus.clone();
                         act.hold_lease(spec.id, spec.returns.clone(), guard, ctx);
                         manager.do_send(SubmitTask(spec));
                     }
@@ -92,16 +94,16 @@ impl Handler<LeaseBlocked> for ClusterAgent {
     }
 }
 
-/// Queues a task another node sent (`queue`, as task `task`) once `lease` on the
-/// generic node is granted; the lease is then held for it (see `hold_lease`).
+/// Queues a task another node sent (`queue`, as task `task`, on the lease's GPUs) once
+/// `lease` on the generic node is granted; the lease is then held for it.
 pub(super) async fn under_lease(
     lease: BoxFuture<'static, Result<LeaseGuard>>,
     task: TaskId,
     me: &Addr<ClusterAgent>,
-    queue: impl FnOnce() -> Result<RawRef>,
+    queue: impl FnOnce(Arc<[u32]>) -> Result<RawRef>,
 ) -> Result<RawRef> {
     let guard = lease.await?;
-    let ret = queue();
+    let ret = queue(guard.gpus.clone());
     if let Ok(r) = &ret {
         me.do_send(HoldLease {
             task,

@@ -422,7 +422,7 @@ impl ClusterAgent {
         let lease = self.lease_for_task(&resources);
         let this_node = node.clone();
         let id = TaskId::new();
-        let result = move || -> Result<RawRef> {
+        let result = move |gpu_ids: Arc<[u32]>| -> Result<RawRef> {
             let node = this_node.ok_or(Error::ShutDown)?;
             let f = lookup(&function, node.id)?;
             let mut req = Resources::new();
@@ -473,7 +473,7 @@ impl ClusterAgent {
                     node_id: node.id,
                     soft: false,
                 },
-                gpu_ids: Arc::from([]),
+                gpu_ids,
                 capture,
                 host_leased: true,
             };
@@ -481,7 +481,7 @@ impl ClusterAgent {
             Ok(ret)
         };
         let Some(lease) = lease else {
-            return answer_run(result(), node, keep, (from, carried), me).boxed();
+            return answer_run(result(Arc::from([])), node, keep, (from, carried), me).boxed();
         };
         async move {
             let ret = super::leases::under_lease(lease, id, &me, result).await;

@@ -24,13 +24,16 @@ use crate::{Error, Result};
 /// worker joined) keeps this node from asking again.
 const START_AGAIN: Duration = Duration::from_secs(30);
 
+/// One lease a generic node granted: the resources, and which of its GPUs.
+type Granted = (Vec<(String, f64)>, GpuGrant);
+
 /// The agent's part in job workers.
 #[derive(Default)]
 pub(super) struct Workers {
     /// A generic node's pool of job workers.
     pool: Option<Addr<JobWorkers>>,
     /// A generic node's leases, by the worker holding them.
-    leases: HashMap<NodeId, Vec<Vec<(String, f64)>>>,
+    leases: HashMap<NodeId, Vec<Granted>>,
     /// Starts this node asked of generic nodes, and when.
     asked: HashMap<(NodeId, JobId), Instant>,
 }
@@ -119,8 +122,8 @@ impl ClusterAgent {
             WorkerRequest::Lease { resources } if self.is_my_worker(from) => {
                 self.lease(from, resources, ctx)
             }
-            WorkerRequest::Return { resources } if self.is_my_worker(from) => {
-                self.give_back(from, &resources);
+            WorkerRequest::Return { resources, gpus } if self.is_my_worker(from) => {
+                self.give_back(from, &resources, &gpus);
                 done(WireMessage::Ack)
             }
             WorkerRequest::End { task_id } => done(self.end_worker(from, task_id)),
@@ -168,8 +171,17 @@ impl ClusterAgent {
         let me = ctx.address();
         async move {
             match granted.await {
-                Ok(Ok(_)) => match me.send(Leased { from, resources }).await {
-                    Ok(true) => WireMessage::Ack,
+                Ok(Ok(grant)) => match me
+                    .send(Leased {
+                        from,
+                        resources,
+                        grant: grant.clone(),
+                    })
+                    .await
+                {
+                    Ok(true) => WireMessage::Leased {
+                        gpus: grant.ids().to_vec(),
+                    },
                     _ => WireMessage::Error {
                         message: "the worker is gone".into(),
                     },
@@ -185,20 +197,22 @@ impl ClusterAgent {
         .boxed()
     }
 
-    fn give_back(&mut self, from: NodeId, resources: &[(String, f64)]) {
+    fn give_back(&mut self, from: NodeId, resources: &[(String, f64)], gpus: &[u32]) {
         if let Some(held) = self.workers.leases.get_mut(&from)
-            && let Some(i) = held.iter().position(|r| r == resources)
+            && let Some(i) = held
+                .iter()
+                .position(|(r, g)| r == resources && *g.ids() == *gpus)
         {
-            held.swap_remove(i);
-            self.release(resources);
+            let (resources, grant) = held.swap_remove(i);
+            self.release(&resources, grant);
         }
     }
 
-    fn release(&self, resources: &[(String, f64)]) {
+    fn release(&self, resources: &[(String, f64)], grant: GpuGrant) {
         if let Some(node) = self.node.upgrade() {
             node.actors()
                 .manager
-                .do_send(ReleaseResources(to_resources(resources), GpuGrant::NONE));
+                .do_send(ReleaseResources(to_resources(resources), grant));
         }
     }
 
@@ -278,9 +292,10 @@ impl ClusterAgent {
         Some(
             async move {
                 match sent.await? {
-                    (WireMessage::Ack, _) => Ok(LeaseGuard {
+                    (WireMessage::Leased { gpus }, _) => Ok(LeaseGuard {
                         host,
                         resources,
+                        gpus: gpus.into(),
                         link,
                     }),
                     (WireMessage::Error { message }, _) => Err(Error::NotConnected(message)),
@@ -296,6 +311,8 @@ impl ClusterAgent {
 pub(crate) struct LeaseGuard {
     host: NodeId,
     resources: Vec<(String, f64)>,
+    /// The generic node's GPUs it holds: the work under it runs on these.
+    pub(crate) gpus: std::sync::Arc<[u32]>,
     link: super::link::Link,
 }
 
@@ -304,6 +321,7 @@ impl Drop for LeaseGuard {
         let give = WireMessage::Worker {
             request: WorkerRequest::Return {
                 resources: std::mem::take(&mut self.resources),
+                gpus: self.gpus.to_vec(),
             },
         };
         let sent = self.link.request(self.host, None, give, Vec::new());
@@ -320,6 +338,7 @@ impl Drop for LeaseGuard {
 struct Leased {
     from: NodeId,
     resources: Vec<(String, f64)>,
+    grant: GpuGrant,
 }
 
 impl Handler<Leased> for ClusterAgent {
@@ -327,14 +346,14 @@ impl Handler<Leased> for ClusterAgent {
 
     fn handle(&mut self, msg: Leased, _: &mut Context<Self>) -> bool {
         if !self.is_my_worker(msg.from) {
-            self.release(&msg.resources);
+            self.release(&msg.resources, msg.grant);
             return false;
         }
         self.workers
             .leases
             .entry(msg.from)
             .or_default()
-            .push(msg.resources);
+            .push((msg.resources, msg.grant));
         true
     }
 }
@@ -358,8 +377,8 @@ impl Handler<WorkerGone> for ClusterAgent {
                 .collect()
         });
         for w in gone {
-            for lease in self.workers.leases.remove(&w).unwrap_or_default() {
-                self.release(&lease);
+            for (resources, grant) in self.workers.leases.remove(&w).unwrap_or_default() {
+                self.release(&resources, grant);
             }
         }
         if let Some(head) = self.head_id() {

@@ -84,21 +84,24 @@ impl JobWorkers {
             None => None,
         };
         let mut env = super::job_env(spec, &self.setup.address, job_id);
-        let (cpus, others): (Vec<_>, Vec<_>) =
-            self.setup.resources.iter().partition(|(k, _)| k == "CPU");
-        let custom: Vec<String> = others
-            .iter()
-            .filter(|(k, _)| k != "GPU" && k != "memory")
+        let amount = |name: &str| {
+            self.setup
+                .resources
+                .iter()
+                .find(|(k, _)| k == name)
+                .map_or(0.0, |(_, n)| *n)
+        };
+        let custom: Vec<String> = (self.setup.resources.iter())
+            .filter(|(k, _)| !["CPU", "GPU", "memory"].contains(&k.as_str()))
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         env.extend([
             ("RAY_NODE_MODE".into(), "worker".into()),
             ("RAY_JOB_HOST".into(), self.setup.host.to_string()),
             ("RAY_NODE_IP_ADDRESS".into(), self.setup.ip.to_string()),
-            (
-                "RAY_NUM_CPUS".into(),
-                cpus.first().map_or(0.0, |(_, n)| *n).to_string(),
-            ),
+            ("RAY_NUM_CPUS".into(), amount("CPU").to_string()),
+            // The same GPUs: which of them its work uses comes with each lease.
+            ("RAY_NUM_GPUS".into(), amount("GPU").to_string()),
             ("RAY_RESOURCES".into(), custom.join(",")),
         ]);
         let log = self

@@ -206,11 +206,13 @@ impl NodeManager {
         mut spec: TaskSpec,
         placement: &Placement,
     ) -> Option<TaskSpec> {
-        // A job worker's task of its own leases first (`route`).
-        if !spec.is_sync()
-            || *placement != Placement::Local
-            || !spec.host_leased && self.in_job_worker()
-        {
+        // In a job worker, a task of its own leases first (`route`), and each task runs
+        // on the GPUs of its own lease.
+        let leases_apart = || {
+            self.in_job_worker()
+                && (!spec.host_leased || super::bundles::gpu_units(&spec.resources) > 0)
+        };
+        if !spec.is_sync() || *placement != Placement::Local || leases_apart() {
             return Some(spec);
         }
         let mut target = None;
