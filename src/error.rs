@@ -146,6 +146,12 @@ pub enum Error {
     /// No runtime is connected, or the cluster refused us (for example a bad token).
     #[error("not connected to a ray cluster: {0}")]
     NotConnected(String),
+    /// A `ray::util::Queue` was full for a `put` that would not wait (longer).
+    #[error("the queue is full")]
+    QueueFull,
+    /// A `ray::util::Queue` was empty for a `get` that would not wait (longer).
+    #[error("the queue is empty")]
+    QueueEmpty,
     /// A public API was called with an argument it cannot accept.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

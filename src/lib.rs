@@ -4,6 +4,9 @@
 #![deny(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+// The crate's own actors (`util::Queue`) use `#[ray::remote]`, whose code names `::ray`.
+extern crate self as ray;
+
 mod actors;
 mod api;
 pub mod cluster_utils;
@@ -23,6 +26,7 @@ mod runtime;
 mod store;
 mod tasks;
 pub mod transport;
+pub mod util;
 
 pub use actors::build_fingerprint;
 pub use actors::{ActorHandle, ActorOptions, ActorOptionsBuilder, RemoteActor};

@@ -80,6 +80,22 @@ fn monte_carlo_pi_reports_progress_and_a_close_estimate() {
     assert!((estimate - std::f64::consts::PI).abs() < 0.01, "{estimate}");
 }
 
+#[test]
+fn the_work_queue_is_drained_by_every_worker_of_the_pool() {
+    let out = Command::new(common::example("work_queue"))
+        .output()
+        .expect("run work_queue");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("400 items, "), "{stdout}");
+    let workers = stdout.lines().filter(|l| l.starts_with("worker ")).count();
+    assert_eq!(workers, 4, "{stdout}");
+}
+
 fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))

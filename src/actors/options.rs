@@ -151,3 +151,11 @@ pub trait ActorOptionsBuilder: Sized {
         self
     }
 }
+
+/// Options built on their own, for APIs that create an actor for you
+/// ([`crate::util::Queue::with_options`]).
+impl ActorOptionsBuilder for ActorOptions {
+    fn actor_options(&mut self) -> &mut ActorOptions {
+        self
+    }
+}

@@ -291,10 +291,13 @@ fn fingerprint() -> Option<u64> {
     static FINGERPRINT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
     *FINGERPRINT.get_or_init(|| {
         let mut entries: Vec<(&str, &str)> = crate::tasks::signatures().collect();
-        // Actor classes count too: a node of another build may lack one.
+        // Actor classes count too: a node of another build may lack one. The crate's own
+        // (`ray::util::QueueActor`) are in every build: a program without classes of its
+        // own is still a generic node.
         entries.extend(
             inventory::iter::<RemoteClass>
                 .into_iter()
+                .filter(|c| !c.name.starts_with("ray::"))
                 .map(|c| (c.name, c.signature)),
         );
         if entries.is_empty() {
