@@ -15,7 +15,9 @@ mod jobs;
 mod logs;
 mod metrics;
 mod objects;
+pub(crate) mod rows;
 mod state;
+pub(crate) mod user_metrics;
 
 pub(crate) use state::answer_state;
 

@@ -105,6 +105,8 @@ pub(crate) struct NodeManager {
     history: VecDeque<TaskEvent>,
     finished: u64,
     failed: u64,
+    /// Whether the node is a job worker (`in_job_worker`), once known.
+    job_worker: std::cell::OnceCell<bool>,
 }
 
 impl NodeManager {
@@ -132,6 +134,7 @@ impl NodeManager {
             history: VecDeque::new(),
             finished: 0,
             failed: 0,
+            job_worker: std::cell::OnceCell::new(),
         }
     }
 

@@ -4,28 +4,11 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
-
+use super::rows::JobRow;
 use super::{Answer, Refused, json};
 use crate::actors::{AskJobs, NodeActors, heard};
 use crate::node::Node;
 use crate::transport::{JobReply, JobRequest};
-
-#[derive(Serialize)]
-struct JobJson {
-    job_id: String,
-    /// `SUBMISSION` (`ray job submit`) or `DRIVER` (a program started by hand).
-    kind: &'static str,
-    state: &'static str,
-    entrypoint: Option<String>,
-    /// Seconds since the Unix epoch.
-    start_time: Option<f64>,
-    end_time: Option<f64>,
-    exit_code: Option<i32>,
-    message: Option<String>,
-    /// The node its driver runs on, while it is heard from.
-    driver_node_id: Option<String>,
-}
 
 /// `GET /api/jobs`.
 pub(super) async fn jobs(node: &Arc<Node>) -> Answer {
@@ -44,12 +27,12 @@ pub(super) async fn jobs(node: &Arc<Node>) -> Answer {
         None => Vec::new(),
     };
     let drivers = heard(node).await.jobs;
-    let mut rows: Vec<JobJson> = submitted
+    let mut rows: Vec<JobRow> = submitted
         .iter()
-        .map(|j| JobJson {
+        .map(|j| JobRow {
             job_id: j.job_id.to_string(),
-            kind: "SUBMISSION",
-            state: j.state.name(),
+            kind: "SUBMISSION".into(),
+            state: j.state.name().into(),
             entrypoint: Some(j.entrypoint.clone()),
             start_time: Some(j.start_time_s),
             end_time: j.end_time_s,
@@ -65,10 +48,10 @@ pub(super) async fn jobs(node: &Arc<Node>) -> Answer {
         drivers
             .iter()
             .filter(|d| submitted.iter().all(|j| j.job_id != d.job_id))
-            .map(|d| JobJson {
+            .map(|d| JobRow {
                 job_id: d.job_id.to_string(),
-                kind: "DRIVER",
-                state: if d.alive { "RUNNING" } else { "FINISHED" },
+                kind: "DRIVER".into(),
+                state: if d.alive { "RUNNING" } else { "FINISHED" }.into(),
                 entrypoint: None,
                 start_time: None,
                 end_time: None,

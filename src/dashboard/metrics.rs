@@ -7,7 +7,8 @@ use std::sync::Weak;
 
 use actix_web::{HttpResponse, web};
 
-use super::{node_of, unavailable};
+use super::state::{StateQuery, from_others};
+use super::{node_of, unavailable, user_metrics};
 use crate::actors::NodeActors;
 use crate::actors::{ActorState, QueryNode};
 use crate::actors::{nodes_of, sums};
@@ -41,7 +42,7 @@ impl Family<'_> {
 }
 
 /// A label value as the exposition format wants it.
-fn escape(v: &str) -> String {
+pub(super) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
@@ -172,6 +173,17 @@ pub(super) async fn metrics(data: web::Data<Weak<Node>>) -> HttpResponse {
     }
 
     node_families(&mut out, &node, &nodes);
+
+    // What user code recorded, in every process of the cluster (each once).
+    let mut snapshots = vec![user_metrics::snapshot(&node.id.to_string())];
+    for other in from_others(&node, &StateQuery::Metrics).await {
+        if let Ok(s) = serde_json::from_value::<user_metrics::Snapshot>(other)
+            && snapshots.iter().all(|mine| mine.process != s.process)
+        {
+            snapshots.push(s);
+        }
+    }
+    user_metrics::render(&mut out, &snapshots);
 
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

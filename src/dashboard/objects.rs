@@ -8,6 +8,7 @@ use actix_web::web;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::rows::ObjectRow;
 use super::state::{StateQuery, from_others};
 use super::{Answer, MAX_LIMIT, bad, limit};
 use crate::node::Node;
@@ -33,26 +34,9 @@ struct StoreJson {
 }
 
 #[derive(Serialize)]
-struct ObjectJson {
-    object_id: String,
-    /// The node whose store has this entry.
-    node_id: String,
-    /// The node that owns the object (where it was made or put).
-    owner_node_id: String,
-    state: &'static str,
-    size: usize,
-    /// References to it on `node_id`.
-    ref_count: usize,
-    /// Nodes holding the value (filled in when the lists are merged).
-    locations: Vec<String>,
-    /// For `REMOTE`: the node that holds the value until it is read.
-    held_at: Option<String>,
-}
-
-#[derive(Serialize)]
 struct ObjectsJson {
     stores: Vec<StoreJson>,
-    objects: Vec<ObjectJson>,
+    objects: Vec<ObjectRow>,
 }
 
 /// This node's part.
@@ -64,11 +48,11 @@ pub(super) fn objects_of(node: &Arc<Node>, q: &ObjectQuery) -> Value {
         .store
         .list(limit)
         .into_iter()
-        .map(|o| ObjectJson {
+        .map(|o| ObjectRow {
             object_id: o.id.to_string(),
             node_id: node.id.to_string(),
             owner_node_id: o.owner.to_string(),
-            state: o.state,
+            state: o.state.into(),
             size: o.size,
             ref_count: o.refs,
             locations: Vec::new(),

@@ -9,6 +9,7 @@ use actix_web::web;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::rows::{ActorRow, NodeRow, PlacementGroupRow, TaskRow};
 use super::{Answer, MAX_LIMIT, bad, gone, json, limit};
 use crate::actors::NodeActors;
 use crate::actors::{Ask, HeadId, ListActors, NodeAddr, QueryNode, heard};
@@ -16,17 +17,6 @@ use crate::actors::{nodes_of, sums};
 use crate::ids::NodeId;
 use crate::node::Node;
 use crate::transport::WireMessage;
-
-#[derive(Serialize)]
-struct NodeJson {
-    node_id: String,
-    alive: bool,
-    resources: BTreeMap<String, f64>,
-    available: BTreeMap<String, f64>,
-    pending_tasks: u64,
-    running_tasks: u64,
-    object_store_bytes: u64,
-}
 
 #[derive(Serialize)]
 struct TaskCounts {
@@ -65,7 +55,7 @@ struct ClusterJson {
     /// The cluster's head (the node itself on a lone node).
     head_node_id: String,
     uptime_s: f64,
-    nodes: Vec<NodeJson>,
+    nodes: Vec<NodeRow>,
     total: BTreeMap<String, f64>,
     available: BTreeMap<String, f64>,
     /// This node's task counts.
@@ -95,7 +85,7 @@ pub(super) async fn cluster(node: &Arc<Node>) -> Answer {
         uptime_s: node.started.elapsed().as_secs_f64(),
         nodes: nodes
             .into_iter()
-            .map(|n| NodeJson {
+            .map(|n| NodeRow {
                 node_id: n.node_id.to_string(),
                 alive: n.alive,
                 resources: n.resources,
@@ -120,26 +110,10 @@ pub(super) async fn cluster(node: &Arc<Node>) -> Answer {
 }
 
 #[derive(Serialize)]
-struct TaskJson {
-    task_id: String,
-    name: String,
-    state: &'static str,
-    /// The node it ran on.
-    node_id: String,
-    /// Which try it was (0: the first).
-    attempt: u32,
-    /// What it failed with.
-    error: Option<String>,
-    /// Seconds since the node started.
-    start_s: f64,
-    duration_s: f64,
-}
-
-#[derive(Serialize)]
 struct TasksJson {
     counts: TaskCounts,
     /// The most recent finished tasks (the node keeps the last 10,000), newest first.
-    recent: Vec<TaskJson>,
+    recent: Vec<TaskRow>,
 }
 
 /// Filters of `GET /api/tasks` and `GET /api/actors`.
@@ -162,10 +136,10 @@ async fn tasks_of(node: &Arc<Node>, q: &ListQuery) -> Option<TasksJson> {
         .history
         .iter()
         .rev()
-        .map(|e| TaskJson {
+        .map(|e| TaskRow {
             task_id: e.task_id.to_string(),
             name: e.name.to_string(),
-            state: if e.ok { "FINISHED" } else { "FAILED" },
+            state: if e.ok { "FINISHED" } else { "FAILED" }.into(),
             node_id: node.id.to_string(),
             attempt: e.attempt,
             error: e.error.as_deref().map(str::to_string),
@@ -178,7 +152,7 @@ async fn tasks_of(node: &Arc<Node>, q: &ListQuery) -> Option<TasksJson> {
         .filter(|t| {
             q.state
                 .as_deref()
-                .is_none_or(|s| s.eq_ignore_ascii_case(t.state))
+                .is_none_or(|s| s.eq_ignore_ascii_case(&t.state))
         })
         // A task run for another node carries its function's full path.
         .filter(|t| {
@@ -234,6 +208,8 @@ pub(super) enum StateQuery {
     Objects(super::objects::ObjectQuery),
     Logs(super::logs::LogQuery),
     PlacementGroups,
+    /// The user metrics of the node's process (`ray::util::metrics`).
+    Metrics,
 }
 
 impl StateQuery {
@@ -267,6 +243,9 @@ async fn local_state(node: &Arc<Node>, query: StateQuery) -> String {
         StateQuery::Objects(q) => Ok(super::objects::objects_of(node, &q)),
         StateQuery::Logs(q) => Ok(super::logs::logs_of(node, &q)),
         StateQuery::PlacementGroups => serde_json::to_value(placement_groups_of(node).await),
+        StateQuery::Metrics => {
+            serde_json::to_value(super::user_metrics::snapshot(&node.id.to_string()))
+        }
     };
     value.unwrap_or_default().to_string()
 }
@@ -311,39 +290,23 @@ pub(super) async fn from_others(node: &Arc<Node>, query: &StateQuery) -> Vec<Val
         .collect()
 }
 
-#[derive(Serialize)]
-struct ActorJson {
-    actor_id: String,
-    class: String,
-    name: Option<String>,
-    /// The node hosting it.
-    node_id: String,
-    /// `PENDING_CREATION`, `ALIVE`, `RESTARTING` or `DEAD`.
-    state: &'static str,
-    restarts: u32,
-    death_cause: Option<String>,
-    /// Unix seconds.
-    created_s: f64,
-    ended_s: Option<f64>,
-}
-
 fn unix_s(t: std::time::SystemTime) -> f64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The actors this node hosts: live ones, then the most recent dead ones.
-async fn actors_of(node: &Arc<Node>) -> Option<Vec<ActorJson>> {
+async fn actors_of(node: &Arc<Node>) -> Option<Vec<ActorRow>> {
     let list = node.actors().registry.send(ListActors).await.ok()?;
     Some(
         list.into_iter()
-            .map(|a| ActorJson {
+            .map(|a| ActorRow {
                 actor_id: a.actor_id.to_string(),
                 // The class path, without the module it lives in.
                 class: a.class.rsplit("::").next().unwrap_or(a.class).to_string(),
                 name: a.name,
                 node_id: node.id.to_string(),
-                state: a.state.as_str(),
+                state: a.state.as_str().into(),
                 restarts: a.restarts,
                 death_cause: a.death_cause,
                 created_s: unix_s(a.created),
@@ -431,7 +394,7 @@ pub(super) async fn timeline(node: &Arc<Node>) -> Answer {
 }
 
 /// The groups this node created, with where each bundle is.
-async fn placement_groups_of(node: &Arc<Node>) -> Option<Vec<Value>> {
+async fn placement_groups_of(node: &Arc<Node>) -> Option<Vec<PlacementGroupRow>> {
     let groups = node
         .actors()
         .placement_groups
@@ -449,15 +412,15 @@ async fn placement_groups_of(node: &Arc<Node>) -> Option<Vec<Value>> {
                     }
                     crate::PlacementGroupState::Removed => ("REMOVED", Vec::new()),
                 };
-                serde_json::json!({
-                    "placement_group_id": g.id.to_string(),
-                    "name": g.name,
-                    "creator_node_id": node.id.to_string(),
-                    "strategy": format!("{:?}", g.strategy),
-                    "state": state,
-                    "bundles": g.bundles.iter().map(|b| b.to_map()).collect::<Vec<_>>(),
-                    "bundle_nodes": nodes,
-                })
+                PlacementGroupRow {
+                    placement_group_id: g.id.to_string(),
+                    name: g.name.clone(),
+                    creator_node_id: node.id.to_string(),
+                    strategy: format!("{:?}", g.strategy),
+                    state: state.into(),
+                    bundles: g.bundles.iter().map(|b| b.to_map()).collect(),
+                    bundle_nodes: nodes,
+                }
             })
             .collect(),
     )
@@ -465,7 +428,11 @@ async fn placement_groups_of(node: &Arc<Node>) -> Option<Vec<Value>> {
 
 /// `GET /api/placement_groups`: the groups every live node created.
 pub(super) async fn placement_groups(node: &Arc<Node>) -> Answer {
-    let mut all = placement_groups_of(node).await.ok_or_else(gone)?;
+    let mine = placement_groups_of(node).await.ok_or_else(gone)?;
+    let mut all: Vec<Value> = mine
+        .into_iter()
+        .filter_map(|g| serde_json::to_value(g).ok())
+        .collect();
     for other in from_others(node, &StateQuery::PlacementGroups).await {
         all.extend(other.as_array().into_iter().flatten().cloned());
     }

@@ -150,19 +150,22 @@ impl NodeManager {
 
     /// Whether this node is a job worker (it leases its generic node's resources).
     pub(super) fn in_job_worker(&self) -> bool {
-        self.node.upgrade().is_some_and(|n| n.leases_from.is_some())
+        // Asked on every task: looked up once (the node is fixed for its manager's life).
+        *self
+            .job_worker
+            .get_or_init(|| self.node.upgrade().is_some_and(|n| n.leases_from.is_some()))
     }
 
     /// In a job worker, a task of its own goes to the agent to lease its resources from
     /// the generic node first (it comes back leased); anything else is given back.
     fn leased_first(&self, spec: TaskSpec) -> Option<TaskSpec> {
-        if spec.host_leased || spec.resources == crate::resources::Resources::new() {
+        if !self.in_job_worker()
+            || spec.host_leased
+            || spec.resources == crate::resources::Resources::new()
+        {
             return Some(spec);
         }
         let node = self.node.upgrade()?;
-        if node.leases_from.is_none() {
-            return Some(spec);
-        }
         match node.actors().cluster.get() {
             Some(agent) => {
                 agent.do_send(crate::actors::LeaseThenQueue(spec));
