@@ -46,8 +46,12 @@ fn abort_once(marker: String) -> String {
     "survived".into()
 }
 
+/// Counts itself in a user metric (on the head's `/metrics`), then runs until stopped.
 #[ray::remote]
 fn forever() {
+    let ticks = ray::util::metrics::Counter::new("job_ticks", "Tasks started.", &["host"]);
+    let host = std::env::var("RAY_NODE_IP_ADDRESS").unwrap_or_default();
+    ticks.and_then(|t| t.inc(1.0, &[("host", &host)])).unwrap();
     loop {
         std::thread::sleep(Duration::from_secs(1));
     }
@@ -372,6 +376,16 @@ fn jobs_share_generic_nodes_across_hosts() {
         ray::init().expect("serve as a job's worker");
         return;
     }
+    if let Ok(url) = std::env::var("RAY_TEST_SCRAPE") {
+        // A browser-less client on another host: the head's /metrics, with the token.
+        let bearer = format!(
+            "Authorization: Bearer {}\r\n",
+            std::env::var("RAY_TEST_TOKEN").unwrap()
+        );
+        let (status, text) = common::http_get_with(&url, "/metrics", &bearer);
+        println!("STATUS {status}\n{text}");
+        return;
+    }
     if let Ok(role) = std::env::var("RAY_TEST_ROLE") {
         return job(&role);
     }
@@ -576,6 +590,33 @@ fn jobs_share_generic_nodes_across_hosts() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Their tasks' user metric, recorded in the job's workers on both generic hosts, is
+    // on the head's /metrics with each worker's node.
+    let dashboard = std::fs::read_to_string(state.join("h1/dashboard")).unwrap();
+    let token = common::token_of(&address);
+    let scrape = || {
+        let mut c = hosts.command(4, &me);
+        c.args(this_test)
+            .env("RAY_TEST_SCRAPE", &dashboard)
+            .env("RAY_TEST_TOKEN", &token);
+        run(c)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        let text = scrape();
+        if ["10.88.0.2", "10.88.0.3"]
+            .iter()
+            .all(|h| text.contains(&format!("ray_job_ticks_total{{host=\"{h}\",NodeId=\"node-")))
+        {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no job_ticks of both hosts:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(metrics.contains("STATUS 200"), "{metrics}");
     let stopped = run(job_cmd(&["stop", &forever_id]));
     assert!(stopped.contains("STOPPED"), "{stopped}");
     let deadline = Instant::now() + Duration::from_secs(15);

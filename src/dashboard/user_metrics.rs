@@ -28,8 +28,26 @@ pub(crate) struct Family {
     pub(crate) tag_keys: Vec<String>,
     pub(crate) boundaries: Vec<f64>,
     /// By tag values (in `tag_keys` order): the value (counters, gauges), or the
-    /// bucket counts, then the sum (histograms).
+    /// bucket counts, then the sum (histograms). Pairs in JSON, whose keys are strings.
+    #[serde(with = "pairs")]
     pub(crate) series: BTreeMap<Vec<String>, Vec<f64>>,
+}
+
+/// A map as a list of pairs.
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    type Series = BTreeMap<Vec<String>, Vec<f64>>;
+
+    pub(super) fn serialize<S: Serializer>(map: &Series, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Series, D::Error> {
+        Vec::<(Vec<String>, Vec<f64>)>::deserialize(d).map(|v| v.into_iter().collect())
+    }
 }
 
 /// This process's metrics, by name, with a random id that tells processes apart (the
@@ -162,4 +180,41 @@ fn write_series(
 
 fn one_line(help: &str) -> String {
     help.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_crosses_as_json_and_renders_the_same() {
+        let mut families = BTreeMap::new();
+        let mut series = BTreeMap::new();
+        series.insert(vec!["/a".to_string()], vec![3.0]);
+        families.insert(
+            "served".to_string(),
+            Family {
+                help: "Served.".into(),
+                kind: Kind::Counter,
+                tag_keys: vec!["route".into()],
+                boundaries: Vec::new(),
+                series,
+            },
+        );
+        let snap = Snapshot {
+            process: u64::MAX,
+            node_id: "node-1".into(),
+            families,
+        };
+        let json = serde_json::to_value(&snap).unwrap();
+        let back: Snapshot = serde_json::from_value(json).unwrap();
+        let (mut a, mut b) = (String::new(), String::new());
+        render(&mut a, &[snap]);
+        render(&mut b, &[back]);
+        assert_eq!(a, b);
+        assert!(
+            a.contains("ray_served_total{route=\"/a\",NodeId=\"node-1\"} 3"),
+            "{a}"
+        );
+    }
 }
