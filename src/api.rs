@@ -324,6 +324,30 @@ pub fn wait<T>(
 /// # ray::shutdown();
 /// ```
 pub fn cancel<T>(r: &ObjectRef<T>, force: bool) -> Result<()> {
+    cancel_with(r, force, true)
+}
+
+/// [`cancel`] as Ray's `ray.cancel(r, force=, recursive=)`: with `recursive` (what
+/// `cancel` does, Ray's default) the tasks that the task submitted, and theirs, are
+/// cancelled too; without, they run on.
+///
+/// # Errors
+/// As [`cancel`].
+///
+/// # Examples
+/// ```
+/// #[ray::remote]
+/// fn nap() -> u8 {
+///     std::thread::sleep(std::time::Duration::from_millis(50));
+///     0
+/// }
+///
+/// let r = nap.remote();
+/// ray::cancel_with(&r, false, false).unwrap();
+/// assert!(ray::get(&r).unwrap_err().is_cancelled());
+/// # ray::shutdown();
+/// ```
+pub fn cancel_with<T>(r: &ObjectRef<T>, force: bool, recursive: bool) -> Result<()> {
     let id = r.id();
     if id.is_put() {
         return Err(Error::InvalidArgument(format!(
@@ -337,6 +361,7 @@ pub fn cancel<T>(r: &ObjectRef<T>, force: bool) -> Result<()> {
     node.actors().manager.do_send(CancelTask {
         task_id: id.task_id(),
         force,
+        recursive,
     });
     Ok(())
 }

@@ -32,7 +32,7 @@ pub use actors::build_fingerprint;
 pub use actors::{ActorHandle, ActorOptions, ActorOptionsBuilder, RemoteActor};
 pub use api::job_submission;
 pub use api::{
-    Gettable, JobInfo, NodeInfo, TaskSummary, WaitResult, available_resources, cancel,
+    Gettable, JobInfo, NodeInfo, TaskSummary, WaitResult, available_resources, cancel, cancel_with,
     cluster_resources, get, get_actor, get_timeout, jobs, kill, memory_summary, nodes,
     pending_demands, put, task_summary, timeline, wait,
 };

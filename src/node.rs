@@ -23,7 +23,8 @@ use actix::Recipient;
 use actix_rt::{ArbiterHandle, System};
 
 pub(crate) use context::{
-    ExecContext, WithContext, captured_group, current_context, set_thread_context, with_context,
+    ExecContext, WithContext, captured_group, current_context, current_task, set_thread_context,
+    with_context,
 };
 pub(crate) use global::{Global, Starter, current_node, running_node, with_global};
 pub(crate) use offload::{HEAVY_BYTES, off_node_thread};

@@ -174,3 +174,51 @@ fn cancelling_a_finished_task_keeps_its_value() {
     ray::cancel(&r, false).unwrap();
     assert_eq!(ray::get(&r).unwrap(), 9);
 }
+
+static CHILDREN_STOPPED: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs until cancelled, then counts itself.
+#[ray::remote]
+fn child() -> u8 {
+    while !ray::runtime_context().is_canceled() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    CHILDREN_STOPPED.fetch_add(1, Ordering::SeqCst);
+    0
+}
+
+/// Submits three children, then waits for them (in `get`, its CPU lent out).
+#[ray::remote]
+fn parent() -> Vec<u8> {
+    let kids: Vec<_> = (0..3).map(|_| child.remote()).collect();
+    ray::get(&kids).unwrap_or_default()
+}
+
+#[test]
+fn cancel_is_recursive_as_rays_default_and_can_leave_children_running() {
+    let _ray = common::init(8.0);
+    CHILDREN_STOPPED.store(0, Ordering::SeqCst);
+    let running = |n: usize| common::wait_until(common::LONG, || ray::task_summary().running == n);
+
+    // `cancel` (recursive): the parent's children stop too.
+    let q = parent.remote();
+    assert!(running(4), "the parent and its three children run");
+    ray::cancel(&q, false).unwrap();
+    assert!(ray::get(&q).unwrap_err().is_cancelled());
+    assert!(
+        common::wait_until(common::LONG, || CHILDREN_STOPPED.load(Ordering::SeqCst)
+            == 3),
+        "the cancelled parent's children stop: {}",
+        CHILDREN_STOPPED.load(Ordering::SeqCst)
+    );
+    assert!(running(0), "nothing is left running");
+
+    // Without recursion the children run on after their parent is cancelled.
+    let p = parent.remote();
+    assert!(running(4), "the next parent and its three children run");
+    ray::cancel_with(&p, false, false).unwrap();
+    assert!(ray::get(&p).unwrap_err().is_cancelled());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(CHILDREN_STOPPED.load(Ordering::SeqCst), 3);
+    assert!(ray::task_summary().running >= 3, "the children still run");
+}

@@ -42,6 +42,8 @@ pub(crate) struct CancelTask {
     pub(crate) task_id: TaskId,
     /// Also end the process it runs in, when that is a job's worker process.
     pub(crate) force: bool,
+    /// Also cancel the tasks it submitted (and theirs), as Ray's default.
+    pub(crate) recursive: bool,
 }
 
 /// Reserves resources for an actor's lifetime; answered when they are free.
@@ -107,6 +109,8 @@ pub(crate) struct NodeManager {
     failed: u64,
     /// Whether the node is a job worker (`in_job_worker`), once known.
     job_worker: std::cell::OnceCell<bool>,
+    /// The tasks each running task of this node submitted here, until it finishes.
+    children: HashMap<TaskId, Vec<TaskId>>,
 }
 
 impl NodeManager {
@@ -135,6 +139,7 @@ impl NodeManager {
             finished: 0,
             failed: 0,
             job_worker: std::cell::OnceCell::new(),
+            children: HashMap::new(),
         }
     }
 
@@ -348,6 +353,11 @@ impl Handler<SubmitTask> for NodeManager {
     type Result = ();
 
     fn handle(&mut self, SubmitTask(spec): SubmitTask, ctx: &mut Context<Self>) {
+        if let Some(parent) = spec.parent
+            && self.running.contains_key(&parent)
+        {
+            self.children.entry(parent).or_default().push(spec.id);
+        }
         // Arguments ready: place it now (one placement decision per task, so round robin
         // over nodes advances once per task).
         if spec.deps.iter().all(|d| d.peek().is_some()) {
@@ -391,6 +401,7 @@ impl Handler<TaskFinished> for NodeManager {
     type Result = ();
 
     fn handle(&mut self, TaskFinished(msg): TaskFinished, _: &mut Context<Self>) {
+        self.children.remove(&msg.task_id);
         if let Some(r) = self.running.remove(&msg.task_id)
             && r.worker.is_none()
         {
@@ -489,7 +500,19 @@ impl Handler<CancelTask> for NodeManager {
     type Result = ();
 
     fn handle(&mut self, msg: CancelTask, ctx: &mut Context<Self>) {
-        let id = msg.task_id;
+        let mut todo = vec![msg.task_id];
+        while let Some(id) = todo.pop() {
+            if msg.recursive {
+                todo.extend(self.children.remove(&id).unwrap_or_default());
+            }
+            self.cancel_one(id, msg.force, ctx);
+        }
+    }
+}
+
+impl NodeManager {
+    /// Cancels task `id` wherever it is: waiting, queued, running here, or sent on.
+    fn cancel_one(&mut self, id: TaskId, force: bool, ctx: &mut Context<Self>) {
         if let Some((handle, flag)) = self.waiting.remove(&id) {
             flag.store(true, Ordering::SeqCst);
             // Dropping the waiting future drops the spec, which settles it as cancelled.
@@ -517,10 +540,7 @@ impl Handler<CancelTask> for NodeManager {
                     .get()
                     .cloned()
             }) {
-                agent.do_send(crate::actors::CancelRemote {
-                    task_id: id,
-                    force: msg.force,
-                });
+                agent.do_send(crate::actors::CancelRemote { task_id: id, force });
             }
             return;
         };

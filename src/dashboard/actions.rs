@@ -118,6 +118,7 @@ pub(super) async fn cancel_task(
     node.actors().manager.do_send(CancelTask {
         task_id,
         force: false,
+        recursive: true,
     });
     tracing::warn!(node_id = %node.id, %task_id, "task cancel sent from the dashboard");
     HttpResponse::Accepted().json(serde_json::json!({ "cancel_sent": task_id.to_string() }))

@@ -42,6 +42,11 @@ pub(crate) fn captured_group() -> Option<crate::ids::PlacementGroupId> {
     CONTEXT.with(|c| c.borrow().as_ref().and_then(|c| c.capture))
 }
 
+/// The task the calling thread runs, if any (the parent of what it submits).
+pub(crate) fn current_task() -> Option<crate::ids::TaskId> {
+    CONTEXT.with(|c| c.borrow().as_ref().and_then(|c| c.task_id))
+}
+
 /// The context of the calling thread, if it runs inside a node.
 pub(crate) fn current_context() -> Option<ExecContext> {
     CONTEXT.with(|c| c.borrow().clone())

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{captured_group, current_node};
+use super::{captured_group, current_node, current_task};
 use crate::Error;
 use crate::ids::{ObjectId, TaskId};
 use crate::store::RawRef;
@@ -67,6 +67,7 @@ pub(crate) fn submit(
         remote,
         capture: strategy.captures(),
         host_leased: false,
+        parent: current_task(),
         strategy,
         gpu_ids: std::sync::Arc::from([]),
     };

@@ -75,6 +75,8 @@ pub(crate) struct TaskSpec {
     /// In a job worker: it holds a lease on the generic node's resources (sent by
     /// another node, which leased before running it, or leased here before queueing).
     pub(crate) host_leased: bool,
+    /// The task that submitted it here (cancelled with it, `recursive`).
+    pub(crate) parent: Option<TaskId>,
 }
 
 impl crate::SchedulingStrategy {

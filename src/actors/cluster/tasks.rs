@@ -476,6 +476,7 @@ impl ClusterAgent {
                 gpu_ids,
                 capture,
                 host_leased: true,
+                parent: None,
             };
             node.actors().manager.do_send(SubmitTask(spec));
             Ok(ret)
