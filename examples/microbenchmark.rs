@@ -143,7 +143,7 @@ fn main() -> anyhow::Result<()> {
     put("tasks_sync", one_by_one(n(20_000), || noop.remote()));
     put("tasks_async_10k", all_then_get(n(10_000), || noop.remote()));
     let sink = Sink::remote();
-    sink.ready()?;
+    ray::get(&sink.ready())?;
     put(
         "actor_calls_sync",
         one_by_one(n(20_000), || sink.ping.remote()),

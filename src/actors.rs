@@ -26,7 +26,7 @@ pub(crate) use cluster::{
 };
 pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};
-pub(crate) use handle::{create as create_actor, get_actor};
+pub(crate) use handle::{create as create_actor, get_actor, get_actor_async};
 pub use host::Method;
 pub(crate) use host::{ActorCall, ActorHost, LendInstance, ReturnInstance, Terminate};
 pub(crate) use job_manager::{JobManager, pack_dir};

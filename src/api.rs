@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 mod cluster;
 pub mod job_submission;
+mod wait;
+pub use wait::{WaitResult, wait, wait_async};
 
 pub use crate::actors::NodeInfo;
 pub use cluster::{JobInfo, available_resources, cluster_resources, jobs, nodes, pending_demands};
@@ -196,103 +198,6 @@ pub fn put<T: Value>(value: T) -> ObjectRef<T> {
     ObjectRef::from_raw(raw)
 }
 
-/// `(ready, not_ready)` as [`wait`] returns them, each in input order.
-pub type WaitResult<T> = (Vec<ObjectRef<T>>, Vec<ObjectRef<T>>);
-
-/// Future behind [`wait`]: ready once `k` refs are settled.
-struct WaitFor<'a> {
-    ids: Vec<ObjectId>,
-    store: &'a crate::store::MemoryStore,
-    ready: Vec<bool>,
-    k: usize,
-}
-
-impl Future for WaitFor<'_> {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
-        if this.ready.iter().filter(|r| **r).count() >= this.k {
-            return Poll::Ready(());
-        }
-        if this
-            .store
-            .poll_settled(&this.ids, &mut this.ready, Some(cx))
-            >= this.k
-        {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-/// Waits until `num_returns` of `refs` are ready (or failed), or `timeout` passes.
-/// Returns `(ready, not_ready)`, each in input order: `ready` holds at most `num_returns`
-/// refs (fewer after a timeout), and every other ref is in `not_ready`, as in Ray.
-///
-/// # Errors
-/// [`Error::InvalidArgument`] when `num_returns` exceeds `refs.len()` or the refs live in
-/// different runtimes.
-///
-/// # Examples
-/// ```
-/// let refs: Vec<_> = (0..3).map(|i| ray::put(i)).collect();
-/// let (ready, rest) = ray::wait(&refs, 2, None).unwrap();
-/// assert_eq!((ready.len(), rest.len()), (2, 1));
-/// # ray::shutdown();
-/// ```
-pub fn wait<T>(
-    refs: &[ObjectRef<T>],
-    num_returns: usize,
-    timeout: Option<Duration>,
-) -> Result<WaitResult<T>> {
-    if num_returns > refs.len() {
-        return Err(Error::InvalidArgument(format!(
-            "wait for {num_returns} of {} refs: num_returns must not exceed the number of refs",
-            refs.len()
-        )));
-    }
-    let Some(first) = refs.first() else {
-        return Ok((Vec::new(), Vec::new()));
-    };
-    let store = first.raw.store().clone();
-    if refs
-        .iter()
-        .any(|r| !std::sync::Arc::ptr_eq(r.raw.store(), &store))
-    {
-        return Err(Error::InvalidArgument(
-            "wait over refs of different runtimes".into(),
-        ));
-    }
-    // Settled refs know it without the store's lock; only the rest are looked up.
-    let mut ready: Vec<bool> = refs.iter().map(|r| r.raw.is_settled_fast()).collect();
-    if ready.iter().filter(|r| **r).count() < num_returns {
-        let mut fut = WaitFor {
-            ids: refs.iter().map(|r| r.id()).collect(),
-            store: &store,
-            ready,
-            k: num_returns,
-        };
-        let deadline = timeout.map(|t| Instant::now() + t);
-        if block_on_deadline(&mut fut, deadline).is_err() {
-            // Timed out: refresh, so objects that settled at the last moment count.
-            store.poll_settled(&fut.ids, &mut fut.ready, None);
-        }
-        ready = fut.ready;
-    }
-    // As in Ray: at most `num_returns` ready refs, the first ones in input order.
-    let mut done = Vec::with_capacity(num_returns);
-    let mut not_done = Vec::with_capacity(refs.len() - num_returns);
-    for (r, settled) in refs.iter().zip(&ready) {
-        if *settled && done.len() < num_returns {
-            done.push(r.clone())
-        } else {
-            not_done.push(r.clone())
-        }
-    }
-    Ok((done, not_done))
-}
-
 /// Cancels the task (or actor method call) that produces `r`. A pending task or queued
 /// call is dropped; a running async task or async method is aborted; a running sync task
 /// is flagged (`runtime_context().is_canceled()`) and its result ignored, and a running
@@ -410,6 +315,35 @@ pub fn kill<A: RemoteActor>(actor: &ActorHandle<A>) {
 /// ```
 pub fn get_actor<A: RemoteActor>(name: &str) -> Result<ActorHandle<A>> {
     crate::actors::get_actor(name)
+}
+
+/// [`get_actor`] for async code: waits for the lookup (here, or in the cluster's
+/// directory) without blocking the executor thread.
+///
+/// # Errors
+/// As [`get_actor`].
+///
+/// # Examples
+/// ```
+/// use ray::prelude::*;
+///
+/// pub struct Store { v: u32 }
+/// #[ray::remote]
+/// impl Store {
+///     pub fn new(v: u32) -> Self { Store { v } }
+///     pub fn get(&self) -> u32 { self.v }
+/// }
+///
+/// let _s = Store::options().name("async-store").remote(7);
+/// let v = futures::executor::block_on(async {
+///     let s = ray::get_actor_async::<Store>("async-store").await?;
+///     s.get.remote().await
+/// });
+/// assert_eq!(v.unwrap(), 7);
+/// # ray::shutdown();
+/// ```
+pub async fn get_actor_async<A: RemoteActor>(name: &str) -> Result<ActorHandle<A>> {
+    crate::actors::get_actor_async(name).await
 }
 
 pub(crate) fn query() -> Result<crate::actors::NodeStats> {

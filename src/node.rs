@@ -271,6 +271,20 @@ fn unreachable_timeout() -> ! {
     unreachable!("block_on without a deadline cannot time out")
 }
 
+/// A future that completes after `after`, kept by the current node's timer (so that
+/// code on any executor can wait with a timeout).
+pub(crate) fn alarm(
+    after: std::time::Duration,
+) -> crate::Result<futures::channel::oneshot::Receiver<()>> {
+    let node = current_node()?;
+    let (tx, rx) = futures::channel::oneshot::channel();
+    node.system.arbiter().spawn(async move {
+        actix_rt::time::sleep(after).await;
+        let _ = tx.send(());
+    });
+    Ok(rx)
+}
+
 /// Like [`block_on`], giving up at `deadline` with `Err(())`.
 pub(crate) fn block_on_deadline<F: Future>(
     fut: F,

@@ -110,11 +110,14 @@ fn constructor_arguments_may_be_values_and_refs() {
     assert_eq!(ray::get(&a.describe.remote()).unwrap(), "ada:5");
     let owner = ray::put("bob".to_string());
     let b = Account::remote(&owner, opening_balance.remote(7));
-    b.ready().unwrap();
+    ray::get(&b.ready()).unwrap();
     assert_eq!(ray::get(&b.describe.remote()).unwrap(), "bob:70");
     // A failing constructor: the actor is dead, and says why.
     let bad = Account::remote("eve".to_string(), -1);
-    assert!(matches!(bad.ready(), Err(Error::ActorDied { .. })));
+    assert!(matches!(
+        ray::get(&bad.ready()),
+        Err(Error::ActorDied { .. })
+    ));
     let err = ray::get(&bad.describe.remote()).unwrap_err();
     assert!(matches!(err, Error::ActorDied { .. }), "{err:?}");
     assert!(
@@ -123,12 +126,12 @@ fn constructor_arguments_may_be_values_and_refs() {
     );
     // A panicking constructor: dead, with the panic message.
     let bad = Fragile::remote();
-    let err = bad.ready().unwrap_err();
+    let err = ray::get(&bad.ready()).unwrap_err();
     assert!(matches!(err, Error::ActorDied { .. }), "{err:?}");
     assert!(err.to_string().contains("fragile constructor"), "{err}");
     // A failed constructor argument: dead too, with the cause.
     let bad = Account::remote("mallory".to_string(), broken_balance.remote());
-    let err = bad.ready().unwrap_err();
+    let err = ray::get(&bad.ready()).unwrap_err();
     assert!(err.to_string().contains("no balance"), "{err}");
 }
 
@@ -157,11 +160,11 @@ fn a_duplicate_name_fails_the_second_actor() {
     let first = Counter::options().name("unique").remote();
     first.incr.remote(3);
     let second = Counter::options().name("unique").remote();
-    let err = second.ready().unwrap_err();
+    let err = ray::get(&second.ready()).unwrap_err();
     assert!(err.to_string().contains("unique"), "{err}");
     assert!(ray::get(&second.get.remote()).is_err());
     // The first is unaffected and keeps the name.
-    first.ready().unwrap();
+    ray::get(&first.ready()).unwrap();
     assert_eq!(ray::get(&first.get.remote()).unwrap(), 3);
     let found: ActorHandle<Counter> = ray::get_actor("unique").unwrap();
     assert_eq!(found.id(), first.id());
@@ -179,12 +182,12 @@ fn kill_makes_later_calls_fail_with_actor_died() {
         "{err:?}"
     );
     // Killed actors are not restarted, and their name is released.
-    assert!(c.ready().is_err());
+    assert!(ray::get(&c.ready()).is_err());
     assert!(common::wait_until(common::LONG, || {
         ray::get_actor::<Counter>("victim").is_err()
     }));
     let again = Counter::options().name("victim").remote();
-    again.ready().unwrap();
+    ray::get(&again.ready()).unwrap();
 }
 
 #[test]
@@ -234,7 +237,7 @@ fn a_panic_without_restarts_kills_the_actor() {
         let err = ray::get_timeout(&c.get.remote(), common::LONG).unwrap_err();
         assert!(matches!(err, Error::ActorDied { .. }), "{err:?}");
     }
-    assert!(c.ready().is_err());
+    assert!(ray::get(&c.ready()).is_err());
     // Other actors are unaffected.
     let d = Counter::remote();
     assert_eq!(ray::get(&d.incr_get.remote(1)).unwrap(), 1);
@@ -306,7 +309,7 @@ fn max_concurrency_lets_sync_methods_overlap() {
     let _ray = common::init(2.0);
     SLEEPERS_MAX.store(0, Ordering::SeqCst); // statics are shared under `cargo test`
     let s = Sleeper::options().max_concurrency(4).remote();
-    s.ready().unwrap();
+    ray::get(&s.ready()).unwrap();
     let t0 = Instant::now();
     let refs: Vec<_> = (0..4).map(|_| s.nap.remote(200)).collect();
     assert_eq!(ray::get_timeout(&refs, common::LONG).unwrap(), vec![200; 4]);
@@ -415,7 +418,7 @@ fn one_cpu_task() -> u8 {
 fn an_actor_holds_its_cpus_until_killed() {
     let _ray = common::init(1.0);
     let h = Holder::options().num_cpus(1.0).remote();
-    h.ready().unwrap();
+    ray::get(&h.ready()).unwrap();
     assert_eq!(common::available("CPU"), 0.0);
     let task = one_cpu_task.remote();
     assert!(common::wait_until(common::LONG, || ray::task_summary()
@@ -431,7 +434,10 @@ fn an_actor_holds_its_cpus_until_killed() {
     assert!(common::available_becomes("CPU", 1.0));
     // An actor that can never fit is dead, not stuck.
     let big = Holder::options().num_cpus(8.0).remote();
-    assert!(matches!(big.ready(), Err(Error::ActorDied { .. })));
+    assert!(matches!(
+        ray::get(&big.ready()),
+        Err(Error::ActorDied { .. })
+    ));
 }
 
 static WORKS_DONE: AtomicUsize = AtomicUsize::new(0);

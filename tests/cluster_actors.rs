@@ -131,7 +131,7 @@ fn create_named_here(name: String) -> Result<ray::NodeId, String> {
         .detached()
         .resource("b", 0.5)
         .remote(100);
-    c.ready().map_err(|e| e.to_string())?;
+    ray::get(&c.ready()).map_err(|e| e.to_string())?;
     ray::get(&c.node.remote()).map_err(|e| e.to_string())
 }
 
@@ -182,7 +182,7 @@ fn an_actor_on_one_node_serves_calls_from_a_task_on_another_in_order() {
     );
     let err = ray::get(&c.fail.remote()).unwrap_err();
     assert!(err.to_string().contains("asked to fail"), "{err}");
-    c.ready().unwrap();
+    ray::get(&c.ready()).unwrap();
     // Two callers on two other nodes at once: each one's calls stay in its order.
     let t1 = hammer
         .options()
@@ -250,7 +250,7 @@ fn named_actors_resolve_from_any_node() {
     assert_eq!(ray::get(&found.incr.remote(0)).unwrap(), 12);
     // The name is taken cluster-wide.
     let again = Counter::options().name("counter-on-a").remote(0);
-    let err = again.ready().unwrap_err();
+    let err = ray::get(&again.ready()).unwrap_err();
     assert!(err.to_string().contains("counter-on-a"), "{err}");
     // A named actor created inside a task on b is found from the driver.
     let made_on = ray::get(
@@ -342,8 +342,8 @@ fn a_drivers_actors_go_with_it_and_detached_ones_stay() {
             .detached()
             .resource("b", 0.5)
             .remote(0);
-        owned.ready().unwrap();
-        kept.ready().unwrap();
+        ray::get(&owned.ready()).unwrap();
+        ray::get(&kept.ready()).unwrap();
         // The driver dies without letting go of its handles.
         std::mem::forget(owned);
         std::mem::forget(kept);

@@ -300,12 +300,12 @@ fn handles_of_a_stopped_runtime_fail_instead_of_hanging() {
     let _guard = common::exclusive();
     ray::init_with(Config::new().num_cpus(1.0)).unwrap();
     let p = Probe::remote();
-    p.ready().unwrap();
+    ray::get(&p.ready()).unwrap();
     ray::shutdown();
     let err = ray::get_timeout(&p.ids.remote(), common::LONG).unwrap_err();
     assert!(
         matches!(err, Error::ActorDied { .. } | Error::ShutDown),
         "{err:?}"
     );
-    assert!(p.ready().is_err());
+    assert!(ray::get(&p.ready()).is_err());
 }

@@ -43,9 +43,9 @@ fn all() -> ListOptions {
 fn one_node_lists_what_it_runs_holds_and_remembers() {
     let _ray = common::init(2.0);
     let kept = Keeper::options().name("kept").remote();
-    kept.ready().unwrap();
+    ray::get(&kept.ready()).unwrap();
     let gone = Keeper::remote();
-    gone.ready().unwrap();
+    ray::get(&gone.ready()).unwrap();
     ray::kill(&gone);
     ray::get(&(0..5).map(|x| fine.remote(x)).collect::<Vec<_>>()).unwrap();
     let failed = broken.remote();

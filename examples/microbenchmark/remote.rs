@@ -59,7 +59,7 @@ pub fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
         // An actor that needs a CPU cannot live on this CPU-less head: it is placed on
         // the worker node, and every call crosses QUIC.
         let sink = Sink::options().num_cpus(1.0).remote();
-        sink.ready()?;
+        ray::get(&sink.ready())?;
         put(
             "remote_actor_calls_sync",
             one_by_one(n(2_000), || sink.ping.remote()),

@@ -15,14 +15,17 @@ use super::host::CallCancel;
 use super::host::{Ctor, HostConfig};
 use super::registry::{AnyCell, LiveCell};
 use super::remote::{self, Creator, EncodeArgs, RemoteCall, RemoteSite};
-use super::{ActorCall, ActorHost, ActorOptions, LookupActor, Method, RegisterActor, Terminate};
+use super::{ActorCall, ActorHost, ActorOptions, Method, RegisterActor, Terminate};
 use crate::actors::NodeActors;
 use crate::ids::{ActorId, NodeId, ObjectId, TaskId};
 use crate::node::{Node, block_on, current_node};
-use crate::store::{CancelHook, RawRef, StoredValue, stored};
+use crate::store::{CancelHook, ObjectRef, RawRef, StoredValue, stored};
 use crate::tasks::RawRefHandle;
 use crate::transport::WireActor;
 use crate::{Error, Result};
+
+mod lookup;
+pub(crate) use lookup::{get_actor, get_actor_async};
 
 /// Implemented by `#[ray::remote]` on an actor class's `impl` block.
 ///
@@ -258,13 +261,30 @@ impl<A: RemoteActor> ActorHandle<A> {
         self.cell.id
     }
 
-    /// Blocks until the actor's constructor has run.
+    /// A ref that settles once the actor's constructor has run: `ray::get(&a.ready())`
+    /// blocks for it, `a.ready().await` waits without blocking (Ray's
+    /// `a.__ray_ready__.remote()`). It fails with [`Error::ActorDied`] if construction
+    /// failed, the name was taken, or the actor was killed.
     ///
-    /// # Errors
-    /// [`Error::ActorDied`] if construction failed, the name was taken, or the actor was
-    /// killed.
-    pub fn ready(&self) -> Result<()> {
-        block_on(self.ready_ref().settled()).map(|_| ())
+    /// # Examples
+    /// ```
+    /// use ray::prelude::*;
+    ///
+    /// pub struct Slow;
+    /// #[ray::remote]
+    /// impl Slow {
+    ///     pub fn new() -> Self {
+    ///         std::thread::sleep(std::time::Duration::from_millis(20));
+    ///         Slow
+    ///     }
+    /// }
+    ///
+    /// let a = Slow::remote();
+    /// ray::get(&a.ready()).unwrap();
+    /// # ray::shutdown();
+    /// ```
+    pub fn ready(&self) -> ObjectRef<()> {
+        ObjectRef::from_raw(self.ready_ref())
     }
 
     /// The result of a call that only waits for the constructor.
@@ -440,48 +460,6 @@ fn handle_at<A: RemoteActor>(node: &Arc<Node>, w: &WireHandle) -> Result<ActorHa
         .downcast::<ActorCell<A>>()
         .map_err(|_| not_found(format!(" of class `{}`", A::CLASS)))?;
     Ok(ActorHandle::from_cell(cell))
-}
-
-/// `ray::get_actor`: the handle of the named actor, on this node or, in a cluster,
-/// wherever the head's directory says it lives.
-pub(crate) fn get_actor<A: RemoteActor>(name: &str) -> Result<ActorHandle<A>> {
-    let node = current_node()?;
-    let query = LookupActor(name.to_string());
-    if let Some(cell) = block_on(node.actors().registry.send(query)).map_err(|_| Error::ShutDown)? {
-        let cell = cell
-            .as_any()
-            .downcast::<ActorCell<A>>()
-            .map_err(|_| Error::ActorNotFound {
-                name: name.to_string(),
-                detail: format!(" of class `{}`", A::CLASS),
-            })?;
-        return Ok(ActorHandle::from_cell(cell));
-    }
-    let scoped = remote::scoped_name(&node.namespace, name);
-    match remote::ask_names(&node, NameRequest::Lookup(scoped))? {
-        Some(found) if found.class == A::PATH => {
-            // The directory knows where the actor is, not who made it: this handle does
-            // not follow restarts.
-            let w = WireHandle {
-                id: found.actor_id,
-                class: found.class,
-                node: found.node_id,
-                at: found.at,
-                creator: None,
-                restarts: false,
-                task_retries: 0,
-            };
-            handle_at(&node, &w)
-        }
-        Some(found) => Err(Error::ActorNotFound {
-            name: name.to_string(),
-            detail: format!(" of class `{}` (it is a `{}`)", A::CLASS, found.class),
-        }),
-        None => Err(Error::ActorNotFound {
-            name: name.to_string(),
-            detail: String::new(),
-        }),
-    }
 }
 
 /// Creates actor `id` on node `target`: the handle sends its calls there.

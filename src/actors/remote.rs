@@ -216,10 +216,15 @@ pub(crate) fn placement(
 
 /// The head's directory of named actors, asked from any node (blocking the caller).
 pub(crate) fn ask_names(node: &Node, req: NameRequest) -> Result<Option<WireActor>> {
-    let Some(agent) = node.actors().cluster.get() else {
+    block_on(ask_names_async(node, req))
+}
+
+/// [`ask_names`] without blocking.
+pub(crate) async fn ask_names_async(node: &Node, req: NameRequest) -> Result<Option<WireActor>> {
+    let Some(agent) = node.actors().cluster.get().cloned() else {
         return Ok(None);
     };
-    block_on(agent.send(req)).map_err(|_| Error::ShutDown)?
+    agent.send(req).await.map_err(|_| Error::ShutDown)?
 }
 
 /// The name an actor has in the cluster's directory.

@@ -198,7 +198,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// ```
     pub fn with_options(maxsize: usize, options: ActorOptions) -> Result<Self> {
         let actor = __RayQueueActorOptions(options).remote(maxsize);
-        actor.ready()?;
+        crate::get(&actor.ready())?;
         Ok(Self {
             actor,
             _items: PhantomData,

@@ -288,7 +288,7 @@ pub fn list_jobs(options: &ListOptions) -> Result<Vec<JobState>> {
 /// impl Probe { pub fn new() -> Self { Probe } }
 ///
 /// let p = Probe::remote();
-/// p.ready().unwrap();
+/// ray::get(&p.ready()).unwrap();
 /// let found = ray::util::state::get_actor(p.id()).unwrap().unwrap();
 /// assert_eq!((found.class.as_str(), found.state.as_str()), ("Probe", "ALIVE"));
 /// # ray::shutdown();
