@@ -349,6 +349,35 @@ fn retry_exceptions_retries_application_errors() {
     assert_eq!(FLAKY_NO_RETRY_CALLS.load(Ordering::SeqCst), 4);
 }
 
+static PICKY_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Fails with a transient error twice, then with a permanent one.
+#[ray::remote]
+fn picky() -> Result<u32, String> {
+    match PICKY_CALLS.fetch_add(1, Ordering::SeqCst) {
+        0 | 1 => Err("transient: try again".into()),
+        _ => Err("permanent: give up".into()),
+    }
+}
+
+fn transient(e: &Error) -> bool {
+    e.to_string().contains("transient")
+}
+
+#[test]
+fn retry_exceptions_if_retries_only_the_errors_it_accepts() {
+    let _ray = common::init(2.0);
+    let r = picky
+        .options()
+        .retry_exceptions_if(transient)
+        .max_retries(10)
+        .remote();
+    // Two transient failures are retried; the permanent one is final at once.
+    let err = ray::get(&r).unwrap_err();
+    assert!(err.to_string().contains("permanent"), "{err}");
+    assert_eq!(PICKY_CALLS.load(Ordering::SeqCst), 3);
+}
+
 #[test]
 fn get_accepts_vec_slice_and_array() {
     let _ray = common::init(2.0);

@@ -76,11 +76,18 @@ impl TaskActor {
 
 /// Whether a failed attempt gets another one (`retry_exceptions`): only application
 /// errors are retried, never a failed dependency or a cancellation.
-fn should_retry(out: &TaskOutput, retries_left: &mut i32, cancelled: &AtomicBool) -> bool {
-    let app_error = matches!(
-        out,
-        Err(Error::TaskFailed { .. } | Error::TaskPanicked { .. })
-    );
+fn should_retry(
+    out: &TaskOutput,
+    retries_left: &mut i32,
+    cancelled: &AtomicBool,
+    which: Option<fn(&Error) -> bool>,
+) -> bool {
+    let app_error = match out {
+        Err(e @ (Error::TaskFailed { .. } | Error::TaskPanicked { .. })) => {
+            which.is_none_or(|accepts| accepts(e))
+        }
+        _ => false,
+    };
     if app_error && *retries_left != 0 && !cancelled.load(Ordering::Relaxed) {
         *retries_left -= 1;
         tracing::warn!(error = ?out.as_ref().err(), "task failed, retrying");
@@ -158,7 +165,7 @@ impl TaskActor {
                 std::panic::catch_unwind(AssertUnwindSafe(|| body(keep)))
                     .unwrap_or_else(|p| Err(panicked(&spec.name, p)))
             });
-            if !should_retry(&out, &mut spec.retries_left, &spec.cancelled) {
+            if !should_retry(&out, &mut spec.retries_left, &spec.cancelled, spec.retry_if) {
                 return out;
             }
             exec.attempt += 1;
@@ -191,6 +198,7 @@ impl Actor for TaskActor {
                 let exec = self.exec_context(&spec);
                 let name = spec.name.clone();
                 let mut retries_left = spec.retries_left;
+                let retry_if = spec.retry_if;
                 let cancelled = spec.cancelled.clone();
                 let mut attempt_exec = exec.clone();
                 let fut = async move {
@@ -201,7 +209,7 @@ impl Actor for TaskActor {
                             .catch_unwind()
                             .await
                             .unwrap_or_else(|p| Err(panicked(&name, p)));
-                        if !should_retry(&out, &mut retries_left, &cancelled) {
+                        if !should_retry(&out, &mut retries_left, &cancelled, retry_if) {
                             break out;
                         }
                         attempt_exec.attempt += 1;

@@ -62,6 +62,7 @@ pub(crate) fn submit(
         body: Some(body),
         cancelled: Arc::new(AtomicBool::new(false)),
         retries_left: opts.exception_retries(),
+        retry_if: opts.retry_if,
         system_retries: opts.max_retries.unwrap_or(3),
         attempt: 0,
         remote,

@@ -85,6 +85,8 @@ pub struct TaskOptions {
     pub(crate) resources: BTreeMap<String, f64>,
     pub(crate) max_retries: Option<i32>,
     pub(crate) retry_exceptions: bool,
+    /// Which application errors are retried (`retry_exceptions_if`); `None`: all.
+    pub(crate) retry_if: Option<fn(&crate::Error) -> bool>,
     pub(crate) name: Option<String>,
     pub(crate) strategy: SchedulingStrategy,
 }
@@ -181,6 +183,14 @@ pub trait TaskOptionsBuilder: Sized {
     /// Whether application errors (and panics) are retried too.
     fn retry_exceptions(mut self, yes: bool) -> Self {
         self.task_options().retry_exceptions = yes;
+        self
+    }
+    /// Retries only the application errors (and panics) that `which` accepts, as Ray's
+    /// `retry_exceptions=[SomeError, ...]`: match on the error's text or kind.
+    fn retry_exceptions_if(mut self, which: fn(&crate::Error) -> bool) -> Self {
+        let o = self.task_options();
+        o.retry_exceptions = true;
+        o.retry_if = Some(which);
         self
     }
     /// Where the task may run.

@@ -61,6 +61,8 @@ pub(crate) struct TaskSpec {
     pub(crate) cancelled: Arc<AtomicBool>,
     /// Extra attempts left for application errors (`retry_exceptions`).
     pub(crate) retries_left: i32,
+    /// Which application errors those attempts are for (`None`: all).
+    pub(crate) retry_if: Option<fn(&crate::Error) -> bool>,
     /// Extra attempts left when the node running it dies (`max_retries`; -1: always).
     pub(crate) system_retries: i32,
     /// Which try this is (0 for the first; another node's retries count too).

@@ -464,6 +464,7 @@ impl ClusterAgent {
                 body: Some(task_body),
                 cancelled: Default::default(),
                 retries_left: 0,
+                retry_if: None,
                 // The sending node retries it if this node dies.
                 system_retries: 0,
                 attempt,
