@@ -28,7 +28,7 @@ pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};
 pub(crate) use handle::{create as create_actor, get_actor, get_actor_async};
 pub use host::Method;
-pub(crate) use host::{ActorCall, ActorHost, LendInstance, ReturnInstance, Terminate};
+pub(crate) use host::{ActorCall, ActorHost, ExitActor, LendInstance, ReturnInstance, Terminate};
 pub(crate) use job_manager::{JobManager, pack_dir};
 pub(crate) use node_manager::{
     AcquireResources, CancelTask, GpuGrant, NodeManager, NodeStats, QueryNode, ReleaseResources,

@@ -291,6 +291,47 @@ pub fn kill<A: RemoteActor>(actor: &ActorHandle<A>) {
     actor.terminate("killed by ray::kill");
 }
 
+/// Ends the actor whose method calls it, as Ray's `ray.actor.exit_actor()`: the calling
+/// call fails with [`Error::ActorDied`] naming the exit, every call in flight or queued
+/// with [`Error::ActorDied`], and the actor is not restarted (whatever its
+/// `max_restarts`). It unwinds the
+/// method like a panic, without the panic message.
+///
+/// # Panics
+/// Outside an actor's constructor or method: there is no actor to exit.
+///
+/// # Examples
+/// ```
+/// use ray::prelude::*;
+///
+/// pub struct Worker;
+/// #[ray::remote]
+/// impl Worker {
+///     pub fn new() -> Self { Worker }
+///     pub fn work(&self, last: bool) -> u8 {
+///         if last {
+///             ray::exit_actor();
+///         }
+///         1
+///     }
+/// }
+///
+/// let w = Worker::options().max_restarts(3).remote();
+/// assert_eq!(ray::get(&w.work.remote(false)).unwrap(), 1);
+/// let err = ray::get(&w.work.remote(true)).unwrap_err();
+/// assert!(err.to_string().contains("exit_actor"), "{err}");
+/// assert!(matches!(ray::get(&w.work.remote(false)), Err(ray::Error::ActorDied { .. })));
+/// # ray::shutdown();
+/// ```
+pub fn exit_actor() -> ! {
+    let in_actor = crate::node::current_context().is_some_and(|c| c.actor_id.is_some());
+    assert!(
+        in_actor,
+        "ray::exit_actor() called outside an actor: there is no actor to exit"
+    );
+    std::panic::resume_unwind(Box::new(crate::actors::ExitActor))
+}
+
 /// The handle of the actor created with `.name(name)`.
 ///
 /// # Errors

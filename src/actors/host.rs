@@ -39,6 +39,9 @@ const LINGER: std::time::Duration = std::time::Duration::from_micros(50);
 /// Builds a fresh instance (the constructor with its arguments).
 pub(crate) type Ctor<A> = Arc<dyn Fn() -> Result<A> + Send + Sync>;
 
+/// What `ray::exit_actor()` unwinds with: the host that catches it ends the actor.
+pub(crate) struct ExitActor;
+
 /// Stops the actor: `force` at once (`ray::kill`), otherwise after the queued calls
 /// (the last handle was dropped).
 #[derive(Message)]
@@ -411,6 +414,17 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
     ) {
         match out {
             Ok(out) => call.settle(out),
+            Err(p) if p.is::<ExitActor>() => {
+                // `ray::exit_actor()`: this call, those in flight and those queued fail
+                // with why, and the actor ends without restarting.
+                let reason = "the actor exited with ray::exit_actor()";
+                call.fail(self.died(reason));
+                self.fail_all(reason, ctx);
+                self.state = self.dead(reason.into());
+                self.release();
+                ctx.stop();
+                return;
+            }
             Err(p) => {
                 let message = panic_message(&*p);
                 // Crash first: a caller that sees this call fail and calls again must
