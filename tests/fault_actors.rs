@@ -185,3 +185,59 @@ fn a_handle_on_a_third_node_follows_the_restarted_actor() {
     // The creator's handle and the borrowed one reach the same instance.
     assert_eq!(ray::get(&t.add.remote(1)).unwrap(), 16);
 }
+
+/// Finds the `Tally` named `name` (`ray::get_actor`, on its own node) and calls it.
+pub struct Finder {
+    tally: ActorHandle<Tally>,
+}
+
+#[ray::remote]
+impl Finder {
+    pub fn new(name: String) -> Result<Self, String> {
+        let tally = ray::get_actor::<Tally>(&name).map_err(|e| e.to_string())?;
+        Ok(Finder { tally })
+    }
+
+    pub fn poke(&self, k: u64) -> std::result::Result<u64, String> {
+        ray::get_timeout(&self.tally.add.remote(k), Duration::from_secs(20))
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_handle_found_by_name_on_another_node_follows_the_restarted_actor() {
+    let (mut cluster, nodes) = common::two_nodes_with("r");
+    let third = cluster
+        .add_node(NodeConfig::new().num_cpus(1.0).resource("c", 1.0))
+        .unwrap();
+    cluster.wait_for_nodes().unwrap();
+    let _ray = driver(&cluster);
+    let t = Tally::options()
+        .name("followed")
+        .resource("r", 1.0)
+        .max_restarts(1)
+        .remote(0);
+    let first = ray::get(&t.node.remote()).unwrap();
+    // Found by name on the third node (the directory, not a handle passed to it).
+    let finder = Finder::options()
+        .resource("c", 1.0)
+        .remote("followed".to_string());
+    assert_eq!(ray::get(&finder.poke.remote(1)).unwrap(), 1);
+    remove(&mut cluster, &nodes, first);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let back = loop {
+        match ray::get_timeout(&finder.poke.remote(10), Duration::from_secs(30)) {
+            Ok(n) => break n,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "the handle found by name never reached the restarted actor: {e}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    assert_eq!(back, 10, "the new instance, from its constructor's state");
+    assert_ne!(ray::get(&t.node.remote()).unwrap(), first);
+    let _ = third;
+}

@@ -563,6 +563,9 @@ pub(crate) fn create<A: RemoteActor>(
             class: A::PATH.to_string(),
             node_id: node.id,
             at,
+            // Hosted by its creator: it restarts in place, or dies with this node.
+            creator: None,
+            task_retries: 0,
         };
         registered = remote::ask_names(&node, NameRequest::Register(entry)).map(|_| ());
     }

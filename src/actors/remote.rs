@@ -384,6 +384,11 @@ pub(crate) fn create_on(
                 class: class.to_string(),
                 node_id: target,
                 at: None,
+                creator: (opts.max_restarts != 0).then(|| {
+                    let at = node.join_address.get().map(|j| (j.addr, j.fingerprint));
+                    (node.id, at)
+                }),
+                task_retries: opts.max_task_retries,
             }),
         )?;
     }

@@ -35,6 +35,14 @@ pub struct WireActor {
     /// That node's endpoint and certificate hash, when it is not in the node table (a
     /// driver).
     pub at: Option<(std::net::SocketAddr, [u8; 32])>,
+    /// The node that re-creates it elsewhere when its node dies (`max_restarts`), with
+    /// its endpoint when it is not in the node table (a driver): a handle found by name
+    /// asks it where the actor went, as the creator's handles do.
+    #[serde(default)]
+    pub creator: Option<(NodeId, Option<(std::net::SocketAddr, [u8; 32])>)>,
+    /// Its `max_task_retries` (calls lost with its node run again on the new instance).
+    #[serde(default)]
+    pub task_retries: i32,
 }
 
 /// One node as the cluster's node table lists it.

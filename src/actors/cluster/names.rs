@@ -102,6 +102,8 @@ mod tests {
             class: "Counter".into(),
             node_id,
             at: None,
+            creator: None,
+            task_retries: 0,
         }
     }
 

@@ -143,6 +143,8 @@ impl ClusterAgent {
                     class: String::new(),
                     node_id: o.node,
                     at: None,
+                    creator: None,
+                    task_retries: 0,
                 }),
         }
     }

@@ -5,7 +5,7 @@ use super::{ActorCell, ActorHandle, RemoteActor, WireHandle, handle_at};
 use crate::actors::LookupActor;
 use crate::actors::NodeActors;
 use crate::actors::cluster::NameRequest;
-use crate::actors::remote;
+use crate::actors::remote::{self, Creator};
 use crate::node::{block_on, current_node};
 use crate::{Error, Result};
 
@@ -33,16 +33,16 @@ pub(crate) async fn get_actor_async<A: RemoteActor>(name: &str) -> Result<ActorH
     let scoped = remote::scoped_name(&node.namespace, name);
     match remote::ask_names_async(&node, NameRequest::Lookup(scoped)).await? {
         Some(found) if found.class == A::PATH => {
-            // The directory knows where the actor is, not who made it: this handle does
-            // not follow restarts.
+            // Where it is, and who re-creates it when its node dies: the handle follows
+            // its restarts, as the creator's handles do.
             let w = WireHandle {
                 id: found.actor_id,
                 class: found.class,
                 node: found.node_id,
                 at: found.at,
-                creator: None,
-                restarts: false,
-                task_retries: 0,
+                creator: found.creator.map(|(node, at)| Creator { node, at }),
+                restarts: found.creator.is_some(),
+                task_retries: found.task_retries,
             };
             handle_at(&node, &w)
         }
