@@ -21,6 +21,9 @@ pub struct WireJob {
     pub at: Option<(std::net::SocketAddr, [u8; 32])>,
 }
 
+/// A node's QUIC endpoint and the hash of its certificate.
+pub type Endpoint = (std::net::SocketAddr, [u8; 32]);
+
 /// A named actor in the head's directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WireActor {
@@ -39,7 +42,7 @@ pub struct WireActor {
     /// its endpoint when it is not in the node table (a driver): a handle found by name
     /// asks it where the actor went, as the creator's handles do.
     #[serde(default)]
-    pub creator: Option<(NodeId, Option<(std::net::SocketAddr, [u8; 32])>)>,
+    pub creator: Option<(NodeId, Option<Endpoint>)>,
     /// Its `max_task_retries` (calls lost with its node run again on the new instance).
     #[serde(default)]
     pub task_retries: i32,
