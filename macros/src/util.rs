@@ -5,7 +5,9 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::{FnArg, GenericArgument, Ident, PathArguments, ReturnType, Signature, Type};
 
-/// The typed (non-receiver) parameters of a signature, renamed `__a0, __a1, ..`.
+/// The typed (non-receiver) parameters of a signature: named as the user named them
+/// (so the compiler's messages about a call name them too), or `__a0, __a1, ..` when
+/// a parameter is a pattern.
 pub(crate) struct Params {
     pub(crate) names: Vec<Ident>,
     pub(crate) types: Vec<Type>,
@@ -28,7 +30,12 @@ pub(crate) fn params(sig: &Signature) -> syn::Result<Params> {
                     "remote parameters must be owned values (they may travel to another process)",
                 ));
             }
-            names.push(format_ident!("__a{}", names.len()));
+            names.push(match &*pt.pat {
+                syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+                    Ident::new(&p.ident.to_string(), p.ident.span())
+                }
+                _ => format_ident!("__a{}", names.len()),
+            });
             types.push((*pt.ty).clone());
         }
     }
