@@ -118,6 +118,23 @@ fn with_max_task_retries_a_call_in_flight_runs_again_on_the_restarted_actor() {
     GATE.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
+/// What `poke` returns once the handle reaches the restarted actor; until then each
+/// call fails saying the actor is unavailable.
+fn until_back(which: &str, poke: impl Fn() -> ObjectRef<u64>) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match ray::get_timeout(&poke(), Duration::from_secs(30)) {
+            Ok(n) => return n,
+            Err(e) => {
+                // The handle's error, passed on as the calling method's error.
+                assert!(e.to_string().contains("unavailable"), "{which}: {e}");
+                assert!(Instant::now() < deadline, "{which} never got back");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
 /// Holds a handle to a `Tally` made elsewhere (a borrowed handle) and calls it.
 pub struct Caller {
     tally: ActorHandle<Tally>,
@@ -125,8 +142,13 @@ pub struct Caller {
 
 #[ray::remote]
 impl Caller {
-    pub fn new(tally: ActorHandle<Tally>) -> Self {
-        Caller { tally }
+    /// With the handle given, or else the one `ray::get_actor` finds by `name`.
+    pub fn new(tally: Option<ActorHandle<Tally>>, name: String) -> Result<Self, String> {
+        let tally = match tally {
+            Some(t) => t,
+            None => ray::get_actor::<Tally>(&name).map_err(|e| e.to_string())?,
+        };
+        Ok(Caller { tally })
     }
 
     /// Adds `k` through the borrowed handle: the new count, or its error's text.
@@ -142,73 +164,14 @@ impl Caller {
 }
 
 #[test]
-fn a_handle_on_a_third_node_follows_the_restarted_actor() {
+fn handles_on_other_nodes_passed_or_found_by_name_follow_the_restarted_actor() {
     let (mut cluster, nodes) = common::two_nodes_with("r");
-    // The borrower's node: it can never host the tally.
+    // The borrower's node and the finder's: they can never host the tally.
     let third = cluster
         .add_node(NodeConfig::new().num_cpus(1.0).resource("c", 1.0))
         .unwrap();
-    cluster.wait_for_nodes().unwrap();
-    let _ray = driver(&cluster);
-    let t = Tally::options()
-        .resource("r", 1.0)
-        .max_restarts(1)
-        .remote(0);
-    let first = ray::get(&t.node.remote()).unwrap();
-    let caller = Caller::options().resource("c", 1.0).remote(t.clone());
-    assert_eq!(ray::get(&caller.poke.remote(1)).unwrap(), 1);
-    assert_eq!(ray::get(&caller.tally_node.remote()).unwrap(), first);
-    remove(&mut cluster, &nodes, first);
-
-    // Lost calls say the actor is unavailable; then the borrowed handle reaches the new
-    // instance (fresh state) on the other node.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let back = loop {
-        match ray::get_timeout(&caller.poke.remote(10), Duration::from_secs(30)) {
-            Ok(n) => break n,
-            Err(e) => {
-                // The borrowed handle's error, passed on as the caller method's error.
-                assert!(e.to_string().contains("unavailable"), "{e}");
-                assert!(
-                    Instant::now() < deadline,
-                    "the borrowed handle never got back"
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    };
-    assert_eq!(back, 10);
-    assert_eq!(ray::get(&caller.poke.remote(5)).unwrap(), 15);
-    let moved_to = ray::get(&caller.tally_node.remote()).unwrap();
-    assert_ne!(moved_to, first);
-    assert_ne!(moved_to, third.node_id());
-    // The creator's handle and the borrowed one reach the same instance.
-    assert_eq!(ray::get(&t.add.remote(1)).unwrap(), 16);
-}
-
-/// Finds the `Tally` named `name` (`ray::get_actor`, on its own node) and calls it.
-pub struct Finder {
-    tally: ActorHandle<Tally>,
-}
-
-#[ray::remote]
-impl Finder {
-    pub fn new(name: String) -> Result<Self, String> {
-        let tally = ray::get_actor::<Tally>(&name).map_err(|e| e.to_string())?;
-        Ok(Finder { tally })
-    }
-
-    pub fn poke(&self, k: u64) -> std::result::Result<u64, String> {
-        ray::get_timeout(&self.tally.add.remote(k), Duration::from_secs(20))
-            .map_err(|e| e.to_string())
-    }
-}
-
-#[test]
-fn a_handle_found_by_name_on_another_node_follows_the_restarted_actor() {
-    let (mut cluster, nodes) = common::two_nodes_with("r");
-    let third = cluster
-        .add_node(NodeConfig::new().num_cpus(1.0).resource("c", 1.0))
+    cluster
+        .add_node(NodeConfig::new().num_cpus(1.0).resource("d", 1.0))
         .unwrap();
     cluster.wait_for_nodes().unwrap();
     let _ray = driver(&cluster);
@@ -218,26 +181,31 @@ fn a_handle_found_by_name_on_another_node_follows_the_restarted_actor() {
         .max_restarts(1)
         .remote(0);
     let first = ray::get(&t.node.remote()).unwrap();
-    // Found by name on the third node (the directory, not a handle passed to it).
-    let finder = Finder::options()
+    // A handle passed to one node, and one found by name (in the head's directory) on
+    // another.
+    let caller = Caller::options()
         .resource("c", 1.0)
-        .remote("followed".to_string());
-    assert_eq!(ray::get(&finder.poke.remote(1)).unwrap(), 1);
+        .remote(Some(t.clone()), String::new());
+    let finder = Caller::options()
+        .resource("d", 1.0)
+        .remote(None, "followed".to_string());
+    assert_eq!(ray::get(&caller.poke.remote(1)).unwrap(), 1);
+    assert_eq!(ray::get(&finder.poke.remote(0)).unwrap(), 1);
+    assert_eq!(ray::get(&caller.tally_node.remote()).unwrap(), first);
     remove(&mut cluster, &nodes, first);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let back = loop {
-        match ray::get_timeout(&finder.poke.remote(10), Duration::from_secs(30)) {
-            Ok(n) => break n,
-            Err(e) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "the handle found by name never reached the restarted actor: {e}"
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    };
-    assert_eq!(back, 10, "the new instance, from its constructor's state");
-    assert_ne!(ray::get(&t.node.remote()).unwrap(), first);
-    let _ = third;
+
+    // Lost calls say the actor is unavailable; then both handles reach the new
+    // instance (fresh state) on the other node.
+    let back = until_back("the borrowed handle", || caller.poke.remote(10));
+    assert_eq!(back, 10);
+    assert_eq!(
+        until_back("the handle found by name", || finder.poke.remote(0)),
+        10
+    );
+    assert_eq!(ray::get(&caller.poke.remote(5)).unwrap(), 15);
+    let moved_to = ray::get(&caller.tally_node.remote()).unwrap();
+    assert_ne!(moved_to, first);
+    assert_ne!(moved_to, third.node_id());
+    // The creator's handle and the borrowed one reach the same instance.
+    assert_eq!(ray::get(&t.add.remote(1)).unwrap(), 16);
 }

@@ -117,15 +117,7 @@ fn parent(ms: u64) -> Vec<(u128, u128)> {
     ray::get(&[span.remote(ms), span.remote(ms)]).unwrap()
 }
 
-const ADD: &str = "
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@compute @workgroup_size(256)
-fn add(@builtin(global_invocation_id) id: vec3<u32>) {
-    let i = id.x;
-    if i < arrayLength(&out) { out[i] = a[i] + b[i]; }
-}";
+use common::ADD_WGSL as ADD;
 
 /// Adds two vectors on the GPU its lease gives it (wgpu, lavapipe here), holding it
 /// `ms`: its GPU ids, when it held it, and whether the sums were right.

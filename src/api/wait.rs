@@ -14,18 +14,29 @@ use crate::{Error, Result};
 pub type WaitResult<T> = (Vec<ObjectRef<T>>, Vec<ObjectRef<T>>);
 
 /// Future behind [`wait`]: ready once `k` refs are settled.
-struct WaitFor<'a> {
+struct WaitFor {
     ids: Vec<ObjectId>,
-    store: &'a crate::store::MemoryStore,
+    store: std::sync::Arc<crate::store::MemoryStore>,
     ready: Vec<bool>,
     k: usize,
 }
 
-impl Future for WaitFor<'_> {
+impl WaitFor {
+    fn enough(&self) -> bool {
+        self.ready.iter().filter(|r| **r).count() >= self.k
+    }
+
+    /// After a timeout: objects that settled at the last moment count.
+    fn refresh(&mut self) {
+        self.store.poll_settled(&self.ids, &mut self.ready, None);
+    }
+}
+
+impl Future for WaitFor {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        if this.ready.iter().filter(|r| **r).count() >= this.k {
+        if this.enough() {
             return Poll::Ready(());
         }
         if this
@@ -60,24 +71,14 @@ pub fn wait<T>(
     num_returns: usize,
     timeout: Option<Duration>,
 ) -> Result<WaitResult<T>> {
-    let Some((store, mut ready)) = wait_setup(refs, num_returns)? else {
+    let Some(mut fut) = wait_setup(refs, num_returns)? else {
         return Ok(split(refs, &[], num_returns));
     };
-    if ready.iter().filter(|r| **r).count() < num_returns {
-        let mut fut = WaitFor {
-            ids: refs.iter().map(|r| r.id()).collect(),
-            store: &store,
-            ready,
-            k: num_returns,
-        };
-        let deadline = timeout.map(|t| Instant::now() + t);
-        if block_on_deadline(&mut fut, deadline).is_err() {
-            // Timed out: refresh, so objects that settled at the last moment count.
-            store.poll_settled(&fut.ids, &mut fut.ready, None);
-        }
-        ready = fut.ready;
+    let deadline = timeout.map(|t| Instant::now() + t);
+    if !fut.enough() && block_on_deadline(&mut fut, deadline).is_err() {
+        fut.refresh();
     }
-    Ok(split(refs, &ready, num_returns))
+    Ok(split(refs, &fut.ready, num_returns))
 }
 
 /// [`wait`] for async code: waits without blocking the executor thread (the timeout is
@@ -98,35 +99,23 @@ pub async fn wait_async<T>(
     num_returns: usize,
     timeout: Option<Duration>,
 ) -> Result<WaitResult<T>> {
-    let Some((store, mut ready)) = wait_setup(refs, num_returns)? else {
+    let Some(mut fut) = wait_setup(refs, num_returns)? else {
         return Ok(split(refs, &[], num_returns));
     };
-    if ready.iter().filter(|r| **r).count() < num_returns {
-        let mut fut = WaitFor {
-            ids: refs.iter().map(|r| r.id()).collect(),
-            store: &store,
-            ready,
-            k: num_returns,
-        };
-        match timeout {
-            None => (&mut fut).await,
-            Some(t) => {
-                let alarm = crate::node::alarm(t)?;
-                futures::future::select(&mut fut, alarm).await;
-                store.poll_settled(&fut.ids, &mut fut.ready, None);
-            }
+    match timeout {
+        _ if fut.enough() => {}
+        None => (&mut fut).await,
+        Some(t) => {
+            futures::future::select(&mut fut, crate::node::alarm(t)?).await;
+            fut.refresh();
         }
-        ready = fut.ready;
     }
-    Ok(split(refs, &ready, num_returns))
+    Ok(split(refs, &fut.ready, num_returns))
 }
 
-/// Checks a wait's arguments; the refs' store and which are settled already (`None`:
-/// no refs).
-fn wait_setup<T>(
-    refs: &[ObjectRef<T>],
-    num_returns: usize,
-) -> Result<Option<(std::sync::Arc<crate::store::MemoryStore>, Vec<bool>)>> {
+/// Checks a wait's arguments; the wait, knowing which refs are settled already
+/// (`None`: no refs).
+fn wait_setup<T>(refs: &[ObjectRef<T>], num_returns: usize) -> Result<Option<WaitFor>> {
     if num_returns > refs.len() {
         return Err(Error::InvalidArgument(format!(
             "wait for {num_returns} of {} refs: num_returns must not exceed the number of refs",
@@ -146,8 +135,17 @@ fn wait_setup<T>(
         ));
     }
     // Settled refs know it without the store's lock; only the rest are looked up.
-    let ready = refs.iter().map(|r| r.raw.is_settled_fast()).collect();
-    Ok(Some((store, ready)))
+    let mut wait = WaitFor {
+        ids: Vec::new(),
+        store,
+        ready: refs.iter().map(|r| r.raw.is_settled_fast()).collect(),
+        k: num_returns,
+    };
+    // The store is asked about the rest only when those settled are not enough.
+    if !wait.enough() {
+        wait.ids = refs.iter().map(|r| r.id()).collect();
+    }
+    Ok(Some(wait))
 }
 
 /// As in Ray: at most `num_returns` ready refs, the first ones in input order, then the

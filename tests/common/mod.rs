@@ -317,3 +317,15 @@ impl Tally {
         self.total
     }
 }
+
+/// A WGSL kernel: `out[i] = a[i] + b[i]` (entry point `add`, 256 threads a group).
+#[allow(dead_code)]
+pub const ADD_WGSL: &str = "
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(256)
+fn add(@builtin(global_invocation_id) id: vec3<u32>) {
+    let i = id.x;
+    if i < arrayLength(&out) { out[i] = a[i] + b[i]; }
+}";
