@@ -1,7 +1,7 @@
 //! Every ray call a server handler makes, awaited without blocking its executor: from
 //! a single-threaded tokio runtime and from an actix-web server with one worker, while
-//! a concurrent tick or request is answered within a stated bound (100 ms) during a
-//! 400 ms task.
+//! a concurrent tick or request is answered within a stated bound (250 ms, room for a
+//! loaded CI machine) during a 1 s task.
 
 mod common;
 
@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use ray::prelude::*;
 
 /// Longer than the bound: a handler that blocked on it would miss the bound.
-const SLOW_MS: u64 = 400;
-const BOUND: Duration = Duration::from_millis(100);
+const SLOW_MS: u64 = 1000;
+const BOUND: Duration = Duration::from_millis(250);
 
 #[ray::remote]
 fn slow(x: u64) -> u64 {
