@@ -288,7 +288,32 @@ pub fn cancel_with<T>(r: &ObjectRef<T>, force: bool, recursive: bool) -> Result<
 /// # ray::shutdown();
 /// ```
 pub fn kill<A: RemoteActor>(actor: &ActorHandle<A>) {
-    actor.terminate("killed by ray::kill");
+    kill_with(actor, true);
+}
+
+/// [`kill`] as Ray's `ray.kill(actor, no_restart=)`: with `no_restart` false the actor is
+/// killed as a crash (calls in flight fail; it restarts, from its constructor, while
+/// `max_restarts` allows, using one up); with `no_restart` true it is gone for good.
+///
+/// # Examples
+/// ```
+/// use ray::prelude::*;
+/// pub struct Count { n: u32 }
+/// #[ray::remote]
+/// impl Count {
+///     pub fn new() -> Self { Count { n: 0 } }
+///     pub fn incr(&mut self) -> u32 { self.n += 1; self.n }
+/// }
+///
+/// let c = Count::options().max_restarts(1).remote();
+/// assert_eq!(ray::get(&c.incr.remote()).unwrap(), 1);
+/// ray::kill_with(&c, false);
+/// // Back from its constructor.
+/// assert_eq!(ray::get(&c.incr.remote()).unwrap(), 1);
+/// # ray::shutdown();
+/// ```
+pub fn kill_with<A: RemoteActor>(actor: &ActorHandle<A>, no_restart: bool) {
+    actor.kill("killed by ray::kill", !no_restart);
 }
 
 /// Ends the actor whose method calls it, as Ray's `ray.actor.exit_actor()`: the calling

@@ -34,7 +34,8 @@ pub use api::job_submission;
 pub use api::{
     Gettable, JobInfo, NodeInfo, TaskSummary, WaitResult, available_resources, cancel, cancel_with,
     cluster_resources, exit_actor, get, get_actor, get_actor_async, get_timeout, jobs, kill,
-    memory_summary, nodes, pending_demands, put, task_summary, timeline, wait, wait_async,
+    kill_with, memory_summary, nodes, pending_demands, put, task_summary, timeline, wait,
+    wait_async,
 };
 pub use config::Config;
 pub use error::{Error, Result};

@@ -1,6 +1,7 @@
-//! `ray::exit_actor()`: the calling call fails with `ActorDied` naming the exit, the
-//! queued ones with `ActorDied`, and the actor does not restart, on one node and on
-//! another node.
+//! How an actor ends. `ray::exit_actor()`: the calling call fails with `ActorDied`
+//! naming the exit, the queued ones with `ActorDied`, and the actor does not restart.
+//! `ray::kill_with(&a, no_restart = false)`: killed as a crash, it restarts while
+//! `max_restarts` allows. Each on one node and on another node.
 
 mod common;
 
@@ -91,4 +92,53 @@ fn an_actor_on_another_node_that_exits_fails_its_callers_calls() {
 fn exit_actor_outside_an_actor_panics() {
     let _ray = common::init(1.0);
     ray::exit_actor();
+}
+
+/// Killed as a crash twice with one restart allowed: back once (fresh state), then gone.
+fn killed_restarts_once(q: &ActorHandle<Quitter>) {
+    assert_eq!(ray::get(&q.work.remote(0)).unwrap(), 1);
+    assert_eq!(ray::get(&q.work.remote(0)).unwrap(), 2);
+    ray::kill_with(q, false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let back = loop {
+        match ray::get_timeout(&q.work.remote(0), Duration::from_secs(10)) {
+            Ok(n) => break n,
+            Err(e) => {
+                assert!(std::time::Instant::now() < deadline, "never back: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    assert_eq!(back, 1, "restarted from its constructor");
+    let listed =
+        list_actors(&ListOptions::new().filter(Filter::eq("actor_id", q.id().to_string())))
+            .unwrap();
+    assert_eq!(listed[0].restarts, 1, "{listed:?}");
+    ray::kill_with(q, false);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(matches!(
+        ray::get_timeout(&q.work.remote(0), Duration::from_secs(10)),
+        Err(ray::Error::ActorDied { .. })
+    ));
+}
+
+#[test]
+fn kill_without_no_restart_restarts_while_max_restarts_allows() {
+    let _ray = common::init(2.0);
+    let q = Quitter::options().max_restarts(1).remote();
+    killed_restarts_once(&q);
+}
+
+#[test]
+fn kill_without_no_restart_restarts_an_actor_on_another_node_in_place() {
+    let (cluster, nodes) = common::two_nodes_with("r");
+    let _ray = common::join(&cluster.address());
+    let q = Quitter::options()
+        .max_restarts(1)
+        .scheduling_strategy(ray::SchedulingStrategy::NodeAffinity {
+            node_id: nodes[1].node_id(),
+            soft: false,
+        })
+        .remote();
+    killed_restarts_once(&q);
 }

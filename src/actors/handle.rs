@@ -94,7 +94,7 @@ impl<A: RemoteActor> Drop for ActorCell<A> {
     fn drop(&mut self) {
         if let Some(site) = &self.remote {
             if site.owner && !self.detached {
-                site.kill(self.id, false);
+                site.kill(self.id, false, false);
             } else if site.holding.load(Ordering::SeqCst) {
                 site.hold(self.id, false);
             }
@@ -104,6 +104,7 @@ impl<A: RemoteActor> Drop for ActorCell<A> {
             addr.do_send(Terminate {
                 force: false,
                 reason: "all handles to the actor were dropped".into(),
+                restart: false,
             });
         }
     }
@@ -315,14 +316,21 @@ impl<A: RemoteActor> ActorHandle<A> {
     }
 
     pub(crate) fn terminate(&self, reason: &str) {
+        self.kill(reason, false);
+    }
+
+    /// Kills the actor now; with `restart`, as a crash (it restarts while
+    /// `max_restarts` allows), else for good.
+    pub(crate) fn kill(&self, reason: &str, restart: bool) {
         if let Some(site) = &self.cell.remote {
-            site.kill(self.cell.id, true);
+            site.kill(self.cell.id, true, restart);
             return;
         }
         if let Ok(addr) = &self.cell.addr {
             addr.do_send(Terminate {
                 force: true,
                 reason: reason.to_string(),
+                restart,
             });
         }
     }

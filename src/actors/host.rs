@@ -49,6 +49,8 @@ pub(crate) struct ExitActor;
 pub(crate) struct Terminate {
     pub(crate) force: bool,
     pub(crate) reason: String,
+    /// Killed as a crash: it restarts while `max_restarts` allows (one is used up).
+    pub(crate) restart: bool,
 }
 
 enum State<A> {
@@ -531,6 +533,11 @@ impl<A: Send + Sync + 'static> Handler<Terminate> for ActorHost<A> {
     type Result = ();
 
     fn handle(&mut self, msg: Terminate, ctx: &mut Context<Self>) {
+        if msg.force && msg.restart && self.restarts_left != 0 {
+            self.crash(msg.reason, ctx);
+            self.pump(ctx);
+            return;
+        }
         if msg.force {
             if let State::Compiled(killed) = &self.state {
                 killed.store(true, Ordering::SeqCst);

@@ -121,12 +121,13 @@ impl RemoteSite {
         });
     }
 
-    pub(crate) fn kill(&self, actor_id: ActorId, force: bool) {
+    pub(crate) fn kill(&self, actor_id: ActorId, force: bool, restart: bool) {
         self.agent.do_send(KillRemoteActor {
             target: self.node(),
             at: self.at,
             actor_id,
             force,
+            restart,
         });
     }
 }
@@ -237,8 +238,9 @@ pub(crate) fn scoped_name(namespace: &str, name: &str) -> String {
 pub trait HostedActor: Send + Sync {
     /// Submits a call with encoded arguments; returns its result ref.
     fn dispatch(&self, method: &str, args: &[u8]) -> Result<RawRef>;
-    /// Kills the actor now.
-    fn terminate(&self, reason: &str);
+    /// Kills the actor now (`restart`: as a crash, restarting while `max_restarts`
+    /// allows).
+    fn terminate(&self, reason: &str, restart: bool);
     /// The actor as a part of a compiled graph driven from another node takes it.
     /// (A `dag::PartActor`, opaque here: see `RemoteActor::part_actor`.)
     fn dag_actor(&self) -> Box<dyn std::any::Any + Send>;
@@ -263,8 +265,8 @@ impl<A: RemoteActor> HostedActor for ActorHandle<A> {
         })
     }
 
-    fn terminate(&self, reason: &str) {
-        ActorHandle::terminate(self, reason);
+    fn terminate(&self, reason: &str, restart: bool) {
+        ActorHandle::kill(self, reason, restart);
     }
 
     fn dag_actor(&self) -> Box<dyn std::any::Any + Send> {

@@ -83,7 +83,7 @@ pub(super) async fn kill_actor(
         .get(actor_id)
         .and_then(|c| c.hosted())
     {
-        hosted.terminate("killed from the dashboard");
+        hosted.terminate("killed from the dashboard", false);
         tracing::warn!(node_id = %node.id, %actor_id, "actor killed from the dashboard");
         return HttpResponse::Ok().json(serde_json::json!({ "killed": actor_id.to_string() }));
     }
@@ -97,6 +97,7 @@ pub(super) async fn kill_actor(
             at,
             actor_id,
             force: true,
+            restart: false,
         });
     }
     tracing::warn!(node_id = %node.id, %actor_id, "actor kill sent from the dashboard");

@@ -252,6 +252,9 @@ pub enum WireMessage {
         actor_id: ActorId,
         /// Kill now.
         force: bool,
+        /// With `force`: as a crash, restarting while `max_restarts` allows.
+        #[serde(default)]
+        restart: bool,
     },
     /// Head: records a named actor; refused (`Error`) when the name is taken.
     RegisterName {

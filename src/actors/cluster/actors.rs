@@ -72,6 +72,8 @@ pub(crate) struct KillRemoteActor {
     pub(crate) at: Option<NodeAddr>,
     pub(crate) actor_id: ActorId,
     pub(crate) force: bool,
+    /// With `force`: as a crash, restarting while `max_restarts` allows.
+    pub(crate) restart: bool,
 }
 
 /// An actor of this node stopped (from its host).
@@ -278,6 +280,7 @@ impl Handler<KillRemoteActor> for ClusterAgent {
         let request = WireMessage::KillActor {
             actor_id: msg.actor_id,
             force: msg.force,
+            restart: msg.restart,
         };
         let send = self.request(msg.target, msg.at, request, Vec::new());
         ctx.spawn(
@@ -541,8 +544,21 @@ impl ClusterAgent {
     }
 
     /// Host: stops a hosted actor (`force`), or drops the creator's hold on it.
-    pub(super) fn kill_hosted(&mut self, from: NodeId, actor_id: ActorId, force: bool) {
+    pub(super) fn kill_hosted(
+        &mut self,
+        from: NodeId,
+        actor_id: ActorId,
+        force: bool,
+        restart: bool,
+    ) {
         let known = self.hosted_actor(actor_id);
+        if force && restart {
+            // Killed as a crash: it restarts here (or dies, its restarts used up).
+            if let Some(Ok(h)) = known {
+                h.terminate("the actor was killed", true);
+            }
+            return;
+        }
         if !force {
             // Its creator let go: the actor lives on while another node holds it (and,
             // like any actor, while a handle on this node does).
@@ -555,7 +571,7 @@ impl ClusterAgent {
                 return;
             }
         } else if let Some(Ok(h)) = known {
-            h.terminate("the actor was killed");
+            h.terminate("the actor was killed", false);
         }
         // Later calls (and a creation still on its way) get this error instead of
         // waiting.

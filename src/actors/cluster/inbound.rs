@@ -97,8 +97,12 @@ impl ClusterAgent {
                 }
                 reply(WireMessage::Ack)
             }
-            WireMessage::KillActor { actor_id, force } => {
-                self.kill_hosted(msg.from, actor_id, force);
+            WireMessage::KillActor {
+                actor_id,
+                force,
+                restart,
+            } => {
+                self.kill_hosted(msg.from, actor_id, force, restart);
                 reply(WireMessage::Ack)
             }
             m @ (WireMessage::RegisterName { .. }
