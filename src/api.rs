@@ -308,8 +308,13 @@ pub fn kill<A: RemoteActor>(actor: &ActorHandle<A>) {
 /// let c = Count::options().max_restarts(1).remote();
 /// assert_eq!(ray::get(&c.incr.remote()).unwrap(), 1);
 /// ray::kill_with(&c, false);
-/// // Back from its constructor.
-/// assert_eq!(ray::get(&c.incr.remote()).unwrap(), 1);
+/// // Calls that race the restart fail; then it is back, from its constructor.
+/// let back = loop {
+///     if let Ok(n) = ray::get(&c.incr.remote()) {
+///         break n;
+///     }
+/// };
+/// assert_eq!(back, 1);
 /// # ray::shutdown();
 /// ```
 pub fn kill_with<A: RemoteActor>(actor: &ActorHandle<A>, no_restart: bool) {
