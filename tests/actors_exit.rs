@@ -66,6 +66,21 @@ fn exits_and_stays_dead(q: &ActorHandle<Quitter>) {
     assert_eq!(dead[0].restarts, 0);
 }
 
+/// Runs `check` on a `Quitter` with `max_restarts` on a node of a cluster that this
+/// driver is not.
+fn on_another_node(max_restarts: i32, check: fn(&ActorHandle<Quitter>)) {
+    let (cluster, nodes) = common::two_nodes_with("r");
+    let _ray = common::join(&cluster.address());
+    let q = Quitter::options()
+        .max_restarts(max_restarts)
+        .scheduling_strategy(ray::SchedulingStrategy::NodeAffinity {
+            node_id: nodes[1].node_id(),
+            soft: false,
+        })
+        .remote();
+    check(&q);
+}
+
 #[test]
 fn an_actor_that_exits_fails_its_calls_and_does_not_restart() {
     let _ray = common::init(2.0);
@@ -75,16 +90,7 @@ fn an_actor_that_exits_fails_its_calls_and_does_not_restart() {
 
 #[test]
 fn an_actor_on_another_node_that_exits_fails_its_callers_calls() {
-    let (cluster, nodes) = common::two_nodes_with("r");
-    let _ray = common::join(&cluster.address());
-    let q = Quitter::options()
-        .max_restarts(3)
-        .scheduling_strategy(ray::SchedulingStrategy::NodeAffinity {
-            node_id: nodes[1].node_id(),
-            soft: false,
-        })
-        .remote();
-    exits_and_stays_dead(&q);
+    on_another_node(3, exits_and_stays_dead);
 }
 
 #[test]
@@ -131,14 +137,5 @@ fn kill_without_no_restart_restarts_while_max_restarts_allows() {
 
 #[test]
 fn kill_without_no_restart_restarts_an_actor_on_another_node_in_place() {
-    let (cluster, nodes) = common::two_nodes_with("r");
-    let _ray = common::join(&cluster.address());
-    let q = Quitter::options()
-        .max_restarts(1)
-        .scheduling_strategy(ray::SchedulingStrategy::NodeAffinity {
-            node_id: nodes[1].node_id(),
-            soft: false,
-        })
-        .remote();
-    killed_restarts_once(&q);
+    on_another_node(1, killed_restarts_once);
 }
