@@ -16,6 +16,16 @@ struct Metric {
     defaults: BTreeMap<String, String>,
 }
 
+/// Letters, digits and `_`, not starting with a digit (what Prometheus accepts for
+/// metric and label names, without `:`).
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 impl Metric {
     fn register(
         name: &str,
@@ -24,21 +34,12 @@ impl Metric {
         tag_keys: &[&str],
         boundaries: Vec<f64>,
     ) -> Result<Self> {
-        let valid = |c: char, first: bool| {
-            c.is_ascii_alphabetic() || c == '_' || (!first && c.is_ascii_digit())
-        };
-        let mut chars = name.chars();
-        if !chars.next().is_some_and(|c| valid(c, true)) || !chars.all(|c| valid(c, false)) {
+        if !is_name(name) {
             return Err(Error::InvalidArgument(format!(
                 "metric name `{name}`: use letters, digits and `_`, not starting with a digit"
             )));
         }
-        if let Some(bad) = tag_keys.iter().find(|k| {
-            let mut c = k.chars();
-            !c.next().is_some_and(|c| valid(c, true))
-                || !c.all(|c| valid(c, false))
-                || **k == "NodeId"
-        }) {
+        if let Some(bad) = tag_keys.iter().find(|k| !is_name(k) || **k == "NodeId") {
             return Err(Error::InvalidArgument(format!(
                 "tag key `{bad}` of metric `{name}`: use letters, digits and `_` (`NodeId` is the runtime's)"
             )));

@@ -37,7 +37,7 @@ impl Items {
 async fn when<T>(
     changed: &tokio::sync::Notify,
     timeout_ms: Option<u64>,
-    ready: impl Fn() -> Option<T>,
+    mut ready: impl FnMut() -> Option<T>,
 ) -> Option<T> {
     let wait = async {
         loop {
@@ -73,13 +73,12 @@ impl QueueActor {
     /// Adds `item` once there is room; false after `timeout_ms` (0: at once).
     pub async fn put(&self, item: ByteBuf, timeout_ms: Option<u64>) -> bool {
         let mut item = Some(item);
-        let cell = parking_lot::Mutex::new(&mut item);
         when(&self.changed, timeout_ms, || {
             let mut s = self.state.lock();
             if s.full() {
                 return None;
             }
-            cell.lock().take().map(|i| s.items.push_back(i))
+            item.take().map(|i| s.items.push_back(i))
         })
         .await
         .is_some()
