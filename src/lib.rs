@@ -148,6 +148,10 @@ pub mod __private {
     pub use inventory;
     pub use parking_lot::Mutex;
 
+    /// Fails to compile, at the parameter's type, when `T` cannot travel as a task value.
+    #[inline(always)]
+    pub fn assert_value<T: crate::Value>() {}
+
     /// Takes the arguments for one attempt: a copy when another attempt may follow.
     pub fn take_args<A: Clone>(slot: &Mutex<Option<A>>, keep: bool) -> Option<A> {
         let mut guard = slot.lock();

@@ -2,7 +2,8 @@
 //! return type maps onto stored values, and the matching `ObjectRef` types.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, Ident, PathArguments, ReturnType, Signature, Type};
 
 /// The typed (non-receiver) parameters of a signature: named as the user named them
@@ -194,7 +195,13 @@ pub(crate) fn stream_item(output: &ReturnType) -> syn::Result<(Type, bool)> {
 pub(crate) fn convert_args(p: &Params) -> TokenStream {
     let names = &p.names;
     let types = &p.types;
+    // One check per parameter, spanned on its type: a type that cannot travel is
+    // reported at the user's parameter (see `ray::Value`'s diagnostic), first.
+    let checks = types
+        .iter()
+        .map(|ty| quote_spanned!(ty.span()=> ::ray::__private::assert_value::<#ty>();));
     quote!(
+        #(#checks)*
         #(let #names = ::ray::IntoArg::<#types>::into_arg(#names);)*
         let __deps = vec![#(#names.dep()),*];
     )

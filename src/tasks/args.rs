@@ -32,6 +32,11 @@ use crate::{Error, Result};
 /// assert_eq!(p, Point { x: 2.0, y: 1.0 });
 /// # ray::shutdown();
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a parameter or result of a remote call",
+    label = "not a task value",
+    note = "task values travel between processes: they implement `Serialize`, `Deserialize`, `Clone`, `Send` and `Sync` and own their data (`'static`)"
+)]
 pub trait Value: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Value for T {}
 
