@@ -50,7 +50,7 @@ pub use store::{MemorySummary, ObjectRef, ObjectRefFuture};
 pub use tasks::{Arg, IntoArg, SchedulingStrategy, TaskOptions, TaskOptionsBuilder, Value};
 
 #[cfg(feature = "macros")]
-pub use ray_macros::{main, remote};
+pub use ray_macros::{main, method, remote};
 
 /// The names a Ray program uses: `use ray::prelude::*;`.
 pub mod prelude {
@@ -227,6 +227,7 @@ pub mod __private {
         cell: &Arc<ActorCell<A>>,
         name: &'static str,
         deps: Vec<Option<RawRefHandle>>,
+        num_returns: usize,
         encode: impl FnOnce() -> Result<(crate::transport::Bulk, Held)> + Send + 'static,
         decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
     ) -> Vec<RawRefHandle> {
@@ -234,6 +235,7 @@ pub mod __private {
         handles(cell.call_remote(crate::actors::RemoteCall {
             method: name,
             deps,
+            num_returns,
             encode: Box::new(encode),
             decode,
         }))

@@ -4,9 +4,11 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
-use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, Type};
+use std::collections::HashMap;
 
-use crate::util::{convert_args, params, result_ok_type, returns};
+use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, Meta, Type};
+
+use crate::util::{CallAttrs, call_attrs, convert_args, params, result_ok_type, returns};
 
 pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<TokenStream> {
     // `new` is the actor constructor by convention; a `Default` impl is not expected.
@@ -24,6 +26,7 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
             "actor classes are inherent impls of non-generic types",
         ));
     }
+    let calls = take_method_attrs(&mut item)?;
     let self_ty = &item.self_ty;
     let Type::Path(tp) = &**self_ty else {
         return Err(syn::Error::new_spanned(self_ty, "expected a type name"));
@@ -66,12 +69,13 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
     let mut has_async = false;
     for f in fns.iter().filter(|f| f.sig.receiver().is_some()) {
         has_async |= f.sig.asyncness.is_some();
-        let (field, init, stub, dag_arm) = method(f, self_ty, &class)?;
+        let attrs = &calls[&f.sig.ident.to_string()];
+        let (field, init, stub, dag_arm) = method(f, self_ty, &class, attrs)?;
         dag_arms.push(dag_arm);
         fields.push(field);
         inits.push(init);
         stubs.push(stub);
-        arms.push(dispatch_arm(f)?);
+        arms.push(dispatch_arm(f, attrs)?);
         signatures.push(signature_of(f)?);
     }
     let signature = signatures.join("; ");
@@ -152,6 +156,38 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
     ))
 }
 
+/// Removes each method's `#[ray::method(..)]` (it only means something here) and
+/// returns what it says, by method name.
+fn take_method_attrs(item: &mut ItemImpl) -> syn::Result<HashMap<String, CallAttrs>> {
+    let mut out = HashMap::new();
+    for it in item.items.iter_mut() {
+        let ImplItem::Fn(f) = it else { continue };
+        let mut found = None;
+        f.attrs.retain(|a| {
+            let segs: Vec<String> = a
+                .path()
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            let ours = segs == ["ray", "method"] || segs == ["method"];
+            if ours {
+                found = Some(a.clone());
+            }
+            !ours
+        });
+        let tokens = match found.map(|a| a.meta) {
+            None | Some(Meta::Path(_)) => TokenStream::new(),
+            Some(Meta::List(l)) => l.tokens,
+            Some(m @ Meta::NameValue(_)) => {
+                return Err(syn::Error::new_spanned(m, "expected `#[ray::method(..)]`"));
+            }
+        };
+        out.insert(f.sig.ident.to_string(), call_attrs(tokens, true)?);
+    }
+    Ok(out)
+}
+
 /// `name(T0, T1) -> R`, for the build fingerprint.
 fn signature_of(f: &ImplItemFn) -> syn::Result<String> {
     let p = params(&f.sig)?;
@@ -166,16 +202,22 @@ fn signature_of(f: &ImplItemFn) -> syn::Result<String> {
 }
 
 /// One arm of the by-name dispatch: decode the arguments, call the method's stub.
-fn dispatch_arm(f: &ImplItemFn) -> syn::Result<TokenStream> {
+/// Several returns travel as one tuple (the caller splits it).
+fn dispatch_arm(f: &ImplItemFn, attrs: &CallAttrs) -> syn::Result<TokenStream> {
     let name = &f.sig.ident;
     let name_str = name.to_string();
     let p = params(&f.sig)?;
     let (names, types) = (&p.names, &p.types);
     let decode = crate::util::decode_args(quote!(__args), types);
+    let call = if attrs.num_returns > 1 {
+        quote!(__h.#name.__packed(#(#names),*))
+    } else {
+        quote!(::ray::__private::returns_of(__h.#name.remote(#(#names),*)))
+    };
     Ok(quote!(
         #name_str => {
             let (#(#names,)*): (#(#types,)*) = #decode;
-            Ok(::ray::__private::returns_of(__h.#name.remote(#(#names),*)))
+            Ok(#call)
         }
     ))
 }
@@ -256,15 +298,18 @@ fn method(
     f: &ImplItemFn,
     self_ty: &Type,
     class: &syn::Ident,
+    attrs: &CallAttrs,
 ) -> syn::Result<(TokenStream, TokenStream, TokenStream, TokenStream)> {
     let name = &f.sig.ident;
     let vis = &f.vis;
     let stub = format_ident!("__Ray{}_{}", class, name);
     let full_name = format!("{class}.{name}");
     let p = params(&f.sig)?;
+    let p_ref = &p;
     let names = &p.names;
     let types = &p.types;
-    let r = returns(&f.sig.output, 1, &full_name)?;
+    let name_str = name.to_string();
+    let r = returns(&f.sig.output, attrs.num_returns, &full_name)?;
     let value_ty = &r.value_ty;
     let store = &r.store;
     let convert = &r.convert;
@@ -273,48 +318,30 @@ fn method(
     let count = r.count;
     let convert_in = convert_args(&p);
     let encode = crate::util::encode_args(names);
-    let mutable =
-        matches!(f.sig.inputs.first(), Some(FnArg::Receiver(rc)) if rc.mutability.is_some());
     let resolve =
         quote!(#(let #names = match #names.resolve() { Ok(v) => v, Err(e) => return Err(e) };)*);
-    let method = match (f.sig.asyncness.is_some(), mutable) {
-        (false, false) => {
-            quote!(::ray::__private::Method::Ref(Box::new(move |__this: &#self_ty| -> ::ray::__private::TaskOutput {
-                #resolve
-                let __out = __this.#name(#(#names),*);
-                #convert
-            })))
-        }
-        (false, true) => {
-            quote!(::ray::__private::Method::Mut(Box::new(move |__this: &mut #self_ty| -> ::ray::__private::TaskOutput {
-                #resolve
-                let __out = __this.#name(#(#names),*);
-                #convert
-            })))
-        }
-        (true, false) => quote!({
-            async fn __run(__this: ::std::sync::Arc<#self_ty>, #(#names: ::ray::Arg<#types>),*) -> ::ray::__private::TaskOutput {
-                #resolve
-                let __out = __this.#name(#(#names),*).await;
-                #convert
+    let mutable =
+        matches!(f.sig.inputs.first(), Some(FnArg::Receiver(rc)) if rc.mutability.is_some());
+    let make = |convert: &TokenStream| method_body(f, self_ty, p_ref, &resolve, convert, mutable);
+    let method = make(convert);
+    // Several returns, packed into one tuple for a caller on another node.
+    let unwrap_packed = &r.unwrap;
+    let packed = if count > 1 {
+        let method = make(&quote!((|| -> ::ray::__private::TaskOutput {
+            #unwrap_packed
+            Ok(vec![::ray::__private::stored(__out)])
+        })()));
+        quote!(
+            #[doc(hidden)]
+            #[allow(dead_code)]
+            #vis fn __packed(&self, #(#names: #types),*) -> Vec<::ray::__private::RawRefHandle> {
+                #convert_in
+                ::ray::__private::call::<#self_ty>(&self.cell, #name_str, __deps, 1, #method)
             }
-            ::ray::__private::Method::AsyncRef(Box::new(move |__this| ::std::boxed::Box::pin(__run(__this, #(#names),*))))
-        }),
-        (true, true) => quote!({
-            async fn __run(mut __this: #self_ty, #(#names: ::ray::Arg<#types>),*) -> (#self_ty, ::ray::__private::TaskOutput) {
-                let __res = (|| -> ::ray::Result<_> { Ok((#(#names.resolve()?,)*)) })();
-                let (#(#names,)*) = match __res {
-                    Ok(v) => v,
-                    Err(e) => return (__this, Err(e)),
-                };
-                let __out = __this.#name(#(#names),*).await;
-                let __converted = #convert;
-                (__this, __converted)
-            }
-            ::ray::__private::Method::AsyncMut(Box::new(move |__this| ::std::boxed::Box::pin(__run(__this, #(#names),*))))
-        }),
+        )
+    } else {
+        quote!()
     };
-    let name_str = name.to_string();
     // Compiled graphs (`ray::dag`) run methods with one return value; an async one runs
     // to completion on its loop thread's own event loop.
     let unwrap = &r.unwrap;
@@ -380,7 +407,7 @@ fn method(
                         let __out: #value_ty = ::ray::__private::decode(__bytes)?;
                         #store
                     }
-                    ::ray::__private::call_remote::<#self_ty>(&self.cell, #name_str, __deps, move || {
+                    ::ray::__private::call_remote::<#self_ty>(&self.cell, #name_str, __deps, #count, move || {
                         #encode
                     }, __decode)
                 } else {
@@ -391,7 +418,59 @@ fn method(
             }
 
             #bind
+
+            #packed
         }
     );
     Ok((field, init, stub_def, dag_arm))
+}
+
+/// The closure a local call runs on the actor: resolve the arguments, call, `convert`.
+fn method_body(
+    f: &ImplItemFn,
+    self_ty: &Type,
+    p: &crate::util::Params,
+    resolve: &TokenStream,
+    convert: &TokenStream,
+    mutable: bool,
+) -> TokenStream {
+    let name = &f.sig.ident;
+    let (names, types) = (&p.names, &p.types);
+    match (f.sig.asyncness.is_some(), mutable) {
+        (false, false) => {
+            quote!(::ray::__private::Method::Ref(Box::new(move |__this: &#self_ty| -> ::ray::__private::TaskOutput {
+                #resolve
+                let __out = __this.#name(#(#names),*);
+                #convert
+            })))
+        }
+        (false, true) => {
+            quote!(::ray::__private::Method::Mut(Box::new(move |__this: &mut #self_ty| -> ::ray::__private::TaskOutput {
+                #resolve
+                let __out = __this.#name(#(#names),*);
+                #convert
+            })))
+        }
+        (true, false) => quote!({
+            async fn __run(__this: ::std::sync::Arc<#self_ty>, #(#names: ::ray::Arg<#types>),*) -> ::ray::__private::TaskOutput {
+                #resolve
+                let __out = __this.#name(#(#names),*).await;
+                #convert
+            }
+            ::ray::__private::Method::AsyncRef(Box::new(move |__this| ::std::boxed::Box::pin(__run(__this, #(#names),*))))
+        }),
+        (true, true) => quote!({
+            async fn __run(mut __this: #self_ty, #(#names: ::ray::Arg<#types>),*) -> (#self_ty, ::ray::__private::TaskOutput) {
+                let __res = (|| -> ::ray::Result<_> { Ok((#(#names.resolve()?,)*)) })();
+                let (#(#names,)*) = match __res {
+                    Ok(v) => v,
+                    Err(e) => return (__this, Err(e)),
+                };
+                let __out = __this.#name(#(#names),*).await;
+                let __converted = #convert;
+                (__this, __converted)
+            }
+            ::ray::__private::Method::AsyncMut(Box::new(move |__this| ::std::boxed::Box::pin(__run(__this, #(#names),*))))
+        }),
+    }
 }

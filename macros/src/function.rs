@@ -3,62 +3,12 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
-use syn::{ItemFn, Meta, Token};
+use syn::ItemFn;
 
 use crate::util::{convert_args, params, returns, stream_item};
 
-struct FnAttrs {
-    num_returns: usize,
-    streaming: bool,
-}
-
-fn parse_attrs(attr: TokenStream) -> syn::Result<FnAttrs> {
-    let mut out = FnAttrs {
-        num_returns: 1,
-        streaming: false,
-    };
-    if attr.is_empty() {
-        return Ok(out);
-    }
-    let metas = syn::parse::Parser::parse2(
-        syn::punctuated::Punctuated::<Meta, Token![,]>::parse_terminated,
-        attr,
-    )?;
-    for m in metas {
-        match &m {
-            Meta::Path(p) if p.is_ident("streaming") => out.streaming = true,
-            Meta::NameValue(nv) if nv.path.is_ident("num_returns") => {
-                let syn::Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Int(lit),
-                    ..
-                }) = &nv.value
-                else {
-                    return Err(syn::Error::new_spanned(
-                        &nv.value,
-                        "num_returns must be an integer literal",
-                    ));
-                };
-                out.num_returns = lit.base10_parse()?;
-                if out.num_returns == 0 {
-                    return Err(syn::Error::new_spanned(
-                        &nv.value,
-                        "num_returns must be at least 1",
-                    ));
-                }
-            }
-            _ => {
-                return Err(syn::Error::new_spanned(
-                    &m,
-                    "expected `num_returns = N` or `streaming`",
-                ));
-            }
-        }
-    }
-    Ok(out)
-}
-
 pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
-    let attrs = parse_attrs(attr)?;
+    let attrs = crate::util::call_attrs(attr, false)?;
     let name = &f.sig.ident;
     let name_str = name.to_string();
     let vis = &f.vis;

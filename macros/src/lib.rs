@@ -36,6 +36,25 @@ pub fn remote(attr: TokenStream, item: TokenStream) -> TokenStream {
     result.unwrap_or_else(|e| e.to_compile_error()).into()
 }
 
+/// Options of one actor method, inside a `#[ray::remote]` `impl` block:
+/// `num_returns = N` (the method returns an `N`-tuple; `remote` gives a tuple of refs),
+/// `streaming` (it returns `impl Iterator<Item = T>` or `impl Stream<Item = T>`;
+/// `remote` gives an `ObjectRefStream<T>`) and `concurrency_group = "name"` (one of the
+/// groups the `impl`'s `#[ray::remote(concurrency_groups(..))]` declares).
+///
+/// `#[ray::remote]` on the `impl` reads and removes it; anywhere else it is an error.
+#[proc_macro_attribute]
+pub fn method(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    let mut out: TokenStream = syn::Error::new(
+        proc_macro2::Span::call_site(),
+        "#[ray::method] goes on a method inside a #[ray::remote] impl block, below that attribute",
+    )
+    .to_compile_error()
+    .into();
+    out.extend(item);
+    out
+}
+
 /// Runs `main` inside a Ray runtime: `ray::init()` before, `ray::shutdown()` after.
 /// Works on `fn main` and `async fn main`.
 #[proc_macro_attribute]

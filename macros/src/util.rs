@@ -4,7 +4,81 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{FnArg, GenericArgument, Ident, PathArguments, ReturnType, Signature, Type};
+use syn::{FnArg, GenericArgument, Ident, Meta, PathArguments, ReturnType, Signature, Token, Type};
+
+/// What `#[ray::remote(..)]` on a function or `#[ray::method(..)]` on an actor method
+/// says about a call: how many refs it returns, whether it streams, and (methods only)
+/// its concurrency group.
+pub(crate) struct CallAttrs {
+    pub(crate) num_returns: usize,
+    pub(crate) streaming: bool,
+    pub(crate) concurrency_group: Option<syn::LitStr>,
+}
+
+pub(crate) fn call_attrs(attr: TokenStream, method: bool) -> syn::Result<CallAttrs> {
+    let mut out = CallAttrs {
+        num_returns: 1,
+        streaming: false,
+        concurrency_group: None,
+    };
+    if attr.is_empty() {
+        return Ok(out);
+    }
+    let metas = syn::parse::Parser::parse2(
+        syn::punctuated::Punctuated::<Meta, Token![,]>::parse_terminated,
+        attr,
+    )?;
+    let expected = if method {
+        "expected `num_returns = N`, `streaming` or `concurrency_group = \"name\"`"
+    } else {
+        "expected `num_returns = N` or `streaming`"
+    };
+    for m in metas {
+        match &m {
+            Meta::Path(p) if p.is_ident("streaming") => out.streaming = true,
+            Meta::NameValue(nv) if nv.path.is_ident("num_returns") => {
+                let syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Int(lit),
+                    ..
+                }) = &nv.value
+                else {
+                    return Err(syn::Error::new_spanned(
+                        &nv.value,
+                        "num_returns must be an integer literal",
+                    ));
+                };
+                out.num_returns = lit.base10_parse()?;
+                if out.num_returns == 0 {
+                    return Err(syn::Error::new_spanned(
+                        &nv.value,
+                        "num_returns must be at least 1",
+                    ));
+                }
+            }
+            Meta::NameValue(nv) if method && nv.path.is_ident("concurrency_group") => {
+                let syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(lit),
+                    ..
+                }) = &nv.value
+                else {
+                    return Err(syn::Error::new_spanned(
+                        &nv.value,
+                        "concurrency_group must be a string literal",
+                    ));
+                };
+                out.concurrency_group = Some(lit.clone());
+            }
+            _ => return Err(syn::Error::new_spanned(&m, expected)),
+        }
+    }
+    if out.streaming && out.num_returns != 1 {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            "`streaming` and `num_returns` exclude each other",
+        ));
+    }
+    Ok(out)
+}
 
 /// The typed (non-receiver) parameters of a signature: named as the user named them
 /// (so the compiler's messages about a call name them too), or `__a0, __a1, ..` when

@@ -160,16 +160,16 @@ impl<A: RemoteActor> ActorCell<A> {
 
     /// Sends one call to the actor on another node; used by the generated method stubs.
     pub(crate) fn call_remote(&self, call: RemoteCall) -> Vec<RawRef> {
-        let (store, site) = match (current_node(), &self.remote) {
-            (Ok(n), Some(site)) => (n.store.clone(), site),
-            (Err(e), _) => return vec![RawRef::failed(e)],
-            (_, None) => {
-                return vec![RawRef::failed(Error::InvalidArgument(
-                    "the actor is not remote".into(),
-                ))];
-            }
+        let failed = |e: Error| {
+            (0..call.num_returns)
+                .map(|_| RawRef::failed(e.clone()))
+                .collect()
         };
-        vec![site.call(self.id, call, &store)]
+        match (current_node(), &self.remote) {
+            (Ok(n), Some(site)) => site.call(self.id, call, &n.store),
+            (Err(e), _) => failed(e),
+            (_, None) => failed(Error::InvalidArgument("the actor is not remote".into())),
+        }
     }
 
     /// Sends one method call; used by the generated method stubs.
@@ -300,6 +300,7 @@ impl<A: RemoteActor> ActorHandle<A> {
             self.cell.call_remote(RemoteCall {
                 method: remote::READY,
                 deps: Vec::new(),
+                num_returns: 1,
                 encode,
                 decode: unit,
             })

@@ -38,6 +38,8 @@ pub(crate) struct RemoteCall {
     pub(crate) method: &'static str,
     /// Refs the arguments wait for.
     pub(crate) deps: Vec<RawRef>,
+    /// How many refs the call returns (the host answers them as one tuple).
+    pub(crate) num_returns: usize,
     pub(crate) encode: EncodeArgs,
     /// Decodes the answer into the call's return value.
     pub(crate) decode: crate::tasks::DecodeReturns,
@@ -87,16 +89,19 @@ impl RemoteSite {
         self.routing.node()
     }
 
-    /// Sends the next call of this cell; returns its result ref.
+    /// Sends the next call of this cell; returns its result refs.
     pub(crate) fn call(
         &self,
         actor_id: ActorId,
         call: RemoteCall,
         store: &Arc<crate::store::MemoryStore>,
-    ) -> RawRef {
-        let ret = RawRef::pending(store, ObjectId::for_return(TaskId::new(), 0));
-        self.send(actor_id, call, vec![ret.clone()], self.task_retries);
-        ret
+    ) -> Vec<RawRef> {
+        let task = TaskId::new();
+        let returns: Vec<RawRef> = (0..call.num_returns as u32)
+            .map(|i| RawRef::pending(store, ObjectId::for_return(task, i)))
+            .collect();
+        self.send(actor_id, call, returns.clone(), self.task_retries);
+        returns
     }
 
     /// Sends `HOLD` or `RELEASE` as this handle's next call: in order with its calls.
@@ -140,6 +145,7 @@ pub(crate) fn hold_call(hold: bool) -> RemoteCall {
     RemoteCall {
         method: if hold { HOLD } else { RELEASE },
         deps: Vec::new(),
+        num_returns: 0,
         encode: Box::new(|| Ok((Default::default(), Box::new(()) as Held))),
         decode: nothing,
     }
