@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 mod cluster;
 pub mod job_submission;
+mod stream;
 mod wait;
 pub use wait::{WaitResult, wait, wait_async};
 

@@ -184,8 +184,26 @@ pub mod __private {
     }
 
     /// A stream and the sender its generator body writes to.
-    pub fn stream_channel<T>() -> (StreamSender, ObjectRefStream<T>) {
-        ObjectRefStream::channel()
+    pub fn stream_channel<T>(opts: &TaskOptions) -> (StreamSender, ObjectRefStream<T>) {
+        ObjectRefStream::channel(opts.backpressure())
+    }
+
+    pub use crate::node::{RawStream, RemoteGenerator};
+
+    /// A streaming generator's form for a placement on another node: its items go to
+    /// `sink` (the caller's stream), each decoded with `decode_item`.
+    pub fn stream_form(
+        function: &'static str,
+        encode: impl FnOnce() -> Result<(crate::transport::Bulk, Held)> + Send + 'static,
+        sink: StreamSender,
+        decode_item: fn(&[u8]) -> Result<StoredValue>,
+    ) -> RemoteForm {
+        RemoteForm::streaming(function, encode, Box::new(sink), decode_item)
+    }
+
+    /// The stream of a generator started here for another node (its pump forwards it).
+    pub fn raw_stream<T>(stream: ObjectRefStream<T>) -> RawStream {
+        stream.into_raw()
     }
 
     /// Connects a stream to its generator task's completion object.
@@ -203,6 +221,16 @@ pub mod __private {
         item: T,
     ) -> Result<()> {
         tx.send(item)
+    }
+
+    /// Sends one generated item from an async generator.
+    pub async fn stream_send_async<
+        T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    >(
+        tx: &StreamSender,
+        item: T,
+    ) -> Result<()> {
+        tx.send_async(item).await
     }
 
     /// Creates an actor whose constructor is `ctor`; `encode` gives the constructor's

@@ -5,6 +5,7 @@
 //! the composition root's (`runtime`), which registers itself here as the [`Starter`].
 
 mod context;
+mod generators;
 mod global;
 mod offload;
 mod refs;
@@ -26,9 +27,12 @@ pub(crate) use context::{
     ExecContext, WithContext, captured_group, current_context, current_task, set_thread_context,
     with_context,
 };
+pub use generators::RemoteGenerator;
+pub(crate) use generators::{lookup as lookup_generator, signatures as generator_signatures};
 pub(crate) use global::{Global, Starter, current_node, running_node, with_global};
 pub(crate) use offload::{HEAVY_BYTES, off_node_thread};
-pub use stream::{ObjectRefStream, StreamSender};
+pub(crate) use stream::Window;
+pub use stream::{ObjectRefStream, RawStream, StreamSender};
 pub(crate) use submit::submit;
 
 use crate::ids::{JobId, NodeId};

@@ -17,7 +17,7 @@ mod tls;
 
 pub use addr::{check_local, default_route_ip, resolve, route_source};
 pub use bulk::{Bulk, Piece};
-pub use channel::{Channel, DagArg, DagOp, DagPartSpec, DagPeer};
+pub use channel::{Channel, ChannelRecv, ChannelSend, DagArg, DagOp, DagPartSpec, DagPeer};
 pub(crate) use frame::decode_body;
 pub use frame::{
     FrameReader, MAX_FRAME_BYTES, WIRE_VERSION, WireError, WireMessage, decode_frame, encode_frame,

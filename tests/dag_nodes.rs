@@ -284,7 +284,7 @@ fn bad_parts_and_unexpected_frames_get_clear_errors() {
 
         // An actor the node does not host, and a step reading a value never made.
         let mut ch = peer
-            .open_channel(&part(1, stranger, vec![DagArg::Input]))
+            .open_channel(&part(1, stranger, vec![DagArg::Input]), &Default::default())
             .await
             .unwrap();
         match recv(&mut ch).await {
@@ -296,7 +296,10 @@ fn bad_parts_and_unexpected_frames_get_clear_errors() {
         }
         assert_eq!(recv(&mut ch).await, None);
         let mut ch = peer
-            .open_channel(&part(2, actor_id, vec![DagArg::Value(3)]))
+            .open_channel(
+                &part(2, actor_id, vec![DagArg::Value(3)]),
+                &Default::default(),
+            )
             .await
             .unwrap();
         match recv(&mut ch).await {
@@ -313,7 +316,10 @@ fn bad_parts_and_unexpected_frames_get_clear_errors() {
         if let DagPart { part } = &mut greedy {
             part.max_inflight = u32::MAX;
         }
-        let mut ch = peer.open_channel(&greedy).await.unwrap();
+        let mut ch = peer
+            .open_channel(&greedy, &Default::default())
+            .await
+            .unwrap();
         match recv(&mut ch).await {
             Some(WireMessage::DagReply { result: Err(e) }) => {
                 let e = Error::from(e);
@@ -329,7 +335,10 @@ fn bad_parts_and_unexpected_frames_get_clear_errors() {
                     ops: Vec::new(),
                 },
             };
-            let mut ch = peer.open_channel(&empty).await.unwrap();
+            let mut ch = peer
+                .open_channel(&empty, &Default::default())
+                .await
+                .unwrap();
             match recv(&mut ch).await {
                 Some(WireMessage::DagReply { result: Err(e) }) => {
                     let e = Error::from(e);
@@ -341,7 +350,7 @@ fn bad_parts_and_unexpected_frames_get_clear_errors() {
 
         // A good part: one execution, then input that does not decode.
         let mut ch = peer
-            .open_channel(&part(3, actor_id, vec![DagArg::Input]))
+            .open_channel(&part(3, actor_id, vec![DagArg::Input]), &Default::default())
             .await
             .unwrap();
         assert!(matches!(

@@ -106,6 +106,7 @@ impl ray::transport::Service for Discard {
         &self,
         _from: ray::NodeId,
         _open: ray::transport::WireMessage,
+        _payload: Vec<u8>,
         mut channel: ray::transport::Channel,
     ) {
         actix_rt::spawn(async move {
@@ -237,7 +238,7 @@ pub fn raw_quinn(server_netns: Option<&str>) -> anyhow::Result<RawQuic> {
             graph: (node_id, 0),
             from: node_id,
         };
-        let mut channel = peer.open_channel(&open).await?;
+        let mut channel = peer.open_channel(&open, &Default::default()).await?;
         let mut rates = Vec::new();
         for _ in 0..super::repeats() {
             let t = std::time::Instant::now();

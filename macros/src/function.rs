@@ -42,54 +42,9 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
 
     let mut registration = quote!();
     let (ret_ty, submit) = if attrs.streaming {
-        let (item, is_stream) = stream_item(&f.sig.output)?;
-        let run = if is_stream || is_async {
-            let produce = if is_async {
-                quote!(#name::call(#(#names),*).await)
-            } else {
-                quote!(#name::call(#(#names),*))
-            };
-            quote!(
-                async fn __run(__slot: #arg_tuple_ty, __tx: ::std::sync::Arc<::ray::__private::StreamSender>) -> ::ray::__private::TaskOutput {
-                    let __keep = false;
-                    let mut __slot = __slot;
-                    #take
-                    let __stream = #produce;
-                    let mut __stream = ::std::pin::pin!(__stream);
-                    while let Some(__item) = ::ray::__private::StreamExt::next(&mut __stream).await {
-                        ::ray::__private::stream_send(&__tx, __item)?;
-                    }
-                    Ok(vec![::ray::__private::stored(())])
-                }
-                let __tx = ::std::sync::Arc::new(__tx);
-                let __raws = ::ray::__private::submit_async(#name_str, &self.0, __deps, 1, move |_| {
-                    ::std::boxed::Box::pin(__run(__slot.take(), __tx.clone()))
-                }, None);
-            )
-        } else {
-            quote!(
-                fn __run(__slot: #arg_tuple_ty, __tx: &::ray::__private::StreamSender) -> ::ray::__private::TaskOutput {
-                    let __keep = false;
-                    let mut __slot = __slot;
-                    #take
-                    for __item in #name::call(#(#names),*) {
-                        ::ray::__private::stream_send(__tx, __item)?;
-                    }
-                    Ok(vec![::ray::__private::stored(())])
-                }
-                let __raws = ::ray::__private::submit_sync(#name_str, &self.0, __deps, 1, move |_| __run(__slot.take(), &__tx), None);
-            )
-        };
-        (
-            quote!(::ray::ObjectRefStream<#item>),
-            quote!(
-                let mut __slot = Some((#(#names,)*));
-                let (__tx, mut __stream) = ::ray::__private::stream_channel::<#item>();
-                #run
-                ::ray::__private::attach_stream(&mut __stream, __raws);
-                __stream
-            ),
-        )
+        let g = streaming(&f, &p, &take, &arg_tuple_ty, &options)?;
+        registration = g.registration;
+        (g.ret_ty, g.submit)
     } else {
         let r = returns(&f.sig.output, attrs.num_returns, &name_str)?;
         let convert = &r.convert;
@@ -246,4 +201,120 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
 
         #registration
     ))
+}
+
+/// What a streaming function expands to.
+struct Streaming {
+    ret_ty: TokenStream,
+    submit: TokenStream,
+    registration: TokenStream,
+}
+
+/// `#[ray::remote(streaming)]`: the body sends each item through the stream's sender
+/// (waiting while the consumer is `generator_backpressure_num_objects` behind); placed
+/// on another node, the generator is started there by name (`RemoteGenerator`) and its
+/// items come back through the cluster agent's stream pump.
+fn streaming(
+    f: &ItemFn,
+    p: &crate::util::Params,
+    take: &TokenStream,
+    arg_tuple_ty: &TokenStream,
+    options: &syn::Ident,
+) -> syn::Result<Streaming> {
+    let name = &f.sig.ident;
+    let name_str = name.to_string();
+    let (names, types) = (&p.names, &p.types);
+    let is_async = f.sig.asyncness.is_some();
+    let (item, is_stream) = stream_item(&f.sig.output)?;
+    let run = if is_stream || is_async {
+        let produce = if is_async {
+            quote!(#name::call(#(#names),*).await)
+        } else {
+            quote!(#name::call(#(#names),*))
+        };
+        quote!(
+            async fn __run(__slot: #arg_tuple_ty, __tx: ::std::sync::Arc<::ray::__private::StreamSender>) -> ::ray::__private::TaskOutput {
+                let __keep = false;
+                let mut __slot = __slot;
+                #take
+                let __stream = #produce;
+                let mut __stream = ::std::pin::pin!(__stream);
+                while let Some(__item) = ::ray::__private::StreamExt::next(&mut __stream).await {
+                    ::ray::__private::stream_send_async(&__tx, __item).await?;
+                }
+                Ok(vec![::ray::__private::stored(())])
+            }
+            let __tx = ::std::sync::Arc::new(__tx);
+            let __raws = ::ray::__private::submit_async(#name_str, &self.0, __deps, 1, move |_| {
+                ::std::boxed::Box::pin(__run(::ray::__private::take_args(&__slot, false), __tx.clone()))
+            }, Some(__remote));
+        )
+    } else {
+        quote!(
+            fn __run(__slot: #arg_tuple_ty, __tx: &::ray::__private::StreamSender) -> ::ray::__private::TaskOutput {
+                let __keep = false;
+                let mut __slot = __slot;
+                #take
+                for __item in #name::call(#(#names),*) {
+                    ::ray::__private::stream_send(__tx, __item)?;
+                }
+                Ok(vec![::ray::__private::stored(())])
+            }
+            let __raws = ::ray::__private::submit_sync(#name_str, &self.0, __deps, 1, move |_| {
+                __run(::ray::__private::take_args(&__slot, false), &__tx)
+            }, Some(__remote));
+        )
+    };
+    let item_fn = format_ident!("__ray_stream_item_{}", name);
+    let start_fn = format_ident!("__ray_stream_start_{}", name);
+    let encode = crate::util::encode_args(names);
+    let decode = crate::util::decode_args(quote!(__args), types);
+    let signature = quote!(#(#types),* -> stream #item).to_string();
+    let submit = quote!(
+        let __slot = ::std::sync::Arc::new(::ray::__private::Mutex::new(Some((#(#names,)*))));
+        let (__tx, mut __stream) = ::ray::__private::stream_channel::<#item>(&self.0);
+        let __enc = __slot.clone();
+        let __remote = ::ray::__private::stream_form(
+            concat!(module_path!(), "::", #name_str),
+            move || {
+                let (#(#names,)*) = ::ray::__private::take_args(&__enc, false)
+                    .ok_or_else(::ray::__private::consumed)?;
+                #encode
+            },
+            __tx.clone(),
+            #item_fn,
+        );
+        #run
+        ::ray::__private::attach_stream(&mut __stream, __raws);
+        __stream
+    );
+    let registration = quote!(
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        fn #item_fn(__bytes: &[u8]) -> ::ray::Result<::ray::__private::StoredValue> {
+            let __item: #item = ::ray::__private::decode(__bytes)?;
+            Ok(::ray::__private::stored(__item))
+        }
+
+        /// Starts the generator on this node for another node that placed it here.
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        fn #start_fn(__args: &[u8], __opts: ::ray::TaskOptions) -> ::ray::Result<::ray::__private::RawStream> {
+            let (#(#names,)*): (#(#types,)*) = #decode;
+            Ok(::ray::__private::raw_stream(#options(__opts).remote(#(#names),*)))
+        }
+
+        ::ray::__private::inventory::submit! {
+            ::ray::__private::RemoteGenerator {
+                name: concat!(module_path!(), "::", #name_str),
+                signature: #signature,
+                start: #start_fn,
+            }
+        }
+    );
+    Ok(Streaming {
+        ret_ty: quote!(::ray::ObjectRefStream<#item>),
+        submit,
+        registration,
+    })
 }

@@ -24,6 +24,7 @@ mod names;
 mod objects;
 mod order;
 mod restart;
+mod streams;
 mod tasks;
 mod workers;
 
@@ -54,6 +55,7 @@ pub(crate) use leases::{LeaseBlocked, LeaseThenQueue};
 use link::{Connecting, Link};
 pub(crate) use link::{NodeAddr, random_token};
 pub(crate) use membership::heard;
+pub(crate) use streams::RunGenerator;
 pub(crate) use tasks::{Retry, RunRemote};
 pub(crate) use workers::{LeaseGuard, LeaseOnHost, StartWorkerOn, WorkerGone, WorkerOn};
 
@@ -169,10 +171,17 @@ pub(crate) struct ClusterAgent {
 struct AgentService(Addr<ClusterAgent>);
 
 impl Service for AgentService {
-    fn channel(&self, from: NodeId, open: WireMessage, channel: crate::transport::Channel) {
+    fn channel(
+        &self,
+        from: NodeId,
+        open: WireMessage,
+        payload: Vec<u8>,
+        channel: crate::transport::Channel,
+    ) {
         self.0.do_send(channels::OpenedChannel {
             from,
             open,
+            payload,
             channel,
         });
     }

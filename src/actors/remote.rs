@@ -303,7 +303,9 @@ inventory::collect!(RemoteClass);
 fn fingerprint() -> Option<u64> {
     static FINGERPRINT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
     *FINGERPRINT.get_or_init(|| {
-        let mut entries: Vec<(&str, &str)> = crate::tasks::signatures().collect();
+        let mut entries: Vec<(&str, &str)> = crate::tasks::signatures()
+            .chain(crate::node::generator_signatures())
+            .collect();
         // Actor classes count too: a node of another build may lack one. The crate's own
         // (`ray::util::QueueActor`) are in every build: a program without classes of its
         // own is still a generic node.

@@ -89,6 +89,8 @@ pub struct TaskOptions {
     pub(crate) retry_if: Option<fn(&crate::Error) -> bool>,
     pub(crate) name: Option<String>,
     pub(crate) strategy: SchedulingStrategy,
+    /// A streaming generator's items produced but not consumed at most.
+    pub(crate) backpressure: Option<u64>,
 }
 
 impl TaskOptions {
@@ -122,6 +124,12 @@ impl TaskOptions {
             r.set_units(k, to_units(k, *v)?);
         }
         Ok(self.strategy.adapt(r))
+    }
+
+    /// How far a streaming generator may run ahead of its consumer (`None`: no limit).
+    #[doc(hidden)]
+    pub fn backpressure(&self) -> Option<u64> {
+        self.backpressure
     }
 
     /// How many extra attempts an application error gets (0 unless `retry_exceptions`).
@@ -201,6 +209,34 @@ pub trait TaskOptionsBuilder: Sized {
     /// A display name for logs and the timeline.
     fn name(mut self, name: impl Into<String>) -> Self {
         self.task_options().name = Some(name.into());
+        self
+    }
+    /// For a streaming generator: how many items it may produce that its consumer has
+    /// not taken yet; it pauses at that many until the consumer takes one (Ray's
+    /// `_generator_backpressure_num_objects`; default: no limit, as in Ray).
+    ///
+    /// # Examples
+    /// ```
+    /// use ray::TaskOptionsBuilder;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// static MADE: AtomicU32 = AtomicU32::new(0);
+    ///
+    /// #[ray::remote(streaming)]
+    /// fn numbers() -> impl Iterator<Item = u32> {
+    ///     (0..100).inspect(|_| { MADE.fetch_add(1, Ordering::SeqCst); })
+    /// }
+    ///
+    /// let mut s = numbers.options().generator_backpressure_num_objects(2).remote();
+    /// assert_eq!(ray::get(&s.next().unwrap()).unwrap(), 0);
+    /// std::thread::sleep(std::time::Duration::from_millis(200));
+    /// // One taken, two more made ahead, then the generator waits (one more may be on its way).
+    /// assert!(MADE.load(Ordering::SeqCst) <= 4);
+    /// assert_eq!(s.map(|r| ray::get(&r).unwrap()).count(), 99);
+    /// # ray::shutdown();
+    /// ```
+    fn generator_backpressure_num_objects(mut self, n: u64) -> Self {
+        self.task_options().backpressure = Some(n);
         self
     }
 }

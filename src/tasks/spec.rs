@@ -28,6 +28,17 @@ pub struct RemoteForm {
     pub(crate) function: &'static str,
     pub(crate) encode: Box<dyn FnOnce() -> crate::Result<(crate::transport::Bulk, Held)> + Send>,
     pub(crate) decode: fn(&[u8]) -> crate::Result<Vec<StoredValue>>,
+    /// A streaming generator: where its items go.
+    pub(crate) stream: Option<StreamForm>,
+}
+
+/// Where a streaming generator placed on another node sends its items: the caller's
+/// stream sender (a `node::StreamSender`, opaque to this layer) and how an item's bytes
+/// become a stored value.
+#[doc(hidden)]
+pub struct StreamForm {
+    pub(crate) sink: Box<dyn std::any::Any + Send>,
+    pub(crate) decode_item: fn(&[u8]) -> crate::Result<StoredValue>,
 }
 
 /// What a remote task's caller keeps alive until the answer: its resolved arguments
@@ -46,6 +57,25 @@ impl RemoteForm {
             function,
             encode: Box::new(encode),
             decode,
+            stream: None,
+        }
+    }
+
+    /// A streaming generator's form: `sink` receives its items.
+    pub(crate) fn streaming(
+        function: &'static str,
+        encode: impl FnOnce() -> crate::Result<(crate::transport::Bulk, Held)> + Send + 'static,
+        sink: Box<dyn std::any::Any + Send>,
+        decode_item: fn(&[u8]) -> crate::Result<StoredValue>,
+    ) -> Self {
+        fn no_returns(_: &[u8]) -> crate::Result<Vec<StoredValue>> {
+            Ok(Vec::new())
+        }
+        Self {
+            function,
+            encode: Box::new(encode),
+            decode: no_returns,
+            stream: Some(StreamForm { sink, decode_item }),
         }
     }
 }

@@ -45,6 +45,47 @@ impl Channel {
     pub fn finish(&mut self) {
         let _ = self.send.finish();
     }
+
+    /// The two directions apart, for a reader and a writer that run independently (a
+    /// pending `recv` must not be dropped midway: it may have consumed part of a frame).
+    pub fn split(self) -> (ChannelSend, ChannelRecv) {
+        (ChannelSend(self.send), ChannelRecv(self.recv))
+    }
+}
+
+/// The sending half of a [`Channel`].
+pub struct ChannelSend(SendStream);
+
+impl ChannelSend {
+    /// Sends one frame (as [`Channel::send`]).
+    ///
+    /// # Errors
+    /// [`TransportError::Closed`] when the stream or its connection is gone.
+    pub async fn send(&mut self, msg: &WireMessage) -> Result<(), TransportError> {
+        let frame = encode_frame(msg)?;
+        self.0
+            .write_all(&frame)
+            .await
+            .map_err(|e| TransportError::Closed(e.to_string()))
+    }
+
+    /// Ends this direction (as [`Channel::finish`]).
+    pub fn finish(&mut self) {
+        let _ = self.0.finish();
+    }
+}
+
+/// The receiving half of a [`Channel`].
+pub struct ChannelRecv(RecvStream);
+
+impl ChannelRecv {
+    /// The next frame; `None` once the peer finished (as [`Channel::recv`]).
+    ///
+    /// # Errors
+    /// As [`Channel::recv`].
+    pub async fn recv(&mut self) -> Result<Option<WireMessage>, TransportError> {
+        super::stream::read_frame_or_end(&mut self.0).await
+    }
 }
 
 /// One node's part of a compiled graph, as the driver sends it with

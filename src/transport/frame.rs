@@ -8,7 +8,7 @@ use super::{NodeLoad, WireActor, WireJob, WireNode};
 use crate::ids::{ActorId, JobId, NodeId, ObjectId, PlacementGroupId, TaskId};
 
 /// Version of [`WireMessage`]; bumped on every incompatible change.
-pub const WIRE_VERSION: u16 = 10;
+pub const WIRE_VERSION: u16 = 11;
 
 /// An error as it crosses the wire: the sending layer's error, MessagePack-encoded, which
 /// the receiving layer decodes (`ray::Error` converts both ways). The transport carries
@@ -340,13 +340,58 @@ pub enum WireMessage {
         /// The request.
         request: super::job::WorkerRequest,
     },
+    /// Starts a registered streaming generator on the receiving node; opens a channel.
+    /// The encoded argument tuple follows as the bulk payload. The receiver answers on
+    /// the channel with `StreamItem`s and one `StreamEnd`; the sender sends
+    /// `StreamConsumed` as its consumer takes items, and finishes its side to cancel.
+    RunGenerator {
+        /// The registered function name.
+        function: String,
+        /// Resources the generator needs on the executing node.
+        resources: Vec<(String, f64)>,
+        /// Items produced but not consumed at most (`None`: no limit).
+        backpressure: Option<u64>,
+        /// Objects of the sender's that the payload carries refs to (see `RunTask`).
+        #[serde(default)]
+        lent: Vec<ObjectId>,
+    },
+    /// One piece of a generated item's encoded value: an item larger than a frame comes
+    /// in several, in order.
+    StreamItem {
+        /// The item's number (0 for the first).
+        index: u64,
+        /// Byte offset of this piece.
+        offset: u64,
+        /// The item's total encoded size.
+        total: u64,
+        /// The bytes.
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+        /// Objects of the sender's that the item carries refs to (on its first piece).
+        #[serde(default)]
+        lent: Vec<ObjectId>,
+    },
+    /// The consumer of a generator on another node has taken `consumed` items in all.
+    StreamConsumed {
+        /// Items taken so far.
+        consumed: u64,
+    },
+    /// The generator finished: with `error` when it failed.
+    StreamEnd {
+        /// Why it failed.
+        error: Option<WireError>,
+    },
 }
 
 impl WireMessage {
     /// Whether this request opens a persistent [`super::Channel`] instead of asking for
-    /// one answer (the compiled graphs' `DagPart` and `DagEdges`).
+    /// one answer (the compiled graphs' `DagPart` and `DagEdges`, a generator's
+    /// `RunGenerator`).
     pub fn opens_channel(&self) -> bool {
-        matches!(self, Self::DagPart { .. } | Self::DagEdges { .. })
+        matches!(
+            self,
+            Self::DagPart { .. } | Self::DagEdges { .. } | Self::RunGenerator { .. }
+        )
     }
 }
 

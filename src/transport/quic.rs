@@ -16,7 +16,7 @@ use quinn::VarInt;
 use super::serve::{Unauthenticated, serve};
 use super::stream::{read_frame, read_message, write_message};
 use super::tls::{self, Identity};
-use super::{TransportError, WIRE_VERSION, WireMessage, encode_frame};
+use super::{Bulk, TransportError, WIRE_VERSION, WireMessage, encode_frame};
 use crate::ids::NodeId;
 
 /// Application close codes.
@@ -133,9 +133,10 @@ pub trait Service: Send + Sync + 'static {
     ) -> BoxFuture<'static, (WireMessage, super::Bulk)>;
 
     /// Takes a persistent channel peer `from` opened with `open` (see
-    /// [`WireMessage::opens_channel`]). The default refuses it by dropping it.
-    fn channel(&self, from: NodeId, open: WireMessage, channel: super::Channel) {
-        let _ = (from, open, channel);
+    /// [`WireMessage::opens_channel`]) and its bulk `payload`. The default refuses it by
+    /// dropping it.
+    fn channel(&self, from: NodeId, open: WireMessage, payload: Vec<u8>, channel: super::Channel) {
+        let _ = (from, open, payload, channel);
     }
 }
 
@@ -359,15 +360,21 @@ impl Peer {
     ///
     /// # Errors
     /// As [`Peer::request`].
-    pub async fn open_channel(&self, open: &WireMessage) -> Result<super::Channel, TransportError> {
+    pub async fn open_channel(
+        &self,
+        open: &WireMessage,
+        payload: &Bulk,
+    ) -> Result<super::Channel, TransportError> {
         let (mut send, recv) = self.conn.open_bi().await.map_err(connection_error)?;
         let mut head = encode_frame(open)?;
-        // An empty bulk payload, announced: the peer reads the request without waiting
-        // for the end of the stream, which stays open.
-        head.extend_from_slice(&0u64.to_be_bytes());
-        send.write_all(&head)
-            .await
-            .map_err(|e| TransportError::Closed(e.to_string()))?;
+        // The bulk payload's length is always announced: the peer reads the request
+        // without waiting for the end of the stream, which stays open.
+        head.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+        let closed = |e: quinn::WriteError| TransportError::Closed(e.to_string());
+        send.write_all(&head).await.map_err(closed)?;
+        for piece in payload.pieces() {
+            send.write_all(piece).await.map_err(closed)?;
+        }
         Ok(super::Channel { send, recv })
     }
 

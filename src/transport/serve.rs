@@ -82,8 +82,8 @@ pub(super) async fn serve(
         let conn = conn.clone();
         actix_rt::spawn(async move {
             match read_message(&mut recv).await {
-                Ok((msg, _)) if msg.opens_channel() => {
-                    service.channel(peer, msg, super::Channel { send, recv });
+                Ok((msg, payload)) if msg.opens_channel() => {
+                    service.channel(peer, msg, payload, super::Channel { send, recv });
                 }
                 Ok((msg, payload)) => {
                     take_end(&mut recv);

@@ -1,7 +1,7 @@
 //! Persistent channels between nodes, in the agent: opening one to another node (a
 //! compiled graph's driver sending a node its part, or one part reaching another), and
 //! handing one another node opened to what serves it (`dag`, through the upcall the
-//! composition root set: `Upcalls::channel`).
+//! composition root set: `Upcalls::channel`; a streaming generator's, `streams.rs`).
 
 use actix::prelude::*;
 
@@ -27,7 +27,7 @@ impl Handler<OpenDagChannel> for ClusterAgent {
         let link = self.link();
         Box::pin(async move {
             let peer = link.peer(msg.node, msg.at).await?;
-            Ok(peer.open_channel(&msg.open).await?)
+            Ok(peer.open_channel(&msg.open, &Default::default()).await?)
         })
     }
 }
@@ -38,13 +38,19 @@ impl Handler<OpenDagChannel> for ClusterAgent {
 pub(crate) struct OpenedChannel {
     pub(crate) from: NodeId,
     pub(crate) open: WireMessage,
+    /// The opening request's bulk payload (a generator's arguments).
+    pub(crate) payload: Vec<u8>,
     pub(crate) channel: Channel,
 }
 
 impl Handler<OpenedChannel> for ClusterAgent {
     type Result = ();
 
-    fn handle(&mut self, msg: OpenedChannel, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: OpenedChannel, ctx: &mut Context<Self>) {
+        if matches!(msg.open, WireMessage::RunGenerator { .. }) {
+            self.serve_generator(msg, ctx.address());
+            return;
+        }
         if let Some(node) = self.node.upgrade() {
             (self.upcalls.channel)(node, msg);
         }

@@ -77,51 +77,16 @@ impl NodeManager {
         };
         match placement {
             Placement::Local => {
+                // A generator running here feeds its stream directly: its form for
+                // another node (which holds a sender of the stream) goes.
+                if spec.remote.as_ref().is_some_and(|f| f.stream.is_some()) {
+                    spec.remote = None;
+                }
                 if let Some(spec) = self.leased_first(spec) {
                     self.enqueue(spec);
                 }
             }
-            Placement::Remote(target) => {
-                let node = self.node.upgrade();
-                let Some(agent) = node
-                    .as_ref()
-                    .and_then(|n| n.actors().cluster.get().cloned())
-                else {
-                    spec.fail(Error::NotConnected(
-                        "this node is not part of a cluster".into(),
-                    ));
-                    return;
-                };
-                let Some(form) = spec.remote.take() else {
-                    spec.fail(Error::InvalidArgument(format!(
-                        "`{}` cannot run on another node (streaming generators run where they are submitted)",
-                        spec.name
-                    )));
-                    return;
-                };
-                // The returns move to the agent, which settles them with the answer.
-                let returns = std::mem::take(&mut spec.returns);
-                // Refs inside the arguments are serialized as this node's, and lent to
-                // the node the task goes to.
-                let mut handoff = crate::store::Handoff::default();
-                let args = handoff
-                    .run(|| crate::node::with_context(node.map(|n| n.context()), form.encode));
-                agent.do_send(RunRemote {
-                    target,
-                    function: form.function,
-                    args,
-                    carried: handoff.escaped(),
-                    resources: spec.resources.to_map().into_iter().collect(),
-                    decode: form.decode,
-                    returns,
-                    retry: crate::actors::Retry {
-                        left: spec.system_retries,
-                        strategy: spec.strategy.clone(),
-                        cancelled: spec.cancelled.clone(),
-                        attempt: spec.attempt,
-                    },
-                });
-            }
+            Placement::Remote(target) => self.send_to(target, spec),
             Placement::StartWorker(host) => {
                 // Waits for the worker to join: a change of the node table routes it again.
                 let node = self.node.upgrade();
@@ -146,6 +111,69 @@ impl NodeManager {
                 }
             }
         }
+    }
+
+    /// Sends a task placed on node `target` there, through the agent (a streaming
+    /// generator over a channel of its own).
+    fn send_to(&mut self, target: crate::ids::NodeId, mut spec: TaskSpec) {
+        let node = self.node.upgrade();
+        let Some(agent) = node
+            .as_ref()
+            .and_then(|n| n.actors().cluster.get().cloned())
+        else {
+            spec.fail(Error::NotConnected(
+                "this node is not part of a cluster".into(),
+            ));
+            return;
+        };
+        let Some(form) = spec.remote.take() else {
+            spec.fail(Error::InvalidArgument(format!(
+                "`{}` cannot run on another node",
+                spec.name
+            )));
+            return;
+        };
+        // The returns move to the agent, which settles them with the answer.
+        let returns = std::mem::take(&mut spec.returns);
+        // Refs inside the arguments are serialized as this node's, and lent to
+        // the node the task goes to.
+        let mut handoff = crate::store::Handoff::default();
+        let args =
+            handoff.run(|| crate::node::with_context(node.map(|n| n.context()), form.encode));
+        if let Some(stream) = form.stream {
+            let (Ok(sink), Some(completion)) = (
+                stream.sink.downcast::<crate::node::StreamSender>(),
+                returns.into_iter().next(),
+            ) else {
+                return;
+            };
+            agent.do_send(crate::actors::cluster::RunGenerator {
+                target,
+                function: form.function,
+                args,
+                carried: handoff.escaped(),
+                resources: spec.resources.to_map().into_iter().collect(),
+                sink: *sink,
+                decode_item: stream.decode_item,
+                completion,
+            });
+            return;
+        }
+        agent.do_send(RunRemote {
+            target,
+            function: form.function,
+            args,
+            carried: handoff.escaped(),
+            resources: spec.resources.to_map().into_iter().collect(),
+            decode: form.decode,
+            returns,
+            retry: crate::actors::Retry {
+                left: spec.system_retries,
+                strategy: spec.strategy.clone(),
+                cancelled: spec.cancelled.clone(),
+                attempt: spec.attempt,
+            },
+        });
     }
 
     /// Whether this node is a job worker (it leases its generic node's resources).
