@@ -4,6 +4,7 @@
 
 mod actor;
 mod function;
+mod groups;
 mod util;
 
 use proc_macro::TokenStream;
