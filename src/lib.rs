@@ -318,15 +318,17 @@ pub mod __private {
         )
     }
 
-    /// Sends a method call to an actor.
+    /// Sends a method call to an actor, in concurrency group `group` (0: the default
+    /// group, `i + 1`: `A::CONCURRENCY_GROUPS[i]`).
     pub fn call<A: RemoteActor>(
         cell: &Arc<ActorCell<A>>,
         name: &'static str,
         deps: Vec<Option<RawRefHandle>>,
         num_returns: usize,
+        group: usize,
         method: Method<A>,
     ) -> Vec<RawRefHandle> {
         let deps = deps.into_iter().flatten().map(|d| d.0).collect();
-        handles(cell.call(name, deps, num_returns, method))
+        handles(cell.call(name, deps, num_returns, group, method))
     }
 }

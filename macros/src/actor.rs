@@ -14,12 +14,7 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
     // `new` is the actor constructor by convention; a `Default` impl is not expected.
     item.attrs
         .push(syn::parse_quote!(#[allow(clippy::new_without_default)]));
-    if !attr.is_empty() {
-        return Err(syn::Error::new_spanned(
-            attr,
-            "#[ray::remote] on an impl block takes no arguments",
-        ));
-    }
+    let groups = crate::groups::declared(attr)?;
     if !item.generics.params.is_empty() || item.trait_.is_some() {
         return Err(syn::Error::new_spanned(
             &item.self_ty,
@@ -70,7 +65,8 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
     for f in fns.iter().filter(|f| f.sig.receiver().is_some()) {
         has_async |= f.sig.asyncness.is_some();
         let attrs = &calls[&f.sig.ident.to_string()];
-        let (field, init, stub, dag_arm) = method(f, self_ty, &class, attrs)?;
+        let group = crate::groups::index_of(f, attrs.concurrency_group.as_ref(), &groups)?;
+        let (field, init, stub, dag_arm) = method(f, self_ty, &class, attrs, group)?;
         dag_arms.push(dag_arm);
         fields.push(field);
         inits.push(init);
@@ -79,6 +75,7 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
         signatures.push(signature_of(f)?);
     }
     let signature = signatures.join("; ");
+    let groups_const = crate::groups::constant(&groups);
     let vis = &ctor.vis;
     let create_fn = format_ident!("__ray_create_{}", class);
     let ctor_p = params(&ctor.sig)?;
@@ -103,6 +100,7 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
             const CLASS: &'static str = #class_str;
             const PATH: &'static str = concat!(module_path!(), "::", #class_str);
             const HAS_ASYNC: bool = #has_async;
+            #groups_const
             fn methods(__cell: &::std::sync::Arc<::ray::__private::ActorCell<Self>>) -> #methods_ty {
                 #methods_ty { #(#inits,)* }
             }
@@ -299,6 +297,7 @@ fn method(
     self_ty: &Type,
     class: &syn::Ident,
     attrs: &CallAttrs,
+    group: usize,
 ) -> syn::Result<(TokenStream, TokenStream, TokenStream, TokenStream)> {
     let name = &f.sig.ident;
     let vis = &f.vis;
@@ -336,7 +335,7 @@ fn method(
             #[allow(dead_code)]
             #vis fn __packed(&self, #(#names: #types),*) -> Vec<::ray::__private::RawRefHandle> {
                 #convert_in
-                ::ray::__private::call::<#self_ty>(&self.cell, #name_str, __deps, 1, #method)
+                ::ray::__private::call::<#self_ty>(&self.cell, #name_str, __deps, 1, #group, #method)
             }
         )
     } else {
@@ -411,7 +410,7 @@ fn method(
                         #encode
                     }, __decode)
                 } else {
-                    ::ray::__private::call::<#self_ty>(&self.cell, #name_str, __deps, #count, #method)
+                    ::ray::__private::call::<#self_ty>(&self.cell, #name_str, __deps, #count, #group, #method)
                 };
                 let mut __it = __raws.into_iter();
                 #build

@@ -4,6 +4,7 @@
 
 mod actor;
 mod function;
+mod groups;
 mod util;
 
 use proc_macro::TokenStream;
@@ -19,7 +20,13 @@ use proc_macro::TokenStream;
 ///
 /// On an `impl` block with a `new` constructor: `Type::remote(args)` creates the actor,
 /// `Type::options()...remote(args)` with options, and every method with a `self`
-/// receiver is callable as `handle.method.remote(args)`.
+/// receiver is callable as `handle.method.remote(args)`. Its one attribute,
+/// `concurrency_groups(io = 2, compute = 4)` (Ray's `concurrency_groups`), declares
+/// groups that each run up to their own number of calls at once, independently of each
+/// other; a method joins one with `#[ray::method(concurrency_group = "io")]`, and methods
+/// without one are in the default group, which runs up to the actor's `max_concurrency`.
+/// A limit must be an integer of at least 1 and a name may appear once. See the crate's
+/// README, "Concurrency groups", for an example.
 #[proc_macro_attribute]
 pub fn remote(attr: TokenStream, item: TokenStream) -> TokenStream {
     let result = if let Ok(item) = syn::parse::<syn::ItemImpl>(item.clone()) {
@@ -40,7 +47,9 @@ pub fn remote(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `num_returns = N` (the method returns an `N`-tuple; `remote` gives a tuple of refs),
 /// `streaming` (it returns `impl Iterator<Item = T>` or `impl Stream<Item = T>`;
 /// `remote` gives an `ObjectRefStream<T>`) and `concurrency_group = "name"` (one of the
-/// groups the `impl`'s `#[ray::remote(concurrency_groups(..))]` declares).
+/// groups the `impl`'s `#[ray::remote(concurrency_groups(..))]` declares: naming another
+/// fails to compile). A `&mut self` method needs the instance alone, so it may only be in
+/// a group of 1 (or the default group); it still waits for every running call.
 ///
 /// `#[ray::remote]` on the `impl` reads and removes it; anywhere else it is an error.
 #[proc_macro_attribute]

@@ -54,6 +54,11 @@ pub trait RemoteActor: Send + Sync + Sized + 'static {
     const PATH: &'static str;
     /// Whether the class has `async fn` methods (default `max_concurrency` 1000, else 1).
     const HAS_ASYNC: bool;
+    /// The concurrency groups the class declares
+    /// (`#[ray::remote(concurrency_groups(io = 2))]`), each with its limit, in order. A
+    /// method's calls count against its group's limit only; methods without a group are
+    /// in the default group, whose limit is the actor's `max_concurrency`.
+    const CONCURRENCY_GROUPS: &'static [(&'static str, usize)] = &[];
     /// Builds the method stubs for a handle.
     #[doc(hidden)]
     fn methods(cell: &Arc<ActorCell<Self>>) -> Self::Methods;
@@ -172,12 +177,14 @@ impl<A: RemoteActor> ActorCell<A> {
         }
     }
 
-    /// Sends one method call; used by the generated method stubs.
+    /// Sends one method call in concurrency group `group` (0: the default group, `i + 1`:
+    /// `A::CONCURRENCY_GROUPS[i]`); used by the generated method stubs.
     pub(crate) fn call(
         &self,
         name: &'static str,
         deps: Vec<RawRef>,
         num_returns: usize,
+        group: usize,
         method: Method<A>,
     ) -> Vec<RawRef> {
         let task_id = TaskId::new();
@@ -205,6 +212,7 @@ impl<A: RemoteActor> ActorCell<A> {
             seq: self.submitted.fetch_add(1, Ordering::SeqCst),
             cancel,
             name,
+            group,
             deps,
             returns: returns.iter().cloned().collect(),
             method: Some(method),
@@ -309,6 +317,7 @@ impl<A: RemoteActor> ActorHandle<A> {
                 remote::READY,
                 Vec::new(),
                 1,
+                0,
                 Method::Ref(Box::new(|_| Ok(vec![stored(())]))),
             )
         };
@@ -532,6 +541,7 @@ pub(crate) fn create<A: RemoteActor>(
         max_concurrency: opts
             .max_concurrency
             .unwrap_or(if A::HAS_ASYNC { 1000 } else { 1 }),
+        group_limits: A::CONCURRENCY_GROUPS.iter().map(|(_, n)| *n).collect(),
         max_restarts: opts.max_restarts,
         max_task_retries: opts.max_task_retries,
         resources,

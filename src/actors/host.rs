@@ -1,10 +1,10 @@
 //! `ActorHost<A>`: the actix actor that owns one user actor instance on an arbiter (OS
 //! thread) of its own. It runs calls in submission order, overlaps `&self`/async calls up
-//! to `max_concurrency`, runs `&mut self` calls exclusively, and turns a panic into a
-//! crash: in-flight and queued calls fail, and the instance is re-created from its
-//! constructor while `max_restarts` allows.
+//! to `max_concurrency` (per concurrency group: see `groups`), runs `&mut self` calls
+//! exclusively, and turns a panic into a crash: in-flight and queued calls fail, and the
+//! instance is re-created from its constructor while `max_restarts` allows.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +25,7 @@ use crate::tasks::TaskOutput;
 use crate::{Error, Result};
 
 mod call;
+mod groups;
 mod lend;
 mod life;
 mod steps;
@@ -71,8 +72,13 @@ pub(crate) struct ActorHost<A: Send + Sync + 'static> {
     ctor_deps: Vec<RawRef>,
     state: State<A>,
     queue: VecDeque<ActorCall<A>>,
-    in_flight: HashMap<TaskId, (SpawnHandle, call::Returns)>,
-    max_concurrency: usize,
+    /// Calls running in the background (async, or sync on a thread), with their group.
+    in_flight: HashMap<TaskId, (SpawnHandle, call::Returns, usize)>,
+    /// Each concurrency group's limit, calls running and calls queued.
+    groups: groups::Groups,
+    /// Whether sync `&self` calls run on threads (they may overlap) rather than inline
+    /// on the actor's thread.
+    threaded: bool,
     restarts_left: i32,
     max_task_retries: i32,
     restarted: bool,
@@ -93,8 +99,8 @@ pub(crate) struct ActorHost<A: Send + Sync + 'static> {
     /// Set when a graceful stop was asked for, with why: the actor stops once its queue
     /// and calls are done.
     stopping: Option<String>,
-    /// The wait for the front call's arguments, while one is in flight (one at a time).
-    deps_wait: Option<SpawnHandle>,
+    /// The calls whose arguments are being waited for (each the next of its group).
+    deps_waits: HashSet<TaskId>,
     named: bool,
     io_thread: bool,
     /// A compiled graph waiting for the instance (lent once the queue is empty).
@@ -103,6 +109,9 @@ pub(crate) struct ActorHost<A: Send + Sync + 'static> {
 
 pub(crate) struct HostConfig {
     pub(crate) max_concurrency: usize,
+    /// The limits of the class's declared concurrency groups (`RemoteActor::
+    /// CONCURRENCY_GROUPS`), in order: a call's group `i + 1` is declared group `i`.
+    pub(crate) group_limits: Vec<usize>,
     pub(crate) max_restarts: i32,
     pub(crate) max_task_retries: i32,
     pub(crate) resources: Resources,
@@ -131,7 +140,9 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             state: State::Starting,
             queue: VecDeque::new(),
             in_flight: HashMap::new(),
-            max_concurrency: cfg.max_concurrency,
+            // Calls of different groups overlap, so a sync call may not hold the thread.
+            threaded: cfg.max_concurrency > 1 || !cfg.group_limits.is_empty(),
+            groups: groups::Groups::new(cfg.max_concurrency, &cfg.group_limits),
             restarts_left: cfg.max_restarts,
             max_task_retries: cfg.max_task_retries,
             restarted: false,
@@ -144,7 +155,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             held: None,
             lease: None,
             stopping: None,
-            deps_wait: None,
+            deps_waits: HashSet::new(),
             named: cfg.named,
             io_thread: cfg.io_thread,
             lend: None,
@@ -215,18 +226,19 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
         }
     }
 
-    /// Starts every call at the head of the queue that may start now (`steps::step`).
+    /// Starts every queued call that may start now (`steps::step`).
     fn pump(&mut self, ctx: &mut Context<Self>) {
         loop {
-            let front = self.queue.front().map(|c| Front {
+            let queue = self.queue.iter().map(|c| Front {
                 deps_ready: c.deps.iter().all(|d| d.peek().is_some()),
                 exclusive: c.exclusive(),
+                group: c.group,
             });
             let next = step(
                 self.phase(),
-                front,
+                queue,
+                &self.groups,
                 self.in_flight.len(),
-                self.max_concurrency,
                 self.stopping.is_some(),
             );
             match next {
@@ -235,9 +247,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
                         return;
                     };
                     let err = err.clone();
-                    for mut call in self.queue.drain(..) {
-                        call.fail(err.clone());
-                    }
+                    self.fail_queued(err.clone());
                     if let Some(reply) = self.lend.take() {
                         let _ = reply.send(Err(err));
                     }
@@ -247,13 +257,10 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
                     return;
                 }
                 Step::FailCompiled => {
-                    let err = lend::lent_error(self.id);
-                    for mut call in self.queue.drain(..) {
-                        call.fail(err.clone());
-                    }
+                    self.fail_queued(lend::lent_error(self.id));
                     return;
                 }
-                Step::Wait | Step::Busy => return,
+                Step::Wait => return,
                 Step::Empty { stop } => {
                     if stop {
                         ctx.stop();
@@ -261,12 +268,15 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
                     self.try_lend();
                     return;
                 }
-                Step::WaitDeps => {
-                    self.wait_for_front_deps(ctx);
+                Step::Blocked(waits) => {
+                    for at in waits {
+                        self.wait_for_deps(at, ctx);
+                    }
                     return;
                 }
-                Step::Start => {
-                    if let Some(call) = self.queue.pop_front() {
+                Step::Start(at) => {
+                    if let Some(call) = self.queue.remove(at) {
+                        self.groups.dequeue(call.group);
                         self.run(call, ctx);
                     }
                 }
@@ -274,25 +284,53 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
         }
     }
 
-    /// Pumps again once the front call's arguments are settled (one wait at a time).
-    fn wait_for_front_deps(&mut self, ctx: &mut Context<Self>) {
-        if self.deps_wait.is_some() {
-            return;
+    /// Fails every queued call with `err`.
+    fn fail_queued(&mut self, err: Error) {
+        for mut call in self.queue.drain(..) {
+            call.fail(err.clone());
         }
-        let Some(front) = self.queue.front() else {
+        self.groups.clear_queued();
+    }
+
+    /// Pumps again once the arguments of the call queued at `at` are settled (one wait
+    /// per call).
+    fn wait_for_deps(&mut self, at: usize, ctx: &mut Context<Self>) {
+        let Some(call) = self.queue.get(at) else {
             return;
         };
-        let deps = front.deps.clone();
+        let task_id = call.task_id;
+        if !self.deps_waits.insert(task_id) {
+            return;
+        }
+        let deps = call.deps.clone();
         let wait = async move {
             for d in &deps {
                 let _ = d.settled().await;
             }
         };
-        let handle = ctx.spawn(wait.into_actor(self).map(|_, act, ctx| {
-            act.deps_wait = None;
+        ctx.spawn(wait.into_actor(self).map(move |_, act, ctx| {
+            act.deps_waits.remove(&task_id);
             act.pump(ctx);
         }));
-        self.deps_wait = Some(handle);
+    }
+
+    /// Records a call now running in the background.
+    fn track(
+        &mut self,
+        task_id: TaskId,
+        handle: SpawnHandle,
+        returns: call::Returns,
+        group: usize,
+    ) {
+        self.groups.start(group);
+        self.in_flight.insert(task_id, (handle, returns, group));
+    }
+
+    /// Forgets a call that was running in the background; returns what it held.
+    fn untrack(&mut self, task_id: &TaskId) -> Option<(SpawnHandle, call::Returns)> {
+        let (handle, returns, group) = self.in_flight.remove(task_id)?;
+        self.groups.finish(group);
+        Some((handle, returns))
     }
 
     fn run(&mut self, mut call: ActorCall<A>, ctx: &mut Context<Self>) {
@@ -311,7 +349,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             return;
         };
         match method {
-            Method::Ref(f) if self.max_concurrency > 1 => {
+            Method::Ref(f) if self.threaded => {
                 let a = instance.clone();
                 let job = actix_rt::task::spawn_blocking(move || {
                     with_context(Some(exec), || {
@@ -379,16 +417,16 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
                     Ok((a, out)) => (Some(a), Ok(out)),
                     Err(p) => (None, Err(p)),
                 });
-                let task_id = call.task_id;
+                let (task_id, group) = (call.task_id, call.group);
                 let returns = call.returns.clone();
                 let handle = ctx.spawn(fut.into_actor(self).map(move |(a, out), act, ctx| {
-                    act.in_flight.remove(&task_id);
+                    act.untrack(&task_id);
                     if let Some(a) = a {
                         act.state = State::Alive(Arc::new(a));
                     }
                     act.done(call, out, ctx);
                 }));
-                self.in_flight.insert(task_id, (handle, returns));
+                self.track(task_id, handle, returns, group);
             }
         }
     }
@@ -399,13 +437,13 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
         fut: LocalBoxFuture<'static, std::thread::Result<TaskOutput>>,
         ctx: &mut Context<Self>,
     ) {
-        let task_id = call.task_id;
+        let (task_id, group) = (call.task_id, call.group);
         let returns = call.returns.clone();
         let handle = ctx.spawn(fut.into_actor(self).map(move |out, act, ctx| {
-            act.in_flight.remove(&task_id);
+            act.untrack(&task_id);
             act.done(call, out, ctx);
         }));
-        self.in_flight.insert(task_id, (handle, returns));
+        self.track(task_id, handle, returns, group);
     }
 
     fn done(
@@ -444,15 +482,13 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
     /// Fails everything in flight or queued with `ActorDied { reason }`.
     fn fail_all(&mut self, reason: &str, ctx: &mut Context<Self>) {
         self.fail_in_flight(reason, ctx);
-        let err = self.died(reason);
-        for mut call in self.queue.drain(..) {
-            call.fail(err.clone());
-        }
+        self.fail_queued(self.died(reason));
     }
 
     fn fail_in_flight(&mut self, reason: &str, ctx: &mut Context<Self>) {
         let err = self.died(reason);
-        for (_, (handle, returns)) in self.in_flight.drain() {
+        self.groups.clear_running();
+        for (_, (handle, returns, _)) in self.in_flight.drain() {
             ctx.cancel_future(handle);
             for r in returns {
                 r.complete(Err(err.clone()));
@@ -521,6 +557,8 @@ impl<A: Send + Sync + 'static> Handler<ActorCall<A>> for ActorHost<A> {
             return;
         }
         let seq = call.seq;
+        call.group = self.groups.index(call.group);
+        self.groups.enqueue(call.group);
         self.queue.push_back(call);
         self.pump(ctx);
         if self.queue.is_empty() && self.in_flight.is_empty() {

@@ -107,7 +107,8 @@ pub trait ActorOptionsBuilder: Sized {
         self
     }
     /// How many calls may overlap: async methods and `&self` methods (default 1, or
-    /// 1000 for actors with async methods, as in Ray).
+    /// 1000 for actors with async methods, as in Ray). With concurrency groups, this is
+    /// the default group's limit; each declared group has its own.
     fn max_concurrency(mut self, n: usize) -> Self {
         self.actor_options().max_concurrency = Some(n.max(1));
         self

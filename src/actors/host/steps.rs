@@ -2,6 +2,8 @@
 //! its queue (`ActorHost::pump`), and what a crash does to queued calls and to the
 //! restarts left. The host carries them out; the tests below check the decisions alone.
 
+use super::groups::Groups;
+
 /// Where the instance is, as far as the queue is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -15,13 +17,15 @@ pub(super) enum Phase {
     Dead,
 }
 
-/// The call at the front of the queue.
+/// A queued call, as far as starting it is concerned.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Front {
     /// Every argument it depends on has a value.
     pub(super) deps_ready: bool,
     /// It needs the instance alone (`&mut self`).
     pub(super) exclusive: bool,
+    /// Its concurrency group (0: the default group).
+    pub(super) group: usize,
 }
 
 /// What the host does next.
@@ -36,21 +40,22 @@ pub(super) enum Step {
     /// The queue is empty: lend the instance to a waiting graph; stop if draining and
     /// nothing is in flight.
     Empty { stop: bool },
-    /// The front call waits for its arguments.
-    WaitDeps,
-    /// The front call waits for calls in flight to finish.
-    Busy,
-    /// Start the front call, then decide again.
-    Start,
+    /// No queued call can start now. The calls at these queue positions would start but
+    /// wait for their arguments; the others wait for calls in flight to finish.
+    Blocked(Vec<usize>),
+    /// Start the call at this queue position, then decide again.
+    Start(usize),
 }
 
-/// The next step of `pump`: calls start in order; a `&mut self` call only with nothing in
-/// flight, others while fewer than `max_concurrency` are in flight.
+/// The next step of `pump`, given the queue in submission order. Each concurrency group
+/// starts its calls in order while fewer than its limit run (a full group holds back
+/// only its own calls); a `&mut self` call starts only at the front of the queue with
+/// nothing in flight, and calls behind it wait for it.
 pub(super) fn step(
     phase: Phase,
-    front: Option<Front>,
+    queue: impl IntoIterator<Item = Front>,
+    groups: &Groups,
     in_flight: usize,
-    max_concurrency: usize,
     draining: bool,
 ) -> Step {
     match phase {
@@ -59,20 +64,46 @@ pub(super) fn step(
         Phase::Starting | Phase::Lent => return Step::Wait,
         Phase::Alive => {}
     }
-    let Some(front) = front else {
+    // The groups that could start a call; each closes at its first queued call, which
+    // starts or waits for its arguments (the group's later calls stay behind it).
+    let mut open: smallvec::SmallVec<[bool; 8]> = (0..groups.len())
+        .map(|g| groups.has_room(g) && groups.queued(g) > 0)
+        .collect();
+    let mut left = open.iter().filter(|o| **o).count();
+    let mut wait = Vec::new();
+    let mut empty = true;
+    for (i, call) in queue.into_iter().enumerate() {
+        empty = false;
+        if call.exclusive {
+            if i == 0 && in_flight == 0 {
+                return if call.deps_ready {
+                    Step::Start(0)
+                } else {
+                    Step::Blocked(vec![0])
+                };
+            }
+            break;
+        }
+        if left == 0 {
+            break;
+        }
+        let g = groups.index(call.group);
+        if !open[g] {
+            continue;
+        }
+        open[g] = false;
+        left -= 1;
+        if call.deps_ready {
+            return Step::Start(i);
+        }
+        wait.push(i);
+    }
+    if empty {
         return Step::Empty {
             stop: draining && in_flight == 0,
         };
-    };
-    if !front.deps_ready {
-        return Step::WaitDeps;
     }
-    let busy = if front.exclusive {
-        in_flight > 0
-    } else {
-        in_flight >= max_concurrency
-    };
-    if busy { Step::Busy } else { Step::Start }
+    Step::Blocked(wait)
 }
 
 /// What a crash of the instance does.
@@ -104,59 +135,133 @@ mod tests {
     const READY: Front = Front {
         deps_ready: true,
         exclusive: false,
+        group: 0,
     };
     const EXCLUSIVE: Front = Front {
         deps_ready: true,
         exclusive: true,
+        group: 0,
     };
+
+    fn in_group(group: usize) -> Front {
+        Front { group, ..READY }
+    }
+
+    /// Counts for `queue` with `running[g]` calls of each group in flight.
+    fn groups(
+        max_concurrency: usize,
+        declared: &[usize],
+        running: &[usize],
+        queue: &[Front],
+    ) -> Groups {
+        let mut g = Groups::new(max_concurrency, declared);
+        for (i, n) in running.iter().enumerate() {
+            (0..*n).for_each(|_| g.start(i));
+        }
+        queue.iter().for_each(|f| g.enqueue(f.group));
+        g
+    }
+
+    fn step_of(max: usize, declared: &[usize], running: &[usize], queue: &[Front]) -> Step {
+        let g = groups(max, declared, running, queue);
+        step(
+            Phase::Alive,
+            queue.iter().copied(),
+            &g,
+            running.iter().sum(),
+            false,
+        )
+    }
 
     #[test]
     fn only_an_alive_instance_starts_calls() {
+        let g = groups(1, &[], &[0], &[READY]);
         for phase in [Phase::Starting, Phase::Lent] {
-            assert_eq!(step(phase, Some(READY), 0, 1, false), Step::Wait);
+            assert_eq!(step(phase, [READY], &g, 0, false), Step::Wait);
         }
         assert_eq!(
-            step(Phase::Compiled, Some(READY), 0, 1, false),
+            step(Phase::Compiled, [READY], &g, 0, false),
             Step::FailCompiled
         );
         assert_eq!(
-            step(Phase::Dead, Some(READY), 0, 1, true),
+            step(Phase::Dead, [READY], &g, 0, true),
             Step::FailDead { stop: true }
         );
-        assert_eq!(step(Phase::Alive, Some(READY), 0, 1, false), Step::Start);
+        assert_eq!(step(Phase::Alive, [READY], &g, 0, false), Step::Start(0));
     }
 
     #[test]
     fn mut_calls_run_alone_and_shared_calls_up_to_the_concurrency() {
-        assert_eq!(step(Phase::Alive, Some(EXCLUSIVE), 1, 8, false), Step::Busy);
-        assert_eq!(
-            step(Phase::Alive, Some(EXCLUSIVE), 0, 8, false),
-            Step::Start
-        );
-        assert_eq!(step(Phase::Alive, Some(READY), 7, 8, false), Step::Start);
-        assert_eq!(step(Phase::Alive, Some(READY), 8, 8, false), Step::Busy);
+        assert_eq!(step_of(8, &[], &[1], &[EXCLUSIVE]), Step::Blocked(vec![]));
+        assert_eq!(step_of(8, &[], &[0], &[EXCLUSIVE]), Step::Start(0));
+        assert_eq!(step_of(8, &[], &[7], &[READY]), Step::Start(0));
+        assert_eq!(step_of(8, &[], &[8], &[READY]), Step::Blocked(vec![]));
         let waiting = Front {
             deps_ready: false,
-            exclusive: false,
+            ..READY
         };
         assert_eq!(
-            step(Phase::Alive, Some(waiting), 0, 8, false),
-            Step::WaitDeps
+            step_of(8, &[], &[0], &[waiting, READY]),
+            Step::Blocked(vec![0])
+        );
+    }
+
+    #[test]
+    fn a_full_group_holds_back_only_its_own_calls() {
+        // Default group 1, "io" 2, "compute" 4; io is full.
+        let queue = [in_group(1), in_group(1), in_group(2), READY];
+        assert_eq!(step_of(1, &[2, 4], &[0, 2, 0], &queue), Step::Start(2));
+        assert_eq!(step_of(1, &[2, 4], &[0, 2, 4], &queue), Step::Start(3));
+        assert_eq!(
+            step_of(1, &[2, 4], &[1, 2, 4], &queue),
+            Step::Blocked(vec![])
+        );
+        // Room in io again: its first queued call goes first.
+        assert_eq!(step_of(1, &[2, 4], &[1, 1, 4], &queue), Step::Start(0));
+    }
+
+    #[test]
+    fn a_group_keeps_its_order_behind_a_call_waiting_for_arguments() {
+        let waiting = Front {
+            deps_ready: false,
+            ..in_group(1)
+        };
+        let queue = [waiting, in_group(1), in_group(2)];
+        assert_eq!(step_of(1, &[2, 4], &[0, 0, 0], &queue), Step::Start(2));
+        assert_eq!(
+            step_of(1, &[2, 4], &[0, 0, 4], &queue),
+            Step::Blocked(vec![0])
+        );
+    }
+
+    #[test]
+    fn a_mut_call_waits_for_every_group_and_holds_back_later_calls() {
+        let queue = [EXCLUSIVE, in_group(2)];
+        assert_eq!(
+            step_of(1, &[2, 4], &[0, 1, 0], &queue),
+            Step::Blocked(vec![])
+        );
+        assert_eq!(step_of(1, &[2, 4], &[0, 0, 0], &queue), Step::Start(0));
+        let queue = [in_group(1), EXCLUSIVE, in_group(2)];
+        assert_eq!(
+            step_of(1, &[2, 4], &[0, 2, 0], &queue),
+            Step::Blocked(vec![])
         );
     }
 
     #[test]
     fn a_draining_actor_stops_once_its_queue_and_calls_are_done() {
+        let g = groups(1, &[], &[0], &[]);
         assert_eq!(
-            step(Phase::Alive, None, 1, 1, true),
+            step(Phase::Alive, [], &g, 1, true),
             Step::Empty { stop: false }
         );
         assert_eq!(
-            step(Phase::Alive, None, 0, 1, true),
+            step(Phase::Alive, [], &g, 0, true),
             Step::Empty { stop: true }
         );
         assert_eq!(
-            step(Phase::Alive, None, 0, 1, false),
+            step(Phase::Alive, [], &g, 0, false),
             Step::Empty { stop: false }
         );
     }
