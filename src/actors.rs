@@ -26,7 +26,9 @@ pub(crate) use cluster::{
 };
 pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};
-pub(crate) use handle::{create as create_actor, get_actor, get_actor_async};
+pub(crate) use handle::{
+    create as create_actor, create_async as create_actor_async, get_actor, get_actor_async,
+};
 pub use host::Method;
 pub(crate) use host::{ActorCall, ActorHost, ExitActor, LendInstance, ReturnInstance, Terminate};
 pub(crate) use job_manager::{JobManager, pack_dir};

@@ -65,7 +65,7 @@ pub mod prelude {
 pub mod __private {
     use std::sync::Arc;
 
-    pub use futures::future::LocalBoxFuture;
+    pub use futures::future::{BoxFuture, LocalBoxFuture};
     pub use futures::{FutureExt, StreamExt};
 
     /// Runs a future to completion on the calling thread (for `#[ray::main] async fn`).
@@ -243,6 +243,17 @@ pub mod __private {
     ) -> ActorHandle<A> {
         let deps = deps.into_iter().flatten().map(|d| d.0).collect();
         crate::actors::create_actor(opts, deps, Arc::new(ctor), Box::new(encode))
+    }
+
+    /// [`create_actor`] without blocking the caller: the handle, or why creation failed.
+    pub fn create_actor_async<A: RemoteActor>(
+        opts: &ActorOptions,
+        deps: Vec<Option<RawRefHandle>>,
+        ctor: impl Fn() -> Result<A> + Send + Sync + 'static,
+        encode: impl FnOnce() -> Result<(crate::transport::Bulk, Held)> + Send + 'static,
+    ) -> futures::future::BoxFuture<'static, Result<ActorHandle<A>>> {
+        let deps = deps.into_iter().flatten().map(|d| d.0).collect();
+        crate::actors::create_actor_async(opts, deps, Arc::new(ctor), Box::new(encode))
     }
 
     /// Whether the actor behind `cell` lives on another node.

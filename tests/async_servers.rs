@@ -55,6 +55,15 @@ async fn handler_work() -> ray::Result<String> {
     let doubled = task.await?;
     let bumped = named.bump.remote().await?;
     let stored = ray::put(vec![1u8, 2, 3]).await?;
+    // A named actor created without blocking; the name is then taken.
+    static CREATED: AtomicU64 = AtomicU64::new(0);
+    let name = format!("made-{}", CREATED.fetch_add(1, Ordering::SeqCst));
+    let made = Named::options().name(&name).remote_async().await?;
+    made.bump.remote().await?;
+    match Named::options().name(&name).remote_async().await {
+        Err(ray::Error::ActorNameTaken { .. }) => {}
+        other => panic!("a second `{name}`: {:?}", other.map(|_| ())),
+    }
     Ok(format!(
         "{doubled} {bumped} {} {} {} {}",
         ready.len(),
@@ -143,4 +152,32 @@ fn an_actix_web_server_with_one_worker_answers_while_a_handler_awaits_ray() {
     let (status, body) = work.join().unwrap();
     assert_eq!((status, body.as_str()), (200, "42 1 0 1 1 3"));
     assert!(worst < BOUND, "a ping took {worst:?}");
+}
+
+/// In a cluster a name is registered with the head: `remote_async` does that off the
+/// caller's executor, and a name taken anywhere is its `Err`.
+#[test]
+fn named_actors_are_created_without_blocking_in_a_cluster() {
+    let (cluster, _nodes) = common::two_nodes_with("a");
+    let _ray = common::join(&cluster.address());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let a = Named::options()
+            .name("shared")
+            .remote_async()
+            .await
+            .unwrap();
+        assert_eq!(a.bump.remote().await.unwrap(), 1);
+        let again = Named::options().name("shared").remote_async().await;
+        assert!(
+            matches!(again, Err(ray::Error::ActorNameTaken { .. })),
+            "{:?}",
+            again.map(|_| ())
+        );
+        let found = ray::get_actor_async::<Named>("shared").await.unwrap();
+        assert_eq!(found.bump.remote().await.unwrap(), 2);
+    });
 }

@@ -287,6 +287,25 @@ fn constructor(
                     #encode
                 })
             }
+
+            /// Creates the actor with these options without blocking the caller (a named
+            /// actor's registration, a placement on another node): for async code. The
+            /// creation starts at once; the future gives the handle, or why it failed
+            /// (`ActorNameTaken`).
+            #[allow(dead_code)]
+            #vis fn remote_async(self, #(#names: impl ::ray::IntoArg<#types>),*) -> ::ray::__private::BoxFuture<'static, ::ray::Result<::ray::ActorHandle<#class>>> {
+                #convert_in
+                let __args = ::std::sync::Arc::new((#(#names,)*));
+                let __enc = __args.clone();
+                ::ray::__private::create_actor_async::<#class>(&self.0, __deps, move || {
+                    let (#(#names,)*) = (*__args).clone();
+                    #(let #names = #names.resolve()?;)*
+                    #build
+                }, move || {
+                    let (#(#names,)*) = (*__enc).clone();
+                    #encode
+                })
+            }
         }
     ))
 }

@@ -10,21 +10,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::cluster::{NameRequest, NodeAddr};
+use super::cluster::NodeAddr;
 use super::host::CallCancel;
-use super::host::{Ctor, HostConfig};
 use super::registry::{AnyCell, LiveCell};
 use super::remote::{self, Creator, EncodeArgs, RemoteCall, RemoteSite};
-use super::{ActorCall, ActorHost, ActorOptions, Method, RegisterActor, Terminate};
+use super::{ActorCall, ActorHost, Method, Terminate};
 use crate::actors::NodeActors;
 use crate::ids::{ActorId, NodeId, ObjectId, TaskId};
-use crate::node::{Node, block_on, current_node};
+use crate::node::{Node, current_node};
 use crate::store::{CancelHook, ObjectRef, RawRef, StoredValue, stored};
 use crate::tasks::RawRefHandle;
-use crate::transport::WireActor;
 use crate::{Error, Result};
 
+mod create;
 mod lookup;
+pub(crate) use create::{create, create_async};
 pub(crate) use lookup::{get_actor, get_actor_async};
 
 /// Implemented by `#[ray::remote]` on an actor class's `impl` block.
@@ -478,120 +478,4 @@ fn handle_at<A: RemoteActor>(node: &Arc<Node>, w: &WireHandle) -> Result<ActorHa
         .downcast::<ActorCell<A>>()
         .map_err(|_| not_found(format!(" of class `{}`", A::CLASS)))?;
     Ok(ActorHandle::from_cell(cell))
-}
-
-/// Creates actor `id` on node `target`: the handle sends its calls there.
-fn create_on<A: RemoteActor>(
-    node: &Arc<Node>,
-    target: NodeId,
-    id: ActorId,
-    opts: &ActorOptions,
-    args: (Vec<RawRef>, EncodeArgs),
-) -> Result<ActorHandle<A>> {
-    let submitted = Arc::new(AtomicU64::new(0));
-    let site = remote::create_on(node, target, id, A::PATH, opts, args, &submitted)?;
-    let cell: Arc<ActorCell<A>> = Arc::new(ActorCell::at(id, site, opts.detached, submitted));
-    node.actors().actor_cells.get_or_insert(id, cell.clone());
-    Ok(ActorHandle::from_cell(cell))
-}
-
-/// Creates an actor; used by the generated `A::remote(..)`. It goes to this node when
-/// it has the resources, else to another node that has them (placement as for tasks);
-/// `encode` gives the constructor's arguments for that trip.
-pub(crate) fn create<A: RemoteActor>(
-    opts: &ActorOptions,
-    deps: Vec<RawRef>,
-    ctor: Ctor<A>,
-    encode: EncodeArgs,
-) -> ActorHandle<A> {
-    let id = opts.placed.unwrap_or_else(ActorId::new);
-    let dead = |e: Error| {
-        let addr = Err(Error::ActorDied {
-            actor_id: id,
-            reason: e.to_string(),
-        });
-        ActorHandle::from_cell(Arc::new(ActorCell::new(
-            id,
-            addr,
-            None,
-            false,
-            Arc::default(),
-        )))
-    };
-    let (node, resources) = match current_node().and_then(|n| Ok((n, opts.request()?))) {
-        Ok(x) => x,
-        Err(e) => return dead(e),
-    };
-    match remote::placement(&node, &resources, opts) {
-        Ok(Some(target)) => {
-            return create_on(&node, target, id, opts, (deps, encode)).unwrap_or_else(dead);
-        }
-        Ok(None) => {}
-        Err(e) => return dead(e),
-    }
-    let arbiter = match node.actor_thread(A::HAS_ASYNC) {
-        Ok(a) => a,
-        Err(e) => return dead(e),
-    };
-    let scoped_name = opts
-        .name
-        .as_ref()
-        .map(|n| remote::scoped_name(opts.namespace.as_deref().unwrap_or(&node.namespace), n));
-    let cfg = HostConfig {
-        max_concurrency: opts
-            .max_concurrency
-            .unwrap_or(if A::HAS_ASYNC { 1000 } else { 1 }),
-        group_limits: A::CONCURRENCY_GROUPS.iter().map(|(_, n)| *n).collect(),
-        max_restarts: opts.max_restarts,
-        max_task_retries: opts.max_task_retries,
-        resources,
-        // Its name is dropped from the cluster's directory when it stops.
-        named: scoped_name.is_some() && node.actors().cluster.get().is_some(),
-        io_thread: A::HAS_ASYNC,
-    };
-    let host_node: Arc<Node> = node.clone();
-    let submitted = Arc::new(AtomicU64::new(0));
-    let host_submitted = submitted.clone();
-    let addr = ActorHost::start_in_arbiter(&arbiter, move |_| {
-        ActorHost::new(id, A::CLASS, host_node, ctor, deps, cfg, host_submitted)
-    });
-    let cell = Arc::new(ActorCell::new(id, Ok(addr), None, opts.detached, submitted));
-    let any = cell.clone() as AnyCell;
-    node.actors().actor_cells.get_or_insert(id, any.clone());
-    let register = RegisterActor {
-        id,
-        name: opts.name.clone(),
-        cell: Arc::downgrade(&any),
-        pinned: opts.detached.then_some(any),
-    };
-    let handle = ActorHandle::from_cell(cell);
-    if opts.name.is_none() || opts.placed.is_some() {
-        // An actor placed here by another node had its name checked by the head already
-        // (and this may be the node's own thread, which must not block).
-        node.actors().registry.do_send(register);
-        return handle;
-    }
-    // Named: the caller must learn now whether the name is free, here and cluster-wide.
-    let mut registered =
-        block_on(node.actors().registry.send(register)).unwrap_or(Err(Error::ShutDown));
-    if let (Ok(()), Some(name)) = (&registered, scoped_name) {
-        let at = node.join_address.get().map(|j| (j.addr, j.fingerprint));
-        let entry = WireActor {
-            actor_id: id,
-            name,
-            class: A::PATH.to_string(),
-            node_id: node.id,
-            at,
-            // Hosted by its creator: it restarts in place, or dies with this node.
-            creator: None,
-            task_retries: 0,
-        };
-        registered = remote::ask_names(&node, NameRequest::Register(entry)).map(|_| ());
-    }
-    if let Err(e) = registered {
-        handle.terminate(&e.to_string());
-        // Calls on the returned handle report why (the stopped host cannot).
-        return dead(e);
-    }
-    handle
 }
