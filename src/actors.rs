@@ -22,7 +22,7 @@ pub(crate) use cluster::{
     ActorStopped, AgentSettings, Ask, AskJobs, CancelRemote, ClusterAgent, HeadId, JobEnded,
     KillRemoteActor, LeaseBlocked, LeaseGuard, LeaseOnHost, LeaseThenQueue, NameRequest, NodeAddr,
     OpenDagChannel, OpenedChannel, Retry, Role, RunRemote, StartWorkerOn, StopAgent, Upcalls,
-    WorkerGone, heard, random_token, start as start_cluster_agent, wire_resources,
+    WorkerGone, heard, park_stream, random_token, start as start_cluster_agent, wire_resources,
 };
 pub use handle::ActorCell;
 pub use handle::{ActorHandle, RemoteActor};

@@ -206,6 +206,32 @@ pub mod __private {
         stream.into_raw()
     }
 
+    /// A stream with no back-pressure (a streaming actor method's).
+    pub fn stream_channel_of<T>(limit: Option<u64>) -> (StreamSender, ObjectRefStream<T>) {
+        ObjectRefStream::channel(limit)
+    }
+
+    /// A streaming method's answer from another node: the id its stream waits under.
+    pub fn decode_ticket(bytes: &[u8]) -> Result<Vec<StoredValue>> {
+        let id: u64 = crate::store::decode(bytes)?;
+        Ok(vec![stored(id)])
+    }
+
+    /// On the node hosting the actor: parks a streaming method's stream for the caller
+    /// on another node; the ref's value (the call's answer) names it.
+    pub fn park_stream<T>(stream: ObjectRefStream<T>) -> Vec<RawRefHandle> {
+        vec![RawRefHandle(crate::actors::park_stream(stream.into_raw()))]
+    }
+
+    /// On the caller: the stream of a streaming method of an actor on another node.
+    pub fn pull_stream<A: RemoteActor, T>(
+        cell: &Arc<ActorCell<A>>,
+        ticket: Vec<RawRefHandle>,
+        decode_item: fn(&[u8]) -> Result<StoredValue>,
+    ) -> ObjectRefStream<T> {
+        cell.pull_stream(ticket.into_iter().map(|h| h.0).collect(), decode_item)
+    }
+
     /// Connects a stream to its generator task's completion object.
     pub fn attach_stream<T>(stream: &mut ObjectRefStream<T>, mut raws: Vec<RawRefHandle>) {
         if let Some(h) = raws.pop() {

@@ -1,5 +1,7 @@
 //! `#[ray::method(..)]`: a method with several returns (`num_returns = N`: a tuple of
-//! refs, each settled on its own), on one node and on another node.
+//! refs, each settled on its own) and streaming methods (`streaming`: an
+//! `ObjectRefStream`, in order with the actor's other calls), on one node and on
+//! another node.
 
 mod common;
 
@@ -27,6 +29,31 @@ impl Stats {
     pub fn split(&self, text: String) -> Result<(String, String, usize), String> {
         let (a, b) = text.split_once(' ').ok_or("no space")?;
         Ok((a.to_string(), b.to_string(), self.seen.len()))
+    }
+
+    /// Every value seen so far, one item each (a streaming method).
+    #[ray::method(streaming)]
+    pub fn replay(&self) -> impl Iterator<Item = i64> {
+        self.seen.clone().into_iter()
+    }
+
+    /// Drains what was seen, one item each, from a `&mut self` method.
+    #[ray::method(streaming)]
+    pub fn drain(&mut self) -> impl Iterator<Item = i64> + use<> {
+        std::mem::take(&mut self.seen).into_iter()
+    }
+
+    /// An async streaming method: `n` labels.
+    #[ray::method(streaming)]
+    pub async fn labels(&self, n: u32) -> impl futures::Stream<Item = String> {
+        let base = self.seen.len();
+        futures::stream::iter((0..n).map(move |i| format!("{base}-{i}")))
+    }
+
+    /// A streaming method that fails after its first item.
+    #[ray::method(streaming)]
+    pub fn broken(&self) -> impl Iterator<Item = u8> {
+        (0..3u8).inspect(|i| assert!(*i < 1, "broke at {i}"))
     }
 
     /// Awaits nothing, but runs as an async method with two returns.
@@ -62,6 +89,49 @@ fn several_returns(s: &ActorHandle<Stats>) {
     let (_, sum) = s.record.remote(10);
     let (n, total) = s.record.remote(&sum);
     assert_eq!((ray::get(&n).unwrap(), ray::get(&total).unwrap()), (4, 26));
+}
+
+fn streams(s: &ActorHandle<Stats>) {
+    for x in [3, 4] {
+        let _ = s.record.remote(x);
+    }
+    // In order with the calls before and after it.
+    let replay = s.replay.remote();
+    let _ = s.record.remote(5);
+    let items: Vec<i64> = replay.map(|r| ray::get(&r).unwrap()).collect();
+    assert_eq!(items, [3, 4]);
+    let labels: Vec<String> = s.labels.remote(2).map(|r| ray::get(&r).unwrap()).collect();
+    assert_eq!(labels, ["3-0", "3-1"]);
+    let drained: Vec<i64> = s.drain.remote().map(|r| ray::get(&r).unwrap()).collect();
+    assert_eq!(drained, [3, 4, 5]);
+    assert_eq!(s.replay.remote().count(), 0, "drained");
+    let refs: Vec<ObjectRef<u8>> = s.broken.remote().collect();
+    assert_eq!(refs.len(), 2, "one item and the error");
+    assert_eq!(ray::get(&refs[0]).unwrap(), 0);
+    let e = ray::get(&refs[1]).unwrap_err();
+    assert!(e.to_string().contains("broke at 1"), "{e}");
+    // A panic in a method crashes the actor, streaming or not.
+    let (n, _) = s.record.remote(1);
+    assert!(matches!(ray::get(&n), Err(ray::Error::ActorDied { .. })));
+}
+
+#[test]
+fn streaming_methods_yield_in_order_with_the_other_calls() {
+    let _ray = common::init(2.0);
+    streams(&Stats::remote());
+}
+
+#[test]
+fn streaming_methods_of_an_actor_on_another_node() {
+    let (cluster, nodes) = common::two_nodes_with("m");
+    let _ray = common::join(&cluster.address());
+    let s = Stats::options()
+        .scheduling_strategy(ray::SchedulingStrategy::NodeAffinity {
+            node_id: nodes[1].node_id(),
+            soft: false,
+        })
+        .remote();
+    streams(&s);
 }
 
 #[test]

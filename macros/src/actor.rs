@@ -66,7 +66,11 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
         has_async |= f.sig.asyncness.is_some();
         let attrs = &calls[&f.sig.ident.to_string()];
         let group = crate::groups::index_of(f, attrs.concurrency_group.as_ref(), &groups)?;
-        let (field, init, stub, dag_arm) = method(f, self_ty, &class, attrs, group)?;
+        let (field, init, stub, dag_arm) = if attrs.streaming {
+            crate::actor_stream::method(f, self_ty, &class, group)?
+        } else {
+            method(f, self_ty, &class, attrs, group)?
+        };
         dag_arms.push(dag_arm);
         fields.push(field);
         inits.push(init);
@@ -209,6 +213,9 @@ fn dispatch_arm(f: &ImplItemFn, attrs: &CallAttrs) -> syn::Result<TokenStream> {
     let decode = crate::util::decode_args(quote!(__args), types);
     let call = if attrs.num_returns > 1 {
         quote!(__h.#name.__packed(#(#names),*))
+    } else if attrs.streaming {
+        // The stream waits here for the caller to pull it; the answer names it.
+        quote!(::ray::__private::park_stream(__h.#name.remote(#(#names),*)))
     } else {
         quote!(::ray::__private::returns_of(__h.#name.remote(#(#names),*)))
     };
@@ -444,7 +451,7 @@ fn method(
 }
 
 /// The closure a local call runs on the actor: resolve the arguments, call, `convert`.
-fn method_body(
+pub(crate) fn method_body(
     f: &ImplItemFn,
     self_ty: &Type,
     p: &crate::util::Params,
@@ -452,8 +459,21 @@ fn method_body(
     convert: &TokenStream,
     mutable: bool,
 ) -> TokenStream {
+    method_body_with(f, self_ty, p, (resolve, convert, mutable), None)
+}
+
+/// [`method_body`] whose async forms also take `extra` (a parameter declaration and the
+/// value passed for it: a streaming method's sender).
+pub(crate) fn method_body_with(
+    f: &ImplItemFn,
+    self_ty: &Type,
+    p: &crate::util::Params,
+    (resolve, convert, mutable): (&TokenStream, &TokenStream, bool),
+    extra: Option<(TokenStream, TokenStream)>,
+) -> TokenStream {
     let name = &f.sig.ident;
     let (names, types) = (&p.names, &p.types);
+    let (extra_decl, extra_arg) = extra.unwrap_or_default();
     match (f.sig.asyncness.is_some(), mutable) {
         (false, false) => {
             quote!(::ray::__private::Method::Ref(Box::new(move |__this: &#self_ty| -> ::ray::__private::TaskOutput {
@@ -470,15 +490,15 @@ fn method_body(
             })))
         }
         (true, false) => quote!({
-            async fn __run(__this: ::std::sync::Arc<#self_ty>, #(#names: ::ray::Arg<#types>),*) -> ::ray::__private::TaskOutput {
+            async fn __run(__this: ::std::sync::Arc<#self_ty>, #(#names: ::ray::Arg<#types>,)* #extra_decl) -> ::ray::__private::TaskOutput {
                 #resolve
                 let __out = __this.#name(#(#names),*).await;
                 #convert
             }
-            ::ray::__private::Method::AsyncRef(Box::new(move |__this| ::std::boxed::Box::pin(__run(__this, #(#names),*))))
+            ::ray::__private::Method::AsyncRef(Box::new(move |__this| ::std::boxed::Box::pin(__run(__this, #(#names,)* #extra_arg))))
         }),
         (true, true) => quote!({
-            async fn __run(mut __this: #self_ty, #(#names: ::ray::Arg<#types>),*) -> (#self_ty, ::ray::__private::TaskOutput) {
+            async fn __run(mut __this: #self_ty, #(#names: ::ray::Arg<#types>,)* #extra_decl) -> (#self_ty, ::ray::__private::TaskOutput) {
                 let __res = (|| -> ::ray::Result<_> { Ok((#(#names.resolve()?,)*)) })();
                 let (#(#names,)*) = match __res {
                     Ok(v) => v,
@@ -488,7 +508,7 @@ fn method_body(
                 let __converted = #convert;
                 (__this, __converted)
             }
-            ::ray::__private::Method::AsyncMut(Box::new(move |__this| ::std::boxed::Box::pin(__run(__this, #(#names),*))))
+            ::ray::__private::Method::AsyncMut(Box::new(move |__this| ::std::boxed::Box::pin(__run(__this, #(#names,)* #extra_arg))))
         }),
     }
 }

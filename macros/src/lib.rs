@@ -3,6 +3,7 @@
 //! the runtime can change behind it.
 
 mod actor;
+mod actor_stream;
 mod function;
 mod groups;
 mod util;

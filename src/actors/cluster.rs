@@ -55,7 +55,7 @@ pub(crate) use leases::{LeaseBlocked, LeaseThenQueue};
 use link::{Connecting, Link};
 pub(crate) use link::{NodeAddr, random_token};
 pub(crate) use membership::heard;
-pub(crate) use streams::RunGenerator;
+pub(crate) use streams::{PullStream, RunGenerator, park_stream};
 pub(crate) use tasks::{Retry, RunRemote};
 pub(crate) use workers::{LeaseGuard, LeaseOnHost, StartWorkerOn, WorkerGone, WorkerOn};
 

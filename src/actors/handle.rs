@@ -158,6 +158,38 @@ impl<A: RemoteActor> ActorCell<A> {
         std::ptr::addr_eq(Arc::as_ptr(self), Arc::as_ptr(stored))
     }
 
+    /// A streaming method's stream, pulled from the node hosting the actor once the
+    /// call's answer (`ticket`) names it; used by the generated method stubs.
+    pub(crate) fn pull_stream<T>(
+        &self,
+        ticket: Vec<RawRef>,
+        decode_item: fn(&[u8]) -> Result<StoredValue>,
+    ) -> crate::ObjectRefStream<T> {
+        let (sink, mut stream) = crate::ObjectRefStream::channel(None);
+        let (node, site) = match (current_node(), &self.remote) {
+            (Ok(n), Some(site)) => (n, site),
+            (Err(e), _) => return crate::ObjectRefStream::failed(e),
+            (_, None) => {
+                let e = Error::InvalidArgument("the actor is not remote".into());
+                return crate::ObjectRefStream::failed(e);
+            }
+        };
+        let completion = RawRef::pending(&node.store, ObjectId::for_return(TaskId::new(), 0));
+        stream.attach(completion.clone());
+        let Some(ticket) = ticket.into_iter().next() else {
+            return stream;
+        };
+        site.agent.do_send(super::cluster::PullStream {
+            target: site.node(),
+            at: site.at,
+            ticket,
+            sink,
+            decode_item,
+            completion,
+        });
+        stream
+    }
+
     /// Whether calls go to another node; used by the generated method stubs.
     pub(crate) fn is_remote(&self) -> bool {
         self.remote.is_some()

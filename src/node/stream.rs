@@ -293,6 +293,13 @@ impl<T> ObjectRefStream<T> {
         )
     }
 
+    /// A stream that only ends with `error`.
+    pub(crate) fn failed(error: crate::Error) -> Self {
+        let (_, mut stream) = Self::channel(None);
+        stream.raw.completion = Some(RawRef::failed(error));
+        stream
+    }
+
     /// Attaches the generator task's completion object.
     pub(crate) fn attach(&mut self, completion: RawRef) {
         *self.raw.window.task.lock() = Some(completion.id().task_id());

@@ -376,6 +376,13 @@ pub enum WireMessage {
         /// Items taken so far.
         consumed: u64,
     },
+    /// Pulls the stream of a streaming actor method the sender called on an actor the
+    /// receiver hosts (the call's answer was `id`); opens a channel, answered as
+    /// `RunGenerator`'s.
+    PullStream {
+        /// The stream, as the call's answer named it.
+        id: u64,
+    },
     /// The generator finished: with `error` when it failed.
     StreamEnd {
         /// Why it failed.
@@ -390,7 +397,10 @@ impl WireMessage {
     pub fn opens_channel(&self) -> bool {
         matches!(
             self,
-            Self::DagPart { .. } | Self::DagEdges { .. } | Self::RunGenerator { .. }
+            Self::DagPart { .. }
+                | Self::DagEdges { .. }
+                | Self::RunGenerator { .. }
+                | Self::PullStream { .. }
         )
     }
 }

@@ -47,9 +47,10 @@ impl Handler<OpenedChannel> for ClusterAgent {
     type Result = ();
 
     fn handle(&mut self, msg: OpenedChannel, ctx: &mut Context<Self>) {
-        if matches!(msg.open, WireMessage::RunGenerator { .. }) {
-            self.serve_generator(msg, ctx.address());
-            return;
+        match msg.open {
+            WireMessage::RunGenerator { .. } => return self.serve_generator(msg, ctx.address()),
+            WireMessage::PullStream { .. } => return self.serve_parked(msg, ctx.address()),
+            _ => {}
         }
         if let Some(node) = self.node.upgrade() {
             (self.upcalls.channel)(node, msg);

@@ -22,7 +22,7 @@ use crate::ids::{NodeId, ObjectId};
 use crate::node::{Node, RawStream, StreamSender, Window, lookup_generator, off_node_thread};
 use crate::store::{Handoff, RawRef, StoredValue, stored};
 use crate::tasks::{Held, TaskOptions};
-use crate::transport::{Bulk, ChannelRecv, ChannelSend, MAX_PAYLOAD_BYTES, WireMessage};
+use crate::transport::{Bulk, Channel, ChannelRecv, ChannelSend, MAX_PAYLOAD_BYTES, WireMessage};
 use crate::{Error, Result, SchedulingStrategy};
 
 /// The largest piece of an item in one frame (frames are at most 16 MiB).
@@ -74,16 +74,13 @@ impl Handler<RunGenerator> for ClusterAgent {
                 Ok(peer) => peer.open_channel(&open, &args).await.map_err(Error::from),
                 Err(e) => Err(e),
             };
-            let (send, recv) = match channel {
-                Ok(c) => c.split(),
+            let channel = match channel {
+                Ok(c) => c,
                 Err(e) => {
                     completion.complete(Err(e));
                     return;
                 }
             };
-            let (ended, end) = oneshot::channel();
-            let window = sink.window().clone();
-            actix::spawn(report_consumption(send, window, end, completion.clone()));
             let items = Items {
                 from: target,
                 sink,
@@ -91,11 +88,21 @@ impl Handler<RunGenerator> for ClusterAgent {
                 node,
                 me,
             };
-            let outcome = items.receive(recv).await;
-            let _ = ended.send(());
-            completion.complete(outcome);
+            pump(channel, items, completion).await;
         });
     }
+}
+
+/// The caller's side of a generator's channel, until its end: items in, consumption out;
+/// the outcome settles `completion`.
+async fn pump(channel: Channel, items: Items, completion: RawRef) {
+    let (send, recv) = channel.split();
+    let (ended, end) = oneshot::channel();
+    let window = items.sink.window().clone();
+    actix::spawn(report_consumption(send, window, end, completion.clone()));
+    let outcome = items.receive(recv).await;
+    let _ = ended.send(());
+    completion.complete(outcome);
 }
 
 /// The caller's side, towards the generator: how many items the consumer took, and the
@@ -270,13 +277,123 @@ impl ClusterAgent {
                     return;
                 }
             };
-            actix::spawn(watch_consumer(
-                recv,
-                stream.window().clone(),
-                stream.completion().cloned(),
-                node.clone(),
-            ));
-            forward(stream, send, from, me, node).await;
+            serve(stream, (send, recv), from, me, node).await;
+        });
+    }
+
+    /// The caller of a streaming method of an actor hosted here pulls its stream (the
+    /// call's answer named it).
+    pub(super) fn serve_parked(&mut self, msg: OpenedChannel, me: Addr<ClusterAgent>) {
+        let WireMessage::PullStream { id } = msg.open else {
+            return;
+        };
+        let (from, node) = (msg.from, self.node.upgrade());
+        let (mut send, recv) = msg.channel.split();
+        let parked = parked().lock().remove(&id);
+        actix::spawn(async move {
+            match parked {
+                Some(stream) => serve(stream, (send, recv), from, me, node).await,
+                None => {
+                    let error = Error::InvalidArgument(format!("no stream {id} waits here"));
+                    let end = WireMessage::StreamEnd {
+                        error: Some(error.into()),
+                    };
+                    let _ = send.send(&end).await;
+                    send.finish();
+                }
+            }
+        });
+    }
+}
+
+/// The generator's side of its channel: items out, consumption in.
+async fn serve(
+    stream: RawStream,
+    (send, recv): (ChannelSend, ChannelRecv),
+    to: NodeId,
+    me: Addr<ClusterAgent>,
+    node: Option<Arc<Node>>,
+) {
+    actix::spawn(watch_consumer(
+        recv,
+        stream.window().clone(),
+        stream.completion().cloned(),
+        node.clone(),
+    ));
+    forward(stream, send, to, me, node).await;
+}
+
+/// How long a streaming method's stream waits for its caller to pull it.
+const PARKED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Streams of streaming methods called from other nodes, until their callers pull them.
+fn parked() -> &'static parking_lot::Mutex<std::collections::HashMap<u64, RawStream>> {
+    static PARKED: std::sync::OnceLock<
+        parking_lot::Mutex<std::collections::HashMap<u64, RawStream>>,
+    > = std::sync::OnceLock::new();
+    PARKED.get_or_init(Default::default)
+}
+
+/// Parks the stream of a streaming method called from another node; the call's answer
+/// is the ticket its caller pulls it with. One not pulled within [`PARKED_FOR`] (its
+/// caller is gone) is dropped, and its generator stops.
+pub(crate) fn park_stream(stream: RawStream) -> RawRef {
+    let node = match crate::node::current_node() {
+        Ok(n) => n,
+        Err(e) => return RawRef::failed(e),
+    };
+    let id = crate::ids::TaskId::new().as_u64() ^ node.id.as_u64().rotate_left(17);
+    parked().lock().insert(id, stream);
+    node.system.arbiter().spawn(async move {
+        actix_rt::time::sleep(PARKED_FOR).await;
+        if let Some(stream) = parked().lock().remove(&id) {
+            stream.window().close();
+        }
+    });
+    RawRef::ready(&node.store, ObjectId::for_put(), stored(id))
+}
+
+/// Pulls the stream of a streaming method called on an actor on node `target`, once
+/// the call's answer (`ticket`) came.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct PullStream {
+    pub(crate) target: NodeId,
+    pub(crate) at: Option<super::NodeAddr>,
+    pub(crate) ticket: RawRef,
+    pub(crate) sink: StreamSender,
+    pub(crate) decode_item: fn(&[u8]) -> Result<StoredValue>,
+    pub(crate) completion: RawRef,
+}
+
+impl Handler<PullStream> for ClusterAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: PullStream, ctx: &mut Context<Self>) {
+        let (node, link, me) = (self.node.upgrade(), self.link(), ctx.address());
+        actix::spawn(async move {
+            let opened = async {
+                let ticket = msg.ticket.settled().await?;
+                let id = *crate::store::object_ref_downcast::<u64>(msg.ticket.id(), ticket)?;
+                let peer = link.peer(msg.target, msg.at).await?;
+                let open = WireMessage::PullStream { id };
+                Ok::<_, Error>(peer.open_channel(&open, &Bulk::default()).await?)
+            };
+            let channel = match opened.await {
+                Ok(c) => c,
+                Err(e) => {
+                    msg.completion.complete(Err(e));
+                    return;
+                }
+            };
+            let items = Items {
+                from: msg.target,
+                sink: msg.sink,
+                decode_item: msg.decode_item,
+                node,
+                me,
+            };
+            pump(channel, items, msg.completion).await;
         });
     }
 }
