@@ -64,12 +64,24 @@ fn add_to_tally(times: u64) -> Result<u64, String> {
         .ok_or_else(|| format!("calls ran out of order: {totals:?}"))
 }
 
+/// `n` items of `size` bytes, item `i` all `i`: a streaming generator.
+#[ray::remote(streaming)]
+fn chunks(n: u8, size: usize) -> impl Iterator<Item = serde_bytes::ByteBuf> {
+    (0..n).map(move |i| serde_bytes::ByteBuf::from(vec![i; size]))
+}
+
 pub struct Phoenix;
 
 #[ray::remote]
 impl Phoenix {
     pub fn new() -> Self {
         Phoenix
+    }
+
+    /// Where it lives, `n` times (a streaming method).
+    #[ray::method(streaming)]
+    pub fn homes(&self, n: usize) -> impl Iterator<Item = ray::NodeId> {
+        std::iter::repeat_n(ray::runtime_context().node_id(), n)
     }
 
     pub fn home(&self) -> ray::NodeId {
@@ -129,6 +141,26 @@ fn drive() {
         })
         .remote();
     assert_eq!(ray::get(&phoenix.home.remote()).unwrap(), w1);
+    // Streams across hosts: a generator on worker 2 (items of 24 MiB, several frames
+    // each) and a streaming method of the actor on worker 1.
+    let got: Vec<usize> = chunks
+        .options()
+        .resource("w2", 1.0)
+        .remote(3u8, 24usize << 20)
+        .enumerate()
+        .map(|(i, r)| {
+            let item = ray::get(&r).unwrap();
+            assert!(item.iter().all(|b| usize::from(*b) == i), "item {i} intact");
+            item.len()
+        })
+        .collect();
+    assert_eq!(got, vec![24 << 20; 3]);
+    let homes: Vec<ray::NodeId> = phoenix
+        .homes
+        .remote(4)
+        .map(|r| ray::get(&r).unwrap())
+        .collect();
+    assert_eq!(homes, vec![w1; 4]);
     let slow: Vec<_> = (0..2)
         .map(|_| {
             slow_where
