@@ -282,6 +282,16 @@ pub mod __private {
         crate::actors::create_actor_async(opts, deps, Arc::new(ctor), Box::new(encode))
     }
 
+    /// What the generated `remote` and `remote_async` of an actor class create it from:
+    /// options, the constructor's dependencies, the constructor, the encoding of its
+    /// arguments for another node.
+    pub type CreateParts<A> = (
+        ActorOptions,
+        Vec<Option<RawRefHandle>>,
+        Box<dyn Fn() -> Result<A> + Send + Sync>,
+        Box<dyn FnOnce() -> Result<(crate::transport::Bulk, Held)> + Send>,
+    );
+
     /// Whether the actor behind `cell` lives on another node.
     pub fn is_remote<A: RemoteActor>(cell: &Arc<ActorCell<A>>) -> bool {
         cell.is_remote()

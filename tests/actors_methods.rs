@@ -123,15 +123,7 @@ fn streaming_methods_yield_in_order_with_the_other_calls() {
 
 #[test]
 fn streaming_methods_of_an_actor_on_another_node() {
-    let (cluster, nodes) = common::two_nodes_with("m");
-    let _ray = common::join(&cluster.address());
-    let s = Stats::options()
-        .scheduling_strategy(ray::SchedulingStrategy::NodeAffinity {
-            node_id: nodes[1].node_id(),
-            soft: false,
-        })
-        .remote();
-    streams(&s);
+    on_another_node(streams);
 }
 
 #[test]
@@ -140,8 +132,8 @@ fn a_method_with_several_returns_gives_a_ref_for_each() {
     several_returns(&Stats::remote());
 }
 
-#[test]
-fn a_method_with_several_returns_on_another_node() {
+/// Runs `check` on a `Stats` on a node of a cluster that this driver is not.
+fn on_another_node(check: fn(&ActorHandle<Stats>)) {
     let (cluster, nodes) = common::two_nodes_with("m");
     let _ray = common::join(&cluster.address());
     let s = Stats::options()
@@ -150,5 +142,10 @@ fn a_method_with_several_returns_on_another_node() {
             soft: false,
         })
         .remote();
-    several_returns(&s);
+    check(&s);
+}
+
+#[test]
+fn a_method_with_several_returns_on_another_node() {
+    on_another_node(several_returns);
 }

@@ -281,18 +281,8 @@ fn constructor(
         impl #options_ty {
             /// Creates the actor with these options.
             #vis fn remote(self, #(#names: impl ::ray::IntoArg<#types>),*) -> ::ray::ActorHandle<#class> {
-                #convert_in
-                let __args = ::std::sync::Arc::new((#(#names,)*));
-                let __enc = __args.clone();
-                ::ray::__private::create_actor::<#class>(&self.0, __deps, move || {
-                    let (#(#names,)*) = (*__args).clone();
-                    #(let #names = #names.resolve()?;)*
-                    #build
-                }, move || {
-                    // The actor was placed on another node: its arguments travel.
-                    let (#(#names,)*) = (*__enc).clone();
-                    #encode
-                })
+                let (__o, __deps, __ctor, __enc) = self.__parts(#(#names),*);
+                ::ray::__private::create_actor::<#class>(&__o, __deps, __ctor, __enc)
             }
 
             /// Creates the actor with these options without blocking the caller (a named
@@ -301,17 +291,26 @@ fn constructor(
             /// (`ActorNameTaken`).
             #[allow(dead_code)]
             #vis fn remote_async(self, #(#names: impl ::ray::IntoArg<#types>),*) -> ::ray::__private::BoxFuture<'static, ::ray::Result<::ray::ActorHandle<#class>>> {
+                let (__o, __deps, __ctor, __enc) = self.__parts(#(#names),*);
+                ::ray::__private::create_actor_async::<#class>(&__o, __deps, __ctor, __enc)
+            }
+
+            /// The options, the constructor's dependencies, the constructor and, for a
+            /// placement on another node, the encoding of its arguments.
+            #[allow(clippy::type_complexity)]
+            fn __parts(self, #(#names: impl ::ray::IntoArg<#types>),*) -> ::ray::__private::CreateParts<#class> {
                 #convert_in
                 let __args = ::std::sync::Arc::new((#(#names,)*));
                 let __enc = __args.clone();
-                ::ray::__private::create_actor_async::<#class>(&self.0, __deps, move || {
+                (self.0, __deps, ::std::boxed::Box::new(move || {
                     let (#(#names,)*) = (*__args).clone();
                     #(let #names = #names.resolve()?;)*
                     #build
-                }, move || {
+                }), ::std::boxed::Box::new(move || {
+                    // The actor was placed on another node: its arguments travel.
                     let (#(#names,)*) = (*__enc).clone();
                     #encode
-                })
+                }))
             }
         }
     ))
