@@ -184,8 +184,9 @@ pub mod __private {
     }
 
     /// A stream and the sender its generator body writes to.
-    pub fn stream_channel<T>(opts: &TaskOptions) -> (StreamSender, ObjectRefStream<T>) {
-        ObjectRefStream::channel(opts.backpressure())
+    /// (`limit`: the generator's `generator_backpressure_num_objects`.)
+    pub fn stream_channel<T>(limit: Option<u64>) -> (StreamSender, ObjectRefStream<T>) {
+        ObjectRefStream::channel(limit)
     }
 
     pub use crate::node::{RawStream, RemoteGenerator};
@@ -204,11 +205,6 @@ pub mod __private {
     /// The stream of a generator started here for another node (its pump forwards it).
     pub fn raw_stream<T>(stream: ObjectRefStream<T>) -> RawStream {
         stream.into_raw()
-    }
-
-    /// A stream with no back-pressure (a streaming actor method's).
-    pub fn stream_channel_of<T>(limit: Option<u64>) -> (StreamSender, ObjectRefStream<T>) {
-        ObjectRefStream::channel(limit)
     }
 
     /// A streaming method's answer from another node: the id its stream waits under.

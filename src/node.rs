@@ -28,7 +28,7 @@ pub(crate) use context::{
     with_context,
 };
 pub use generators::RemoteGenerator;
-pub(crate) use generators::{lookup as lookup_generator, signatures as generator_signatures};
+pub(crate) use generators::lookup as lookup_generator;
 pub(crate) use global::{Global, Starter, current_node, running_node, with_global};
 pub(crate) use offload::{HEAVY_BYTES, off_node_thread};
 pub(crate) use stream::Window;

@@ -19,8 +19,8 @@ pub(crate) use messages::{
 };
 pub use options::{SchedulingStrategy, TaskOptions, TaskOptionsBuilder};
 pub(crate) use placement::{Placement, Who, place, to_resources};
+pub(crate) use registry::{ByName, Registered, decode, encode, lookup, signatures_of};
 pub use registry::{RemoteBody, RemoteFunction};
-pub(crate) use registry::{decode, encode, lookup, signatures};
 pub use spec::TaskOutput;
 pub use spec::{Held, RemoteForm};
 

@@ -412,14 +412,9 @@ fn method(
     } else {
         quote!()
     };
-    let field = quote!(#vis #name: #stub);
-    let init = quote!(#name: #stub { cell: __cell.clone() });
+    let (field, init, stub_struct) = stub_parts(vis, name, &stub, self_ty);
     let stub_def = quote!(
-        #[doc(hidden)]
-        #[allow(non_camel_case_types)]
-        #vis struct #stub {
-            cell: ::std::sync::Arc<::ray::__private::ActorCell<#self_ty>>,
-        }
+        #stub_struct
 
         impl #stub {
             /// Calls the method on the actor; returns at once.
@@ -447,6 +442,27 @@ fn method(
         }
     );
     Ok((field, init, stub_def, dag_arm))
+}
+
+/// A method's field on the methods struct, its initializer, and its stub's struct (the
+/// stub's `impl` is the method kind's own).
+pub(crate) fn stub_parts(
+    vis: &syn::Visibility,
+    name: &syn::Ident,
+    stub: &syn::Ident,
+    self_ty: &Type,
+) -> (TokenStream, TokenStream, TokenStream) {
+    (
+        quote!(#vis #name: #stub),
+        quote!(#name: #stub { cell: __cell.clone() }),
+        quote!(
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            #vis struct #stub {
+                cell: ::std::sync::Arc<::ray::__private::ActorCell<#self_ty>>,
+            }
+        ),
+    )
 }
 
 /// The closure a local call runs on the actor: resolve the arguments, call, `convert`.

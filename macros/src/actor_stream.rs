@@ -30,33 +30,26 @@ pub(crate) fn method(
             "a sync streaming method returns `impl Iterator<Item = T>`; make it `async` to return a `Stream`",
         ));
     }
-    let send = if is_stream {
-        quote!({
-            let mut __s = ::std::pin::pin!(__out);
-            while let Some(__item) = ::ray::__private::StreamExt::next(&mut __s).await {
-                ::ray::__private::stream_send_async(&__tx, __item).await?;
-            }
-            Ok(vec![::ray::__private::stored(())])
-        })
-    } else if is_async {
-        quote!({
-            for __item in __out {
-                ::ray::__private::stream_send_async(&__tx, __item).await?;
-            }
-            Ok(vec![::ray::__private::stored(())])
-        })
+    let push = if is_async {
+        quote!(::ray::__private::stream_send_async(&__tx, __item).await?;)
     } else {
-        quote!({
-            for __item in __out {
-                ::ray::__private::stream_send(&__tx, __item)?;
-            }
-            Ok(vec![::ray::__private::stored(())])
-        })
+        quote!(::ray::__private::stream_send(&__tx, __item)?;)
     };
+    let each = if is_stream {
+        quote!(
+            let mut __s = ::std::pin::pin!(__out);
+            while let Some(__item) = ::ray::__private::StreamExt::next(&mut __s).await { #push }
+        )
+    } else {
+        quote!(for __item in __out { #push })
+    };
+    let send = quote!({
+        #each
+        Ok(vec![::ray::__private::stored(())])
+    });
     // The body's error (a failed argument, a stopped consumer) ends the stream.
-    let convert = quote!((async || -> ::ray::__private::TaskOutput { #send })().await);
     let convert = if is_async {
-        convert
+        quote!((async || -> ::ray::__private::TaskOutput { #send })().await)
     } else {
         quote!((|| -> ::ray::__private::TaskOutput { #send })())
     };
@@ -69,14 +62,9 @@ pub(crate) fn method(
     let convert_in = convert_args(&p);
     let encode = crate::util::encode_args(names);
     let item_fn = format_ident!("__ray_item_{}_{}", class, name);
-    let field = quote!(#vis #name: #stub);
-    let init = quote!(#name: #stub { cell: __cell.clone() });
+    let (field, init, stub_struct) = crate::actor::stub_parts(vis, name, &stub, self_ty);
     let stub_def = quote!(
-        #[doc(hidden)]
-        #[allow(non_camel_case_types)]
-        #vis struct #stub {
-            cell: ::std::sync::Arc<::ray::__private::ActorCell<#self_ty>>,
-        }
+        #stub_struct
 
         #[doc(hidden)]
         #[allow(non_snake_case)]
@@ -96,7 +84,7 @@ pub(crate) fn method(
                     }, ::ray::__private::decode_ticket);
                     return ::ray::__private::pull_stream(&self.cell, __ticket, #item_fn);
                 }
-                let (__tx, mut __stream) = ::ray::__private::stream_channel_of::<#item>(None);
+                let (__tx, mut __stream) = ::ray::__private::stream_channel::<#item>(None);
                 let __raws = ::ray::__private::call::<#self_ty>(&self.cell, #name_str, __deps, 1, #group, #body);
                 ::ray::__private::attach_stream(&mut __stream, __raws);
                 __stream

@@ -272,7 +272,7 @@ fn streaming(
     let signature = quote!(#(#types),* -> stream #item).to_string();
     let submit = quote!(
         let __slot = ::std::sync::Arc::new(::ray::__private::Mutex::new(Some((#(#names,)*))));
-        let (__tx, mut __stream) = ::ray::__private::stream_channel::<#item>(&self.0);
+        let (__tx, mut __stream) = ::ray::__private::stream_channel::<#item>(self.0.backpressure());
         let __enc = __slot.clone();
         let __remote = ::ray::__private::stream_form(
             concat!(module_path!(), "::", #name_str),

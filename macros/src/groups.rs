@@ -57,23 +57,10 @@ fn group(nv: &MetaNameValue, before: &[Group]) -> syn::Result<Group> {
             format!("concurrency group `{name}` is declared twice"),
         ));
     }
-    let syn::Expr::Lit(syn::ExprLit {
-        lit: syn::Lit::Int(lit),
-        ..
-    }) = &nv.value
-    else {
-        return Err(syn::Error::new_spanned(
-            &nv.value,
-            format!("the limit of concurrency group `{name}` must be an integer literal"),
-        ));
-    };
-    let limit: usize = lit.base10_parse()?;
-    if limit == 0 {
-        return Err(syn::Error::new_spanned(
-            lit,
-            format!("the limit of concurrency group `{name}` must be at least 1"),
-        ));
-    }
+    let limit = crate::util::positive_int(
+        &nv.value,
+        &format!("the limit of concurrency group `{name}`"),
+    )?;
     Ok(Group { name, limit })
 }
 

@@ -37,23 +37,7 @@ pub(crate) fn call_attrs(attr: TokenStream, method: bool) -> syn::Result<CallAtt
         match &m {
             Meta::Path(p) if p.is_ident("streaming") => out.streaming = true,
             Meta::NameValue(nv) if nv.path.is_ident("num_returns") => {
-                let syn::Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Int(lit),
-                    ..
-                }) = &nv.value
-                else {
-                    return Err(syn::Error::new_spanned(
-                        &nv.value,
-                        "num_returns must be an integer literal",
-                    ));
-                };
-                out.num_returns = lit.base10_parse()?;
-                if out.num_returns == 0 {
-                    return Err(syn::Error::new_spanned(
-                        &nv.value,
-                        "num_returns must be at least 1",
-                    ));
-                }
+                out.num_returns = positive_int(&nv.value, "num_returns")?;
             }
             Meta::NameValue(nv) if method && nv.path.is_ident("concurrency_group") => {
                 let syn::Expr::Lit(syn::ExprLit {
@@ -78,6 +62,28 @@ pub(crate) fn call_attrs(attr: TokenStream, method: bool) -> syn::Result<CallAtt
         ));
     }
     Ok(out)
+}
+
+/// An integer literal of at least 1 (`what` names it in the errors).
+pub(crate) fn positive_int(value: &syn::Expr, what: &str) -> syn::Result<usize> {
+    let syn::Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Int(lit),
+        ..
+    }) = value
+    else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!("{what} must be an integer literal"),
+        ));
+    };
+    let n: usize = lit.base10_parse()?;
+    if n == 0 {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!("{what} must be at least 1"),
+        ));
+    }
+    Ok(n)
 }
 
 /// The typed (non-receiver) parameters of a signature: named as the user named them

@@ -297,24 +297,30 @@ pub struct RemoteClass {
 
 inventory::collect!(RemoteClass);
 
+impl crate::tasks::Registered for RemoteClass {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn signature(&self) -> &'static str {
+        self.signature
+    }
+}
+
 /// The fingerprint of this build's remote functions and actor classes (FNV-1a over
 /// their sorted names and signatures; `None` when there are none, a bare `ray start
 /// --head`), computed once.
 fn fingerprint() -> Option<u64> {
     static FINGERPRINT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
     *FINGERPRINT.get_or_init(|| {
-        let mut entries: Vec<(&str, &str)> = crate::tasks::signatures()
-            .chain(crate::node::generator_signatures())
+        use crate::tasks::signatures_of;
+        let mut entries: Vec<(&str, &str)> = signatures_of::<crate::tasks::RemoteFunction>()
+            .chain(signatures_of::<crate::node::RemoteGenerator>())
             .collect();
         // Actor classes count too: a node of another build may lack one. The crate's own
         // (`ray::util::QueueActor`) are in every build: a program without classes of its
         // own is still a generic node.
-        entries.extend(
-            inventory::iter::<RemoteClass>
-                .into_iter()
-                .filter(|c| !c.name.starts_with("ray::"))
-                .map(|c| (c.name, c.signature)),
-        );
+        entries
+            .extend(signatures_of::<RemoteClass>().filter(|(name, _)| !name.starts_with("ray::")));
         if entries.is_empty() {
             return None;
         }
@@ -348,10 +354,10 @@ pub(crate) fn build_with_functions() -> Option<u64> {
 
 /// The registered class `name`.
 pub(crate) fn class(name: &str, node_id: NodeId) -> Result<&'static RemoteClass> {
-    inventory::iter::<RemoteClass>
-        .into_iter()
-        .find(|c| c.name == name)
-        .ok_or_else(|| Error::FunctionNotRegistered {
+    static CLASSES: crate::tasks::ByName<RemoteClass> = crate::tasks::ByName::new();
+    CLASSES
+        .get(name, node_id)
+        .map_err(|_| Error::FunctionNotRegistered {
             function: format!("{name}::new"),
             node_id,
         })

@@ -27,7 +27,9 @@ impl<T> ObjectRefStream<T> {
         let Some(done) = self.close_and_drain() else {
             return;
         };
-        // An item of another node's generator: its pump ends it (the closed window).
+        // A streaming actor method's call is cancelled as actor calls are. A generator
+        // on another node stops through its closed window (its pump ends it); the
+        // message below then finds nothing here.
         if done.cancel_hook() {
             return;
         }

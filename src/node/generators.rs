@@ -2,12 +2,9 @@
 //! to start it from encoded arguments, so a node can run a generator another node of the
 //! same build placed on it (the cluster agent's stream pump forwards its items).
 
-use std::collections::HashMap;
-use std::sync::OnceLock;
-
 use super::stream::RawStream;
-use crate::tasks::TaskOptions;
-use crate::{Error, Result};
+use crate::Result;
+use crate::tasks::{ByName, Registered, TaskOptions};
 
 /// One registered streaming function (emitted by `#[ray::remote(streaming)]`).
 #[doc(hidden)]
@@ -23,30 +20,17 @@ pub struct RemoteGenerator {
 
 inventory::collect!(RemoteGenerator);
 
-fn by_name() -> &'static HashMap<&'static str, &'static RemoteGenerator> {
-    static BY_NAME: OnceLock<HashMap<&'static str, &'static RemoteGenerator>> = OnceLock::new();
-    BY_NAME.get_or_init(|| {
-        inventory::iter::<RemoteGenerator>
-            .into_iter()
-            .map(|g| (g.name, g))
-            .collect()
-    })
-}
-
-/// Every registered generator's name and signature (for the build fingerprint).
-pub(crate) fn signatures() -> impl Iterator<Item = (&'static str, &'static str)> {
-    inventory::iter::<RemoteGenerator>
-        .into_iter()
-        .map(|g| (g.name, g.signature))
+impl Registered for RemoteGenerator {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn signature(&self) -> &'static str {
+        self.signature
+    }
 }
 
 /// The registered generator `name`.
 pub(crate) fn lookup(name: &str, node_id: crate::NodeId) -> Result<&'static RemoteGenerator> {
-    by_name()
-        .get(name)
-        .copied()
-        .ok_or_else(|| Error::FunctionNotRegistered {
-            function: name.to_string(),
-            node_id,
-        })
+    static GENERATORS: ByName<RemoteGenerator> = ByName::new();
+    GENERATORS.get(name, node_id)
 }

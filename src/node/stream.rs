@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::channel::mpsc;
-use futures::{FutureExt, Stream, StreamExt};
+use futures::{Stream, StreamExt};
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -62,23 +62,31 @@ impl Window {
         *self.counts.lock()
     }
 
-    /// Waits until one more item may be produced and counts it; an error once the
-    /// consumer is gone (the generator should stop).
+    /// Counts one more item produced if the window has room: `None` when it is full
+    /// (then wait for [`Window::produce`]), an error once the consumer is gone (the
+    /// generator should stop).
+    fn try_produce(&self) -> Option<Result<()>> {
+        let mut c = self.counts.lock();
+        if c.closed {
+            let task_id = self.task.lock().unwrap_or_else(crate::ids::TaskId::new);
+            return Some(Err(Error::Cancelled { task_id }));
+        }
+        if self.limit.is_some_and(|l| c.produced - c.consumed >= l) {
+            return None;
+        }
+        c.produced += 1;
+        Some(Ok(()))
+    }
+
+    /// Waits until one more item may be produced and counts it (see
+    /// [`Window::try_produce`]).
     async fn produce(&self) -> Result<()> {
         loop {
             let changed = self.changed.notified();
             let mut changed = std::pin::pin!(changed);
             changed.as_mut().enable();
-            {
-                let mut c = self.counts.lock();
-                if c.closed {
-                    let task_id = self.task.lock().unwrap_or_else(crate::ids::TaskId::new);
-                    return Err(Error::Cancelled { task_id });
-                }
-                if self.limit.is_none_or(|l| c.produced - c.consumed < l) {
-                    c.produced += 1;
-                    return Ok(());
-                }
+            if let Some(done) = self.try_produce() {
+                return done;
             }
             changed.await;
         }
@@ -135,11 +143,9 @@ impl StreamSender {
         &self,
         item: T,
     ) -> Result<()> {
-        if self.window.limit.is_some() {
-            block_on(self.window.produce())?;
-        } else {
-            // No limit: only a closed window stops it (never waits).
-            self.window.produce().now_or_never().unwrap_or(Ok(()))?;
+        match self.window.try_produce() {
+            Some(done) => done?,
+            None => block_on(self.window.produce())?,
         }
         self.push(item)
     }

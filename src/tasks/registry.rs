@@ -1,6 +1,7 @@
 //! The function registry: every `#[ray::remote]` function registers itself under a stable
 //! name (`module::path::name`), so a node can run a task that another node of the same
-//! build submitted by name.
+//! build submitted by name. `ByName` and `signatures_of` serve every such registry
+//! (generators and actor classes too).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -34,33 +35,61 @@ pub struct RemoteFunction {
 
 inventory::collect!(RemoteFunction);
 
-fn by_name() -> &'static HashMap<&'static str, &'static RemoteFunction> {
-    static BY_NAME: OnceLock<HashMap<&'static str, &'static RemoteFunction>> = OnceLock::new();
-    BY_NAME.get_or_init(|| {
-        inventory::iter::<RemoteFunction>
-            .into_iter()
-            .map(|f| (f.name, f))
-            .collect()
-    })
+/// What `#[ray::remote]` registers under a stable name (`module_path!()::name`), so a
+/// node can run what another node of the same build named: functions, streaming
+/// generators (`node::RemoteGenerator`), actor classes (`actors::RemoteClass`).
+pub(crate) trait Registered: inventory::Collect + Sync {
+    fn name(&self) -> &'static str;
+    /// The signature as written, for the build fingerprint.
+    fn signature(&self) -> &'static str;
 }
 
-/// Every registered function's name and signature (what the build fingerprint covers,
-/// with the actor classes: `actors::build_fingerprint`).
-pub(crate) fn signatures() -> impl Iterator<Item = (&'static str, &'static str)> {
-    inventory::iter::<RemoteFunction>
+/// One registry's entries by name, indexed on first use.
+pub(crate) struct ByName<T: 'static>(OnceLock<HashMap<&'static str, &'static T>>);
+
+impl<T: Registered> ByName<T> {
+    pub(crate) const fn new() -> Self {
+        Self(OnceLock::new())
+    }
+
+    /// The entry `name`, or `FunctionNotRegistered` naming it and this node.
+    pub(crate) fn get(&self, name: &str, node_id: crate::NodeId) -> Result<&'static T> {
+        let index = self.0.get_or_init(|| {
+            inventory::iter::<T>
+                .into_iter()
+                .map(|e| (e.name(), e))
+                .collect()
+        });
+        index
+            .get(name)
+            .copied()
+            .ok_or_else(|| Error::FunctionNotRegistered {
+                function: name.to_string(),
+                node_id,
+            })
+    }
+}
+
+/// Every entry's name and signature (what the build fingerprint covers).
+pub(crate) fn signatures_of<T: Registered>() -> impl Iterator<Item = (&'static str, &'static str)> {
+    inventory::iter::<T>
         .into_iter()
-        .map(|f| (f.name, f.signature))
+        .map(|e| (e.name(), e.signature()))
+}
+
+impl Registered for RemoteFunction {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn signature(&self) -> &'static str {
+        self.signature
+    }
 }
 
 /// The registered function `name`.
 pub(crate) fn lookup(name: &str, node_id: crate::NodeId) -> Result<&'static RemoteFunction> {
-    by_name()
-        .get(name)
-        .copied()
-        .ok_or_else(|| Error::FunctionNotRegistered {
-            function: name.to_string(),
-            node_id,
-        })
+    static FUNCTIONS: ByName<RemoteFunction> = ByName::new();
+    FUNCTIONS.get(name, node_id)
 }
 
 /// The codec of values between nodes lives with the store's encodings.

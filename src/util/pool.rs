@@ -299,8 +299,7 @@ impl<A: RemoteActor, T: Value> ActorPool<A, T> {
         V: Send + 'static,
         F: Fn(&ActorHandle<A>, V) -> ObjectRef<T> + Send + Sync + 'static,
     {
-        while self.get_next_unordered().is_some() {}
-        self.submit_all(f, values);
+        self.restart_with(f, values);
         std::iter::from_fn(move || self.get_next())
     }
 
@@ -330,16 +329,18 @@ impl<A: RemoteActor, T: Value> ActorPool<A, T> {
         V: Send + 'static,
         F: Fn(&ActorHandle<A>, V) -> ObjectRef<T> + Send + Sync + 'static,
     {
-        while self.get_next_unordered().is_some() {}
-        self.submit_all(f, values);
+        self.restart_with(f, values);
         std::iter::from_fn(move || self.get_next_unordered())
     }
 
-    fn submit_all<V, F>(&mut self, f: F, values: impl IntoIterator<Item = V>)
+    /// What `map` and `map_unordered` start with: results not taken are dropped, then
+    /// every value is submitted.
+    fn restart_with<V, F>(&mut self, f: F, values: impl IntoIterator<Item = V>)
     where
         V: Send + 'static,
         F: Fn(&ActorHandle<A>, V) -> ObjectRef<T> + Send + Sync + 'static,
     {
+        while self.get_next_unordered().is_some() {}
         let f = Arc::new(f);
         for v in values {
             let f = f.clone();

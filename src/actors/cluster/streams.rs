@@ -74,13 +74,6 @@ impl Handler<RunGenerator> for ClusterAgent {
                 Ok(peer) => peer.open_channel(&open, &args).await.map_err(Error::from),
                 Err(e) => Err(e),
             };
-            let channel = match channel {
-                Ok(c) => c,
-                Err(e) => {
-                    completion.complete(Err(e));
-                    return;
-                }
-            };
             let items = Items {
                 from: target,
                 sink,
@@ -93,10 +86,16 @@ impl Handler<RunGenerator> for ClusterAgent {
     }
 }
 
-/// The caller's side of a generator's channel, until its end: items in, consumption out;
-/// the outcome settles `completion`.
-async fn pump(channel: Channel, items: Items, completion: RawRef) {
-    let (send, recv) = channel.split();
+/// The caller's side of a generator's channel (once opened), until its end: items in,
+/// consumption out; the outcome settles `completion`.
+async fn pump(channel: Result<Channel>, items: Items, completion: RawRef) {
+    let (send, recv) = match channel {
+        Ok(c) => c.split(),
+        Err(e) => {
+            completion.complete(Err(e));
+            return;
+        }
+    };
     let (ended, end) = oneshot::channel();
     let window = items.sink.window().clone();
     actix::spawn(report_consumption(send, window, end, completion.clone()));
@@ -255,20 +254,23 @@ impl ClusterAgent {
         let (from, node) = (msg.from, self.node.upgrade());
         let (mut send, recv) = msg.channel.split();
         let args = msg.payload;
-        let started = node.clone().ok_or(Error::ShutDown).and_then(|node| {
-            let generator = lookup_generator(&function, node.id)?;
-            let opts = pinned(&resources, backpressure, node.id);
-            // The arguments are decoded under the loan they came with.
-            let mut handoff = Handoff::with(loan(&me, from, lent));
-            handoff.run(|| {
-                crate::node::with_context(Some(node.context()), || (generator.start)(&args, opts))
-            })
-        });
-        tracing::debug!(node_id = %self.node_id, from = %from, function = %function, started = started.is_ok(), "a generator for another node");
+        tracing::debug!(node_id = %self.node_id, from = %from, function = %function, "a generator for another node");
         actix::spawn(async move {
+            // The arguments are decoded under the loan they came with; large ones off
+            // the node thread.
+            let mut handoff = Handoff::with(loan(&me, from, lent));
+            let here = node.clone();
+            let started = off_node_thread(args.len(), node.clone(), move || {
+                let node = here.ok_or(Error::ShutDown)?;
+                let generator = lookup_generator(&function, node.id)?;
+                let opts = pinned(&resources, backpressure, node.id);
+                handoff.run(|| (generator.start)(&args, opts))
+            })
+            .await;
             let stream = match started {
                 Ok(stream) => stream,
                 Err(e) => {
+                    tracing::debug!(from = %from, error = %e, "the generator did not start");
                     let end = WireMessage::StreamEnd {
                         error: Some(e.into()),
                     };
@@ -326,11 +328,11 @@ async fn serve(
 /// How long a streaming method's stream waits for its caller to pull it.
 const PARKED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
+type Parked = parking_lot::Mutex<std::collections::HashMap<u64, RawStream>>;
+
 /// Streams of streaming methods called from other nodes, until their callers pull them.
-fn parked() -> &'static parking_lot::Mutex<std::collections::HashMap<u64, RawStream>> {
-    static PARKED: std::sync::OnceLock<
-        parking_lot::Mutex<std::collections::HashMap<u64, RawStream>>,
-    > = std::sync::OnceLock::new();
+fn parked() -> &'static Parked {
+    static PARKED: std::sync::OnceLock<Parked> = std::sync::OnceLock::new();
     PARKED.get_or_init(Default::default)
 }
 
@@ -342,7 +344,8 @@ pub(crate) fn park_stream(stream: RawStream) -> RawRef {
         Ok(n) => n,
         Err(e) => return RawRef::failed(e),
     };
-    let id = crate::ids::TaskId::new().as_u64() ^ node.id.as_u64().rotate_left(17);
+    // Task ids are unique cluster-wide; the table is this process's.
+    let id = crate::ids::TaskId::new().as_u64();
     parked().lock().insert(id, stream);
     node.system.arbiter().spawn(async move {
         actix_rt::time::sleep(PARKED_FOR).await;
@@ -379,13 +382,7 @@ impl Handler<PullStream> for ClusterAgent {
                 let open = WireMessage::PullStream { id };
                 Ok::<_, Error>(peer.open_channel(&open, &Bulk::default()).await?)
             };
-            let channel = match opened.await {
-                Ok(c) => c,
-                Err(e) => {
-                    msg.completion.complete(Err(e));
-                    return;
-                }
-            };
+            let channel = opened.await;
             let items = Items {
                 from: msg.target,
                 sink: msg.sink,

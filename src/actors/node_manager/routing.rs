@@ -141,10 +141,13 @@ impl NodeManager {
         let args =
             handoff.run(|| crate::node::with_context(node.map(|n| n.context()), form.encode));
         if let Some(stream) = form.stream {
-            let (Ok(sink), Some(completion)) = (
-                stream.sink.downcast::<crate::node::StreamSender>(),
-                returns.into_iter().next(),
-            ) else {
+            // A generator has one return, its completion (nothing waits without it).
+            let Some(completion) = returns.into_iter().next() else {
+                return;
+            };
+            let Ok(sink) = stream.sink.downcast::<crate::node::StreamSender>() else {
+                let e = Error::InvalidArgument("a generator without its stream".into());
+                completion.complete(Err(e));
                 return;
             };
             agent.do_send(crate::actors::cluster::RunGenerator {
