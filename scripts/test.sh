@@ -35,14 +35,15 @@ fi
 
 export CARGO_TERM_COLOR=never
 cargo fmt --all --check
-cargo clippy --all-targets -- -D warnings
+# One profile, every feature: the tests cover the GPU, the CLI and the dashboard.
+cargo clippy --all-targets --all-features -- -D warnings
 # The example binaries (target/debug/examples/NAME) are run by tests as a user would run
 # them; `--all-targets` alone builds examples only as test harnesses.
-cargo build --examples --bins
-cargo nextest run --all-targets --no-fail-fast
+cargo build --examples --bins --all-features
+cargo nextest run --all-targets --all-features --no-fail-fast
 # Doc examples share the process-wide runtime: run them one at a time.
 # The GPU doc examples use GPU 0: lavapipe counts as one here.
-RAY_GPU_ALLOW_SOFTWARE=1 cargo test --doc -- --test-threads=1
+RAY_GPU_ALLOW_SOFTWARE=1 cargo test --doc --all-features -- --test-threads=1
 # The microbenchmark must keep working; timings are not checked here.
-BENCH_SCALE=0.01 BENCH_REPEATS=1 cargo run --example microbenchmark >/dev/null
-BENCH_SCALE=0.01 BENCH_REPEATS=1 cargo run --example dag_bench >/dev/null
+BENCH_SCALE=0.01 BENCH_REPEATS=1 cargo run --all-features --example microbenchmark >/dev/null
+BENCH_SCALE=0.01 BENCH_REPEATS=1 cargo run --all-features --example dag_bench >/dev/null

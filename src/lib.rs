@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used)]
@@ -16,6 +17,8 @@ mod dashboard;
 mod error;
 #[doc(hidden)]
 pub mod fuzz;
+#[cfg(feature = "gpu")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gpu")))]
 pub mod gpu;
 mod ids;
 mod machine;
@@ -25,6 +28,9 @@ mod resources;
 mod runtime;
 mod store;
 mod tasks;
+// The wire format and QUIC endpoints: not API. Public (hidden) for the attack tests,
+// the fuzz targets and the benches, which speak it directly.
+#[doc(hidden)]
 pub mod transport;
 pub mod util;
 

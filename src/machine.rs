@@ -2,10 +2,14 @@
 //! level: `config` sizes a node from it and `gpu` makes devices from its adapters, and
 //! it uses nothing of the crate but errors.
 
+mod gpu_count;
+#[cfg(feature = "gpu")]
 mod gpus;
 
-pub use gpus::allow_software_from_env;
-pub(crate) use gpus::{Adapter, count_at_start, detect, parse_flag, ready};
+pub use gpu_count::allow_software_from_env;
+pub(crate) use gpu_count::{count_at_start, parse_flag};
+#[cfg(feature = "gpu")]
+pub(crate) use gpus::{Adapter, detect, ready};
 
 /// The machine's memory in bytes (8 GiB when it cannot be read).
 pub(crate) fn machine_memory() -> u64 {

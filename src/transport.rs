@@ -6,18 +6,30 @@
 
 mod addr;
 mod bulk;
+#[cfg(feature = "cluster")]
 mod channel;
+mod dag;
+mod digest;
 mod frame;
 mod job;
+mod join;
+#[cfg(not(feature = "cluster"))]
+mod offline;
+#[cfg(feature = "cluster")]
 mod quic;
+#[cfg(feature = "cluster")]
 mod serve;
 mod stream;
 mod table;
+#[cfg(feature = "cluster")]
 mod tls;
 
 pub use addr::{check_local, default_route_ip, resolve, route_source};
 pub use bulk::{Bulk, Piece};
-pub use channel::{Channel, ChannelRecv, ChannelSend, DagArg, DagOp, DagPartSpec, DagPeer};
+#[cfg(feature = "cluster")]
+pub use channel::{Channel, ChannelRecv, ChannelSend};
+pub use dag::{DagArg, DagOp, DagPartSpec, DagPeer};
+pub(crate) use digest::{hex, sha256};
 pub(crate) use frame::decode_body;
 pub use frame::{
     FrameReader, MAX_FRAME_BYTES, WIRE_VERSION, WireError, WireMessage, decode_frame, encode_frame,
@@ -26,12 +38,20 @@ pub use job::{
     BlobKind, ContentHash, JobRecord, JobReply, JobRequest, JobSpec, JobState,
     MAX_WORKING_DIR_BYTES, WorkerRequest,
 };
-pub use quic::{Endpoint, Exchange, JoinAddress, Peer, Service};
+pub use join::{JoinAddress, Service};
+#[cfg(not(feature = "cluster"))]
+pub use offline::{Channel, ChannelRecv, ChannelSend, Endpoint, Exchange, Identity, Peer};
+#[cfg(feature = "cluster")]
+pub use quic::{Endpoint, Exchange, Peer};
 pub use stream::MAX_PAYLOAD_BYTES;
 pub(crate) use stream::{Chunks, FIRST_CHUNK, read_frame_or_end, read_message};
 pub use table::{NodeLoad, WireActor, WireJob, WireNode};
+#[cfg(feature = "cluster")]
 pub use tls::Identity;
-pub(crate) use tls::{MAX_STREAMS, hex, sha256};
+
+/// Requests in flight per authenticated connection (each is a stream): many actor calls
+/// and tasks wait at once between two nodes; quinn's default of 100 would queue the rest.
+pub(crate) const MAX_STREAMS: u32 = 1 << 16;
 
 /// The QUIC client configuration that trusts only the certificate with SHA-256 `pin`,
 /// for tests that speak QUIC to a node without our handshake (e.g. an attacker without
@@ -45,6 +65,7 @@ pub(crate) use tls::{MAX_STREAMS, hex, sha256};
 /// assert!(ray::transport::client_config([0; 32]).is_ok());
 /// ```
 #[doc(hidden)]
+#[cfg(feature = "cluster")]
 pub fn client_config(pin: [u8; 32]) -> Result<quinn::ClientConfig, TransportError> {
     tls::client_config(pin)
 }

@@ -1,6 +1,7 @@
 //! The `ray` command against live node processes: `start --head`, `start --address`,
 //! `status` and `stop`, and the state commands against a cluster this test process
 //! joins as a driver with objects, actors and a placement group.
+#![cfg(feature = "cli")] // needs the `ray` binary (scripts/test.sh builds every feature)
 
 mod common;
 

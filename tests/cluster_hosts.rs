@@ -10,6 +10,7 @@
 //! The worker programs and the driver are this test binary, started with
 //! `RAY_NODE_MODE=worker` (by `ray start --address .. -- PROGRAM`) or
 //! `RAY_TEST_ROLE=driver` and told to run only this test.
+#![cfg(feature = "cli")] // needs the `ray` binary (scripts/test.sh builds every feature)
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! `GpuBuffer` on without a host round trip (counted by `GpuContext::host_transfers`),
 //! with the same results as the classic calls. Runs on a real wgpu adapter: Mesa's
 //! lavapipe here and in CI (`scripts/test.sh` installs it); nothing is skipped.
+#![cfg(feature = "gpu")] // needs wgpu (scripts/test.sh builds every feature)
 
 mod common;
 

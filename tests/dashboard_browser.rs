@@ -4,6 +4,7 @@
 //! `target/test-artifacts/dashboard.png`. On a cluster of three nodes with a task and
 //! an actor holding resources, the page's used/total figures are those `ray status`
 //! prints and `ray::available_resources()` returns, busy and then idle.
+#![cfg(feature = "cli")] // needs the `ray` binary (scripts/test.sh builds every feature)
 
 mod common;
 

@@ -4,6 +4,7 @@
 //!
 //! Detection is cached per process and reads `RAY_GPU_ALLOW_SOFTWARE` per call, so tests
 //! that set it take `ENV` (under nextest each test has its own process anyway).
+#![cfg(feature = "gpu")] // needs wgpu (scripts/test.sh builds every feature)
 
 mod common;
 

@@ -11,6 +11,7 @@
 //!
 //! The job programs are this test binary, told its role by `RAY_TEST_ROLE` (`--env`)
 //! and to run only this test; as a job's worker (`RAY_NODE_MODE=worker`) it serves.
+#![cfg(all(feature = "gpu", feature = "cli"))] // needs wgpu and the `ray` binary (scripts/test.sh builds every feature)
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! its token is checked, at most 64 wait at once, and all are dropped after 2 s; the
 //! node's memory stays within a stated bound and a driver that joined before keeps being
 //! served throughout.
+#![cfg(feature = "cli")] // needs the `ray` binary (scripts/test.sh builds every feature)
 
 mod common;
 

@@ -68,57 +68,6 @@ pub(crate) fn detect(allow_software: bool) -> Vec<Adapter> {
     found
 }
 
-/// How many GPUs a node offers at start. Without a GPU device node (`/dev/nvidia*`,
-/// `/dev/dri/renderD*`, `/dev/dxg`, `/dev/kfd`) and without `allow_software`, no driver
-/// is loaded at all: loading Vulkan costs tens of milliseconds and ~100 MiB of memory
-/// (Mesa's software driver links LLVM), which a machine without a GPU should not pay
-/// on every `ray::init()`.
-pub(crate) fn count_at_start(allow_software: bool) -> usize {
-    if !allow_software && !gpu_device_nodes() {
-        tracing::debug!("no GPU device nodes: not loading any GPU driver");
-        return 0;
-    }
-    detect(allow_software).len()
-}
-
-fn gpu_device_nodes() -> bool {
-    let exists = |p: &str| std::path::Path::new(p).exists();
-    let render = std::fs::read_dir("/dev/dri").is_ok_and(|d| {
-        d.flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
-    });
-    render || exists("/dev/nvidia0") || exists("/dev/dxg") || exists("/dev/kfd")
-}
-
-/// Whether `RAY_GPU_ALLOW_SOFTWARE` is `1` (or `true`): software adapters such as Mesa's
-/// lavapipe then count as GPUs, so tests and CI can run GPU code without a GPU.
-///
-/// # Examples
-/// ```
-/// let allowed = ray::gpu::allow_software_from_env();
-/// assert_eq!(
-///     allowed,
-///     std::env::var("RAY_GPU_ALLOW_SOFTWARE").is_ok_and(|v| v == "1" || v == "true")
-/// );
-/// ```
-pub fn allow_software_from_env() -> bool {
-    let allowed = std::env::var("RAY_GPU_ALLOW_SOFTWARE")
-        .ok()
-        .and_then(|v| parse_flag(&v))
-        .unwrap_or(false);
-    tracing::trace!(allowed, "RAY_GPU_ALLOW_SOFTWARE");
-    allowed
-}
-
-/// `1`/`true` and `0`/`false`/empty; anything else is not a flag.
-pub(crate) fn parse_flag(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" => Some(true),
-        "" | "0" | "false" => Some(false),
-        _ => None,
-    }
-}
-
 fn all_adapters() -> &'static [Adapter] {
     ADAPTERS.get_or_init(enumerate)
 }
@@ -224,15 +173,6 @@ fn type_rank(t: wgpu::DeviceType) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flags_parse_strictly() {
-        assert_eq!(parse_flag("1"), Some(true));
-        assert_eq!(parse_flag(" TRUE "), Some(true));
-        assert_eq!(parse_flag(""), Some(false));
-        assert_eq!(parse_flag("0"), Some(false));
-        assert_eq!(parse_flag("yes please"), None);
-    }
 
     #[test]
     fn hardware_ids_are_a_prefix_of_all_ids() {

@@ -296,7 +296,7 @@ pub enum WireMessage {
     /// `DagValue`s of the edges to the driver, until the driver finishes the stream.
     DagPart {
         /// What the node runs.
-        part: super::channel::DagPartSpec,
+        part: super::DagPartSpec,
     },
     /// Opens a persistent channel from node `from`'s part of compiled graph `graph` to
     /// the receiving node's part: `DagValue`s one way, in the sender's order.

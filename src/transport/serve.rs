@@ -74,7 +74,7 @@ pub(super) async fn serve(
     };
     // It showed the token: the limits of an authenticated peer.
     drop(ticket);
-    conn.set_max_concurrent_bi_streams(VarInt::from_u32(tls::MAX_STREAMS));
+    conn.set_max_concurrent_bi_streams(VarInt::from_u32(super::MAX_STREAMS));
     conn.set_receive_window(VarInt::from_u32(tls::RECEIVE_WINDOW));
     tracing::info!(node_id = %node_id, peer = %peer, %remote, "peer connected");
     while let Ok((mut send, mut recv)) = conn.accept_bi().await {
@@ -114,7 +114,7 @@ pub(super) async fn serve(
 /// Compares tokens in time independent of where they differ (and of their length):
 /// compares their SHA-256 digests with no early exit.
 fn same_token(a: &str, b: &str) -> bool {
-    let (x, y) = (tls::sha256(a.as_bytes()), tls::sha256(b.as_bytes()));
+    let (x, y) = (super::sha256(a.as_bytes()), super::sha256(b.as_bytes()));
     x.iter().zip(y).fold(0u8, |acc, (p, q)| acc | (p ^ q)) == 0
 }
 

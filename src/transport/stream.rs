@@ -4,10 +4,14 @@
 //! stream, or bytes in memory for the fuzz targets, `crate::fuzz`) and never allocate
 //! from a length the peer only declared.
 
+#[cfg(feature = "cluster")]
 use quinn::{RecvStream, SendStream};
 
-use super::{MAX_FRAME_BYTES, TransportError, WireMessage, decode_body, encode_frame};
+#[cfg(feature = "cluster")]
+use super::encode_frame;
+use super::{MAX_FRAME_BYTES, TransportError, WireMessage, decode_body};
 
+#[cfg(feature = "cluster")]
 pub(super) async fn write_frame(
     send: &mut SendStream,
     msg: &WireMessage,
@@ -17,6 +21,7 @@ pub(super) async fn write_frame(
 
 /// One frame, then the bulk payload (`pieces`, one after another), then the end of the
 /// stream.
+#[cfg(feature = "cluster")]
 pub(super) async fn write_message(
     send: &mut SendStream,
     msg: &WireMessage,
@@ -48,6 +53,7 @@ pub(crate) trait Chunks {
     async fn read_into(&mut self, buf: &mut Vec<u8>, max: usize) -> Result<bool, TransportError>;
 }
 
+#[cfg(feature = "cluster")]
 impl Chunks for RecvStream {
     async fn read_into(&mut self, buf: &mut Vec<u8>, max: usize) -> Result<bool, TransportError> {
         let chunk = self

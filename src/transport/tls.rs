@@ -10,7 +10,7 @@ use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signat
 use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-use super::TransportError;
+use super::{MAX_STREAMS, TransportError, hex, sha256};
 
 /// The name in the certificate; peers are authenticated by pin and token, not by name.
 pub(crate) const SERVER_NAME: &str = "ray-node";
@@ -29,18 +29,6 @@ impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Identity({})", hex(&self.fingerprint))
     }
-}
-
-/// SHA-256 of `bytes` (a certificate's is its fingerprint; an uploaded build's, its name).
-pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Identity {
@@ -73,9 +61,6 @@ fn provider() -> Arc<CryptoProvider> {
 /// are tuned for the internet and cap a stream far below loopback speed).
 /// What an authenticated peer may send across all streams of a connection at once.
 pub(crate) const RECEIVE_WINDOW: u32 = 256 << 20;
-/// Requests in flight per authenticated connection (each is a stream): many actor calls
-/// and tasks wait at once between two nodes; quinn's default of 100 would queue the rest.
-pub(crate) const MAX_STREAMS: u32 = 1 << 16;
 /// Before its token is checked, a peer may open one stream and have this many bytes in
 /// flight: enough for a `Hello`, too little to cost the node anything.
 pub(crate) const HELLO_WINDOW: u32 = 8 << 10;
