@@ -114,7 +114,7 @@ fn main() -> anyhow::Result<()> {
 
     // The node counts its GPUs at start (software ones with RAY_GPU_ALLOW_SOFTWARE=1).
     ray::init()?;
-    let gpus = ray::cluster_resources().get("GPU").copied().unwrap_or(0.0);
+    let gpus = ray::cluster_resources()?.get("GPU").copied().unwrap_or(0.0);
     if gpus < 1.0 {
         eprintln!(
             "no GPU found: this example needs one (Vulkan or GL). Without a GPU, install \
@@ -152,7 +152,7 @@ fn main() -> anyhow::Result<()> {
     for (_, gpu) in &adapters {
         println!("{gpu}");
     }
-    let cpus = ray::cluster_resources().get("CPU").copied().unwrap_or(0.0);
+    let cpus = ray::cluster_resources()?.get("CPU").copied().unwrap_or(0.0);
     let rate = |secs: f64| samples as f64 / secs / 1e6;
     println!(
         "GPU: {samples} samples in {:.3} s: {:.1} M samples/s ({TASKS} tasks, num_gpus 0.5)",

@@ -13,9 +13,10 @@ use crate::{Error, Result};
 /// ```
 /// use ray::Config;
 /// ray::init_with(Config::new().num_cpus(4.0).resource("special", 2.0)).unwrap();
-/// assert_eq!(ray::cluster_resources()["CPU"], 4.0);
+/// assert_eq!(ray::cluster_resources().unwrap()["CPU"], 4.0);
 /// ray::shutdown();
 /// ```
+#[must_use = "a Config does nothing until passed to `ray::init_with`"]
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub(crate) address: Option<String>,
@@ -224,7 +225,7 @@ impl Config {
     /// # Examples
     /// ```
     /// ray::init_with(ray::Config::new().memory(1e9)).unwrap();
-    /// assert_eq!(ray::cluster_resources()["memory"], 1e9);
+    /// assert_eq!(ray::cluster_resources().unwrap()["memory"], 1e9);
     /// ray::shutdown();
     /// ```
     pub fn memory(mut self, bytes: f64) -> Self {

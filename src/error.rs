@@ -32,13 +32,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum Error {
-    /// The task (or actor method) returned `Err`; `message` is that error's `Display`.
+    /// The task (or actor method) returned `Err`; `message` is that error's `Display`,
+    /// and what caused it (`std::error::Error::source`, or an `anyhow::Error`'s chain)
+    /// is this error's [`source`](std::error::Error::source), so `{:#}` of an
+    /// `anyhow::Error` made from it prints the whole chain.
     #[error("task `{function}` failed: {message}")]
     TaskFailed {
         /// The remote function or method that failed.
         function: String,
         /// The error's message.
         message: String,
+        /// What caused it, as the task's error reported it (crosses nodes with it).
+        #[source]
+        #[serde(default)]
+        cause: Option<ErrorCause>,
     },
     /// The task (or actor method) panicked.
     #[error("task `{function}` panicked: {message} (a panic in an actor method kills the actor)")]
@@ -177,6 +184,82 @@ pub enum Error {
     Dag(#[from] DagError),
 }
 
+/// One error below a task's error in its source chain, kept as text so it crosses nodes:
+/// its message and, in turn, what caused it.
+///
+/// # Examples
+/// ```
+/// use std::error::Error as _;
+///
+/// #[derive(Debug)]
+/// struct BadPort(std::num::ParseIntError);
+/// impl std::fmt::Display for BadPort {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("bad port")
+///     }
+/// }
+/// impl std::error::Error for BadPort {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+///
+/// #[ray::remote]
+/// fn port(s: String) -> Result<u16, BadPort> {
+///     s.parse().map_err(BadPort)
+/// }
+///
+/// let err = ray::get(&port.remote("70000".to_string())).unwrap_err();
+/// assert!(err.to_string().contains("bad port"));
+/// // What caused the task's error is the source of the caller's.
+/// let cause = err.source().expect("the cause crossed over");
+/// assert!(cause.to_string().contains("too large"));
+/// # ray::shutdown();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ErrorCause {
+    message: String,
+    cause: Option<Box<ErrorCause>>,
+}
+
+impl ErrorCause {
+    /// The chain below `top` (its sources), at most 64 deep; `None` when it has none.
+    pub(crate) fn chain_of(top: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        let mut messages = Vec::new();
+        let mut next = top.source();
+        while let Some(e) = next {
+            if messages.len() == 64 {
+                break;
+            }
+            messages.push(e.to_string());
+            next = e.source();
+        }
+        messages.into_iter().rev().fold(None, |cause, message| {
+            Some(ErrorCause {
+                message,
+                cause: cause.map(Box::new),
+            })
+        })
+    }
+
+    /// This cause's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for ErrorCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ErrorCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_deref().map(|c| c as _)
+    }
+}
+
 impl Error {
     /// [`Error::ObjectLost`] for an object whose every reference was dropped.
     pub(crate) fn unreferenced(object_id: ObjectId) -> Self {
@@ -223,11 +306,11 @@ impl From<crate::transport::WireError> for Error {
     }
 }
 
-/// Turns a caught panic payload into a readable message.
 /// What a build without the `cluster` feature answers when asked to start or join a
 /// cluster.
 pub(crate) const NO_CLUSTER: &str = "this build of ray has no cluster support: starting or joining a cluster needs the `cluster` feature (on by default)";
 
+/// Turns a caught panic payload into a readable message.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()

@@ -44,7 +44,7 @@ pub use api::{
     wait_async,
 };
 pub use config::Config;
-pub use error::{Error, Result};
+pub use error::{Error, ErrorCause, Result};
 pub use ids::{ActorId, InvalidId, JobId, NodeId, ObjectId, PlacementGroupId, TaskId};
 pub use node::ObjectRefStream;
 pub use placement_group::{
@@ -100,11 +100,52 @@ pub mod __private {
         crate::store::stored(v)
     }
 
-    /// Turns a task's own `Err` into a task error naming the function.
-    pub fn task_error(function: &str, e: impl std::fmt::Display) -> Error {
+    /// A task's own `Err`, to be turned into [`Error::TaskFailed`] keeping its source
+    /// chain: `(&&&ErrChain(&e)).task_error(name)` picks, by autoref, the most specific
+    /// of a `std::error::Error` (walks `source`), something that derefs to one
+    /// (`anyhow::Error`, `Box<dyn Error>`), or anything `Display` (no chain).
+    pub struct ErrChain<'a, E>(pub &'a E);
+
+    fn task_failed(function: &str, message: String, cause: Option<crate::ErrorCause>) -> Error {
         Error::TaskFailed {
             function: function.to_string(),
-            message: e.to_string(),
+            message,
+            cause,
+        }
+    }
+
+    /// A `std::error::Error`: its message and its sources.
+    pub trait ChainOfError {
+        /// The task error.
+        fn task_error(&self, function: &str) -> Error;
+    }
+    impl<E: std::error::Error + 'static> ChainOfError for &&ErrChain<'_, E> {
+        fn task_error(&self, function: &str) -> Error {
+            let e: &(dyn std::error::Error + 'static) = self.0;
+            task_failed(function, e.to_string(), crate::ErrorCause::chain_of(e))
+        }
+    }
+
+    /// An error type that is a `dyn Error` inside (`anyhow::Error`, `Box<dyn Error>`).
+    pub trait ChainOfDynError {
+        /// The task error.
+        fn task_error(&self, function: &str) -> Error;
+    }
+    impl<E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ChainOfDynError for &ErrChain<'_, E> {
+        fn task_error(&self, function: &str) -> Error {
+            let e: &(dyn std::error::Error + 'static) = self.0.as_ref();
+            task_failed(function, e.to_string(), crate::ErrorCause::chain_of(e))
+        }
+    }
+
+    /// Any other `Display` error (a `String`): its message only.
+    pub trait ChainOfDisplay {
+        /// The task error.
+        fn task_error(&self, function: &str) -> Error;
+    }
+    impl<E: std::fmt::Display> ChainOfDisplay for ErrChain<'_, E> {
+        fn task_error(&self, function: &str) -> Error {
+            task_failed(function, self.0.to_string(), None)
         }
     }
 

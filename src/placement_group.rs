@@ -141,6 +141,7 @@ impl PlacementGroup {
 /// assert_eq!(ray::get_placement_group("mine").unwrap().id(), pg.id());
 /// # ray::shutdown();
 /// ```
+#[must_use = "options do nothing until passed to `ray::placement_group_with`"]
 #[derive(Debug, Clone, Default)]
 pub struct PlacementGroupOptions {
     bundles: Vec<Bundle>,

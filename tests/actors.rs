@@ -196,7 +196,9 @@ fn a_method_returning_err_keeps_the_actor_alive() {
     let c = Counter::remote();
     assert_eq!(ray::get(&c.checked_incr.remote(5)).unwrap(), 5);
     match ray::get(&c.checked_incr.remote(-2)).unwrap_err() {
-        Error::TaskFailed { function, message } => {
+        Error::TaskFailed {
+            function, message, ..
+        } => {
             assert_eq!(function, "Counter.checked_incr");
             assert_eq!(message, "refusing to add -2");
         }

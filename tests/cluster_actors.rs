@@ -356,10 +356,10 @@ fn a_drivers_actors_go_with_it_and_detached_ones_stay() {
             ray::get_actor::<Counter>("owned").is_err()
         }),
         "{:?}",
-        ray::jobs()
+        ray::jobs().unwrap()
     );
     let kept: ActorHandle<Counter> = ray::get_actor("kept").unwrap();
     assert_eq!(ray::get(&kept.incr.remote(0)).unwrap(), 1);
-    assert!(ray::jobs().iter().any(|j| !j.alive));
+    assert!(ray::jobs().unwrap().iter().any(|j| !j.alive));
     ray::kill(&kept);
 }

@@ -27,6 +27,13 @@ fn sum(v: Vec<f64>) -> Result<f64, String> {
     Ok(v.iter().sum())
 }
 
+/// An `anyhow` error with context: its chain must reach the caller on another node.
+#[ray::remote]
+fn read_port(s: String) -> anyhow::Result<u16> {
+    use anyhow::Context;
+    s.parse::<u16>().context("reading the port")
+}
+
 #[ray::remote]
 async fn remote_async(x: u32) -> u32 {
     x * 3
@@ -80,12 +87,13 @@ fn resource_pinned_tasks_run_on_the_node_that_has_the_resource() {
     let me = ray::runtime_context().job_id();
     assert!(common::wait_until(common::LONG, || {
         ray::jobs()
+            .unwrap()
             .iter()
             .any(|j| j.job_id == me && j.alive && j.driver == ray::runtime_context().node_id())
     }));
-    assert_eq!(ray::jobs().len(), 1, "{:?}", ray::jobs());
+    assert_eq!(ray::jobs().unwrap().len(), 1, "{:?}", ray::jobs().unwrap());
     assert!(nodes.iter().all(|n| n.alive));
-    assert_eq!(ray::cluster_resources()["CPU"], 4.0);
+    assert_eq!(ray::cluster_resources().unwrap()["CPU"], 4.0);
     for _ in 0..3 {
         assert_eq!(
             ray::get(&where_am_i.options().resource("a", 1.0).remote()).unwrap(),
@@ -104,6 +112,17 @@ fn resource_pinned_tasks_run_on_the_node_that_has_the_resource() {
     let err = ray::get(&sum.remote(Vec::new())).unwrap_err();
     assert!(matches!(err, ray::Error::TaskFailed { .. }), "{err:?}");
     assert!(err.to_string().contains("nothing to sum"));
+    // An error's source chain crosses nodes with it.
+    let err = ray::get(
+        &read_port
+            .options()
+            .resource("b", 1.0)
+            .remote("x".to_string()),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("reading the port"), "{err}");
+    let chain = format!("{:#}", anyhow::Error::from(err));
+    assert!(chain.contains("invalid digit"), "{chain}");
     // A ref argument is resolved on the caller and shipped by value.
     let v = ray::put(vec![1.5f64; 1000]);
     assert_eq!(
@@ -150,16 +169,17 @@ fn a_task_no_node_fits_waits_for_one_and_says_so() {
     ));
     assert!(
         common::wait_until(Duration::from_secs(10), || ray::pending_demands()
+            .unwrap()
             .iter()
             .any(|d| d.contains("CPU: 8"))),
         "{:?}",
-        ray::pending_demands()
+        ray::pending_demands().unwrap()
     );
     // A node that fits joins: the task runs there, and the demand is gone.
     let big = cluster.add_node(NodeConfig::new().num_cpus(8.0)).unwrap();
     assert_eq!(ray::get_timeout(&r, common::LONG).unwrap(), big.node_id());
     assert!(common::wait_until(Duration::from_secs(10), || {
-        ray::pending_demands().is_empty()
+        ray::pending_demands().unwrap().is_empty()
     }));
     // Hard affinity to a node that does not exist fails at once instead.
     let nowhere = ray::SchedulingStrategy::NodeAffinity {

@@ -173,7 +173,7 @@ fn drive() {
         .collect();
     // Both running (one per worker) before the host goes.
     assert!(common::wait_until(Duration::from_secs(10), || {
-        ray::available_resources().get("pool").copied() == Some(0.0)
+        ray::available_resources().unwrap().get("pool").copied() == Some(0.0)
     }));
     println!("READY");
     let mut line = String::new();

@@ -74,7 +74,9 @@ fn fan_out_to_another_node_with_constants_async_and_errors() {
         assert_eq!(ray::get(&refs[1]).unwrap(), 2 * i + 100);
         match ray::get(&refs[2]) {
             Ok(v) => assert_eq!(v, 2 * i - 10),
-            Err(Error::TaskFailed { function, message }) => {
+            Err(Error::TaskFailed {
+                function, message, ..
+            }) => {
                 assert!(2 * i - 10 < 0);
                 assert_eq!(function, "Stage.checked");
                 assert!(message.contains("is negative"), "{message}");

@@ -178,7 +178,9 @@ fn method_error_fails_only_its_execution() {
     let after = compiled.execute(2).unwrap();
     assert_eq!(ray::get(&ok).unwrap(), 2);
     match ray::get(&bad).unwrap_err() {
-        Error::TaskFailed { function, message } => {
+        Error::TaskFailed {
+            function, message, ..
+        } => {
             assert_eq!(function, "Stage.checked");
             assert!(message.contains("-1 is negative"), "{message}");
         }

@@ -147,7 +147,9 @@ fn a_method_error_on_the_middle_node_fails_only_its_execution() {
         .collect();
     assert_eq!(ray::get(&refs[0]).unwrap(), 4);
     match ray::get(&refs[1]) {
-        Err(Error::TaskFailed { function, message }) => {
+        Err(Error::TaskFailed {
+            function, message, ..
+        }) => {
             assert_eq!(function, "Stage.checked");
             assert!(message.contains("-6 is negative"), "{message}");
         }

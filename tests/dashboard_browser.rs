@@ -3,7 +3,7 @@
 //! and the test reads the rendered DOM. A screenshot is saved as
 //! `target/test-artifacts/dashboard.png`. On a cluster of three nodes with a task and
 //! an actor holding resources, the page's used/total figures are those `ray status`
-//! prints and `ray::available_resources()` returns, busy and then idle.
+//! prints and `ray::available_resources().unwrap()` returns, busy and then idle.
 #![cfg(feature = "cli")] // needs the `ray` binary (scripts/test.sh builds every feature)
 
 mod common;
@@ -208,12 +208,12 @@ fn the_page_shows_the_same_resource_use_as_ray_status_on_a_cluster() {
     // Compares the page, `ray status` and `available_resources()` once the cluster's
     // figures show `cpus` and `slots` used (heartbeats carry them to the head).
     let compare = |cpus: f64, slots: f64| {
-        let free = |k: &str| ray::available_resources().get(k).copied();
+        let free = |k: &str| ray::available_resources().unwrap().get(k).copied();
         assert!(
             common::wait_until(common::LONG, || free("CPU") == Some(3.0 - cpus)
                 && free("slot") == Some(4.0 - slots)),
             "{:?}",
-            ray::available_resources()
+            ray::available_resources().unwrap()
         );
         // One more heartbeat everywhere, so the head's table has it too.
         std::thread::sleep(std::time::Duration::from_millis(300));

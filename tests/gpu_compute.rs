@@ -432,7 +432,11 @@ fn the_node_counts_its_gpus_at_start() {
     let detected = (0..).take_while(|&i| gpu::context_for(i).is_ok()).count() as f64;
     let _ray = common::init_with(Config::new().num_cpus(2.0).allow_software_gpus(true));
     assert_eq!(
-        ray::cluster_resources().get("GPU").copied().unwrap_or(0.0),
+        ray::cluster_resources()
+            .unwrap()
+            .get("GPU")
+            .copied()
+            .unwrap_or(0.0),
         detected,
         "the node should count the GPUs it detects"
     );
@@ -446,7 +450,11 @@ fn software_gpus_are_not_counted_unless_allowed() {
     let _ray = common::init_with(Config::new().num_cpus(2.0).allow_software_gpus(false));
     let hardware = (0..).take_while(|&i| gpu::context_for(i).is_ok()).count() as f64;
     assert_eq!(
-        ray::cluster_resources().get("GPU").copied().unwrap_or(0.0),
+        ray::cluster_resources()
+            .unwrap()
+            .get("GPU")
+            .copied()
+            .unwrap_or(0.0),
         hardware
     );
 }

@@ -88,10 +88,11 @@ fn a_group_on_one_node_reserves_its_bundles_and_gives_them_back() {
     assert!(common::available_becomes("CPU", 4.0));
     assert!(
         common::wait_until(common::LONG, || ray::available_resources()
+            .unwrap()
             .keys()
             .all(|k| !k.contains("_group_"))),
         "{:?}",
-        ray::available_resources()
+        ray::available_resources().unwrap()
     );
     assert!(pg.ready().is_ready() && ray::get(&pg.ready()).is_err());
 }

@@ -45,7 +45,7 @@ fn init_shutdown_and_init_again() {
 
     ray::init_with(Config::new().num_cpus(3.0)).unwrap();
     assert!(ray::is_initialized());
-    assert_eq!(ray::cluster_resources()["CPU"], 3.0);
+    assert_eq!(ray::cluster_resources().unwrap()["CPU"], 3.0);
     assert_ne!(ray::nodes().unwrap()[0].node_id, first_node);
     assert_eq!(ray::get(&double.remote(5)).unwrap(), 10);
     let c = ray::put(vec![1u8; 10]);
@@ -65,7 +65,7 @@ fn init_with_twice_is_an_error() {
     assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
     assert!(err.to_string().contains("shutdown"), "{err}");
     // The running runtime is untouched.
-    assert_eq!(ray::cluster_resources()["CPU"], 2.0);
+    assert_eq!(ray::cluster_resources().unwrap()["CPU"], 2.0);
     assert_eq!(ray::get(&double.remote(2)).unwrap(), 4);
 }
 
@@ -77,7 +77,7 @@ fn the_first_use_starts_the_runtime() {
     assert!(ray::is_initialized());
     assert_eq!(ray::get(&r).unwrap(), 16);
     let cpus = std::thread::available_parallelism().unwrap().get() as f64;
-    assert_eq!(ray::cluster_resources()["CPU"], cpus);
+    assert_eq!(ray::cluster_resources().unwrap()["CPU"], cpus);
     ray::shutdown();
     // `put` and `runtime_context` start it as well.
     let p = ray::put(3u8);
@@ -166,7 +166,7 @@ fn nodes_reports_one_alive_node() {
     let nodes = ray::nodes().unwrap();
     assert_eq!(nodes.len(), 1);
     assert!(nodes[0].alive);
-    assert_eq!(nodes[0].resources, ray::cluster_resources());
+    assert_eq!(nodes[0].resources, ray::cluster_resources().unwrap());
     assert_eq!(nodes[0].resources["special"], 1.0);
 }
 
@@ -179,12 +179,12 @@ fn cluster_resources_match_the_config() {
             .resource("special", 2.5)
             .resource("tiny", 0.0001),
     );
-    let total = ray::cluster_resources();
+    let total = ray::cluster_resources().unwrap();
     assert_eq!(total["CPU"], 3.0);
     assert_eq!(total["GPU"], 1.0);
     assert_eq!(total["special"], 2.5);
     assert_eq!(total["tiny"], 0.0001);
-    assert_eq!(ray::available_resources(), total);
+    assert_eq!(ray::available_resources().unwrap(), total);
 }
 
 #[ray::remote]
@@ -261,7 +261,7 @@ fn a_bad_ray_num_cpus_fails_init() {
     assert!(!ray::is_initialized());
     // A value in code wins over the environment.
     ray::init_with(Config::new().num_cpus(2.0)).unwrap();
-    assert_eq!(ray::cluster_resources()["CPU"], 2.0);
+    assert_eq!(ray::cluster_resources().unwrap()["CPU"], 2.0);
 }
 
 #[test]
@@ -269,7 +269,7 @@ fn ray_num_cpus_sets_the_cpu_count() {
     let _guard = common::exclusive();
     let _env = EnvVar::set("RAY_NUM_CPUS", "3");
     ray::init().unwrap();
-    assert_eq!(ray::cluster_resources()["CPU"], 3.0);
+    assert_eq!(ray::cluster_resources().unwrap()["CPU"], 3.0);
 }
 
 #[test]

@@ -138,7 +138,9 @@ fn a_returned_err_becomes_task_failed_with_function_and_message() {
     assert_eq!(ray::get(&checked_sqrt.remote(16.0)).unwrap(), 4.0);
     let err = ray::get(&checked_sqrt.remote(-4.0)).unwrap_err();
     match &err {
-        Error::TaskFailed { function, message } => {
+        Error::TaskFailed {
+            function, message, ..
+        } => {
             assert_eq!(function, "checked_sqrt");
             assert_eq!(message, "cannot take the root of -4");
         }
@@ -201,7 +203,9 @@ fn a_failed_argument_fails_the_task_with_the_root_cause_without_running_it() {
     let r2 = downstream.remote(&r); // two levels down
     for r in [&r, &r2] {
         match ray::get(r).unwrap_err() {
-            Error::TaskFailed { function, message } => {
+            Error::TaskFailed {
+                function, message, ..
+            } => {
                 assert_eq!(function, "checked_sqrt");
                 assert_eq!(message, "cannot take the root of -1");
             }
@@ -343,7 +347,8 @@ fn retry_exceptions_retries_application_errors() {
         ray::get(&r).unwrap_err(),
         Error::TaskFailed {
             function: "flaky_no_retry".into(),
-            message: "always".into()
+            message: "always".into(),
+            cause: None,
         }
     );
     assert_eq!(FLAKY_NO_RETRY_CALLS.load(Ordering::SeqCst), 4);
@@ -461,4 +466,72 @@ fn object_refs_can_be_awaited_inside_async_tasks() {
             .unwrap()
             .contains("cannot take the root of -2")
     );
+}
+
+#[derive(Debug)]
+struct Wrapped(std::io::Error);
+
+impl std::fmt::Display for Wrapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("loading the model")
+    }
+}
+
+impl std::error::Error for Wrapped {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[ray::remote]
+fn load_model() -> Result<u8, Wrapped> {
+    Err(Wrapped(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        "weights.bin is missing",
+    )))
+}
+
+#[ray::remote]
+fn load_with_context() -> anyhow::Result<u8> {
+    use anyhow::Context;
+    Err(anyhow::anyhow!("disk unplugged"))
+        .context("weights.bin is missing")
+        .context("loading the model")
+}
+
+#[ray::remote]
+fn boxed_error() -> Result<u8, Box<dyn std::error::Error + Send + Sync>> {
+    Err(Box::new(Wrapped(std::io::Error::other("no GPU memory"))))
+}
+
+#[ray::remote]
+fn plain_error() -> Result<u8, String> {
+    Err("just a string".into())
+}
+
+#[test]
+fn a_task_error_keeps_its_source_chain() {
+    use std::error::Error as _;
+    let _ray = common::init(2.0);
+    // A std error with a source.
+    let err = ray::get(&load_model.remote()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "task `load_model` failed: loading the model"
+    );
+    assert_eq!(err.source().unwrap().to_string(), "weights.bin is missing");
+    assert!(err.source().unwrap().source().is_none());
+    // anyhow's context chain, three deep; `{:#}` prints all of it.
+    let err = ray::get(&load_with_context.remote()).unwrap_err();
+    let chain = format!("{:#}", anyhow::Error::from(err));
+    assert!(
+        chain.ends_with("loading the model: weights.bin is missing: disk unplugged"),
+        "{chain}"
+    );
+    // A boxed error: its own source too.
+    let err = ray::get(&boxed_error.remote()).unwrap_err();
+    assert_eq!(err.source().unwrap().to_string(), "no GPU memory");
+    // A String error has no chain.
+    let err = ray::get(&plain_error.remote()).unwrap_err();
+    assert!(err.source().is_none());
 }

@@ -111,6 +111,7 @@ fn a_gpu_task_in_a_cluster_without_gpus_waits_says_so_and_runs_when_one_joins() 
     let r = gpu_node.options().num_gpus(1.0).remote();
     // No GPU anywhere: it waits, and the cluster reports the demand.
     assert!(common::wait_until(common::LONG, || ray::pending_demands()
+        .unwrap()
         .iter()
         .any(|d| d.contains("GPU"))));
     assert!(!r.is_ready());

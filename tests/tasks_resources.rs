@@ -121,7 +121,7 @@ fn uses_special() -> f64 {
 #[test]
 fn custom_resources_from_config_limit_concurrency() {
     let _ray = common::init_with(Config::new().num_cpus(4.0).resource("special", 1.0));
-    assert_eq!(ray::cluster_resources().get("special"), Some(&1.0));
+    assert_eq!(ray::cluster_resources().unwrap().get("special"), Some(&1.0));
     assert_eq!(common::available("special"), 1.0);
     let refs: Vec<_> = (0..3)
         .map(|_| {
@@ -189,8 +189,8 @@ fn available_resources_return_to_full_after_tasks_end() {
             .num_gpus(1.0)
             .resource("special", 2.0),
     );
-    let full = ray::available_resources();
-    assert_eq!(full, ray::cluster_resources());
+    let full = ray::available_resources().unwrap();
+    assert_eq!(full, ray::cluster_resources().unwrap());
     assert_eq!(full["CPU"], 4.0);
     let a = gated
         .options()
@@ -199,7 +199,7 @@ fn available_resources_return_to_full_after_tasks_end() {
         .remote();
     let b = gated_async.options().num_cpus(0.5).num_gpus(0.5).remote();
     assert!(common::wait_until(common::LONG, || {
-        let now = ray::available_resources();
+        let now = ray::available_resources().unwrap();
         now["CPU"] == 2.0 && now["GPU"] == 0.5 && now["special"] == 1.0
     }));
     FULL_GATE.store(true, Ordering::SeqCst);
@@ -207,13 +207,13 @@ fn available_resources_return_to_full_after_tasks_end() {
     assert_eq!(ray::get_timeout(&b, common::LONG).unwrap(), 0);
     assert!(common::wait_until(
         common::LONG,
-        || ray::available_resources() == full
+        || ray::available_resources().unwrap() == full
     ));
     // Failed and panicking tasks give their resources back too.
     assert!(ray::get(&fails.options().num_cpus(4.0).remote()).is_err());
     assert!(common::wait_until(
         common::LONG,
-        || ray::available_resources() == full
+        || ray::available_resources().unwrap() == full
     ));
 }
 
@@ -239,7 +239,7 @@ fn nested_blocking_gets_do_not_deadlock() {
 #[test]
 fn memory_is_a_resource_tasks_can_ask_for() {
     let _ray = common::init_with(Config::new().num_cpus(2.0).memory(4e9));
-    assert_eq!(ray::cluster_resources()["memory"], 4e9);
+    assert_eq!(ray::cluster_resources().unwrap()["memory"], 4e9);
     assert_eq!(ray::get(&one.options().memory(1e9).remote()).unwrap(), 1);
     match ray::get_timeout(&one.options().memory(8e9).remote(), common::LONG) {
         Err(Error::Infeasible { requested, .. }) => assert!(requested.contains("memory")),
@@ -250,7 +250,7 @@ fn memory_is_a_resource_tasks_can_ask_for() {
 #[test]
 fn a_node_offers_memory_by_default() {
     let _ray = common::init(1.0);
-    let memory = ray::cluster_resources()["memory"];
+    let memory = ray::cluster_resources().unwrap()["memory"];
     assert!(memory > 0.0, "{memory}");
     assert_eq!(ray::get(&one.options().memory(1e6).remote()).unwrap(), 1);
 }

@@ -183,7 +183,8 @@ fn a_generator_whose_argument_failed_yields_only_the_error() {
         ray::get(&refs[0]).unwrap_err(),
         Error::TaskFailed {
             function: "not_positive".into(),
-            message: "5 is positive".into()
+            message: "5 is positive".into(),
+            cause: None,
         }
     );
     let refs: Vec<ObjectRef<i32>> = repeat.remote(not_positive.remote(-5)).collect();

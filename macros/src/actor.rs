@@ -249,7 +249,8 @@ fn constructor(
         }
     };
     let build = if result_ok_type(&ret).is_some() {
-        quote!(#class::new(#(#names),*).map_err(|e| ::ray::__private::task_error(concat!(#class_str, "::new"), e)))
+        let failed = crate::util::task_error(quote!(concat!(#class_str, "::new")));
+        quote!(#class::new(#(#names),*).map_err(|e| #failed))
     } else {
         quote!(Ok(#class::new(#(#names),*)))
     };
@@ -270,6 +271,7 @@ fn constructor(
 
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
+        #[must_use = "options do nothing until `.remote(..)` creates the actor"]
         #vis struct #options_ty(::ray::ActorOptions);
 
         impl ::ray::ActorOptionsBuilder for #options_ty {

@@ -182,6 +182,7 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
 
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
+        #[must_use = "options do nothing until `.remote(..)` submits the task"]
         #vis struct #options(::ray::TaskOptions);
 
         impl ::ray::TaskOptionsBuilder for #options {

@@ -174,12 +174,13 @@ pub(crate) fn returns(
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, t) => (**t).clone(),
     };
+    let failed = task_error(quote!(#function));
     let (value_ty, unwrap) = match result_ok_type(&ty) {
         Some(ok) => (
             ok,
             quote!(let __out = match __out {
                 Ok(v) => v,
-                Err(e) => return Err(::ray::__private::task_error(#function, e)),
+                Err(e) => return Err(#failed),
             };),
         ),
         None => (ty.clone(), quote!()),
@@ -312,4 +313,14 @@ pub(crate) fn encode_args(names: &[Ident]) -> TokenStream {
         let __held = (#(#names,)*);
         Ok((__writer.finish(), ::std::boxed::Box::new(__held) as ::ray::__private::Held))
     )
+}
+
+/// The task error for a body's `Err(e)` (`e` in scope), keeping `e`'s source chain
+/// whatever its type (see `__private::ErrChain`).
+pub(crate) fn task_error(function: TokenStream) -> TokenStream {
+    quote!({
+        #[allow(unused_imports)]
+        use ::ray::__private::{ChainOfDisplay as _, ChainOfDynError as _, ChainOfError as _};
+        (&&&::ray::__private::ErrChain(&e)).task_error(#function)
+    })
 }

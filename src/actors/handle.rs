@@ -281,6 +281,7 @@ impl<A: RemoteActor> ActorCell<A> {
 /// assert_eq!(ray::get(&refs).unwrap(), vec![1, 2, 3, 4, 5]);
 /// # ray::shutdown();
 /// ```
+#[must_use = "dropping the last handle of an actor that is not detached ends the actor"]
 pub struct ActorHandle<A: RemoteActor> {
     cell: Arc<ActorCell<A>>,
     methods: A::Methods,

@@ -21,6 +21,7 @@ use crate::{Result, SchedulingStrategy};
 /// assert!(ray::get(&c.ok.remote()).unwrap());
 /// # ray::shutdown();
 /// ```
+#[must_use = "options do nothing until an actor is created with them"]
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ActorOptions {
     pub(crate) name: Option<String>,

@@ -29,33 +29,39 @@ pub fn nodes() -> Result<Vec<NodeInfo>> {
     Ok(nodes_of(&node, &stats))
 }
 
-/// Total resources of the cluster, e.g. `{"CPU": 8.0, "GPU": 0.0}`. Empty when no
-/// runtime can be started.
+/// Total resources of the cluster's live nodes, e.g. `{"CPU": 8.0, "GPU": 0.0}`.
+///
+/// # Errors
+/// As [`nodes`]: no runtime and none can be started, or the head cannot be reached.
 ///
 /// # Examples
 /// ```
 /// ray::init_with(ray::Config::new().num_cpus(3.0).resource("disk", 2.0)).unwrap();
-/// let r = ray::cluster_resources();
+/// let r = ray::cluster_resources()?;
 /// assert_eq!((r["CPU"], r["disk"]), (3.0, 2.0));
 /// ray::shutdown();
+/// # Ok::<(), ray::Error>(())
 /// ```
-pub fn cluster_resources() -> BTreeMap<String, f64> {
-    sums(&nodes().unwrap_or_default()).0
+pub fn cluster_resources() -> Result<BTreeMap<String, f64>> {
+    Ok(sums(&nodes()?).0)
 }
 
 /// Resources of the cluster not currently held by tasks, actors or placement groups:
 /// this node's now, the other live nodes' as their last heartbeat said.
 ///
+/// # Errors
+/// As [`nodes`].
+///
 /// # Examples
 /// ```
 /// ray::init_with(ray::Config::new().num_cpus(2.0)).unwrap();
-/// assert_eq!(ray::available_resources()["CPU"], 2.0);
+/// assert_eq!(ray::available_resources()?["CPU"], 2.0);
 /// ray::shutdown();
+/// # Ok::<(), ray::Error>(())
 /// ```
-pub fn available_resources() -> BTreeMap<String, f64> {
-    let (Ok(node), Ok(stats)) = (current_node(), query()) else {
-        return BTreeMap::new();
-    };
+pub fn available_resources() -> Result<BTreeMap<String, f64>> {
+    let node = current_node()?;
+    let stats = query()?;
     let mut free = stats.available.to_map();
     for n in node.view.read().iter() {
         if n.alive && n.node_id != node.id {
@@ -64,30 +70,34 @@ pub fn available_resources() -> BTreeMap<String, f64> {
             }
         }
     }
-    free
+    Ok(free)
 }
 
 /// Resource requests that no live node of the cluster can satisfy: their tasks wait for
 /// a node that fits to join (what `ray status` lists as pending demands). On a lone node
 /// such tasks fail with [`Error::Infeasible`](crate::Error::Infeasible) instead, so this is empty there.
 ///
+/// # Errors
+/// [`Error::NotConnected`](crate::Error::NotConnected) when no runtime can be started.
+///
 /// # Examples
 /// ```
-/// assert!(ray::pending_demands().is_empty());
+/// assert!(ray::pending_demands()?.is_empty());
 /// # ray::shutdown();
+/// # Ok::<(), ray::Error>(())
 /// ```
-pub fn pending_demands() -> Vec<String> {
-    current_node()
-        .map(|n| block_on(heard(&n)).demands)
-        .unwrap_or_default()
+pub fn pending_demands() -> Result<Vec<String>> {
+    let node = current_node()?;
+    Ok(block_on(heard(&node)).demands)
 }
 
 /// One job (a driver program) of the cluster, as [`jobs`] reports it.
 ///
 /// ```
-/// let job = &ray::jobs()[0];
+/// let job = &ray::jobs()?[0];
 /// assert_eq!(job.driver, ray::runtime_context().node_id());
 /// # ray::shutdown();
+/// # Ok::<(), ray::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -106,27 +116,29 @@ pub struct JobInfo {
 /// table), alive while its driver keeps sending heartbeats. On a lone node, the one job
 /// running there.
 ///
+/// # Errors
+/// [`Error::NotConnected`](crate::Error::NotConnected) when no runtime can be started.
+///
 /// # Examples
 /// ```
-/// let jobs = ray::jobs();
+/// let jobs = ray::jobs()?;
 /// assert_eq!(jobs.len(), 1);
 /// assert_eq!(jobs[0].job_id, ray::runtime_context().job_id());
 /// assert!(jobs[0].alive);
 /// # ray::shutdown();
+/// # Ok::<(), ray::Error>(())
 /// ```
-pub fn jobs() -> Vec<JobInfo> {
-    let Ok(node) = current_node() else {
-        return Vec::new();
-    };
+pub fn jobs() -> Result<Vec<JobInfo>> {
+    let node = current_node()?;
     if node.actors().cluster.get().is_none() {
-        return vec![JobInfo {
+        return Ok(vec![JobInfo {
             job_id: node.job_id,
             driver: node.id,
             alive: true,
             age: node.started.elapsed(),
-        }];
+        }]);
     }
-    block_on(heard(&node))
+    Ok(block_on(heard(&node))
         .jobs
         .iter()
         .map(|j| JobInfo {
@@ -135,5 +147,5 @@ pub fn jobs() -> Vec<JobInfo> {
             alive: j.alive,
             age: Duration::from_secs_f64(j.age_s.max(0.0)),
         })
-        .collect()
+        .collect())
 }

@@ -195,6 +195,7 @@ impl StreamSender {
 /// assert_eq!(items, vec![2, 1, 0]);
 /// # ray::shutdown();
 /// ```
+#[must_use = "dropping the stream stops its generator"]
 pub struct ObjectRefStream<T> {
     raw: RawStream,
     _t: PhantomData<fn() -> T>,

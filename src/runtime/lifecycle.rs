@@ -123,7 +123,7 @@ pub fn wait_for_termination() {
 /// # Examples
 /// ```
 /// ray::init_with(ray::Config::new().num_cpus(2.0)).unwrap();
-/// assert_eq!(ray::cluster_resources()["CPU"], 2.0);
+/// assert_eq!(ray::cluster_resources().unwrap()["CPU"], 2.0);
 /// assert!(ray::init_with(ray::Config::new()).is_err());
 /// ray::shutdown();
 /// ```

@@ -262,6 +262,8 @@ pub(crate) fn downcast<T: Send + Sync + 'static>(id: ObjectId, v: StoredValue) -
 /// assert_eq!(r.get_arc().unwrap().len(), 3);
 /// # ray::shutdown();
 /// ```
+// Not `#[must_use]`: a dropped ref loses no work (the task runs either way), and
+// `actor.method.remote(x);` is how Ray code fires and forgets.
 pub struct ObjectRef<T> {
     pub(crate) raw: RawRef,
     _t: PhantomData<fn() -> T>,
@@ -325,6 +327,7 @@ impl<T> std::hash::Hash for ObjectRef<T> {
 /// assert_eq!(ray::get(&two.remote()).unwrap(), 2);
 /// # ray::shutdown();
 /// ```
+#[must_use = "futures do nothing unless awaited"]
 pub struct ObjectRefFuture<T> {
     raw: RawRef,
     _t: PhantomData<fn() -> T>,

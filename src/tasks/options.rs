@@ -77,6 +77,7 @@ impl SchedulingStrategy {
 /// assert_eq!(ray::get(&r).unwrap(), 3);
 /// # ray::shutdown();
 /// ```
+#[must_use = "options do nothing until a task is submitted with them"]
 #[derive(Debug, Clone, Default)]
 pub struct TaskOptions {
     pub(crate) num_cpus: Option<f64>,

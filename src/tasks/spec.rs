@@ -146,6 +146,7 @@ impl TaskSpec {
                         values.len(),
                         self.returns.len()
                     ),
+                    cause: None,
                 };
                 self.fail(err);
             }

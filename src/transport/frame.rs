@@ -8,7 +8,7 @@ use super::{NodeLoad, WireActor, WireJob, WireNode};
 use crate::ids::{ActorId, JobId, NodeId, ObjectId, PlacementGroupId, TaskId};
 
 /// Version of [`WireMessage`]; bumped on every incompatible change.
-pub const WIRE_VERSION: u16 = 11;
+pub const WIRE_VERSION: u16 = 12;
 
 /// An error as it crosses the wire: the sending layer's error, MessagePack-encoded, which
 /// the receiving layer decodes (`ray::Error` converts both ways). The transport carries

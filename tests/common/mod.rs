@@ -93,6 +93,7 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// The node's free amount of `resource` (0 when absent).
 pub fn available(resource: &str) -> f64 {
     ray::available_resources()
+        .unwrap()
         .get(resource)
         .copied()
         .unwrap_or(0.0)

@@ -61,7 +61,7 @@ fn print_status() -> CliResult {
         );
     }
     println!("Resources (used/total):");
-    let total = ray::cluster_resources();
+    let total = ray::cluster_resources().map_err(|e| e.to_string())?;
     for (k, v) in &total {
         // Unknown while any live node that has it has not reported what is free.
         let free: Option<f64> = nodes
@@ -73,7 +73,7 @@ fn print_status() -> CliResult {
     }
     let pending: u64 = nodes.iter().map(|n| n.pending_tasks).sum();
     println!("Pending tasks: {pending}");
-    let jobs = ray::jobs();
+    let jobs = ray::jobs().map_err(|e| e.to_string())?;
     // Submitted jobs (`ray job submit`) with their states; a cluster without job
     // submission (an embedded head of an old build) lists none.
     let submitted = ray::job_submission::list_jobs().unwrap_or_default();
@@ -98,7 +98,7 @@ fn print_status() -> CliResult {
     {
         println!(" {} {:8} {}", s.job_id, s.state.name(), s.entrypoint);
     }
-    let demands = ray::pending_demands();
+    let demands = ray::pending_demands().map_err(|e| e.to_string())?;
     if !demands.is_empty() {
         println!("Demands no node can meet (their tasks wait for a node that fits):");
         for d in demands {
