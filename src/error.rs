@@ -312,11 +312,22 @@ pub(crate) const NO_CLUSTER: &str = "this build of ray has no cluster support: s
 
 /// Turns a caught panic payload into a readable message.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
+    let message = if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {
         s.clone()
     } else {
         "non-string panic payload".to_string()
+    };
+    // tokio's panic when a sync body blocks on a runtime of its own (`block_on`,
+    // `reqwest::blocking`): say what works instead.
+    if message.contains("from within a runtime") || message.contains("blocking is not allowed") {
+        return format!("{message} [{BLOCKING_HINT}]");
     }
+    message
 }
+
+/// Why a sync task cannot block on a runtime of its own, and what to do instead.
+const BLOCKING_HINT: &str = "a sync task or actor method runs on one of the node's tokio threads: \
+make it `async fn` and `.await` instead, or run your runtime on a thread of its own \
+(`std::thread::spawn(move || rt.block_on(f)).join()`); see docs/tokio.md";

@@ -60,6 +60,24 @@ fn scale_runs_every_mode_at_a_small_size() {
 }
 
 #[test]
+fn the_tokio_example_runs_under_tokio_main() {
+    let out = Command::new(common::example("tokio"))
+        .output()
+        .expect("run the tokio example");
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("squares: [0, 1, 4, 9]"), "{stdout}");
+    assert!(stdout.contains("total: 14"), "{stdout}");
+    for i in 0..3 {
+        assert!(stdout.contains(&format!("record {i}")), "{stdout}");
+    }
+}
+
+#[test]
 fn monte_carlo_pi_reports_progress_and_a_close_estimate() {
     let out = Command::new(common::example("monte_carlo_pi"))
         .env("MC_SAMPLES", "200000")

@@ -46,11 +46,22 @@ impl Global {
 /// assert!(!ray::is_initialized());
 /// ```
 pub fn init() -> Result<()> {
+    start_global(Config::new(), false)
+}
+
+/// Starts the process's runtime (`init`, `init_with`); a worker node's program then
+/// serves tasks instead of returning, whichever of the two it called.
+fn start_global(config: Config, refuse_running: bool) -> Result<()> {
     let worker = with_global(|g| {
         if g.is_some() {
-            return Ok(false);
+            return match refuse_running {
+                true => Err(Error::InvalidArgument(
+                    "ray is already initialized: call ray::shutdown() before init_with".into(),
+                )),
+                false => Ok(false),
+            };
         }
-        let started = start(Config::new())?;
+        let started = start(config)?;
         let worker = started.node.actors().cluster.get().is_some() && node_mode();
         *g = Some(started);
         Ok::<_, Error>(worker)
@@ -114,7 +125,9 @@ pub fn wait_for_termination() {
     tracing::info!("asked to stop: shutting down");
 }
 
-/// Starts the runtime with `config`.
+/// Starts the runtime with `config`. In a worker node's process (`RAY_NODE_MODE=worker`,
+/// as `ray start --address .. -- PROGRAM` starts it) it joins the cluster and serves
+/// tasks until the process is stopped, as [`init`] does there.
 ///
 /// # Errors
 /// As [`init`], plus [`Error::InvalidArgument`] when a runtime is already running (call
@@ -128,15 +141,7 @@ pub fn wait_for_termination() {
 /// ray::shutdown();
 /// ```
 pub fn init_with(config: Config) -> Result<()> {
-    with_global(|g| {
-        if g.is_some() {
-            return Err(Error::InvalidArgument(
-                "ray is already initialized: call ray::shutdown() before init_with".into(),
-            ));
-        }
-        *g = Some(start(config)?);
-        Ok(())
-    })
+    start_global(config, true)
 }
 
 /// Whether a runtime is running in this process.
