@@ -275,21 +275,62 @@ async fn serve_api(
 /// [`Error::InvalidArgument`] for an unknown query or bad filters,
 /// [`Error::ShutDown`] when the runtime stops meanwhile.
 pub fn state(what: &str, query: &str) -> Result<serde_json::Value> {
-    let node = crate::node::current_node()?;
-    let (tx, rx) = futures::channel::oneshot::channel();
     let (what, query) = (what.to_string(), query.to_string());
-    // On the node's own thread: the queries use its actix runtime.
-    node.system.arbiter().spawn({
-        let node = node.clone();
-        async move {
-            let _ = tx.send(api(&node, &what, &query).await);
-        }
-    });
-    match crate::node::block_on(rx) {
+    match on_node(move |node| Box::pin(async move { api(&node, &what, &query).await })) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(Refused(503, _))) | Err(_) => Err(Error::ShutDown),
         Ok(Err(Refused(_, why))) => Err(Error::InvalidArgument(why)),
     }
+}
+
+/// Kills actor `actor_id` wherever in the cluster it lives, from outside the runtime
+/// (`ray kill-actor`): as a crash that restarts it while its `max_restarts` allows, or
+/// (`no_restart`) for good, as [`crate::kill_with`] does with a handle. Nothing says
+/// whether such an actor exists: the caller checks the actor list.
+///
+/// # Errors
+/// [`Error::NotConnected`] when this node is in no cluster and does not host it,
+/// [`Error::ShutDown`] when the runtime stops meanwhile.
+pub fn kill_actor(actor_id: crate::ActorId, no_restart: bool) -> Result<()> {
+    let killed = on_node(move |node| {
+        Box::pin(async move {
+            actions::kill_anywhere(&node, actor_id, !no_restart, "`ray kill-actor`").await
+        })
+    })?;
+    killed.map(drop).ok_or_else(|| {
+        Error::NotConnected(format!(
+            "no actor {actor_id} on this node, which is in no cluster"
+        ))
+    })
+}
+
+/// Cancels task `task_id` from outside the runtime (`ray cancel`): every live node and
+/// driver is asked, and the one that owns it cancels it as [`crate::cancel_with`] does
+/// with its ref (`force`, `recursive` as there). How many nodes took the request.
+///
+/// # Errors
+/// [`Error::ShutDown`] when the runtime stops meanwhile.
+pub fn cancel_task(task_id: crate::TaskId, force: bool, recursive: bool) -> Result<usize> {
+    on_node(move |node| {
+        Box::pin(async move { actions::cancel_anywhere(&node, task_id, force, recursive).await })
+    })
+}
+
+/// Runs `work` on this process's node, on the node's own thread (it uses the node's
+/// actix runtime), and blocks until it is done.
+fn on_node<T: Send + 'static>(
+    work: impl FnOnce(Arc<Node>) -> futures::future::LocalBoxFuture<'static, T> + Send + 'static,
+) -> Result<T> {
+    let node = crate::node::current_node()?;
+    let (tx, rx) = futures::channel::oneshot::channel();
+    // The work's future stays on that thread: started there, it need not be `Send`.
+    let here = node.clone();
+    node.system.arbiter().spawn_fn(move || {
+        actix_rt::spawn(async move {
+            let _ = tx.send(work(here).await);
+        });
+    });
+    crate::node::block_on(rx).map_err(|_| Error::ShutDown)
 }
 
 /// The node behind a request, while it runs.

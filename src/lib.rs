@@ -82,6 +82,10 @@ pub mod __private {
     pub use crate::actors::{ActorCell, Method};
     /// The cluster's state lists, for the `ray` command (see `dashboard::state`).
     pub use crate::dashboard::state as cluster_state;
+    /// Kills an actor by id wherever it lives, and cancels a task by id on whichever node
+    /// owns it: `ray kill-actor` and `ray cancel` (see `dashboard::kill_actor`,
+    /// `dashboard::cancel_task`).
+    pub use crate::dashboard::{cancel_task, kill_actor};
     pub use crate::node::StreamSender;
     /// Blocks until SIGTERM or SIGINT: what `ray start --block` serves until.
     pub use crate::runtime::wait_for_termination;

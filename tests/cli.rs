@@ -415,3 +415,336 @@ fn a_node_stopped_by_ray_stop_leaves_no_spill_files() {
     drop(refs);
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// Every verb the binary has, as `ray VERB --help` takes them.
+const VERBS: &[&[&str]] = &[
+    &["start"],
+    &["stop"],
+    &["status"],
+    &["list"],
+    &["summary"],
+    &["memory"],
+    &["logs"],
+    &["timeline"],
+    &["kill-actor"],
+    &["cancel"],
+    &["job"],
+    &["job", "submit"],
+    &["job", "list"],
+    &["job", "status"],
+    &["job", "logs"],
+    &["job", "stop"],
+    &["completions"],
+];
+
+/// `--help` and `--version` exit 0 with the help text; every verb has its own help.
+#[test]
+fn help_and_version_exit_zero_and_document_every_verb() {
+    let cli = Cli::new("help");
+    let (ok, out) = cli.run(&["--help"]);
+    assert!(ok && out.contains("Usage: ray <COMMAND>"), "{out}");
+    for verb in VERBS.iter().filter(|v| v.len() == 1) {
+        assert!(
+            out.contains(&format!("  {} ", verb[0])),
+            "{} missing: {out}",
+            verb[0]
+        );
+    }
+    let (ok, out) = cli.run(&["--version"]);
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), format!("ray {}", env!("CARGO_PKG_VERSION")));
+    for verb in VERBS {
+        let mut args = verb.to_vec();
+        args.push("--help");
+        let (ok, out) = cli.run(&args);
+        let usage = format!("Usage: ray {}", verb.join(" "));
+        assert!(ok && out.contains(&usage), "{args:?}: {out}");
+    }
+    // Flags are documented, with the values they take.
+    let (_, out) = cli.run(&["list", "--help"]);
+    for text in [
+        "--address <ADDRESS>",
+        "RAY_ADDRESS",
+        "--format <FORMAT>",
+        "json",
+        "placement-groups",
+    ] {
+        assert!(out.contains(text), "{text}: {out}");
+    }
+    let (_, out) = cli.run(&["logs", "--help"]);
+    assert!(out.contains("-f, --follow"), "{out}");
+    let (_, out) = cli.run(&["cancel", "--help"]);
+    assert!(
+        out.contains("--force") && out.contains("--recursive"),
+        "{out}"
+    );
+    let (_, out) = cli.run(&["kill-actor", "--help"]);
+    assert!(out.contains("--no-restart"), "{out}");
+}
+
+/// A bad command line is clap's error: exit status 2 and a message that says what is
+/// wrong, before anything is started or joined.
+#[test]
+fn bad_arguments_exit_two_with_a_clear_message() {
+    let cli = Cli::new("badargs");
+    let cases: &[(&[&str], &str)] = &[
+        (&["frobnicate"], "unrecognized subcommand 'frobnicate'"),
+        (&["list"], "required arguments were not provided"),
+        (&["list", "planets"], "usage: ray list"),
+        (
+            &["list", "nodes", "--format", "yaml"],
+            "[possible values: table, json]",
+        ),
+        (
+            &["list", "nodes", "--frmat", "json"],
+            "a similar argument exists: '--format'",
+        ),
+        (&["list", "tasks", "--limit", "0"], "0 is not in 1..=10000"),
+        (&["summary", "planets"], "usage: ray summary"),
+        (
+            &["summary", "objects", "--format", "xml"],
+            "invalid value 'xml'",
+        ),
+        (&["memory", "--format", "csv"], "invalid value 'csv'"),
+        (
+            &["logs", "--node-id", "node7"],
+            "NodeId (node- and hex digits)",
+        ),
+        (
+            &["logs", "--follow", "--format", "json"],
+            "cannot be used with",
+        ),
+        (&["timeline", "extra"], "unexpected argument 'extra'"),
+        (&["status", "--interval", "1"], "--watch"),
+        (
+            &["status", "--watch", "--interval", "0"],
+            "--interval needs a number of seconds",
+        ),
+        (&["start"], "start needs --head, or --address"),
+        (&["start", "--port", "notaport"], "--port needs a number"),
+        (
+            &["start", "--head", "--num-cpus", "many"],
+            "needs a number, 0 or more",
+        ),
+        (
+            &["stop", "--address", "ray://x"],
+            "unexpected argument '--address'",
+        ),
+        (&["kill-actor"], "<ACTOR_ID>"),
+        (
+            &["kill-actor", "actor-zz"],
+            "ActorId (actor- and hex digits)",
+        ),
+        (
+            &["kill-actor", "actor-1", "--restart"],
+            "unexpected argument '--restart'",
+        ),
+        (&["cancel"], "<OBJECT_OR_TASK_ID>"),
+        (&["cancel", "nonsense"], "TaskId (task- and hex digits)"),
+        (&["cancel", "obj-zz.1"], "is not an object id"),
+        (
+            &["cancel", "obj-1f.4294967295"],
+            "was put, not returned by a task",
+        ),
+        (&["job"], "Usage: ray job <COMMAND>"),
+        (&["job", "submit"], "<PROGRAM ARGS>"),
+        (
+            &["job", "submit", "--env", "NOEQUALS", "--", "x"],
+            "--env takes KEY=VALUE",
+        ),
+        (&["job", "status"], "<JOB_ID>"),
+        (&["job", "stop", "job-xyz"], "JobId (job- and hex digits)"),
+        (
+            &["job", "logs", "job-1", "--tail"],
+            "unexpected argument '--tail'",
+        ),
+        (&["job", "list", "--format", "yaml"], "invalid value 'yaml'"),
+        (
+            &["completions", "tcsh"],
+            "[possible values: bash, elvish, fish, powershell, zsh]",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = cli
+            .command(args)
+            .env_remove("RAY_ADDRESS")
+            .output()
+            .expect("run ray");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {text}");
+        assert!(
+            text.contains(expected),
+            "{args:?}: expected `{expected}` in {text}"
+        );
+    }
+    // Nothing was started, and no state directory was even made.
+    assert!(!cli.dir.exists(), "a bad command line wrote state");
+}
+
+/// `ray completions SHELL` prints a script that completes every verb.
+#[test]
+fn completions_name_every_verb() {
+    let cli = Cli::new("completions");
+    let (ok, bash) = cli.run(&["completions", "bash"]);
+    assert!(ok, "{bash}");
+    for verb in VERBS.iter().flat_map(|v| v.iter()) {
+        assert!(bash.contains(verb), "{verb} missing from the bash script");
+    }
+    assert!(
+        bash.contains("complete ") && bash.contains("--no-restart"),
+        "{bash}"
+    );
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let (ok, script) = cli.run(&["completions", shell]);
+        assert!(ok && script.contains("kill-actor"), "{shell}: {script}");
+    }
+}
+
+#[ray::remote]
+fn until_cancelled() -> u8 {
+    while !ray::runtime_context().is_canceled() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    0
+}
+
+/// Runs `ray logs --follow` (of the head) in the background; once it has printed the
+/// log's last lines, runs `cause` and returns the first new line that contains `needle`,
+/// then stops it.
+fn follow_until(cli: &Cli, cause: impl FnOnce(), needle: &str) -> String {
+    let mut child = cli
+        .command(&["logs", "--follow", "--lines", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ray logs --follow");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+        .recv_timeout(common::LONG)
+        .expect("the log's last lines");
+    cause();
+    let deadline = Instant::now() + common::LONG;
+    let found = loop {
+        match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) if line.contains(needle) => break line,
+            Ok(_) => {}
+            Err(e) => panic!("no new log line with `{needle}` from `ray logs --follow`: {e}"),
+        }
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    found
+}
+
+/// `kill-actor`, `cancel`, `summary objects` and `logs --follow` against a head that
+/// `ray start` runs, with this test process as the driver that owns the actors, tasks
+/// and objects.
+#[test]
+fn kill_actor_cancel_summary_objects_and_logs_follow_on_a_live_cluster() {
+    let cli = Cli::new("actions");
+    // The head runs nothing: every task runs here, on the driver.
+    let (ok, out) = cli.run(&["start", "--head", "--num-cpus", "0"]);
+    assert!(ok, "{out}");
+    let address = std::fs::read_to_string(cli.dir.join("address")).expect("address file");
+    let _ray = common::init_with(
+        ray::Config::new()
+            .address(address.trim())
+            .num_cpus(2.0)
+            .heartbeat_interval(Duration::from_millis(100)),
+    );
+    let me = ray::runtime_context().node_id().to_string();
+
+    // `ray logs --follow` prints lines the head writes after it started: here, that a
+    // named actor registered.
+    let followed = follow_until(
+        &cli,
+        || {
+            let probe = Tally::options().name("follow-probe").remote();
+            assert_eq!(ray::get(&probe.add.remote()).unwrap(), 1);
+        },
+        "follow-probe",
+    );
+    assert!(followed.contains("named actor registered"), "{followed}");
+
+    // `ray summary objects` counts what the driver's store holds.
+    let blob = ray::put(vec![7u8; 3 << 20]);
+    assert!(
+        common::wait_until(common::LONG, || cli
+            .run(&["list", "objects"])
+            .1
+            .contains(&blob.id().to_string())),
+        "the head never listed the driver's object"
+    );
+    let (ok, out) = cli.run(&["summary", "objects"]);
+    assert!(ok && out.contains("Objects summary"), "{out}");
+    assert!(
+        out.contains("total_objects: ") && out.contains(&me) && out.contains("READY"),
+        "{out}"
+    );
+    let (ok, out) = cli.run(&["summary", "objects", "--format", "json"]);
+    assert!(ok, "{out}");
+    let summary: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert!(
+        summary["total_bytes"].as_u64().unwrap() >= 3 << 20,
+        "{summary}"
+    );
+    assert!(
+        summary["by_node"][&me]["count"].as_u64().unwrap() >= 1,
+        "{summary}"
+    );
+
+    // `ray kill-actor --no-restart`: dead for good, its calls fail.
+    let victim = Tally::options().name("victim").remote();
+    assert_eq!(ray::get(&victim.add.remote()).unwrap(), 1);
+    let victim_id = victim.id().to_string();
+    let (ok, out) = cli.run(&["kill-actor", &victim_id, "--no-restart"]);
+    assert!(
+        ok && out.contains("Killed actor") && out.contains("DEAD"),
+        "{out}"
+    );
+    assert!(matches!(
+        ray::get(&victim.add.remote()),
+        Err(ray::Error::ActorDied { .. })
+    ));
+    let (ok, out) = cli.run(&["kill-actor", &victim_id]);
+    assert!(ok && out.contains("already dead"), "{out}");
+    // Without --no-restart it is killed as a crash and comes back, from its constructor.
+    let phoenix = Tally::options().max_restarts(1).remote();
+    assert_eq!(ray::get(&phoenix.add.remote()).unwrap(), 1);
+    let (ok, out) = cli.run(&["kill-actor", &phoenix.id().to_string()]);
+    assert!(
+        ok && out.contains("Killed actor") && out.contains("restarts"),
+        "{out}"
+    );
+    assert!(common::wait_until(common::LONG, || ray::get(
+        &phoenix.add.remote()
+    )
+    .is_ok()));
+    let (ok, out) = cli.run(&["kill-actor", "actor-deadbeef"]);
+    assert!(!ok && out.contains("no actor actor-deadbeef"), "{out}");
+
+    // `ray cancel` by an object the task returns, and by the task's id.
+    let by_object = until_cancelled.remote();
+    let (ok, out) = cli.run(&["cancel", &by_object.id().to_string()]);
+    assert!(ok && out.contains("Cancel of task"), "{out}");
+    let got = ray::get_timeout(&by_object, common::LONG);
+    assert!(got.as_ref().is_err_and(|e| e.is_cancelled()), "{got:?}");
+    let by_task = until_cancelled.remote();
+    let task_id = by_task.id().task_id().to_string();
+    let (ok, out) = cli.run(&["cancel", &task_id, "--recursive"]);
+    assert!(ok && out.contains(&task_id), "{out}");
+    let got = ray::get_timeout(&by_task, common::LONG);
+    assert!(got.as_ref().is_err_and(|e| e.is_cancelled()), "{got:?}");
+    // A put object has no task to cancel.
+    let (ok, out) = cli.run(&["cancel", &blob.id().to_string()]);
+    assert!(!ok && out.contains("was put"), "{out}");
+}

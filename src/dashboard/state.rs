@@ -13,8 +13,8 @@ use super::rows::{ActorRow, NodeRow, PlacementGroupRow, TaskRow};
 use super::{Answer, MAX_LIMIT, bad, gone, json, limit};
 use crate::actors::NodeActors;
 use crate::actors::{Ask, HeadId, ListActors, NodeAddr, QueryNode, heard};
-use crate::actors::{nodes_of, sums};
-use crate::ids::NodeId;
+use crate::actors::{CancelTask, nodes_of, sums};
+use crate::ids::{NodeId, TaskId};
 use crate::node::Node;
 use crate::transport::WireMessage;
 
@@ -210,6 +210,14 @@ pub(super) enum StateQuery {
     PlacementGroups,
     /// The user metrics of the node's process (`ray::util::metrics`).
     Metrics,
+    /// Not a list but the one action: cancel a task this node owns or runs, as
+    /// `ray::cancel_with` on its owner would (`ray cancel`; a node that has nothing of it
+    /// ignores it). Answered `{node_id}`.
+    Cancel {
+        task_id: TaskId,
+        force: bool,
+        recursive: bool,
+    },
 }
 
 impl StateQuery {
@@ -245,6 +253,20 @@ async fn local_state(node: &Arc<Node>, query: StateQuery) -> String {
         StateQuery::PlacementGroups => serde_json::to_value(placement_groups_of(node).await),
         StateQuery::Metrics => {
             serde_json::to_value(super::user_metrics::snapshot(&node.id.to_string()))
+        }
+        StateQuery::Cancel {
+            task_id,
+            force,
+            recursive,
+        } => {
+            // Another node's `ray cancel`: every node gets it, so this one is routine.
+            tracing::debug!(node_id = %node.id, %task_id, force, recursive, "task cancel asked by another node");
+            node.actors().manager.do_send(CancelTask {
+                task_id,
+                force,
+                recursive,
+            });
+            Ok(serde_json::json!({ "node_id": node.id.to_string() }))
         }
     };
     value.unwrap_or_default().to_string()

@@ -5,77 +5,89 @@
 use std::io::Write;
 use std::time::Duration;
 
+use clap::{Args, Subcommand};
 use ray::JobId;
 use ray::job_submission::{self as jobs, JobRecord, JobState, JobSubmission};
 use serde_json::{Value, json};
 
 use super::CliResult;
+use super::args::{Cluster, Output};
 
 /// How often `--follow` and `submit` ask for more output.
 const POLL: Duration = Duration::from_millis(200);
 
-#[derive(Default)]
-struct Opts {
-    address: Option<String>,
+/// `ray job VERB`.
+#[derive(Subcommand)]
+pub(super) enum JobVerb {
+    /// Run a program on the cluster as a job: uploaded to the head (once per build), which
+    /// runs it as the job's driver and streams its output back
+    Submit(SubmitArgs),
+    /// List the cluster's submitted jobs
+    List {
+        #[command(flatten)]
+        cluster: Cluster,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Show a job's state, entrypoint, exit code and message
+    Status(JobArgs),
+    /// Print a job's output so far, or follow it until the job ends
+    Logs {
+        #[command(flatten)]
+        job: JobArgs,
+        /// Keep printing its output as it is written, until the job ends
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Stop a job (SIGTERM to its processes) and wait until it has ended
+    Stop(JobArgs),
+}
+
+#[derive(Args)]
+pub(super) struct SubmitArgs {
+    #[command(flatten)]
+    cluster: Cluster,
+    /// A directory uploaded with the program: the job's current directory
+    #[arg(long, value_name = "DIR")]
     working_dir: Option<String>,
+    /// An environment variable for the job, KEY=VALUE (repeat for more)
+    #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
     env: Vec<(String, String)>,
+    /// Return once submitted, instead of following the job's output until it ends (and
+    /// exiting with its exit code)
+    #[arg(long)]
     no_wait: bool,
-    follow: bool,
-    json: bool,
-    /// The job id (`status`, `logs`, `stop`).
-    positional: Vec<String>,
-    /// `submit`: the program and its arguments, after `--`.
+    /// The program to run (a binary of your own build) and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "PROGRAM ARGS")]
     program: Vec<String>,
 }
 
-fn parse(args: &[String]) -> CliResult<Opts> {
-    let mut o = Opts::default();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
-        match a.as_str() {
-            "--address" => o.address = Some(value("--address")?),
-            "--working-dir" => o.working_dir = Some(value("--working-dir")?),
-            "--env" => {
-                let kv = value("--env")?;
-                let (k, v) = kv
-                    .split_once('=')
-                    .ok_or(format!("--env takes KEY=VALUE, got `{kv}`"))?;
-                o.env.push((k.to_string(), v.to_string()));
-            }
-            "--no-wait" => o.no_wait = true,
-            "--follow" | "-f" => o.follow = true,
-            "--format" => o.json = value("--format")? == "json",
-            "--" => o.program = it.by_ref().cloned().collect(),
-            other if other.starts_with('-') => return Err(format!("unknown option {other}")),
-            other => o.positional.push(other.to_string()),
-        }
-    }
-    if o.address.is_none() {
-        o.address = std::env::var("RAY_ADDRESS").ok().filter(|a| !a.is_empty());
-    }
-    Ok(o)
+#[derive(Args)]
+pub(super) struct JobArgs {
+    /// The job, as `ray job submit` or `ray job list` shows it (job-...)
+    #[arg(value_name = "JOB_ID")]
+    job_id: JobId,
+    #[command(flatten)]
+    cluster: Cluster,
 }
 
-impl Opts {
-    fn job_id(&self) -> CliResult<JobId> {
-        let id = self.positional.first().ok_or("which job? give its id")?;
-        id.parse().map_err(|e: ray::InvalidId| e.to_string())
+/// `--env KEY=VALUE`.
+fn key_value(kv: &str) -> Result<(String, String), String> {
+    let (k, v) = kv
+        .split_once('=')
+        .ok_or(format!("--env takes KEY=VALUE, got `{kv}`"))?;
+    if k.is_empty() {
+        return Err(format!("--env takes KEY=VALUE, got `{kv}`"));
     }
-
-    fn connect(&self) -> CliResult {
-        super::state::connect(self.address.as_deref())
-    }
+    Ok((k.to_string(), v.to_string()))
 }
 
 /// `ray job VERB ...`; the process's exit status for `submit`.
-pub(super) fn job(args: &[String]) -> CliResult<i32> {
-    let verb = args.first().map(String::as_str).unwrap_or("");
-    let o = parse(args.get(1..).unwrap_or_default())?;
+pub(super) fn job(verb: &JobVerb) -> CliResult<i32> {
     match verb {
-        "submit" => submit(&o),
-        "list" => {
-            o.connect()?;
+        JobVerb::Submit(args) => submit(args),
+        JobVerb::List { cluster, output } => {
+            cluster.connect()?;
             let rows: Vec<Value> = jobs::list_jobs()
                 .map_err(|e| e.to_string())?
                 .iter()
@@ -89,43 +101,41 @@ pub(super) fn job(args: &[String]) -> CliResult<i32> {
                 "end_time",
                 "exit_code",
             ];
-            super::list::print(&rows, &cols, o.json).map(|()| 0)
+            super::list::print(&rows, &cols, output.json()).map(|()| 0)
         }
-        "status" => {
-            o.connect()?;
-            let info = jobs::get_job_info(o.job_id()?).map_err(|e| e.to_string())?;
+        JobVerb::Status(j) => {
+            j.cluster.connect()?;
+            let info = jobs::get_job_info(j.job_id).map_err(|e| e.to_string())?;
             describe(&info);
             Ok(0)
         }
-        "logs" => {
-            o.connect()?;
-            print_logs(o.job_id()?, o.follow)?;
+        JobVerb::Logs { job, follow } => {
+            job.cluster.connect()?;
+            print_logs(job.job_id, *follow)?;
             Ok(0)
         }
-        "stop" => {
-            o.connect()?;
-            let job_id = o.job_id()?;
-            let before = jobs::stop_job(job_id).map_err(|e| e.to_string())?;
-            if before.state.is_terminal() {
-                println!(
-                    "Job '{job_id}' had already ended ({}).",
-                    before.state.name()
-                );
-                return Ok(0);
-            }
-            eprintln!("Stopping job '{job_id}'...");
-            let info = jobs::wait_job(job_id).map_err(|e| e.to_string())?;
-            println!("Job '{job_id}' is {}.", info.state.name());
-            Ok(0)
-        }
-        _ => Err(format!(
-            "unknown `ray job` command `{verb}`\n{}",
-            super::USAGE
-        )),
+        JobVerb::Stop(j) => stop(j),
     }
 }
 
-fn submit(o: &Opts) -> CliResult<i32> {
+fn stop(j: &JobArgs) -> CliResult<i32> {
+    j.cluster.connect()?;
+    let job_id = j.job_id;
+    let before = jobs::stop_job(job_id).map_err(|e| e.to_string())?;
+    if before.state.is_terminal() {
+        println!(
+            "Job '{job_id}' had already ended ({}).",
+            before.state.name()
+        );
+        return Ok(0);
+    }
+    eprintln!("Stopping job '{job_id}'...");
+    let info = jobs::wait_job(job_id).map_err(|e| e.to_string())?;
+    println!("Job '{job_id}' is {}.", info.state.name());
+    Ok(0)
+}
+
+fn submit(o: &SubmitArgs) -> CliResult<i32> {
     let (program, args) = o
         .program
         .split_first()
@@ -137,7 +147,7 @@ fn submit(o: &Opts) -> CliResult<i32> {
     if let Some(dir) = &o.working_dir {
         job = job.working_dir(dir);
     }
-    o.connect()?;
+    o.cluster.connect()?;
     let size = std::fs::metadata(program).map_or(0, |m| m.len());
     let waiting =
         super::progress::Progress::new(&format!("Submitting {program} ({size} bytes)"), 1);

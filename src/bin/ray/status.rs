@@ -4,16 +4,16 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use super::{CliResult, USAGE, parse};
+use super::CliResult;
+use super::args::StatusArgs;
 
-pub(super) fn status(args: &[String]) -> CliResult {
-    let o = parse(args)?;
-    if o.interval.is_some() && !o.watch {
-        return Err(format!("--interval goes with --watch\n{USAGE}"));
-    }
-    super::state::connect(o.address.as_deref())?;
+/// How often `--watch` redraws when `--interval` does not say.
+const INTERVAL_S: f64 = 2.0;
+
+pub(super) fn status(o: &StatusArgs) -> CliResult {
+    o.cluster.connect()?;
     let result = if o.watch {
-        let every = Duration::from_secs_f64(o.interval.unwrap_or(2.0));
+        let every = Duration::from_secs_f64(o.interval.unwrap_or(INTERVAL_S));
         let tty = std::io::stdout().is_terminal();
         loop {
             if tty {
