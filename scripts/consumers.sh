@@ -31,5 +31,17 @@ done
 (cd tests/consumers/minimal && cargo run --quiet --bin quickstart >/dev/null &&
   cargo run --quiet --bin no-cluster)
 rm -f tests/consumers/*/Cargo.lock
+# rust-version: no dependency in the lock file needs a newer Rust than we declare (our
+# own use of the standard library is held to it by clippy's incompatible_msrv lint).
+cargo metadata --format-version 1 --all-features --locked | python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+ver = lambda v: tuple(int(x) for x in v.split("."))
+ours = ver(next(p["rust_version"] for p in m["packages"] if p["name"] == "ray-core"))
+newer = [(p["name"], p["rust_version"]) for p in m["packages"]
+         if p.get("rust_version") and ver(p["rust_version"]) > ours]
+if newer:
+    sys.exit(f"dependencies need a newer Rust than rust-version: {newer}")
+'
 cargo publish --workspace --dry-run --allow-dirty --quiet
 echo "consumers: default and minimal builds run; publish dry run passes"

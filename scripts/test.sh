@@ -44,6 +44,9 @@ cargo nextest run --all-targets --all-features --no-fail-fast
 # Doc examples share the process-wide runtime: run them one at a time.
 # The GPU doc examples use GPU 0: lavapipe counts as one here.
 RAY_GPU_ALLOW_SOFTWARE=1 cargo test --doc --all-features -- --test-threads=1
+# The crate as users get it: default features and macros-only builds outside the
+# workspace, the lock file's rust-version, `cargo publish --dry-run`.
+scripts/consumers.sh
 # The microbenchmark must keep working; timings are not checked here.
 BENCH_SCALE=0.01 BENCH_REPEATS=1 cargo run --all-features --example microbenchmark >/dev/null
 BENCH_SCALE=0.01 BENCH_REPEATS=1 cargo run --all-features --example dag_bench >/dev/null
