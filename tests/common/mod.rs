@@ -10,6 +10,8 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod netns;
 
 static SERIAL: Mutex<()> = Mutex::new(());
