@@ -58,7 +58,7 @@ async fn when<T>(
     }
 }
 
-#[crate::remote]
+#[ray_macros::remote]
 impl QueueActor {
     pub fn new(maxsize: usize) -> Self {
         QueueActor {
