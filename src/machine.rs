@@ -1,11 +1,14 @@
-//! What this host has, read once per process: its memory and its GPU adapters. Ground
-//! level: `config` sizes a node from it and `gpu` makes devices from its adapters, and
-//! it uses nothing of the crate but errors.
+//! What this host has, read once per process: its memory and its GPU adapters; and what
+//! this process uses (CPU time, resident memory), which nodes sample for the dashboard.
+//! Ground level: `config` sizes a node from it and `gpu` makes devices from its
+//! adapters, and it uses nothing of the crate but errors.
 
 mod gpus;
+mod process;
 
 pub use gpus::allow_software_from_env;
 pub(crate) use gpus::{Adapter, count_at_start, detect, parse_flag, ready};
+pub(crate) use process::{cpu_seconds, rss_bytes};
 
 /// The machine's memory in bytes (8 GiB when it cannot be read).
 pub(crate) fn machine_memory() -> u64 {
