@@ -10,6 +10,7 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub mod cdp;
 pub mod netns;
 
 static SERIAL: Mutex<()> = Mutex::new(());
