@@ -33,8 +33,8 @@ pub use host::Method;
 pub(crate) use host::{ActorCall, ActorHost, ExitActor, LendInstance, ReturnInstance, Terminate};
 pub(crate) use job_manager::{JobManager, pack_dir};
 pub(crate) use node_manager::{
-    AcquireResources, CancelTask, GpuGrant, NodeManager, NodeStats, QueryNode, ReleaseResources,
-    ReserveBundles, ReturnBundles, ViewChanged, WorkerStartFailed,
+    AcquireResources, CancelTask, GpuGrant, ListActive, NodeManager, NodeStats, QueryNode,
+    ReleaseResources, ReserveBundles, ReturnBundles, ViewChanged, WorkerStartFailed,
 };
 pub use node_table::NodeInfo;
 pub(crate) use node_table::{nodes_of, sums};

@@ -83,6 +83,12 @@ impl NodeConfig {
         self.config = self.config.max_dead_nodes(n);
         self
     }
+    /// How often the node samples its load for the dashboard's plots, and how many
+    /// samples it keeps ([`Config::dashboard_history`]).
+    pub fn dashboard_history(mut self, every: Duration, samples: usize) -> Self {
+        self.config = self.config.dashboard_history(every, samples);
+        self
+    }
     /// Testing only: a wait before each of the node's pulls
     /// ([`Config::testing_pull_delay`]).
     #[doc(hidden)]

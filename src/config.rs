@@ -57,6 +57,9 @@ pub struct Config {
     pub(crate) dashboard_port: Option<u16>,
     /// The file this node's log goes to, which the dashboard shows.
     pub(crate) log_file: Option<std::path::PathBuf>,
+    /// How often the node samples its load for the dashboard's plots, and how many
+    /// samples it keeps.
+    pub(crate) history: Option<(Duration, usize)>,
 }
 
 impl Config {
@@ -299,6 +302,23 @@ impl Config {
     /// ```
     pub fn dashboard_port(mut self, port: u16) -> Self {
         self.dashboard_port = Some(port);
+        self
+    }
+
+    /// How often this node samples its load (tasks running and queued, object store
+    /// bytes, its process's CPU and memory) for the dashboard's plots, and how many
+    /// samples it keeps (default every second, 600: the last ten minutes). The samples
+    /// live in a ring allocated once; `every` is at least 1 ms, `samples` at least 1.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// // The last hour, a sample every 5 s.
+    /// ray::init_with(ray::Config::new().dashboard_history(Duration::from_secs(5), 720)).unwrap();
+    /// ray::shutdown();
+    /// ```
+    pub fn dashboard_history(mut self, every: Duration, samples: usize) -> Self {
+        self.history = Some((every, samples));
         self
     }
 

@@ -11,6 +11,7 @@
 //! it off.
 
 mod actions;
+mod history;
 mod jobs;
 mod logs;
 mod metrics;
@@ -35,6 +36,8 @@ pub(crate) const DEFAULT_PORT: u16 = 8265;
 const PORTS_TRIED: u16 = 100;
 
 const INDEX: &str = include_str!("dashboard/index.html");
+/// The page's plots (`/plots.js`): inline SVG, no library, so the page works offline.
+const PLOTS: &str = include_str!("dashboard/plots.js");
 
 /// Binds the dashboard for `node` on `host` and starts serving it on the node's actix
 /// system.
@@ -85,6 +88,7 @@ pub(crate) fn start(node: &Arc<Node>, host: &str, first_port: u16) -> Result<cra
             .app_data(web::Data::new(actions.clone()))
             // The page holds no data: it loads anywhere and asks for the token itself.
             .route("/", web::get().to(index))
+            .route("/plots.js", web::get().to(plots))
             .route("/api/actors/{id}/kill", web::post().to(actions::kill_actor))
             .route(
                 "/api/tasks/{id}/cancel",
@@ -198,6 +202,12 @@ async fn index() -> HttpResponse {
         .body(INDEX)
 }
 
+async fn plots() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .body(PLOTS)
+}
+
 /// Why a state query has no answer: the HTTP status and what to say.
 pub(crate) struct Refused(pub(crate) u16, pub(crate) String);
 
@@ -244,6 +254,7 @@ pub(crate) async fn api(node: &Arc<Node>, what: &str, query: &str) -> Answer {
         "timeline" => state::timeline(node).await,
         "placement_groups" => state::placement_groups(node).await,
         "jobs" => jobs::jobs(node).await,
+        "history" => history::history(node).await,
         _ => Err(Refused(404, format!("no state `{what}`"))),
     }
 }

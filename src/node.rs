@@ -9,6 +9,7 @@ mod generators;
 mod global;
 mod offload;
 mod refs;
+mod samples;
 mod stream;
 mod submit;
 
@@ -31,6 +32,7 @@ pub use generators::RemoteGenerator;
 pub(crate) use generators::lookup as lookup_generator;
 pub(crate) use global::{Global, Starter, current_node, running_node, with_global};
 pub(crate) use offload::{HEAVY_BYTES, off_node_thread};
+pub(crate) use samples::{DEFAULT_EVERY, DEFAULT_SAMPLES, Load, Samples};
 pub(crate) use stream::Window;
 pub use stream::{ObjectRefStream, RawStream, StreamSender};
 pub(crate) use submit::submit;
@@ -90,6 +92,9 @@ pub(crate) struct Node {
     /// Set while the head does not answer for longer than the node timeout: the cluster
     /// is lost (Ray without GCS fault tolerance), and work for other nodes fails at once.
     pub(crate) head_lost: AtomicBool,
+    /// The node's load over the last minutes (`Config::dashboard_history`), which its node
+    /// manager samples and the dashboard plots.
+    pub(crate) samples: Samples,
     /// The part the layer above keeps per node (the actors' addresses: `actors::Parts`),
     /// opaque here.
     pub(crate) above: Box<dyn std::any::Any + Send + Sync>,

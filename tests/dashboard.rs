@@ -340,3 +340,142 @@ fn a_limit_above_the_most_one_answer_gives_is_refused() {
     assert_eq!(listed["objects"].as_array().map(Vec::len), Some(10_000));
     drop(refs);
 }
+
+#[test]
+fn the_history_keeps_the_last_samples_of_each_series_and_no_more() {
+    use std::time::Duration;
+    // 16 samples, one every 20 ms: full within a third of a second.
+    let _ray = common::init_with(
+        Config::new()
+            .num_cpus(1.0)
+            .dashboard_history(Duration::from_millis(20), 16),
+    );
+    let url = url();
+    let kept = ray::put(vec![1u8; 3 << 20]);
+    let history = || {
+        let (status, body) = get(&url, "/api/history");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let series = [
+        "t",
+        "tasks_running",
+        "tasks_queued",
+        "store_bytes",
+        "cpu_percent",
+        "mem_bytes",
+    ];
+    let node = ray::runtime_context().node_id().to_string();
+    let mut full = false;
+    // Read for a second (about 50 intervals): never more than 16 samples.
+    let until = std::time::Instant::now() + Duration::from_secs(1);
+    while std::time::Instant::now() < until {
+        let h = history();
+        assert_eq!(h["node_id"], node.as_str());
+        assert_eq!(h["capacity"], 16);
+        assert!(
+            (h["interval_s"].as_f64().unwrap() - 0.02).abs() < 1e-9,
+            "{h}"
+        );
+        let nodes = h["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), 1, "{h}");
+        let n = &nodes[0];
+        assert_eq!(n["node_id"], node.as_str());
+        let len = n["t"].as_array().unwrap().len();
+        assert!(len <= 16, "{len} samples kept, capacity 16");
+        for s in series {
+            assert_eq!(n[s].as_array().map(Vec::len), Some(len), "{s}: {n}");
+        }
+        full |= len == 16;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(full, "the ring never filled");
+    let h = history();
+    let n = &h["nodes"][0];
+    let t: Vec<f64> = n["t"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(t.windows(2).all(|w| w[0] <= w[1]), "{t:?}");
+    let now = h["now"].as_f64().unwrap();
+    assert!(now >= t[15] && now - t[15] < 5.0, "{now} {t:?}");
+    assert!(n["store_bytes"][15].as_u64().unwrap() >= 3 << 20, "{n}");
+    assert!(n["mem_bytes"][15].as_u64().unwrap() > 1 << 20, "{n}");
+    // The cluster's series: this node's, summed per interval.
+    let c = &h["cluster"];
+    let len = c["t"].as_array().unwrap().len();
+    assert!((1..=17).contains(&len), "{c}");
+    for s in ["tasks_running", "tasks_queued", "store_bytes"] {
+        assert_eq!(c[s].as_array().map(Vec::len), Some(len), "{s}: {c}");
+    }
+    assert!(
+        c["store_bytes"][len - 1].as_u64().unwrap() >= 3 << 20,
+        "{c}"
+    );
+    drop(kept);
+}
+
+static GATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[ray::remote]
+fn held_task() -> u8 {
+    common::hold(&GATE);
+    1
+}
+
+#[test]
+fn the_history_and_the_task_list_count_running_and_waiting_tasks() {
+    use std::time::Duration;
+    let _ray = common::init_with(
+        Config::new()
+            .num_cpus(1.0)
+            .dashboard_history(Duration::from_millis(20), 600),
+    );
+    let url = url();
+    let refs: Vec<_> = (0..3).map(|_| held_task.remote()).collect();
+    // One runs, two wait for the CPU.
+    let seen = common::wait_until(common::LONG, || {
+        let (_, body) = get(&url, "/api/history");
+        let h: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let last = |s: &str| {
+            h["cluster"][s]
+                .as_array()
+                .and_then(|a| a.last())
+                .and_then(|v| v.as_u64())
+        };
+        last("tasks_running") == Some(1) && last("tasks_queued") == Some(2)
+    });
+    // The task list says which: the running one first.
+    let (_, body) = get(&url, "/api/tasks");
+    GATE.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(seen, "never 1 running and 2 queued");
+    let t: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let states: Vec<&str> = t["active"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "RUNNING",
+            "PENDING_NODE_ASSIGNMENT",
+            "PENDING_NODE_ASSIGNMENT"
+        ],
+        "{t}"
+    );
+    assert!(
+        t["active"][0]["name"]
+            .as_str()
+            .unwrap()
+            .ends_with("held_task"),
+        "{t}"
+    );
+    assert_eq!(ray::get(&refs).unwrap(), vec![1, 1, 1]);
+    let (_, body) = get(&url, "/api/tasks");
+    let t: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(t["active"], serde_json::json!([]), "{t}");
+}

@@ -46,7 +46,13 @@ fn chromium(url: &str, args: &[&str]) -> String {
 fn the_dashboard_renders_nodes_actors_tasks_and_the_timeline() {
     let log = std::env::temp_dir().join(format!("ray-browser-{}.log", std::process::id()));
     std::fs::write(&log, "node started\nthe last line of the node's log\n").unwrap();
-    let _ray = common::init_with(ray::Config::new().num_cpus(2.0).log_file(&log));
+    // Samples every 100 ms, so the screenshot's plots have lines.
+    let _ray = common::init_with(
+        ray::Config::new()
+            .num_cpus(2.0)
+            .log_file(&log)
+            .dashboard_history(std::time::Duration::from_millis(100), 600),
+    );
     let url = ray::runtime_context()
         .dashboard_url()
         .expect("a dashboard")
@@ -256,4 +262,294 @@ fn the_page_shows_the_same_resource_use_as_ray_status_on_a_cluster() {
     assert_eq!(ray::get(&held).unwrap(), 1);
     ray::kill(&counter);
     compare(0.0, 0.0);
+}
+
+/// A figure of the page as a number (`data-points` of a polyline, say): 0 when absent.
+fn page_number(page: &mut common::cdp::Browser, expression: &str) -> f64 {
+    page.eval(&format!("Number({expression} ?? 0)"))
+        .as_f64()
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn the_plots_draw_the_last_minutes_with_a_lane_per_node() {
+    use ray::cluster_utils::{Cluster, NodeConfig};
+    use std::time::Duration;
+    common::tracing();
+    // Samples every 100 ms: the plots fill in seconds.
+    let every = |c: NodeConfig| c.dashboard_history(Duration::from_millis(100), 600);
+    let mut cluster = Cluster::new(every(NodeConfig::new().num_cpus(1.0))).expect("a head");
+    cluster
+        .add_node(every(NodeConfig::new().num_cpus(1.0)))
+        .expect("a node");
+    cluster.wait_for_nodes().expect("nodes joined");
+    let url = cluster.dashboard_url().expect("the head's dashboard");
+    let _ray = common::join(&cluster.address());
+    let ids: Vec<String> = ray::nodes()
+        .unwrap()
+        .iter()
+        .map(|n| n.node_id.to_string())
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+
+    let mut page = common::cdp::Browser::launch();
+    page.goto(&url);
+    // Work to see: tasks that hold both CPUs for a while (and one that waits), and
+    // 8 MiB in a store.
+    RELEASE.store(false, std::sync::atomic::Ordering::SeqCst);
+    let held: Vec<_> = (0..3).map(|_| hold_a_cpu.remote()).collect();
+    let kept = ray::put(vec![7u8; 8 << 20]);
+    let plotted = |page: &mut common::cdp::Browser| {
+        page_number(
+            page,
+            "document.querySelector('#plot-tasks text.max')?.textContent",
+        ) >= 1.0
+            && page
+                .eval("document.querySelector('#plot-store text.max')?.textContent ?? ''")
+                .as_str()
+                .is_some_and(|max| max.contains("MiB"))
+    };
+    assert!(
+        page.wait_for(
+            "document.querySelector('#plot-tasks polyline.running') !== null",
+            common::LONG
+        ),
+        "no tasks plot"
+    );
+    let deadline = std::time::Instant::now() + common::LONG;
+    while !plotted(&mut page) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the plots never showed the running tasks and the stored bytes:\n{}",
+            page.eval("document.getElementById('history').outerHTML")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    RELEASE.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(ray::get(&held).unwrap(), vec![1, 1, 1]);
+    // Seconds of samples at 100 ms: dozens of points in each line.
+    for line in [
+        "#plot-tasks polyline.running",
+        "#plot-tasks polyline.queued",
+        "#plot-store polyline.store",
+    ] {
+        let points = format!("document.querySelector('{line}')?.dataset.points");
+        assert!(
+            page.wait_for(&format!("Number({points}) > 20"), common::LONG),
+            "{line} has {} points",
+            page_number(&mut page, &points)
+        );
+        // The attribute counts what the polyline draws.
+        let drawn = page_number(
+            &mut page,
+            &format!("document.querySelector('{line}')?.points.numberOfItems"),
+        );
+        assert!(drawn > 20.0, "{line} draws {drawn} points");
+    }
+    // One CPU lane and one memory lane per node, each with a line.
+    for id in &ids {
+        for lanes in ["lanes-cpu", "lanes-mem"] {
+            let points = format!(
+                "document.querySelector('#{lanes} svg[data-node=\"{id}\"] polyline')?.dataset.points"
+            );
+            assert!(
+                page.wait_for(&format!("Number({points}) > 5"), common::LONG),
+                "no {lanes} lane with a line for node {id}:\n{}",
+                page.eval(&format!("document.getElementById('{lanes}').outerHTML"))
+            );
+        }
+    }
+    let memory = page.eval(&format!(
+        "document.querySelector('#lanes-mem svg[data-node=\"{}\"]').nextSibling.textContent",
+        ids[0]
+    ));
+    assert!(
+        memory
+            .as_str()
+            .is_some_and(|m| m.contains("MiB") || m.contains("GiB")),
+        "{memory}"
+    );
+    drop(kept);
+}
+
+#[test]
+fn a_banner_says_when_the_node_cannot_be_reached() {
+    // A port away from 8265 and the ports after it, which the other tests' dashboards
+    // take: none of them may answer in this node's place once it is gone.
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let config = || ray::Config::new().num_cpus(1.0).dashboard_port(port);
+    let ray = common::init_with(config());
+    let url = ray::runtime_context()
+        .dashboard_url()
+        .expect("a dashboard")
+        .to_string();
+    assert!(url.ends_with(&format!(":{port}")), "{url}");
+    let mut page = common::cdp::Browser::launch();
+    page.goto(&url);
+    let hidden = "document.getElementById('unreachable').hidden";
+    assert!(page.wait_for(
+        "document.getElementById('node').textContent.startsWith('node ')",
+        common::LONG
+    ));
+    assert_eq!(page.eval(hidden), true, "the banner shows while reachable");
+    drop(ray);
+    assert!(
+        page.wait_for(&format!("!{hidden}"), common::LONG),
+        "no banner once the node is gone"
+    );
+    let banner = page.eval("document.getElementById('unreachable').textContent");
+    let text = banner.as_str().unwrap_or("");
+    assert!(
+        text.starts_with("Cannot reach the node since ") && text.contains("stale"),
+        "{text}"
+    );
+    // The node again at the same address: the banner goes.
+    let _ray = common::init_with(config());
+    let again = ray::runtime_context().dashboard_url().unwrap().to_string();
+    assert_eq!(again, url, "the port was taken meanwhile");
+    assert!(
+        page.wait_for(hidden, common::LONG),
+        "the banner stays though the node answers"
+    );
+}
+
+/// Clicks `selector` on the page and waits for the answer of the action it starts:
+/// `#action-result`'s class (`ok` or `error`) and text.
+fn click_and_read(page: &mut common::cdp::Browser, selector: &str) -> (String, String) {
+    let result = "document.getElementById('action-result')";
+    page.eval(&format!(
+        "{result}.className = ''; {result}.textContent = ''"
+    ));
+    assert!(
+        page.wait_for(
+            &format!("document.querySelector('{selector}') !== null"),
+            common::LONG
+        ),
+        "no {selector} on the page"
+    );
+    page.eval(&format!("document.querySelector('{selector}').click()"));
+    assert!(
+        page.wait_for(
+            &format!("['ok', 'error'].includes({result}.className)"),
+            common::LONG
+        ),
+        "no answer shown for {selector}"
+    );
+    let read = |page: &mut common::cdp::Browser, what: &str| {
+        page.eval(&format!("{result}.{what}"))
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    (read(page, "className"), read(page, "textContent"))
+}
+
+/// Types `token` into the page's token field and submits it.
+fn use_token(page: &mut common::cdp::Browser, token: &str) {
+    assert_eq!(
+        page.eval("document.getElementById('token-form').hidden"),
+        false
+    );
+    page.eval(&format!(
+        "document.getElementById('action-token').value = {}; \
+         document.getElementById('token-form').requestSubmit()",
+        serde_json::Value::from(token)
+    ));
+    assert_eq!(
+        page.eval("sessionStorage.getItem('ray-token')"),
+        token,
+        "the token is kept for the tab"
+    );
+}
+
+#[test]
+fn kill_on_the_page_needs_the_token_and_kills_the_actor() {
+    let _ray = common::init(2.0);
+    let ctx = ray::runtime_context();
+    let url = ctx.dashboard_url().expect("a dashboard").to_string();
+    let token = ctx.dashboard_token().expect("a token").to_string();
+    let greeter = Greeter::options().name("doomed").remote();
+    assert_eq!(ray::get(&greeter.hi.remote()).unwrap(), "hi");
+    let mut page = common::cdp::Browser::launch();
+    page.goto(&url);
+    let kill = format!("button[data-actor=\"{}\"]", greeter.id());
+    // No token yet: the endpoint refuses, the page says so and asks for it.
+    let (class, text) = click_and_read(&mut page, &kill);
+    assert_eq!(class, "error", "{text}");
+    assert!(text.contains("401"), "{text}");
+    assert_eq!(
+        ray::get(&greeter.hi.remote()).unwrap(),
+        "hi",
+        "killed without a token"
+    );
+    // A wrong token: refused too, and forgotten.
+    use_token(&mut page, "not-the-token");
+    let (class, text) = click_and_read(&mut page, &kill);
+    assert_eq!(class, "error", "{text}");
+    assert!(text.contains("401"), "{text}");
+    assert_eq!(
+        page.eval("sessionStorage.getItem('ray-token')"),
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        ray::get(&greeter.hi.remote()).unwrap(),
+        "hi",
+        "killed with a wrong token"
+    );
+    // The token: killed.
+    use_token(&mut page, &token);
+    let (class, text) = click_and_read(&mut page, &kill);
+    assert_eq!(class, "ok", "{text}");
+    assert!(text.contains("200"), "{text}");
+    assert!(
+        common::wait_until(common::LONG, || matches!(
+            ray::get(&greeter.hi.remote()),
+            Err(ray::Error::ActorDied { .. })
+        )),
+        "the actor still answers"
+    );
+    assert!(
+        page.wait_for(
+            &format!("document.querySelector('{kill}') === null"),
+            common::LONG
+        ),
+        "a dead actor keeps its Kill button"
+    );
+}
+
+static CANCEL_GATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Runs until cancelled (or 10 s).
+#[ray::remote]
+fn wait_for_cancel() -> u8 {
+    common::hold(&CANCEL_GATE);
+    1
+}
+
+#[test]
+fn cancel_on_the_page_cancels_a_running_task() {
+    let _ray = common::init(1.0);
+    let ctx = ray::runtime_context();
+    let url = ctx.dashboard_url().expect("a dashboard").to_string();
+    let token = ctx.dashboard_token().expect("a token").to_string();
+    let running = wait_for_cancel.remote();
+    let mut page = common::cdp::Browser::launch();
+    page.goto(&url);
+    let cancel = format!("button[data-task=\"{}\"]", running.id().task_id());
+    assert!(
+        page.wait_for(
+            &format!("document.querySelector('{cancel}') !== null"),
+            common::LONG
+        ),
+        "the running task has no Cancel button:\n{}",
+        page.eval("document.getElementById('active').outerHTML")
+    );
+    use_token(&mut page, &token);
+    let (class, text) = click_and_read(&mut page, &cancel);
+    assert_eq!(class, "ok", "{text}");
+    let err = ray::get(&running).expect_err("the task was not cancelled");
+    assert!(err.is_cancelled(), "{err:?}");
 }

@@ -21,7 +21,7 @@ pub(crate) use routing::WorkerStartFailed;
 mod stats;
 
 pub(crate) use bundles::{ReserveBundles, ReturnBundles};
-pub(crate) use stats::{NodeStats, QueryNode};
+pub(crate) use stats::{ListActive, NodeStats, QueryNode};
 
 use super::{CancelRunning, NodeActors, TaskActor};
 use crate::node::Node;
@@ -62,6 +62,8 @@ pub(crate) struct ReleaseResources(pub(crate) Resources, pub(crate) GpuGrant);
 
 /// A task that was handed to an executor or a worker (running, or next in a batch).
 struct Running {
+    /// Its function (for the dashboard's list of running tasks).
+    name: Arc<str>,
     /// The worker lease it runs under (sync tasks); async tasks hold `resources` alone.
     worker: Option<usize>,
     resources: Resources,
@@ -88,7 +90,8 @@ pub(crate) struct NodeManager {
     available: Resources,
     /// Tasks whose dependencies are settled, by resource shape, in submission order.
     ready: BTreeMap<Resources, VecDeque<TaskSpec>>,
-    waiting: HashMap<TaskId, (SpawnHandle, Arc<std::sync::atomic::AtomicBool>)>,
+    /// Tasks waiting for their arguments: the wait, the cancel flag and the function.
+    waiting: HashMap<TaskId, (SpawnHandle, Arc<std::sync::atomic::AtomicBool>, Arc<str>)>,
     running: IdMap<TaskId, Running>,
     leases: HashMap<usize, Lease>,
     idle_workers: Vec<(usize, ArbiterHandle)>,
@@ -236,6 +239,7 @@ impl NodeManager {
         self.running.insert(
             spec.id,
             Running {
+                name: spec.name.clone(),
                 worker,
                 resources: spec.resources.clone(),
                 addr,
@@ -312,6 +316,7 @@ impl NodeManager {
             gpus
         };
         let id = spec.id;
+        let name = spec.name.clone();
         let resources = shape;
         let returns = spec.returns.clone();
         let cancelled = spec.cancelled.clone();
@@ -321,6 +326,7 @@ impl NodeManager {
         self.running.insert(
             id,
             Running {
+                name,
                 worker: None,
                 resources,
                 addr: Some(addr),
@@ -335,8 +341,13 @@ impl NodeManager {
 impl Actor for NodeManager {
     type Context = Context<Self>;
 
-    fn started(&mut self, _: &mut Context<Self>) {
-        tracing::info!(resources = %self.total, "node manager started");
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // The load over the last minutes, for the dashboard's plots.
+        let every = self.node.upgrade().map(|n| n.samples.every());
+        if let Some(every) = every {
+            ctx.run_interval(every, |act, _| act.sample());
+        }
+        tracing::info!(resources = %self.total, samples_every = ?every, "node manager started");
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
@@ -513,7 +524,7 @@ impl Handler<CancelTask> for NodeManager {
 impl NodeManager {
     /// Cancels task `id` wherever it is: waiting, queued, running here, or sent on.
     fn cancel_one(&mut self, id: TaskId, force: bool, ctx: &mut Context<Self>) {
-        if let Some((handle, flag)) = self.waiting.remove(&id) {
+        if let Some((handle, flag, _)) = self.waiting.remove(&id) {
             flag.store(true, Ordering::SeqCst);
             // Dropping the waiting future drops the spec, which settles it as cancelled.
             ctx.cancel_future(handle);

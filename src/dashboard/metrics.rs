@@ -50,7 +50,7 @@ pub(super) fn escape(v: &str) -> String {
 
 /// The process's resident memory in bytes (0 where /proc cannot be read).
 fn rss_bytes() -> f64 {
-    crate::machine::proc_bytes("/proc/self/status", "VmRSS:").unwrap_or(0) as f64
+    crate::machine::rss_bytes().unwrap_or(0) as f64
 }
 
 /// The families about this node's store and process, and the cluster's node counts.

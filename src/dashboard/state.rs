@@ -1,6 +1,6 @@
-//! The JSON state API behind the dashboard page (and, later, `ray list`): the cluster at
-//! a glance (`/api/cluster`), the node's recent tasks (`/api/tasks`) and the actors it
-//! knows (`/api/actors`).
+//! The JSON state API behind the dashboard page (and `ray list`): the cluster at a
+//! glance (`/api/cluster`), the tasks running, waiting and recently done (`/api/tasks`)
+//! and the actors each node knows (`/api/actors`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::rows::{ActorRow, NodeRow, PlacementGroupRow, TaskRow};
 use super::{Answer, MAX_LIMIT, bad, gone, json, limit};
 use crate::actors::NodeActors;
-use crate::actors::{Ask, HeadId, ListActors, NodeAddr, QueryNode, heard};
+use crate::actors::{Ask, HeadId, ListActive, ListActors, NodeAddr, QueryNode, heard};
 use crate::actors::{CancelTask, nodes_of, sums};
 use crate::ids::{NodeId, TaskId};
 use crate::node::Node;
@@ -109,9 +109,21 @@ pub(super) async fn cluster(node: &Arc<Node>) -> Answer {
     })
 }
 
+/// A task running or waiting on its node now.
+#[derive(Serialize)]
+struct ActiveRow {
+    task_id: String,
+    name: String,
+    /// `RUNNING`, `PENDING_NODE_ASSIGNMENT` or `PENDING_ARGS_AVAIL`.
+    state: String,
+    node_id: String,
+}
+
 #[derive(Serialize)]
 struct TasksJson {
     counts: TaskCounts,
+    /// The tasks running or waiting now, running ones first.
+    active: Vec<ActiveRow>,
     /// The most recent finished tasks (the node keeps the last 10,000), newest first.
     recent: Vec<TaskRow>,
 }
@@ -127,11 +139,48 @@ pub(super) struct ListQuery {
     limit: Option<usize>,
 }
 
+impl ListQuery {
+    /// Whether a task of function `name` in `state` passes the filters.
+    fn keeps(&self, name: &str, state: &str) -> bool {
+        self.state
+            .as_deref()
+            .is_none_or(|s| s.eq_ignore_ascii_case(state))
+            // A task run for another node carries its function's full path.
+            && self.name.as_deref().is_none_or(|n| {
+                name == n || name.strip_suffix(n).is_some_and(|p| p.ends_with("::"))
+            })
+    }
+}
+
+/// This node's tasks running or waiting now, matching `q`.
+async fn active_of(node: &Arc<Node>, q: &ListQuery, limit: usize) -> Option<Vec<ActiveRow>> {
+    let active = node
+        .actors()
+        .manager
+        .send(ListActive { limit: MAX_LIMIT })
+        .await
+        .ok()?;
+    Some(
+        active
+            .into_iter()
+            .filter(|t| q.keeps(&t.name, t.state))
+            .take(limit)
+            .map(|t| ActiveRow {
+                task_id: t.task_id.to_string(),
+                name: t.name.to_string(),
+                state: t.state.into(),
+                node_id: node.id.to_string(),
+            })
+            .collect(),
+    )
+}
+
 /// This node's recent tasks matching `q`.
 async fn tasks_of(node: &Arc<Node>, q: &ListQuery) -> Option<TasksJson> {
     let stats = node.actors().manager.send(QueryNode).await.ok()?;
     // Another node asked with a limit its own dashboard checked; clamp all the same.
     let limit = q.limit.unwrap_or(100).min(MAX_LIMIT);
+    let active = active_of(node, q, limit).await?;
     let recent = stats
         .history
         .iter()
@@ -149,21 +198,12 @@ async fn tasks_of(node: &Arc<Node>, q: &ListQuery) -> Option<TasksJson> {
                 .as_secs_f64(),
             duration_s: e.end.saturating_duration_since(e.start).as_secs_f64(),
         })
-        .filter(|t| {
-            q.state
-                .as_deref()
-                .is_none_or(|s| s.eq_ignore_ascii_case(&t.state))
-        })
-        // A task run for another node carries its function's full path.
-        .filter(|t| {
-            q.name.as_deref().is_none_or(|n| {
-                t.name == n || t.name.strip_suffix(n).is_some_and(|p| p.ends_with("::"))
-            })
-        })
+        .filter(|t| q.keeps(&t.name, &t.state))
         .take(limit)
         .collect();
     Some(TasksJson {
         counts: TaskCounts::of(&stats),
+        active,
         recent,
     })
 }
@@ -188,13 +228,16 @@ pub(super) async fn tasks(node: &Arc<Node>, query: &str) -> Answer {
                 + other["counts"][key].as_u64().unwrap_or(0);
             all["counts"][key] = sum.into();
         }
-        if let (Some(list), Some(more)) = (all["recent"].as_array_mut(), other["recent"].as_array())
-        {
-            list.extend(more.iter().cloned());
+        for key in ["active", "recent"] {
+            if let (Some(list), Some(more)) = (all[key].as_array_mut(), other[key].as_array()) {
+                list.extend(more.iter().cloned());
+            }
         }
     }
-    if let Some(list) = all["recent"].as_array_mut() {
-        list.truncate(limit);
+    for key in ["active", "recent"] {
+        if let Some(list) = all[key].as_array_mut() {
+            list.truncate(limit);
+        }
     }
     Ok(all)
 }
@@ -218,6 +261,8 @@ pub(super) enum StateQuery {
         force: bool,
         recursive: bool,
     },
+    /// The node's samples of its load (`/api/history`).
+    History,
 }
 
 impl StateQuery {
@@ -268,6 +313,7 @@ async fn local_state(node: &Arc<Node>, query: StateQuery) -> String {
             });
             Ok(serde_json::json!({ "node_id": node.id.to_string() }))
         }
+        StateQuery::History => serde_json::to_value(super::history::history_of(node)),
     };
     value.unwrap_or_default().to_string()
 }

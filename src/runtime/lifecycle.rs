@@ -212,6 +212,8 @@ struct Plan {
     namespace: String,
     executors: usize,
     settings: crate::actors::AgentSettings,
+    /// How often the node samples its load, and how many samples it keeps.
+    history: (Duration, usize),
 }
 
 fn plan(config: Config) -> Result<Plan> {
@@ -271,6 +273,10 @@ fn plan(config: Config) -> Result<Plan> {
         log_file,
         log,
         namespace: config.namespace.clone().unwrap_or_else(|| "default".into()),
+        history: config.history.map_or(
+            (crate::node::DEFAULT_EVERY, crate::node::DEFAULT_SAMPLES),
+            |(every, samples)| (every.max(Duration::from_millis(1)), samples.max(1)),
+        ),
         executors: std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .clamp(1, 8),
@@ -344,6 +350,7 @@ async fn make_node(plan: Plan, node_id: NodeId) -> Result<Arc<Node>> {
             log: plan.log,
             view: parking_lot::RwLock::new(Vec::new()),
             head_lost: AtomicBool::new(false),
+            samples: crate::node::Samples::new(plan.history.0, plan.history.1),
         }
     });
     if let Some(role) = plan.role {

@@ -10,6 +10,7 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub mod cdp;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod netns;

@@ -217,6 +217,7 @@ impl NodeManager {
     pub(super) fn wait_then_route(&mut self, spec: TaskSpec, ctx: &mut Context<Self>) {
         let id = spec.id;
         let cancelled = spec.cancelled.clone();
+        let name = spec.name.clone();
         let deps = spec.deps.clone();
         let wait = async move {
             for d in &deps {
@@ -228,7 +229,7 @@ impl NodeManager {
             act.route(spec);
             act.dispatch();
         }));
-        self.waiting.insert(id, (handle, cancelled));
+        self.waiting.insert(id, (handle, cancelled, name));
     }
 
     /// A sync task whose only pending arguments come from tasks of one running lease of
