@@ -306,10 +306,6 @@ impl From<crate::transport::WireError> for Error {
     }
 }
 
-/// What a build without the `cluster` feature answers when asked to start or join a
-/// cluster.
-pub(crate) const NO_CLUSTER: &str = "this build of ray has no cluster support: starting or joining a cluster needs the `cluster` feature (on by default)";
-
 /// Turns a caught panic payload into a readable message.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     let message = if let Some(s) = payload.downcast_ref::<&str>() {

@@ -49,6 +49,10 @@ pub use table::{NodeLoad, WireActor, WireJob, WireNode};
 #[cfg(feature = "cluster")]
 pub use tls::Identity;
 
+/// What a build without the `cluster` feature answers when asked to start or join a
+/// cluster.
+pub(crate) const NO_CLUSTER: &str = "this build of ray has no cluster support: starting or joining a cluster needs the `cluster` feature (on by default)";
+
 /// Requests in flight per authenticated connection (each is a stream): many actor calls
 /// and tasks wait at once between two nodes; quinn's default of 100 would queue the rest.
 pub(crate) const MAX_STREAMS: u32 = 1 << 16;

@@ -235,7 +235,7 @@ fn plan(config: Config) -> Result<Plan> {
         (None, false) => None,
     };
     if cfg!(not(feature = "cluster")) && role.is_some() {
-        return Err(Error::InvalidArgument(crate::error::NO_CLUSTER.into()));
+        return Err(Error::InvalidArgument(crate::transport::NO_CLUSTER.into()));
     }
     let dashboard = (config.dashboard.unwrap_or(true) && (config.head || config.address.is_none()))
         .then(|| {

@@ -16,7 +16,7 @@ pub enum NoCluster {}
 
 /// What the two ways in answer.
 fn no_cluster() -> TransportError {
-    TransportError::Io(crate::error::NO_CLUSTER.to_string())
+    TransportError::Io(crate::transport::NO_CLUSTER.to_string())
 }
 
 /// A node's QUIC endpoint (needs the `cluster` feature).
