@@ -4,9 +4,10 @@
 //! ordinary tasks; the counts must match exactly (the example exits with 1 if they do
 //! not), and both throughputs are printed with the adapter's name and backend.
 //!
-//! Run: `cargo run --release --example gpu`. Without a GPU, Mesa's lavapipe (software
-//! Vulkan) works: `apt-get install mesa-vulkan-drivers libvulkan1`, then run with
-//! `RAY_GPU_ALLOW_SOFTWARE=1`. `GPU_SAMPLES` sets the number of samples (default 2^29).
+//! Run: `cargo run --release --features gpu --example gpu`. Without a GPU, Mesa's
+//! lavapipe (software Vulkan) works: `apt-get install mesa-vulkan-drivers libvulkan1`,
+//! then run with `RAY_GPU_ALLOW_SOFTWARE=1`. `GPU_SAMPLES` sets the number of samples
+//! (default 2^29). Drivers, containers and real hardware: docs/gpu.md.
 
 use std::time::Instant;
 

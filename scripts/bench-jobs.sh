@@ -21,7 +21,7 @@ repeats="${BENCH_REPEATS:-5}"
 target="${CARGO_TARGET_DIR:-target}"
 case "$target" in /*) ;; *) target="$PWD/$target" ;; esac
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
-    cargo build --release --bin ray --example job_bench
+    cargo build --release --features cli --bin ray --example job_bench
 fi
 ray="$target/release/ray"
 job="$target/release/examples/job_bench"

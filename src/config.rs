@@ -63,12 +63,34 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults: an embedded single-node runtime with every CPU of the machine.
+    /// Defaults: an embedded single-node runtime with every CPU of the machine. `RAY_*`
+    /// environment variables fill what is not set when the runtime starts (`RAY_ADDRESS`
+    /// makes it join a cluster: [`Config::address`]).
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Joins an existing cluster at `host:port` instead of starting one.
+    /// Joins an existing cluster instead of starting a node of its own. `address` is the
+    /// cluster's join address, `ray://TOKEN@HOST:PORT#CERT_SHA256`: `TOKEN` is the cluster
+    /// secret, `HOST` an IPv4 address, a bracketed IPv6 address or a host name, `PORT` the
+    /// head's UDP port, and `CERT_SHA256` the 64 hex digits of the SHA-256 of the head's
+    /// certificate. A bare `host:port` is refused.
+    ///
+    /// `ray start --head` prints it (and keeps it for later `ray` commands on that
+    /// machine); a head started in code (`Config::new().head()`) reports it in
+    /// `ray::runtime_context().cluster_address()`. The head generates a new certificate and
+    /// token each time it starts, so the address changes with every head start.
+    ///
+    /// When not set, `RAY_ADDRESS` is read, so `ray::init()` joins a cluster too when that
+    /// variable is set. This process then joins as a driver that offers no CPUs unless
+    /// [`Config::num_cpus`] says otherwise (with `RAY_NODE_MODE=worker`, as a worker node).
+    /// Ignored with [`Config::head`].
+    ///
+    /// # Errors
+    /// `ray::init_with` fails with [`crate::Error::NotConnected`] when the address does not
+    /// parse (the message names the expected form, never the token) or the head cannot be
+    /// reached or refuses this node, and with [`crate::Error::InvalidArgument`] in a build
+    /// without the `cluster` feature.
     pub fn address(mut self, address: impl Into<String>) -> Self {
         self.address = Some(address.into());
         self
@@ -80,8 +102,12 @@ impl Config {
         self
     }
 
-    /// GPUs this node offers (default: the adapters wgpu finds at start, hardware ones
-    /// only unless [`Config::allow_software_gpus`]).
+    /// GPUs this node offers (env `RAY_NUM_GPUS`). By default they are counted at start,
+    /// and only when the host has a GPU device node (`/dev/nvidia0`, `/dev/dri/renderD*`,
+    /// `/dev/kfd`, `/dev/dxg`) or software adapters are allowed: with the `gpu` feature,
+    /// the adapters wgpu finds (hardware ones only unless
+    /// [`Config::allow_software_gpus`]); without it, NVIDIA GPUs by their `/dev/nvidiaN`
+    /// device nodes. See docs/gpu.md.
     pub fn num_gpus(mut self, n: f64) -> Self {
         self.num_gpus = Some(n);
         self

@@ -42,8 +42,11 @@ impl RuntimeContext {
     pub fn job_id(&self) -> JobId {
         self.job_id
     }
-    /// The address other nodes and drivers join this node's cluster with
-    /// (`ray://TOKEN@HOST:PORT#CERT`), when the node is networked.
+    /// This node's address in its cluster, `ray://TOKEN@HOST:PORT#CERT_SHA256` (the
+    /// cluster token, this node's endpoint and its certificate's hash), when the node is
+    /// networked. On a head it is the join address other nodes and drivers use
+    /// ([`crate::Config::address`], `RAY_ADDRESS`), the one `ray start --head` prints. Only
+    /// a head accepts joins: on a worker node or a driver it names that node, not the head.
     pub fn cluster_address(&self) -> Option<&str> {
         self.cluster_address.as_deref()
     }

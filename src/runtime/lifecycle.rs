@@ -31,8 +31,10 @@ impl Global {
     }
 }
 
-/// Starts the embedded single-node runtime with default settings (every CPU of the
-/// machine). Optional: the first Ray call starts it. A second call is a no-op.
+/// Starts the runtime with default settings: an embedded single node with every CPU of
+/// the machine or, when `RAY_ADDRESS` holds a join address, a driver joined to that
+/// cluster (see [`Config::address`]). Optional: the first Ray call starts it. A second
+/// call is a no-op.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for bad `RAY_*` environment variables; [`Error::NotConnected`]

@@ -12,7 +12,9 @@ use super::{TransportError, WireMessage};
 use crate::ids::NodeId;
 
 /// Where and how to join a cluster: `ray://TOKEN@HOST:PORT#CERT_SHA256`. `HOST` is an
-/// IPv4 address, a bracketed IPv6 address or a host name (resolved when parsed).
+/// IPv4 address, a bracketed IPv6 address or a host name (resolved when parsed);
+/// `CERT_SHA256` pins the certificate of the node at `HOST:PORT` (the head, in an address
+/// that others join with).
 ///
 /// # Examples
 /// ```
@@ -37,7 +39,8 @@ pub struct JoinAddress {
     pub addr: SocketAddr,
     /// The cluster token.
     pub token: String,
-    /// SHA-256 of the cluster's certificate.
+    /// SHA-256 of the certificate of the node at `addr` (each node generates its own at
+    /// start).
     pub fingerprint: [u8; 32],
 }
 

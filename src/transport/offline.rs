@@ -216,7 +216,7 @@ impl ChannelRecv {
     }
 }
 
-/// A cluster's TLS identity (needs the `cluster` feature).
+/// A node's TLS identity (needs the `cluster` feature).
 #[derive(Debug, Clone)]
 pub struct Identity(NoCluster);
 

@@ -17,7 +17,8 @@ pub(crate) const SERVER_NAME: &str = "ray-node";
 /// ALPN of our protocol, so a QUIC peer speaking something else fails the handshake.
 const ALPN: &[u8] = b"ray/1";
 
-/// A cluster's TLS identity: its certificate and key, generated at start.
+/// A node's TLS identity: its certificate and key, generated when the node starts (every
+/// node has its own; the cluster shares only the token).
 #[derive(Clone)]
 pub struct Identity {
     cert: CertificateDer<'static>,

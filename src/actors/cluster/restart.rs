@@ -27,7 +27,8 @@ pub(crate) struct Owned {
 impl ClusterAgent {
     /// Re-creates, elsewhere, the actors this node created on `dead` that may restart.
     /// Their handles' calls go to the new node from now on, continuing their order there;
-    /// calls that were in flight fail with `ActorDied`.
+    /// calls that were in flight run again there with `max_task_retries`, else fail with
+    /// `ActorUnavailable` (`follow.rs`).
     pub(super) fn restart_actors_on(&mut self, dead: NodeId) {
         let node = self.node.upgrade();
         let ids: Vec<ActorId> = self

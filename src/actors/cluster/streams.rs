@@ -7,7 +7,7 @@
 //! holds it back at `generator_backpressure_num_objects`. A consumer that drops or
 //! cancels the stream finishes the caller's side, and the generator stops at its next
 //! item. A generator whose node dies ends its stream with `NodeDied` after the items
-//! that arrived (it is not run again: its items were consumed already).
+//! that arrived (it is never run again, whether or not any item was consumed).
 
 use std::sync::Arc;
 
