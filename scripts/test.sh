@@ -35,7 +35,9 @@ fi
 
 export CARGO_TERM_COLOR=never
 cargo fmt --all --check
-# One profile, every feature: the tests cover the GPU, the CLI and the dashboard.
+# One profile, every feature: the tests cover the GPU, the CLI and the dashboard. The
+# library must also build (warning-free) with no feature at all.
+cargo clippy --lib --no-default-features -- -D warnings
 cargo clippy --all-targets --all-features -- -D warnings
 # The example binaries (target/debug/examples/NAME) are run by tests as a user would run
 # them; `--all-targets` alone builds examples only as test harnesses.

@@ -133,6 +133,7 @@ pub(crate) struct PinEscaped(pub(crate) Escaped);
 pub(crate) struct Served {
     pub(crate) addr: std::net::SocketAddr,
     pub(crate) token: String,
+    #[cfg(feature = "dashboard")]
     pub(crate) handle: actix_web::dev::ServerHandle,
 }
 

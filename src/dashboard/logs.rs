@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use actix_web::web;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -86,7 +85,7 @@ fn tail(f: &std::fs::File, n: usize) -> std::io::Result<Vec<String>> {
 
 /// `GET /api/logs?node_id=ID&lines=200`.
 pub(super) async fn logs(node: &Arc<Node>, query: &str) -> Answer {
-    let q = web::Query::<LogQuery>::from_query(query)
+    let q = serde_urlencoded::from_str::<LogQuery>(query)
         .map_err(|_| bad("node_id and lines are the filters"))?;
     // Without a node: the head's log (the node itself on a lone node or the head).
     let head = match (&q.node_id, node.actors().cluster.get()) {
@@ -96,8 +95,8 @@ pub(super) async fn logs(node: &Arc<Node>, query: &str) -> Answer {
     let named = q.node_id.clone().or(head.map(|h| h.to_string()));
     let target = named.as_deref().filter(|id| *id != node.id.to_string());
     let Some(target) = target else {
-        let (here, q) = (node.clone(), q.into_inner());
-        return web::block(move || logs_of(&here, &q))
+        let here = node.clone();
+        return tokio::task::spawn_blocking(move || logs_of(&here, &q))
             .await
             .map_err(|_| gone());
     };
@@ -115,7 +114,7 @@ pub(super) async fn logs(node: &Arc<Node>, query: &str) -> Answer {
         .send(Ask {
             target,
             at,
-            msg: super::state::StateQuery::Logs(q.into_inner()).message(),
+            msg: super::state::StateQuery::Logs(q).message(),
         })
         .await;
     match asked {

@@ -7,8 +7,10 @@ use std::sync::Weak;
 
 use actix_web::{HttpResponse, web};
 
+use super::exposition::{self, escape};
+use super::server::{node_of, unavailable};
 use super::state::{StateQuery, from_others};
-use super::{node_of, unavailable, user_metrics};
+use super::user_metrics;
 use crate::actors::NodeActors;
 use crate::actors::{ActorState, QueryNode};
 use crate::actors::{nodes_of, sums};
@@ -39,13 +41,6 @@ impl Family<'_> {
         let _ = writeln!(self.out, "{name}{labels} {value}");
         self
     }
-}
-
-/// A label value as the exposition format wants it.
-pub(super) fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// The process's resident memory in bytes (0 where /proc cannot be read).
@@ -183,7 +178,7 @@ pub(super) async fn metrics(data: web::Data<Weak<Node>>) -> HttpResponse {
             snapshots.push(s);
         }
     }
-    user_metrics::render(&mut out, &snapshots);
+    exposition::render(&mut out, &snapshots);
 
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

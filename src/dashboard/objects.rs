@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use actix_web::web;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -75,11 +74,11 @@ pub(super) fn objects_of(node: &Arc<Node>, q: &ObjectQuery) -> Value {
 
 /// `GET /api/objects?limit=100&state=READY`.
 pub(super) async fn objects(node: &Arc<Node>, query: &str) -> Answer {
-    let q = web::Query::<ObjectQuery>::from_query(query)
+    let q = serde_urlencoded::from_str::<ObjectQuery>(query)
         .map_err(|_| bad("limit and state are the filters"))?;
     limit(q.limit)?;
     let mut parts = vec![objects_of(node, &q)];
-    parts.extend(from_others(node, &StateQuery::Objects((*q).clone())).await);
+    parts.extend(from_others(node, &StateQuery::Objects(q.clone())).await);
     Ok(merge(parts, &q))
 }
 

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use actix_web::web;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -211,12 +210,12 @@ async fn tasks_of(node: &Arc<Node>, q: &ListQuery) -> Option<TasksJson> {
 /// `GET /api/tasks?state=FAILED&name=f&limit=100`: the tasks of every live node (asked
 /// over the cluster's links), counts summed.
 pub(super) async fn tasks(node: &Arc<Node>, query: &str) -> Answer {
-    let q = web::Query::<ListQuery>::from_query(query)
+    let q = serde_urlencoded::from_str::<ListQuery>(query)
         .map_err(|_| bad("state, name and limit are the filters"))?;
     let limit = limit(q.limit)?;
     let mine = tasks_of(node, &q).await.ok_or_else(gone)?;
     let mut all = serde_json::to_value(mine).unwrap_or_default();
-    for other in from_others(node, &StateQuery::Tasks((*q).clone())).await {
+    for other in from_others(node, &StateQuery::Tasks(q.clone())).await {
         for key in [
             "queued",
             "waiting_for_deps",
@@ -387,7 +386,7 @@ async fn actors_of(node: &Arc<Node>) -> Option<Vec<ActorRow>> {
 /// `GET /api/actors?state=ALIVE`: the actors every live node hosts (and the last dead
 /// ones each remembers).
 pub(super) async fn actors(node: &Arc<Node>, query: &str) -> Answer {
-    let q = web::Query::<ListQuery>::from_query(query)
+    let q = serde_urlencoded::from_str::<ListQuery>(query)
         .map_err(|_| bad("state and name are the filters"))?;
     let mine = actors_of(node).await.ok_or_else(gone)?;
     let mut all: Vec<Value> = mine

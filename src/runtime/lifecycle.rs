@@ -189,6 +189,7 @@ pub(crate) fn stop_node(node: &Node) {
         // Closes the QUIC endpoint: peers see the connection drop, with no goodbye.
         agent.do_send(crate::actors::StopAgent);
     }
+    #[cfg(feature = "dashboard")]
     if let Some(served) = node.dashboard.get() {
         // Frees the port now; the request in flight, if any, is dropped.
         drop(served.handle.stop(false));
@@ -365,6 +366,7 @@ async fn make_node(plan: Plan, node_id: NodeId) -> Result<Arc<Node>> {
     }
     // Heads and the embedded runtime serve the dashboard; workers and drivers joining a
     // cluster do not (the head's is the cluster's).
+    #[cfg(feature = "dashboard")]
     if let Some((host, port)) = plan.dashboard {
         match crate::dashboard::start(&node, &host, port) {
             Ok(served) => {
@@ -372,6 +374,10 @@ async fn make_node(plan: Plan, node_id: NodeId) -> Result<Arc<Node>> {
             }
             Err(e) => tracing::warn!(error = %e, "no dashboard"),
         }
+    }
+    #[cfg(not(feature = "dashboard"))]
+    if plan.dashboard.is_some() {
+        tracing::debug!(node_id = %node.id, "built without the `dashboard` feature: no dashboard");
     }
     Ok(node)
 }
