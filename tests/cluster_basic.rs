@@ -480,3 +480,61 @@ fn a_long_decode_does_not_stop_heartbeats() {
     );
     assert_eq!(ray::get(&len).unwrap(), 4 << 20);
 }
+
+static FLAKY_REMOTE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Fails its first two attempts (a panic, then an error), then answers.
+#[ray::remote]
+fn flaky_remote(tag: String) -> Result<String, String> {
+    match FLAKY_REMOTE.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+        0 => panic!("first attempt panics"),
+        1 => Err("second attempt fails".into()),
+        _ => Ok(format!("{tag} on {}", ray::runtime_context().node_id())),
+    }
+}
+
+#[test]
+fn retry_exceptions_holds_for_a_task_on_another_node() {
+    use std::sync::atomic::Ordering;
+    let (cluster, _a, b) = three_nodes();
+    let _ray = common::init_with(ray::Config::new().address(cluster.address()));
+    // Retried by the node that sent it, on the node that has the resource.
+    let r = flaky_remote
+        .options()
+        .resource("b", 1.0)
+        .retry_exceptions(true)
+        .max_retries(3)
+        .remote("third".to_string());
+    let got = ray::get_timeout(&r, common::LONG).unwrap();
+    assert_eq!(got, format!("third on {}", b.node_id()));
+    assert_eq!(FLAKY_REMOTE.load(Ordering::SeqCst), 3);
+    // Without retry_exceptions the first error is final.
+    FLAKY_REMOTE.store(1, Ordering::SeqCst);
+    let r = flaky_remote
+        .options()
+        .resource("b", 1.0)
+        .remote("x".to_string());
+    let err = ray::get_timeout(&r, common::LONG).unwrap_err();
+    assert!(err.to_string().contains("second attempt fails"), "{err}");
+    assert_eq!(FLAKY_REMOTE.load(Ordering::SeqCst), 2);
+    // retry_exceptions_if: an error it does not accept is final too.
+    FLAKY_REMOTE.store(1, Ordering::SeqCst);
+    let r = flaky_remote
+        .options()
+        .resource("b", 1.0)
+        .retry_exceptions_if(|e| e.is_panic())
+        .remote("y".to_string());
+    assert!(ray::get_timeout(&r, common::LONG).is_err());
+    assert_eq!(FLAKY_REMOTE.load(Ordering::SeqCst), 2);
+    // Retries run out: the last error comes back after 1 + max_retries attempts.
+    FLAKY_REMOTE.store(0, Ordering::SeqCst);
+    let r = flaky_remote
+        .options()
+        .resource("b", 1.0)
+        .retry_exceptions(true)
+        .max_retries(1)
+        .remote("z".to_string());
+    let err = ray::get_timeout(&r, common::LONG).unwrap_err();
+    assert!(err.to_string().contains("second attempt fails"), "{err}");
+    assert_eq!(FLAKY_REMOTE.load(Ordering::SeqCst), 2);
+}

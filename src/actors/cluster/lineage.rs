@@ -325,6 +325,9 @@ impl ClusterAgent {
                 strategy: l.strategy.clone(),
                 cancelled: l.cancelled.clone(),
                 attempt: l.attempt + 1,
+                // Made again for a lost value: its own errors were settled the first time.
+                app_left: 0,
+                app_if: None,
             },
         });
     }

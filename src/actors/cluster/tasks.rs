@@ -51,6 +51,32 @@ pub(crate) struct Retry {
     pub(crate) cancelled: Arc<AtomicBool>,
     /// The attempt this send starts with (above 0 when a lost result is made again).
     pub(crate) attempt: u32,
+    /// Attempts left for the task's own errors (`retry_exceptions`; -1: always), and
+    /// which of them are retried (`retry_exceptions_if`; `None`: all). The sending node
+    /// retries them, since the executing node runs each attempt it is sent once.
+    pub(crate) app_left: i32,
+    pub(crate) app_if: Option<fn(&Error) -> bool>,
+}
+
+impl Retry {
+    /// Whether `answer` is the task's own error that another attempt may fix; counts the
+    /// attempt if so.
+    fn again_for(&mut self, answer: &Result<(WireMessage, Vec<u8>)>) -> bool {
+        let Ok((WireMessage::TaskResult { error: Some(e), .. }, _)) = answer else {
+            return false;
+        };
+        if self.app_left == 0 || self.cancelled.load(Ordering::Relaxed) {
+            return false;
+        }
+        let err = Error::from(e.clone());
+        let own = matches!(err, Error::TaskFailed { .. } | Error::TaskPanicked { .. });
+        if !own || !self.app_if.is_none_or(|retry| retry(&err)) {
+            return false;
+        }
+        self.app_left -= i32::from(self.app_left > 0);
+        tracing::info!(error = %err, retries_left = self.app_left, "the task failed on another node: trying it again (retry_exceptions)");
+        true
+    }
 }
 
 impl Handler<RunRemote> for ClusterAgent {
@@ -110,6 +136,12 @@ impl Handler<RunRemote> for ClusterAgent {
                 };
                 let dead = match &answer {
                     Err(Error::NodeDied { node_id }) => *node_id,
+                    _ if retry.again_for(&answer) => {
+                        if let WireMessage::RunTask { attempt, .. } = &mut request {
+                            *attempt += 1;
+                        }
+                        continue;
+                    }
                     _ => break answer,
                 };
                 if retry.left == 0 || retry.cancelled.load(Ordering::Relaxed) {

@@ -175,6 +175,8 @@ impl NodeManager {
                 strategy: spec.strategy.clone(),
                 cancelled: spec.cancelled.clone(),
                 attempt: spec.attempt,
+                app_left: spec.retries_left,
+                app_if: spec.retry_if,
             },
         });
     }
