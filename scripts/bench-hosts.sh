@@ -24,11 +24,11 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ] && [ -z "${BENCH_BIN:-}" ]; then
 fi
 
 prefix="rbench$$"
-h1="${prefix}h1" h2="${prefix}h2"
+h1="${prefix}h1" h2="${prefix}h2" h3="${prefix}h3"
 . scripts/netns.sh
-trap 'netns_down "$prefix" 2' EXIT
+trap 'netns_down "$prefix" 3' EXIT
 trap 'exit 130' INT TERM
-netns_up "$prefix" 2
+netns_up "$prefix" 3
 
-echo "bench-hosts: head in $h1 (10.88.0.1), worker node and raw QUIC receiver in $h2 (10.88.0.2); BENCH_SCALE=${BENCH_SCALE:-1} BENCH_REPEATS=$BENCH_REPEATS" >&2
-BENCH_REMOTE=only BENCH_WORKER_NETNS="$h2" ip netns exec "$h1" "$bin"
+echo "bench-hosts: head in $h1 (10.88.0.1), worker node and raw QUIC receiver in $h2 (10.88.0.2), second worker node in $h3 (10.88.0.3); BENCH_SCALE=${BENCH_SCALE:-1} BENCH_REPEATS=$BENCH_REPEATS" >&2
+BENCH_REMOTE=only BENCH_WORKER_NETNS="$h2" BENCH_WORKER2_NETNS="$h3" ip netns exec "$h1" "$bin"

@@ -6,11 +6,13 @@
 //! With `BENCH_WORKER_NETNS=NAME` the worker node and the raw figure's receiving endpoint
 //! run in that Linux network namespace (`ip netns exec NAME`), and this process (run in
 //! another one, e.g. by `scripts/bench-hosts.sh`) talks to them across the link between
-//! the two namespaces instead of over 127.0.0.1.
+//! the two namespaces instead of over 127.0.0.1. A second worker node (in
+//! `BENCH_WORKER2_NETNS` when set) reads a result the first one made: the
+//! worker-to-worker transfer, timed on its own.
 
 use std::time::{Duration, Instant};
 
-use ray::ActorOptionsBuilder;
+use ray::{ActorOptionsBuilder, TaskOptionsBuilder};
 
 use super::{Sink, all_then_get, median, n, noop, one_by_one, raw, scale};
 
@@ -18,6 +20,51 @@ use super::{Sink, all_then_get, median, n, noop, one_by_one, raw, scale};
 #[ray::remote]
 fn payload_len(b: serde_bytes::ByteBuf) -> u64 {
     b.len() as u64
+}
+
+/// Makes `n` bytes where it runs (the worker-to-worker transfer's source).
+#[ray::remote]
+fn make_bytes(n: u64) -> serde_bytes::ByteBuf {
+    serde_bytes::ByteBuf::from(vec![3u8; n as usize])
+}
+
+/// A worker-node process of this binary in `netns` (or this network stack), offering
+/// 2 CPUs and `resource`.
+fn spawn_worker(
+    netns: Option<&str>,
+    address: &str,
+    resource: &str,
+) -> anyhow::Result<std::process::Child> {
+    let mut command = match netns {
+        Some(ns) => {
+            let mut c = std::process::Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(std::env::current_exe()?);
+            c
+        }
+        None => std::process::Command::new(std::env::current_exe()?),
+    };
+    Ok(command
+        .env("RAY_NODE_MODE", "worker")
+        .env("RAY_ADDRESS", address)
+        .env("RAY_NUM_CPUS", "2")
+        .env("RAY_RESOURCES", format!("{resource}=1000"))
+        .spawn()?)
+}
+
+/// 64 MiB made on worker `w1`, then read by a task on worker `w2`: only the read is
+/// timed (the value already sits in w1's store), so the figure is the transfer between
+/// the two workers and whatever the runtime adds to it.
+fn worker_to_worker_gbps() -> f64 {
+    let size: u64 = 64 << 20;
+    median(|| {
+        let made = make_bytes.options().resource("w1", 1.0).remote(size);
+        let (ready, _) = ray::wait(std::slice::from_ref(&made), 1, None).expect("made");
+        assert_eq!(ready.len(), 1);
+        let t = Instant::now();
+        let read = payload_len.options().resource("w2", 1.0).remote(&made);
+        assert_eq!(ray::get(&read).expect("worker-to-worker"), size);
+        (size as f64 / 1e9, t.elapsed())
+    })
 }
 
 /// Cross-node figures: this process is a head with no CPUs, and one worker-node process
@@ -32,22 +79,14 @@ pub fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
         .cluster_address()
         .map(str::to_string)
         .ok_or_else(|| anyhow::anyhow!("no cluster address"))?;
-    let mut command = match &netns {
-        Some(ns) => {
-            let mut c = std::process::Command::new("ip");
-            c.args(["netns", "exec", ns]).arg(std::env::current_exe()?);
-            c
-        }
-        None => std::process::Command::new(std::env::current_exe()?),
-    };
-    let mut worker = command
-        .env("RAY_NODE_MODE", "worker")
-        .env("RAY_ADDRESS", &address)
-        .env("RAY_NUM_CPUS", "2")
-        .spawn()?;
+    let netns2 = std::env::var("BENCH_WORKER2_NETNS")
+        .ok()
+        .filter(|ns| !ns.is_empty());
+    let mut worker = spawn_worker(netns.as_deref(), &address, "w1")?;
+    let mut worker2 = spawn_worker(netns2.as_deref(), &address, "w2")?;
     let result = (|| -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while ray::nodes()?.iter().filter(|n| n.alive).count() < 2 {
+        while ray::nodes()?.iter().filter(|n| n.alive).count() < 3 {
             anyhow::ensure!(Instant::now() < deadline, "the worker node did not join");
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -58,7 +97,7 @@ pub fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
         );
         // An actor that needs a CPU cannot live on this CPU-less head: it is placed on
         // the worker node, and every call crosses QUIC.
-        let sink = Sink::options().num_cpus(1.0).remote();
+        let sink = Sink::options().num_cpus(1.0).resource("w1", 1.0).remote();
         ray::get(&sink.ready())?;
         put(
             "remote_actor_calls_sync",
@@ -72,11 +111,16 @@ pub fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
         let size = if scale() < 1.0 { 64 << 20 } else { 1 << 30 };
         let big = ray::put(serde_bytes::ByteBuf::from(vec![7u8; size]));
         put(
+            "remote_worker_to_worker_64mib_gbps",
+            worker_to_worker_gbps(),
+        );
+        put(
             "remote_transfer_1gib_gbps",
             median(|| {
                 let t = Instant::now();
                 assert_eq!(
-                    ray::get(&payload_len.remote(&big)).expect("transfer"),
+                    ray::get(&payload_len.options().resource("w1", 1.0).remote(&big))
+                        .expect("transfer"),
                     size as u64
                 );
                 (size as f64 / 1e9, t.elapsed())
@@ -84,8 +128,10 @@ pub fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
         );
         Ok(())
     })();
-    let _ = worker.kill();
-    let _ = worker.wait();
+    for w in [&mut worker, &mut worker2] {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
     ray::shutdown();
     result?;
     let raw = raw::raw_quinn(netns.as_deref())?;
