@@ -46,6 +46,8 @@ cargo nextest run --all-targets --all-features --no-fail-fast
 # Doc examples share the process-wide runtime: run them one at a time.
 # The GPU doc examples use GPU 0: lavapipe counts as one here.
 RAY_GPU_ALLOW_SOFTWARE=1 cargo test --doc --all-features -- --test-threads=1
+# The API docs as docs.rs builds them (every feature), without a broken link.
+RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps --quiet
 # The crate as users get it: default features and macros-only builds outside the
 # workspace, the lock file's rust-version, `cargo publish --dry-run`.
 scripts/consumers.sh

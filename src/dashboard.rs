@@ -93,7 +93,7 @@ pub(crate) async fn api(node: &Arc<Node>, what: &str, query: &str) -> Answer {
     }
 }
 
-/// A state query (see [`api`]) from outside the runtime: answered on the caller's node,
+/// A state query (see `api`) from outside the runtime: answered on the caller's node,
 /// which asks the other nodes over the cluster's links. What `ray list`, `ray memory`,
 /// `ray logs` and `ray timeline` use.
 ///

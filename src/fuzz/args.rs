@@ -143,7 +143,7 @@ fn read_both(kinds: &[u8], bytes: &[u8]) -> Reading {
 /// The `args` target: the argument-list decoder ([`ArgReader`]) on any bytes.
 ///
 /// The first byte chooses: bits 0-1 the mode, bit 2 a large byte buffer last (at least
-/// [`INLINE_MAX`] bytes: the owned reader's in-place path), bit 3 a wrong `bin` length
+/// `INLINE_MAX` bytes: the owned reader's in-place path), bit 3 a wrong `bin` length
 /// in it (raw mode), bits 5-7 how many arguments (1 to 8; their types are the next
 /// bytes). Modes: 0 and 3, the rest of the input is the argument bytes themselves;
 /// 1, values made from the input are written by [`ArgsWriter`] and must read back the

@@ -42,7 +42,7 @@ impl Chunks for Pieces<'_> {
     }
 }
 
-/// [`read_message`] (a request stream: a frame, then nothing or a payload's length as a
+/// `read_message` (a request stream: a frame, then nothing or a payload's length as a
 /// big-endian `u64` and that many bytes) on `stream` handed out in uneven pieces.
 pub fn read_message_in_pieces(
     stream: &[u8],
@@ -55,7 +55,7 @@ pub fn read_message_in_pieces(
     futures::executor::block_on(read_message(&mut pieces))
 }
 
-/// [`read_frame_or_end`] until the stream ends or an error (a channel's frames) on
+/// `read_frame_or_end` until the stream ends or an error (a channel's frames) on
 /// `stream` handed out in uneven pieces: the frames read, and the error if any.
 pub fn read_frames_in_pieces(
     stream: &[u8],

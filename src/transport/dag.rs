@@ -2,7 +2,7 @@
 //! [`super::Channel`]. What the frames mean to a graph lives in `dag/`.
 
 /// One node's part of a compiled graph, as the driver sends it with
-/// [`WireMessage::DagPart`]: the node runs `ops` in this order once per execution.
+/// [`WireMessage::DagPart`](super::WireMessage::DagPart): the node runs `ops` in this order once per execution.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DagPartSpec {
     /// The graph: its driver and the driver's number for it (names the channels between
@@ -53,7 +53,7 @@ pub enum DagOp {
 /// Where an argument of a node's step comes from.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum DagArg {
-    /// The execution's input, sent by the driver with [`WireMessage::DagExecute`].
+    /// The execution's input, sent by the driver with [`WireMessage::DagExecute`](super::WireMessage::DagExecute).
     Input,
     /// A constant, encoded.
     Const(serde_bytes::ByteBuf),
