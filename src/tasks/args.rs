@@ -1,6 +1,7 @@
 //! Task arguments: a value, or an `ObjectRef` resolved to its value before the task runs.
-//! A parameter of type `Arc<T>` takes an `ObjectRef<T>` without copying: it receives the
-//! store's own shared pointer.
+//! A borrowed parameter (`&T`, `&[E]`, `&str`) and a parameter of type `Arc<T>` take an
+//! `ObjectRef<T>` without copying: the call holds the store's own shared pointer. An
+//! owned parameter gets a copy (`large_copy` warns when it is a large one).
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::large_copy::CopySite;
 use crate::ids::ObjectId;
 use crate::store::{
     INLINE_MAX, ObjectRef, RawRef, StoredValue, encode_into, object_ref_downcast, take_bytes,
@@ -150,6 +152,42 @@ impl<T> Arg<T> {
                 let id = r.id();
                 let stored = r.peek().ok_or(Error::unreferenced(id))??;
                 extract(id, stored)
+            }
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Arg<T> {
+    /// [`Arg::resolve`] for an owned parameter of the call `site`: a stored object of
+    /// the parameter's type is copied out of the store, and a large copy is reported
+    /// (once per function) with the borrowed form that avoids it.
+    #[doc(hidden)]
+    pub fn resolve_owned(self, site: &CopySite) -> Result<T> {
+        match self.0 {
+            Inner::Value(v) => Ok(v),
+            Inner::Ref(r, extract) => {
+                let id = r.id();
+                let stored = r.peek().ok_or(Error::unreferenced(id))??;
+                // The stored type itself (not an `Arc` parameter's share of it): a copy.
+                if (*stored.value).is::<T>() {
+                    super::large_copy::copied(site, stored.size, r.store());
+                }
+                extract(id, stored)
+            }
+        }
+    }
+
+    /// The argument of a borrowed parameter: the store's own shared pointer to the
+    /// object a reference names (what `ObjectRef::get_arc` gives), or the value the
+    /// caller passed, moved behind one. Never a copy.
+    #[doc(hidden)]
+    pub fn resolve_lent(self) -> Result<Arc<T>> {
+        match self.0 {
+            Inner::Value(v) => Ok(Arc::new(v)),
+            Inner::Ref(r, _) => {
+                let id = r.id();
+                let stored = r.peek().ok_or(Error::unreferenced(id))??;
+                object_ref_downcast::<T>(id, stored)
             }
         }
     }
