@@ -111,6 +111,13 @@ fn doubled(values: &[f64]) -> impl Iterator<Item = f64> {
     values.iter().map(|v| v * 2.0)
 }
 
+/// An async generator over a borrowed slice: the stream borrows it across `await`s.
+#[ray::remote(streaming)]
+async fn tripled(values: &[f64]) -> impl futures::Stream<Item = f64> {
+    YieldOnce(false).await;
+    futures::stream::iter(values.iter().map(|v| v * 3.0))
+}
+
 #[ray::remote(num_returns = 2)]
 fn split_sum(values: &[f64], at: usize) -> (f64, f64) {
     let (a, b) = values.split_at(at);
@@ -218,6 +225,12 @@ impl AsyncReader {
         YieldOnce(false).await;
         values.iter().sum()
     }
+
+    #[ray::method(streaming)]
+    async fn words(&self, text: &str) -> impl futures::Stream<Item = String> {
+        YieldOnce(false).await;
+        futures::stream::iter(text.split(' ').map(str::to_string))
+    }
 }
 
 /// A vector above the store's inline size (100 KiB): 1 MiB.
@@ -299,6 +312,11 @@ fn a_borrowed_parameter_reads_the_stored_object_in_place() {
         .map(|item| ray::get(&item).unwrap())
         .collect();
     assert_eq!(items, vec![0.0, 2.0, 4.0]);
+    let items: Vec<f64> = tripled
+        .remote(&few)
+        .map(|item| ray::get(&item).unwrap())
+        .collect();
+    assert_eq!(items, vec![0.0, 3.0, 6.0]);
     let retried = flaky_addr
         .options()
         .retry_exceptions(true)
@@ -346,6 +364,12 @@ fn actor_methods_borrow_the_stored_object_too() {
     let text = ray::put("y".repeat(1000));
     let at = text.get_arc().unwrap().as_ptr() as usize;
     assert_eq!(ray::get(&reader.str_addr_mut.remote(&text)).unwrap(), at);
+    let words: Vec<String> = reader
+        .words
+        .remote("a borrowed str".to_string())
+        .map(|item| ray::get(&item).unwrap())
+        .collect();
+    assert_eq!(words, ["a", "borrowed", "str"]);
 }
 
 #[test]
@@ -427,6 +451,15 @@ fn a_borrowed_parameter_on_another_node_gets_the_right_value() {
     assert_eq!((node, sum), (b.node_id(), 3.0));
     let (node, sum) = ray::get(&total_where_async.options().resource("b", 1.0).remote(&r)).unwrap();
     assert_eq!((node, sum), (b.node_id(), big_sum()));
+    // A generator placed there.
+    let few = ray::put(vec![1.0, 2.0]);
+    let items: Vec<f64> = tripled
+        .options()
+        .resource("b", 1.0)
+        .remote(&few)
+        .map(|item| ray::get(&item).unwrap())
+        .collect();
+    assert_eq!(items, vec![3.0, 6.0]);
 
     // An actor on the other node, its constructor and methods borrowing.
     let reader = Reader::options().resource("b", 1.0).remote(&label);

@@ -20,7 +20,8 @@ use crate::{Error, Result};
 
 /// What a value must be to cross a task or actor boundary: serializable for the trip to
 /// another process, `Clone` so that `get` can hand out an owned copy while the store keeps
-/// its own (use [`ObjectRef::get_arc`] or `Arc<T>` parameters to share instead of copying).
+/// its own (use [`ObjectRef::get_arc`], or borrowed `&T` / `&[E]` / `&str` parameters, to
+/// read a stored object in place instead of copying it).
 ///
 /// # Examples
 /// ```
@@ -74,18 +75,24 @@ impl<T> fmt::Debug for Arg<T> {
 
 /// Anything that can be passed where a remote function expects a `T`: the value itself,
 /// an `ObjectRef<T>` or a `&ObjectRef<T>`; and where it expects an `Arc<T>`, also an
-/// `ObjectRef<T>` (shared with the store, not copied).
+/// `ObjectRef<T>` (shared with the store, not copied). A borrowed parameter (`&[E]`,
+/// `&str`, `&T`) takes what its owned form (`Vec<E>`, `String`, `T`) takes, and reads a
+/// stored object in place.
 ///
 /// # Examples
 /// ```
 /// use std::sync::Arc;
 ///
 /// #[ray::remote]
-/// fn total(v: Arc<Vec<u64>>) -> u64 { v.iter().sum() }
+/// fn total(v: &[u64]) -> u64 { v.iter().sum() }
+///
+/// #[ray::remote]
+/// fn total_shared(v: Arc<Vec<u64>>) -> u64 { v.iter().sum() }
 ///
 /// let big = ray::put(vec![1u64; 1_000_000]);
-/// // The task reads the stored vector in place: no copy of its 8 MB.
+/// // Both tasks read the stored vector in place: no copy of its 8 MB.
 /// assert_eq!(ray::get(&total.remote(&big)).unwrap(), 1_000_000);
+/// assert_eq!(ray::get(&total_shared.remote(&big)).unwrap(), 1_000_000);
 /// # ray::shutdown();
 /// ```
 pub trait IntoArg<T> {
