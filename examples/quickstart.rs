@@ -47,6 +47,8 @@ fn main() -> ray::Result<()> {
         "{:?}",
         ray::get(&sum_matrix.remote(vec![vec![1.0; 100]; 100]))?
     ); // 10000.0
+    // `sum_matrix` takes its matrix owned: each call copies the stored one. Declared
+    // `matrix: &[Vec<f64>]`, it would read the stored matrix in place.
     let matrix_ref = ray::put(vec![vec![1.0; 1000]; 1000]);
     println!("{:?}", ray::get(&sum_matrix.remote(&matrix_ref))?); // 1000000.0
     ray::shutdown();

@@ -45,6 +45,7 @@ pub struct Config {
     pub(crate) object_store_memory: Option<usize>,
     pub(crate) spill_dir: Option<std::path::PathBuf>,
     pub(crate) max_lineage_bytes: Option<usize>,
+    pub(crate) large_copy_warning: Option<usize>,
     /// Testing only: how long this node waits before each pull of another node's object
     /// (as Ray's `testing_asio_delay_us`), to show that hand-offs do not depend on time.
     pub(crate) testing_pull_delay: Option<Duration>,
@@ -363,6 +364,22 @@ impl Config {
         self
     }
 
+    /// The size from which a task's copy of a stored object is worth a warning (default
+    /// 64 MiB; env `RAY_LARGE_COPY_WARNING_BYTES`). An owned parameter (`values:
+    /// Vec<f64>`) given a ref gets a copy of the object on every call; the first copy
+    /// this large logs one warning per function naming the borrowed form
+    /// (`values: &[f64]`), which reads the object in place.
+    ///
+    /// # Examples
+    /// ```
+    /// ray::init_with(ray::Config::new().large_copy_warning_bytes(16 << 20)).unwrap();
+    /// ray::shutdown();
+    /// ```
+    pub fn large_copy_warning_bytes(mut self, bytes: usize) -> Self {
+        self.large_copy_warning = Some(bytes);
+        self
+    }
+
     /// Testing only: delays each pull of another node's object by `delay` (env
     /// `RAY_TESTING_PULL_DELAY_MS`), as Ray's `testing_asio_delay_us` delays handlers.
     ///
@@ -407,21 +424,18 @@ impl Config {
         if self.address.is_none() {
             self.address = std::env::var("RAY_ADDRESS").ok().filter(|a| !a.is_empty());
         }
-        if self.num_cpus.is_none()
-            && let Ok(v) = std::env::var("RAY_NUM_CPUS")
-        {
-            let n = v.parse::<f64>().map_err(|_| {
-                Error::InvalidArgument(format!("RAY_NUM_CPUS must be a number, got `{v}`"))
-            })?;
-            self.num_cpus = Some(n);
-        }
-        if self.num_gpus.is_none()
-            && let Ok(v) = std::env::var("RAY_NUM_GPUS")
-        {
-            let n = v.parse::<f64>().map_err(|_| {
-                Error::InvalidArgument(format!("RAY_NUM_GPUS must be a number, got `{v}`"))
-            })?;
-            self.num_gpus = Some(n);
+        for (var, slot) in [
+            ("RAY_NUM_CPUS", &mut self.num_cpus),
+            ("RAY_NUM_GPUS", &mut self.num_gpus),
+        ] {
+            if slot.is_none()
+                && let Ok(v) = std::env::var(var)
+            {
+                let n = v.parse::<f64>().map_err(|_| {
+                    Error::InvalidArgument(format!("{var} must be a number, got `{v}`"))
+                })?;
+                *slot = Some(n);
+            }
         }
         if self.namespace.is_none() {
             self.namespace = std::env::var("RAY_NAMESPACE").ok();
@@ -454,13 +468,18 @@ impl Config {
                 *slot = Some(Duration::from_millis(ms));
             }
         }
-        if self.object_store_memory.is_none()
-            && let Ok(v) = std::env::var("RAY_OBJECT_STORE_MEMORY")
-        {
-            let n = v.parse::<usize>().map_err(|_| {
-                Error::InvalidArgument(format!("RAY_OBJECT_STORE_MEMORY must be bytes, got `{v}`"))
-            })?;
-            self.object_store_memory = Some(n);
+        for (var, slot) in [
+            ("RAY_OBJECT_STORE_MEMORY", &mut self.object_store_memory),
+            ("RAY_LARGE_COPY_WARNING_BYTES", &mut self.large_copy_warning),
+        ] {
+            if slot.is_none()
+                && let Ok(v) = std::env::var(var)
+            {
+                let n = v.parse::<usize>().map_err(|_| {
+                    Error::InvalidArgument(format!("{var} must be bytes, got `{v}`"))
+                })?;
+                *slot = Some(n);
+            }
         }
         if self.dashboard.is_none() {
             self.dashboard = std::env::var("RAY_DASHBOARD").ok().map(|v| v != "0");

@@ -56,7 +56,27 @@ pub use store::{MemorySummary, ObjectRef, ObjectRefFuture};
 pub use tasks::{Arg, IntoArg, SchedulingStrategy, TaskOptions, TaskOptionsBuilder, Value};
 
 #[cfg(feature = "macros")]
-pub use ray_macros::{main, method, remote};
+pub use ray_macros::{main, method};
+
+/// `#[ray::remote]`: a remote function whose borrowed parameter (`&[f64]`, `&Vec<f64>`,
+/// `&str`, `&T`) reads a large stored object in place, where an owned one (`Vec<f64>`)
+/// would copy it on every call:
+/// ```
+/// #[ray::remote]
+/// fn total(values: &[f64]) -> f64 {
+///     values.iter().sum()
+/// }
+///
+/// let big = ray::put(vec![0.5f64; 1_000_000]);
+/// // The task reads the stored vector itself: no copy of its 8 MB.
+/// assert_eq!(ray::get(&total.remote(&big)).unwrap(), 500_000.0);
+/// // A value works too, and `call` runs the function here with a plain borrow.
+/// assert_eq!(ray::get(&total.remote(vec![1.0, 2.0])).unwrap(), 3.0);
+/// assert_eq!(total::call(&[1.0, 2.0, 3.0]), 6.0);
+/// # ray::shutdown();
+/// ```
+#[cfg(feature = "macros")]
+pub use ray_macros::remote;
 
 /// The names a Ray program uses: `use ray::prelude::*;`.
 pub mod prelude {
@@ -195,7 +215,9 @@ pub mod __private {
         ))
     }
 
-    pub use crate::tasks::{ArgReader, ArgsWriter, Held, RemoteBody, RemoteForm, RemoteFunction};
+    pub use crate::tasks::{
+        ArgReader, ArgsWriter, CopySite, Held, RemoteBody, RemoteForm, RemoteFunction,
+    };
     pub use inventory;
     pub use parking_lot::Mutex;
 

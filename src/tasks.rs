@@ -6,6 +6,7 @@
 //! [`crate::Error::ShutDown`] — so no reader can wait forever.
 
 mod args;
+mod large_copy;
 mod messages;
 mod options;
 mod placement;
@@ -14,6 +15,7 @@ mod spec;
 
 pub use args::RawRefHandle;
 pub use args::{Arg, ArgReader, ArgsWriter, IntoArg, Value};
+pub use large_copy::CopySite;
 pub(crate) use messages::{
     Batch, LeaseDone, SubmitTask, TaskBlocked, TaskEvent, TaskFinished, TaskUnblocked,
 };

@@ -193,7 +193,7 @@ fn take_method_attrs(item: &mut ItemImpl) -> syn::Result<HashMap<String, CallAtt
 /// `name(T0, T1) -> R`, for the build fingerprint.
 fn signature_of(f: &ImplItemFn) -> syn::Result<String> {
     let p = params(&f.sig)?;
-    let types = &p.types;
+    let types = &p.declared;
     let out = &f.sig.output;
     Ok(format!(
         "{}({}) {}",
@@ -248,11 +248,14 @@ fn constructor(
             ));
         }
     };
+    let function = quote!(concat!(#class_str, "::new"));
+    let resolved = p.resolved(&function);
+    let shared = p.passed_shared();
     let build = if result_ok_type(&ret).is_some() {
-        let failed = crate::util::task_error(quote!(concat!(#class_str, "::new")));
-        quote!(#class::new(#(#names),*).map_err(|e| #failed))
+        let failed = crate::util::task_error(function);
+        quote!(#class::new(#(#shared),*).map_err(|e| #failed))
     } else {
-        quote!(Ok(#class::new(#(#names),*)))
+        quote!(Ok(#class::new(#(#shared),*)))
     };
     Ok(quote!(
         impl #class {
@@ -306,7 +309,7 @@ fn constructor(
                 let __enc = __args.clone();
                 (self.0, __deps, ::std::boxed::Box::new(move || {
                     let (#(#names,)*) = (*__args).clone();
-                    #(let #names = #names.resolve()?;)*
+                    #(let #names = #resolved?;)*
                     #build
                 }), ::std::boxed::Box::new(move || {
                     // The actor was placed on another node: its arguments travel.
@@ -344,11 +347,10 @@ fn method(
     let count = r.count;
     let convert_in = convert_args(&p);
     let encode = crate::util::encode_args(names);
-    let resolve =
-        quote!(#(let #names = match #names.resolve() { Ok(v) => v, Err(e) => return Err(e) };)*);
+    let function = quote!(#full_name);
     let mutable =
         matches!(f.sig.inputs.first(), Some(FnArg::Receiver(rc)) if rc.mutability.is_some());
-    let make = |convert: &TokenStream| method_body(f, self_ty, p_ref, &resolve, convert, mutable);
+    let make = |convert: &TokenStream| method_body(f, self_ty, p_ref, &function, convert, mutable);
     let method = make(convert);
     // Several returns, packed into one tuple for a caller on another node.
     let unwrap_packed = &r.unwrap;
@@ -371,10 +373,11 @@ fn method(
     // Compiled graphs (`ray::dag`) run methods with one return value; an async one runs
     // to completion on its loop thread's own event loop.
     let unwrap = &r.unwrap;
+    let owned = p.passed_owned();
     let call = if f.sig.asyncness.is_some() {
-        quote!(::ray::__private::dag_block_on(__this.#name(#(#names),*)))
+        quote!(::ray::__private::dag_block_on(__this.#name(#(#owned),*)))
     } else {
-        quote!(__this.#name(#(#names),*))
+        quote!(__this.#name(#(#owned),*))
     };
     // The same call from encoded arguments, for a graph driven from another node.
     let dag_arm = if count == 1 {
@@ -467,16 +470,17 @@ pub(crate) fn stub_parts(
     )
 }
 
-/// The closure a local call runs on the actor: resolve the arguments, call, `convert`.
+/// The closure a local call runs on the actor: resolve the arguments, call, `convert`
+/// (`function` names the method in the large-copy warning).
 pub(crate) fn method_body(
     f: &ImplItemFn,
     self_ty: &Type,
     p: &crate::util::Params,
-    resolve: &TokenStream,
+    function: &TokenStream,
     convert: &TokenStream,
     mutable: bool,
 ) -> TokenStream {
-    method_body_with(f, self_ty, p, (resolve, convert, mutable), None)
+    method_body_with(f, self_ty, p, (function, convert, mutable), None)
 }
 
 /// [`method_body`] whose async forms also take `extra` (a parameter declaration and the
@@ -485,43 +489,47 @@ pub(crate) fn method_body_with(
     f: &ImplItemFn,
     self_ty: &Type,
     p: &crate::util::Params,
-    (resolve, convert, mutable): (&TokenStream, &TokenStream, bool),
+    (function, convert, mutable): (&TokenStream, &TokenStream, bool),
     extra: Option<(TokenStream, TokenStream)>,
 ) -> TokenStream {
     let name = &f.sig.ident;
     let (names, types) = (&p.names, &p.types);
     let (extra_decl, extra_arg) = extra.unwrap_or_default();
+    let resolved = p.resolved(function);
+    let resolve = quote!(#(let #names = match #resolved { Ok(v) => v, Err(e) => return Err(e) };)*);
+    // Borrowed parameters lend the stored object: the closure or future holds its `Arc`.
+    let shared = p.passed_shared();
     match (f.sig.asyncness.is_some(), mutable) {
         (false, false) => {
             quote!(::ray::__private::Method::Ref(Box::new(move |__this: &#self_ty| -> ::ray::__private::TaskOutput {
                 #resolve
-                let __out = __this.#name(#(#names),*);
+                let __out = __this.#name(#(#shared),*);
                 #convert
             })))
         }
         (false, true) => {
             quote!(::ray::__private::Method::Mut(Box::new(move |__this: &mut #self_ty| -> ::ray::__private::TaskOutput {
                 #resolve
-                let __out = __this.#name(#(#names),*);
+                let __out = __this.#name(#(#shared),*);
                 #convert
             })))
         }
         (true, false) => quote!({
             async fn __run(__this: ::std::sync::Arc<#self_ty>, #(#names: ::ray::Arg<#types>,)* #extra_decl) -> ::ray::__private::TaskOutput {
                 #resolve
-                let __out = __this.#name(#(#names),*).await;
+                let __out = __this.#name(#(#shared),*).await;
                 #convert
             }
             ::ray::__private::Method::AsyncRef(Box::new(move |__this| ::std::boxed::Box::pin(__run(__this, #(#names,)* #extra_arg))))
         }),
         (true, true) => quote!({
             async fn __run(mut __this: #self_ty, #(#names: ::ray::Arg<#types>,)* #extra_decl) -> (#self_ty, ::ray::__private::TaskOutput) {
-                let __res = (|| -> ::ray::Result<_> { Ok((#(#names.resolve()?,)*)) })();
+                let __res = (|| -> ::ray::Result<_> { Ok((#(#resolved?,)*)) })();
                 let (#(#names,)*) = match __res {
                     Ok(v) => v,
                     Err(e) => return (__this, Err(e)),
                 };
-                let __out = __this.#name(#(#names),*).await;
+                let __out = __this.#name(#(#shared),*).await;
                 let __converted = #convert;
                 (__this, __converted)
             }

@@ -53,12 +53,12 @@ pub(crate) fn method(
     } else {
         quote!((|| -> ::ray::__private::TaskOutput { #send })())
     };
-    let resolve =
-        quote!(#(let #names = match #names.resolve() { Ok(v) => v, Err(e) => return Err(e) };)*);
+    let function = quote!(concat!(stringify!(#class), ".", #name_str));
     let mutable =
         matches!(f.sig.inputs.first(), Some(FnArg::Receiver(rc)) if rc.mutability.is_some());
     let extra = is_async.then(|| (quote!(__tx: ::ray::__private::StreamSender), quote!(__tx)));
-    let body = crate::actor::method_body_with(f, self_ty, &p, (&resolve, &convert, mutable), extra);
+    let body =
+        crate::actor::method_body_with(f, self_ty, &p, (&function, &convert, mutable), extra);
     let convert_in = convert_args(&p);
     let encode = crate::util::encode_args(names);
     let item_fn = format_ident!("__ray_item_{}_{}", class, name);

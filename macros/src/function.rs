@@ -31,12 +31,16 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
     call_sig.ident = format_ident!("call");
     let block = &f.block;
     let convert_in = convert_args(&p);
+    let resolved = p.resolved(&quote!(#name_str));
+    // Borrowed parameters lend the stored object (the store's `Arc`, held by the call).
+    let shared = p.passed_shared();
+    let owned = p.passed_owned();
     let take = quote!(
         let (#(#names,)*) = match if __keep { __slot.clone() } else { __slot.take() } {
             Some(a) => a,
             None => return Err(::ray::Error::InvalidArgument("task arguments were already consumed".into())),
         };
-        #(let #names = #names.resolve()?;)*
+        #(let #names = #resolved?;)*
     );
     let arg_tuple_ty = quote!(Option<(#(::ray::Arg<#types>,)*)>);
 
@@ -55,7 +59,8 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
         let store = &r.store;
         let body_fn = format_ident!("__ray_remote_body_{}", name);
         let decode_fn = format_ident!("__ray_remote_decode_{}", name);
-        let signature = quote!(#(#types),* -> #value_ty).to_string();
+        let declared = &p.declared;
+        let signature = quote!(#(#declared),* -> #value_ty).to_string();
         let decode = crate::util::decode_args(quote!(__args), types);
         let remote_body = if is_async {
             quote!(
@@ -63,7 +68,7 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
                     // The received bytes go before the call (moved into the reader): a
                     // large argument is held once, decoded, while the function runs.
                     let (#(#names,)*): (#(#types,)*) = #decode;
-                    let __out = #name::call(#(#names),*).await;
+                    let __out = #name::call(#(#owned),*).await;
                     #unwrap
                     ::ray::__private::encode(&__out)
                 }
@@ -73,7 +78,7 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
             quote!(
                 ::ray::__private::RemoteBody::Sync(Box::new(move || -> ::ray::Result<Vec<u8>> {
                     let (#(#names,)*): (#(#types,)*) = #decode;
-                    let __out = #name::call(#(#names),*);
+                    let __out = #name::call(#(#owned),*);
                     #unwrap
                     ::ray::__private::encode(&__out)
                 }))
@@ -121,7 +126,7 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
                     let __keep = false;
                     let mut __slot = __slot;
                     #take
-                    let __out = #name::call(#(#names),*).await;
+                    let __out = #name::call(#(#shared),*).await;
                     #convert
                 }
                 #encode_args
@@ -135,7 +140,7 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
                     let __keep = false;
                     let mut __slot = __slot;
                     #take
-                    let __out = #name::call(#(#names),*);
+                    let __out = #name::call(#(#shared),*);
                     #convert
                 }
                 #encode_args
@@ -225,13 +230,14 @@ fn streaming(
     let name = &f.sig.ident;
     let name_str = name.to_string();
     let (names, types) = (&p.names, &p.types);
+    let shared = p.passed_shared();
     let is_async = f.sig.asyncness.is_some();
     let (item, is_stream) = stream_item(&f.sig.output)?;
     let run = if is_stream || is_async {
         let produce = if is_async {
-            quote!(#name::call(#(#names),*).await)
+            quote!(#name::call(#(#shared),*).await)
         } else {
-            quote!(#name::call(#(#names),*))
+            quote!(#name::call(#(#shared),*))
         };
         quote!(
             async fn __run(__slot: #arg_tuple_ty, __tx: ::std::sync::Arc<::ray::__private::StreamSender>) -> ::ray::__private::TaskOutput {
@@ -256,7 +262,7 @@ fn streaming(
                 let __keep = false;
                 let mut __slot = __slot;
                 #take
-                for __item in #name::call(#(#names),*) {
+                for __item in #name::call(#(#shared),*) {
                     ::ray::__private::stream_send(__tx, __item)?;
                 }
                 Ok(vec![::ray::__private::stored(())])
@@ -270,7 +276,8 @@ fn streaming(
     let start_fn = format_ident!("__ray_stream_start_{}", name);
     let encode = crate::util::encode_args(names);
     let decode = crate::util::decode_args(quote!(__args), types);
-    let signature = quote!(#(#types),* -> stream #item).to_string();
+    let declared = &p.declared;
+    let signature = quote!(#(#declared),* -> stream #item).to_string();
     let submit = quote!(
         let __slot = ::std::sync::Arc::new(::ray::__private::Mutex::new(Some((#(#names,)*))));
         let (__tx, mut __stream) = ::ray::__private::stream_channel::<#item>(self.0.backpressure());

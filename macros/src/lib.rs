@@ -19,6 +19,18 @@ use proc_macro::TokenStream;
 /// returns `impl Iterator<Item = T>` or `impl Stream<Item = T>` and `remote` returns an
 /// `ObjectRefStream<T>`).
 ///
+/// Parameters are owned (`values: Vec<f64>`) or borrowed (`values: &[f64]`, `v: &Vec<f64>`,
+/// `s: &str`, `x: &T` for any task value `T`); either way the caller passes a value or an
+/// `ObjectRef`/`&ObjectRef` of the owned form (`Vec<f64>`, `String`, `T`). A borrowed
+/// parameter reads the stored object in place for the duration of the call: no copy in
+/// the process (the call holds the store's `Arc`, the one `ObjectRef::get_arc` gives).
+/// An owned parameter gets a copy of a stored object on every call (a large one logs a
+/// warning naming the borrowed form, see `Config::large_copy_warning_bytes`); an
+/// `Arc<T>` parameter shares it too. On another node the arguments arrive encoded and are
+/// decoded once per call: a borrowed parameter is lent that value. A borrow cannot
+/// outlive the call (no `&mut`, no lifetimes, no borrowed results): such code fails to
+/// compile at the parameter or the line that keeps it.
+///
 /// On an `impl` block with a `new` constructor: `Type::remote(args)` creates the actor,
 /// `Type::options()...remote(args)` with options, and every method with a `self`
 /// receiver is callable as `handle.method.remote(args)`. Its one attribute,

@@ -89,9 +89,19 @@ pub(crate) fn positive_int(value: &syn::Expr, what: &str) -> syn::Result<usize> 
 /// The typed (non-receiver) parameters of a signature: named as the user named them
 /// (so the compiler's messages about a call name them too), or `__a0, __a1, ..` when
 /// a parameter is a pattern.
+///
+/// A parameter is owned (`values: Vec<f64>`: each call gets its own copy of a stored
+/// object) or borrowed (`values: &[f64]`, `&Vec<f64>`, `s: &str`, `x: &T`): the object
+/// is stored in its owned form (`Vec<E>`, `String`, `T`: `types`) and the body reads
+/// the stored object in place, through the store's shared pointer held for the call.
 pub(crate) struct Params {
     pub(crate) names: Vec<Ident>,
+    /// The stored form of each parameter: what callers pass and what travels.
     pub(crate) types: Vec<Type>,
+    /// Whether each parameter is borrowed (declared `&..`).
+    pub(crate) lent: Vec<bool>,
+    /// The types as declared, for the build fingerprint.
+    pub(crate) declared: Vec<Type>,
 }
 
 pub(crate) fn params(sig: &Signature) -> syn::Result<Params> {
@@ -101,26 +111,158 @@ pub(crate) fn params(sig: &Signature) -> syn::Result<Params> {
             "remote functions cannot be generic: every node must find them by name",
         ));
     }
-    let mut names = Vec::new();
-    let mut types = Vec::new();
+    let mut p = Params {
+        names: Vec::new(),
+        types: Vec::new(),
+        lent: Vec::new(),
+        declared: Vec::new(),
+    };
     for arg in &sig.inputs {
         if let FnArg::Typed(pt) = arg {
-            if let Type::Reference(_) = &*pt.ty {
-                return Err(syn::Error::new_spanned(
-                    &pt.ty,
-                    "remote parameters must be owned values (they may travel to another process)",
-                ));
-            }
-            names.push(match &*pt.pat {
-                syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
-                    Ident::new(&p.ident.to_string(), p.ident.span())
+            let (ty, lent) = match &*pt.ty {
+                Type::Reference(r) => (owned_form(r)?, true),
+                other => (other.clone(), false),
+            };
+            p.names.push(match &*pt.pat {
+                syn::Pat::Ident(i) if i.by_ref.is_none() && i.subpat.is_none() => {
+                    Ident::new(&i.ident.to_string(), i.ident.span())
                 }
-                _ => format_ident!("__a{}", names.len()),
+                _ => format_ident!("__a{}", p.names.len()),
             });
-            types.push((*pt.ty).clone());
+            p.types.push(ty);
+            p.lent.push(lent);
+            p.declared.push((*pt.ty).clone());
         }
     }
-    Ok(Params { names, types })
+    Ok(p)
+}
+
+/// The stored form of a borrowed parameter: `&[E]` is a `Vec<E>`, `&str` a `String`,
+/// `&T` a `T`.
+fn owned_form(r: &syn::TypeReference) -> syn::Result<Type> {
+    if r.mutability.is_some() {
+        return Err(syn::Error::new_spanned(
+            r,
+            "a remote parameter cannot be `&mut`: the task reads a stored object that others \
+             share; take it by value to get a copy of its own",
+        ));
+    }
+    if let Some(l) = &r.lifetime {
+        return Err(syn::Error::new_spanned(
+            l,
+            "a borrowed remote parameter lives for the call only: write it without a lifetime",
+        ));
+    }
+    let span = r.and_token.span;
+    Ok(match &*r.elem {
+        Type::Slice(s) => {
+            let e = &s.elem;
+            syn::parse_quote_spanned!(span=> ::std::vec::Vec<#e>)
+        }
+        Type::Path(tp) if tp.qself.is_none() && tp.path.is_ident("str") => {
+            syn::parse_quote_spanned!(span=> ::std::string::String)
+        }
+        other => other.clone(),
+    })
+}
+
+impl Params {
+    /// What each parameter resolves with, from its `Arg` (a task about to run here): a
+    /// borrowed one to the store's shared pointer (`Arc<T>`), an owned one to its value
+    /// (a copy of a stored object; `function` names the call in the warning for large
+    /// ones).
+    pub(crate) fn resolved(&self, function: &TokenStream) -> Vec<TokenStream> {
+        self.names
+            .iter()
+            .zip(&self.types)
+            .zip(&self.lent)
+            .map(|((name, ty), lent)| {
+                if *lent {
+                    return quote!(#name.resolve_lent());
+                }
+                // A shared pointer's copy is a pointer copy: nothing to warn about.
+                if ["Arc", "Rc", "Bytes"]
+                    .iter()
+                    .any(|p| last_segment_args(ty, p).is_some())
+                {
+                    return quote!(#name.resolve());
+                }
+                let param = name.to_string();
+                let ty_str = type_string(ty);
+                let instead = borrowed_form(ty);
+                quote!(#name.resolve_owned(&::ray::__private::CopySite {
+                    module: module_path!(),
+                    function: #function,
+                    param: #param,
+                    ty: #ty_str,
+                    instead: #instead,
+                }))
+            })
+            .collect()
+    }
+
+    /// The arguments of the user's function after [`Params::resolved`]: a borrowed
+    /// parameter lends the stored object (`&*arc`).
+    pub(crate) fn passed_shared(&self) -> Vec<TokenStream> {
+        self.passed(quote!(&*))
+    }
+
+    /// The arguments of the user's function from decoded values (a call from another
+    /// node): a borrowed parameter lends the decoded value.
+    pub(crate) fn passed_owned(&self) -> Vec<TokenStream> {
+        self.passed(quote!(&))
+    }
+
+    fn passed(&self, lend: TokenStream) -> Vec<TokenStream> {
+        self.names
+            .iter()
+            .zip(&self.lent)
+            .map(|(name, lent)| {
+                if *lent {
+                    quote!(#lend #name)
+                } else {
+                    quote!(#name)
+                }
+            })
+            .collect()
+    }
+}
+
+/// A type as the user would write it (`Vec<f64>`, not `Vec < f64 >`).
+fn type_string(ty: &Type) -> String {
+    let mut s = quote!(#ty).to_string();
+    for (from, to) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        ("& ", "&"),
+        ("[ ", "["),
+        (" ]", "]"),
+        ("( ", "("),
+        (" )", ")"),
+        (" ;", ";"),
+    ] {
+        s = s.replace(from, to);
+    }
+    s
+}
+
+/// The borrowed form to declare instead of an owned parameter of type `ty`, for the
+/// large-copy warning: "`&[f64]` (or `&Vec<f64>`)", "`&str`", "`&T`".
+fn borrowed_form(ty: &Type) -> String {
+    let whole = type_string(ty);
+    if let Some(args) = last_segment_args(ty, "Vec")
+        && let [elem] = args.as_slice()
+    {
+        return format!("`&[{}]` (or `&{whole}`)", type_string(elem));
+    }
+    if last_segment_args(ty, "String").is_some_and(|a| a.is_empty()) {
+        return format!("`&str` (or `&{whole}`)");
+    }
+    format!("`&{whole}`")
 }
 
 /// How a function's return value becomes stored objects.
@@ -185,6 +327,7 @@ pub(crate) fn returns(
         ),
         None => (ty.clone(), quote!()),
     };
+    owned_result(&value_ty)?;
     if num_returns == 1 {
         let store = quote!(Ok(vec![::ray::__private::stored(__out)]));
         return Ok(Returns {
@@ -235,6 +378,19 @@ pub(crate) fn returns(
         unwrap,
         store,
     })
+}
+
+/// A result (or each of a tuple's) must be owned: it is stored, and may travel.
+fn owned_result(ty: &Type) -> syn::Result<()> {
+    match ty {
+        Type::Reference(r) => Err(syn::Error::new_spanned(
+            r,
+            "a remote function returns owned values: its result is stored and may travel to \
+             another process, while a borrowed parameter lives only for the call",
+        )),
+        Type::Tuple(t) => t.elems.iter().try_for_each(owned_result),
+        _ => Ok(()),
+    }
 }
 
 /// The `Item = T` of an `impl Iterator<Item = T>` / `impl Stream<Item = T>` return type,

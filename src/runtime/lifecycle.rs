@@ -210,6 +210,8 @@ struct Plan {
     dashboard: Option<(String, u16)>,
     /// The store's capacity and where it spills.
     spill: (usize, Option<std::path::PathBuf>),
+    /// `Config::large_copy_warning_bytes`.
+    large_copy_warning: usize,
     log_file: Option<std::path::PathBuf>,
     log: Option<std::fs::File>,
     namespace: String,
@@ -273,6 +275,9 @@ fn plan(config: Config) -> Result<Plan> {
         job_id: config.job_id,
         dashboard,
         spill: config.spill_settings(),
+        large_copy_warning: config
+            .large_copy_warning
+            .unwrap_or(crate::store::LARGE_COPY_WARNING),
         log_file,
         log,
         namespace: config.namespace.clone().unwrap_or_else(|| "default".into()),
@@ -312,6 +317,7 @@ async fn make_node(plan: Plan, node_id: NodeId) -> Result<Arc<Node>> {
     let (capacity, base) = plan.spill;
     let spill = crate::store::Spill::new(node_id, capacity, base.as_deref());
     let store = MemoryStore::with_spill(node_id, Some(spill));
+    store.set_large_copy_warning(plan.large_copy_warning);
     let actor_cells = Arc::new(crate::actors::ActorCells::default());
     let total = plan.total;
     let node = Arc::new_cyclic(|weak| {

@@ -178,7 +178,13 @@ pub(crate) struct MemoryStore {
     bytes_hint: std::sync::atomic::AtomicUsize,
     /// Capacity and spill directory; `None`: unbounded, never spills.
     spill: Option<Spill>,
+    /// A copy of a stored object this large for an owned parameter is worth a warning
+    /// (`Config::large_copy_warning_bytes`).
+    large_copy_warning: std::sync::atomic::AtomicUsize,
 }
+
+/// The default of `Config::large_copy_warning_bytes`: 64 MiB.
+pub(crate) const LARGE_COPY_WARNING: usize = 64 << 20;
 
 fn wake_all(waiters: Vec<Waker>) {
     for w in waiters {
@@ -231,7 +237,20 @@ impl MemoryStore {
             table: Mutex::new(Table::default()),
             bytes_hint: Default::default(),
             spill,
+            large_copy_warning: LARGE_COPY_WARNING.into(),
         })
+    }
+
+    /// The size from which copying a stored object for an owned parameter is reported.
+    pub(crate) fn large_copy_warning(&self) -> usize {
+        self.large_copy_warning
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets [`MemoryStore::large_copy_warning`].
+    pub(crate) fn set_large_copy_warning(&self, bytes: usize) {
+        self.large_copy_warning
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn node_id(&self) -> NodeId {

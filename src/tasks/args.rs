@@ -1,6 +1,7 @@
 //! Task arguments: a value, or an `ObjectRef` resolved to its value before the task runs.
-//! A parameter of type `Arc<T>` takes an `ObjectRef<T>` without copying: it receives the
-//! store's own shared pointer.
+//! A borrowed parameter (`&T`, `&[E]`, `&str`) and a parameter of type `Arc<T>` take an
+//! `ObjectRef<T>` without copying: the call holds the store's own shared pointer. An
+//! owned parameter gets a copy (`large_copy` warns when it is a large one).
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::large_copy::CopySite;
 use crate::ids::ObjectId;
 use crate::store::{
     INLINE_MAX, ObjectRef, RawRef, StoredValue, encode_into, object_ref_downcast, take_bytes,
@@ -18,7 +20,8 @@ use crate::{Error, Result};
 
 /// What a value must be to cross a task or actor boundary: serializable for the trip to
 /// another process, `Clone` so that `get` can hand out an owned copy while the store keeps
-/// its own (use [`ObjectRef::get_arc`] or `Arc<T>` parameters to share instead of copying).
+/// its own (use [`ObjectRef::get_arc`], or borrowed `&T` / `&[E]` / `&str` parameters, to
+/// read a stored object in place instead of copying it).
 ///
 /// # Examples
 /// ```
@@ -72,18 +75,24 @@ impl<T> fmt::Debug for Arg<T> {
 
 /// Anything that can be passed where a remote function expects a `T`: the value itself,
 /// an `ObjectRef<T>` or a `&ObjectRef<T>`; and where it expects an `Arc<T>`, also an
-/// `ObjectRef<T>` (shared with the store, not copied).
+/// `ObjectRef<T>` (shared with the store, not copied). A borrowed parameter (`&[E]`,
+/// `&str`, `&T`) takes what its owned form (`Vec<E>`, `String`, `T`) takes, and reads a
+/// stored object in place.
 ///
 /// # Examples
 /// ```
 /// use std::sync::Arc;
 ///
 /// #[ray::remote]
-/// fn total(v: Arc<Vec<u64>>) -> u64 { v.iter().sum() }
+/// fn total(v: &[u64]) -> u64 { v.iter().sum() }
+///
+/// #[ray::remote]
+/// fn total_shared(v: Arc<Vec<u64>>) -> u64 { v.iter().sum() }
 ///
 /// let big = ray::put(vec![1u64; 1_000_000]);
-/// // The task reads the stored vector in place: no copy of its 8 MB.
+/// // Both tasks read the stored vector in place: no copy of its 8 MB.
 /// assert_eq!(ray::get(&total.remote(&big)).unwrap(), 1_000_000);
+/// assert_eq!(ray::get(&total_shared.remote(&big)).unwrap(), 1_000_000);
 /// # ray::shutdown();
 /// ```
 pub trait IntoArg<T> {
@@ -150,6 +159,42 @@ impl<T> Arg<T> {
                 let id = r.id();
                 let stored = r.peek().ok_or(Error::unreferenced(id))??;
                 extract(id, stored)
+            }
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Arg<T> {
+    /// [`Arg::resolve`] for an owned parameter of the call `site`: a stored object of
+    /// the parameter's type is copied out of the store, and a large copy is reported
+    /// (once per function) with the borrowed form that avoids it.
+    #[doc(hidden)]
+    pub fn resolve_owned(self, site: &CopySite) -> Result<T> {
+        match self.0 {
+            Inner::Value(v) => Ok(v),
+            Inner::Ref(r, extract) => {
+                let id = r.id();
+                let stored = r.peek().ok_or(Error::unreferenced(id))??;
+                // The stored type itself (not an `Arc` parameter's share of it): a copy.
+                if (*stored.value).is::<T>() {
+                    super::large_copy::copied(site, stored.size, r.store());
+                }
+                extract(id, stored)
+            }
+        }
+    }
+
+    /// The argument of a borrowed parameter: the store's own shared pointer to the
+    /// object a reference names (what `ObjectRef::get_arc` gives), or the value the
+    /// caller passed, moved behind one. Never a copy.
+    #[doc(hidden)]
+    pub fn resolve_lent(self) -> Result<Arc<T>> {
+        match self.0 {
+            Inner::Value(v) => Ok(Arc::new(v)),
+            Inner::Ref(r, _) => {
+                let id = r.id();
+                let stored = r.peek().ok_or(Error::unreferenced(id))??;
+                object_ref_downcast::<T>(id, stored)
             }
         }
     }
