@@ -42,6 +42,23 @@ fn byte_len(b: &[u8]) -> usize {
     b.len()
 }
 
+/// Sums the 100 MB object in three forms (each reads every element): borrowed (in
+/// place), shared (`Arc`, in place) and owned (a copy per call, Rust's semantics).
+#[ray::remote]
+fn sum_borrowed(v: &[f64]) -> f64 {
+    v.iter().sum()
+}
+
+#[ray::remote]
+fn sum_arc(v: std::sync::Arc<Vec<f64>>) -> f64 {
+    v.iter().sum()
+}
+
+#[ray::remote]
+fn sum_owned(v: Vec<f64>) -> f64 {
+    v.iter().sum()
+}
+
 pub struct Sink {
     calls: u64,
 }
@@ -204,7 +221,30 @@ fn main() -> anyhow::Result<()> {
             (gib_f, d)
         }),
     );
+    // The form that copies, as Ray's put does (into its shared-memory store).
+    put(
+        "put_1gib_copy",
+        median(|| {
+            let buf = vec![1u8; gib];
+            let t = Instant::now();
+            let r = ray::put(buf.clone());
+            let d = t.elapsed();
+            drop(r);
+            (gib_f, d)
+        }),
+    );
     let big = ray::put(vec![1u8; gib]);
+    // An owned copy out of the store (`get_1gib` below is `get_arc`, zero-copy).
+    put(
+        "get_1gib_copy",
+        median(|| {
+            let t = Instant::now();
+            let v: Vec<u8> = ray::get(&big).expect("get");
+            let d = t.elapsed();
+            assert_eq!(v.len(), gib);
+            (gib_f, d)
+        }),
+    );
     put(
         "get_1gib",
         median(|| {
@@ -255,6 +295,7 @@ fn main() -> anyhow::Result<()> {
         }),
     );
     drop(mb100);
+    pass_100mb_sums(&mut put);
     put("rss_mib", rss_mib());
     ray::shutdown();
     put("raw_actix_roundtrip_per_s", raw::raw_actix_roundtrip());
@@ -264,6 +305,30 @@ fn main() -> anyhow::Result<()> {
     }
     println!("{}", serde_json::Value::Object(out));
     Ok(())
+}
+
+/// Calls/s of a task that sums a 100 MB `f64` object passed by ref, in the three forms
+/// a parameter can take (`pass_100mb_sum_borrowed`, `_arc`, `_owned`).
+fn pass_100mb_sums(put: &mut impl FnMut(&str, f64)) {
+    let len = (100 << 20) / 8;
+    let values = ray::put(vec![1.0f64; len]);
+    let expected = len as f64;
+    let mut form = |name: &str, call: &dyn Fn() -> ray::ObjectRef<f64>| {
+        put(
+            name,
+            median(|| {
+                let k = n(50);
+                timed(k, || {
+                    for _ in 0..k {
+                        assert_eq!(ray::get(&call()).expect("sum"), expected);
+                    }
+                })
+            }),
+        );
+    };
+    form("pass_100mb_sum_borrowed", &|| sum_borrowed.remote(&values));
+    form("pass_100mb_sum_arc", &|| sum_arc.remote(&values));
+    form("pass_100mb_sum_owned", &|| sum_owned.remote(&values));
 }
 
 /// Resident memory of this process, from /proc (Linux), in MiB.

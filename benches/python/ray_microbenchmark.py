@@ -20,6 +20,8 @@ Ray's own `ray microbenchmark`), all with `ray.init(num_cpus=2)`:
   wait_1k                waits/s: ray.wait on 1,000 ready refs, num_returns=1000 (~2 s)
   chain_1000             seconds for a chain of 1,000 dependent tasks (lower is better)
   pass_ref_100mb         calls/s: sync calls of a task taking a 100 MiB array's ref
+  pass_100mb_sum         calls/s: the same with a float64 array the task sums (reads
+                         every element, from the read-only shared-memory view Ray hands it)
 
 Each figure is warmed up briefly, then measured BENCH_REPEATS times (default 3); the
 median is printed. BENCH_SCALE (default 1.0) scales counts and durations down for a smoke
@@ -114,6 +116,10 @@ def main():
     @ray.remote
     def byte_len(a):
         return a.nbytes
+
+    @ray.remote
+    def total(a):
+        return float(a.sum())
 
     @ray.remote
     class Sink:
@@ -271,6 +277,18 @@ def main():
 
     record("pass_ref_100mb", median_rate(lambda: pass_ref(n(50)), lambda: pass_ref(5)))
     del mb100
+
+    values = ray.put(np.ones((100 << 20) // 8, dtype=np.float64))
+    expected = float((100 << 20) // 8)
+
+    def pass_sum(k):
+        def body():
+            for _ in range(k):
+                assert ray.get(total.remote(values)) == expected
+        return counted(k, body)
+
+    record("pass_100mb_sum", median_rate(lambda: pass_sum(n(50)), lambda: pass_sum(5)))
+    del values
 
     ray.shutdown()
     print(json.dumps(out), file=json_out, flush=True)
