@@ -46,17 +46,31 @@ fn byte_len(b: &[u8]) -> usize {
 /// place), shared (`Arc`, in place) and owned (a copy per call, Rust's semantics).
 #[ray::remote]
 fn sum_borrowed(v: &[f64]) -> f64 {
-    v.iter().sum()
+    lane_sum(v)
 }
 
 #[ray::remote]
 fn sum_arc(v: std::sync::Arc<Vec<f64>>) -> f64 {
-    v.iter().sum()
+    lane_sum(&v)
 }
 
 #[ray::remote]
 fn sum_owned(v: Vec<f64>) -> f64 {
-    v.iter().sum()
+    lane_sum(&v)
+}
+
+/// Sums in 8 independent lanes, as numpy's `sum` does (pairwise, in SIMD lanes): a plain
+/// `iter().sum()` is one dependent chain of additions, which no compiler may reorder.
+fn lane_sum(v: &[f64]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let chunks = v.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (l, x) in lanes.iter_mut().zip(c) {
+            *l += x;
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
 }
 
 pub struct Sink {
