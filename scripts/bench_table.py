@@ -113,9 +113,9 @@ def main():
             f"Raw runtime figures in the same run (the last two columns divide each of our "
             f"rates by them; `chain_1000` as links/s): a round trip from a synchronous "
             f"caller (parking between calls) to another thread, through a bare actix actor: "
-            f"{fmt(raw)} /s{tokio_text}. On this VM a parked vCPU takes tens of "
-            f"microseconds to wake, so this is the cost our getters and idle actors avoid "
-            f"by yielding briefly before parking; `tasks_sync` runs at "
+            f"{fmt(raw)} /s{tokio_text}. Where a parked vCPU takes tens of microseconds "
+            f"to wake (the VM of the earlier runs), this is the cost our getters and idle "
+            f"actors avoid by yielding briefly before parking; `tasks_sync` runs at "
             f"{rust['tasks_sync'] / raw:.1f}× and `actor_calls_sync` at "
             f"{rust['actor_calls_sync'] / raw:.1f}× of the actix one.",
         ]

@@ -41,18 +41,8 @@ impl Browser {
         ));
         let _ = std::fs::remove_dir_all(&profile);
         let child = Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--window-size=1280,1000",
-                "--remote-debugging-port=0",
-            ])
+            .args(super::CHROMIUM_FLAGS)
+            .args(["--window-size=1280,1000", "--remote-debugging-port=0"])
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
             .stdout(Stdio::null())

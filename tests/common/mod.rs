@@ -269,22 +269,26 @@ pub async fn bare_peer(
     (peer, endpoint)
 }
 
+/// How the tests run Chromium: headless, as root, and without the background
+/// connections a closed network refuses (each start would otherwise try Google's hosts).
+pub const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
 /// Runs headless Chromium (`command`: `chromium`, or a command that runs it, e.g. on a
 /// test host) on `url` with `args`; its stdout.
 pub fn chromium(mut command: std::process::Command, url: &str, args: &[&str]) -> String {
     let profile = std::env::temp_dir().join(format!("ray-chromium-{}", std::process::id()));
     let out = command
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=5000",
-        ])
+        .args(CHROMIUM_FLAGS)
+        .arg("--virtual-time-budget=5000")
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .arg(url)
