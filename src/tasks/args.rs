@@ -115,6 +115,39 @@ impl<T: Value> IntoArg<T> for T {
     }
 }
 
+/// A string literal (or any `&str`) for a `String` or `&str` parameter: copied once,
+/// into the task's argument.
+///
+/// ```
+/// #[ray::remote]
+/// fn greet(name: &str) -> String { format!("hello, {name}") }
+///
+/// assert_eq!(ray::get(&greet.remote("ray")).unwrap(), "hello, ray");
+/// # ray::shutdown();
+/// ```
+impl IntoArg<String> for &str {
+    fn into_arg(self) -> Arg<String> {
+        Arg(Inner::Value(self.to_owned()))
+    }
+}
+
+/// A slice for a `Vec<E>` or `&[E]` parameter: copied once, into the task's argument
+/// (pass an `ObjectRef` to share a large one instead).
+///
+/// ```
+/// #[ray::remote]
+/// fn total(v: &[u32]) -> u32 { v.iter().sum() }
+///
+/// let data = [1u32, 2, 3, 4];
+/// assert_eq!(ray::get(&total.remote(&data[1..])).unwrap(), 9);
+/// # ray::shutdown();
+/// ```
+impl<E: Value> IntoArg<Vec<E>> for &[E] {
+    fn into_arg(self) -> Arg<Vec<E>> {
+        Arg(Inner::Value(self.to_vec()))
+    }
+}
+
 impl<T: Clone + Send + Sync + 'static> IntoArg<T> for ObjectRef<T> {
     fn into_arg(self) -> Arg<T> {
         Arg(Inner::Ref(self.raw, copy_out::<T>))
