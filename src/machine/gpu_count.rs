@@ -20,7 +20,8 @@ pub(crate) fn count_at_start(allow_software: bool) -> usize {
     found
 }
 
-#[cfg(not(feature = "gpu"))]
+/// `/dev/nvidiaN` nodes: one per NVIDIA GPU this process may use (a container given
+/// GPU 2 only has `/dev/nvidia2`).
 fn nvidia_devices() -> usize {
     std::fs::read_dir("/dev").map_or(0, |d| {
         d.flatten()
@@ -40,7 +41,7 @@ fn gpu_device_nodes() -> bool {
         d.flatten()
             .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
     });
-    render || exists("/dev/nvidia0") || exists("/dev/dxg") || exists("/dev/kfd")
+    render || nvidia_devices() > 0 || exists("/dev/dxg") || exists("/dev/kfd")
 }
 
 /// Whether `RAY_GPU_ALLOW_SOFTWARE` is `1` (or `true`): software adapters such as Mesa's
