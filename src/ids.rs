@@ -180,6 +180,33 @@ impl fmt::Display for ObjectId {
     }
 }
 
+impl std::str::FromStr for ObjectId {
+    type Err = InvalidId;
+
+    /// Reads back what `Display` writes (`obj-HEX.INDEX`).
+    ///
+    /// ```
+    /// let r = ray::put(1u8);
+    /// let id: ray::ObjectId = r.id().to_string().parse().unwrap();
+    /// assert_eq!(id, r.id());
+    /// assert!(id.is_put());
+    /// assert!("obj-12".parse::<ray::ObjectId>().is_err());
+    /// # ray::shutdown();
+    /// ```
+    fn from_str(s: &str) -> Result<Self, InvalidId> {
+        let s = s.trim();
+        let bad = || InvalidId(format!("`{s}` is not an ObjectId (obj-HEX.INDEX)"));
+        let (hex, index) = s
+            .strip_prefix("obj-")
+            .and_then(|rest| rest.split_once('.'))
+            .ok_or_else(bad)?;
+        Ok(Self {
+            task: TaskId(u64::from_str_radix(hex, 16).map_err(|_| bad())?),
+            index: index.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
 impl fmt::Debug for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)

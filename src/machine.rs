@@ -18,15 +18,5 @@ pub(crate) use process::{cpu_seconds, rss_bytes};
 pub(crate) fn machine_memory() -> u64 {
     // Read once: every node's start asks (store capacity, `memory` resource).
     static MEMORY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *MEMORY.get_or_init(|| proc_bytes("/proc/meminfo", "MemTotal:").unwrap_or(8 << 30))
-}
-
-/// A `KEY: N kB` line of a /proc file (`/proc/meminfo`, `/proc/self/status`), in bytes.
-pub(crate) fn proc_bytes(path: &str, key: &str) -> Option<u64> {
-    std::fs::read_to_string(path).ok().and_then(|m| {
-        m.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kib| kib * 1024)
-    })
+    *MEMORY.get_or_init(|| process::kib_line("/proc/meminfo", b"MemTotal:").unwrap_or(8 << 30))
 }

@@ -1,6 +1,7 @@
 //! This process's CPU time and resident memory, read from `/proc/self` into buffers on
 //! the stack: what each node samples every second for the dashboard's plots, so a read
-//! allocates nothing (two small file reads, ~10 µs; zero where `/proc` is missing).
+//! allocates nothing (two small file reads, ~10 µs; zero where `/proc` is missing). The
+//! machine's memory is read the same way, once (`machine_memory`).
 
 use std::io::Read as _;
 
@@ -26,9 +27,14 @@ pub(crate) fn cpu_seconds() -> Option<f64> {
 
 /// The process's resident memory (`VmRSS`), in bytes.
 pub(crate) fn rss_bytes() -> Option<u64> {
+    kib_line("/proc/self/status", b"VmRSS:")
+}
+
+/// A `KEY: N kB` line of a /proc file (`/proc/self/status`, `/proc/meminfo`), in bytes,
+/// read into a buffer on the stack (the key must be in the file's first 4 KiB).
+pub(super) fn kib_line(path: &str, key: &[u8]) -> Option<u64> {
     let mut buf = [0u8; 4096];
-    let text = read("/proc/self/status", &mut buf)?;
-    let key = b"VmRSS:";
+    let text = read(path, &mut buf)?;
     let at = text.windows(key.len()).position(|w| w == key)? + key.len();
     let line = text[at..].split(|b| *b == b'\n').next()?;
     let kib = line

@@ -100,6 +100,13 @@ pub trait IntoArg<T> {
     fn into_arg(self) -> Arg<T>;
 }
 
+/// The value a settled reference names (with its id), or why there is none: the object
+/// failed, or nothing references it any more.
+fn settled(r: &RawRef) -> Result<(ObjectId, StoredValue)> {
+    let id = r.id();
+    Ok((id, r.peek().ok_or(Error::unreferenced(id))??))
+}
+
 fn copy_out<T: Clone + Send + Sync + 'static>(id: ObjectId, v: StoredValue) -> Result<T> {
     let arc = object_ref_downcast::<T>(id, v)?;
     Ok(Arc::try_unwrap(arc).unwrap_or_else(|shared| (*shared).clone()))
@@ -189,8 +196,7 @@ impl<T> Arg<T> {
         match self.0 {
             Inner::Value(v) => Ok(v),
             Inner::Ref(r, extract) => {
-                let id = r.id();
-                let stored = r.peek().ok_or(Error::unreferenced(id))??;
+                let (id, stored) = settled(&r)?;
                 extract(id, stored)
             }
         }
@@ -206,8 +212,7 @@ impl<T: Send + Sync + 'static> Arg<T> {
         match self.0 {
             Inner::Value(v) => Ok(v),
             Inner::Ref(r, extract) => {
-                let id = r.id();
-                let stored = r.peek().ok_or(Error::unreferenced(id))??;
+                let (id, stored) = settled(&r)?;
                 // The stored type itself (not an `Arc` parameter's share of it): a copy.
                 if (*stored.value).is::<T>() {
                     super::large_copy::copied(site, stored.size, r.store());
@@ -225,8 +230,7 @@ impl<T: Send + Sync + 'static> Arg<T> {
         match self.0 {
             Inner::Value(v) => Ok(Arc::new(v)),
             Inner::Ref(r, _) => {
-                let id = r.id();
-                let stored = r.peek().ok_or(Error::unreferenced(id))??;
+                let (id, stored) = settled(&r)?;
                 object_ref_downcast::<T>(id, stored)
             }
         }
@@ -241,8 +245,7 @@ impl<T: Send + Sync + 'static> Arg<T> {
         match self.0 {
             Inner::Value(v) => Ok(Encodable::Own(v)),
             Inner::Ref(r, extract) => {
-                let id = r.id();
-                let stored = r.peek().ok_or(Error::unreferenced(id))??;
+                let (id, stored) = settled(&r)?;
                 // A parameter of the stored type, or an `Arc` of it (which `extract`
                 // shares without copying): both encode as the stored value does.
                 if !(*stored.value).is::<T>() {

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use clap::builder::{EnumValueParser, PossibleValue, StyledStr, TypedValueParser};
 use clap::error::{ContextKind, ContextValue};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ray::{ActorId, NodeId, TaskId};
+use ray::{ActorId, NodeId, ObjectId, TaskId};
 
 use super::job::JobVerb;
 
@@ -339,26 +339,20 @@ fn seconds(s: &str) -> Result<f64, String> {
 /// A task id (`task-…`), or the task of an object it returns (`obj-….N`: what
 /// `ObjectId` displays).
 fn task_of(s: &str) -> Result<TaskId, String> {
-    let s = s.trim();
-    let Some(rest) = s.strip_prefix("obj-") else {
+    if !s.trim().starts_with("obj-") {
         return s.parse().map_err(|e: ray::InvalidId| {
             format!("{e}; or an object id (obj- and hex digits, `.` and its index)")
         });
-    };
-    let (hex, index) = rest
-        .split_once('.')
-        .ok_or_else(|| format!("`{s}` is not an object id (obj-HEX.INDEX)"))?;
-    let index: u32 = index
+    }
+    let object: ObjectId = s
         .parse()
-        .map_err(|_| format!("`{s}` is not an object id (obj-HEX.INDEX)"))?;
-    if index == u32::MAX {
+        .map_err(|_| format!("`{}` is not an object id (obj-HEX.INDEX)", s.trim()))?;
+    if object.is_put() {
         return Err(format!(
-            "object {s} was put, not returned by a task: there is nothing to cancel"
+            "object {object} was put, not returned by a task: there is nothing to cancel"
         ));
     }
-    format!("task-{hex}")
-        .parse()
-        .map_err(|_| format!("`{s}` is not an object id (obj-HEX.INDEX)"))
+    Ok(object.task_id())
 }
 
 /// Parses a `ValueEnum` as clap does (its values in help and completions), and ends an
