@@ -216,7 +216,7 @@ pub mod __private {
     }
 
     pub use crate::tasks::{
-        ArgReader, ArgsWriter, CopySite, Held, RemoteBody, RemoteForm, RemoteFunction,
+        ArgReader, ArgsWriter, CopySite, Held, RemoteBody, RemoteCall, RemoteForm, RemoteFunction,
     };
     pub use inventory;
     pub use parking_lot::Mutex;

@@ -17,7 +17,7 @@ pub(crate) use handoff::{Handoff, Loan, escaping, lent};
 pub(crate) use memory::Encoded;
 pub use memory::MemorySummary;
 pub use memory::StoredValue;
-pub(crate) use memory::{AnyValue, Elsewhere, LARGE_COPY_WARNING, MemoryStore};
+pub(crate) use memory::{AnyValue, Elsewhere, LARGE_COPY_WARNING, Located, MemoryStore};
 pub use object_ref::RawRef;
 pub(crate) use object_ref::downcast as object_ref_downcast;
 pub(crate) use object_ref::{Cancel, CancelHook, RefInner};

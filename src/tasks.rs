@@ -14,6 +14,7 @@ mod registry;
 mod spec;
 
 pub use args::RawRefHandle;
+pub(crate) use args::lending_refs;
 pub use args::{Arg, ArgReader, ArgsWriter, IntoArg, Value};
 pub use large_copy::CopySite;
 pub(crate) use messages::{
@@ -22,7 +23,7 @@ pub(crate) use messages::{
 pub use options::{SchedulingStrategy, TaskOptions, TaskOptionsBuilder};
 pub(crate) use placement::{Placement, Who, place, to_resources};
 pub(crate) use registry::{ByName, Registered, decode, encode, lookup, signatures_of};
-pub use registry::{RemoteBody, RemoteFunction};
+pub use registry::{RemoteBody, RemoteCall, RemoteFunction};
 pub use spec::TaskOutput;
 pub use spec::{Held, RemoteForm};
 

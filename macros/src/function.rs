@@ -34,7 +34,6 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
     let resolved = p.resolved(&quote!(#name_str));
     // Borrowed parameters lend the stored object (the store's `Arc`, held by the call).
     let shared = p.passed_shared();
-    let owned = p.passed_owned();
     let take = quote!(
         let (#(#names,)*) = match if __keep { __slot.clone() } else { __slot.take() } {
             Some(a) => a,
@@ -61,24 +60,21 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
         let decode_fn = format_ident!("__ray_remote_decode_{}", name);
         let declared = &p.declared;
         let signature = quote!(#(#declared),* -> #value_ty).to_string();
-        let decode = crate::util::decode_args(quote!(__args), types);
+        let read = crate::util::read_task_args(quote!(__args), &p);
         let remote_body = if is_async {
             quote!(
-                async fn __go(__args: Vec<u8>) -> ::ray::Result<Vec<u8>> {
-                    // The received bytes go before the call (moved into the reader): a
-                    // large argument is held once, decoded, while the function runs.
-                    let (#(#names,)*): (#(#types,)*) = #decode;
-                    let __out = #name::call(#(#owned),*).await;
+                ::ray::__private::RemoteBody::Async(Box::new(move || ::std::boxed::Box::pin(async move {
+                    #(let #names = #resolved?;)*
+                    let __out = #name::call(#(#shared),*).await;
                     #unwrap
                     ::ray::__private::encode(&__out)
-                }
-                ::ray::__private::RemoteBody::Async(Box::new(move || ::std::boxed::Box::pin(__go(__args))))
+                })))
             )
         } else {
             quote!(
                 ::ray::__private::RemoteBody::Sync(Box::new(move || -> ::ray::Result<Vec<u8>> {
-                    let (#(#names,)*): (#(#types,)*) = #decode;
-                    let __out = #name::call(#(#owned),*);
+                    #(let #names = #resolved?;)*
+                    let __out = #name::call(#(#shared),*);
                     #unwrap
                     ::ray::__private::encode(&__out)
                 }))
@@ -87,8 +83,10 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
         registration = quote!(
             #[doc(hidden)]
             #[allow(non_snake_case)]
-            fn #body_fn(__args: Vec<u8>) -> ::ray::__private::RemoteBody {
-                #remote_body
+            fn #body_fn(__args: Vec<u8>) -> ::ray::Result<::ray::__private::RemoteCall> {
+                #read
+                let __deps = vec![#(#names.dep()),*];
+                Ok(::ray::__private::RemoteCall::new(__deps, #remote_body))
             }
 
             #[doc(hidden)]

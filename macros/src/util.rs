@@ -455,6 +455,28 @@ pub(crate) fn decode_args(bytes: TokenStream, types: &[Type]) -> TokenStream {
     })
 }
 
+/// Reads the arguments of a task from another node out of `bytes` (a `Vec<u8>`) into
+/// `Arg`s bound to the parameters' names: a value, or a reference to a large object the
+/// task waits for (this node pulls it once; `resolved` lends or copies it as here).
+pub(crate) fn read_task_args(bytes: TokenStream, p: &Params) -> TokenStream {
+    let reads = p.types.iter().map(|ty| match last_segment_args(ty, "Arc") {
+        Some(args) if args.len() == 1 => {
+            let inner = &args[0];
+            quote!(__reader.read_shared::<#inner>()?)
+        }
+        _ => quote!(__reader.read_arg::<#ty>()?),
+    });
+    let names = &p.names;
+    quote!(
+        let (#(#names,)*) = {
+            let mut __reader = ::ray::__private::ArgReader::new(#bytes);
+            let __args = (#(#reads,)*);
+            __reader.finish()?;
+            __args
+        };
+    )
+}
+
 /// Statements that encode the arguments `names` (each an `Arg`, its dependency settled)
 /// for the trip to another node and end the enclosing closure with `Ok((bulk, held))`.
 pub(crate) fn encode_args(names: &[Ident]) -> TokenStream {

@@ -23,6 +23,7 @@ mod membership;
 mod names;
 mod objects;
 mod order;
+mod received;
 mod restart;
 mod streams;
 mod tasks;

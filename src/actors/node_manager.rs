@@ -26,7 +26,7 @@ pub(crate) use stats::{ListActive, NodeStats, QueryNode};
 use super::{CancelRunning, NodeActors, TaskActor};
 use crate::node::Node;
 use crate::resources::Resources;
-use crate::store::RawRef;
+use crate::store::{Located, RawRef};
 use crate::tasks::{
     Batch, LeaseDone, SubmitTask, TaskBlocked, TaskEvent, TaskFinished, TaskSpec, TaskUnblocked,
 };
@@ -371,8 +371,9 @@ impl Handler<SubmitTask> for NodeManager {
         }
         // Arguments ready: place it now (one placement decision per task, so round robin
         // over nodes advances once per task).
-        if spec.deps.iter().all(|d| d.peek().is_some()) {
-            self.route(spec);
+        // (Somewhere: a task for another node takes a large one by reference.)
+        if spec.deps.iter().all(|d| d.located() != Located::Pending) {
+            self.route(spec, ctx);
             self.dispatch();
             return;
         }
@@ -384,7 +385,7 @@ impl Handler<SubmitTask> for NodeManager {
             return;
         }
         if let Some(spec) = self.pipeline(spec, &placement) {
-            self.wait_then_route(spec, ctx);
+            self.wait_then_route(spec, false, ctx);
         }
     }
 }
@@ -397,12 +398,12 @@ pub(crate) struct ViewChanged;
 impl Handler<ViewChanged> for NodeManager {
     type Result = ();
 
-    fn handle(&mut self, _: ViewChanged, _: &mut Context<Self>) {
+    fn handle(&mut self, _: ViewChanged, ctx: &mut Context<Self>) {
         for spec in std::mem::take(&mut self.infeasible) {
             if spec.cancelled.load(Ordering::Relaxed) {
                 continue;
             }
-            self.route(spec);
+            self.route(spec, ctx);
         }
         self.dispatch();
     }

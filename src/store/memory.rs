@@ -14,6 +14,8 @@ use std::task::{Context, Poll, Waker};
 use parking_lot::Mutex;
 
 mod list;
+mod located;
+pub(crate) use located::Located;
 mod room;
 
 use super::object_ref::RefInner;
@@ -310,7 +312,9 @@ impl MemoryStore {
         if let Ok(v) = &result {
             self.make_room(v.size);
         }
-        let (owner, waiters) = {
+        // The state replaced (a record of another node holding the value, which may
+        // keep refs) is dropped outside the lock: dropping a ref may free its slot.
+        let (owner, waiters, _replaced) = {
             let mut t = self.table.lock();
             let t = &mut *t;
             let Some(slot) = t.slots.get_mut(&id) else {
@@ -319,11 +323,18 @@ impl MemoryStore {
             if !slot.state.waits() {
                 return false;
             }
-            slot.state = match &result {
-                Ok(v) => State::Ready(v.clone()),
-                Err(e) => State::Failed(e.clone()),
-            };
-            let settled = (slot.owner.upgrade(), std::mem::take(&mut slot.waiters));
+            let replaced = std::mem::replace(
+                &mut slot.state,
+                match &result {
+                    Ok(v) => State::Ready(v.clone()),
+                    Err(e) => State::Failed(e.clone()),
+                },
+            );
+            let settled = (
+                slot.owner.upgrade(),
+                std::mem::take(&mut slot.waiters),
+                replaced,
+            );
             if let Ok(v) = &result {
                 t.add(id, v, self.spill.is_some());
                 t.ready += 1;
@@ -391,15 +402,17 @@ impl MemoryStore {
     /// Records that another node holds the value of a pending (or relocated) object, and
     /// wakes its readers, which fetch it. Returns whether the object is still wanted.
     pub(crate) fn relocate(&self, id: ObjectId, at: Arc<dyn Elsewhere>) -> bool {
-        let waiters = {
+        // The record replaced (the lost holder's) is dropped outside the lock.
+        let (waiters, _replaced) = {
             let mut t = self.table.lock();
             match t.slots.get_mut(&id) {
                 Some(slot) if slot.state.waits() => {
-                    slot.state = State::Remote {
+                    let at = State::Remote {
                         at,
                         fetching: false,
                     };
-                    std::mem::take(&mut slot.waiters)
+                    let replaced = std::mem::replace(&mut slot.state, at);
+                    (std::mem::take(&mut slot.waiters), replaced)
                 }
                 _ => return false,
             }
@@ -511,17 +524,20 @@ impl MemoryStore {
     /// Fails every pending object (the runtime is going away) so no reader hangs, and
     /// removes the spill directory. Spilled objects still referenced are lost with it.
     pub(crate) fn shut_down(&self, err: &Error) {
+        let mut replaced = Vec::new();
         let (owners, waiters): (Vec<_>, Vec<_>) = {
             let mut t = self.table.lock();
             t.slots
                 .values_mut()
                 .filter(|s| s.state.waits())
                 .map(|s| {
-                    s.state = State::Failed(err.clone());
+                    replaced.push(std::mem::replace(&mut s.state, State::Failed(err.clone())));
                     (s.owner.upgrade(), std::mem::take(&mut s.waiters))
                 })
                 .unzip()
         };
+        // Outside the lock: a replaced record may keep refs.
+        drop(replaced);
         for owner in owners.into_iter().flatten() {
             owner.settle(Err(err.clone()));
         }

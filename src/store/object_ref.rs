@@ -227,6 +227,34 @@ impl RawRef {
     pub(crate) fn settled(&self) -> Settled<'_> {
         Settled(self)
     }
+
+    /// Where the value is now; brings nothing here (`peek` does).
+    pub(crate) fn located(&self) -> super::Located {
+        match self.0.outcome.get() {
+            Some(Ok(v)) => super::Located::Here(v.size),
+            Some(Err(_)) => super::Located::Failed,
+            None => self.0.store.located(self.0.id),
+        }
+    }
+
+    /// Waits until the value exists somewhere (here, or held by another node) or the
+    /// object failed; brings nothing here.
+    pub(crate) fn exists(&self) -> Exists<'_> {
+        Exists(self)
+    }
+}
+
+/// Future returned by [`RawRef::exists`].
+pub(crate) struct Exists<'a>(&'a RawRef);
+
+impl Future for Exists<'_> {
+    type Output = super::Located;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.0.located() {
+            super::Located::Pending => self.0.0.store.poll_located(self.0.0.id, cx),
+            done => Poll::Ready(done),
+        }
+    }
 }
 
 /// Future returned by [`RawRef::settled`].

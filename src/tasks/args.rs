@@ -3,6 +3,7 @@
 //! `ObjectRef<T>` without copying: the call holds the store's own shared pointer. An
 //! owned parameter gets a copy (`large_copy` warns when it is a large one).
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 
@@ -12,7 +13,8 @@ use serde::de::DeserializeOwned;
 use super::large_copy::CopySite;
 use crate::ids::ObjectId;
 use crate::store::{
-    INLINE_MAX, ObjectRef, RawRef, StoredValue, encode_into, object_ref_downcast, take_bytes,
+    INLINE_MAX, Located, ObjectRef, RawRef, StoredValue, encode_into, object_ref_downcast,
+    take_bytes,
 };
 use crate::tasks::decode;
 use crate::transport::Bulk;
@@ -245,11 +247,19 @@ impl<T: Send + Sync + 'static> Arg<T> {
         match self.0 {
             Inner::Value(v) => Ok(Encodable::Own(v)),
             Inner::Ref(r, extract) => {
+                let lending = LEND_REFS.get();
+                // Held by another node: that node serves it to the one the task goes to.
+                if lending && matches!(r.located(), Located::HeldBy(_)) {
+                    return Ok(Encodable::Lent(r));
+                }
                 let (id, stored) = settled(&r)?;
                 // A parameter of the stored type, or an `Arc` of it (which `extract`
                 // shares without copying): both encode as the stored value does.
                 if !(*stored.value).is::<T>() {
                     extract(id, stored.clone())?;
+                }
+                if lending && stored.size >= INLINE_MAX {
+                    return Ok(Encodable::Lent(r));
                 }
                 Ok(Encodable::Stored(r, stored))
             }
@@ -265,6 +275,9 @@ pub enum Encodable<T> {
     Own(T),
     /// The object a reference the caller passed names, and its value.
     Stored(RawRef, StoredValue),
+    /// A large object a reference the caller passed names, sent as that reference: the
+    /// receiving node pulls it once into its store and lends it to every task there.
+    Lent(RawRef),
 }
 
 impl<T: Serialize + Send + Sync + 'static> Encodable<T> {
@@ -273,6 +286,10 @@ impl<T: Serialize + Send + Sync + 'static> Encodable<T> {
         match self {
             Encodable::Own(v) => out.write_with(|buf| encode_into(v, buf)),
             Encodable::Stored(r, v) => r.encoded(v).map(|bytes| out.push_encoded(bytes)),
+            Encodable::Lent(r) => {
+                let r = ObjectRef::<()>::from_raw(r.clone());
+                out.write_flagged(BY_REF, |buf| encode_into(&r, buf))
+            }
         }
     }
 }
@@ -290,10 +307,19 @@ pub struct ArgsWriter {
 
 impl ArgsWriter {
     fn write_with(&mut self, encode: impl FnOnce(&mut Vec<u8>) -> Result<()>) -> Result<()> {
+        self.write_flagged(0, encode)
+    }
+
+    /// Appends one argument, its length marked with `flag`.
+    fn write_flagged(
+        &mut self,
+        flag: u64,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    ) -> Result<()> {
         let at = self.open.len();
         self.open.extend_from_slice(&[0; 8]);
         encode(&mut self.open)?;
-        let len = (self.open.len() - at - 8) as u64;
+        let len = (self.open.len() - at - 8) as u64 | flag;
         self.open[at..at + 8].copy_from_slice(&len.to_le_bytes());
         Ok(())
     }
@@ -370,26 +396,68 @@ impl<'a> ArgReader<'a> {
         }
     }
 
-    /// The next argument, as a `T`.
-    pub fn read<T: DeserializeOwned + 'static>(&mut self) -> Result<T> {
+    /// The next argument's header: whether it is a reference, and where its bytes are.
+    fn next(&mut self) -> Result<(bool, usize, usize)> {
         let i = self.index;
         self.index += 1;
-        let bad = |why: String| Error::Serialization(format!("argument {i}: {why}"));
         let all = self.source.as_slice();
         let Some((len, rest)) = all[self.at..].split_first_chunk::<8>() else {
-            return Err(bad(
-                "missing (fewer arguments than the function takes)".into()
+            return Err(bad_arg(
+                i,
+                "missing (fewer arguments than the function takes)".into(),
             ));
         };
         let len = u64::from_le_bytes(*len);
+        let (by_ref, len) = (len & BY_REF != 0, len & !BY_REF);
         let Some(len) = usize::try_from(len).ok().filter(|l| *l <= rest.len()) else {
-            return Err(bad(format!(
-                "truncated: {len} bytes announced, {} left",
-                rest.len()
-            )));
+            return Err(bad_arg(
+                i,
+                format!("truncated: {len} bytes announced, {} left", rest.len()),
+            ));
         };
         let (start, end) = (self.at + 8, self.at + 8 + len);
         self.at = end;
+        Ok((by_ref, start, end))
+    }
+
+    /// The next argument, as a `T`.
+    pub fn read<T: DeserializeOwned + 'static>(&mut self) -> Result<T> {
+        match self.next()? {
+            (false, start, end) => self.value_at(start, end),
+            (true, ..) => Err(bad_arg(
+                self.index - 1,
+                "a reference where this call takes a value".into(),
+            )),
+        }
+    }
+
+    /// The next argument of a task: a value, or a reference to a large object (pulled
+    /// into this node's store once, however many tasks here take it).
+    pub fn read_arg<T: Value>(&mut self) -> Result<Arg<T>> {
+        match self.next()? {
+            (false, start, end) => self.value_at(start, end).map(|v| Arg(Inner::Value(v))),
+            (true, start, end) => self.ref_at::<T>(start, end).map(IntoArg::into_arg),
+        }
+    }
+
+    /// [`ArgReader::read_arg`] for a parameter of type `Arc<T>`: a reference shares the
+    /// stored `T`.
+    pub fn read_shared<T: Value>(&mut self) -> Result<Arg<Arc<T>>> {
+        match self.next()? {
+            (false, start, end) => self.value_at(start, end).map(|v| Arg(Inner::Value(v))),
+            (true, start, end) => self.ref_at::<T>(start, end).map(IntoArg::into_arg),
+        }
+    }
+
+    fn ref_at<T: Value>(&self, start: usize, end: usize) -> Result<ObjectRef<T>> {
+        decode::<ObjectRef<T>>(&self.source.as_slice()[start..end]).map_err(|e| match e {
+            Error::Serialization(why) => bad_arg(self.index - 1, why),
+            other => other,
+        })
+    }
+
+    fn value_at<T: DeserializeOwned + 'static>(&mut self, start: usize, end: usize) -> Result<T> {
+        let len = end - start;
         // A large byte buffer last in bytes of our own leaves them in place: the request
         // and the argument are never both in memory.
         if let Source::Owned(v) = &mut self.source
@@ -401,7 +469,7 @@ impl<'a> ArgReader<'a> {
             return taken;
         }
         decode::<T>(&self.source.as_slice()[start..end]).map_err(|e| match e {
-            Error::Serialization(why) => bad(why),
+            Error::Serialization(why) => bad_arg(self.index - 1, why),
             other => other,
         })
     }
@@ -417,6 +485,30 @@ impl<'a> ArgReader<'a> {
             self.index
         )))
     }
+}
+
+fn bad_arg(i: usize, why: String) -> Error {
+    Error::Serialization(format!("argument {i}: {why}"))
+}
+
+/// An argument's length with this bit set: its bytes are a reference to the value.
+const BY_REF: u64 = 1 << 63;
+
+thread_local! {
+    /// Whether encodings on this thread send large ref arguments as refs.
+    static LEND_REFS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `encode` (a task's arguments for another node) sending each large object a ref
+/// argument names as that ref, not its value: the receiving node pulls it from where it
+/// is, once, and lends it to every task there that takes it (Ray passes arguments over
+/// 100 KiB by reference the same way). Only a plain task's receiver reads such
+/// arguments ([`ArgReader::read_arg`]); actor calls and generators get values.
+pub(crate) fn lending_refs<R>(encode: impl FnOnce() -> R) -> R {
+    let before = LEND_REFS.replace(true);
+    let out = encode();
+    LEND_REFS.set(before);
+    out
 }
 
 /// An opaque dependency handle (used by generated code).

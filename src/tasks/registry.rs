@@ -20,6 +20,24 @@ pub enum RemoteBody {
     Async(Box<dyn FnOnce() -> LocalBoxFuture<'static, Result<Vec<u8>>> + Send>),
 }
 
+/// A call another node sent, its arguments read: the objects it takes by reference
+/// (pulled into this node's store; the task waits for them) and its body.
+#[doc(hidden)]
+pub struct RemoteCall {
+    pub(crate) deps: Vec<crate::store::RawRef>,
+    pub(crate) body: RemoteBody,
+}
+
+impl RemoteCall {
+    /// Used by generated code: the arguments' dependencies (`Arg::dep`) and the body.
+    pub fn new(deps: Vec<Option<super::args::RawRefHandle>>, body: RemoteBody) -> Self {
+        Self {
+            deps: deps.into_iter().flatten().map(|d| d.0).collect(),
+            body,
+        }
+    }
+}
+
 /// One registered remote function (emitted by `#[ray::remote]`).
 #[doc(hidden)]
 pub struct RemoteFunction {
@@ -27,8 +45,8 @@ pub struct RemoteFunction {
     pub name: &'static str,
     /// The signature as written, for the build fingerprint.
     pub signature: &'static str,
-    /// Builds the body from MessagePack-encoded arguments.
-    pub body: fn(Vec<u8>) -> RemoteBody,
+    /// Reads the encoded arguments (`ArgReader::read_arg`) into the call.
+    pub body: fn(Vec<u8>) -> Result<RemoteCall>,
     /// Decodes the encoded returns into stored values, on the caller's node.
     pub decode: fn(&[u8]) -> Result<Vec<StoredValue>>,
 }

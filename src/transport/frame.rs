@@ -8,7 +8,7 @@ use super::{NodeLoad, WireActor, WireJob, WireNode};
 use crate::ids::{ActorId, JobId, NodeId, ObjectId, PlacementGroupId, TaskId};
 
 /// Version of [`WireMessage`]; bumped on every incompatible change.
-pub const WIRE_VERSION: u16 = 12;
+pub const WIRE_VERSION: u16 = 13;
 
 /// An error as it crosses the wire: the sending layer's error, MessagePack-encoded, which
 /// the receiving layer decodes (`ray::Error` converts both ways). The transport carries
@@ -154,6 +154,16 @@ pub enum WireMessage {
         /// again.
         #[serde(default)]
         borrowed: bool,
+        /// The asker takes `ObjectAt` for an object whose value another node holds for
+        /// this one: it fetches the value there, without a copy on this node.
+        #[serde(default)]
+        redirect: bool,
+    },
+    /// The answer to a `FetchObject` that takes a redirect: node `holder` holds the value
+    /// (a large task result it made); ask it, and this node if it no longer has it.
+    ObjectAt {
+        /// The node holding the value.
+        holder: NodeId,
     },
     /// The answer to `FetchObject`: the encoded value follows as the bulk payload.
     ObjectData {

@@ -73,7 +73,8 @@ impl ClusterAgent {
             WireMessage::FetchObject {
                 object_id,
                 borrowed,
-            } => self.serve_object(msg.from, object_id, borrowed, ctx.address()),
+                redirect,
+            } => self.serve_object(msg.from, object_id, (borrowed, redirect), ctx.address()),
             WireMessage::ReleaseObjects { object_ids } => {
                 self.release_borrows(msg.from, object_ids);
                 reply(WireMessage::Ack)

@@ -6,7 +6,8 @@
 //! task's lineage (function, encoded arguments, resources, retries left): when the
 //! holder dies before the value was read, reading it runs the task again on a live node
 //! (lineage reconstruction), bounded by the task's `max_retries`. Arguments are kept
-//! encoded by value, so a task is never waiting on another lost object to be remade.
+//! encoded as they were sent: small ones by value, large objects by reference, kept
+//! alive with the lineage (a lost one is made again by its own owner when pulled).
 //! Lineage is bounded in memory (`Config::max_lineage_bytes`) and freed with the object.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,6 +30,9 @@ use crate::{Error, Result, SchedulingStrategy};
 pub(crate) struct Lineage {
     pub(crate) function: &'static str,
     pub(crate) args: Bulk,
+    /// This node's objects the arguments take by reference (large ones) or carry:
+    /// kept while the lineage is, and lent again with the task.
+    pub(crate) refs: Vec<RawRef>,
     pub(crate) resources: Vec<(String, f64)>,
     pub(crate) strategy: SchedulingStrategy,
     /// Attempts left (-1: always), shared with node-death retries as in Ray.
@@ -215,6 +219,7 @@ impl Handler<FetchHeld> for ClusterAgent {
         let request = WireMessage::FetchObject {
             object_id: id,
             borrowed: false,
+            redirect: false,
         };
         let answer = self.request(held.holder, None, request, Vec::new());
         ctx.spawn(answer.into_actor(self).map(move |answer, act, ctx| {
@@ -315,8 +320,7 @@ impl ClusterAgent {
             target,
             function: l.function,
             args: Ok((l.args.clone(), Box::new(()))),
-            // Refs inside kept arguments are not lent again: pulled as any ref is.
-            carried: Vec::new(),
+            carried: l.refs.clone(),
             resources: l.resources.clone(),
             decode: held.decode,
             returns: vec![RawRef::from_inner(owner)],

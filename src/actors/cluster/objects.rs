@@ -18,7 +18,7 @@ use super::lender::{Borrow, Lend, Returned};
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, ObjectId};
 use crate::node::{Node, off_node_thread};
-use crate::store::{Handoff, Loan, PullObject, RawRef, ReleaseBorrow, StoredValue};
+use crate::store::{Handoff, Loan, Located, PullObject, RawRef, ReleaseBorrow, StoredValue};
 use crate::transport::{Bulk, WireMessage};
 
 impl Handler<Lend> for ClusterAgent {
@@ -86,11 +86,12 @@ impl Handler<PullObject> for ClusterAgent {
         let request = WireMessage::FetchObject {
             object_id: msg.object_id,
             borrowed: msg.lent,
+            redirect: true,
         };
         let answer = self.request(msg.holder, Some(msg.at), request, Vec::new());
-        let (node, me) = (self.node.clone(), ctx.address());
-        let holder = msg.holder;
-        tracing::debug!(node_id = %self.node_id, object_id = %msg.object_id, holder = %holder, lent = msg.lent, "pulling an object");
+        let (node, me, link) = (self.node.clone(), ctx.address(), self.link());
+        let owner = msg.holder;
+        tracing::debug!(node_id = %self.node_id, object_id = %msg.object_id, owner = %owner, lent = msg.lent, "pulling an object");
         let delay = self.pull_delay;
         // Its own task, not an item of the agent's context (which polls every item on
         // each wake-up: thousands of pulls in flight would make each wake-up cost that
@@ -99,7 +100,12 @@ impl Handler<PullObject> for ClusterAgent {
             if let Some(delay) = delay {
                 actix_rt::time::sleep(delay).await;
             }
-            let answer = answer.await;
+            let (holder, answer) = match answer.await {
+                Ok((WireMessage::ObjectAt { holder }, _)) => {
+                    redirected(&link, (owner, msg.at), holder, msg.object_id).await
+                }
+                answer => (owner, answer),
+            };
             let mut nested = None;
             let bytes = match answer {
                 Ok((WireMessage::ObjectData { error: None, lent }, bytes)) => {
@@ -145,6 +151,32 @@ impl Handler<PullObject> for ClusterAgent {
     }
 }
 
+/// The value of `object_id` from `holder`, which holds it for its owner: a large task
+/// result, sent from where it was made rather than through the owner. The owner keeps
+/// it there while this node borrows it; when `holder` no longer has it (the owner read
+/// it meanwhile, or `holder` died), the owner sends it (making it again if need be).
+/// Returns the node that answered, and its answer.
+async fn redirected(
+    link: &super::Link,
+    (owner, at): (NodeId, super::NodeAddr),
+    holder: NodeId,
+    object_id: ObjectId,
+) -> (NodeId, Result<(WireMessage, Vec<u8>)>) {
+    // Counted by the owner already: the holder counts nothing.
+    let fetch = || WireMessage::FetchObject {
+        object_id,
+        borrowed: true,
+        redirect: false,
+    };
+    let direct = link.request(holder, None, fetch(), Vec::new()).await;
+    if let Ok((WireMessage::ObjectData { error: None, .. }, _)) = &direct {
+        return (holder, direct);
+    }
+    tracing::debug!(object_id = %object_id, holder = %holder, "the holder could not send the value: asking its owner");
+    let again = link.request(owner, Some(at), fetch(), Vec::new()).await;
+    (owner, again)
+}
+
 impl Handler<ReleaseBorrow> for ClusterAgent {
     type Result = ();
 
@@ -175,7 +207,7 @@ impl ClusterAgent {
         &mut self,
         from: NodeId,
         object_id: ObjectId,
-        borrowed: bool,
+        (borrowed, redirect): (bool, bool),
         me: Addr<ClusterAgent>,
     ) -> BoxFuture<'static, (WireMessage, Bulk)> {
         let node = self.node.upgrade();
@@ -183,6 +215,15 @@ impl ClusterAgent {
             .as_ref()
             .and_then(|n| n.store.owner(object_id))
             .map(RawRef::from_inner);
+        // A value another node holds for this one is fetched there by the asker, not
+        // brought here on its way (its borrow is counted here all the same).
+        let at = match &held {
+            Some(r) if redirect => match r.located() {
+                Located::HeldBy(holder) if holder != from => Some(holder),
+                _ => None,
+            },
+            _ => None,
+        };
         // Asked now, not in the future below: a release from the same node that arrives
         // later reaches the lender after this borrow.
         let carried = self.lender.send(Borrow {
@@ -193,6 +234,9 @@ impl ClusterAgent {
         });
         async move {
             let carried = carried.await.unwrap_or_default();
+            if let Some(holder) = at {
+                return (WireMessage::ObjectAt { holder }, Bulk::default());
+            }
             let outcome = match held {
                 None => Err(Error::unreferenced(object_id)),
                 // A large value is encoded once however many nodes ask for it at once.

@@ -5,22 +5,17 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use futures::FutureExt;
-use futures::future::BoxFuture;
-use serde_bytes::ByteBuf;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::lineage::{HeldResult, KeepResult, Lineage, LineageBudget, held_value};
+use super::lineage::{HeldResult, Lineage, LineageBudget};
 use super::objects::{encode_for, lend, loan};
 use super::{ClusterAgent, Inbound};
-use crate::actors::NodeActors;
-use crate::ids::{NodeId, ObjectId, TaskId};
+use crate::ids::{NodeId, ObjectId};
 use crate::node::{HEAVY_BYTES, Node, off_node_thread, with_context};
-use crate::resources::{Resources, to_units};
-use crate::store::{Handoff, INLINE_MAX, RawRef, StoredValue, stored};
-use crate::tasks::SubmitTask;
-use crate::tasks::{Placement, RemoteBody, TaskBody, TaskSpec, lookup, place, to_resources};
+use crate::resources::Resources;
+use crate::store::{Handoff, RawRef, StoredValue};
+use crate::tasks::{Placement, place, to_resources};
 use crate::transport::{Bulk, WireMessage};
 use crate::{Error, Result, SchedulingStrategy};
 
@@ -170,6 +165,7 @@ impl Handler<RunRemote> for ClusterAgent {
             let lineage = Lineage {
                 function,
                 args,
+                refs: carried,
                 resources,
                 strategy: retry.strategy,
                 retries_left: retry.left,
@@ -421,154 +417,6 @@ pub(super) async fn answer_with(
         Ok((bulk, lent)) => (WireMessage::TaskResult { error: None, lent }, bulk),
         Err(e) => failure(e),
     }
-}
-
-impl ClusterAgent {
-    /// Runs a task another node sent: as a local task with the requested resources.
-    pub(super) fn run_task(
-        &self,
-        from: NodeId,
-        run: WireMessage,
-        args: Vec<u8>,
-        me: Addr<ClusterAgent>,
-    ) -> BoxFuture<'static, (WireMessage, Bulk)> {
-        let WireMessage::RunTask {
-            function,
-            resources,
-            attempt,
-            keep,
-            capture,
-            lent,
-        } = run
-        else {
-            return async { failure(Error::InvalidArgument("not a task".into())) }.boxed();
-        };
-        let node = self.node.upgrade();
-        // The arguments are decoded under the loan they came with; the refs the result
-        // carries out are lent to the caller with the answer.
-        let handoff = Handoff::with(loan(&me, from, lent));
-        let carried: Arc<parking_lot::Mutex<Vec<RawRef>>> = Arc::default();
-        let out = carried.clone();
-        // A job worker runs another node's task under a lease on its generic node's
-        // resources, held until the answer is made.
-        let lease = self.lease_for_task(&resources);
-        let this_node = node.clone();
-        let id = TaskId::new();
-        let result = move |gpu_ids: Arc<[u32]>| -> Result<RawRef> {
-            let node = this_node.ok_or(Error::ShutDown)?;
-            let f = lookup(&function, node.id)?;
-            let mut req = Resources::new();
-            for (k, v) in &resources {
-                req.set_units(k, to_units(k, *v)?);
-            }
-            let task_body = match (f.body)(args) {
-                RemoteBody::Sync(run) => {
-                    let mut run = Some((run, handoff));
-                    TaskBody::Sync(Box::new(move |_| match run.take() {
-                        Some((run, mut handoff)) => {
-                            let bytes = handoff.run(run);
-                            *out.lock() = handoff.escaped();
-                            Ok(vec![stored(ByteBuf::from(bytes?))])
-                        }
-                        None => Err(crate::__private::consumed()),
-                    }))
-                }
-                RemoteBody::Async(run) => {
-                    let mut run = Some((run, handoff, out));
-                    TaskBody::Async(Box::new(move |_| match run.take() {
-                        Some((run, handoff, out)) => async move {
-                            let (bytes, escaped) = handoff.around(async move { run().await }).await;
-                            *out.lock() = escaped;
-                            Ok(vec![stored(ByteBuf::from(bytes?))])
-                        }
-                        .boxed_local(),
-                        None => async { Err(crate::__private::consumed()) }.boxed_local(),
-                    }))
-                }
-            };
-            let ret = RawRef::pending(&node.store, ObjectId::for_return(id, 0));
-            let spec = TaskSpec {
-                id,
-                name: function.as_str().into(),
-                deps: Vec::new(),
-                returns: vec![ret.clone()],
-                resources: req,
-                body: Some(task_body),
-                cancelled: Default::default(),
-                retries_left: 0,
-                retry_if: None,
-                // The sending node retries it if this node dies.
-                system_retries: 0,
-                attempt,
-                remote: None,
-                // It was placed here: it runs here.
-                strategy: SchedulingStrategy::NodeAffinity {
-                    node_id: node.id,
-                    soft: false,
-                },
-                gpu_ids,
-                capture,
-                host_leased: true,
-                parent: None,
-            };
-            node.actors().manager.do_send(SubmitTask(spec));
-            Ok(ret)
-        };
-        let Some(lease) = lease else {
-            return answer_run(result(Arc::from([])), node, keep, (from, carried), me).boxed();
-        };
-        async move {
-            let ret = super::leases::under_lease(lease, id, &me, result).await;
-            answer_run(ret, node, keep, (from, carried), me).await
-        }
-        .boxed()
-    }
-}
-
-/// The answer to a task node `from` sent, once its result `ret` is settled: the
-/// encoded returns, or (a large result, when the caller asked to `keep` it here) where
-/// they are held, or the error. The refs the result `carried` out are lent to the
-/// caller, or kept with the result held here.
-async fn answer_run(
-    ret: Result<RawRef>,
-    node: Option<Arc<Node>>,
-    keep: Option<ObjectId>,
-    (from, carried): (NodeId, Arc<parking_lot::Mutex<Vec<RawRef>>>),
-    me: Addr<ClusterAgent>,
-) -> (WireMessage, Bulk) {
-    let outcome = match ret {
-        Ok(r) => r
-            .settled()
-            .await
-            .and_then(|v| crate::store::object_ref_downcast::<ByteBuf>(r.id(), v)),
-        Err(e) => Err(e),
-    };
-    let bytes = match outcome {
-        Ok(bytes) => Arc::try_unwrap(bytes).unwrap_or_else(|b| (*b).clone()),
-        Err(e) => return failure(e),
-    };
-    let carried = std::mem::take(&mut *carried.lock());
-    // A large result stays here for the caller, unless this node has its own object
-    // under that id (it borrowed it once before).
-    if let (Some(id), Some(node)) = (keep, &node)
-        && bytes.len() >= INLINE_MAX
-        && node.store.owner(id).is_none()
-    {
-        let size = bytes.len() as u64;
-        let result = RawRef::ready(&node.store, id, held_value(bytes));
-        me.do_send(KeepResult {
-            owner: from,
-            result,
-            carried,
-        });
-        return (WireMessage::TaskResultHeld { size }, Bulk::default());
-    }
-    let lent = lend(&me, node.as_ref(), from, carried);
-    // The returns travel as the bulk payload, never inside a frame.
-    (
-        WireMessage::TaskResult { error: None, lent },
-        bytes.into_vec().into(),
-    )
 }
 
 /// The answer of a task or call that failed.

@@ -8,7 +8,8 @@ use super::NodeManager;
 use crate::Error;
 use crate::actors::NodeActors;
 use crate::actors::RunRemote;
-use crate::tasks::{Placement, TaskSpec, place};
+use crate::store::Located;
+use crate::tasks::{Placement, TaskSpec, lending_refs, place};
 
 /// Arguments at least this large keep a task on the node that holds them.
 const LOCALITY_BYTES: usize = 1 << 20;
@@ -26,7 +27,10 @@ impl NodeManager {
         let arg_bytes: usize = spec
             .deps
             .iter()
-            .filter_map(|d| d.peek().and_then(|v| v.ok()).map(|v| v.size))
+            .map(|d| match d.located() {
+                Located::Here(size) => size,
+                _ => 0,
+            })
             .sum();
         let free = if arg_bytes >= LOCALITY_BYTES {
             &self.total
@@ -67,14 +71,30 @@ impl NodeManager {
     }
 
     /// Queues a task whose arguments are ready here, or sends it to the node chosen for
-    /// it.
-    pub(super) fn route(&mut self, mut spec: TaskSpec) {
+    /// it. An argument another node holds is fetched first, unless the task goes to
+    /// another node as a plain task, which takes it by reference from where it is.
+    pub(super) fn route(&mut self, mut spec: TaskSpec, ctx: &mut Context<Self>) {
         // A job worker's task that holds its generic node's lease runs here.
         let placement = if spec.host_leased && self.in_job_worker() {
             Placement::Local
         } else {
             self.placement(&spec)
         };
+        let by_ref = spec.remote.as_ref().is_some_and(|f| f.stream.is_none());
+        let values_here = match placement {
+            Placement::Local => true,
+            Placement::Remote(_) => !by_ref,
+            _ => false,
+        };
+        if values_here
+            && spec
+                .deps
+                .iter()
+                .any(|d| matches!(d.located(), Located::HeldBy(_)))
+        {
+            self.wait_then_route(spec, true, ctx);
+            return;
+        }
         match placement {
             Placement::Local => {
                 // A generator running here feeds its stream directly: its form for
@@ -138,8 +158,12 @@ impl NodeManager {
         // Refs inside the arguments are serialized as this node's, and lent to
         // the node the task goes to.
         let mut handoff = crate::store::Handoff::default();
-        let args =
-            handoff.run(|| crate::node::with_context(node.map(|n| n.context()), form.encode));
+        let encode = || crate::node::with_context(node.map(|n| n.context()), form.encode);
+        // A plain task takes large objects by reference (a generator's node reads values).
+        let args = handoff.run(|| match form.stream {
+            None => lending_refs(encode),
+            Some(_) => encode(),
+        });
         if let Some(stream) = form.stream {
             // A generator has one return, its completion (nothing waits without it).
             let Some(completion) = returns.into_iter().next() else {
@@ -215,20 +239,25 @@ impl NodeManager {
         self.infeasible.push(spec);
     }
 
-    /// Routes `spec` once its dependencies are settled.
-    pub(super) fn wait_then_route(&mut self, spec: TaskSpec, ctx: &mut Context<Self>) {
+    /// Routes `spec` once each of its dependencies exists somewhere (here, or held by
+    /// another node), or, with `fetch`, once each is here.
+    pub(super) fn wait_then_route(&mut self, spec: TaskSpec, fetch: bool, ctx: &mut Context<Self>) {
         let id = spec.id;
         let cancelled = spec.cancelled.clone();
         let name = spec.name.clone();
         let deps = spec.deps.clone();
         let wait = async move {
             for d in &deps {
-                let _ = d.settled().await;
+                if fetch {
+                    let _ = d.settled().await;
+                } else {
+                    d.exists().await;
+                }
             }
         };
-        let handle = ctx.spawn(wait.into_actor(self).map(move |_, act, _| {
+        let handle = ctx.spawn(wait.into_actor(self).map(move |_, act, ctx| {
             act.waiting.remove(&id);
-            act.route(spec);
+            act.route(spec, ctx);
             act.dispatch();
         }));
         self.waiting.insert(id, (handle, cancelled, name));
@@ -253,7 +282,13 @@ impl NodeManager {
             return Some(spec);
         }
         let mut target = None;
-        for d in spec.deps.iter().filter(|d| d.peek().is_none()) {
+        for d in &spec.deps {
+            match d.located() {
+                Located::Pending => {}
+                // Fetched before it runs (`route`).
+                Located::HeldBy(_) => return Some(spec),
+                Located::Here(_) | Located::Failed => continue,
+            }
             let worker = self.running.get(&d.id().task_id()).and_then(|r| r.worker);
             match (worker, target) {
                 (Some(w), None) => target = Some(w),
@@ -286,7 +321,7 @@ impl NodeManager {
                 .or_default()
                 .push_front(spec);
         } else {
-            self.wait_then_route(spec, ctx);
+            self.wait_then_route(spec, false, ctx);
         }
     }
 }

@@ -11,6 +11,7 @@ use super::NodeManager;
 use crate::ids::TaskId;
 use crate::node::Load;
 use crate::resources::Resources;
+use crate::store::Located;
 use crate::tasks::TaskEvent;
 
 /// A snapshot of the node for `available_resources`, `timeline` and the like.
@@ -77,7 +78,11 @@ impl NodeManager {
                     l.batch
                         .lock()
                         .iter()
-                        .filter(|s| s.deps.iter().any(|d| d.peek().is_none()))
+                        .filter(|s| {
+                            s.deps
+                                .iter()
+                                .any(|d| !matches!(d.located(), Located::Here(_)))
+                        })
                         .count()
                 })
                 .sum::<usize>()

@@ -1,0 +1,58 @@
+//! Where an object's value is, without bringing it here: a task going to another node
+//! takes a large argument as a ref, which that node pulls from wherever the value is, so
+//! the node that submits it waits only until the value exists somewhere.
+
+use std::task::{Context, Poll};
+
+use super::{MemoryStore, State, register};
+use crate::ids::{NodeId, ObjectId};
+
+/// Where an object's value is, as this node knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Located {
+    /// Not made yet, or being copied here.
+    Pending,
+    /// Here (in memory, or spilled to disk), of this many bytes.
+    Here(usize),
+    /// A large task result that node holds for this one (not asked for yet).
+    HeldBy(NodeId),
+    /// Failed, or no longer referenced: reading it gives the error.
+    Failed,
+}
+
+impl MemoryStore {
+    /// Where the value of `id` is; starts nothing.
+    pub(crate) fn located(&self, id: ObjectId) -> Located {
+        let t = self.table.lock();
+        match t.slots.get(&id).map(|s| &s.state) {
+            None | Some(State::Failed(_)) => Located::Failed,
+            Some(State::Ready(v)) => Located::Here(v.size),
+            Some(State::Spilled { size, .. }) => Located::Here(*size),
+            Some(State::Remote {
+                at,
+                fetching: false,
+            }) => Located::HeldBy(at.holder()),
+            Some(State::Pending | State::Remote { .. }) => Located::Pending,
+        }
+    }
+
+    /// Ready once `id` is anything but pending (see [`MemoryStore::located`]),
+    /// registering `cx` while it is; starts no fetch.
+    pub(crate) fn poll_located(&self, id: ObjectId, cx: &mut Context<'_>) -> Poll<Located> {
+        let mut t = self.table.lock();
+        let Some(slot) = t.slots.get_mut(&id) else {
+            return Poll::Ready(Located::Failed);
+        };
+        let pending = match &slot.state {
+            State::Pending => true,
+            State::Remote { fetching, .. } => *fetching,
+            _ => false,
+        };
+        if pending {
+            register(slot, Some(cx));
+            return Poll::Pending;
+        }
+        drop(t);
+        Poll::Ready(self.located(id))
+    }
+}

@@ -1,0 +1,173 @@
+//! Large objects passed to tasks on other nodes travel as references: each node pulls
+//! one copy, decodes it once and lends it to every task there that takes it; a large
+//! result made on one node goes straight to the node of the task that reads it, never
+//! through the driver that owns it; and a task whose arguments were sent by reference is
+//! made again when its result is lost.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ray::cluster_utils::{Cluster, NodeConfig, NodeHandle};
+use ray::prelude::*;
+use serde::{Deserialize, Deserializer, Serialize};
+
+const MIB: usize = 1 << 20;
+
+/// How many times a `Counted` was decoded, on any node (they share this process).
+static DECODES: AtomicUsize = AtomicUsize::new(0);
+
+/// Bytes that count their decodings.
+#[derive(Clone, Serialize)]
+struct Counted(#[serde(with = "serde_bytes")] Vec<u8>);
+
+impl<'de> Deserialize<'de> for Counted {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        DECODES.fetch_add(1, Ordering::SeqCst);
+        let bytes = serde_bytes::ByteBuf::deserialize(d)?;
+        Ok(Counted(bytes.into_vec()))
+    }
+}
+
+/// Where it ran, where the bytes it read are, and their sum. Slow enough that every
+/// task sent at once is on its node before the first one ends.
+#[ray::remote]
+fn inspect(c: &Counted) -> (ray::NodeId, u64, u64) {
+    std::thread::sleep(Duration::from_millis(300));
+    let sum = c.0.iter().map(|&b| u64::from(b)).sum();
+    (ray::runtime_context().node_id(), c.0.as_ptr() as u64, sum)
+}
+
+/// A head with no CPUs, and nodes `a` and `b` with 2 CPUs and their own resource.
+fn cluster() -> (Cluster, NodeHandle, NodeHandle, common::Ray) {
+    common::tracing();
+    let mut cluster = Cluster::new(NodeConfig::new().num_cpus(0.0)).expect("a head");
+    let mut node = |r: &str| {
+        cluster
+            .add_node(NodeConfig::new().num_cpus(2.0).resource(r, 8.0))
+            .expect("a node")
+    };
+    let (a, b) = (node("a"), node("b"));
+    cluster.wait_for_nodes().expect("nodes joined");
+    let driver = common::init_with(
+        ray::Config::new()
+            .address(cluster.address())
+            .heartbeat_interval(Duration::from_millis(100))
+            .node_timeout(Duration::from_secs(1)),
+    );
+    (cluster, a, b, driver)
+}
+
+#[test]
+fn a_large_argument_is_pulled_and_decoded_once_per_node_for_all_its_tasks() {
+    let (_cluster, a, b, _driver) = cluster();
+    let data = ray::put(Counted(vec![3; 2 * MIB]));
+    let calls: Vec<_> = ["a", "b"]
+        .iter()
+        .flat_map(|r| (0..6).map(|_| inspect.options().resource(*r, 1.0).remote(&data)))
+        .collect();
+    let results = ray::get(&calls).unwrap();
+    for (node, tasks) in [(a.node_id(), &results[..6]), (b.node_id(), &results[6..])] {
+        assert!(
+            tasks
+                .iter()
+                .all(|(n, _, sum)| *n == node && *sum == 6 * MIB as u64)
+        );
+        // One copy on the node, lent to each task: the same bytes for all.
+        assert!(
+            tasks.iter().all(|(_, at, _)| *at == tasks[0].1),
+            "the tasks on {node} read different copies: {tasks:?}"
+        );
+    }
+    assert_eq!(
+        DECODES.load(Ordering::SeqCst),
+        2,
+        "one decoding per node for 12 tasks (by value, each task decoded its own)"
+    );
+}
+
+/// A large result, made on whichever node runs it.
+#[ray::remote]
+fn made(seed: u8) -> Vec<u8> {
+    vec![seed; 8 * MIB]
+}
+
+#[ray::remote]
+fn total(v: &[u8]) -> (ray::NodeId, u64) {
+    (
+        ray::runtime_context().node_id(),
+        v.iter().map(|&b| u64::from(b)).sum(),
+    )
+}
+
+#[test]
+fn a_result_goes_from_node_to_node_without_passing_through_its_owner() {
+    let (_cluster, a, b, _driver) = cluster();
+    let r = made.options().resource("a", 1.0).remote(5);
+    // Read on the other node, and on the node that made it (which lends its own copy).
+    let there = total.options().resource("b", 1.0).remote(&r);
+    let here = total.options().resource("a", 1.0).remote(&r);
+    let expect = 5 * 8 * MIB as u64;
+    assert_eq!(ray::get(&there).unwrap(), (b.node_id(), expect));
+    assert_eq!(ray::get(&here).unwrap(), (a.node_id(), expect));
+    // The driver owns the result but never held its bytes.
+    assert!(
+        ray::memory_summary().bytes_used < MIB,
+        "the driver holds {} B",
+        ray::memory_summary().bytes_used
+    );
+    // Read by the driver itself: it comes here, and the node that made it lets go.
+    assert_eq!(ray::get(&r).unwrap().len(), 8 * MIB);
+    assert!(ray::memory_summary().bytes_used >= 8 * MIB);
+    assert!(common::wait_until(common::LONG, || common::store_bytes(
+        a.node_id()
+    ) < MIB as u64));
+}
+
+/// How many times `tripled` ran, and where it ran last.
+static RUNS: AtomicUsize = AtomicUsize::new(0);
+static RAN_ON: parking_lot::Mutex<Option<ray::NodeId>> = parking_lot::Mutex::new(None);
+
+/// Three times as large as its argument: the node holds more once the result is kept
+/// than its copy of the argument alone.
+#[ray::remote]
+fn tripled(v: &[u8]) -> Vec<u8> {
+    *RAN_ON.lock() = Some(ray::runtime_context().node_id());
+    RUNS.fetch_add(1, Ordering::SeqCst);
+    v.repeat(3)
+}
+
+#[test]
+fn a_lost_result_of_a_task_that_took_a_reference_is_made_again() {
+    common::tracing();
+    let (mut cluster, nodes) = common::two_nodes_with("r");
+    let _driver = common::init_with(
+        ray::Config::new()
+            .address(cluster.address())
+            .heartbeat_interval(Duration::from_millis(100))
+            .node_timeout(Duration::from_secs(1)),
+    );
+    // The driver's only ref to the argument goes: the lineage keeps it.
+    let r = tripled
+        .options()
+        .resource("r", 1.0)
+        .remote(ray::put(vec![21u8; MIB]));
+    assert!(common::wait_until(common::LONG, || RUNS
+        .load(Ordering::SeqCst)
+        == 1));
+    let holder = RAN_ON.lock().expect("ran");
+    assert!(common::wait_until(common::LONG, || common::store_bytes(
+        holder
+    ) >= 3 * MIB as u64));
+    let victim = nodes
+        .iter()
+        .find(|n| n.node_id() == holder)
+        .expect("a node");
+    cluster.remove_node(victim);
+
+    let v = ray::get_timeout(&r, Duration::from_secs(30)).unwrap();
+    assert!(v.len() == 3 * MIB && v.iter().all(|&b| b == 21));
+    assert_eq!(RUNS.load(Ordering::SeqCst), 2);
+    assert_ne!(RAN_ON.lock().expect("ran"), holder);
+}
