@@ -11,7 +11,7 @@ mod cluster;
 pub mod job_submission;
 mod stream;
 mod wait;
-pub use wait::{WaitResult, wait, wait_async};
+pub use wait::{WaitResult, wait, wait_async, wait_with};
 
 pub use crate::actors::NodeInfo;
 pub use cluster::{JobInfo, available_resources, cluster_resources, jobs, nodes, pending_demands};

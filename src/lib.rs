@@ -41,7 +41,7 @@ pub use api::{
     Gettable, JobInfo, NodeInfo, TaskSummary, WaitResult, available_resources, cancel, cancel_with,
     cluster_resources, exit_actor, get, get_actor, get_actor_async, get_timeout, jobs, kill,
     kill_with, memory_summary, nodes, pending_demands, put, task_summary, timeline, wait,
-    wait_async,
+    wait_async, wait_with,
 };
 pub use config::Config;
 pub use error::{Error, ErrorCause, Result};

@@ -105,6 +105,11 @@ fn total(v: &[u8]) -> (ray::NodeId, u64) {
 fn a_result_goes_from_node_to_node_without_passing_through_its_owner() {
     let (_cluster, a, b, _driver) = cluster();
     let r = made.options().resource("a", 1.0).remote(5);
+    // Made, and left where it was made (`fetch_local = false`).
+    let (ready, _) =
+        ray::wait_with(std::slice::from_ref(&r), 1, Some(common::LONG), false).unwrap();
+    assert_eq!(ready.len(), 1);
+    assert!(ray::memory_summary().bytes_used < MIB);
     // Read on the other node, and on the node that made it (which lends its own copy).
     let there = total.options().resource("b", 1.0).remote(&r);
     let here = total.options().resource("a", 1.0).remote(&r);

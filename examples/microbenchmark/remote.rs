@@ -58,7 +58,8 @@ fn worker_to_worker_gbps() -> f64 {
     let size: u64 = 64 << 20;
     median(|| {
         let made = make_bytes.options().resource("w1", 1.0).remote(size);
-        let (ready, _) = ray::wait(std::slice::from_ref(&made), 1, None).expect("made");
+        // Made and held on w1, not brought here (Ray's `fetch_local=False`).
+        let (ready, _) = ray::wait_with(std::slice::from_ref(&made), 1, None, false).expect("made");
         assert_eq!(ready.len(), 1);
         let t = Instant::now();
         let read = payload_len.options().resource("w2", 1.0).remote(&made);

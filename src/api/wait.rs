@@ -19,6 +19,8 @@ struct WaitFor {
     store: std::sync::Arc<crate::store::MemoryStore>,
     ready: Vec<bool>,
     k: usize,
+    /// Brings values other nodes hold here (`fetch_local`); else such a ref is ready.
+    fetch: bool,
 }
 
 impl WaitFor {
@@ -28,7 +30,8 @@ impl WaitFor {
 
     /// After a timeout: objects that settled at the last moment count.
     fn refresh(&mut self) {
-        self.store.poll_settled(&self.ids, &mut self.ready, None);
+        self.store
+            .poll_settled(&self.ids, &mut self.ready, self.fetch, None);
     }
 }
 
@@ -41,7 +44,7 @@ impl Future for WaitFor {
         }
         if this
             .store
-            .poll_settled(&this.ids, &mut this.ready, Some(cx))
+            .poll_settled(&this.ids, &mut this.ready, this.fetch, Some(cx))
             >= this.k
         {
             Poll::Ready(())
@@ -71,7 +74,32 @@ pub fn wait<T>(
     num_returns: usize,
     timeout: Option<Duration>,
 ) -> Result<WaitResult<T>> {
-    let Some(mut fut) = wait_setup(refs, num_returns)? else {
+    wait_with(refs, num_returns, timeout, true)
+}
+
+/// [`wait`] with Ray's `fetch_local`: with `false`, a ref whose value another node holds
+/// (a large result of a task that ran there) is ready as it is, and its value stays
+/// there; with `true` (what [`wait`] does) it is ready once its value is here. Pass the
+/// ref to a task on another node afterwards, and that node reads the value from where it
+/// is.
+///
+/// # Errors
+/// As [`wait`].
+///
+/// # Examples
+/// ```
+/// let refs: Vec<_> = (0..3).map(|i| ray::put(i)).collect();
+/// let (ready, rest) = ray::wait_with(&refs, 3, None, false).unwrap();
+/// assert_eq!((ready.len(), rest.len()), (3, 0));
+/// # ray::shutdown();
+/// ```
+pub fn wait_with<T>(
+    refs: &[ObjectRef<T>],
+    num_returns: usize,
+    timeout: Option<Duration>,
+    fetch_local: bool,
+) -> Result<WaitResult<T>> {
+    let Some(mut fut) = wait_setup(refs, num_returns, fetch_local)? else {
         return Ok(split(refs, &[], num_returns));
     };
     let deadline = timeout.map(|t| Instant::now() + t);
@@ -99,7 +127,7 @@ pub async fn wait_async<T>(
     num_returns: usize,
     timeout: Option<Duration>,
 ) -> Result<WaitResult<T>> {
-    let Some(mut fut) = wait_setup(refs, num_returns)? else {
+    let Some(mut fut) = wait_setup(refs, num_returns, true)? else {
         return Ok(split(refs, &[], num_returns));
     };
     match timeout {
@@ -115,7 +143,11 @@ pub async fn wait_async<T>(
 
 /// Checks a wait's arguments; the wait, knowing which refs are settled already
 /// (`None`: no refs).
-fn wait_setup<T>(refs: &[ObjectRef<T>], num_returns: usize) -> Result<Option<WaitFor>> {
+fn wait_setup<T>(
+    refs: &[ObjectRef<T>],
+    num_returns: usize,
+    fetch: bool,
+) -> Result<Option<WaitFor>> {
     if num_returns > refs.len() {
         return Err(Error::InvalidArgument(format!(
             "wait for {num_returns} of {} refs: num_returns must not exceed the number of refs",
@@ -140,6 +172,7 @@ fn wait_setup<T>(refs: &[ObjectRef<T>], num_returns: usize) -> Result<Option<Wai
         store,
         ready: refs.iter().map(|r| r.raw.is_settled_fast()).collect(),
         k: num_returns,
+        fetch,
     };
     // The store is asked about the rest only when those settled are not enough.
     if !wait.enough() {

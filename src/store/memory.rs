@@ -468,11 +468,13 @@ impl MemoryStore {
     /// Counts how many of `ids` are settled here, updating `ready` (entries already
     /// `true` are not looked up again: a settled object stays settled while its ref is
     /// held) and registering `cx`, if given, on the pending ones. Objects another node
-    /// holds are fetched and count once here (Ray's `wait` with `fetch_local`).
+    /// holds are fetched and count once here with `bring` (Ray's `wait` with
+    /// `fetch_local`), and count as they are without.
     pub(crate) fn poll_settled(
         &self,
         ids: &[ObjectId],
         ready: &mut [bool],
+        bring: bool,
         mut cx: Option<&mut Context<'_>>,
     ) -> usize {
         let mut fetch = Vec::new();
@@ -483,6 +485,13 @@ impl MemoryStore {
                 if !*done {
                     *done = match t.slots.get_mut(id) {
                         None => true,
+                        Some(Slot {
+                            state:
+                                State::Remote {
+                                    fetching: false, ..
+                                },
+                            ..
+                        }) if !bring => true,
                         Some(slot) if slot.state.waits() => {
                             register(slot, cx.as_deref_mut());
                             fetch.extend(start_fetch(&mut slot.state).map(|at| (*id, at)));

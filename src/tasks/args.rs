@@ -550,6 +550,25 @@ mod tests {
     }
 
     #[test]
+    fn a_reference_where_a_value_is_read_is_a_clear_error() {
+        let mut w = ArgsWriter::default();
+        w.write_flagged(BY_REF, |buf| encode_into(&7u8, buf))
+            .unwrap();
+        let bytes = w.finish().concat();
+        let err = ArgReader::new(bytes.as_slice()).read::<u8>().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("argument 0: a reference where this call takes a value"),
+            "{err}"
+        );
+        // The flag is no length: a huge one announced is still truncation.
+        let mut bytes = (u64::MAX >> 1).to_le_bytes().to_vec();
+        bytes.push(1);
+        let err = ArgReader::new(bytes.as_slice()).read::<u8>().unwrap_err();
+        assert!(err.to_string().contains("truncated"), "{err}");
+    }
+
+    #[test]
     fn a_large_stored_object_is_one_shared_piece() {
         let store = crate::store::MemoryStore::new(crate::ids::NodeId::new());
         let big = vec![9u8; INLINE_MAX + 1];
