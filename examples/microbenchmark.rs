@@ -13,8 +13,9 @@
 //!
 //! Run: `cargo run --release --example microbenchmark` (full) or with
 //! `BENCH_SCALE=0.02` for a smoke run. `BENCH_REPEATS` (default 3) sets how many times each
-//! figure is measured; the median is printed. `scripts/bench.sh` runs this next to Python
-//! Ray and writes BENCHMARKS.md.
+//! figure is measured; the median is printed. `BENCH_ONLY=NAME,NAME` (cross-node figures)
+//! measures only the figures named, e.g. `remote_actor_calls_sync,raw_quinn_requests_sync`.
+//! `scripts/bench.sh` runs this next to Python Ray and writes BENCHMARKS.md.
 
 use std::time::{Duration, Instant};
 

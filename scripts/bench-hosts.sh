@@ -9,8 +9,9 @@
 #   BENCH_SCALE=0.01 BENCH_REPEATS=1 scripts/bench-hosts.sh # smoke run
 #
 # BENCH_SCALE and BENCH_REPEATS pass through to the benchmark; BENCH_NO_BUILD=1 skips the
-# build; BENCH_BIN=PATH runs that benchmark binary instead (another build, for a
-# before-and-after run). The figures go to stderr, one per line, as the benchmark prints them.
+# build; BENCH_ONLY=NAME,NAME measures only those figures (e.g.
+# BENCH_ONLY=remote_actor_calls_sync,raw_quinn_requests_sync); BENCH_BIN=PATH runs that
+# benchmark binary instead (another build, for a before-and-after run). The figures go to stderr, one per line, as the benchmark prints them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export BENCH_REPEATS="${BENCH_REPEATS:-3}"

@@ -68,6 +68,13 @@ fn worker_to_worker_gbps() -> f64 {
     })
 }
 
+/// Whether figure `name` is measured: every figure, or only those `BENCH_ONLY` names
+/// (comma-separated, e.g. `BENCH_ONLY=remote_actor_calls_sync,raw_quinn_requests_sync`
+/// for a quick before-and-after of one figure).
+pub fn wanted(name: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|k| k.trim() == name))
+}
+
 /// Cross-node figures: this process is a head with no CPUs, and one worker-node process
 /// of this same binary (2 CPUs) runs every task, over QUIC on 127.0.0.1 (or across
 /// network namespaces: `BENCH_WORKER_NETNS`).
@@ -91,24 +98,35 @@ pub fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
             anyhow::ensure!(Instant::now() < deadline, "the worker node did not join");
             std::thread::sleep(Duration::from_millis(10));
         }
-        put("remote_tasks_sync", one_by_one(n(2_000), || noop.remote()));
-        put(
-            "remote_tasks_async_10k",
-            all_then_get(n(10_000), || noop.remote()),
-        );
+        if wanted("remote_tasks_sync") {
+            put("remote_tasks_sync", one_by_one(n(2_000), || noop.remote()));
+        }
+        if wanted("remote_tasks_async_10k") {
+            put(
+                "remote_tasks_async_10k",
+                all_then_get(n(10_000), || noop.remote()),
+            );
+        }
         // An actor that needs a CPU cannot live on this CPU-less head: it is placed on
         // the worker node, and every call crosses QUIC.
         let sink = Sink::options().num_cpus(1.0).resource("w1", 1.0).remote();
         ray::get(&sink.ready())?;
-        put(
-            "remote_actor_calls_sync",
-            one_by_one(n(2_000), || sink.ping.remote()),
-        );
-        put(
-            "remote_actor_calls_async_10k",
-            all_then_get(n(10_000), || sink.ping.remote()),
-        );
+        if wanted("remote_actor_calls_sync") {
+            put(
+                "remote_actor_calls_sync",
+                one_by_one(n(2_000), || sink.ping.remote()),
+            );
+        }
+        if wanted("remote_actor_calls_async_10k") {
+            put(
+                "remote_actor_calls_async_10k",
+                all_then_get(n(10_000), || sink.ping.remote()),
+            );
+        }
         drop(sink);
+        if !wanted("remote_worker_to_worker_64mib_gbps") && !wanted("remote_transfer_1gib_gbps") {
+            return Ok(());
+        }
         let size = if scale() < 1.0 { 64 << 20 } else { 1 << 30 };
         let big = ray::put(serde_bytes::ByteBuf::from(vec![7u8; size]));
         put(
@@ -135,9 +153,25 @@ pub fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
     }
     ray::shutdown();
     result?;
+    if ![
+        "raw_quinn_1gib_gbps",
+        "raw_quinn_requests_sync",
+        "raw_quinn_frames_sync",
+    ]
+    .iter()
+    .any(|k| wanted(k))
+    {
+        return Ok(());
+    }
     let raw = raw::raw_quinn(netns.as_deref())?;
-    put("raw_quinn_1gib_gbps", raw.gbps);
-    put("raw_quinn_requests_sync", raw.requests);
-    put("raw_quinn_frames_sync", raw.frames);
+    for (k, v) in [
+        ("raw_quinn_1gib_gbps", raw.gbps),
+        ("raw_quinn_requests_sync", raw.requests),
+        ("raw_quinn_frames_sync", raw.frames),
+    ] {
+        if wanted(k) {
+            put(k, v);
+        }
+    }
     Ok(())
 }
