@@ -23,5 +23,5 @@ pub(crate) use object_ref::downcast as object_ref_downcast;
 pub(crate) use object_ref::{Cancel, CancelHook, RefInner};
 pub use object_ref::{ObjectRef, ObjectRefFuture};
 pub(crate) use size::buffer::take_bytes;
-pub(crate) use size::{decode, decode_as, encode, encode_into, stored};
+pub(crate) use size::{decode, decode_owned_as, encode, encode_into, stored};
 pub(crate) use spill::{INLINE_MAX, Spill};

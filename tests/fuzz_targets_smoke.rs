@@ -59,7 +59,7 @@ fn input(mode: u8, body: &[u8]) -> Vec<u8> {
 
 fn put<T: ray::Value>(w: &mut ArgsWriter, v: T) {
     IntoArg::<T>::into_arg(v)
-        .for_encode()
+        .for_encode(false)
         .unwrap()
         .write(w)
         .unwrap();

@@ -238,7 +238,7 @@ fn constructor(
     let types = &p.types;
     let vis = &ctor.vis;
     let convert_in = convert_args(&p);
-    let encode = crate::util::encode_args(names);
+    let encode = crate::util::encode_args(&p);
     let ret = match &ctor.sig.output {
         syn::ReturnType::Type(_, t) => (**t).clone(),
         syn::ReturnType::Default => {
@@ -346,7 +346,7 @@ fn method(
     let ref_ty = &r.ref_type;
     let count = r.count;
     let convert_in = convert_args(&p);
-    let encode = crate::util::encode_args(names);
+    let encode = crate::util::encode_args(&p);
     let function = quote!(#full_name);
     let mutable =
         matches!(f.sig.inputs.first(), Some(FnArg::Receiver(rc)) if rc.mutability.is_some());

@@ -60,7 +60,7 @@ pub(crate) fn method(
     let body =
         crate::actor::method_body_with(f, self_ty, &p, (&function, &convert, mutable), extra);
     let convert_in = convert_args(&p);
-    let encode = crate::util::encode_args(names);
+    let encode = crate::util::encode_args(&p);
     let item_fn = format_ident!("__ray_item_{}_{}", class, name);
     let (field, init, stub_struct) = crate::actor::stub_parts(vis, name, &stub, self_ty);
     let stub_def = quote!(

@@ -105,7 +105,7 @@ pub(crate) fn expand(attr: TokenStream, f: ItemFn) -> syn::Result<TokenStream> {
                 }
             }
         );
-        let encode = crate::util::encode_args(names);
+        let encode = crate::util::encode_args(&p);
         let encode_args = quote!(
             let __enc = __slot.clone();
             let __remote = ::ray::__private::RemoteForm::new(
@@ -272,7 +272,7 @@ fn streaming(
     };
     let item_fn = format_ident!("__ray_stream_item_{}", name);
     let start_fn = format_ident!("__ray_stream_start_{}", name);
-    let encode = crate::util::encode_args(names);
+    let encode = crate::util::encode_args(&p);
     let decode = crate::util::decode_args(quote!(__args), types);
     let declared = &p.declared;
     let signature = quote!(#(#declared),* -> stream #item).to_string();

@@ -181,10 +181,7 @@ impl Params {
                     return quote!(#name.resolve_lent());
                 }
                 // A shared pointer's copy is a pointer copy: nothing to warn about.
-                if ["Arc", "Rc", "Bytes"]
-                    .iter()
-                    .any(|p| last_segment_args(ty, p).is_some())
-                {
+                if is_shared_pointer(ty) {
                     return quote!(#name.resolve());
                 }
                 let param = name.to_string();
@@ -226,6 +223,14 @@ impl Params {
             })
             .collect()
     }
+}
+
+/// Whether a parameter of type `ty` is a shared pointer (`Arc<T>`, `Rc<T>`, `Bytes`):
+/// taking a stored object, it shares it instead of copying it.
+fn is_shared_pointer(ty: &Type) -> bool {
+    ["Arc", "Rc", "Bytes"]
+        .iter()
+        .any(|p| last_segment_args(ty, p).is_some())
 }
 
 /// A type as the user would write it (`Vec<f64>`, not `Vec < f64 >`).
@@ -479,11 +484,18 @@ pub(crate) fn read_task_args(bytes: TokenStream, p: &Params) -> TokenStream {
 
 /// Statements that encode the arguments `names` (each an `Arg`, its dependency settled)
 /// for the trip to another node and end the enclosing closure with `Ok((bulk, held))`.
-pub(crate) fn encode_args(names: &[Ident]) -> TokenStream {
+pub(crate) fn encode_args(p: &Params) -> TokenStream {
+    let names = &p.names;
+    // Whether the body reads a stored object in place (borrowed, or a shared pointer).
+    let shared = p
+        .types
+        .iter()
+        .zip(&p.lent)
+        .map(|(ty, lent)| *lent || is_shared_pointer(ty));
     quote!(
         let mut __writer = ::ray::__private::ArgsWriter::default();
         #(
-            let #names = #names.for_encode()?;
+            let #names = #names.for_encode(#shared)?;
             #names.write(&mut __writer)?;
         )*
         // The resolved arguments stay alive until the call finished remotely: refs nested

@@ -86,7 +86,7 @@ impl Val {
     /// Appends this argument as a call to another node does.
     fn write(&self, w: &mut ArgsWriter) -> crate::Result<()> {
         fn put<T: Value>(w: &mut ArgsWriter, v: T) -> crate::Result<()> {
-            IntoArg::<T>::into_arg(v).for_encode()?.write(w)
+            IntoArg::<T>::into_arg(v).for_encode(false)?.write(w)
         }
         match self.clone() {
             Val::U64(v) => put(w, v),

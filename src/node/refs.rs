@@ -11,8 +11,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::{Node, block_on, current_node, running_node};
 use crate::ids::{NodeId, ObjectId};
 use crate::store::{
-    BorrowState, ObjectRef, PullObject, RawRef, ReleaseBorrow, StoredValue, decode_as, escaping,
-    lent, object_ref_downcast as downcast,
+    BorrowState, ObjectRef, PullObject, RawRef, ReleaseBorrow, StoredValue, decode_owned_as,
+    escaping, lent, object_ref_downcast as downcast,
 };
 use crate::{Error, Result};
 
@@ -86,7 +86,7 @@ impl<'de, T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static> De
             )));
         }
         let lent = lent(w.node, w.id);
-        pull(&node, &w, decode_as::<T>, lent)
+        pull(&node, &w, decode_owned_as::<T>, lent)
             .map(ObjectRef::from_raw)
             .map_err(|e| D::Error::custom(e.to_string()))
     }
@@ -97,7 +97,7 @@ impl<'de, T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static> De
 fn pull(
     node: &Arc<Node>,
     w: &WireRef,
-    decode: fn(&[u8]) -> Result<StoredValue>,
+    decode: fn(Vec<u8>) -> Result<StoredValue>,
     lent: bool,
 ) -> Result<RawRef> {
     let unreachable =

@@ -20,7 +20,8 @@ pub(crate) struct PullObject {
     pub(crate) holder: NodeId,
     pub(crate) at: (std::net::SocketAddr, [u8; 32]),
     pub(crate) object_id: ObjectId,
-    pub(crate) decode: fn(&[u8]) -> Result<StoredValue>,
+    /// Decodes the value from the received bytes (a byte buffer moved out of them).
+    pub(crate) decode: fn(Vec<u8>) -> Result<StoredValue>,
     pub(crate) into: Weak<RefInner>,
     /// Who releases the borrow: see [`BorrowState`].
     pub(crate) state: Arc<BorrowState>,

@@ -50,6 +50,17 @@ pub(crate) fn decode<T: DeserializeOwned + 'static>(bytes: &[u8]) -> crate::Resu
     rmp_serde::from_slice(bytes).map_err(|e| crate::Error::Serialization(e.to_string()))
 }
 
+/// [`decode_as`] from bytes of its own: a byte buffer is moved out of them, not copied
+/// (a ref's copy arriving from another node).
+pub(crate) fn decode_owned_as<T: Serialize + DeserializeOwned + Send + Sync + 'static>(
+    mut bytes: Vec<u8>,
+) -> crate::Result<StoredValue> {
+    match buffer::take_bytes::<T>(&mut bytes, 0) {
+        Some(taken) => taken.map(stored),
+        None => decode_as::<T>(&bytes),
+    }
+}
+
 /// Decodes a value of type `T` into a stored value (a ref's copy arriving, a spilled
 /// object restored).
 pub(crate) fn decode_as<T: Serialize + DeserializeOwned + Send + Sync + 'static>(

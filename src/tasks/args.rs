@@ -242,8 +242,14 @@ impl<T: Send + Sync + 'static> Arg<T> {
 impl<T: Send + Sync + 'static> Arg<T> {
     /// The argument for encoding (the trip to another node): a reference travels as its
     /// stored value's encoding, which a large object shares with every other call that
-    /// passes it. The dependency has settled.
-    pub fn for_encode(self) -> Result<Encodable<T>> {
+    /// passes it. The dependency exists (here, or held by another node).
+    ///
+    /// Under [`lending_refs`], a reference travels as itself when the object is held by
+    /// another node (it is not here to send), or is large and the parameter reads it
+    /// in place (`shared`: borrowed, or an `Arc`). An owned parameter's large object goes
+    /// as its value: decoded straight into the parameter there, where a copy pulled
+    /// into that node's store would be copied again.
+    pub fn for_encode(self, shared: bool) -> Result<Encodable<T>> {
         match self.0 {
             Inner::Value(v) => Ok(Encodable::Own(v)),
             Inner::Ref(r, extract) => {
@@ -258,7 +264,7 @@ impl<T: Send + Sync + 'static> Arg<T> {
                 if !(*stored.value).is::<T>() {
                     extract(id, stored.clone())?;
                 }
-                if lending && stored.size >= INLINE_MAX {
+                if lending && shared && stored.size >= INLINE_MAX {
                     return Ok(Encodable::Lent(r));
                 }
                 Ok(Encodable::Stored(r, stored))

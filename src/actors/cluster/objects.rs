@@ -140,7 +140,7 @@ impl Handler<PullObject> for ClusterAgent {
             actix::spawn(async move {
                 let decoded = off_node_thread(len, node.upgrade(), move || {
                     let mut handoff = Handoff::with(nested);
-                    settle.complete(handoff.run(|| bytes.and_then(|b| decode(&b))));
+                    settle.complete(handoff.run(|| bytes.and_then(decode)));
                     Ok(())
                 });
                 if let Err(e) = decoded.await {
