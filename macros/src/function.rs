@@ -272,7 +272,7 @@ fn streaming(
     };
     let item_fn = format_ident!("__ray_stream_item_{}", name);
     let start_fn = format_ident!("__ray_stream_start_{}", name);
-    let encode = crate::util::encode_args(&p);
+    let encode = crate::util::encode_args(p);
     let decode = crate::util::decode_args(quote!(__args), types);
     let declared = &p.declared;
     let signature = quote!(#(#declared),* -> stream #item).to_string();
