@@ -12,10 +12,10 @@ mod options;
 mod placement;
 mod registry;
 mod spec;
+mod wire_args;
 
 pub use args::RawRefHandle;
-pub(crate) use args::lending_refs;
-pub use args::{Arg, ArgReader, ArgsWriter, IntoArg, Value};
+pub use args::{Arg, IntoArg, Value};
 pub use large_copy::CopySite;
 pub(crate) use messages::{
     Batch, LeaseDone, SubmitTask, TaskBlocked, TaskEvent, TaskFinished, TaskUnblocked,
@@ -26,6 +26,8 @@ pub(crate) use registry::{ByName, Registered, decode, encode, lookup, signatures
 pub use registry::{RemoteBody, RemoteCall, RemoteFunction};
 pub use spec::TaskOutput;
 pub use spec::{Held, RemoteForm};
+pub(crate) use wire_args::lending_refs;
+pub use wire_args::{ArgReader, ArgsWriter};
 
 /// Decodes a task's or call's encoded returns (what another node answered) into values.
 pub(crate) type DecodeReturns = fn(&[u8]) -> crate::Result<Vec<crate::store::StoredValue>>;
