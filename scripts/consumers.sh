@@ -43,5 +43,11 @@ newer = [(p["name"], p["rust_version"]) for p in m["packages"]
 if newer:
     sys.exit(f"dependencies need a newer Rust than rust-version: {newer}")
 '
+# The dry run verifies ray-core against the macros crate it just packaged, as a registry
+# crate of the same version as an earlier run's; cargo treats registry crates as
+# immutable, so it would reuse that run's unpacked copy and build, and check ray-core
+# against the old macros (a local-only failure; a clean clone has neither). Drop both.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/ray-core-macros-*
+cargo clean --quiet -p ray-core-macros
 cargo publish --workspace --dry-run --allow-dirty --quiet
 echo "consumers: default and minimal builds run; publish dry run passes"

@@ -239,11 +239,11 @@ impl<T: Send + Sync + 'static> Arg<T> {
     /// stored value's encoding, which a large object shares with every other call that
     /// passes it. The dependency exists (here, or held by another node).
     ///
-    /// Under [`lending_refs`], a reference travels as itself when the object is held by
-    /// another node (it is not here to send), or is large and the parameter reads it
-    /// in place (`shared`: borrowed, or an `Arc`). An owned parameter's large object goes
-    /// as its value: decoded straight into the parameter there, where a copy pulled
-    /// into that node's store would be copied again.
+    /// For a plain task sent to another node (`lending_refs`), a reference travels as
+    /// itself when the object is held by another node (it is not here to send), or is
+    /// large and the parameter reads it in place (`shared`: borrowed, or an `Arc`). An
+    /// owned parameter's large object goes as its value: decoded straight into the
+    /// parameter there, where a copy pulled into that node's store would be copied again.
     pub fn for_encode(self, shared: bool) -> Result<Encodable<T>> {
         match self.0 {
             Inner::Value(v) => Ok(Encodable::Own(v)),
