@@ -20,20 +20,24 @@ pub(crate) enum Located {
     Failed,
 }
 
+/// Where a slot's value is (`None`: no slot).
+fn locate(state: Option<&State>) -> Located {
+    match state {
+        None | Some(State::Failed(_)) => Located::Failed,
+        Some(State::Ready(v)) => Located::Here(v.size),
+        Some(State::Spilled { size, .. }) => Located::Here(*size),
+        Some(State::Remote {
+            at,
+            fetching: false,
+        }) => Located::HeldBy(at.holder()),
+        Some(State::Pending | State::Remote { .. }) => Located::Pending,
+    }
+}
+
 impl MemoryStore {
     /// Where the value of `id` is; starts nothing.
     pub(crate) fn located(&self, id: ObjectId) -> Located {
-        let t = self.table.lock();
-        match t.slots.get(&id).map(|s| &s.state) {
-            None | Some(State::Failed(_)) => Located::Failed,
-            Some(State::Ready(v)) => Located::Here(v.size),
-            Some(State::Spilled { size, .. }) => Located::Here(*size),
-            Some(State::Remote {
-                at,
-                fetching: false,
-            }) => Located::HeldBy(at.holder()),
-            Some(State::Pending | State::Remote { .. }) => Located::Pending,
-        }
+        locate(self.table.lock().slots.get(&id).map(|s| &s.state))
     }
 
     /// Ready once `id` is anything but pending (see [`MemoryStore::located`]),
@@ -43,16 +47,12 @@ impl MemoryStore {
         let Some(slot) = t.slots.get_mut(&id) else {
             return Poll::Ready(Located::Failed);
         };
-        let pending = match &slot.state {
-            State::Pending => true,
-            State::Remote { fetching, .. } => *fetching,
-            _ => false,
-        };
-        if pending {
-            register(slot, Some(cx));
-            return Poll::Pending;
+        match locate(Some(&slot.state)) {
+            Located::Pending => {
+                register(slot, Some(cx));
+                Poll::Pending
+            }
+            done => Poll::Ready(done),
         }
-        drop(t);
-        Poll::Ready(self.located(id))
     }
 }
