@@ -312,7 +312,13 @@ pub(crate) fn block_on_deadline<F: Future>(
     }
     // The value is not there yet: let the node use our CPU meanwhile.
     let _released = context::BlockedGuard::enter();
-    let spin_until = Instant::now() + SPIN;
+    // While this process's endpoint thread polls for the value (it comes from another
+    // node), spinning here too would only take the CPU that thread or the other host's
+    // work needs.
+    let spin_until = match crate::transport::polling() {
+        true => Instant::now(),
+        false => Instant::now() + SPIN,
+    };
     loop {
         if tw.woken.swap(false, Ordering::Acquire) {
             if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {

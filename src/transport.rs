@@ -5,6 +5,9 @@
 //! one request or channel per stream (`stream.rs`).
 
 mod addr;
+// Only endpoints poll; the rest of the crate asks whether one does.
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+mod awake;
 mod bulk;
 #[cfg(feature = "cluster")]
 mod channel;
@@ -25,6 +28,7 @@ mod table;
 mod tls;
 
 pub use addr::{check_local, default_route_ip, resolve, route_source};
+pub(crate) use awake::polling;
 pub use bulk::{Bulk, Piece};
 #[cfg(feature = "cluster")]
 pub use channel::{Channel, ChannelRecv, ChannelSend};

@@ -84,8 +84,11 @@ pub fn raw_tokio_roundtrip() -> f64 {
 }
 
 /// What the raw QUIC figure's receiving endpoint does with the bulk data: drops it and
-/// answers.
-struct Discard;
+/// answers, on the endpoint's thread or (`hop`, `BENCH_RAW_HOP=1` in a server process)
+/// through another thread.
+struct Discard {
+    hop: Option<actix_rt::ArbiterHandle>,
+}
 
 impl ray::transport::Service for Discard {
     fn handle(
@@ -98,7 +101,21 @@ impl ray::transport::Service for Discard {
         use futures::FutureExt;
         drop(payload);
         let answer = ray::transport::WireMessage::Heartbeat { node_id: from };
-        async move { (answer, Default::default()) }.boxed()
+        let Some(hop) = &self.hop else {
+            return async move { (answer, Default::default()) }.boxed();
+        };
+        // Answered through another thread, as a hosted actor's call is.
+        let (tx, rx) = futures::channel::oneshot::channel();
+        hop.spawn(async move {
+            let _ = tx.send(answer);
+        });
+        async move {
+            let answer = rx
+                .await
+                .unwrap_or(ray::transport::WireMessage::Heartbeat { node_id: from });
+            (answer, Default::default())
+        }
+        .boxed()
     }
 
     /// Echoes every frame of a channel back on it.
@@ -119,19 +136,125 @@ impl ray::transport::Service for Discard {
     }
 }
 
-/// One of our QUIC endpoints on `addr`, receiving into [`Discard`]. Must be called inside
-/// an actix system.
+/// One of our QUIC endpoints on `addr`, receiving into [`Discard`] (answering through
+/// another thread with `hop`). Must be called inside an actix system.
 fn raw_endpoint(
     addr: std::net::SocketAddr,
     node_id: ray::NodeId,
+    hop: bool,
 ) -> Result<ray::transport::Endpoint, ray::transport::TransportError> {
+    // The arbiter's thread runs until the process ends.
+    let hop = hop.then(|| actix_rt::Arbiter::new().handle());
     ray::transport::Endpoint::bind(
         addr,
         node_id,
         "t".into(),
         ray::transport::Identity::generate()?,
-        std::sync::Arc::new(Discard),
+        std::sync::Arc::new(Discard { hop }),
     )
+}
+
+/// A `BENCH_RAW_SERVER` process of this binary in network namespace `ns` (`ip netns
+/// exec`), answering through another thread with `hop`, and its join address (the
+/// first `ray://` line it prints). It ends when the returned child's stdin closes.
+fn raw_server(
+    ns: &str,
+    hop: bool,
+) -> anyhow::Result<(std::process::Child, ray::transport::JoinAddress)> {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(std::env::current_exe()?)
+        .env("BENCH_RAW_SERVER", "1")
+        .env("BENCH_RAW_HOP", if hop { "1" } else { "0" })
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let line = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("ray://"))
+        .ok_or_else(|| anyhow::anyhow!("the raw QUIC server printed no address"))?;
+    Ok((child, line.parse()?))
+}
+
+/// Connects a client endpoint (in this actix system) to the server at `to`, or to one
+/// it starts here on 127.0.0.1 (answering through another thread with `hop`); the
+/// server endpoint, when here, lives as long as the returned value.
+async fn raw_client(
+    node_id: ray::NodeId,
+    to: Option<ray::transport::JoinAddress>,
+    hop: bool,
+) -> anyhow::Result<(ray::transport::Peer, Vec<ray::transport::Endpoint>)> {
+    let (client, server, to) = match to {
+        Some(to) => (
+            raw_endpoint("0.0.0.0:0".parse()?, node_id, false)?,
+            None,
+            to,
+        ),
+        None => {
+            let loopback = "127.0.0.1:0".parse()?;
+            let server = raw_endpoint(loopback, node_id, hop)?;
+            let to = server.join_address()?;
+            (raw_endpoint(loopback, node_id, false)?, Some(server), to)
+        }
+    };
+    let peer = client.connect(&to).await?;
+    Ok((peer, std::iter::once(client).chain(server).collect()))
+}
+
+/// Empty requests as in [`RawQuic::requests`], but each sent from another thread than
+/// the client endpoint's (which parks until that thread hands it the answer) and
+/// answered through another thread than the server endpoint's: the two hand-offs of a
+/// synchronous remote actor call, with nothing else of the runtime around them.
+pub fn raw_quinn_hopped(server_netns: Option<&str>) -> anyhow::Result<f64> {
+    let node_id = raw_node_id()?;
+    let server = server_netns.map(|ns| raw_server(ns, true)).transpose()?;
+    let to = server.as_ref().map(|(_, to)| to.clone());
+    type Answer = std::sync::mpsc::SyncSender<bool>;
+    let (ask, mut asked) = tokio::sync::mpsc::unbounded_channel::<Answer>();
+    let (ready_tx, ready) = std::sync::mpsc::sync_channel(1);
+    let endpoint_thread = std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            let (peer, _endpoints) = match raw_client(node_id, to, true).await {
+                Ok(connected) => connected,
+                Err(e) => return ready_tx.send(Err(e)).map_err(|_| ()),
+            };
+            let _ = ready_tx.send(Ok(()));
+            let ping = ray::transport::WireMessage::Heartbeat { node_id };
+            while let Some(answer) = asked.recv().await {
+                let _ = answer.send(peer.request(&ping).await.is_ok());
+            }
+            Ok(())
+        })
+    });
+    let measured = ready
+        .recv()
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r)
+        .map(|()| {
+            let k = super::n(2_000);
+            median(|| {
+                timed(k, || {
+                    for _ in 0..k {
+                        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                        let answered = ask.send(tx).is_ok() && rx.recv().unwrap_or(false);
+                        assert!(answered, "a raw request failed");
+                    }
+                })
+            })
+        });
+    drop(ask);
+    let _ = endpoint_thread.join();
+    if let Some((mut child, _)) = server {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    measured
 }
 
 /// A node id for the raw endpoints, minted by a node started and stopped for it (ids are
@@ -170,48 +293,12 @@ pub struct RawQuic {
 /// exec`), and every byte crosses the link between the two.
 pub fn raw_quinn(server_netns: Option<&str>) -> anyhow::Result<RawQuic> {
     let node_id = raw_node_id()?;
-    let mut server_process = match server_netns {
-        Some(ns) => Some(
-            std::process::Command::new("ip")
-                .args(["netns", "exec", ns])
-                .arg(std::env::current_exe()?)
-                .env("BENCH_RAW_SERVER", "1")
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .spawn()?,
-        ),
-        None => None,
-    };
-    // The server process's join address: the first `ray://` line it prints.
-    let remote_address = match server_process.as_mut() {
-        Some(child) => {
-            use std::io::BufRead;
-            let stdout = child
-                .stdout
-                .take()
-                .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-            let line = std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .find(|l| l.starts_with("ray://"))
-                .ok_or_else(|| anyhow::anyhow!("the raw QUIC server printed no address"))?;
-            Some(line.parse::<ray::transport::JoinAddress>()?)
-        }
-        None => None,
-    };
+    let mut server = server_netns.map(|ns| raw_server(ns, false)).transpose()?;
+    let to = server.as_ref().map(|(_, to)| to.clone());
     let size = raw_size();
     let data = vec![7u8; size];
     let rate = actix_rt::System::new().block_on(async move {
-        let (client, _server, to) = match remote_address {
-            Some(to) => (raw_endpoint("0.0.0.0:0".parse()?, node_id)?, None, to),
-            None => {
-                let loopback = "127.0.0.1:0".parse()?;
-                let server = raw_endpoint(loopback, node_id)?;
-                let to = server.join_address()?;
-                (raw_endpoint(loopback, node_id)?, Some(server), to)
-            }
-        };
-        let peer = client.connect(&to).await?;
+        let (peer, _endpoints) = raw_client(node_id, to, false).await?;
         let mut rates = Vec::new();
         // Skipped (reported as 0) when `BENCH_ONLY` leaves it out.
         let bulk_repeats = if super::remote::wanted("raw_quinn_1gib_gbps") {
@@ -261,7 +348,7 @@ pub fn raw_quinn(server_netns: Option<&str>) -> anyhow::Result<RawQuic> {
             frames: rates[rates.len() / 2],
         })
     });
-    if let Some(mut child) = server_process {
+    if let Some((child, _)) = server.as_mut() {
         let _ = child.kill();
         let _ = child.wait();
     }
@@ -285,7 +372,8 @@ pub fn raw_quinn_server() -> anyhow::Result<()> {
         std::process::exit(0);
     });
     actix_rt::System::new().block_on(async move {
-        let server = raw_endpoint("0.0.0.0:0".parse()?, node_id)?;
+        let hop = std::env::var("BENCH_RAW_HOP").is_ok_and(|v| v == "1");
+        let server = raw_endpoint("0.0.0.0:0".parse()?, node_id, hop)?;
         server.advertise(ip);
         {
             use std::io::Write;

@@ -153,25 +153,27 @@ pub fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
     }
     ray::shutdown();
     result?;
-    if ![
+    let raw_figures = [
         "raw_quinn_1gib_gbps",
         "raw_quinn_requests_sync",
         "raw_quinn_frames_sync",
-    ]
-    .iter()
-    .any(|k| wanted(k))
-    {
-        return Ok(());
-    }
-    let raw = raw::raw_quinn(netns.as_deref())?;
-    for (k, v) in [
-        ("raw_quinn_1gib_gbps", raw.gbps),
-        ("raw_quinn_requests_sync", raw.requests),
-        ("raw_quinn_frames_sync", raw.frames),
-    ] {
-        if wanted(k) {
-            put(k, v);
+    ];
+    if raw_figures.iter().any(|k| wanted(k)) {
+        let raw = raw::raw_quinn(netns.as_deref())?;
+        for (k, v) in raw_figures
+            .into_iter()
+            .zip([raw.gbps, raw.requests, raw.frames])
+        {
+            if wanted(k) {
+                put(k, v);
+            }
         }
+    }
+    if wanted("raw_quinn_requests_hopped") {
+        put(
+            "raw_quinn_requests_hopped",
+            raw::raw_quinn_hopped(netns.as_deref())?,
+        );
     }
     Ok(())
 }

@@ -538,6 +538,12 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
     /// call comes. Returns as soon as a newer call was submitted (it is in the mailbox or
     /// about to be).
     fn linger(&self, seq: u64) {
+        if crate::transport::polling() {
+            // The call came from another node and this node's endpoint thread polls
+            // for the next one: a second spinning thread would take the CPU that one
+            // needs to answer and read it (docs/machine-limits.md, "Busy polling").
+            return;
+        }
         let until = std::time::Instant::now() + LINGER;
         while self.submitted.load(Ordering::Acquire) <= seq + 1 {
             if std::time::Instant::now() >= until {

@@ -302,6 +302,8 @@ impl Exchange {
         pieces: &[&[u8]],
     ) -> Result<(WireMessage, Vec<u8>), TransportError> {
         write_message(&mut self.send, msg, pieces).await?;
+        // The answer is due.
+        super::awake::keep_awake();
         let answer =
             read_message(&mut self.recv)
                 .await

@@ -90,6 +90,8 @@ pub(super) async fn serve(
                     // A request its peer gave up on (it stopped reading the answer, or
                     // the connection went) is dropped, with whatever waited for it.
                     let answer = service.handle(peer, msg, payload);
+                    // The answer, then the caller's next request, are due.
+                    super::awake::keep_awake();
                     let stopped = Box::pin(send.stopped());
                     let (reply, bulk) = match futures::future::select(answer, stopped).await {
                         futures::future::Either::Left((answer, _)) => answer,
@@ -101,6 +103,9 @@ pub(super) async fn serve(
                     if let Err(e) = write_message(&mut send, &reply, &bulk.pieces()).await {
                         tracing::debug!(peer = %peer, error = %e, "reply not delivered");
                     }
+                    // A synchronous caller's next request is a round trip away, however
+                    // long this one took.
+                    super::awake::keep_awake();
                 }
                 Err(e) => {
                     tracing::warn!(peer = %peer, %remote, error = %e, "bad frame: closing the connection");
