@@ -44,16 +44,25 @@ pub(crate) fn window() -> Duration {
 }
 
 /// Keeps the calling thread's runtime polling for [`window`] from now. Called on an
-/// endpoint's own thread, inside its runtime.
+/// endpoint's own thread, inside its runtime; elsewhere (no runtime, or a multi-threaded
+/// one, whose tasks another thread may run) it does nothing.
 pub(crate) fn keep_awake() {
+    use tokio::runtime::{Handle, RuntimeFlavor};
     let window = window();
     if window.is_zero() {
+        return;
+    }
+    let Ok(runtime) = Handle::try_current() else {
+        return;
+    };
+    if runtime.runtime_flavor() != RuntimeFlavor::CurrentThread {
         return;
     }
     let until = Instant::now() + window;
     if UNTIL.with(|u| u.replace(Some(until))).is_none() {
         POLLING.fetch_add(1, Ordering::Relaxed);
-        actix_rt::spawn(poll_until());
+        // A current-thread runtime runs it on this thread, the one it keeps awake.
+        runtime.spawn(poll_until());
     }
 }
 
@@ -110,6 +119,31 @@ mod tests {
             assert!(sent.elapsed() < Duration::from_millis(100));
             // Then it stops: nothing keeps it awake.
             actix_rt::time::sleep(window() * 3 + Duration::from_millis(20)).await;
+            assert!(!this_thread_polls());
+        });
+    }
+
+    #[test]
+    fn polls_only_on_a_current_thread_runtime() {
+        // Outside any runtime, and on a multi-threaded one, there is nothing to keep
+        // awake: no poller starts, and nothing panics.
+        keep_awake();
+        assert!(!this_thread_polls());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .expect("runtime");
+        runtime.block_on(async { keep_awake() });
+        assert!(!this_thread_polls());
+        // Inside a plain tokio current-thread runtime (no actix), it polls.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            keep_awake();
+            assert_eq!(this_thread_polls(), !window().is_zero());
+            tokio::time::sleep(window() * 3 + Duration::from_millis(20)).await;
             assert!(!this_thread_polls());
         });
     }
