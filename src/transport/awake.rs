@@ -62,7 +62,18 @@ pub(crate) fn keep_awake() {
     if UNTIL.with(|u| u.replace(Some(until))).is_none() {
         POLLING.fetch_add(1, Ordering::Relaxed);
         // A current-thread runtime runs it on this thread, the one it keeps awake.
-        runtime.spawn(poll_until());
+        runtime.spawn(poll_until(Polling));
+    }
+}
+
+/// Counts a poller out however it ends: done, or dropped with its runtime (polled or
+/// not).
+struct Polling;
+
+impl Drop for Polling {
+    fn drop(&mut self) {
+        UNTIL.with(|u| u.set(None));
+        POLLING.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -72,16 +83,7 @@ pub(crate) fn polling() -> bool {
     POLLING.load(Ordering::Relaxed) > 0
 }
 
-async fn poll_until() {
-    // Counted out however the poller ends, the runtime stopping included.
-    struct Polling;
-    impl Drop for Polling {
-        fn drop(&mut self) {
-            UNTIL.with(|u| u.set(None));
-            POLLING.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-    let _polling = Polling;
+async fn poll_until(_counted: Polling) {
     while UNTIL.with(Cell::get).is_some_and(|u| Instant::now() < u) {
         // Back to the runtime: before it resumes a yielded task it polls its I/O with a
         // zero timeout, so what arrived meanwhile is handled before the next turn.
@@ -145,6 +147,26 @@ mod tests {
             assert_eq!(this_thread_polls(), !window().is_zero());
             tokio::time::sleep(window() * 3 + Duration::from_millis(20)).await;
             assert!(!this_thread_polls());
+        });
+    }
+
+    #[test]
+    fn a_poller_dropped_with_its_runtime_is_counted_out() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        // The spawned poller has not run when the runtime goes.
+        runtime.block_on(async { keep_awake() });
+        drop(runtime);
+        assert!(!this_thread_polls());
+        // So a later runtime on this thread polls again.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            keep_awake();
+            assert_eq!(this_thread_polls(), !window().is_zero());
         });
     }
 }
