@@ -100,11 +100,23 @@ mod tests {
         UNTIL.with(Cell::get).is_some()
     }
 
+    fn current_thread_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime")
+    }
+
+    /// Starts a poller on this thread's runtime and checks that it runs.
+    fn starts_polling() {
+        keep_awake();
+        assert_eq!(this_thread_polls(), !window().is_zero());
+    }
+
     #[test]
     fn polls_for_the_window_and_handles_what_arrives_meanwhile() {
         actix_rt::System::new().block_on(async {
-            keep_awake();
-            assert_eq!(this_thread_polls(), !window().is_zero());
+            starts_polling();
             // A timer of the polling runtime fires on time.
             let t = Instant::now();
             actix_rt::time::sleep(Duration::from_millis(2)).await;
@@ -138,13 +150,8 @@ mod tests {
         runtime.block_on(async { keep_awake() });
         assert!(!this_thread_polls());
         // Inside a plain tokio current-thread runtime (no actix), it polls.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async {
-            keep_awake();
-            assert_eq!(this_thread_polls(), !window().is_zero());
+        current_thread_runtime().block_on(async {
+            starts_polling();
             tokio::time::sleep(window() * 3 + Duration::from_millis(20)).await;
             assert!(!this_thread_polls());
         });
@@ -152,21 +159,12 @@ mod tests {
 
     #[test]
     fn a_poller_dropped_with_its_runtime_is_counted_out() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
+        let runtime = current_thread_runtime();
         // The spawned poller has not run when the runtime goes.
         runtime.block_on(async { keep_awake() });
         drop(runtime);
         assert!(!this_thread_polls());
         // So a later runtime on this thread polls again.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async {
-            keep_awake();
-            assert_eq!(this_thread_polls(), !window().is_zero());
-        });
+        current_thread_runtime().block_on(async { starts_polling() });
     }
 }
