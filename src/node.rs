@@ -315,10 +315,12 @@ pub(crate) fn block_on_deadline<F: Future>(
     // While this process's endpoint thread polls for the value (it comes from another
     // node), spinning here too would only take the CPU that thread or the other host's
     // work needs.
-    let spin_until = match crate::transport::polling() {
-        true => Instant::now(),
-        false => Instant::now() + SPIN,
+    let spin = if crate::transport::polling() {
+        Duration::ZERO
+    } else {
+        SPIN
     };
+    let spin_until = Instant::now() + spin;
     loop {
         if tw.woken.swap(false, Ordering::Acquire) {
             if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {

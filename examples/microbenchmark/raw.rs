@@ -104,15 +104,13 @@ impl ray::transport::Service for Discard {
         let Some(hop) = &self.hop else {
             return async move { (answer, Default::default()) }.boxed();
         };
-        // Answered through another thread, as a hosted actor's call is.
+        // Answered once another thread has run, as a hosted actor's call is.
         let (tx, rx) = futures::channel::oneshot::channel();
         hop.spawn(async move {
-            let _ = tx.send(answer);
+            let _ = tx.send(());
         });
         async move {
-            let answer = rx
-                .await
-                .unwrap_or(ray::transport::WireMessage::Heartbeat { node_id: from });
+            let _ = rx.await;
             (answer, Default::default())
         }
         .boxed()

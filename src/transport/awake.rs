@@ -52,18 +52,29 @@ pub(crate) fn keep_awake() {
     if window.is_zero() {
         return;
     }
+    let until = Some(Instant::now() + window);
+    // The common case, once per request: this thread's poller runs (it was started on
+    // this thread's current-thread runtime), so only its deadline moves.
+    let running = UNTIL.with(|u| {
+        let running = u.get().is_some();
+        if running {
+            u.set(until);
+        }
+        running
+    });
+    if running {
+        return;
+    }
     let Ok(runtime) = Handle::try_current() else {
         return;
     };
     if runtime.runtime_flavor() != RuntimeFlavor::CurrentThread {
         return;
     }
-    let until = Instant::now() + window;
-    if UNTIL.with(|u| u.replace(Some(until))).is_none() {
-        POLLING.fetch_add(1, Ordering::Relaxed);
-        // A current-thread runtime runs it on this thread, the one it keeps awake.
-        runtime.spawn(poll_until(Polling));
-    }
+    UNTIL.with(|u| u.set(until));
+    POLLING.fetch_add(1, Ordering::Relaxed);
+    // A current-thread runtime runs it on this thread, the one it keeps awake.
+    runtime.spawn(poll_until(Polling));
 }
 
 /// Counts a poller out however it ends: done, or dropped with its runtime (polled or
