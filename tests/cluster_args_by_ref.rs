@@ -176,3 +176,41 @@ fn a_lost_result_of_a_task_that_took_a_reference_is_made_again() {
     assert_eq!(RUNS.load(Ordering::SeqCst), 2);
     assert_ne!(RAN_ON.lock().expect("ran"), holder);
 }
+
+/// The sum of an object shared by reference and of a buffer passed by value.
+#[ray::remote]
+fn weigh(shared: &[u8], own: serde_bytes::ByteBuf) -> u64 {
+    shared.iter().chain(own.iter()).map(|&b| u64::from(b)).sum()
+}
+
+/// Tasks on one node taking the same object: their arguments are decoded at once, some
+/// on the node's thread and some (those with a large value) on others, while the copies
+/// of earlier rounds lose their last refs. Each task must read the object whole: one
+/// copy per object on the node, never a second one that takes the first's slot.
+#[test]
+fn tasks_decoded_at_once_on_one_node_share_its_copy_of_their_argument() {
+    let (_cluster, _a, _b, _driver) = cluster();
+    let mut running = std::collections::VecDeque::new();
+    let check = |(round, i, r, want): (u8, usize, ObjectRef<u64>, u64)| {
+        let got = ray::get_timeout(&r, common::LONG);
+        let got = got.unwrap_or_else(|e| panic!("round {round}, task {i}: {e}"));
+        assert_eq!(got, want, "round {round}, task {i}");
+    };
+    for round in 0..40u8 {
+        let shared = ray::put(vec![round; MIB / 2]);
+        for i in 0..6usize {
+            let own = serde_bytes::ByteBuf::from(vec![1u8; if i % 2 == 0 { MIB } else { 8 }]);
+            let r = weigh
+                .options()
+                .resource("a", 1.0)
+                .remote(&shared, own.clone());
+            let want = u64::from(round) * (MIB / 2) as u64 + own.len() as u64;
+            running.push_back((round, i, r, want));
+        }
+        // Two rounds in flight: the next round's copies are made as this one's go.
+        while running.len() > 12 {
+            running.pop_front().map(check);
+        }
+    }
+    running.into_iter().for_each(check);
+}

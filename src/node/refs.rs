@@ -76,51 +76,58 @@ impl<'de, T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static> De
         let node = running_node().ok_or_else(|| {
             D::Error::custom("an ObjectRef can only be decoded inside a ray runtime")
         })?;
-        if let Some(inner) = node.store.owner(w.id) {
-            return Ok(ObjectRef::from_raw(RawRef::from_inner(inner)));
-        }
         if node.id == w.node {
-            return Err(D::Error::custom(format!(
-                "object {} is lost: no reference to it remains",
-                w.id
-            )));
+            return node
+                .store
+                .owner(w.id)
+                .map(|inner| ObjectRef::from_raw(RawRef::from_inner(inner)))
+                .ok_or_else(|| {
+                    D::Error::custom(format!(
+                        "object {} is lost: no reference to it remains",
+                        w.id
+                    ))
+                });
         }
-        let lent = lent(w.node, w.id);
-        pull(&node, &w, decode_owned_as::<T>, lent)
+        copy(&node, &w, decode_owned_as::<T>)
             .map(ObjectRef::from_raw)
             .map_err(|e| D::Error::custom(e.to_string()))
     }
 }
 
-/// Starts copying the value of a ref held by another node into this node's store;
-/// `lent`: the holder counted this node's borrow already (the copy takes it over).
-fn pull(
+/// This node's copy of a ref held by another node: the copy already here, or a new one
+/// whose value is pulled in the background. A new copy takes over the borrow the holder
+/// counted for this node's message, if it lent one (`handoff.rs`).
+fn copy(
     node: &Arc<Node>,
     w: &WireRef,
     decode: fn(Vec<u8>) -> Result<StoredValue>,
-    lent: bool,
 ) -> Result<RawRef> {
     let unreachable =
         |why: &str| Error::NotConnected(format!("object {} lives on node {}, {why}", w.id, w.node));
-    let (addr, fingerprint) =
-        w.at.ok_or_else(|| unreachable("which is not part of a cluster this node can reach"))?;
     let peers = node
         .peers
         .get()
         .ok_or_else(|| unreachable("but this node is not part of a cluster"))?;
     let (holder, object_id) = (w.node, w.id);
-    let state = Arc::new(BorrowState::new(lent));
-    let (release, on_drop) = (peers.release.clone(), state.clone());
-    let r = RawRef::borrowed(
-        &node.store,
-        object_id,
-        holder,
-        Box::new(move || {
+    let (r, new) = RawRef::borrowed(&node.store, object_id, holder, || {
+        let lent = lent(holder, object_id);
+        let state = Arc::new(BorrowState::new(lent));
+        let (release, on_drop) = (peers.release.clone(), state.clone());
+        let on_drop: Box<dyn FnOnce() + Send + Sync> = Box::new(move || {
             if on_drop.dropped() {
                 release.do_send(ReleaseBorrow { holder, object_id });
             }
-        }),
-    );
+        });
+        (on_drop, (state, lent))
+    });
+    let Some((state, lent)) = new else {
+        return Ok(r);
+    };
+    let Some((addr, fingerprint)) = w.at else {
+        let e = unreachable("which is not part of a cluster this node can reach");
+        r.complete(Err(e.clone()));
+        return Err(e);
+    };
     peers.pull.do_send(PullObject {
         holder,
         at: (addr, fingerprint),

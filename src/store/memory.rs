@@ -127,6 +127,25 @@ struct Table {
 }
 
 impl Table {
+    /// Removes a slot and its value from the accounts; `discard` it outside the lock.
+    fn take(&mut self, id: ObjectId, store: &MemoryStore) -> Option<Slot> {
+        let slot = self.slots.remove(&id)?;
+        match &slot.state {
+            State::Ready(v) => {
+                self.bytes -= v.size;
+                self.ready -= 1;
+                store.sync_hint(self);
+            }
+            State::Spilled { size, .. } => {
+                self.spilled -= 1;
+                self.spilled_bytes -= size;
+                self.ready -= 1;
+            }
+            _ => {}
+        }
+        Some(slot)
+    }
+
     /// Accounts a value that just came into memory.
     fn add(&mut self, id: ObjectId, v: &StoredValue, spill: bool) {
         self.bytes += v.size;
@@ -187,6 +206,17 @@ pub(crate) struct MemoryStore {
 
 /// The default of `Config::large_copy_warning_bytes`: 64 MiB.
 pub(crate) const LARGE_COPY_WARNING: usize = 64 << 20;
+
+/// Lets go of a removed slot, outside the store's lock: its value (possibly large) is
+/// dropped, its spill file removed, the node holding it told, its readers woken.
+fn discard(id: ObjectId, slot: Slot) {
+    match &slot.state {
+        State::Spilled { path, .. } => remove_file(path),
+        State::Remote { at, .. } => at.release(id),
+        _ => {}
+    }
+    wake_all(slot.waiters);
+}
 
 fn wake_all(waiters: Vec<Waker>) {
     for w in waiters {
@@ -265,18 +295,39 @@ impl MemoryStore {
             .store(t.bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Adds a slot for an object that will be produced later: a task return, or a copy
-    /// of the object node `from` holds.
-    pub(crate) fn create_pending(&self, id: ObjectId, owner: Weak<RefInner>, from: Option<NodeId>) {
-        self.table.lock().slots.insert(
-            id,
-            Slot {
+    /// The reference-count owner of `id`: the live one if a reference to it is alive,
+    /// else a new one from `make`, whose slot waits for the value (a task return, or a
+    /// copy of the object node `from` holds). One step
+    /// under the lock: two refs to another node's object decoded at once on two threads
+    /// share one copy, where a second slot would take the first's from under its readers.
+    pub(crate) fn owner_or_pending(
+        &self,
+        id: ObjectId,
+        from: Option<NodeId>,
+        make: impl FnOnce() -> Arc<RefInner>,
+    ) -> Arc<RefInner> {
+        let (made, stale) = {
+            let mut t = self.table.lock();
+            if let Some(live) = t.slots.get(&id).and_then(|s| s.owner.upgrade()) {
+                return live;
+            }
+            // Nothing else runs under the lock: `make` only builds the owner.
+            let made = make();
+            // A slot whose last ref is going (its `free` will find another owner).
+            let stale = t.take(id, self);
+            let slot = Slot {
                 state: State::Pending,
                 waiters: Vec::new(),
-                owner,
+                owner: Arc::downgrade(&made),
                 from,
-            },
-        );
+            };
+            t.slots.insert(id, slot);
+            (made, stale)
+        };
+        if let Some(stale) = stale {
+            discard(id, stale);
+        }
+        made
     }
 
     /// Adds a slot that is ready at once (`ray::put`).
@@ -366,36 +417,10 @@ impl MemoryStore {
             if t.slots.get(&id).is_none_or(|s| s.owner.as_ptr() != owner) {
                 return;
             }
-            let slot = t.slots.remove(&id);
-            match &slot {
-                Some(Slot {
-                    state: State::Ready(v),
-                    ..
-                }) => {
-                    t.bytes -= v.size;
-                    t.ready -= 1;
-                    self.sync_hint(&t);
-                }
-                Some(Slot {
-                    state: State::Spilled { size, .. },
-                    ..
-                }) => {
-                    t.spilled -= 1;
-                    t.spilled_bytes -= size;
-                    t.ready -= 1;
-                }
-                _ => {}
-            }
-            slot
+            t.take(id, self)
         };
-        // The value (possibly large) is dropped and the file removed outside the lock.
         if let Some(slot) = slot {
-            match &slot.state {
-                State::Spilled { path, .. } => remove_file(path),
-                State::Remote { at, .. } => at.release(id),
-                _ => {}
-            }
-            wake_all(slot.waiters);
+            discard(id, slot);
         }
     }
 

@@ -34,6 +34,23 @@ pub(crate) struct RefInner {
 }
 
 impl RefInner {
+    /// The owner of a new reference count, its outcome not known yet.
+    fn new(
+        store: &Arc<MemoryStore>,
+        id: ObjectId,
+        cancel: Option<CancelHook>,
+        on_drop: Option<Box<dyn FnOnce() + Send + Sync>>,
+    ) -> Arc<Self> {
+        Arc::new(RefInner {
+            id,
+            store: store.clone(),
+            cancel,
+            outcome: OnceLock::new(),
+            on_drop,
+            encoded: Default::default(),
+        })
+    }
+
     /// Records the outcome; the first one wins, as in the store.
     pub(crate) fn settle(&self, result: Result<StoredValue>) {
         if cacheable(&result) {
@@ -89,53 +106,46 @@ impl RawRef {
         id: ObjectId,
         cancel: Option<CancelHook>,
     ) -> Self {
-        let inner = Arc::new(RefInner {
-            id,
-            store: store.clone(),
-            cancel,
-            outcome: OnceLock::new(),
-            on_drop: None,
-            encoded: Default::default(),
-        });
-        store.create_pending(id, Arc::downgrade(&inner), None);
-        RawRef(inner)
+        // A new id: nothing owns it yet, so `make` runs.
+        RawRef(store.owner_or_pending(id, None, || RefInner::new(store, id, cancel, None)))
     }
 
     /// A reference to a value stored at once.
     pub(crate) fn ready(store: &Arc<MemoryStore>, id: ObjectId, value: StoredValue) -> Self {
-        let inner = Arc::new(RefInner {
-            id,
-            store: store.clone(),
-            cancel: None,
-            outcome: match Ok(value.clone()) {
-                small if cacheable(&small) => OnceLock::from(small),
-                _ => OnceLock::new(),
-            },
-            on_drop: None,
-            encoded: Default::default(),
-        });
+        let inner = RefInner::new(store, id, None, None);
+        inner.settle(Ok(value.clone()));
         store.create_ready(id, value, Arc::downgrade(&inner));
         RawRef(inner)
     }
 
-    /// A local copy, still to arrive, of an object another node holds; `on_drop` runs
-    /// when the copy's last reference goes.
-    pub(crate) fn borrowed(
+    /// This node's copy of an object another node holds: the live one if a ref to it is
+    /// alive here, else a new one, still to arrive, with `extra` from `on_drop` (the hook
+    /// that runs when the copy's last reference goes, and what its pull needs). `Some`
+    /// second only for a new copy, which the caller must fill.
+    pub(crate) fn borrowed<X>(
         store: &Arc<MemoryStore>,
         id: ObjectId,
         holder: crate::ids::NodeId,
-        on_drop: Box<dyn FnOnce() + Send + Sync>,
-    ) -> Self {
-        let inner = Arc::new(RefInner {
-            id,
-            store: store.clone(),
-            cancel: None,
-            outcome: OnceLock::new(),
-            on_drop: Some(on_drop),
-            encoded: Default::default(),
+        on_drop: impl FnOnce() -> (Box<dyn FnOnce() + Send + Sync>, X),
+    ) -> (Self, Option<X>) {
+        let mut extra = None;
+        let inner = store.owner_or_pending(id, Some(holder), || {
+            let (on_drop, x) = on_drop();
+            extra = Some(x);
+            RefInner::new(store, id, None, Some(on_drop))
         });
-        store.create_pending(id, Arc::downgrade(&inner), Some(holder));
-        RawRef(inner)
+        (RawRef(inner), extra)
+    }
+
+    /// A reference to an object this node will fill in (`complete`), unless a live
+    /// reference here owns `id` already (`None`).
+    pub(crate) fn pending_unless_held(store: &Arc<MemoryStore>, id: ObjectId) -> Option<Self> {
+        let mut made = false;
+        let inner = store.owner_or_pending(id, None, || {
+            made = true;
+            RefInner::new(store, id, None, None)
+        });
+        made.then_some(RawRef(inner))
     }
 
     /// A reference that already failed, for calls made when no runtime could start.
@@ -387,5 +397,92 @@ impl<T: Clone + Send + Sync + 'static> IntoFuture for &ObjectRef<T> {
     type IntoFuture = ObjectRefFuture<T>;
     fn into_future(self) -> Self::IntoFuture {
         self.clone().into_future()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+
+    use super::RawRef;
+    use crate::ids::{NodeId, ObjectId};
+    use crate::store::{MemoryStore, stored};
+
+    /// A copy of another node's object, as decoding a ref to it makes one: the hook
+    /// counts the copy's last drop.
+    fn copy(store: &Arc<MemoryStore>, id: ObjectId, drops: &Arc<AtomicUsize>) -> (RawRef, bool) {
+        let drops = drops.clone();
+        let (r, new) = RawRef::borrowed(store, id, NodeId::new(), move || {
+            let hook: Box<dyn FnOnce() + Send + Sync> = Box::new(move || {
+                drops.fetch_add(1, Ordering::SeqCst);
+            });
+            (hook, ())
+        });
+        (r, new.is_some())
+    }
+
+    #[test]
+    fn a_second_copy_of_a_settled_object_shares_the_first_and_its_value() {
+        let store = MemoryStore::new(NodeId::new());
+        let drops = Arc::new(AtomicUsize::new(0));
+        let id = ObjectId::for_put();
+        let (first, new) = copy(&store, id, &drops);
+        assert!(new);
+        assert!(first.complete(Ok(stored(vec![7u8; 1 << 20]))));
+        let (second, new) = copy(&store, id, &drops);
+        assert!(!new, "a live copy is joined, not replaced");
+        for r in [&first, &second] {
+            let v = r.peek().expect("settled").expect("a value");
+            assert_eq!(v.size, 1 << 20, "the value the first copy pulled");
+        }
+        drop(first);
+        assert_eq!(drops.load(Ordering::SeqCst), 0, "the second still holds it");
+        drop(second);
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "one copy, dropped once");
+        assert_eq!(store.summary().num_objects, 0);
+        assert_eq!(store.summary().bytes_used, 0);
+    }
+
+    #[test]
+    fn refs_decoded_at_once_on_several_threads_make_one_copy() {
+        let store = MemoryStore::new(NodeId::new());
+        let threads = 4;
+        for _ in 0..200 {
+            let id = ObjectId::for_put();
+            let drops = Arc::new(AtomicUsize::new(0));
+            let start = Arc::new(Barrier::new(threads));
+            let copies: Vec<(RawRef, bool)> = std::thread::scope(|s| {
+                let spawned: Vec<_> = (0..threads)
+                    .map(|_| {
+                        let (store, drops, start) = (&store, &drops, start.clone());
+                        s.spawn(move || {
+                            start.wait();
+                            copy(store, id, drops)
+                        })
+                    })
+                    .collect();
+                spawned.into_iter().map(|t| t.join().unwrap()).collect()
+            });
+            assert_eq!(copies.iter().filter(|(_, new)| *new).count(), 1);
+            let one = copies[0].0.downgrade();
+            assert!(copies.iter().all(|(r, _)| r.downgrade().ptr_eq(&one)));
+            drop(copies);
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+            assert_eq!(store.summary().num_objects, 0);
+        }
+    }
+
+    #[test]
+    fn a_result_kept_for_its_owner_never_replaces_a_live_copy() {
+        let store = MemoryStore::new(NodeId::new());
+        let drops = Arc::new(AtomicUsize::new(0));
+        let id = ObjectId::for_put();
+        let (copied, _) = copy(&store, id, &drops);
+        assert!(RawRef::pending_unless_held(&store, id).is_none());
+        drop(copied);
+        let kept = RawRef::pending_unless_held(&store, id).expect("nothing holds it now");
+        assert!(kept.complete(Ok(stored(5u32))));
+        assert_eq!(store.summary().num_ready, 1);
     }
 }

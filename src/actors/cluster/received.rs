@@ -235,11 +235,11 @@ async fn answer_run(
     // under that id (it borrowed it once before).
     if let (Some(id), Some(node)) = (answer.keep, &node)
         && bytes.len() >= INLINE_MAX
-        && node.store.owner(id).is_none()
+        && let Some(result) = RawRef::pending_unless_held(&node.store, id)
     {
         let size = bytes.len() as u64;
         let (value, carried) = typed(bytes, answer.decode, node, carried).await;
-        let result = RawRef::ready(&node.store, id, value);
+        result.complete(Ok(value));
         me.do_send(KeepResult {
             owner: from,
             result,
