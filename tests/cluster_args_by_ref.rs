@@ -41,6 +41,11 @@ fn inspect(c: &Counted) -> (ray::NodeId, u64, u64) {
 
 /// A head with no CPUs, and nodes `a` and `b` with 2 CPUs and their own resource.
 fn cluster() -> (Cluster, NodeHandle, NodeHandle, common::Ray) {
+    cluster_with(ray::Config::new())
+}
+
+/// [`cluster`], its driver started from `driver`.
+fn cluster_with(driver: ray::Config) -> (Cluster, NodeHandle, NodeHandle, common::Ray) {
     common::tracing();
     let mut cluster = Cluster::new(NodeConfig::new().num_cpus(0.0)).expect("a head");
     let mut node = |r: &str| {
@@ -51,7 +56,7 @@ fn cluster() -> (Cluster, NodeHandle, NodeHandle, common::Ray) {
     let (a, b) = (node("a"), node("b"));
     cluster.wait_for_nodes().expect("nodes joined");
     let driver = common::init_with(
-        ray::Config::new()
+        driver
             .address(cluster.address())
             .heartbeat_interval(Duration::from_millis(100))
             .node_timeout(Duration::from_secs(1)),
@@ -213,4 +218,41 @@ fn tasks_decoded_at_once_on_one_node_share_its_copy_of_their_argument() {
         }
     }
     running.into_iter().for_each(check);
+}
+
+/// `len` bytes of `seed`, made on whichever node runs it.
+#[ray::remote]
+fn filled(seed: u8, len: usize) -> Vec<u8> {
+    vec![seed; len]
+}
+
+/// A task that asks for nothing special goes where its large argument is: to the node
+/// that made and holds it, even with the driver's own CPUs free. A result under 1 MiB
+/// does not pull its readers: they run on the driver while it is free.
+#[test]
+fn a_task_goes_to_the_node_that_holds_its_large_argument() {
+    let (_cluster, a, _b, _driver) = cluster_with(ray::Config::new().num_cpus(2.0));
+    let me = ray::runtime_context().node_id();
+    let held = |len: usize| {
+        let r = filled.options().resource("a", 1.0).remote(3, len);
+        let (ready, _) =
+            ray::wait_with(std::slice::from_ref(&r), 1, Some(common::LONG), false).unwrap();
+        assert_eq!(ready.len(), 1);
+        r
+    };
+    let large = held(4 * MIB);
+    for _ in 0..4 {
+        let got = ray::get_timeout(&total.remote(&large), common::LONG).unwrap();
+        assert_eq!(got, (a.node_id(), 3 * 4 * MIB as u64));
+    }
+    assert!(
+        ray::memory_summary().bytes_used < MIB,
+        "the driver pulled the argument: it holds {} B",
+        ray::memory_summary().bytes_used
+    );
+    let small = held(MIB / 2);
+    for _ in 0..4 {
+        let got = ray::get_timeout(&total.remote(&small), common::LONG).unwrap();
+        assert_eq!(got, (me, 3 * (MIB / 2) as u64));
+    }
 }

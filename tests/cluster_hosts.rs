@@ -52,6 +52,12 @@ fn byte_sum(data: Arc<serde_bytes::ByteBuf>) -> u64 {
     data.iter().map(|b| u64::from(*b)).sum()
 }
 
+#[ray::remote]
+fn sum_where(data: Arc<serde_bytes::ByteBuf>) -> (ray::NodeId, u64) {
+    let sum = data.iter().map(|b| u64::from(*b)).sum();
+    (ray::runtime_context().node_id(), sum)
+}
+
 /// Finds the named tally on the other worker and calls it in order.
 #[ray::remote]
 fn add_to_tally(times: u64) -> Result<u64, String> {
@@ -121,6 +127,15 @@ fn drive() {
     let made = make_bytes.options().resource("w1", 1.0).remote(MIB64);
     let there = byte_sum.options().resource("w2", 1.0).remote(&made);
     assert_eq!(ray::get(&there).unwrap(), 5 * MIB64 as u64);
+    // Asking for nothing but a CPU, a task taking it goes where it is.
+    for _ in 0..3 {
+        let r = sum_where.remote(&made);
+        assert_eq!(
+            ray::get(&r).unwrap(),
+            (w1, 5 * MIB64 as u64),
+            "not where the 64 MiB are"
+        );
+    }
     let here = ray::get(&made).unwrap();
     assert!(here.len() == MIB64 && here.iter().all(|b| *b == 5));
     // A named actor on worker 1, called in order from a task on worker 2 and found by

@@ -102,6 +102,8 @@ pub(crate) trait Elsewhere: Send + Sync {
     fn release(&self, id: ObjectId);
     /// The node holding it.
     fn holder(&self) -> NodeId;
+    /// Its size there, in bytes.
+    fn size(&self) -> usize;
 }
 
 struct Slot {

@@ -250,7 +250,7 @@ impl<T: Send + Sync + 'static> Arg<T> {
             Inner::Ref(r, extract) => {
                 let lending = super::wire_args::lending();
                 // Held by another node: that node serves it to the one the task goes to.
-                if lending && matches!(r.located(), Located::HeldBy(_)) {
+                if lending && matches!(r.located(), Located::HeldBy(..)) {
                     return Ok(Encodable::Lent(r));
                 }
                 let (id, stored) = settled(&r)?;

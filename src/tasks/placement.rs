@@ -129,10 +129,11 @@ pub(crate) fn place(
             if *node_id == local && fits_local {
                 return Placement::Local;
             }
-            // A generic node named: its worker for this job, or a new one.
+            // A process named (a job worker too), or a generic node named: its worker
+            // for this job, or a new one.
             let on = direct
                 .iter()
-                .find(|c| c.on.node_id == *node_id && fits(c.on));
+                .find(|c| (c.id == *node_id || c.on.node_id == *node_id) && fits(c.on));
             if let Some(c) = on {
                 return Placement::Remote(c.id);
             }
@@ -411,6 +412,23 @@ mod tests {
             place(me, &none, &none, &cpu, &d, &view, &who, &mut turn),
             Placement::Remote(worker.node_id)
         );
+        // A second worker of the job, on a second generic node, named by its own id (as
+        // placement names the node holding a task's large arguments): it, every time.
+        let mut generic2 = generic.clone();
+        generic2.node_id = NodeId::new();
+        let mut worker2 = worker.clone();
+        (worker2.node_id, worker2.host) = (NodeId::new(), Some(generic2.node_id));
+        let both = [view.clone(), vec![generic2, worker2.clone()]].concat();
+        let prefer = SchedulingStrategy::NodeAffinity {
+            node_id: worker2.node_id,
+            soft: true,
+        };
+        for _ in 0..2 {
+            assert_eq!(
+                place(me, &none, &none, &cpu, &prefer, &both, &who, &mut turn),
+                Placement::Remote(worker2.node_id)
+            );
+        }
         // Work that is not a submitted job's never goes to generic nodes.
         let unsubmitted = Who {
             build: Some(7),

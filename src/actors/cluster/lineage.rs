@@ -85,6 +85,9 @@ pub(crate) struct HeldResult {
     agent: Addr<ClusterAgent>,
     node: Weak<Node>,
     holder: NodeId,
+    /// Its size there, in bytes: what placement weighs (a task goes where its large
+    /// arguments are).
+    size: usize,
     decode: crate::tasks::DecodeReturns,
     /// `None` when it did not fit the budget: then the object cannot be made again.
     lineage: Option<Kept>,
@@ -94,7 +97,7 @@ impl HeldResult {
     pub(crate) fn new(
         agent: Addr<ClusterAgent>,
         node: Weak<Node>,
-        holder: NodeId,
+        (holder, size): (NodeId, usize),
         decode: crate::tasks::DecodeReturns,
         lineage: Lineage,
         budget: &Arc<LineageBudget>,
@@ -116,6 +119,7 @@ impl HeldResult {
             agent,
             node,
             holder,
+            size,
             decode,
             lineage,
         }
@@ -134,6 +138,10 @@ impl Elsewhere for HeldResult {
 
     fn holder(&self) -> NodeId {
         self.holder
+    }
+
+    fn size(&self) -> usize {
+        self.size
     }
 
     fn release(&self, id: ObjectId) {

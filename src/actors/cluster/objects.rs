@@ -219,7 +219,7 @@ impl ClusterAgent {
         // brought here on its way (its borrow is counted here all the same).
         let at = match &held {
             Some(r) if redirect => match r.located() {
-                Located::HeldBy(holder) if holder != from => Some(holder),
+                Located::HeldBy(holder, _) if holder != from => Some(holder),
                 _ => None,
             },
             _ => None,

@@ -216,7 +216,8 @@ async fn settle_sent(
     match (answer, node, returns.first()) {
         (Ok((WireMessage::TaskResultHeld { size }, _)), Some(node), Some(ret)) => {
             tracing::debug!(object_id = %ret.id(), holder = %target, bytes = size, "task result held by the node that made it");
-            let held = HeldResult::new(me, Arc::downgrade(&node), target, decode, lineage, budget);
+            let at = (target, usize::try_from(size).unwrap_or(usize::MAX));
+            let held = HeldResult::new(me, Arc::downgrade(&node), at, decode, lineage, budget);
             node.store.relocate(ret.id(), Arc::new(held));
         }
         (answer, node, _) => {

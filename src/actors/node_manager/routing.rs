@@ -6,33 +6,56 @@ use actix::prelude::*;
 
 use super::NodeManager;
 use crate::Error;
+use crate::SchedulingStrategy;
 use crate::actors::NodeActors;
 use crate::actors::RunRemote;
-use crate::store::Located;
+use crate::ids::NodeId;
+use crate::store::{Located, RawRef};
 use crate::tasks::{Placement, TaskSpec, lending_refs, place};
 
 /// Arguments at least this large keep a task on the node that holds them.
 const LOCALITY_BYTES: usize = 1 << 20;
 
+/// The bytes of `deps` here, and the node other than this one that holds the most of
+/// them, with its bytes.
+fn arg_bytes(deps: &[RawRef]) -> (usize, Option<(NodeId, usize)>) {
+    let mut here = 0;
+    let mut held: Vec<(NodeId, usize)> = Vec::new();
+    for d in deps {
+        match d.located() {
+            Located::Here(size) => here += size,
+            Located::HeldBy(node, size) => match held.iter_mut().find(|(n, _)| *n == node) {
+                Some((_, bytes)) => *bytes += size,
+                None => held.push((node, size)),
+            },
+            Located::Pending | Located::Failed => {}
+        }
+    }
+    (here, held.into_iter().max_by_key(|(_, bytes)| *bytes))
+}
+
 impl NodeManager {
     /// Where `spec` should run, given the cluster's node table (none on a lone node).
+    ///
+    /// Data locality, as Ray's locality-aware leasing: once a task's arguments are large,
+    /// it goes where most of their bytes are. Here, it waits for resources rather than
+    /// shipping them; on another node (large results that node made and holds), it goes
+    /// there if that node can run it, and its node reads them in place.
     pub(super) fn placement(&mut self, spec: &TaskSpec) -> Placement {
         let Some(node) = self.node.upgrade() else {
             return Placement::Infeasible;
         };
         let view = node.view.read();
-        // Data locality: a task's arguments are resolved on this node, so one with large
-        // arguments waits here for resources rather than shipping them (Ray's
-        // locality-aware leasing, where the arguments live is where the task goes).
-        let arg_bytes: usize = spec
-            .deps
-            .iter()
-            .map(|d| match d.located() {
-                Located::Here(size) => size,
-                _ => 0,
-            })
-            .sum();
-        let free = if arg_bytes >= LOCALITY_BYTES {
+        let (here, there) = arg_bytes(&spec.deps);
+        let held_elsewhere = there.filter(|(_, bytes)| *bytes >= LOCALITY_BYTES && *bytes > here);
+        let strategy = match (&spec.strategy, held_elsewhere) {
+            (SchedulingStrategy::Default, Some((holder, _))) => SchedulingStrategy::NodeAffinity {
+                node_id: holder,
+                soft: true,
+            },
+            (strategy, _) => strategy.clone(),
+        };
+        let free = if here >= LOCALITY_BYTES && held_elsewhere.is_none() {
             &self.total
         } else {
             &self.available
@@ -42,7 +65,7 @@ impl NodeManager {
             &self.total,
             free,
             &spec.resources,
-            &spec.strategy,
+            &strategy,
             &view,
             &node.work,
             &mut self.turn,
@@ -90,7 +113,7 @@ impl NodeManager {
             && spec
                 .deps
                 .iter()
-                .any(|d| matches!(d.located(), Located::HeldBy(_)))
+                .any(|d| matches!(d.located(), Located::HeldBy(..)))
         {
             self.wait_then_route(spec, true, ctx);
             return;
@@ -286,7 +309,7 @@ impl NodeManager {
             match d.located() {
                 Located::Pending => {}
                 // Fetched before it runs (`route`).
-                Located::HeldBy(_) => return Some(spec),
+                Located::HeldBy(..) => return Some(spec),
                 Located::Here(_) | Located::Failed => continue,
             }
             let worker = self.running.get(&d.id().task_id()).and_then(|r| r.worker);

@@ -14,8 +14,9 @@ pub(crate) enum Located {
     Pending,
     /// Here (in memory, or spilled to disk), of this many bytes.
     Here(usize),
-    /// A large task result that node holds for this one (not asked for yet).
-    HeldBy(NodeId),
+    /// A large task result that node holds for this one (not asked for yet), of this
+    /// many bytes.
+    HeldBy(NodeId, usize),
     /// Failed, or no longer referenced: reading it gives the error.
     Failed,
 }
@@ -29,7 +30,7 @@ fn locate(state: Option<&State>) -> Located {
         Some(State::Remote {
             at,
             fetching: false,
-        }) => Located::HeldBy(at.holder()),
+        }) => Located::HeldBy(at.holder(), at.size()),
         Some(State::Pending | State::Remote { .. }) => Located::Pending,
     }
 }
