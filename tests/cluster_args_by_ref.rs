@@ -256,3 +256,76 @@ fn a_task_goes_to_the_node_that_holds_its_large_argument() {
         assert_eq!(got, (me, 3 * (MIB / 2) as u64));
     }
 }
+
+/// The sums of the buffers it was given, in the order the calls ran.
+pub struct Ledger {
+    seen: Vec<u64>,
+}
+
+#[ray::remote]
+impl Ledger {
+    pub fn new() -> Self {
+        Ledger { seen: Vec::new() }
+    }
+
+    /// Reads a buffer in place: a large one comes as a ref.
+    pub fn add(&mut self, v: &[u8]) -> (ray::NodeId, u64) {
+        let sum = v.iter().map(|&b| u64::from(b)).sum();
+        self.seen.push(sum);
+        (ray::runtime_context().node_id(), sum)
+    }
+
+    /// Takes its own copy of a buffer.
+    pub fn add_owned(&mut self, v: Vec<u8>) -> u64 {
+        let sum = v.iter().map(|&b| u64::from(b)).sum();
+        self.seen.push(sum);
+        sum
+    }
+
+    pub fn seen(&self) -> Vec<u64> {
+        self.seen.clone()
+    }
+}
+
+/// A call to an actor on another node takes a large object by reference, as a task
+/// does: the actor's node pulls it from the node holding it, never through the driver,
+/// and the call still runs in its turn: a call made after it with a small value waits.
+#[test]
+fn an_actor_on_another_node_reads_a_large_argument_from_where_it_is_in_call_order() {
+    let (_cluster, _a, b, _driver) = cluster();
+    let ledger = Ledger::options().resource("b", 1.0).remote();
+    let held = filled.options().resource("a", 1.0).remote(2, 8 * MIB);
+    let (ready, _) =
+        ray::wait_with(std::slice::from_ref(&held), 1, Some(common::LONG), false).unwrap();
+    assert_eq!(ready.len(), 1);
+    let first = ledger.add.remote(&held);
+    let second = ledger.add.remote(vec![7u8]);
+    let big = (2 * 8 * MIB) as u64;
+    assert_eq!(
+        ray::get_timeout(&second, common::LONG).unwrap(),
+        (b.node_id(), 7)
+    );
+    assert_eq!(
+        ray::get_timeout(&first, common::LONG).unwrap(),
+        (b.node_id(), big)
+    );
+    assert_eq!(ray::get(&ledger.seen.remote()).unwrap(), vec![big, 7]);
+    assert!(
+        ray::memory_summary().bytes_used < MIB,
+        "the driver pulled the argument: it holds {} B",
+        ray::memory_summary().bytes_used
+    );
+    // The driver's own objects: borrowed as a ref, owned as a value; both whole.
+    let put = ray::put(vec![3u8; 4 * MIB]);
+    let four = (3 * 4 * MIB) as u64;
+    assert_eq!(
+        ray::get(&ledger.add.remote(&put)).unwrap(),
+        (b.node_id(), four)
+    );
+    assert_eq!(ray::get(&ledger.add_owned.remote(&put)).unwrap(), four);
+    assert_eq!(ray::get(&ledger.add_owned.remote(&held)).unwrap(), big);
+    assert_eq!(
+        ray::get(&ledger.seen.remote()).unwrap(),
+        vec![big, 7, four, four, big]
+    );
+}

@@ -146,6 +146,11 @@ fn drive() {
     assert_eq!(ray::get(&total).unwrap(), 5050);
     let found: ActorHandle<Tally> = ray::get_actor("tally").unwrap();
     assert_eq!(ray::get(&found.add.remote(1)).unwrap(), 5051);
+    // The driver's 64 MiB object, read by the actor: its node pulls it as a task's would.
+    assert_eq!(
+        ray::get(&found.weigh.remote(&data)).unwrap(),
+        3 * MIB64 as u64
+    );
     // Work on worker 1 that must survive it.
     // It holds a CPU, as Ray's actors need one to be placed: the driver offers none.
     let phoenix = Phoenix::options()

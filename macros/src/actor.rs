@@ -209,8 +209,10 @@ fn dispatch_arm(f: &ImplItemFn, attrs: &CallAttrs) -> syn::Result<TokenStream> {
     let name = &f.sig.ident;
     let name_str = name.to_string();
     let p = params(&f.sig)?;
-    let (names, types) = (&p.names, &p.types);
-    let decode = crate::util::decode_args(quote!(__args), types);
+    let names = &p.names;
+    // A large object the method reads in place comes as a ref, which this node pulls
+    // once; the actor's handle runs the call, in its turn, once the copy is here.
+    let read = crate::util::read_task_args(quote!(__args), &p);
     let call = if attrs.num_returns > 1 {
         quote!(__h.#name.__packed(#(#names),*))
     } else if attrs.streaming {
@@ -221,7 +223,7 @@ fn dispatch_arm(f: &ImplItemFn, attrs: &CallAttrs) -> syn::Result<TokenStream> {
     };
     Ok(quote!(
         #name_str => {
-            let (#(#names,)*): (#(#types,)*) = #decode;
+            #read
             Ok(#call)
         }
     ))
@@ -362,7 +364,7 @@ fn method(
         quote!(
             #[doc(hidden)]
             #[allow(dead_code)]
-            #vis fn __packed(&self, #(#names: #types),*) -> Vec<::ray::__private::RawRefHandle> {
+            #vis fn __packed(&self, #(#names: impl ::ray::IntoArg<#types>),*) -> Vec<::ray::__private::RawRefHandle> {
                 #convert_in
                 ::ray::__private::call::<#self_ty>(&self.cell, #name_str, __deps, 1, #group, #method)
             }

@@ -176,6 +176,15 @@ impl<T: Send + Sync + 'static> IntoArg<Arc<T>> for &ObjectRef<T> {
     }
 }
 
+/// An argument already made: what a call from another node reads (a value, or a ref to
+/// this node's copy of a large object) goes on to the actor's own handle as it is.
+#[doc(hidden)]
+impl<T> IntoArg<T> for Arg<T> {
+    fn into_arg(self) -> Arg<T> {
+        self
+    }
+}
+
 impl<T> Arg<T> {
     /// The object the task must wait for, if any.
     pub fn dep(&self) -> Option<RawRefHandle> {
@@ -239,11 +248,12 @@ impl<T: Send + Sync + 'static> Arg<T> {
     /// stored value's encoding, which a large object shares with every other call that
     /// passes it. The dependency exists (here, or held by another node).
     ///
-    /// For a plain task sent to another node (`lending_refs`), a reference travels as
-    /// itself when the object is held by another node (it is not here to send), or is
-    /// large and the parameter reads it in place (`shared`: borrowed, or an `Arc`). An
-    /// owned parameter's large object goes as its value: decoded straight into the
-    /// parameter there, where a copy pulled into that node's store would be copied again.
+    /// For a plain task or an actor call sent to another node (`lending_refs`), a
+    /// reference travels as itself when the object is held by another node (it is not
+    /// here to send), or is large and the parameter reads it in place (`shared`:
+    /// borrowed, or an `Arc`). An owned parameter's large object goes as its value:
+    /// decoded straight into the parameter there, where a copy pulled into that node's
+    /// store would be copied again.
     pub fn for_encode(self, shared: bool) -> Result<Encodable<T>> {
         match self.0 {
             Inner::Value(v) => Ok(Encodable::Own(v)),

@@ -324,6 +324,11 @@ impl Tally {
         self.total += n;
         self.total
     }
+
+    /// The sum of a buffer's bytes, read in place (a large one comes as a ref).
+    pub fn weigh(&self, data: &serde_bytes::ByteBuf) -> u64 {
+        data.iter().map(|b| u64::from(*b)).sum()
+    }
 }
 
 /// A WGSL kernel: `out[i] = a[i] + b[i]` (entry point `add`, 256 threads a group).

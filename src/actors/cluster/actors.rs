@@ -25,6 +25,7 @@ use crate::actors::remote::{EncodeArgs, HostedActor, Restart, Routing, Ticket, c
 use crate::ids::{ActorId, NodeId};
 use crate::node::with_context;
 use crate::store::{Handoff, RawRef};
+use crate::tasks::lending_refs;
 use crate::transport::{Bulk, WireActor, WireMessage};
 use crate::{Error, Result};
 
@@ -200,12 +201,16 @@ impl Handler<CallRemoteActor> for ClusterAgent {
         let (opened, now_open) = oneshot::channel::<()>();
         let previous = self.calling.0.insert(msg.ticket.caller, now_open);
         let run = async move {
+            // As for a task: an argument held by another node, or a large one the method
+            // reads in place, goes as its ref, which the actor's node pulls from where it
+            // is; so the call waits only until each exists somewhere.
             for d in &msg.deps {
-                let _ = d.settled().await;
+                let _ = d.exists().await;
             }
             // Refs inside the arguments are lent to the actor's node.
             let mut handoff = Handoff::default();
-            let args = handoff.run(|| with_context(node.as_ref().map(|n| n.context()), msg.encode));
+            let context = node.as_ref().map(|n| n.context());
+            let args = handoff.run(|| lending_refs(|| with_context(context, msg.encode)));
             let (payload, held, failed) = match args {
                 Ok((bytes, held)) => (bytes, Some(held), None),
                 Err(e) => (Bulk::default(), None, Some(e)),
