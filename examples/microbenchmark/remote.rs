@@ -68,6 +68,24 @@ fn worker_to_worker_gbps() -> f64 {
     })
 }
 
+/// The same 64 MiB, read by a method of an actor on `w2` (a borrowed parameter): the
+/// call goes from here, the bytes from w1 to w2.
+fn actor_worker_to_worker_gbps() -> f64 {
+    let size: u64 = 64 << 20;
+    let sink = Sink::options().num_cpus(1.0).resource("w2", 1.0).remote();
+    median(|| {
+        let made = make_bytes.options().resource("w1", 1.0).remote(size);
+        let (ready, _) = ray::wait_with(std::slice::from_ref(&made), 1, None, false).expect("made");
+        assert_eq!(ready.len(), 1);
+        let t = Instant::now();
+        assert_eq!(
+            ray::get(&sink.weigh.remote(&made)).expect("actor argument"),
+            size
+        );
+        (size as f64 / 1e9, t.elapsed())
+    })
+}
+
 /// Whether figure `name` is measured: every figure, or only those `BENCH_ONLY` names
 /// (comma-separated, e.g. `BENCH_ONLY=remote_actor_calls_sync,raw_quinn_requests_sync`
 /// for a quick before-and-after of one figure).
@@ -124,7 +142,12 @@ pub fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
             );
         }
         drop(sink);
-        if !wanted("remote_worker_to_worker_64mib_gbps") && !wanted("remote_transfer_1gib_gbps") {
+        let large = [
+            "remote_worker_to_worker_64mib_gbps",
+            "remote_actor_worker_to_worker_64mib_gbps",
+            "remote_transfer_1gib_gbps",
+        ];
+        if !large.into_iter().any(wanted) {
             return Ok(());
         }
         let size = if scale() < 1.0 { 64 << 20 } else { 1 << 30 };
@@ -132,6 +155,10 @@ pub fn remote_figures(put: &mut impl FnMut(&str, f64)) -> anyhow::Result<()> {
         put(
             "remote_worker_to_worker_64mib_gbps",
             worker_to_worker_gbps(),
+        );
+        put(
+            "remote_actor_worker_to_worker_64mib_gbps",
+            actor_worker_to_worker_gbps(),
         );
         put(
             "remote_transfer_1gib_gbps",
