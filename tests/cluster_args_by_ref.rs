@@ -226,9 +226,20 @@ fn filled(seed: u8, len: usize) -> Vec<u8> {
     vec![seed; len]
 }
 
+/// Opened when the tasks holding node `a`'s CPUs may end.
+static A_FREE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Holds a CPU of its node until `A_FREE` opens.
+#[ray::remote]
+fn hold_cpu() {
+    common::hold(&A_FREE);
+}
+
 /// A task that asks for nothing special goes where its large argument is: to the node
-/// that made and holds it, even with the driver's own CPUs free. A result under 1 MiB
-/// does not pull its readers: they run on the driver while it is free.
+/// that made and holds it, even with the driver's own CPUs free. While that node is
+/// busy it is placed as any task (here: the driver, which is free), as Ray spills back.
+/// A result under 1 MiB does not pull its readers: they run on the driver while it is
+/// free.
 #[test]
 fn a_task_goes_to_the_node_that_holds_its_large_argument() {
     let (_cluster, a, _b, _driver) = cluster_with(ray::Config::new().num_cpus(2.0));
@@ -250,6 +261,19 @@ fn a_task_goes_to_the_node_that_holds_its_large_argument() {
         "the driver pulled the argument: it holds {} B",
         ray::memory_summary().bytes_used
     );
+    let holding: Vec<_> = (0..2)
+        .map(|_| hold_cpu.options().resource("a", 1.0).remote())
+        .collect();
+    let a_cpus = || {
+        let nodes = ray::nodes().expect("nodes");
+        let a = nodes.iter().find(|n| n.node_id == a.node_id()).expect("a");
+        a.available.get("CPU").copied().unwrap_or(0.0)
+    };
+    assert!(common::wait_until(common::LONG, || a_cpus() == 0.0));
+    let got = ray::get_timeout(&total.remote(&large), common::LONG).unwrap();
+    assert_eq!(got, (me, 3 * 4 * MIB as u64), "waited for the busy node");
+    A_FREE.store(true, std::sync::atomic::Ordering::SeqCst);
+    ray::get(&holding).unwrap();
     let small = held(MIB / 2);
     for _ in 0..4 {
         let got = ray::get_timeout(&total.remote(&small), common::LONG).unwrap();

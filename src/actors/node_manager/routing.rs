@@ -10,8 +10,10 @@ use crate::SchedulingStrategy;
 use crate::actors::NodeActors;
 use crate::actors::RunRemote;
 use crate::ids::NodeId;
+use crate::resources::Resources;
 use crate::store::{Located, RawRef};
-use crate::tasks::{Placement, TaskSpec, lending_refs, place};
+use crate::tasks::{Placement, TaskSpec, lending_refs, place, to_resources};
+use crate::transport::WireNode;
 
 /// Arguments at least this large keep a task on the node that holds them.
 const LOCALITY_BYTES: usize = 1 << 20;
@@ -34,28 +36,40 @@ fn arg_bytes(deps: &[RawRef]) -> (usize, Option<(NodeId, usize)>) {
     (here, held.into_iter().max_by_key(|(_, bytes)| *bytes))
 }
 
+/// Whether node `id` of `view` has `req` free by its last report (a job worker, its
+/// generic node's).
+fn free_at(view: &[WireNode], id: NodeId, req: &Resources) -> bool {
+    let find = |id: NodeId| view.iter().find(|n| n.node_id == id && n.alive);
+    find(id)
+        .and_then(|n| n.host.map_or(Some(n), find))
+        .is_some_and(|n| to_resources(&n.load.available).covers(req))
+}
+
 impl NodeManager {
     /// Where `spec` should run, given the cluster's node table (none on a lone node).
     ///
     /// Data locality, as Ray's locality-aware leasing: once a task's arguments are large,
     /// it goes where most of their bytes are. Here, it waits for resources rather than
-    /// shipping them; on another node (large results that node made and holds), it goes
-    /// there if that node can run it, and its node reads them in place.
+    /// shipping them. On another node (large results that node made and holds), it goes
+    /// there when that node has the resources free, and its node reads them in place;
+    /// when that node is busy it is placed as any task (Ray's spillback), rather than
+    /// piling every reader of one node's results onto that node.
     pub(super) fn placement(&mut self, spec: &TaskSpec) -> Placement {
         let Some(node) = self.node.upgrade() else {
             return Placement::Infeasible;
         };
         let view = node.view.read();
         let (here, there) = arg_bytes(&spec.deps);
-        let held_elsewhere = there.filter(|(_, bytes)| *bytes >= LOCALITY_BYTES && *bytes > here);
-        let strategy = match (&spec.strategy, held_elsewhere) {
+        let there = there.filter(|(_, bytes)| *bytes >= LOCALITY_BYTES && *bytes > here);
+        let prefer = there.filter(|(at, _)| free_at(&view, *at, &spec.resources));
+        let strategy = match (&spec.strategy, prefer) {
             (SchedulingStrategy::Default, Some((holder, _))) => SchedulingStrategy::NodeAffinity {
                 node_id: holder,
                 soft: true,
             },
             (strategy, _) => strategy.clone(),
         };
-        let free = if here >= LOCALITY_BYTES && held_elsewhere.is_none() {
+        let free = if here >= LOCALITY_BYTES && there.is_none() {
             &self.total
         } else {
             &self.available
