@@ -353,3 +353,22 @@ fn an_actor_on_another_node_reads_a_large_argument_from_where_it_is_in_call_orde
         vec![big, 7, four, four, big]
     );
 }
+
+/// An actor created on another node takes a large constructor argument by reference
+/// too: its node pulls the object from the node holding it, never through the driver.
+#[test]
+fn an_actor_on_another_node_is_made_from_a_large_argument_pulled_from_where_it_is() {
+    let (_cluster, _a, b, _driver) = cluster();
+    let held = filled.options().resource("a", 1.0).remote(2, 8 * MIB);
+    let (ready, _) =
+        ray::wait_with(std::slice::from_ref(&held), 1, Some(common::LONG), false).unwrap();
+    assert_eq!(ready.len(), 1);
+    let keeper = common::Keeper::options().resource("b", 1.0).remote(&held);
+    let got = ray::get_timeout(&keeper.sum.remote(), common::LONG).unwrap();
+    assert_eq!(got, (b.node_id(), (2 * 8 * MIB) as u64));
+    assert!(
+        ray::memory_summary().bytes_used < MIB,
+        "the driver pulled the argument: it holds {} B",
+        ray::memory_summary().bytes_used
+    );
+}

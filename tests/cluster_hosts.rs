@@ -151,6 +151,12 @@ fn drive() {
         ray::get(&found.weigh.remote(&data)).unwrap(),
         3 * MIB64 as u64
     );
+    // An actor made from the driver's 8 MiB object: its node pulls it from here.
+    let seed = ray::put(vec![1u8; 8 << 20]);
+    let keeper = common::Keeper::options().resource("w2", 0.5).remote(&seed);
+    assert_eq!(ray::get(&keeper.sum.remote()).unwrap(), (w2, 8 << 20));
+    // Gone, it gives back the share of `w2` that work below needs whole.
+    drop(keeper);
     // Work on worker 1 that must survive it.
     // It holds a CPU, as Ray's actors need one to be placed: the driver offers none.
     let phoenix = Phoenix::options()

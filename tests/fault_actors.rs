@@ -86,6 +86,37 @@ fn an_actor_with_max_restarts_comes_back_elsewhere_with_fresh_state() {
     assert_eq!(ray::get(&t.add.remote(1)).unwrap(), 102);
 }
 
+/// Its constructor's large argument went as a ref: the creator keeps the object while the
+/// actor may restart, even after dropping its own ref, and the new node pulls it.
+#[test]
+fn an_actor_made_from_a_large_ref_is_made_from_it_again_after_its_node_died() {
+    let (mut cluster, nodes) = common::two_nodes_with("r");
+    let _ray = driver(&cluster);
+    let seed = ray::put(vec![4u8; 2 << 20]);
+    let k = common::Keeper::options()
+        .resource("r", 1.0)
+        .max_restarts(1)
+        .remote(&seed);
+    drop(seed);
+    let want = 4 * (2 << 20) as u64;
+    let (first, sum) = ray::get_timeout(&k.sum.remote(), common::LONG).unwrap();
+    assert_eq!(sum, want);
+    remove(&mut cluster, &nodes, first);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (second, sum) = loop {
+        match ray::get_timeout(&k.sum.remote(), Duration::from_secs(10)) {
+            Ok(got) => break got,
+            Err(e) => {
+                assert!(matches!(e, ray::Error::ActorUnavailable { .. }), "{e:?}");
+                assert!(Instant::now() < deadline, "the actor never came back");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    assert_ne!(second, first);
+    assert_eq!(sum, want, "made again from the same object");
+}
+
 #[test]
 fn without_restarts_calls_to_an_actor_whose_node_died_fail() {
     let (mut cluster, nodes) = common::two_nodes_with("r");

@@ -83,8 +83,10 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
     let vis = &ctor.vis;
     let create_fn = format_ident!("__ray_create_{}", class);
     let ctor_p = params(&ctor.sig)?;
-    let (ctor_names, ctor_types) = (&ctor_p.names, &ctor_p.types);
-    let decode = crate::util::decode_args(quote!(__args), ctor_types);
+    let ctor_names = &ctor_p.names;
+    // As a method's: a large argument comes as a ref, pulled here before the
+    // constructor runs.
+    let read = crate::util::read_task_args(quote!(__args), &ctor_p);
 
     Ok(quote!(
         #item
@@ -144,7 +146,7 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
             __args: &[u8],
             __opts: ::ray::ActorOptions,
         ) -> ::ray::Result<::ray::__private::Hosted> {
-            let (#(#ctor_names,)*): (#(#ctor_types,)*) = #decode;
+            #read
             Ok(::ray::__private::hosted(#options_ty(__opts).remote(#(#ctor_names),*)))
         }
 

@@ -251,8 +251,8 @@ thread_local! {
 /// Runs `encode` (a task's arguments for another node) sending each large object a ref
 /// argument names as that ref, not its value: the receiving node pulls it from where it
 /// is, once, and lends it to every task there that takes it (Ray passes arguments over
-/// 100 KiB by reference the same way). Plain tasks and actor method calls read such
-/// arguments ([`ArgReader::read_arg`]); actor constructors and generators get values.
+/// 100 KiB by reference the same way). Plain tasks, actor constructors and method
+/// calls read such arguments ([`ArgReader::read_arg`]); generators get values.
 pub(crate) fn lending_refs<R>(encode: impl FnOnce() -> R) -> R {
     let before = LEND_REFS.replace(true);
     let out = encode();

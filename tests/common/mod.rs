@@ -331,6 +331,26 @@ impl Tally {
     }
 }
 
+/// An actor made from a buffer, which its constructor reads in place (a large one comes
+/// as a ref): it keeps the buffer's sum.
+pub struct Keeper {
+    sum: u64,
+}
+
+#[ray::remote]
+impl Keeper {
+    pub fn new(seed: &[u8]) -> Self {
+        Keeper {
+            sum: seed.iter().map(|&b| u64::from(b)).sum(),
+        }
+    }
+
+    /// Where it runs, and the sum it was made with.
+    pub fn sum(&self) -> (ray::NodeId, u64) {
+        (ray::runtime_context().node_id(), self.sum)
+    }
+}
+
 /// A WGSL kernel: `out[i] = a[i] + b[i]` (entry point `add`, 256 threads a group).
 #[allow(dead_code)]
 pub const ADD_WGSL: &str = "

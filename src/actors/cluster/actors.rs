@@ -140,12 +140,14 @@ impl Handler<CreateRemoteActor> for ClusterAgent {
         let node = self.node.upgrade();
         let options = crate::tasks::encode(&msg.options);
         let run = async move {
+            // Arguments go as a method call's do (`CallRemoteActor`).
             for d in &msg.deps {
-                let _ = d.settled().await;
+                let _ = d.exists().await;
             }
             // Refs inside the arguments are lent to the actor's node.
             let mut handoff = Handoff::default();
-            let args = handoff.run(|| with_context(node.as_ref().map(|n| n.context()), msg.encode));
+            let context = node.as_ref().map(|n| n.context());
+            let args = handoff.run(|| lending_refs(|| with_context(context, msg.encode)));
             let (options, payload, failed, held) = match (options, args) {
                 (Ok(options), Ok((bytes, held))) => (options, bytes, None, Some(held)),
                 (Ok(options), Err(e)) => (options, Default::default(), Some(e), None),
@@ -164,11 +166,12 @@ impl Handler<CreateRemoteActor> for ClusterAgent {
             let answer = link
                 .request(msg.target, None, request.clone(), args.clone())
                 .await;
-            drop(held);
+            // An actor that may restart keeps its arguments' refs for the next creation.
             let owned = msg.restart.filter(|_| restartable).map(|restart| Owned {
                 node: msg.target,
                 request,
                 args,
+                _held: held,
                 restart,
                 waiting: false,
             });

@@ -19,6 +19,9 @@ pub(crate) struct Owned {
     pub(super) node: NodeId,
     pub(super) request: WireMessage,
     pub(super) args: Bulk,
+    /// What the arguments' refs need alive (the objects they name), for as long as
+    /// the actor may be created again.
+    pub(super) _held: Option<crate::tasks::Held>,
     pub(super) restart: Restart,
     /// Waiting for a job worker to start, to restart there.
     pub(super) waiting: bool,
