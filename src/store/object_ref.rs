@@ -422,11 +422,15 @@ mod tests {
         (r, new.is_some())
     }
 
+    /// A store, a count of copies dropped, and an object id.
+    fn fresh() -> (Arc<MemoryStore>, Arc<AtomicUsize>, ObjectId) {
+        let store = MemoryStore::new(NodeId::new());
+        (store, Arc::new(AtomicUsize::new(0)), ObjectId::for_put())
+    }
+
     #[test]
     fn a_second_copy_of_a_settled_object_shares_the_first_and_its_value() {
-        let store = MemoryStore::new(NodeId::new());
-        let drops = Arc::new(AtomicUsize::new(0));
-        let id = ObjectId::for_put();
+        let (store, drops, id) = fresh();
         let (first, new) = copy(&store, id, &drops);
         assert!(new);
         assert!(first.complete(Ok(stored(vec![7u8; 1 << 20]))));
@@ -475,9 +479,7 @@ mod tests {
 
     #[test]
     fn a_result_kept_for_its_owner_never_replaces_a_live_copy() {
-        let store = MemoryStore::new(NodeId::new());
-        let drops = Arc::new(AtomicUsize::new(0));
-        let id = ObjectId::for_put();
+        let (store, drops, id) = fresh();
         let (copied, _) = copy(&store, id, &drops);
         assert!(RawRef::pending_unless_held(&store, id).is_none());
         drop(copied);
