@@ -26,7 +26,6 @@ pub(crate) use registry::{ByName, Registered, decode, encode, lookup, signatures
 pub use registry::{RemoteBody, RemoteCall, RemoteFunction};
 pub use spec::TaskOutput;
 pub use spec::{Held, RemoteForm};
-pub(crate) use wire_args::lending_refs;
 pub use wire_args::{ArgReader, ArgsWriter};
 
 /// Decodes a task's or call's encoded returns (what another node answered) into values.

@@ -372,3 +372,37 @@ fn an_actor_on_another_node_is_made_from_a_large_argument_pulled_from_where_it_i
         ray::memory_summary().bytes_used
     );
 }
+
+/// The sums of `parts` equal parts of a buffer read in place, with where they were made.
+#[ray::remote(streaming)]
+fn part_sums(data: &[u8], parts: usize) -> impl Iterator<Item = (ray::NodeId, u64)> {
+    let here = ray::runtime_context().node_id();
+    let sums: Vec<u64> = data
+        .chunks(data.len().div_ceil(parts))
+        .map(|c| c.iter().map(|&b| u64::from(b)).sum())
+        .collect();
+    sums.into_iter().map(move |s| (here, s))
+}
+
+/// A generator placed on another node takes a large argument by reference as a task
+/// does: its node pulls the object from the node holding it, never through the driver.
+#[test]
+fn a_generator_on_another_node_reads_a_large_argument_from_where_it_is() {
+    let (_cluster, _a, b, _driver) = cluster();
+    let held = filled.options().resource("a", 1.0).remote(2, 8 * MIB);
+    let (ready, _) =
+        ray::wait_with(std::slice::from_ref(&held), 1, Some(common::LONG), false).unwrap();
+    assert_eq!(ready.len(), 1);
+    let items: Vec<(ray::NodeId, u64)> = part_sums
+        .options()
+        .resource("b", 1.0)
+        .remote(&held, 4)
+        .map(|r| ray::get_timeout(&r, common::LONG).unwrap())
+        .collect();
+    assert_eq!(items, vec![(b.node_id(), (2 * 2 * MIB) as u64); 4]);
+    assert!(
+        ray::memory_summary().bytes_used < MIB,
+        "the driver pulled the argument: it holds {} B",
+        ray::memory_summary().bytes_used
+    );
+}

@@ -227,7 +227,7 @@ fn streaming(
 ) -> syn::Result<Streaming> {
     let name = &f.sig.ident;
     let name_str = name.to_string();
-    let (names, types) = (&p.names, &p.types);
+    let names = &p.names;
     let shared = p.passed_shared();
     let is_async = f.sig.asyncness.is_some();
     let (item, is_stream) = stream_item(&f.sig.output)?;
@@ -273,7 +273,8 @@ fn streaming(
     let item_fn = format_ident!("__ray_stream_item_{}", name);
     let start_fn = format_ident!("__ray_stream_start_{}", name);
     let encode = crate::util::encode_args(p);
-    let decode = crate::util::decode_args(quote!(__args), types);
+    // As a plain task's: a large argument comes as a ref, pulled here before it starts.
+    let read = crate::util::read_task_args(quote!(__args), p);
     let declared = &p.declared;
     let signature = quote!(#(#declared),* -> stream #item).to_string();
     let submit = quote!(
@@ -306,7 +307,7 @@ fn streaming(
         #[doc(hidden)]
         #[allow(non_snake_case)]
         fn #start_fn(__args: &[u8], __opts: ::ray::TaskOptions) -> ::ray::Result<::ray::__private::RawStream> {
-            let (#(#names,)*): (#(#types,)*) = #decode;
+            #read
             Ok(::ray::__private::raw_stream(#options(__opts).remote(#(#names),*)))
         }
 

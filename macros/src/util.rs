@@ -449,17 +449,6 @@ pub(crate) fn convert_args(p: &Params) -> TokenStream {
     )
 }
 
-/// Reads the arguments of a call from another node out of `bytes` (a `&[u8]`) as a
-/// tuple of `types`: each one decoded on its own, bytes left over an error.
-pub(crate) fn decode_args(bytes: TokenStream, types: &[Type]) -> TokenStream {
-    quote!({
-        let mut __reader = ::ray::__private::ArgReader::new(#bytes);
-        let __args = (#(__reader.read::<#types>()?,)*);
-        __reader.finish()?;
-        __args
-    })
-}
-
 /// Reads the arguments of a task from another node out of `bytes` (a `Vec<u8>`) into
 /// `Arg`s bound to the parameters' names: a value, or a reference to a large object the
 /// task waits for (this node pulls it once; `resolved` lends or copies it as here).

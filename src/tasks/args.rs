@@ -244,23 +244,24 @@ impl<T: Send + Sync + 'static> Arg<T> {
 }
 
 impl<T: Send + Sync + 'static> Arg<T> {
-    /// The argument for encoding (the trip to another node): a reference travels as its
-    /// stored value's encoding, which a large object shares with every other call that
-    /// passes it. The dependency exists (here, or held by another node).
+    /// The argument for encoding (the trip to another node: a task, generator, actor
+    /// creation or method call). The dependency exists (here, or held by another node).
     ///
-    /// For a plain task or an actor call sent to another node (`lending_refs`), a
-    /// reference travels as itself when the object is held by another node (it is not
-    /// here to send), or is large and the parameter reads it in place (`shared`:
-    /// borrowed, or an `Arc`). An owned parameter's large object goes as its value:
-    /// decoded straight into the parameter there, where a copy pulled into that node's
-    /// store would be copied again.
+    /// A reference travels as itself when the object is held by another node (it is
+    /// not here to send), or is large and the parameter reads it in place (`shared`:
+    /// borrowed, or an `Arc`): the receiving node pulls it from where it is, once, and
+    /// lends it to every call there that takes it (Ray passes arguments over 100 KiB by
+    /// reference the same way; [`ArgReader::read_arg`] reads it). Otherwise it travels
+    /// as its stored value's encoding, which a large object shares with every other
+    /// call that passes it: an owned parameter's large object is decoded straight into
+    /// the parameter there, where a copy pulled into that node's store would be copied
+    /// again.
     pub fn for_encode(self, shared: bool) -> Result<Encodable<T>> {
         match self.0 {
             Inner::Value(v) => Ok(Encodable::Own(v)),
             Inner::Ref(r, extract) => {
-                let lending = super::wire_args::lending();
                 // Held by another node: that node serves it to the one the task goes to.
-                if lending && matches!(r.located(), Located::HeldBy(..)) {
+                if matches!(r.located(), Located::HeldBy(..)) {
                     return Ok(Encodable::Lent(r));
                 }
                 let (id, stored) = settled(&r)?;
@@ -269,7 +270,7 @@ impl<T: Send + Sync + 'static> Arg<T> {
                 if !(*stored.value).is::<T>() {
                     extract(id, stored.clone())?;
                 }
-                if lending && shared && stored.size >= INLINE_MAX {
+                if shared && stored.size >= INLINE_MAX {
                     return Ok(Encodable::Lent(r));
                 }
                 Ok(Encodable::Stored(r, stored))

@@ -4,7 +4,6 @@
 //! task, a large object sent as its ref (the length's top bit set), which the receiving
 //! node pulls once and lends to every task there.
 
-use std::cell::Cell;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -242,28 +241,6 @@ fn bad_arg(i: usize, why: String) -> Error {
 
 /// An argument's length with this bit set: its bytes are a reference to the value.
 const BY_REF: u64 = 1 << 63;
-
-thread_local! {
-    /// Whether encodings on this thread send large ref arguments as refs.
-    static LEND_REFS: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Runs `encode` (a task's arguments for another node) sending each large object a ref
-/// argument names as that ref, not its value: the receiving node pulls it from where it
-/// is, once, and lends it to every task there that takes it (Ray passes arguments over
-/// 100 KiB by reference the same way). Plain tasks, actor constructors and method
-/// calls read such arguments ([`ArgReader::read_arg`]); generators get values.
-pub(crate) fn lending_refs<R>(encode: impl FnOnce() -> R) -> R {
-    let before = LEND_REFS.replace(true);
-    let out = encode();
-    LEND_REFS.set(before);
-    out
-}
-
-/// Whether encodings on this thread send large ref arguments as refs ([`lending_refs`]).
-pub(super) fn lending() -> bool {
-    LEND_REFS.get()
-}
 
 #[cfg(test)]
 mod tests {

@@ -25,7 +25,6 @@ use crate::actors::remote::{EncodeArgs, HostedActor, Restart, Routing, Ticket, c
 use crate::ids::{ActorId, NodeId};
 use crate::node::with_context;
 use crate::store::{Handoff, RawRef};
-use crate::tasks::lending_refs;
 use crate::transport::{Bulk, WireActor, WireMessage};
 use crate::{Error, Result};
 
@@ -147,7 +146,7 @@ impl Handler<CreateRemoteActor> for ClusterAgent {
             // Refs inside the arguments are lent to the actor's node.
             let mut handoff = Handoff::default();
             let context = node.as_ref().map(|n| n.context());
-            let args = handoff.run(|| lending_refs(|| with_context(context, msg.encode)));
+            let args = handoff.run(|| with_context(context, msg.encode));
             let (options, payload, failed, held) = match (options, args) {
                 (Ok(options), Ok((bytes, held))) => (options, bytes, None, Some(held)),
                 (Ok(options), Err(e)) => (options, Default::default(), Some(e), None),
@@ -213,7 +212,7 @@ impl Handler<CallRemoteActor> for ClusterAgent {
             // Refs inside the arguments are lent to the actor's node.
             let mut handoff = Handoff::default();
             let context = node.as_ref().map(|n| n.context());
-            let args = handoff.run(|| lending_refs(|| with_context(context, msg.encode)));
+            let args = handoff.run(|| with_context(context, msg.encode));
             let (payload, held, failed) = match args {
                 Ok((bytes, held)) => (bytes, Some(held), None),
                 Err(e) => (Bulk::default(), None, Some(e)),

@@ -12,7 +12,7 @@ use crate::actors::RunRemote;
 use crate::ids::NodeId;
 use crate::resources::Resources;
 use crate::store::{Located, RawRef};
-use crate::tasks::{Placement, TaskSpec, lending_refs, place, to_resources};
+use crate::tasks::{Placement, TaskSpec, place, to_resources};
 use crate::transport::WireNode;
 
 /// Arguments at least this large keep a task on the node that holds them.
@@ -117,7 +117,8 @@ impl NodeManager {
         } else {
             self.placement(&spec)
         };
-        let by_ref = spec.remote.as_ref().is_some_and(|f| f.stream.is_none());
+        // Sent to another node, a task or generator takes large objects by reference.
+        let by_ref = spec.remote.is_some();
         let values_here = match placement {
             Placement::Local => true,
             Placement::Remote(_) => !by_ref,
@@ -195,12 +196,8 @@ impl NodeManager {
         // Refs inside the arguments are serialized as this node's, and lent to
         // the node the task goes to.
         let mut handoff = crate::store::Handoff::default();
-        let encode = || crate::node::with_context(node.map(|n| n.context()), form.encode);
-        // A plain task takes large objects by reference (a generator's node reads values).
-        let args = handoff.run(|| match form.stream {
-            None => lending_refs(encode),
-            Some(_) => encode(),
-        });
+        let args =
+            handoff.run(|| crate::node::with_context(node.map(|n| n.context()), form.encode));
         if let Some(stream) = form.stream {
             // A generator has one return, its completion (nothing waits without it).
             let Some(completion) = returns.into_iter().next() else {
