@@ -251,7 +251,7 @@ impl<T: Send + Sync + 'static> Arg<T> {
     /// not here to send), or is large and the parameter reads it in place (`shared`:
     /// borrowed, or an `Arc`): the receiving node pulls it from where it is, once, and
     /// lends it to every call there that takes it (Ray passes arguments over 100 KiB by
-    /// reference the same way; [`ArgReader::read_arg`] reads it). Otherwise it travels
+    /// reference the same way; `ArgReader::read_arg` reads it). Otherwise it travels
     /// as its stored value's encoding, which a large object shares with every other
     /// call that passes it: an owned parameter's large object is decoded straight into
     /// the parameter there, where a copy pulled into that node's store would be copied
