@@ -226,6 +226,24 @@ fn filled(seed: u8, len: usize) -> Vec<u8> {
     vec![seed; len]
 }
 
+/// `len` bytes of `seed` made on node `a` and left there (Ray's `fetch_local=False`).
+fn held_on_a(seed: u8, len: usize) -> ObjectRef<Vec<u8>> {
+    let r = filled.options().resource("a", 1.0).remote(seed, len);
+    let (ready, _) =
+        ray::wait_with(std::slice::from_ref(&r), 1, Some(common::LONG), false).unwrap();
+    assert_eq!(ready.len(), 1);
+    r
+}
+
+/// The driver's store never held a large argument it passed on.
+fn driver_never_held_it() {
+    let bytes = ray::memory_summary().bytes_used;
+    assert!(
+        bytes < MIB,
+        "the driver pulled the argument: it holds {bytes} B"
+    );
+}
+
 /// Opened when the tasks holding node `a`'s CPUs may end.
 static A_FREE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -244,23 +262,13 @@ fn hold_cpu() {
 fn a_task_goes_to_the_node_that_holds_its_large_argument() {
     let (_cluster, a, _b, _driver) = cluster_with(ray::Config::new().num_cpus(2.0));
     let me = ray::runtime_context().node_id();
-    let held = |len: usize| {
-        let r = filled.options().resource("a", 1.0).remote(3, len);
-        let (ready, _) =
-            ray::wait_with(std::slice::from_ref(&r), 1, Some(common::LONG), false).unwrap();
-        assert_eq!(ready.len(), 1);
-        r
-    };
+    let held = |len: usize| held_on_a(3, len);
     let large = held(4 * MIB);
     for _ in 0..4 {
         let got = ray::get_timeout(&total.remote(&large), common::LONG).unwrap();
         assert_eq!(got, (a.node_id(), 3 * 4 * MIB as u64));
     }
-    assert!(
-        ray::memory_summary().bytes_used < MIB,
-        "the driver pulled the argument: it holds {} B",
-        ray::memory_summary().bytes_used
-    );
+    driver_never_held_it();
     let holding: Vec<_> = (0..2)
         .map(|_| hold_cpu.options().resource("a", 1.0).remote())
         .collect();
@@ -318,10 +326,7 @@ impl Ledger {
 fn an_actor_on_another_node_reads_a_large_argument_from_where_it_is_in_call_order() {
     let (_cluster, _a, b, _driver) = cluster();
     let ledger = Ledger::options().resource("b", 1.0).remote();
-    let held = filled.options().resource("a", 1.0).remote(2, 8 * MIB);
-    let (ready, _) =
-        ray::wait_with(std::slice::from_ref(&held), 1, Some(common::LONG), false).unwrap();
-    assert_eq!(ready.len(), 1);
+    let held = held_on_a(2, 8 * MIB);
     let first = ledger.add.remote(&held);
     let second = ledger.add.remote(vec![7u8]);
     let big = (2 * 8 * MIB) as u64;
@@ -334,11 +339,7 @@ fn an_actor_on_another_node_reads_a_large_argument_from_where_it_is_in_call_orde
         (b.node_id(), big)
     );
     assert_eq!(ray::get(&ledger.seen.remote()).unwrap(), vec![big, 7]);
-    assert!(
-        ray::memory_summary().bytes_used < MIB,
-        "the driver pulled the argument: it holds {} B",
-        ray::memory_summary().bytes_used
-    );
+    driver_never_held_it();
     // The driver's own objects: borrowed as a ref, owned as a value; both whole.
     let put = ray::put(vec![3u8; 4 * MIB]);
     let four = (3 * 4 * MIB) as u64;
@@ -359,18 +360,11 @@ fn an_actor_on_another_node_reads_a_large_argument_from_where_it_is_in_call_orde
 #[test]
 fn an_actor_on_another_node_is_made_from_a_large_argument_pulled_from_where_it_is() {
     let (_cluster, _a, b, _driver) = cluster();
-    let held = filled.options().resource("a", 1.0).remote(2, 8 * MIB);
-    let (ready, _) =
-        ray::wait_with(std::slice::from_ref(&held), 1, Some(common::LONG), false).unwrap();
-    assert_eq!(ready.len(), 1);
+    let held = held_on_a(2, 8 * MIB);
     let keeper = common::Keeper::options().resource("b", 1.0).remote(&held);
     let got = ray::get_timeout(&keeper.sum.remote(), common::LONG).unwrap();
     assert_eq!(got, (b.node_id(), (2 * 8 * MIB) as u64));
-    assert!(
-        ray::memory_summary().bytes_used < MIB,
-        "the driver pulled the argument: it holds {} B",
-        ray::memory_summary().bytes_used
-    );
+    driver_never_held_it();
 }
 
 /// The sums of `parts` equal parts of a buffer read in place, with where they were made.
@@ -389,10 +383,7 @@ fn part_sums(data: &[u8], parts: usize) -> impl Iterator<Item = (ray::NodeId, u6
 #[test]
 fn a_generator_on_another_node_reads_a_large_argument_from_where_it_is() {
     let (_cluster, _a, b, _driver) = cluster();
-    let held = filled.options().resource("a", 1.0).remote(2, 8 * MIB);
-    let (ready, _) =
-        ray::wait_with(std::slice::from_ref(&held), 1, Some(common::LONG), false).unwrap();
-    assert_eq!(ready.len(), 1);
+    let held = held_on_a(2, 8 * MIB);
     let items: Vec<(ray::NodeId, u64)> = part_sums
         .options()
         .resource("b", 1.0)
@@ -400,9 +391,5 @@ fn a_generator_on_another_node_reads_a_large_argument_from_where_it_is() {
         .map(|r| ray::get_timeout(&r, common::LONG).unwrap())
         .collect();
     assert_eq!(items, vec![(b.node_id(), (2 * 2 * MIB) as u64); 4]);
-    assert!(
-        ray::memory_summary().bytes_used < MIB,
-        "the driver pulled the argument: it holds {} B",
-        ray::memory_summary().bytes_used
-    );
+    driver_never_held_it();
 }
