@@ -104,6 +104,9 @@ fn copy(
 ) -> Result<RawRef> {
     let unreachable =
         |why: &str| Error::NotConnected(format!("object {} lives on node {}, {why}", w.id, w.node));
+    // A holder without an address has no copy here either: every ref it sends lacks one.
+    let (addr, fingerprint) =
+        w.at.ok_or_else(|| unreachable("which is not part of a cluster this node can reach"))?;
     let peers = node
         .peers
         .get()
@@ -122,11 +125,6 @@ fn copy(
     });
     let Some((state, lent)) = new else {
         return Ok(r);
-    };
-    let Some((addr, fingerprint)) = w.at else {
-        let e = unreachable("which is not part of a cluster this node can reach");
-        r.complete(Err(e.clone()));
-        return Err(e);
     };
     peers.pull.do_send(PullObject {
         holder,

@@ -299,9 +299,9 @@ impl MemoryStore {
 
     /// The reference-count owner of `id`: the live one if a reference to it is alive,
     /// else a new one from `make`, whose slot waits for the value (a task return, or a
-    /// copy of the object node `from` holds). One step
-    /// under the lock: two refs to another node's object decoded at once on two threads
-    /// share one copy, where a second slot would take the first's from under its readers.
+    /// copy of the object node `from` holds). One step under the lock: two refs to another
+    /// node's object decoded at once on two threads share one copy, where a second slot
+    /// would take the first's from under its readers.
     pub(crate) fn owner_or_pending(
         &self,
         id: ObjectId,

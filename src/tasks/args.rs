@@ -177,7 +177,8 @@ impl<T: Send + Sync + 'static> IntoArg<Arc<T>> for &ObjectRef<T> {
 }
 
 /// An argument already made: what a call from another node reads (a value, or a ref to
-/// this node's copy of a large object) goes on to the actor's own handle as it is.
+/// this node's copy of a large object) goes on, as it is, to the local function,
+/// generator, actor constructor or method it names.
 #[doc(hidden)]
 impl<T> IntoArg<T> for Arg<T> {
     fn into_arg(self) -> Arg<T> {

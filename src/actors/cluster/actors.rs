@@ -23,7 +23,7 @@ use crate::actors::ActorOptions;
 use crate::actors::NodeActors;
 use crate::actors::remote::{EncodeArgs, HostedActor, Restart, Routing, Ticket, class};
 use crate::ids::{ActorId, NodeId};
-use crate::node::with_context;
+use crate::node::{Node, with_context};
 use crate::store::{Handoff, RawRef};
 use crate::transport::{Bulk, WireActor, WireMessage};
 use crate::{Error, Result};
@@ -131,6 +131,24 @@ pub(super) struct Hosted {
     pub(super) holds: super::holds::Holds<ActorId, Option<Arc<dyn HostedActor>>>,
 }
 
+/// An actor creation's or call's arguments for the actor's node, encoded once each exists
+/// somewhere: as for a task, one held by another node, or a large one the actor reads
+/// in place, goes as its ref, which that node pulls from where it is. With the refs the
+/// encoding carried out, to lend to that node.
+async fn encoded_args(
+    deps: &[RawRef],
+    encode: EncodeArgs,
+    node: Option<&Arc<Node>>,
+) -> (Result<(Bulk, crate::tasks::Held)>, Vec<RawRef>) {
+    for d in deps {
+        let _ = d.exists().await;
+    }
+    let mut handoff = Handoff::default();
+    let context = node.map(|n| n.context());
+    let args = handoff.run(|| with_context(context, encode));
+    (args, handoff.escaped())
+}
+
 impl Handler<CreateRemoteActor> for ClusterAgent {
     type Result = ();
 
@@ -139,14 +157,7 @@ impl Handler<CreateRemoteActor> for ClusterAgent {
         let node = self.node.upgrade();
         let options = crate::tasks::encode(&msg.options);
         let run = async move {
-            // Arguments go as a method call's do (`CallRemoteActor`).
-            for d in &msg.deps {
-                let _ = d.exists().await;
-            }
-            // Refs inside the arguments are lent to the actor's node.
-            let mut handoff = Handoff::default();
-            let context = node.as_ref().map(|n| n.context());
-            let args = handoff.run(|| with_context(context, msg.encode));
+            let (args, carried) = encoded_args(&msg.deps, msg.encode, node.as_ref()).await;
             let (options, payload, failed, held) = match (options, args) {
                 (Ok(options), Ok((bytes, held))) => (options, bytes, None, Some(held)),
                 (Ok(options), Err(e)) => (options, Default::default(), Some(e), None),
@@ -159,7 +170,7 @@ impl Handler<CreateRemoteActor> for ClusterAgent {
                 options,
                 failed: failed.map(Into::into),
                 resume: None,
-                lent: super::objects::lend(&me, node.as_ref(), msg.target, handoff.escaped()),
+                lent: super::objects::lend(&me, node.as_ref(), msg.target, carried),
             };
             let args: Bulk = payload;
             let answer = link
@@ -203,16 +214,7 @@ impl Handler<CallRemoteActor> for ClusterAgent {
         let (opened, now_open) = oneshot::channel::<()>();
         let previous = self.calling.0.insert(msg.ticket.caller, now_open);
         let run = async move {
-            // As for a task: an argument held by another node, or a large one the method
-            // reads in place, goes as its ref, which the actor's node pulls from where it
-            // is; so the call waits only until each exists somewhere.
-            for d in &msg.deps {
-                let _ = d.exists().await;
-            }
-            // Refs inside the arguments are lent to the actor's node.
-            let mut handoff = Handoff::default();
-            let context = node.as_ref().map(|n| n.context());
-            let args = handoff.run(|| with_context(context, msg.encode));
+            let (args, carried) = encoded_args(&msg.deps, msg.encode, node.as_ref()).await;
             let (payload, held, failed) = match args {
                 Ok((bytes, held)) => (bytes, Some(held), None),
                 Err(e) => (Bulk::default(), None, Some(e)),
@@ -228,7 +230,7 @@ impl Handler<CallRemoteActor> for ClusterAgent {
                 seq,
                 method: msg.method.to_string(),
                 failed: failed.is_some(),
-                lent: super::objects::lend(&me, node.as_ref(), target, handoff.escaped()),
+                lent: super::objects::lend(&me, node.as_ref(), target, carried),
             };
             if let Some(previous) = previous {
                 // Resolves when the previous call opened its stream (or gave up).
