@@ -3,7 +3,8 @@
 //! 127.0.0.1 is nobody else's). The head (`ray start --head`) and one worker find their
 //! addresses themselves; the other worker and the driver are given theirs. Work crosses
 //! hosts every way (tasks, 64 MiB objects both ways, a named actor called from another
-//! worker), the CLI reads the cluster from the driver's host, then a whole worker host
+//! worker, a generator and an actor reading another host's object where it is, a
+//! compiled graph through actors on both workers), the CLI reads the cluster from the driver's host, then a whole worker host
 //! is killed: its task runs again on the other worker, its restartable actor comes back
 //! there, and `ray status` reports the node dead.
 //!
@@ -13,6 +14,7 @@
 #![cfg(feature = "cli")] // needs the `ray` binary (scripts/test.sh builds every feature)
 
 mod common;
+mod dag_stage;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -21,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use common::Tally;
 use common::netns::Hosts;
+use dag_stage::Stage;
+use ray::dag::InputNode;
 use ray::prelude::*;
 
 const TEST: &str = "a_cluster_spans_four_hosts_and_survives_losing_one";
@@ -69,6 +73,20 @@ fn add_to_tally(times: u64) -> Result<u64, String> {
     in_order
         .then(|| totals.last().copied().unwrap_or(0))
         .ok_or_else(|| format!("calls ran out of order: {totals:?}"))
+}
+
+/// The sums of `parts` equal parts of a buffer, with where they were made.
+#[ray::remote(streaming)]
+fn part_sums(
+    data: Arc<serde_bytes::ByteBuf>,
+    parts: usize,
+) -> impl Iterator<Item = (ray::NodeId, u64)> {
+    let here = ray::runtime_context().node_id();
+    let sums: Vec<u64> = data
+        .chunks(data.len().div_ceil(parts))
+        .map(|c| c.iter().map(|&b| u64::from(b)).sum())
+        .collect();
+    sums.into_iter().map(move |s| (here, s))
 }
 
 /// `n` items of `size` bytes, item `i` all `i`: a streaming generator.
@@ -136,6 +154,14 @@ fn drive() {
             "not where the 64 MiB are"
         );
     }
+    // A generator on worker 2 reads it too, pulled from worker 1.
+    let parts: Vec<(ray::NodeId, u64)> = part_sums
+        .options()
+        .resource("w2", 1.0)
+        .remote(&made, 4)
+        .map(|r| ray::get(&r).unwrap())
+        .collect();
+    assert_eq!(parts, vec![(w2, 5 * (MIB64 / 4) as u64); 4]);
     let here = ray::get(&made).unwrap();
     assert!(here.len() == MIB64 && here.iter().all(|b| *b == 5));
     // A named actor on worker 1, called in order from a task on worker 2 and found by
@@ -155,8 +181,25 @@ fn drive() {
     let seed = ray::put(vec![1u8; 8 << 20]);
     let keeper = common::Keeper::options().resource("w2", 0.5).remote(&seed);
     assert_eq!(ray::get(&keeper.sum.remote()).unwrap(), (w2, 8 << 20));
-    // Gone, it gives back the share of `w2` that work below needs whole.
-    drop(keeper);
+    // A compiled graph through an actor on each worker: its channels go host to host.
+    let first = Stage::options().resource("w1", 0.25).remote(1);
+    let second = Stage::options().resource("w2", 0.25).remote(2);
+    assert_eq!(ray::get(&first.node.remote()).unwrap(), w1);
+    assert_eq!(ray::get(&second.node.remote()).unwrap(), w2);
+    let classic: Vec<i64> = (0..10)
+        .map(|x| ray::get(&second.run.remote(first.run.remote(x))).unwrap())
+        .collect();
+    let compiled = second
+        .run
+        .bind(first.run.bind(InputNode::new()))
+        .compile()
+        .unwrap();
+    let refs: Vec<_> = (0..10).map(|x| compiled.execute(x).unwrap()).collect();
+    assert_eq!(ray::get(&refs).unwrap(), classic);
+    drop(compiled);
+    assert_eq!(ray::get(&second.calls.remote()).unwrap(), 20);
+    // Gone, they give back the share of `w2` that work below needs whole.
+    drop((keeper, first, second));
     // Work on worker 1 that must survive it.
     // It holds a CPU, as Ray's actors need one to be placed: the driver offers none.
     let phoenix = Phoenix::options()
