@@ -32,6 +32,11 @@ fn noop() -> u8 {
 }
 
 #[ray::remote]
+async fn noop_async() -> u8 {
+    0
+}
+
+#[ray::remote]
 fn add_one(x: u64) -> u64 {
     x + 1
 }
@@ -178,6 +183,11 @@ fn main() -> anyhow::Result<()> {
 
     put("tasks_sync", one_by_one(n(20_000), || noop.remote()));
     put("tasks_async_10k", all_then_get(n(10_000), || noop.remote()));
+    // Async bodies run on the executor threads (Python Ray has no async tasks).
+    put(
+        "async_fn_tasks_async_10k",
+        all_then_get(n(10_000), || noop_async.remote()),
+    );
     let sink = Sink::remote();
     ray::get(&sink.ready())?;
     put(

@@ -5,6 +5,7 @@
 //! the composition root's (`runtime`), which registers itself here as the [`Starter`].
 
 mod context;
+mod executors;
 mod generators;
 mod global;
 mod offload;
@@ -16,7 +17,7 @@ mod submit;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -28,6 +29,7 @@ pub(crate) use context::{
     ExecContext, WithContext, captured_group, current_context, current_task, set_thread_context,
     with_context,
 };
+pub(crate) use executors::{BlockedExecutor, Executors};
 pub use generators::RemoteGenerator;
 pub(crate) use generators::lookup as lookup_generator;
 pub(crate) use global::{Global, Starter, current_node, running_node, with_global};
@@ -60,9 +62,9 @@ pub(crate) struct Node {
     /// What this layer sends the node's scheduler.
     pub(crate) scheduler: Scheduler,
     pub(crate) system: System,
-    /// Arbiters that run async task bodies; sync bodies get worker arbiters of their own.
-    pub(crate) executors: Vec<ArbiterHandle>,
-    pub(crate) next_executor: AtomicUsize,
+    /// The threads that run async task bodies; sync bodies get worker arbiters of their
+    /// own.
+    pub(crate) executors: Executors,
     pub(crate) shut_down: AtomicBool,
     pub(crate) started: Instant,
     /// Threads of stopped actors, kept for the next actors (starting a thread and its
@@ -178,12 +180,6 @@ impl Node {
         }
     }
 
-    /// The next executor arbiter, round robin.
-    pub(crate) fn executor(&self) -> &ArbiterHandle {
-        let i = self.next_executor.fetch_add(1, Ordering::Relaxed) % self.executors.len();
-        &self.executors[i]
-    }
-
     /// An arbiter (OS thread) for a new actor: an idle one, or a fresh one. With `io`,
     /// its tokio runtime has an I/O driver (async methods may use sockets); without, only
     /// a timer: a sync-only actor needs no more, and the driver's epoll and wake-up
@@ -195,15 +191,15 @@ impl Node {
             return Ok(idle.swap_remove(i).1);
         }
         drop(idle);
-        if io {
-            return self.spawn_arbiter().map(|a| a.handle());
-        }
-        self.spawn_arbiter_with(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()
+        spawn_arbiter(&self.system, move || {
+            let mut runtime = tokio::runtime::Builder::new_current_thread();
+            if io {
+                runtime.enable_all();
+            } else {
+                runtime.enable_time();
+            }
+            runtime.build()
         })
-        .map(|a| a.handle())
     }
 
     /// Takes back the thread of a stopped actor (called on that thread).
@@ -215,38 +211,29 @@ impl Node {
             arbiter.stop();
         }
     }
+}
 
-    /// Starts a dedicated arbiter (OS thread) registered with this node's actix System,
-    /// whatever System (if any) the calling thread belongs to.
-    pub(crate) fn spawn_arbiter(&self) -> Result<actix_rt::Arbiter> {
-        // What actix-rt builds by default.
-        self.spawn_arbiter_with(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-        })
+/// Starts an arbiter (an OS thread with the tokio runtime `make` builds) registered with
+/// `system`, so that it stops with it, whatever System (if any) the calling thread
+/// belongs to.
+pub(crate) fn spawn_arbiter(
+    system: &System,
+    make: impl FnOnce() -> std::io::Result<tokio::runtime::Runtime> + Send + 'static,
+) -> Result<ArbiterHandle> {
+    let previous = System::try_current();
+    let ours = previous.as_ref().is_some_and(|s| s.id() == system.id());
+    if !ours {
+        System::set_current(system.clone());
     }
-
-    /// `spawn_arbiter` with the tokio runtime `make` builds.
-    fn spawn_arbiter_with(
-        &self,
-        make: impl FnOnce() -> std::io::Result<tokio::runtime::Runtime> + Send + 'static,
-    ) -> Result<actix_rt::Arbiter> {
-        let previous = System::try_current();
-        let ours = previous
-            .as_ref()
-            .is_some_and(|s| s.id() == self.system.id());
-        if !ours {
-            System::set_current(self.system.clone());
-        }
-        let arbiter = actix_rt::Arbiter::try_with_tokio_rt(make);
-        // A thread that had no System keeps ours registered: actix-rt offers no way to
-        // unregister, and it only matters to code that starts arbiters on that thread.
-        if let (false, Some(p)) = (ours, previous) {
-            System::set_current(p);
-        }
-        arbiter.map_err(|e| Error::OutOfResources(format!("cannot start a thread: {e}")))
+    let arbiter = actix_rt::Arbiter::try_with_tokio_rt(make);
+    // A thread that had no System keeps ours registered: actix-rt offers no way to
+    // unregister, and it only matters to code that starts arbiters on that thread.
+    if let (false, Some(p)) = (ours, previous) {
+        System::set_current(p);
     }
+    arbiter
+        .map(|a| a.handle())
+        .map_err(|e| Error::OutOfResources(format!("cannot start a thread: {e}")))
 }
 
 /// Wakes a parked thread; the flag lets the waiter spin briefly before parking.
@@ -310,8 +297,10 @@ pub(crate) fn block_on_deadline<F: Future>(
     if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
         return Ok(v);
     }
-    // The value is not there yet: let the node use our CPU meanwhile.
+    // The value is not there yet: let the node use our CPU (and, on an async executor,
+    // our thread's share of the tasks waiting for one) meanwhile.
     let _released = context::BlockedGuard::enter();
+    let _executor = BlockedExecutor::enter();
     // While this process's endpoint thread polls for the value (it comes from another
     // node), spinning here too would only take the CPU that thread or the other host's
     // work needs.

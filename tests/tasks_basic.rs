@@ -468,6 +468,41 @@ fn object_refs_can_be_awaited_inside_async_tasks() {
     );
 }
 
+#[ray::remote]
+async fn plus_one_later(x: i64) -> i64 {
+    actix_rt::task::yield_now().await;
+    x + 1
+}
+
+/// Blocks its executor thread in `ray::get` (what docs/tokio.md advises against) on an
+/// async child it submitted.
+#[ray::remote]
+async fn blocks_on_its_child(x: i64) -> i64 {
+    ray::get(&plus_one_later.remote(x)).unwrap_or(-1)
+}
+
+#[test]
+fn async_tasks_blocking_their_threads_on_async_children_still_finish() {
+    let _ray = common::init(2.0);
+    // More parents than executor threads, all at once (0 CPUs each): every thread they
+    // start on blocks, so their children must run on other threads.
+    let refs: Vec<_> = (0..12)
+        .map(|i| blocks_on_its_child.options().num_cpus(0.0).remote(i))
+        .collect();
+    let expected: Vec<i64> = (1..=12).collect();
+    assert_eq!(ray::get_timeout(&refs, common::LONG).unwrap(), expected);
+}
+
+#[test]
+fn an_async_task_blocked_in_get_lends_its_cpu_to_its_child() {
+    // One CPU, which the parent holds until it blocks: as a sync task's, its CPU is
+    // lent out while it waits, or its child could never start.
+    let _ray = common::init(1.0);
+    let r = blocks_on_its_child.remote(41);
+    assert_eq!(ray::get_timeout(&r, common::LONG).unwrap(), 42);
+    assert_eq!(ray::available_resources().unwrap().get("CPU"), Some(&1.0));
+}
+
 #[derive(Debug)]
 struct Wrapped(std::io::Error);
 

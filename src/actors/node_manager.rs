@@ -14,6 +14,7 @@ use futures::channel::oneshot;
 use crate::ids::{IdMap, TaskId};
 
 mod admission;
+mod blocking;
 mod bundles;
 mod gpus;
 mod routing;
@@ -23,13 +24,11 @@ mod stats;
 pub(crate) use bundles::{ReserveBundles, ReturnBundles};
 pub(crate) use stats::{ListActive, NodeStats, QueryNode};
 
-use super::{CancelRunning, NodeActors, TaskActor};
+use super::{CancelRunning, TaskActor};
 use crate::node::Node;
 use crate::resources::Resources;
 use crate::store::{Located, RawRef};
-use crate::tasks::{
-    Batch, LeaseDone, SubmitTask, TaskBlocked, TaskEvent, TaskFinished, TaskSpec, TaskUnblocked,
-};
+use crate::tasks::{Batch, LeaseDone, SubmitTask, TaskEvent, TaskFinished, TaskSpec};
 use crate::{Error, Result};
 pub(crate) use gpus::GpuGrant;
 
@@ -72,6 +71,9 @@ struct Running {
     cancelled: Arc<std::sync::atomic::AtomicBool>,
     /// The GPUs an async task holds (a sync task's are its lease's).
     gpus: GpuGrant,
+    /// An async task's CPU, lent out while it blocks in `get` (a sync task's lease
+    /// lends its own).
+    lent: bool,
 }
 
 /// A worker arbiter holding one task shape's resources while it drains its batch.
@@ -246,6 +248,7 @@ impl NodeManager {
                 returns: spec.returns.clone(),
                 cancelled: spec.cancelled.clone(),
                 gpus: GpuGrant::default(),
+                lent: false,
             },
         );
     }
@@ -320,9 +323,10 @@ impl NodeManager {
         let resources = shape;
         let returns = spec.returns.clone();
         let cancelled = spec.cancelled.clone();
-        let executor = node.executor().clone();
-        let addr =
-            TaskActor::start_in_arbiter(&executor, move |_| TaskActor::new(spec, node, None));
+        let on = node.clone();
+        let addr = node
+            .executors
+            .start_actor(move || TaskActor::new(spec, on, None));
         self.running.insert(
             id,
             Running {
@@ -333,6 +337,7 @@ impl NodeManager {
                 returns,
                 cancelled,
                 gpus,
+                lent: false,
             },
         );
     }
@@ -417,7 +422,12 @@ impl Handler<TaskFinished> for NodeManager {
         if let Some(r) = self.running.remove(&msg.task_id)
             && r.worker.is_none()
         {
-            self.available.give_within(&r.resources, &self.total);
+            let mut back = r.resources;
+            if r.lent {
+                // Its CPU is still lent out.
+                back.set_units("CPU", 0);
+            }
+            self.available.give_within(&back, &self.total);
             self.gpus.give(&r.gpus);
         }
         if msg.ok {
@@ -453,58 +463,6 @@ impl Handler<LeaseDone> for NodeManager {
             self.idle_workers.push((msg.worker, lease.arbiter));
         }
         self.dispatch();
-    }
-}
-
-impl Handler<TaskBlocked> for NodeManager {
-    type Result = ();
-
-    fn handle(&mut self, msg: TaskBlocked, ctx: &mut Context<Self>) {
-        if self.in_job_worker()
-            && let Some(agent) = self
-                .node
-                .upgrade()
-                .and_then(|n| n.actors().cluster.get().cloned())
-        {
-            agent.do_send(crate::actors::LeaseBlocked(msg.task_id));
-        }
-        let Some(worker) = self.running.get(&msg.task_id).and_then(|r| r.worker) else {
-            return;
-        };
-        let Some(lease) = self.leases.get_mut(&worker) else {
-            return;
-        };
-        if lease.blocked {
-            return;
-        }
-        lease.blocked = true;
-        let cpu = lease.resources.only("CPU");
-        // Tasks batched behind the blocked one must not wait for it (it may be waiting
-        // for them): they go back to the front of their queue.
-        let stolen: Vec<TaskSpec> = lease.batch.lock().drain(..).collect();
-        self.available.give(&cpu);
-        for spec in stolen.into_iter().rev() {
-            self.requeue(spec, ctx);
-        }
-        tracing::debug!(task_id = %msg.task_id, "task blocked in get: CPU lent out");
-        self.dispatch();
-    }
-}
-
-impl Handler<TaskUnblocked> for NodeManager {
-    type Result = ();
-
-    fn handle(&mut self, msg: TaskUnblocked, _: &mut Context<Self>) {
-        let Some(worker) = self.running.get(&msg.task_id).and_then(|r| r.worker) else {
-            return;
-        };
-        if let Some(lease) = self.leases.get_mut(&worker)
-            && lease.blocked
-        {
-            lease.blocked = false;
-            let cpu = lease.resources.only("CPU");
-            self.available.take(&cpu);
-        }
     }
 }
 

@@ -49,7 +49,7 @@ impl TaskActor {
             task_id: Some(spec.id),
             actor_id: None,
             cancelled: Some(spec.cancelled.clone()),
-            releases_cpu: spec.is_sync(),
+            releases_cpu: true,
             restarted: false,
             attempt: spec.attempt,
             gpu_ids: spec.gpu_ids.clone(),

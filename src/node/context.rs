@@ -20,7 +20,7 @@ pub(crate) struct ExecContext {
     pub(crate) task_id: Option<TaskId>,
     pub(crate) actor_id: Option<ActorId>,
     pub(crate) cancelled: Option<Arc<AtomicBool>>,
-    /// A synchronous task on a worker: its CPU is lent back while it blocks in `get`.
+    /// A task (not an actor): its CPU is lent back while it blocks in `get`.
     pub(crate) releases_cpu: bool,
     pub(crate) restarted: bool,
     /// Which try of the task this is (0 for the first).

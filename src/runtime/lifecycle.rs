@@ -195,6 +195,7 @@ pub(crate) fn stop_node(node: &Node) {
         drop(served.handle.stop(false));
     }
     node.store.shut_down(&Error::ShutDown);
+    node.executors.shut_down();
     node.system.stop();
 }
 
@@ -308,12 +309,7 @@ fn plan(config: Config) -> Result<Plan> {
 /// Makes the node on its own thread's actix system: executors, store, node manager,
 /// registry, then (networked) the cluster agent and (head or embedded) the dashboard.
 async fn make_node(plan: Plan, node_id: NodeId) -> Result<Arc<Node>> {
-    let mut arbiters = Vec::with_capacity(plan.executors);
-    for _ in 0..plan.executors {
-        let arbiter = actix_rt::Arbiter::try_new()
-            .map_err(|e| Error::InvalidArgument(format!("cannot start runtime threads: {e}")))?;
-        arbiters.push(arbiter.handle());
-    }
+    let executors = crate::node::Executors::start(node_id, System::current(), plan.executors)?;
     let (capacity, base) = plan.spill;
     let spill = crate::store::Spill::new(node_id, capacity, base.as_deref());
     let store = MemoryStore::with_spill(node_id, Some(spill));
@@ -347,8 +343,7 @@ async fn make_node(plan: Plan, node_id: NodeId) -> Result<Arc<Node>> {
             store,
             total,
             system: System::current(),
-            executors: arbiters,
-            next_executor: AtomicUsize::new(0),
+            executors,
             shut_down: AtomicBool::new(false),
             started: Instant::now(),
             idle_actor_threads: parking_lot::Mutex::new(Vec::new()),
