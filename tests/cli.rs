@@ -379,7 +379,8 @@ fn until_cancelled() -> u8 {
 
 /// Runs `ray logs --follow` (of the head) in the background; once it has printed the
 /// log's last lines, runs `cause` and returns the first new line that contains `needle`,
-/// then stops it.
+/// then stops it, after checking that no line it printed was printed twice (each log
+/// line carries its own timestamp).
 fn follow_until(cli: &Cli, cause: impl FnOnce(), needle: &str) -> String {
     let mut child = cli
         .command(&["logs", "--follow", "--lines", "3"])
@@ -396,18 +397,35 @@ fn follow_until(cli: &Cli, cause: impl FnOnce(), needle: &str) -> String {
             }
         }
     });
-    lines
-        .recv_timeout(common::LONG)
-        .expect("the log's last lines");
+    let mut printed = vec![
+        lines
+            .recv_timeout(common::LONG)
+            .expect("the log's last lines"),
+    ];
     cause();
     let deadline = Instant::now() + common::LONG;
     let found = loop {
         match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(line) if line.contains(needle) => break line,
-            Ok(_) => {}
+            Ok(line) => printed.push(line),
             Err(e) => panic!("no new log line with `{needle}` from `ray logs --follow`: {e}"),
         }
     };
+    // A few more polls: nothing comes again.
+    printed.push(found.clone());
+    let quiet = Instant::now() + Duration::from_secs(1);
+    while let Ok(line) = lines.recv_timeout(quiet.saturating_duration_since(Instant::now())) {
+        printed.push(line);
+    }
+    let mut unique = printed.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        printed.len(),
+        "a line printed twice:\n{}",
+        printed.join("\n")
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     found
