@@ -5,7 +5,9 @@
 //! thread whose runtime is free takes it. A thread that blocks hands its turn to
 //! another, and when every thread is blocked a new one starts (up to [`MAX_THREADS`]),
 //! so the task a blocked body waits for always finds a thread to run on. Ray starts a
-//! worker for the same reason when its workers block in `ray.get`.
+//! worker for the same reason when its workers block in `ray.get`. What a thread has
+//! already started stays there: a body that submits a task, awaits something else, and
+//! only then blocks may find that task taken by its own thread in the meantime.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
