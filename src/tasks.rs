@@ -21,7 +21,7 @@ pub(crate) use messages::{
     Batch, LeaseDone, SubmitTask, TaskBlocked, TaskEvent, TaskFinished, TaskUnblocked,
 };
 pub use options::{SchedulingStrategy, TaskOptions, TaskOptionsBuilder};
-pub(crate) use placement::{Placement, Who, place, to_resources};
+pub(crate) use placement::{Placement, Turn, Who, place, to_resources};
 pub(crate) use registry::{ByName, Registered, decode, encode, lookup, signatures_of};
 pub use registry::{RemoteBody, RemoteCall, RemoteFunction};
 pub use spec::TaskOutput;

@@ -283,6 +283,37 @@ fn joining_with_a_wrong_token_is_refused() {
 
 static BUSY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Sleeps `ms`, then says where it ran.
+#[ray::remote]
+fn nap_where(ms: u64) -> ray::NodeId {
+    std::thread::sleep(Duration::from_millis(ms));
+    ray::runtime_context().node_id()
+}
+
+#[test]
+fn tasks_spilled_one_at_a_time_stay_on_one_node_and_at_once_spread() {
+    let (cluster, _a, _b) = three_nodes();
+    // A driver with no CPU: every task spills to a node.
+    let _ray = common::init_with(
+        ray::Config::new()
+            .address(cluster.address())
+            .num_cpus(0.0)
+            .heartbeat_interval(Duration::from_millis(100)),
+    );
+    // Each done before the next: where the last one went, its threads still awake.
+    let homes: std::collections::HashSet<ray::NodeId> = (0..12)
+        .map(|_| ray::get(&where_am_i.remote()).unwrap())
+        .collect();
+    assert_eq!(homes.len(), 1, "one at a time went to {homes:?}");
+    // Submitted at once, each while the one before is out: not all to one node.
+    let refs: Vec<_> = (0..3).map(|_| nap_where.remote(300)).collect();
+    let homes: std::collections::HashSet<ray::NodeId> = ray::get_timeout(&refs, common::LONG)
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert!(homes.len() >= 2, "at once went to {homes:?}");
+}
+
 /// Holds its node's CPU until `BUSY` is set.
 #[ray::remote]
 fn occupy() -> ray::NodeId {

@@ -102,6 +102,8 @@ pub(crate) struct NodeManager {
     cpu_slots: usize,
     /// Round-robin position for remote and spread placement.
     turn: usize,
+    /// The node the last task sent to another node went to, and its first return.
+    last_sent: Option<routing::LastSent>,
     /// Tasks no live node fits (cluster only), retried when the node table changes.
     infeasible: Vec<TaskSpec>,
     /// Which GPU ids are held, and how much of each.
@@ -136,6 +138,7 @@ impl NodeManager {
             max_workers: (4 * cpus).max(64),
             cpu_slots: cpus.max(1),
             turn: 0,
+            last_sent: None,
             infeasible: Vec::new(),
             gpus,
             bundles: Default::default(),

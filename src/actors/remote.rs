@@ -196,7 +196,10 @@ pub(crate) fn placement(
         .find(|n| n.node_id == node.id)
         .map(|n| to_resources(&n.load.available))
         .unwrap_or_else(|| node.total.clone());
-    let mut turn = node.actors().actor_turn.load(Ordering::Relaxed);
+    let mut turn = crate::tasks::Turn {
+        next: node.actors().actor_turn.load(Ordering::Relaxed),
+        last: None,
+    };
     let decision = place(
         node.id,
         &node.total,
@@ -207,7 +210,7 @@ pub(crate) fn placement(
         &node.work,
         &mut turn,
     );
-    node.actors().actor_turn.store(turn, Ordering::Relaxed);
+    node.actors().actor_turn.store(turn.next, Ordering::Relaxed);
     drop(view);
     match (decision, node.work.job) {
         (Placement::Remote(n), _) => Ok(Some(n)),

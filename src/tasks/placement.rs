@@ -95,8 +95,21 @@ fn candidates<'a>(
     (direct, startable)
 }
 
-/// Decides where a task with request `req` runs. `turn` advances on every remote or
-/// spread decision, for round robin.
+/// Where round robin stands, and what the last task this node sent on tells.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Turn {
+    /// Advances on every round-robin decision.
+    pub(crate) next: usize,
+    /// The node the last task sent on went to, and whether that task is done. A task
+    /// spilled while that one is done goes there again, where the node's threads are
+    /// still awake (a lone stream of tasks stays on one node, as Ray's hybrid policy
+    /// packs); while it is out, the next goes to another node if one is free, so
+    /// concurrent tasks spread.
+    pub(crate) last: Option<(NodeId, bool)>,
+}
+
+/// Decides where a task with request `req` runs, round robin by `turn` where there is a
+/// choice.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn place(
     local: NodeId,
@@ -106,17 +119,27 @@ pub(crate) fn place(
     strategy: &SchedulingStrategy,
     view: &[WireNode],
     who: &Who,
-    turn: &mut usize,
+    turn: &mut Turn,
 ) -> Placement {
     let fits_local = local_total.covers(req);
     let (direct, startable) = candidates(view, local, who);
     let fits = |n: &WireNode| resources_of(n).covers(req);
     let free_now = |n: &WireNode| to_resources(&n.load.available).covers(req);
     let remote: Vec<NodeId> = direct.iter().filter(|c| fits(c.on)).map(|c| c.id).collect();
-    fn rotate<T: Copy>(turn: &mut usize, candidates: &[T]) -> Option<T> {
-        let i = *turn % candidates.len().max(1);
-        *turn = turn.wrapping_add(1);
+    fn rotate<T: Copy>(turn: &mut Turn, candidates: &[T]) -> Option<T> {
+        let i = turn.next % candidates.len().max(1);
+        turn.next = turn.next.wrapping_add(1);
         candidates.get(i).copied()
+    }
+    // Among remote `options`: where the last task went if it is done, else another
+    // than that one if there is one, round robin.
+    fn follow(turn: &mut Turn, mut options: Vec<NodeId>) -> Option<NodeId> {
+        match turn.last {
+            Some((last, true)) if options.contains(&last) => return Some(last),
+            Some((last, false)) if options.len() > 1 => options.retain(|n| *n != last),
+            _ => {}
+        }
+        rotate(turn, &options)
     }
     let start = |pred: &dyn Fn(&WireNode) -> bool| {
         startable
@@ -175,7 +198,7 @@ pub(crate) fn place(
         .filter(|c| remote.contains(&c.id) && free_now(c.on))
         .map(|c| c.id)
         .collect();
-    if let Some(n) = rotate(turn, &free) {
+    if let Some(n) = follow(turn, free) {
         return Placement::Remote(n);
     }
     if let Some(p) = start(&free_now) {
@@ -184,7 +207,7 @@ pub(crate) fn place(
     if fits_local {
         return Placement::Local;
     }
-    match rotate(turn, &remote) {
+    match follow(turn, remote) {
         Some(n) => Placement::Remote(n),
         None => start(&|_| true).unwrap_or(Placement::Infeasible),
     }
@@ -228,7 +251,7 @@ mod tests {
         let special = node(1.0, 1.0, true);
         let dead = node(1.0, 5.0, false);
         let view = vec![special.clone(), dead.clone()];
-        let mut turn = 0;
+        let mut turn = Turn::default();
         let d = SchedulingStrategy::Default;
         assert_eq!(
             place(
@@ -317,7 +340,7 @@ mod tests {
         let mut full = node(2.0, 0.0, true);
         full.load.available = vec![("CPU".into(), 0.0)];
         let view = vec![full.clone(), idle.clone()];
-        let mut turn = 0;
+        let mut turn = Turn::default();
         let d = SchedulingStrategy::Default;
         assert_eq!(
             place(
@@ -354,7 +377,7 @@ mod tests {
         let mut local = Resources::new();
         local.set_units("CPU", 10_000);
         let view = vec![node(1.0, 0.0, true), node(1.0, 0.0, true)];
-        let mut turn = 0;
+        let mut turn = Turn::default();
         let picks: std::collections::HashSet<_> = (0..6)
             .map(|_| {
                 place(
@@ -370,6 +393,43 @@ mod tests {
             })
             .collect();
         assert_eq!(picks.len(), 3);
+    }
+
+    #[test]
+    fn a_spilled_task_follows_the_last_one_when_it_is_done_and_avoids_it_while_out() {
+        let me = NodeId::new();
+        let none = Resources::new();
+        let mut view = vec![node(2.0, 0.0, true), node(2.0, 0.0, true)];
+        for n in &mut view {
+            n.load.available = n.resources.clone();
+        }
+        let (a, b) = (view[0].node_id, view[1].node_id);
+        let d = SchedulingStrategy::Default;
+        let cpu = req("CPU", 1.0);
+        let at = |last, next| {
+            let mut turn = Turn { next, last };
+            place(me, &none, &none, &cpu, &d, &view, &WHO, &mut turn)
+        };
+        // Done: the same node, wherever round robin stands.
+        for next in 0..4 {
+            assert_eq!(at(Some((b, true)), next), Placement::Remote(b));
+        }
+        // Still out: the other node, wherever round robin stands.
+        for next in 0..4 {
+            assert_eq!(at(Some((a, false)), next), Placement::Remote(b));
+        }
+        // Nothing sent yet: round robin.
+        assert_ne!(at(None, 0), at(None, 1));
+        // A done node that is busy now is not followed.
+        view[1].load.available.clear();
+        let mut turn = Turn {
+            next: 0,
+            last: Some((b, true)),
+        };
+        assert_eq!(
+            place(me, &none, &none, &cpu, &d, &view, &WHO, &mut turn),
+            Placement::Remote(a)
+        );
     }
 
     #[test]
@@ -389,7 +449,7 @@ mod tests {
         other_build.load.available = other_build.resources.clone();
         let d = SchedulingStrategy::Default;
         let cpu = req("CPU", 1.0);
-        let mut turn = 0;
+        let mut turn = Turn::default();
         let view = vec![generic.clone(), other_build.clone()];
         assert_eq!(
             place(me, &none, &none, &cpu, &d, &view, &who, &mut turn),

@@ -327,7 +327,10 @@ pub(super) fn placement_again(
         .filter(|n| !lost.contains(&n.node_id))
         .cloned()
         .collect();
-    let mut turn = lost.len();
+    let mut turn = crate::tasks::Turn {
+        next: lost.len(),
+        last: None,
+    };
     let placement = place(
         node.id,
         &node.total,

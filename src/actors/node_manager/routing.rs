@@ -11,8 +11,10 @@ use crate::actors::NodeActors;
 use crate::actors::RunRemote;
 use crate::ids::NodeId;
 use crate::resources::Resources;
-use crate::store::{Located, RawRef};
-use crate::tasks::{Placement, TaskSpec, place, to_resources};
+use std::sync::Weak;
+
+use crate::store::{Located, RawRef, RefInner};
+use crate::tasks::{Placement, TaskSpec, Turn, place, to_resources};
 use crate::transport::WireNode;
 
 /// Arguments at least this large keep a task on the node that holds them.
@@ -36,6 +38,22 @@ fn arg_bytes(deps: &[RawRef]) -> (usize, Option<(NodeId, usize)>) {
     (here, held.into_iter().max_by_key(|(_, bytes)| *bytes))
 }
 
+/// The node the last task sent on went to, and its first return, weakly (it keeps no
+/// object alive).
+pub(super) struct LastSent(NodeId, Weak<RefInner>);
+
+impl LastSent {
+    /// The node, and whether that task is done: its return is settled, or nobody holds
+    /// it any more (the cluster agent holds it until the answer settles it).
+    fn state(&self) -> (NodeId, bool) {
+        let done = self
+            .1
+            .upgrade()
+            .is_none_or(|r| !matches!(RawRef::from_inner(r).located(), Located::Pending));
+        (self.0, done)
+    }
+}
+
 /// Whether node `id` of `view` has `req` free by its last report (a job worker, its
 /// generic node's).
 fn free_at(view: &[WireNode], id: NodeId, req: &Resources) -> bool {
@@ -53,7 +71,8 @@ impl NodeManager {
     /// shipping them. On another node (large results that node made and holds), it goes
     /// there when that node has the resources free, and its node reads them in place;
     /// when that node is busy it is placed as any task (Ray's spillback), rather than
-    /// piling every reader of one node's results onto that node.
+    /// piling every reader of one node's results onto that node. A task spilled to
+    /// another node goes where the last one went if that one is done (see [`Turn`]).
     pub(super) fn placement(&mut self, spec: &TaskSpec) -> Placement {
         let Some(node) = self.node.upgrade() else {
             return Placement::Infeasible;
@@ -74,7 +93,11 @@ impl NodeManager {
         } else {
             &self.available
         };
-        place(
+        let mut turn = Turn {
+            next: self.turn,
+            last: self.last_sent.as_ref().map(LastSent::state),
+        };
+        let placement = place(
             node.id,
             &self.total,
             free,
@@ -82,8 +105,10 @@ impl NodeManager {
             &strategy,
             &view,
             &node.work,
-            &mut self.turn,
-        )
+            &mut turn,
+        );
+        self.turn = turn.next;
+        placement
     }
 
     /// The error for a task placed at `p`, if it can never run. In a cluster a task that
@@ -193,6 +218,7 @@ impl NodeManager {
         };
         // The returns move to the agent, which settles them with the answer.
         let returns = std::mem::take(&mut spec.returns);
+        self.last_sent = returns.first().map(|r| LastSent(target, r.downgrade()));
         // Refs inside the arguments are serialized as this node's, and lent to
         // the node the task goes to.
         let mut handoff = crate::store::Handoff::default();
