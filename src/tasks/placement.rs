@@ -108,6 +108,24 @@ pub(crate) struct Turn {
     pub(crate) last: Option<(NodeId, bool)>,
 }
 
+/// The candidate `turn` points at; advances it.
+fn rotate<T: Copy>(turn: &mut Turn, candidates: &[T]) -> Option<T> {
+    let i = turn.next % candidates.len().max(1);
+    turn.next = turn.next.wrapping_add(1);
+    candidates.get(i).copied()
+}
+
+/// Among remote `options`: where the last task went if it is done, else another than
+/// that one if there is one, round robin.
+fn follow(turn: &mut Turn, mut options: Vec<NodeId>) -> Option<NodeId> {
+    match turn.last {
+        Some((last, true)) if options.contains(&last) => return Some(last),
+        Some((last, false)) if options.len() > 1 => options.retain(|n| *n != last),
+        _ => {}
+    }
+    rotate(turn, &options)
+}
+
 /// Decides where a task with request `req` runs, round robin by `turn` where there is a
 /// choice.
 #[allow(clippy::too_many_arguments)]
@@ -126,21 +144,6 @@ pub(crate) fn place(
     let fits = |n: &WireNode| resources_of(n).covers(req);
     let free_now = |n: &WireNode| to_resources(&n.load.available).covers(req);
     let remote: Vec<NodeId> = direct.iter().filter(|c| fits(c.on)).map(|c| c.id).collect();
-    fn rotate<T: Copy>(turn: &mut Turn, candidates: &[T]) -> Option<T> {
-        let i = turn.next % candidates.len().max(1);
-        turn.next = turn.next.wrapping_add(1);
-        candidates.get(i).copied()
-    }
-    // Among remote `options`: where the last task went if it is done, else another
-    // than that one if there is one, round robin.
-    fn follow(turn: &mut Turn, mut options: Vec<NodeId>) -> Option<NodeId> {
-        match turn.last {
-            Some((last, true)) if options.contains(&last) => return Some(last),
-            Some((last, false)) if options.len() > 1 => options.retain(|n| *n != last),
-            _ => {}
-        }
-        rotate(turn, &options)
-    }
     let start = |pred: &dyn Fn(&WireNode) -> bool| {
         startable
             .iter()
