@@ -308,6 +308,15 @@ impl NodeManager {
         );
     }
 
+    /// Makes `resources` of a task or lease that ended available again, less the CPU
+    /// still lent out while it was blocked in `get` (`lent`).
+    fn give_back(&mut self, mut resources: Resources, lent: bool) {
+        if lent {
+            resources.set_units("CPU", 0);
+        }
+        self.available.give_within(&resources, &self.total);
+    }
+
     /// Starts an async task on an executor; the caller has taken its `shape`.
     fn start_async(&mut self, shape: Resources, mut spec: TaskSpec) {
         let Some(node) = self.node.upgrade() else {
@@ -425,12 +434,7 @@ impl Handler<TaskFinished> for NodeManager {
         if let Some(r) = self.running.remove(&msg.task_id)
             && r.worker.is_none()
         {
-            let mut back = r.resources;
-            if r.lent {
-                // Its CPU is still lent out.
-                back.set_units("CPU", 0);
-            }
-            self.available.give_within(&back, &self.total);
+            self.give_back(r.resources, r.lent);
             self.gpus.give(&r.gpus);
         }
         if msg.ok {
@@ -456,12 +460,7 @@ impl Handler<LeaseDone> for NodeManager {
             for spec in late.into_iter().rev() {
                 self.requeue(spec, ctx);
             }
-            let mut back = lease.resources.clone();
-            if lease.blocked {
-                // Its CPU is still lent out.
-                back.set_units("CPU", 0);
-            }
-            self.available.give_within(&back, &self.total);
+            self.give_back(lease.resources, lease.blocked);
             self.gpus.give(&lease.gpus);
             self.idle_workers.push((msg.worker, lease.arbiter));
         }

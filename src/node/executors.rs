@@ -27,7 +27,7 @@ use super::spawn_arbiter;
 
 /// At most this many executor threads: past it, a task waits for a blocked body to
 /// return.
-pub(crate) const MAX_THREADS: usize = 64;
+const MAX_THREADS: usize = 64;
 
 /// What an executor thread runs to start a task there.
 type Job = Box<dyn FnOnce() + Send>;

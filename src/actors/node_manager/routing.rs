@@ -2,6 +2,8 @@
 //! wait for arguments, pipelining onto the lease that produces them, sending to another
 //! node, and parking tasks that no live node fits. Part of `NodeManager`.
 
+use std::sync::Weak;
+
 use actix::prelude::*;
 
 use super::NodeManager;
@@ -11,8 +13,6 @@ use crate::actors::NodeActors;
 use crate::actors::RunRemote;
 use crate::ids::NodeId;
 use crate::resources::Resources;
-use std::sync::Weak;
-
 use crate::store::{Located, RawRef, RefInner};
 use crate::tasks::{Placement, TaskSpec, Turn, place, to_resources};
 use crate::transport::WireNode;
